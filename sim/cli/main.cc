@@ -1,0 +1,155 @@
+// slsim: the command line. Exit codes: 0 success, 2 usage or input error, 1 runtime failure.
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <exception>
+#include <fmt/format.h>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "sim/config/experiment_config.h"
+#include "sim/config/experiment_runner.h"
+#include "sim/core/errors.h"
+#include "sim/policy/autoscale/autoscaler.h"
+#include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/scheduler/placement.h"
+
+namespace po = boost::program_options;
+using namespace slsim;
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+const char* kTopHelp = R"(slsim: a discrete-event simulator of serverless LLM serving on GPU clusters
+
+usage: slsim <command> [options]
+
+commands:
+  run CONFIG [-o DIR] [--set k=v]...   replay one experiment and write its results
+  validate CONFIG [--set k=v]...       check a config without running it
+  policies [--json]                    list every registered policy and its parameters
+  --version                            print the version
+
+`slsim <command> --help` describes a command's options.
+)";
+
+struct CommandLine {
+  po::variables_map values;
+  bool help = false;
+};
+
+CommandLine parse(const std::vector<std::string>& args, po::options_description& options,
+                  const po::positional_options_description& positional, const std::string& usage) {
+  options.add_options()("help,h", "describe this command");
+  CommandLine cl;
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), cl.values);
+  if (cl.values.count("help")) {
+    std::cout << usage << "\n" << options << "\n";
+    cl.help = true;
+    return cl;
+  }
+  po::notify(cl.values);
+  return cl;
+}
+
+int run_command(const std::vector<std::string>& args) {
+  po::options_description options("slsim run options");
+  options.add_options()
+      ("config", po::value<std::string>()->required(), "experiment config (JSON)")
+      ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
+      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]...");
+  if (cl.help) return 0;
+  const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
+  const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
+  const Json summary = run_experiment(experiment, out);
+  std::cout << fmt::format("{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
+                           experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
+                           summary["rejected"].get<int64_t>(), summary["cold_starts"].get<int64_t>(),
+                           summary["ttft_s"]["p50"].dump(), summary["ttft_s"]["p99"].dump(), out);
+  return 0;
+}
+
+int validate_command(const std::vector<std::string>& args) {
+  po::options_description options("slsim validate options");
+  options.add_options()
+      ("config", po::value<std::string>()->required(), "experiment config (JSON)")
+      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
+      ("print", "print the resolved config");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  const auto cl = parse(args, options, positional, "usage: slsim validate CONFIG [--set k=v]... [--print]");
+  if (cl.help) return 0;
+  const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const std::string path = cl.values["config"].as<std::string>();
+  const ResolvedExperiment experiment = load_experiment(path, overrides);
+  if (cl.values.count("print")) std::cout << experiment.to_json(".").dump(2) << "\n";
+  else std::cout << path << ": ok\n";
+  return 0;
+}
+
+template <class Interface>
+void describe_registry(const Registry<Interface>& registry, Json& out, bool as_json) {
+  for (const auto& [name, entry] : registry.entries()) {
+    const Json params = entry.describe_params();
+    if (as_json) {
+      out.push_back({{"kind", Interface::kind}, {"name", name}, {"description", entry.description}, {"parameters", params}});
+      continue;
+    }
+    std::cout << fmt::format("{:<10} {:<14} {}\n", Interface::kind, name, entry.description);
+    for (const auto& p : params)
+      std::cout << fmt::format("{:>27} {} ({}, default {}): {}\n", "", p["name"].get<std::string>(),
+                               p["type"].get<std::string>(), p["default"].dump(), p["description"].get<std::string>());
+  }
+}
+
+int policies_command(const std::vector<std::string>& args) {
+  po::options_description options("slsim policies options");
+  options.add_options()("json", "print as JSON");
+  const auto cl = parse(args, options, {}, "usage: slsim policies [--json]");
+  if (cl.help) return 0;
+  const bool as_json = cl.values.count("json") != 0;
+  Json out = Json::array();
+  describe_registry(placement_policies(), out, as_json);
+  describe_registry(keepalive_policies(), out, as_json);
+  describe_registry(autoscale_policies(), out, as_json);
+  if (as_json) std::cout << out.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kTopHelp;
+    return args.empty() ? kUsageError : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "slsim " << slsim_version() << "\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "run") return run_command(args);
+    if (command == "validate") return validate_command(args);
+    if (command == "policies") return policies_command(args);
+    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate or policies (see slsim --help)\n";
+    return kUsageError;
+  } catch (const po::error& e) {
+    std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";
+    return kUsageError;
+  } catch (const InputError& e) {
+    std::cerr << "slsim " << command << ": " << e.what() << "\n";
+    return kUsageError;
+  } catch (const std::exception& e) {
+    std::cerr << "slsim " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,47 @@
+#pragma once
+// The servers of the cluster and which of their GPUs are taken. Read-only views of this
+// state are what placement policies see.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/cluster/hardware.h"
+#include "sim/core/ids.h"
+
+namespace slsim {
+
+struct ServerGroupSpec {
+  ServerProfile server;
+  GpuProfile gpu;
+  int64_t count = 1;
+};
+
+struct Server {
+  ServerId id = 0;
+  const ServerProfile* profile = nullptr;
+  const GpuProfile* gpu = nullptr;
+  int64_t free_gpus = 0;
+  int64_t instances = 0;  // instances placed here, loading or ready
+};
+
+class Cluster {
+ public:
+  Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps);
+
+  const std::vector<Server>& servers() const { return servers_; }
+  const Server& server(ServerId id) const { return servers_[id]; }
+  double remote_storage_gbps() const { return remote_storage_gbps_; }
+
+  void take_gpus(ServerId id, int64_t gpus);
+  void give_back_gpus(ServerId id, int64_t gpus);
+  int64_t total_gpus() const { return total_gpus_; }
+
+ private:
+  std::vector<ServerGroupSpec> groups_;
+  std::vector<Server> servers_;
+  double remote_storage_gbps_;
+  int64_t total_gpus_ = 0;
+};
+
+}  // namespace slsim

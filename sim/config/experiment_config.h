@@ -1,0 +1,168 @@
+#pragma once
+// The experiment configuration: one JSON document (see docs/config.md). Parsing refuses unknown
+// keys and wrong types with the JSON path; resolution fills in catalogue entries, defaults and
+// derived choices, so that the resolved document alone reproduces the run.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/cluster/cluster.h"
+#include "sim/control/control_plane.h"
+#include "sim/core/fields.h"
+#include "sim/core/registry.h"
+#include "sim/engine/engine.h"
+#include "sim/loading/loader.h"
+
+namespace slsim {
+
+struct ServerGroupConfig {
+  std::string profile;
+  int64_t count = 1;
+  Json server = Json::object();
+  Json gpu = Json::object();
+
+  template <class V>
+  void visit(V& v) {
+    v.field("profile", profile, "server profile name in models/hardware/servers/ (empty: `server` is complete)");
+    v.field("count", count, "servers of this kind", at_least(1));
+    v.raw("server", server, "server profile fields that override the catalogue's");
+    v.raw("gpu", gpu, "GPU profile fields that override the catalogue's");
+  }
+};
+
+struct ClusterConfig {
+  std::vector<ServerGroupConfig> server_groups;
+  double remote_storage_gbps = 1.25;
+
+  template <class V>
+  void visit(V& v) {
+    v.list("server_groups", server_groups, "groups of identical servers");
+    v.field("remote_storage_gbps", remote_storage_gbps,
+            "bandwidth of the remote checkpoint store, GB/s (10 Gb/s = 1.25, as ServerlessLLM's MinIO)", positive());
+  }
+};
+
+struct ModelConfig {
+  std::string name;
+  int64_t tensor_parallel = 0;
+  Json spec = Json::object();
+
+  template <class V>
+  void visit(V& v) {
+    v.required("name", name, "model name in models/llm/ (or any name when `spec` is complete)");
+    v.field("tensor_parallel", tensor_parallel,
+            "GPUs per instance; 0 picks the fewest (1, 2, 4, 8) whose memory holds the weights and a full-context sequence",
+            at_least(0));
+    v.raw("spec", spec, "model fields that override the catalogue's");
+  }
+};
+
+struct SourceConfig {
+  std::string kind = "azure-llm-2023";
+  std::string model;
+  std::string path;
+  double rate_per_s = 1;
+  int64_t requests = 0;
+  int64_t input_tokens = 512;
+  int64_t output_tokens = 128;
+
+  template <class V>
+  void visit(V& v) {
+    v.choice("kind", kind, "azure-llm-2023: a trace file; poisson: generated arrivals", {"azure-llm-2023", "poisson"});
+    v.required("model", model, "the model its requests are for");
+    v.field("path", path, "trace file (azure-llm-2023), relative to the config file");
+    v.field("rate_per_s", rate_per_s, "mean arrival rate (poisson), requests/s", positive());
+    v.field("requests", requests, "requests to generate (poisson)", at_least(0));
+    v.field("input_tokens", input_tokens, "prompt tokens per request (poisson)", at_least(1));
+    v.field("output_tokens", output_tokens, "output tokens per request (poisson)", at_least(1));
+  }
+};
+
+struct WorkloadConfig {
+  std::vector<SourceConfig> sources;
+
+  template <class V>
+  void visit(V& v) {
+    v.list("sources", sources, "request sources, merged by arrival time");
+  }
+};
+
+struct PoliciesConfig {
+  PolicyChoice placement{"least-loaded", Json::object()};
+  PolicyChoice keepalive{"fixed", Json::object()};
+  PolicyChoice autoscale{"on-demand", Json::object()};
+
+  template <class V>
+  void visit(V& v) {
+    v.object("placement", placement, "which server a new instance starts on");
+    v.object("keepalive", keepalive, "how long an idle instance keeps its GPUs");
+    v.object("autoscale", autoscale, "when instances start");
+  }
+};
+
+struct OutputConfig {
+  bool requests_csv = true;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("requests_csv", requests_csv, "write one row per finished request to requests.csv");
+  }
+};
+
+struct ExperimentConfig {
+  std::string name = "experiment";
+  int64_t seed = 1;
+  std::optional<double> duration_s;
+  std::string catalog_dir;
+  ClusterConfig cluster;
+  std::vector<ModelConfig> models;
+  WorkloadConfig workload;
+  EngineParams engine;
+  LoaderParams loader;
+  PoliciesConfig policies;
+  OutputConfig output;
+  std::string slsim_version;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "a label for the experiment");
+    v.field("seed", seed, "seed of every random stream", at_least(0));
+    v.field("duration_s", duration_s, "simulated seconds to run; null runs until every request is done", positive());
+    v.field("catalog_dir", catalog_dir, "folder holding llm/ and hardware/; empty: the bundled models/");
+    v.object("cluster", cluster, "servers and storage");
+    v.list("models", models, "the models served");
+    v.object("workload", workload, "where requests come from");
+    v.object("engine", engine, "the serving engine inside each instance");
+    v.object("loader", loader, "checkpoint loading");
+    v.object("policies", policies, "the policies under study");
+    v.object("output", output, "what to write");
+    v.field("slsim_version", slsim_version, "the slsim that wrote this resolved config; informational");
+  }
+};
+
+// Everything a run needs, with catalogue entries looked up and paths made absolute.
+struct ResolvedExperiment {
+  ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
+  std::vector<ServerGroupSpec> server_groups;
+  std::vector<ServedModel> models;
+  std::vector<std::filesystem::path> source_paths;  // by source; empty for generators
+  std::vector<ModelId> source_models;               // by source
+  // The config as JSON, with trace paths written relative to `relative_to`.
+  Json to_json(const std::filesystem::path& relative_to) const;
+};
+
+// Applies `key.path=value` to a JSON document; the value is JSON if it parses, else a string.
+void apply_override(Json& root, const std::string& assignment);
+
+Json load_json_file(const std::filesystem::path& path);
+
+// Parses and resolves; relative paths are taken from `base_dir` (the config file's folder).
+ResolvedExperiment resolve_experiment(const Json& document, const std::filesystem::path& base_dir);
+
+// Reads the config file, applies the overrides, parses and resolves.
+ResolvedExperiment load_experiment(const std::filesystem::path& config_path, const std::vector<std::string>& overrides);
+
+}  // namespace slsim

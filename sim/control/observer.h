@@ -1,0 +1,45 @@
+#pragma once
+// Hooks through which the control plane publishes what happens. Metrics, time series and
+// timelines subscribe; the control plane never formats output itself.
+
+#include <cstdint>
+
+#include "sim/core/ids.h"
+#include "sim/core/request.h"
+#include "sim/core/time.h"
+#include "sim/loading/loader.h"
+
+namespace slsim {
+
+enum class InstanceState : uint8_t { loading, idle, busy, released };
+
+struct RequestOutcome {
+  Request request;
+  Time first_token;
+  Time finished;
+  bool cold_start = false;   // it waited at the router for an instance to start
+  Time cold_start_wait;      // arrival until it was handed to a ready instance
+  ServerId server = kNoId;
+};
+
+struct InstanceTransition {
+  InstanceId instance = 0;
+  ModelId model = 0;
+  ServerId server = 0;
+  int64_t gpus = 0;
+  InstanceState from = InstanceState::released;
+  InstanceState to = InstanceState::released;
+  Time now;
+};
+
+class ServingObserver {
+ public:
+  virtual ~ServingObserver() = default;
+  virtual void on_arrival(const Request&) {}
+  virtual void on_rejected(const Request&, const char* /*reason*/) {}
+  virtual void on_finished(const RequestOutcome&) {}
+  virtual void on_instance(const InstanceTransition&) {}
+  virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
+};
+
+}  // namespace slsim

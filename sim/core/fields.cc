@@ -1,0 +1,145 @@
+#include "sim/core/fields.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace slsim {
+
+std::string describe_limits(const Limits& limits) {
+  const bool has_min = std::isfinite(limits.min);
+  const bool has_max = std::isfinite(limits.max);
+  if (has_min && has_max) return fmt::format(" in [{}, {}]", limits.min, limits.max);
+  if (has_min) return fmt::format(" {} {}", limits.min_exclusive ? ">" : ">=", limits.min);
+  if (has_max) return fmt::format(" <= {}", limits.max);
+  return "";
+}
+
+std::string join_path(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string json_type_name(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return value.get<bool>() ? "true" : "false";
+    case Json::value_t::string: return "the string \"" + value.get<std::string>() + "\"";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float: return "the number " + value.dump();
+    case Json::value_t::object: return "an object";
+    case Json::value_t::array: return "an array";
+    default: return "an unsupported value";
+  }
+}
+
+JsonReader::JsonReader(const Json& node, std::string path) : node_(node), path_(std::move(path)) {
+  if (!node_.is_object())
+    throw ConfigError(path_, "expected an object, got " + json_type_name(node_));
+}
+
+const Json* JsonReader::find(std::string_view key) {
+  seen_.push_back(key);
+  const auto it = node_.find(std::string(key));
+  return it == node_.end() ? nullptr : &*it;
+}
+
+void JsonReader::finish() const {
+  for (const auto& [key, value] : node_.items()) {
+    if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
+    std::string known;
+    for (const auto& k : seen_) known += (known.empty() ? "" : ", ") + std::string(k);
+    throw ConfigError(join_path(path_, key), "unknown key; expected one of: " + known);
+  }
+}
+
+void JsonReader::choice(std::string_view key, std::string& value, std::string_view,
+                        const std::vector<std::string>& choices) {
+  const Json* v = find(key);
+  if (!v) return;
+  const std::string path = join_path(path_, key);
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  if (!v->is_string()) throw ConfigError(path, "expected one of " + list + "; got " + json_type_name(*v));
+  const auto s = v->get<std::string>();
+  if (std::find(choices.begin(), choices.end(), s) == choices.end())
+    throw ConfigError(path, "unknown value \"" + s + "\"; expected one of " + list);
+  value = s;
+}
+
+namespace {
+
+void check_limits(double x, const std::string& path, const Limits& limits, const std::string& what) {
+  const bool below = limits.min_exclusive ? !(x > limits.min) : !(x >= limits.min);
+  if (below || !(x <= limits.max) || !std::isfinite(x))
+    throw ConfigError(path, fmt::format("expected {}{}, got {}", what, describe_limits(limits), x));
+}
+
+}  // namespace
+
+void JsonReader::read_value(const Json& v, const std::string& path, double& out, const Limits& limits) {
+  if (!v.is_number()) throw ConfigError(path, "expected " + expected_of<double>(limits) + ", got " + json_type_name(v));
+  out = v.get<double>();
+  check_limits(out, path, limits, "a number");
+}
+
+void JsonReader::read_value(const Json& v, const std::string& path, int64_t& out, const Limits& limits) {
+  const bool integral = v.is_number_integer() ||
+                        (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>() &&
+                         std::abs(v.get<double>()) < 9.0e15);
+  if (!integral) throw ConfigError(path, "expected " + expected_of<int64_t>(limits) + ", got " + json_type_name(v));
+  out = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
+        : v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
+  check_limits(static_cast<double>(out), path, limits, "an integer");
+}
+
+void JsonReader::read_value(const Json& v, const std::string& path, bool& out, const Limits&) {
+  if (!v.is_boolean()) throw ConfigError(path, "expected true or false, got " + json_type_name(v));
+  out = v.get<bool>();
+}
+
+void JsonReader::read_value(const Json& v, const std::string& path, std::string& out, const Limits&) {
+  if (!v.is_string()) throw ConfigError(path, "expected a string, got " + json_type_name(v));
+  out = v.get<std::string>();
+}
+
+void JsonReader::read_value(const Json& v, const std::string& path, std::vector<std::string>& out,
+                            const Limits& limits) {
+  if (!v.is_array()) throw ConfigError(path, "expected an array of strings, got " + json_type_name(v));
+  out.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string s;
+    read_value(v[i], path + "[" + std::to_string(i) + "]", s, limits);
+    out.push_back(std::move(s));
+  }
+}
+
+void JsonReader::read_value(const Json& v, const std::string& path, std::vector<double>& out,
+                            const Limits& limits) {
+  if (!v.is_array()) throw ConfigError(path, "expected an array of numbers, got " + json_type_name(v));
+  out.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    double x = 0;
+    read_value(v[i], path + "[" + std::to_string(i) + "]", x, limits);
+    out.push_back(x);
+  }
+}
+
+void FieldDescriber::choice(std::string_view key, const std::string& value, std::string_view doc,
+                            const std::vector<std::string>& choices) {
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : "|") + c;
+  add(key, list, value, doc);
+}
+
+void FieldDescriber::add(std::string_view key, const std::string& type, const Json& default_value,
+                         std::string_view doc) {
+  Json entry;
+  entry["name"] = std::string(key);
+  entry["type"] = type;
+  entry["default"] = default_value;
+  entry["description"] = std::string(doc);
+  out_.push_back(std::move(entry));
+}
+
+}  // namespace slsim

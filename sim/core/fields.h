@@ -1,0 +1,225 @@
+#pragma once
+// Typed parameter structs bound to JSON. Every component's parameters are a plain struct with
+// defaults whose `visit` lists its fields once, with units and a one-line description; the
+// visitors below read them from JSON (refusing unknown keys and wrong types, naming the JSON
+// path), write them back (the resolved config), and describe them (`slsim policies`).
+//
+//   struct FixedKeepAliveParams {
+//     double ttl_s = 60;
+//     template <class V> void visit(V& v) { v.field("ttl_s", ttl_s, "idle seconds kept", at_least(0)); }
+//   };
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "sim/core/errors.h"
+
+namespace slsim {
+
+using Json = nlohmann::ordered_json;
+
+struct Limits {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+};
+inline Limits at_least(double min) { return Limits{min}; }
+inline Limits positive() { return Limits{0, std::numeric_limits<double>::infinity(), true}; }
+inline Limits between(double min, double max) { return Limits{min, max}; }
+
+std::string describe_limits(const Limits& limits);
+std::string join_path(const std::string& path, std::string_view key);
+std::string json_type_name(const Json& value);
+
+// Reads a struct's fields from a JSON object; call finish() to refuse keys nobody read.
+class JsonReader {
+ public:
+  JsonReader(const Json& node, std::string path);
+
+  template <class T>
+  void field(std::string_view key, T& value, std::string_view /*doc*/, Limits limits = {}) {
+    if (const Json* v = find(key)) read_value(*v, join_path(path_, key), value, limits);
+  }
+  template <class T>
+  void required(std::string_view key, T& value, std::string_view /*doc*/, Limits limits = {}) {
+    const Json* v = find(key);
+    if (!v) throw ConfigError(join_path(path_, key), "missing; expected " + expected_of<T>(limits));
+    read_value(*v, join_path(path_, key), value, limits);
+  }
+  void choice(std::string_view key, std::string& value, std::string_view doc,
+              const std::vector<std::string>& choices);
+  template <class S>
+  void object(std::string_view key, S& sub, std::string_view /*doc*/) {
+    if (const Json* v = find(key)) read_struct(*v, join_path(path_, key), sub);
+  }
+  template <class S>
+  void list(std::string_view key, std::vector<S>& items, std::string_view /*doc*/) {
+    const Json* v = find(key);
+    if (!v) return;
+    const std::string path = join_path(path_, key);
+    if (!v->is_array()) throw ConfigError(path, "expected an array, got " + json_type_name(*v));
+    items.assign(v->size(), S{});
+    for (size_t i = 0; i < v->size(); ++i)
+      read_struct((*v)[i], path + "[" + std::to_string(i) + "]", items[i]);
+  }
+  // Keeps a value as JSON for a later stage (a policy's parameters, read by the policy).
+  void raw(std::string_view key, Json& value, std::string_view /*doc*/) {
+    if (const Json* v = find(key)) value = *v;
+  }
+  void finish() const;
+  const std::string& path() const { return path_; }
+
+  template <class S>
+  static void read_struct(const Json& node, const std::string& path, S& out) {
+    JsonReader reader(node, path);
+    out.visit(reader);
+    reader.finish();
+  }
+  template <class T>
+  static std::string expected_of(const Limits& limits);
+
+ private:
+  const Json* find(std::string_view key);
+  static void read_value(const Json& v, const std::string& path, double& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, int64_t& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, bool& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::string& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::vector<std::string>& out,
+                         const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::vector<double>& out,
+                         const Limits& limits);
+  template <class T>
+  static void read_value(const Json& v, const std::string& path, std::optional<T>& out, const Limits& limits) {
+    if (v.is_null()) {
+      out.reset();
+      return;
+    }
+    T value{};
+    read_value(v, path, value, limits);
+    out = value;
+  }
+
+  const Json& node_;
+  std::string path_;
+  std::vector<std::string_view> seen_;
+};
+
+// Writes a struct's fields, defaults included, as JSON (the resolved config).
+class JsonWriter {
+ public:
+  explicit JsonWriter(Json& out) : out_(out) { out_ = Json::object(); }
+  template <class T>
+  void field(std::string_view key, const T& value, std::string_view, Limits = {}) {
+    write(out_[std::string(key)], value);
+  }
+  template <class T>
+  void required(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
+    field(key, value, doc, limits);
+  }
+  void choice(std::string_view key, const std::string& value, std::string_view,
+              const std::vector<std::string>&) {
+    out_[std::string(key)] = value;
+  }
+  template <class S>
+  void object(std::string_view key, S& sub, std::string_view) {
+    out_[std::string(key)] = to_json(sub);
+  }
+  template <class S>
+  void list(std::string_view key, std::vector<S>& items, std::string_view) {
+    Json array = Json::array();
+    for (auto& item : items) array.push_back(to_json(item));
+    out_[std::string(key)] = std::move(array);
+  }
+  void raw(std::string_view key, const Json& value, std::string_view) {
+    if (!value.is_null()) out_[std::string(key)] = value;
+  }
+
+  template <class S>
+  static Json to_json(S& s) {
+    Json out;
+    JsonWriter writer(out);
+    s.visit(writer);
+    return out;
+  }
+
+ private:
+  template <class T>
+  static void write(Json& slot, const T& value) { slot = value; }
+  template <class T>
+  static void write(Json& slot, const std::optional<T>& value) {
+    if (value) slot = *value; else slot = nullptr;
+  }
+  Json& out_;
+};
+
+// Lists a struct's fields for documentation: name, type, default, description, limits.
+class FieldDescriber {
+ public:
+  explicit FieldDescriber(Json& out) : out_(out) { out_ = Json::array(); }
+  template <class T>
+  void field(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
+    add(key, JsonReader::expected_of<T>(limits), default_of(value), doc);
+  }
+  template <class T>
+  void required(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
+    add(key, JsonReader::expected_of<T>(limits), "required", doc);
+  }
+  void choice(std::string_view key, const std::string& value, std::string_view doc,
+              const std::vector<std::string>& choices);
+  template <class S>
+  void object(std::string_view key, S& sub, std::string_view doc) {
+    Json fields;
+    FieldDescriber inner(fields);
+    sub.visit(inner);
+    add(key, "object", fields, doc);
+  }
+  template <class S>
+  void list(std::string_view key, std::vector<S>&, std::string_view doc) {
+    S item{};
+    Json fields;
+    FieldDescriber inner(fields);
+    item.visit(inner);
+    add(key, "array of objects", fields, doc);
+  }
+  void raw(std::string_view key, const Json&, std::string_view doc) { add(key, "object", nullptr, doc); }
+
+  template <class S>
+  static Json describe(S& s) {
+    Json out;
+    FieldDescriber describer(out);
+    s.visit(describer);
+    return out;
+  }
+
+ private:
+  template <class T>
+  static Json default_of(const T& value) { return Json(value); }
+  template <class T>
+  static Json default_of(const std::optional<T>& value) { return value ? Json(*value) : Json(nullptr); }
+  void add(std::string_view key, const std::string& type, const Json& default_value, std::string_view doc);
+  Json& out_;
+};
+
+template <class T>
+std::string JsonReader::expected_of(const Limits& limits) {
+  using U = std::remove_cvref_t<T>;
+  std::string base;
+  if constexpr (std::is_same_v<U, double>) base = "a number";
+  else if constexpr (std::is_same_v<U, int64_t>) base = "an integer";
+  else if constexpr (std::is_same_v<U, bool>) base = "true or false";
+  else if constexpr (std::is_same_v<U, std::string>) base = "a string";
+  else if constexpr (std::is_same_v<U, std::vector<std::string>>) base = "an array of strings";
+  else if constexpr (std::is_same_v<U, std::vector<double>>) base = "an array of numbers";
+  else if constexpr (std::is_same_v<U, std::optional<double>>) base = "a number or null";
+  else if constexpr (std::is_same_v<U, std::optional<int64_t>>) base = "an integer or null";
+  else static_assert(sizeof(U) == 0, "unsupported field type");
+  return base + describe_limits(limits);
+}
+
+}  // namespace slsim

@@ -1,0 +1,33 @@
+#include "sim/core/simulator.h"
+
+#include <stdexcept>
+
+namespace slsim {
+
+uint16_t Simulator::add_handler(EventHandler* handler) {
+  if (handlers_.size() >= UINT16_MAX) throw std::length_error("too many event handlers");
+  handlers_.push_back(handler);
+  return static_cast<uint16_t>(handlers_.size() - 1);
+}
+
+EventSeq Simulator::schedule_at(Time when, uint16_t handler, uint16_t kind, uint32_t target) {
+  if (when < now_) throw std::logic_error("an event was scheduled in the past");
+  return queue_.push(when, handler, kind, target);
+}
+
+void Simulator::run(Time end) {
+  stopped_at_end_ = false;
+  while (!queue_.empty()) {
+    if (queue_.top().time > end) {
+      now_ = end;
+      stopped_at_end_ = true;
+      return;
+    }
+    const Event event = queue_.pop();
+    now_ = event.time;
+    ++events_handled_;
+    handlers_[event.handler]->on_event(event);
+  }
+}
+
+}  // namespace slsim

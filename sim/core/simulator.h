@@ -1,0 +1,45 @@
+#pragma once
+// The simulation loop: pops events in (time, sequence) order and hands each to the component
+// that registered for it. Components own their state; the loop owns only the clock.
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/core/event_queue.h"
+#include "sim/core/time.h"
+
+namespace slsim {
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  virtual void on_event(const Event& event) = 0;
+};
+
+class Simulator {
+ public:
+  // Returns the handler id to put in events meant for `handler`.
+  uint16_t add_handler(EventHandler* handler);
+
+  EventSeq schedule_at(Time when, uint16_t handler, uint16_t kind, uint32_t target);
+  EventSeq schedule_in(Time delay, uint16_t handler, uint16_t kind, uint32_t target) {
+    return schedule_at(now_ + delay, handler, kind, target);
+  }
+
+  // Runs until no events remain or the next one lies beyond `end`; the clock then rests at
+  // the last event handled (or at `end` if events remained past it).
+  void run(Time end = Time::max());
+
+  Time now() const { return now_; }
+  uint64_t events_handled() const { return events_handled_; }
+  bool stopped_at_end() const { return stopped_at_end_; }
+
+ private:
+  EventQueue queue_;
+  std::vector<EventHandler*> handlers_;
+  Time now_;
+  uint64_t events_handled_ = 0;
+  bool stopped_at_end_ = false;
+};
+
+}  // namespace slsim

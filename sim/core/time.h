@@ -1,0 +1,41 @@
+#pragma once
+// Simulated time: an integer count of nanoseconds, so that event order never depends on
+// floating-point rounding and runs are byte-identical across machines.
+
+#include <cmath>
+#include <compare>
+#include <cstdint>
+#include <limits>
+
+namespace slsim {
+
+class Time {
+ public:
+  constexpr Time() = default;
+
+  static constexpr Time from_ns(int64_t ns) { return Time(ns); }
+  // Rounds to the nearest nanosecond; callers convert rates and sizes once, here.
+  static Time from_seconds(double s) { return Time(static_cast<int64_t>(std::llround(s * 1e9))); }
+  static Time from_ms(double ms) { return Time(static_cast<int64_t>(std::llround(ms * 1e6))); }
+  static constexpr Time zero() { return Time(0); }
+  static constexpr Time max() { return Time(std::numeric_limits<int64_t>::max()); }
+
+  constexpr int64_t ns() const { return ns_; }
+  constexpr double seconds() const { return static_cast<double>(ns_) * 1e-9; }
+  constexpr double ms() const { return static_cast<double>(ns_) * 1e-6; }
+
+  constexpr auto operator<=>(const Time&) const = default;
+  constexpr Time operator+(Time o) const { return Time(ns_ + o.ns_); }
+  constexpr Time operator-(Time o) const { return Time(ns_ - o.ns_); }
+  constexpr Time& operator+=(Time o) { ns_ += o.ns_; return *this; }
+  constexpr Time& operator-=(Time o) { ns_ -= o.ns_; return *this; }
+
+ private:
+  constexpr explicit Time(int64_t ns) : ns_(ns) {}
+  int64_t ns_ = 0;
+};
+
+// Time to move `bytes` at `gbps` (10^9 bytes per second).
+inline Time transfer_time(double bytes, double gbps) { return Time::from_seconds(bytes / (gbps * 1e9)); }
+
+}  // namespace slsim

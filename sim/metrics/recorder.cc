@@ -1,0 +1,153 @@
+#include "sim/metrics/recorder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <numeric>
+
+namespace slsim {
+namespace {
+
+// Nearest-rank percentile of sorted samples: the smallest value with at least p% at or below it.
+double percentile(const std::vector<double>& sorted, double p) {
+  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::max<size_t>(rank, 1) - 1];
+}
+
+Json distribution(std::vector<double>& samples) {
+  Json d = Json::object();
+  if (samples.empty()) {
+    for (const char* k : {"mean", "p50", "p90", "p99", "max"}) d[k] = nullptr;
+    return d;
+  }
+  std::sort(samples.begin(), samples.end());
+  d["mean"] = std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
+  d["p50"] = percentile(samples, 50);
+  d["p90"] = percentile(samples, 90);
+  d["p99"] = percentile(samples, 99);
+  d["max"] = samples.back();
+  return d;
+}
+
+int state_slot(InstanceState s) {
+  switch (s) {
+    case InstanceState::loading: return 0;
+    case InstanceState::idle: return 1;
+    case InstanceState::busy: return 2;
+    case InstanceState::released: break;
+  }
+  return -1;
+}
+
+}  // namespace
+
+MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vector<std::string> server_names,
+                                 OutputFile* requests_csv)
+    : model_names_(std::move(model_names)),
+      server_names_(std::move(server_names)),
+      requests_csv_(requests_csv),
+      per_model_(model_names_.size()) {
+  if (requests_csv_)
+    requests_csv_->write("id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server\n");
+}
+
+void MetricsRecorder::on_arrival(const Request& r) { ++per_model_[r.model].requests; }
+
+void MetricsRecorder::on_rejected(const Request& r, const char* reason) {
+  Totals& t = per_model_[r.model];
+  ++t.rejected;
+  ++t.rejections[reason];
+}
+
+void MetricsRecorder::on_finished(const RequestOutcome& o) {
+  Totals& t = per_model_[o.request.model];
+  ++t.completed;
+  const double ttft = (o.first_token - o.request.arrival).seconds();
+  const double e2e = (o.finished - o.request.arrival).seconds();
+  const bool has_tpot = o.request.output_tokens > 1;
+  const double tpot = has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
+  t.samples.ttft_s.push_back(ttft);
+  t.samples.e2e_s.push_back(e2e);
+  if (has_tpot) t.samples.tpot_s.push_back(tpot);
+  if (o.cold_start) {
+    ++t.cold_starts;
+    t.samples.cold_start_s.push_back(o.cold_start_wait.seconds());
+  }
+  if (!requests_csv_) return;
+  row_.clear();
+  fmt::format_to(std::back_inserter(row_), "{},{},{:.6f},{},{},{:.6f},", o.request.id, model_names_[o.request.model],
+                 o.request.arrival.seconds(), o.request.input_tokens, o.request.output_tokens, ttft);
+  if (has_tpot) fmt::format_to(std::back_inserter(row_), "{:.6f}", tpot);
+  fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{}\n", e2e, o.cold_start ? 1 : 0,
+                 o.cold_start ? o.cold_start_wait.seconds() : 0.0, server_names_[o.server]);
+  requests_csv_->write(row_);
+}
+
+void MetricsRecorder::add_gpu_time(const OpenInterval& open, Time until) {
+  const int slot = state_slot(open.state);
+  if (slot < 0) return;
+  per_model_[open.model].gpu_seconds[slot] += (until - open.since).seconds() * static_cast<double>(open.gpus);
+}
+
+void MetricsRecorder::on_instance(const InstanceTransition& t) {
+  if (t.instance >= open_.size()) open_.resize(t.instance + 1);
+  OpenInterval& open = open_[t.instance];
+  add_gpu_time(open, t.now);
+  open = OpenInterval{t.model, t.to, t.gpus, t.now};
+}
+
+void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time) {
+  ++per_model_[model].loads_by_tier[tier_name(tier)];
+}
+
+Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
+  Json j = Json::object();
+  j["requests"] = t.requests;
+  j["completed"] = t.completed;
+  j["rejected"] = t.rejected;
+  j["unfinished"] = unfinished;
+  j["cold_starts"] = t.cold_starts;
+  j["ttft_s"] = distribution(t.samples.ttft_s);
+  j["tpot_s"] = distribution(t.samples.tpot_s);
+  j["e2e_s"] = distribution(t.samples.e2e_s);
+  j["cold_start_s"] = distribution(t.samples.cold_start_s);
+  j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]}};
+  Json loads = Json::object();
+  for (const char* tier : {"dram", "ssd", "remote"}) {
+    const auto it = t.loads_by_tier.find(tier);
+    loads[tier] = it == t.loads_by_tier.end() ? 0 : it->second;
+  }
+  j["loads_by_tier"] = loads;
+  j["rejections"] = t.rejections;
+  return j;
+}
+
+Json MetricsRecorder::summary(Time end) {
+  for (OpenInterval& open : open_) {
+    add_gpu_time(open, end);
+    open.since = end;
+  }
+  Totals overall;
+  Json models = Json::object();
+  for (size_t i = 0; i < per_model_.size(); ++i) {
+    Totals& t = per_model_[i];
+    overall.requests += t.requests;
+    overall.completed += t.completed;
+    overall.rejected += t.rejected;
+    overall.cold_starts += t.cold_starts;
+    for (int s = 0; s < 3; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
+    for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
+    for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
+    auto append = [](std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); };
+    append(overall.samples.ttft_s, t.samples.ttft_s);
+    append(overall.samples.tpot_s, t.samples.tpot_s);
+    append(overall.samples.e2e_s, t.samples.e2e_s);
+    append(overall.samples.cold_start_s, t.samples.cold_start_s);
+    models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected);
+  }
+  Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected);
+  j["models"] = std::move(models);
+  return j;
+}
+
+}  // namespace slsim

@@ -1,0 +1,86 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.h"
+
+namespace slsim {
+using namespace testing_support;
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+// A copy of the hand-computed config whose trace source points at `trace`.
+fs::path config_with_trace(const fs::path& dir, const std::string& trace_body) {
+  std::ofstream(dir / "trace.csv") << trace_body;
+  std::ofstream(dir / "config.json") << R"({
+    "name": "cli", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}],
+    "workload": {"sources": [{"kind": "azure-llm-2023", "model": "opt-6.7b", "path": "trace.csv"}]}})";
+  return dir / "config.json";
+}
+}  // namespace
+
+TEST(Cli, RunWritesTheThreeResultFiles) {
+  const auto dir = fresh_dir("cli_ok");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"config.json", "summary.json", "requests.csv"}) EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
+}
+
+TEST(Cli, MalformedTraceLineExitsTwoNamingFileAndLineAndLeavesNoResults) {
+  const auto dir = fresh_dir("cli_bad_trace");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                             "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,ten\n");
+  const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("trace.csv:3: field GeneratedTokens"));
+  EXPECT_TRUE(fs::is_empty(dir / "out"));
+}
+
+TEST(Cli, UnknownPolicyExitsTwoNamingThePath) {
+  const auto dir = fresh_dir("cli_policy");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+  const auto r = run_slsim("validate " + config.string() + " --set policies.keepalive.name=forever");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("policies.keepalive.name: unknown keepalive policy \"forever\"; expected one of: fixed"));
+}
+
+TEST(Cli, WrongTypeInOverrideExitsTwoNamingThePath) {
+  const auto dir = fresh_dir("cli_type");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+  const auto r = run_slsim("validate " + config.string() + " --set engine.max_num_seqs=\\\"many\\\"");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("engine.max_num_seqs: expected an integer >= 1, got the string \"many\""));
+}
+
+TEST(Cli, UnknownModelAndMissingFileAreUsageErrors) {
+  const auto dir = fresh_dir("cli_model");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+  const auto model = run_slsim("validate " + config.string() + " --set models.0.name=gpt-5");
+  EXPECT_EQ(model.exit_code, 2);
+  EXPECT_THAT(model.output, HasSubstr("models[0].name: unknown name \"gpt-5\""));
+  const auto missing = run_slsim("run /nonexistent/config.json");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.output, HasSubstr("/nonexistent/config.json: cannot open"));
+}
+
+TEST(Cli, PoliciesListsEveryRegisteredPolicyWithParameters) {
+  const auto r = run_slsim("policies");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("least-loaded"));
+  EXPECT_THAT(r.output, HasSubstr("ttl_s"));
+  EXPECT_THAT(r.output, HasSubstr("on-demand"));
+}
+
+TEST(Cli, VersionHelpAndUnknownCommand) {
+  EXPECT_EQ(run_slsim("--version").exit_code, 0);
+  EXPECT_EQ(run_slsim("run --help").exit_code, 0);
+  EXPECT_EQ(run_slsim("frobnicate").exit_code, 2);
+  EXPECT_EQ(run_slsim("run").exit_code, 2);
+}
+
+}  // namespace slsim

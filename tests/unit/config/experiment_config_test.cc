@@ -1,0 +1,87 @@
+#include "sim/config/experiment_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace slsim {
+using ::testing::HasSubstr;
+
+namespace {
+Json minimal() {
+  return Json::parse(R"({
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40", "count": 2}]},
+    "models": [{"name": "opt-13b"}],
+    "workload": {"sources": [{"kind": "poisson", "model": "opt-13b", "requests": 10}]}})");
+}
+std::string error_of(Json doc) {
+  try {
+    resolve_experiment(doc, ".");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(ExperimentConfig, ResolvesCatalogueEntriesAndDefaults) {
+  const auto r = resolve_experiment(minimal(), ".");
+  ASSERT_EQ(r.server_groups.size(), 1u);
+  EXPECT_EQ(r.server_groups[0].server.gpus, 4);
+  EXPECT_EQ(r.server_groups[0].gpu.name, "a40");
+  ASSERT_EQ(r.models.size(), 1u);
+  EXPECT_EQ(r.models[0].spec.name, "opt-13b");
+  EXPECT_EQ(r.models[0].tensor_parallel, 1);  // 26 GB of weights fit one 48 GB A40
+  EXPECT_EQ(r.config.policies.keepalive.params["ttl_s"], 60.0);
+}
+
+TEST(ExperimentConfig, PicksTensorParallelismForAModelLargerThanOneGpu) {
+  Json doc = minimal();
+  doc["models"][0]["name"] = "opt-66b";
+  doc["workload"]["sources"][0]["model"] = "opt-66b";
+  EXPECT_EQ(resolve_experiment(doc, ".").models[0].tensor_parallel, 4);
+}
+
+TEST(ExperimentConfig, ModelThatFitsNowhereIsAConfigError) {
+  Json doc = minimal();
+  doc["models"][0]["name"] = "llama-3.1-70b";
+  doc["workload"]["sources"][0]["model"] = "llama-3.1-70b";
+  doc["cluster"]["server_groups"][0]["server"] = {{"gpus", 1}};
+  EXPECT_THAT(error_of(doc), HasSubstr("models[0]: the model"));
+}
+
+TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
+  Json unknown = minimal();
+  unknown["cluster"]["server_groups"][0]["cuont"] = 1;
+  EXPECT_THAT(error_of(unknown), HasSubstr("cluster.server_groups[0].cuont: unknown key"));
+  Json type = minimal();
+  type["seed"] = "one";
+  EXPECT_THAT(error_of(type), HasSubstr("seed: expected an integer"));
+  Json source_model = minimal();
+  source_model["workload"]["sources"][0]["model"] = "opt-1.3b";
+  EXPECT_THAT(error_of(source_model), HasSubstr("workload.sources[0].model: \"opt-1.3b\" is not one of the models"));
+  Json policy_param = minimal();
+  policy_param["policies"]["keepalive"] = {{"name", "fixed"}, {"params", {{"ttl_s", -1}}}};
+  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number >= 0, got -1"));
+  Json gpu_override = minimal();
+  gpu_override["cluster"]["server_groups"][0]["gpu"] = {{"memory_bytes", "lots"}};
+  EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
+}
+
+TEST(ApplyOverride, SetsNestedValuesWithJsonOrStringValues) {
+  Json doc = minimal();
+  apply_override(doc, "policies.keepalive.params.ttl_s=5");
+  apply_override(doc, "models.0.name=opt-6.7b");
+  apply_override(doc, "name=my run");
+  EXPECT_EQ(doc["policies"]["keepalive"]["params"]["ttl_s"], 5);
+  EXPECT_EQ(doc["models"][0]["name"], "opt-6.7b");
+  EXPECT_EQ(doc["name"], "my run");
+}
+
+TEST(ApplyOverride, RefusesMalformedAssignmentsAndBadIndices) {
+  Json doc = minimal();
+  EXPECT_THROW(apply_override(doc, "seed"), ConfigError);
+  EXPECT_THROW(apply_override(doc, "models.3.name=x"), ConfigError);
+  EXPECT_THROW(apply_override(doc, "models.0.name.inner=1"), ConfigError);
+}
+
+}  // namespace slsim

@@ -1,0 +1,94 @@
+#include "sim/core/fields.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace slsim {
+namespace {
+
+struct Inner {
+  double rate_gbps = 1.5;
+  template <class V>
+  void visit(V& v) { v.field("rate_gbps", rate_gbps, "a rate", positive()); }
+};
+
+struct Outer {
+  int64_t count = 2;
+  std::string mode = "a";
+  bool flag = false;
+  std::vector<Inner> items;
+  Inner inner;
+  template <class V>
+  void visit(V& v) {
+    v.field("count", count, "a count", at_least(1));
+    v.choice("mode", mode, "a mode", {"a", "b"});
+    v.field("flag", flag, "a flag");
+    v.list("items", items, "items");
+    v.object("inner", inner, "inner");
+  }
+};
+
+std::string error_of(const char* text) {
+  Outer o;
+  try {
+    JsonReader::read_struct(Json::parse(text), "", o);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Fields, ReadsValuesAndKeepsDefaultsForMissingKeys) {
+  Outer o;
+  JsonReader::read_struct(Json::parse(R"({"count": 5, "items": [{"rate_gbps": 3}]})"), "", o);
+  EXPECT_EQ(o.count, 5);
+  EXPECT_EQ(o.mode, "a");
+  ASSERT_EQ(o.items.size(), 1u);
+  EXPECT_EQ(o.items[0].rate_gbps, 3);
+  EXPECT_EQ(o.inner.rate_gbps, 1.5);
+}
+
+TEST(Fields, UnknownKeyNamesItsPath) {
+  EXPECT_THAT(error_of(R"({"inner": {"rate_gbs": 1}})"), testing::StartsWith("inner.rate_gbs: unknown key"));
+}
+
+TEST(Fields, WrongTypeNamesPathAndExpectation) {
+  EXPECT_EQ(error_of(R"({"count": "three"})"), "count: expected an integer >= 1, got the string \"three\"");
+  EXPECT_EQ(error_of(R"({"flag": 1})"), "flag: expected true or false, got the number 1");
+  EXPECT_THAT(error_of(R"({"items": [{}, {"rate_gbps": "x"}]})"), testing::StartsWith("items[1].rate_gbps: expected a number > 0"));
+}
+
+TEST(Fields, OutOfRangeValueIsRefused) {
+  EXPECT_THAT(error_of(R"({"count": 0})"), testing::StartsWith("count: expected an integer >= 1, got 0"));
+  EXPECT_THAT(error_of(R"({"inner": {"rate_gbps": 0}})"), testing::StartsWith("inner.rate_gbps: expected a number > 0"));
+  EXPECT_THAT(error_of(R"({"count": 1.5})"), testing::StartsWith("count: expected an integer"));
+}
+
+TEST(Fields, UnknownChoiceListsTheChoices) {
+  EXPECT_EQ(error_of(R"({"mode": "c"})"), "mode: unknown value \"c\"; expected one of a, b");
+}
+
+TEST(Fields, WriterRoundTripsEveryField) {
+  Outer o;
+  o.count = 9;
+  o.items.push_back(Inner{4});
+  const Json j = JsonWriter::to_json(o);
+  Outer back;
+  JsonReader::read_struct(j, "", back);
+  EXPECT_EQ(back.count, 9);
+  EXPECT_EQ(back.items.at(0).rate_gbps, 4);
+  EXPECT_EQ(JsonWriter::to_json(back), j);
+}
+
+TEST(Fields, DescriberListsNamesTypesAndDefaults) {
+  Outer o;
+  const Json d = FieldDescriber::describe(o);
+  ASSERT_EQ(d.size(), 5u);
+  EXPECT_EQ(d[0]["name"], "count");
+  EXPECT_EQ(d[0]["type"], "an integer >= 1");
+  EXPECT_EQ(d[0]["default"], 2);
+}
+
+}  // namespace slsim
