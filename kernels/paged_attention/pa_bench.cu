@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   const auto batches = args.integers("batches", "1,8,32,64");
   const auto contexts = args.integers("contexts", "512,2048,8192");
   const int forced_splits = static_cast<int>(args.integer("splits", 0));
+  const int heads_per_cta = static_cast<int>(args.integer("heads-per-cta", 0));
   const int iters = static_cast<int>(args.integer("iters", 50));
   const int trials = static_cast<int>(args.integer("trials", 5));
   args.reject_unknown();
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   w.field("kv_heads", kv_heads);
   w.field("head_dim", head_dim);
   w.field("block_size", block_size);
+  w.field("heads_per_cta_requested", heads_per_cta);
   w.field("layout", "k/v [num_blocks, kv_heads, block_size, head_dim]");
   w.field("iters_per_trial", iters);
   w.field("trials", trials);
@@ -126,6 +128,7 @@ int main(int argc, char** argv) {
       p.max_context_len = ctx;
       p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
       p.dtype = dtype;
+      p.max_heads_per_cta = heads_per_cta;
       if (const char* why = paged_attention_unsupported(p); why[0] != '\0') {
         std::fprintf(stderr, "pa_bench: unsupported configuration: %s\n", why);
         return 2;

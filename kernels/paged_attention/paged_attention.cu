@@ -28,7 +28,6 @@ namespace slsim::kernels {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kTile = 64;           // tokens per shared-memory tile
 constexpr int kVec = 8;             // 16-byte vector = 8 half-precision values
 constexpr int kMaxGroup = 8;        // query heads per CTA sharing one KV tile
 constexpr int kMinTilesPerSplit = 4;
@@ -66,15 +65,21 @@ __device__ __forceinline__ void cp_async_wait() {
 
 __device__ __forceinline__ int swizzled_chunk(int row, int chunk) { return chunk ^ (row & 7); }
 
+// Tokens per shared-memory tile: 16 KB of K per stage whatever the head size,
+// so that a CTA keeps as many bytes in flight at head_dim 64 as at 128.
+constexpr int tile_tokens(int head_dim) { return 8192 / head_dim; }
+
 template <typename T, int kHeadDim, int kGroup>
 struct Smem {
+  static constexpr int kTile = tile_tokens(kHeadDim);
+  static constexpr int kSplitD = kThreads / kTile;  // threads sharing one token's Q·K
   static constexpr int kChunks = kHeadDim / kVec;         // 16-byte chunks per row
   static constexpr int kTileElems = kTile * kHeadDim;
   static constexpr int kPvGroups = kThreads / (kHeadDim / 2);  // token groups in P·V
   // [stage][K|V][kTile][kHeadDim] tiles, then q, scores, softmax state.
   static constexpr std::size_t kKvBytes = 2 * 2 * kTileElems * sizeof(T);
   static constexpr std::size_t kQBytes = kGroup * kHeadDim * sizeof(float);
-  static constexpr std::size_t kScoreBytes = 2 * kGroup * kTile * sizeof(float);
+  static constexpr std::size_t kScoreBytes = kSplitD * kGroup * kTile * sizeof(float);
   static constexpr std::size_t kStateBytes = 3 * kGroup * sizeof(float);
   static constexpr std::size_t kBytes = kKvBytes + kQBytes + kScoreBytes + kStateBytes;
   static_assert(kPvGroups * kGroup * kHeadDim * sizeof(float) <= kKvBytes,
@@ -87,16 +92,19 @@ __global__ void __launch_bounds__(kThreads)
                         int num_splits, float* __restrict__ ws_out, float2* __restrict__ ws_ml) {
   using S = Smem<T, kHeadDim, kGroup>;
   using V2 = Vec2<T>;
+  constexpr int kTile = S::kTile;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* kv_s = reinterpret_cast<T*>(smem_raw);
   float* q_s = reinterpret_cast<float*>(smem_raw + S::kKvBytes);
-  float* score_s = q_s + kGroup * kHeadDim;  // [2 halves][kGroup][kTile]; half 0 then holds P
-  float* alpha_s = score_s + 2 * kGroup * kTile;
+  float* score_s = q_s + kGroup * kHeadDim;  // [kSplitD][kGroup][kTile]; part 0 then holds P
+  float* alpha_s = score_s + S::kSplitD * kGroup * kTile;
   float* m_s = alpha_s + kGroup;
   float* l_s = m_s + kGroup;
 
   const int tid = threadIdx.x;
   const int group_size = p.num_q_heads / p.num_kv_heads;
+  // kGroup may be smaller than the group: then several CTAs share one KV head
+  // and all but the first read its tiles from L2 (they run side by side).
   const int chunks_per_kv_head = (group_size + kGroup - 1) / kGroup;
   const int kv_head = blockIdx.x / chunks_per_kv_head;
   const int head0 = kv_head * group_size + (blockIdx.x % chunks_per_kv_head) * kGroup;
@@ -176,15 +184,15 @@ __global__ void __launch_bounds__(kThreads)
     const T* v_tile = k_tile + S::kTileElems;
     const int valid_tokens = min(kTile, end - (begin + tile * kTile));
 
-    {  // Q·K: thread = (token, half of the head dimension), all heads of the group.
+    {  // Q·K: thread = (token, 1/kSplitD of the head dimension), all heads of the group.
       const int row = tid % kTile;
-      const int half = tid / kTile;
+      const int part = tid / kTile;
       float s[kGroup];
 #pragma unroll
       for (int g = 0; g < kGroup; ++g) s[g] = 0.0f;
 #pragma unroll
-      for (int i = 0; i < S::kChunks / 2; ++i) {
-        const int chunk = half * (S::kChunks / 2) + i;
+      for (int i = 0; i < S::kChunks / S::kSplitD; ++i) {
+        const int chunk = part * (S::kChunks / S::kSplitD) + i;
         const uint4 raw = *reinterpret_cast<const uint4*>(
             k_tile + row * kHeadDim + swizzled_chunk(row, chunk) * kVec);
         const auto* pairs = reinterpret_cast<const typename V2::type*>(&raw);
@@ -205,33 +213,41 @@ __global__ void __launch_bounds__(kThreads)
         }
       }
 #pragma unroll
-      for (int g = 0; g < kGroup; ++g) score_s[(half * kGroup + g) * kTile + row] = s[g];
+      for (int g = 0; g < kGroup; ++g) score_s[(part * kGroup + g) * kTile + row] = s[g];
     }
     __syncthreads();
 
-    {  // Online softmax: one warp per head; each lane holds two tokens of the tile.
+    {  // Online softmax: one warp per head; each lane holds kTile / 32 tokens of the tile.
+      constexpr int kPerLane = kTile / 32;
       const int warp = tid / 32;
       const int lane = tid % 32;
       for (int g = warp; g < kGroup; g += kThreads / 32) {
-        float s0 = lane < valid_tokens ? score_s[g * kTile + lane] +
-                                             score_s[(kGroup + g) * kTile + lane]
-                                       : -INFINITY;
-        float s1 = lane + 32 < valid_tokens ? score_s[g * kTile + lane + 32] +
-                                                  score_s[(kGroup + g) * kTile + lane + 32]
-                                            : -INFINITY;
-        float tile_max = fmaxf(s0, s1);
+        float s[kPerLane];
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          const int t = lane + 32 * j;
+          float v = 0.0f;
+#pragma unroll
+          for (int part = 0; part < S::kSplitD; ++part) v += score_s[(part * kGroup + g) * kTile + t];
+          s[j] = t < valid_tokens ? v : -INFINITY;
+          tile_max = fmaxf(tile_max, s[j]);
+        }
 #pragma unroll
         for (int o = 16; o > 0; o /= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(~0u, tile_max, o));
         const float m_old = m_s[g];
         const float m_new = fmaxf(m_old, tile_max);
-        const float p0 = exp2f(s0 - m_new);
-        const float p1 = exp2f(s1 - m_new);
-        float sum = p0 + p1;
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          s[j] = exp2f(s[j] - m_new);
+          sum += s[j];
+        }
 #pragma unroll
         for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(~0u, sum, o);
-        score_s[g * kTile + lane] = p0;
-        score_s[g * kTile + lane + 32] = p1;
-        __syncwarp();
+        __syncwarp();  // every lane has read its scores before part 0 is overwritten with P
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) score_s[g * kTile + lane + 32 * j] = s[j];
         if (lane == 0) {
           const float alpha = exp2f(m_old - m_new);
           alpha_s[g] = alpha;
@@ -324,9 +340,12 @@ __global__ void __launch_bounds__(kHeadDim)
   out[row * kHeadDim + d] = Vec2<T>::from_float(den > 0.0f ? num / den : 0.0f);
 }
 
-int group_tile(int group_size) {
+// Query heads per CTA: the group size rounded up to a power of two, capped.
+int group_tile(const PagedAttentionParams& p) {
+  const int group_size = p.num_q_heads / p.num_kv_heads;
+  const int cap = p.max_heads_per_cta > 0 ? std::min(p.max_heads_per_cta, kMaxGroup) : kMaxGroup;
   int g = 1;
-  while (g < group_size && g < kMaxGroup) g *= 2;
+  while (g < group_size && g < cap) g *= 2;
   return g;
 }
 
@@ -374,8 +393,9 @@ int occupancy(const PagedAttentionParams& p, int group) {
 }
 
 int tokens_per_split(const PagedAttentionParams& p, int num_splits) {
+  const int tile = tile_tokens(p.head_dim);
   const int per_split = (p.max_context_len + num_splits - 1) / num_splits;
-  return (per_split + kTile - 1) / kTile * kTile;
+  return (per_split + tile - 1) / tile * tile;
 }
 
 template <typename T, int kHeadDim, int kGroup>
@@ -402,7 +422,7 @@ void launch(const PagedAttentionParams& p, int num_splits, void* workspace, cuda
 
 template <typename T, int kHeadDim>
 void launch_by_group(const PagedAttentionParams& p, int num_splits, void* ws, cudaStream_t s) {
-  switch (group_tile(p.num_q_heads / p.num_kv_heads)) {
+  switch (group_tile(p)) {
     case 1: return launch<T, kHeadDim, 1>(p, num_splits, ws, s);
     case 2: return launch<T, kHeadDim, 2>(p, num_splits, ws, s);
     case 4: return launch<T, kHeadDim, 4>(p, num_splits, ws, s);
@@ -424,17 +444,16 @@ const char* paged_attention_unsupported(const PagedAttentionParams& p) {
 }
 
 int paged_attention_splits(const PagedAttentionParams& p, int requested_splits) {
-  const int max_by_length =
-      std::max(1, std::min(kMaxSplits, (p.max_context_len + kTile * kMinTilesPerSplit - 1) /
-                                           (kTile * kMinTilesPerSplit)));
+  const int min_split_tokens = tile_tokens(p.head_dim) * kMinTilesPerSplit;
+  const int max_by_length = std::max(
+      1, std::min(kMaxSplits, (p.max_context_len + min_split_tokens - 1) / min_split_tokens));
   if (requested_splits > 0) return std::min(requested_splits, max_by_length);
   // Flash-decoding's heuristic: the fewest splits whose last wave is nearly as
   // full as the best choice's (every split adds a partial write and a combine).
   const int group_size = p.num_q_heads / p.num_kv_heads;
-  const int group = group_tile(group_size);
+  const int group = group_tile(p);
   const int base = p.batch * p.num_kv_heads * ((group_size + group - 1) / group);
   const int slots = sm_count() * occupancy(p, group);
-  if (base >= slots) return 1;
   auto efficiency = [&](int s) {
     const double ctas = static_cast<double>(base) * s;
     const double waves = std::ceil(ctas / slots);

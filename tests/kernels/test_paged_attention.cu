@@ -28,7 +28,8 @@ struct Case {
   int q_heads;
   int kv_heads;
   int block_size;
-  int splits;  // 1 or a forced number; 0 = the launcher's choice
+  int splits;         // 1 or a forced number; 0 = the launcher's choice
+  int heads_per_cta;  // 0 = the launcher's choice
 };
 
 std::uint16_t to_bits(float x, AttnDtype dtype) {
@@ -102,6 +103,7 @@ double run_case(const Case& c, std::mt19937& rng, int batch) {
   p.max_context_len = max_len;
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   p.dtype = c.dtype;
+  p.max_heads_per_cta = c.heads_per_cta;
   if (const char* why = paged_attention_unsupported(p); why[0] != '\0') {
     std::fprintf(stderr, "unsupported: %s\n", why);
     std::exit(1);
@@ -185,15 +187,17 @@ int main() {
       for (const auto& hc : head_configs) {
         for (const int block_size : {8, 16, 32}) {
           for (const int splits : {1, 3, 0}) {
-            const Case c{dtype, head_dim, hc[0], hc[1], block_size, splits};
+            // Capped head tiles (several CTAs per KV head) with every split mode.
+            const int heads_per_cta = splits == 3 ? 1 : (splits == 1 ? 2 : 0);
+            const Case c{dtype, head_dim, hc[0], hc[1], block_size, splits, heads_per_cta};
             const double err = run_case(c, rng, 6);
             ++cases;
             const bool ok = err < tolerance;
             if (!ok) ++failures;
             if (!ok || (block_size == 16 && splits == 0)) {
-              std::printf("%s %s d=%d hq=%d hkv=%d bs=%d splits=%d rel_err=%.3g\n", ok ? "ok  " : "FAIL",
-                          dtype == AttnDtype::f16 ? "f16" : "bf16", head_dim, hc[0], hc[1],
-                          block_size, splits, err);
+              std::printf("%s %s d=%d hq=%d hkv=%d bs=%d splits=%d heads/cta=%d rel_err=%.3g\n",
+                          ok ? "ok  " : "FAIL", dtype == AttnDtype::f16 ? "f16" : "bf16", head_dim,
+                          hc[0], hc[1], block_size, splits, heads_per_cta, err);
             }
           }
         }
