@@ -28,6 +28,9 @@ struct Server {
 class Cluster {
  public:
   Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps);
+  // Servers point into groups_, so a copy would point into the original.
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   const std::vector<Server>& servers() const { return servers_; }
   const Server& server(ServerId id) const { return servers_[id]; }

@@ -49,9 +49,6 @@ class ControlPlane final : public EventHandler {
   void start();
   void on_event(const Event& event) override;
 
-  // Requests still at the router or in an engine.
-  int64_t requests_in_flight() const { return static_cast<int64_t>(in_flight_.size()); }
-
  private:
   enum EventKind : uint16_t { kArrival, kLoadDone, kStepDone, kIdleExpired };
 
