@@ -41,9 +41,9 @@ struct PagedAttentionParams {
   int max_context_len = 0;  // upper bound of context_lens; sizes the split grid
   float scale = 0.0f;       // usually 1/sqrt(head_dim)
   AttnDtype dtype = AttnDtype::f16;
-  // Query heads of one GQA group that share a CTA (1, 2, 4 or 8; 0 = the
-  // launcher's choice). Fewer heads per CTA means less arithmetic per KV byte
-  // and more CTAs; the other CTAs of the group then read the tiles from L2.
+  // Query heads of one GQA group that share a CTA (1, 2, 4, 8 or 16 = the mma
+  // M dimension; 0 = the launcher's choice, as many as fit). Fewer heads per CTA
+  // means more CTAs; the other CTAs of the group then read the tiles from L2.
   int max_heads_per_cta = 0;
 };
 

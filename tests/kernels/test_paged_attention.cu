@@ -177,7 +177,8 @@ int main() {
     return kSkipExitCode;
   }
   std::mt19937 rng(20261121);
-  const int head_configs[][2] = {{4, 4}, {8, 2}, {16, 2}, {12, 4}, {32, 2}};
+  // Group sizes 1, 4, 8, 3, 16 and 32 (more than the 16 heads one CTA can hold).
+  const int head_configs[][2] = {{4, 4}, {8, 2}, {16, 2}, {12, 4}, {32, 2}, {64, 2}};
   int failures = 0;
   int cases = 0;
   for (const AttnDtype dtype : {AttnDtype::f16, AttnDtype::bf16}) {
