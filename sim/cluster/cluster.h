@@ -23,6 +23,7 @@ struct Server {
   const GpuProfile* gpu = nullptr;
   int64_t free_gpus = 0;
   int64_t instances = 0;  // instances placed here, loading or ready
+  std::vector<bool> gpu_taken;
 };
 
 class Cluster {
@@ -36,8 +37,9 @@ class Cluster {
   const Server& server(ServerId id) const { return servers_[id]; }
   double remote_storage_gbps() const { return remote_storage_gbps_; }
 
-  void take_gpus(ServerId id, int64_t gpus);
-  void give_back_gpus(ServerId id, int64_t gpus);
+  // Takes the lowest-numbered free GPUs of the server for one instance and returns their indices.
+  std::vector<int64_t> take_gpus(ServerId id, int64_t gpus);
+  void give_back_gpus(ServerId id, const std::vector<int64_t>& gpus);
   int64_t total_gpus() const { return total_gpus_; }
 
  private:

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "sim/policy/autoscale/autoscaler.h"
+#include "sim/policy/cache/cache_policies.h"
+#include "sim/policy/preload/preload.h"
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/scheduler/placement.h"
 
@@ -129,17 +132,45 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   }
 
   if (c.models.empty()) throw ConfigError("models", "expected at least one model");
+  // Checkpoints are numbered by what they hold, so that a base shared by several variants, or
+  // a base that is also served itself, is one cache entry.
+  std::map<std::string, CheckpointId> checkpoint_ids;
+  auto part = [&](const std::string& key, int64_t bytes, int64_t tensors) {
+    const auto [it, added] = checkpoint_ids.emplace(key, static_cast<CheckpointId>(checkpoint_ids.size()));
+    return CheckpointPart{it->second, bytes, tensors};
+  };
   for (size_t i = 0; i < c.models.size(); ++i) {
     ModelConfig& m = c.models[i];
     const std::string path = "models[" + std::to_string(i) + "]";
     for (size_t j = 0; j < i; ++j)
       if (c.models[j].name == m.name) throw ConfigError(path + ".name", "model \"" + m.name + "\" is listed twice");
-    Json entry = catalogue_entry(catalog / "llm", m.name, m.spec, path + ".name");
+    const bool variant = !m.base_model.empty();
+    Json entry = variant ? catalogue_entry(catalog / "llm", m.base_model, Json::object(), path + ".base_model")
+                         : catalogue_entry(catalog / "llm", m.name, m.spec, path + ".name");
+    if (variant) entry.merge_patch(m.spec);
     entry["name"] = m.name;
     ModelSpec spec = parse_entry<ModelSpec>(entry, path + ".spec");
     if (m.tensor_parallel == 0) m.tensor_parallel = choose_tensor_parallel(spec, r.server_groups, c.engine, path);
+    std::vector<CheckpointPart> checkpoint;
+    if (variant && (m.lora_rank > 0 || m.delta_bytes > 0)) {
+      const ModelSpec base = parse_entry<ModelSpec>(
+          catalogue_entry(catalog / "llm", m.base_model, Json::object(), path + ".base_model"), path + ".base_model");
+      checkpoint.push_back(part("model:" + base.name, base.checkpoint_bytes(), base.tensor_count()));
+      const int64_t own = m.delta_bytes + spec.lora_adapter_bytes(m.lora_rank);
+      checkpoint.push_back(part("delta:" + m.name, own, m.lora_rank > 0 ? 8 * spec.architecture.layers : 1));
+    } else {
+      checkpoint.push_back(part("model:" + m.name, spec.checkpoint_bytes(), spec.tensor_count()));
+    }
     m.spec = JsonWriter::to_json(spec);
-    r.models.push_back(ServedModel{std::move(spec), m.tensor_parallel});
+    r.models.push_back(ServedModel{std::move(spec), m.tensor_parallel, std::move(checkpoint)});
+  }
+
+  {
+    const fs::path formats_file = catalog / "calibration/loader_formats.json";
+    const Json formats = load_json_file(formats_file);
+    if (!formats.contains(c.loader.format))
+      throw ConfigError("loader.format", "no profile \"" + c.loader.format + "\" in " + formats_file.string());
+    JsonReader::read_struct(formats.at(c.loader.format), formats_file.string() + ": " + c.loader.format, r.format);
   }
 
   if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
@@ -163,6 +194,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   c.policies.placement = placement_policies().resolve(c.policies.placement, "policies.placement");
   c.policies.keepalive = keepalive_policies().resolve(c.policies.keepalive, "policies.keepalive");
   c.policies.autoscale = autoscale_policies().resolve(c.policies.autoscale, "policies.autoscale");
+  c.policies.dram_cache = cache_policies().resolve(c.policies.dram_cache, "policies.dram_cache");
+  c.policies.ssd_cache = cache_policies().resolve(c.policies.ssd_cache, "policies.ssd_cache");
+  c.policies.preload = preload_policies().resolve(c.policies.preload, "policies.preload");
   return r;
 }
 

@@ -49,6 +49,9 @@ struct ModelConfig {
   std::string name;
   int64_t tensor_parallel = 0;
   Json spec = Json::object();
+  std::string base_model;
+  int64_t lora_rank = 0;
+  int64_t delta_bytes = 0;
 
   template <class V>
   void visit(V& v) {
@@ -57,6 +60,11 @@ struct ModelConfig {
             "GPUs per instance; 0 picks the fewest (1, 2, 4, 8) whose memory holds the weights and a full-context sequence",
             at_least(0));
     v.raw("spec", spec, "model fields that override the catalogue's");
+    v.field("base_model", base_model,
+            "a variant of this catalogue model: its architecture by default; with lora_rank or delta_bytes it "
+            "shares the base checkpoint and loads only its own part where the base is already present");
+    v.field("lora_rank", lora_rank, "a LoRA adapter of this rank on q, k, v, o over the base", at_least(0));
+    v.field("delta_bytes", delta_bytes, "bytes of a fine-tuned delta stored over the base", at_least(0));
   }
 };
 
@@ -94,12 +102,18 @@ struct PoliciesConfig {
   PolicyChoice placement{"least-loaded", Json::object()};
   PolicyChoice keepalive{"fixed", Json::object()};
   PolicyChoice autoscale{"on-demand", Json::object()};
+  PolicyChoice dram_cache{"lru", Json::object()};
+  PolicyChoice ssd_cache{"lru", Json::object()};
+  PolicyChoice preload{"none", Json::object()};
 
   template <class V>
   void visit(V& v) {
     v.object("placement", placement, "which server a new instance starts on");
     v.object("keepalive", keepalive, "how long an idle instance keeps its GPUs");
     v.object("autoscale", autoscale, "when instances start");
+    v.object("dram_cache", dram_cache, "what each server's DRAM checkpoint cache keeps");
+    v.object("ssd_cache", ssd_cache, "what each server's SSD checkpoint cache keeps");
+    v.object("preload", preload, "checkpoints or instances prepared ahead of demand");
   }
 };
 
@@ -148,6 +162,7 @@ struct ResolvedExperiment {
   ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
+  CheckpointFormat format;  // the loader format's profile from the calibration folder
   std::vector<std::filesystem::path> source_paths;  // by source; empty for generators
   std::vector<ModelId> source_models;               // by source
   // The config as JSON, with trace paths written relative to `relative_to`.

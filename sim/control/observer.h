@@ -19,6 +19,12 @@ struct RequestOutcome {
   Time finished;
   bool cold_start = false;   // it waited at the router for an instance to start
   Time cold_start_wait;      // arrival until it was handed to a ready instance
+  // The cold-start wait split: the part during which its instance was loading, and the rest
+  // (waiting for GPUs, for placement, or for process start).
+  Time load_wait;
+  Time queue_wait;
+  Tier load_tier = Tier::remote;  // meaningful for cold starts
+  bool preloaded = false;         // its instance was pre-warmed or read a preloaded checkpoint
   ServerId server = kNoId;
 };
 
@@ -39,6 +45,7 @@ class ServingObserver {
   virtual void on_rejected(const Request&, const char* /*reason*/) {}
   virtual void on_finished(const RequestOutcome&) {}
   virtual void on_instance(const InstanceTransition&) {}
+  // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
 };
 

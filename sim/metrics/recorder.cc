@@ -48,7 +48,9 @@ MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vect
       requests_csv_(requests_csv),
       per_model_(model_names_.size()) {
   if (requests_csv_)
-    requests_csv_->write("id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server\n");
+    requests_csv_->write(
+        "id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server,"
+        "queue_s,load_s,load_tier,preloaded\n");
 }
 
 void MetricsRecorder::on_arrival(const Request& r) { ++per_model_[r.model].requests; }
@@ -72,14 +74,20 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   if (o.cold_start) {
     ++t.cold_starts;
     t.samples.cold_start_s.push_back(o.cold_start_wait.seconds());
+    ++t.cold_starts_by_tier[tier_name(o.load_tier)];
   }
   if (!requests_csv_) return;
   row_.clear();
   fmt::format_to(std::back_inserter(row_), "{},{},{:.6f},{},{},{:.6f},", o.request.id, model_names_[o.request.model],
                  o.request.arrival.seconds(), o.request.input_tokens, o.request.output_tokens, ttft);
   if (has_tpot) fmt::format_to(std::back_inserter(row_), "{:.6f}", tpot);
-  fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{}\n", e2e, o.cold_start ? 1 : 0,
+  fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{},", e2e, o.cold_start ? 1 : 0,
                  o.cold_start ? o.cold_start_wait.seconds() : 0.0, server_names_[o.server]);
+  if (o.cold_start)
+    fmt::format_to(std::back_inserter(row_), "{:.6f},{:.6f},{},{}\n", o.queue_wait.seconds(), o.load_wait.seconds(),
+                   tier_name(o.load_tier), o.preloaded ? 1 : 0);
+  else
+    row_ += "0.000000,0.000000,,0\n";
   requests_csv_->write(row_);
 }
 
@@ -96,8 +104,10 @@ void MetricsRecorder::on_instance(const InstanceTransition& t) {
   open = OpenInterval{t.model, t.to, t.gpus, t.now};
 }
 
-void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time) {
-  ++per_model_[model].loads_by_tier[tier_name(tier)];
+void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time duration) {
+  Totals& t = per_model_[model];
+  ++t.loads_by_tier[tier_name(tier)];
+  t.samples.load_s.push_back(duration.seconds());
 }
 
 Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
@@ -111,13 +121,18 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["tpot_s"] = distribution(t.samples.tpot_s);
   j["e2e_s"] = distribution(t.samples.e2e_s);
   j["cold_start_s"] = distribution(t.samples.cold_start_s);
+  j["load_s"] = distribution(t.samples.load_s);
   j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]}};
   Json loads = Json::object();
-  for (const char* tier : {"dram", "ssd", "remote"}) {
-    const auto it = t.loads_by_tier.find(tier);
-    loads[tier] = it == t.loads_by_tier.end() ? 0 : it->second;
+  Json cold = Json::object();
+  for (const Tier tier : kAllTiers) {
+    const auto load = t.loads_by_tier.find(tier_name(tier));
+    loads[tier_name(tier)] = load == t.loads_by_tier.end() ? 0 : load->second;
+    const auto cold_start = t.cold_starts_by_tier.find(tier_name(tier));
+    cold[tier_name(tier)] = cold_start == t.cold_starts_by_tier.end() ? 0 : cold_start->second;
   }
   j["loads_by_tier"] = loads;
+  j["cold_starts_by_tier"] = cold;
   j["rejections"] = t.rejections;
   return j;
 }
@@ -137,12 +152,14 @@ Json MetricsRecorder::summary(Time end) {
     overall.cold_starts += t.cold_starts;
     for (int s = 0; s < 3; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
+    for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
     auto append = [](std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); };
     append(overall.samples.ttft_s, t.samples.ttft_s);
     append(overall.samples.tpot_s, t.samples.tpot_s);
     append(overall.samples.e2e_s, t.samples.e2e_s);
     append(overall.samples.cold_start_s, t.samples.cold_start_s);
+    append(overall.samples.load_s, t.samples.load_s);
     models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected);
   }
   Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected);

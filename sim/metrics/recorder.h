@@ -32,7 +32,7 @@ class MetricsRecorder final : public ServingObserver {
 
  private:
   struct Samples {
-    std::vector<double> ttft_s, tpot_s, e2e_s, cold_start_s;
+    std::vector<double> ttft_s, tpot_s, e2e_s, cold_start_s, load_s;
   };
   struct Totals {
     int64_t requests = 0;
@@ -41,6 +41,7 @@ class MetricsRecorder final : public ServingObserver {
     int64_t cold_starts = 0;
     double gpu_seconds[3] = {0, 0, 0};  // loading, idle, busy
     std::map<std::string, int64_t> loads_by_tier;
+    std::map<std::string, int64_t> cold_starts_by_tier;
     std::map<std::string, int64_t> rejections;
     Samples samples;
   };
