@@ -12,6 +12,7 @@ Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps
       s.id = static_cast<ServerId>(servers_.size());
       s.profile = &group.server;
       s.gpu = &group.gpu;
+      s.site = group.site;
       s.free_gpus = group.server.gpus;
       total_gpus_ += group.server.gpus;
       servers_.push_back(s);
