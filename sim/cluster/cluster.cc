@@ -12,6 +12,7 @@ Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps
       s.id = static_cast<ServerId>(servers_.size());
       s.profile = &group.server;
       s.gpu = &group.gpu;
+      s.site = group.site;
       s.free_gpus = group.server.gpus;
       s.gpu_taken.assign(static_cast<size_t>(group.server.gpus), false);
       total_gpus_ += group.server.gpus;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/cluster/hardware.h"
@@ -15,6 +16,7 @@ struct ServerGroupSpec {
   ServerProfile server;
   GpuProfile gpu;
   int64_t count = 1;
+  std::string site;  // empty: the main site; else a remote site of the topology
 };
 
 struct Server {
@@ -24,6 +26,7 @@ struct Server {
   int64_t free_gpus = 0;
   int64_t instances = 0;  // instances placed here, loading or ready
   std::vector<bool> gpu_taken;
+  std::string_view site;  // its group's site
 };
 
 class Cluster {

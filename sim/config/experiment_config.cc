@@ -122,6 +122,11 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     const std::string path = "cluster.server_groups[" + std::to_string(i) + "]";
     ServerGroupSpec spec;
     spec.count = g.count;
+    spec.site = g.site;
+    const auto& sites = c.cluster.topology.sites;
+    if (!g.site.empty() &&
+        std::none_of(sites.begin(), sites.end(), [&](const SiteParams& site) { return site.name == g.site; }))
+      throw ConfigError(path + ".site", "no site \"" + g.site + "\" in cluster.topology.sites");
     spec.server = parse_entry<ServerProfile>(catalogue_entry(catalog / "hardware/servers", g.profile, g.server, path + ".profile"),
                                              path + ".server");
     spec.gpu = parse_entry<GpuProfile>(catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"),

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/cluster/topology.h"
 #include "sim/control/control_plane.h"
 #include "sim/core/fields.h"
 #include "sim/core/registry.h"
@@ -23,6 +24,7 @@ struct ServerGroupConfig {
   int64_t count = 1;
   Json server = Json::object();
   Json gpu = Json::object();
+  std::string site;
 
   template <class V>
   void visit(V& v) {
@@ -30,18 +32,21 @@ struct ServerGroupConfig {
     v.field("count", count, "servers of this kind", at_least(1));
     v.raw("server", server, "server profile fields that override the catalogue's");
     v.raw("gpu", gpu, "GPU profile fields that override the catalogue's");
+    v.field("site", site, "the site the servers are in: empty for the main site, else a name in cluster.topology.sites");
   }
 };
 
 struct ClusterConfig {
   std::vector<ServerGroupConfig> server_groups;
   double remote_storage_gbps = 1.25;
+  TopologyParams topology;
 
   template <class V>
   void visit(V& v) {
     v.list("server_groups", server_groups, "groups of identical servers");
     v.field("remote_storage_gbps", remote_storage_gbps,
             "bandwidth of the remote checkpoint store, GB/s (10 Gb/s = 1.25, as ServerlessLLM's MinIO)", positive());
+    v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
   }
 };
 
