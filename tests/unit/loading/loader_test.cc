@@ -57,12 +57,11 @@ CheckpointFormat staged() {
 }
 
 struct Bench {
-  explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{0, 0, 0, 1})
+  explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{"sllm", 0, 0, 1})
       : cluster({one_server()}, 1.0),
         topology(cluster, no_latency()),
         network(sim, topology),
         loader(sim, cluster, topology, network, params, format, lru, lru) {
-    params.format = "sllm";
     recorder.sim = &sim;
   }
   void load(InstanceId id, CheckpointId part, double gigabytes, std::vector<int64_t> gpus) {
