@@ -59,7 +59,8 @@ void ControlPlane::on_event(const Event& event) {
     }
     case kPreloadTick:
       run_preload_plan();
-      sim_.schedule_in(policies_.preload->interval(), handler_, kPreloadTick, 0);
+      // Once the workload is exhausted there is nothing left to prepare for.
+      if (next_arrival_ || !in_flight_.empty()) sim_.schedule_in(policies_.preload->interval(), handler_, kPreloadTick, 0);
       break;
     case kPreloadAction:
       act(scheduled_actions_[event.target]);
@@ -246,13 +247,13 @@ void ControlPlane::on_step_done(InstanceId id) {
     in_flight_.erase(it);
     --m.outstanding;
   }
+  if (!result.finished.empty() && m.outstanding == 0 && m.router_queue.empty()) model_went_idle(inst.model);
   kick(id);
 }
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_[id];
   set_state(id, InstanceState::idle);
-  model_may_be_idle(inst.model);
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry_event = sim_.schedule_in(inst.reason.keep_alive, handler_, kIdleExpired, id);
     return;
@@ -271,9 +272,7 @@ void ControlPlane::went_idle(InstanceId id) {
   inst.expiry_event = sim_.schedule_in(d.keep_alive, handler_, kIdleExpired, id);
 }
 
-void ControlPlane::model_may_be_idle(ModelId model) {
-  const ModelState& m = models_[model];
-  if (m.outstanding > 0 || !m.router_queue.empty()) return;
+void ControlPlane::model_went_idle(ModelId model) {
   policies_.keepalive->on_idle(model, sim_.now());
   policies_.preload->on_idle(model, sim_.now());
   run_preload_plan();

@@ -112,7 +112,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void kick(InstanceId id);
   void on_step_done(InstanceId id);
   void went_idle(InstanceId id);
-  void model_may_be_idle(ModelId model);
+  // The model's last request in flight finished: idle-time histograms start counting.
+  void model_went_idle(ModelId model);
   void release(InstanceId id, bool keep_checkpoint_in_dram);
   void set_state(InstanceId id, InstanceState to);
   void run_preload_plan();

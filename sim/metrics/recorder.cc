@@ -70,6 +70,7 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   const double tpot = has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
   t.samples.ttft_s.push_back(ttft);
   t.samples.e2e_s.push_back(e2e);
+  if (o.preloaded) ++t.preloaded;
   if (has_tpot) t.samples.tpot_s.push_back(tpot);
   if (o.cold_start) {
     ++t.cold_starts;
@@ -84,10 +85,11 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{},", e2e, o.cold_start ? 1 : 0,
                  o.cold_start ? o.cold_start_wait.seconds() : 0.0, server_names_[o.server]);
   if (o.cold_start)
-    fmt::format_to(std::back_inserter(row_), "{:.6f},{:.6f},{},{}\n", o.queue_wait.seconds(), o.load_wait.seconds(),
-                   tier_name(o.load_tier), o.preloaded ? 1 : 0);
+    fmt::format_to(std::back_inserter(row_), "{:.6f},{:.6f},{},", o.queue_wait.seconds(), o.load_wait.seconds(),
+                   tier_name(o.load_tier));
   else
-    row_ += "0.000000,0.000000,,0\n";
+    row_ += "0.000000,0.000000,,";
+  row_ += o.preloaded ? "1\n" : "0\n";
   requests_csv_->write(row_);
 }
 
@@ -117,6 +119,7 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["rejected"] = t.rejected;
   j["unfinished"] = unfinished;
   j["cold_starts"] = t.cold_starts;
+  j["preloaded_requests"] = t.preloaded;
   j["ttft_s"] = distribution(t.samples.ttft_s);
   j["tpot_s"] = distribution(t.samples.tpot_s);
   j["e2e_s"] = distribution(t.samples.e2e_s);
@@ -150,6 +153,7 @@ Json MetricsRecorder::summary(Time end) {
     overall.completed += t.completed;
     overall.rejected += t.rejected;
     overall.cold_starts += t.cold_starts;
+    overall.preloaded += t.preloaded;
     for (int s = 0; s < 3; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
     for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;

@@ -39,6 +39,7 @@ class MetricsRecorder final : public ServingObserver {
     int64_t completed = 0;
     int64_t rejected = 0;
     int64_t cold_starts = 0;
+    int64_t preloaded = 0;
     double gpu_seconds[3] = {0, 0, 0};  // loading, idle, busy
     std::map<std::string, int64_t> loads_by_tier;
     std::map<std::string, int64_t> cold_starts_by_tier;
