@@ -85,3 +85,30 @@ TEST(ApplyOverride, RefusesMalformedAssignmentsAndBadIndices) {
 }
 
 }  // namespace slsim
+
+namespace slsim {
+
+TEST(ModelVariants, LoraVariantSharesItsBaseCheckpointAndAddsItsAdapter) {
+  Json doc = minimal();
+  doc["models"].push_back({{"name", "opt-13b-lora"}, {"base_model", "opt-13b"}, {"lora_rank", 16}});
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.models[0].checkpoint.size(), 1u);
+  ASSERT_EQ(r.models[1].checkpoint.size(), 2u);
+  EXPECT_EQ(r.models[1].checkpoint[0].id, r.models[0].checkpoint[0].id);
+  EXPECT_EQ(r.models[1].checkpoint[0].bytes, r.models[0].spec.checkpoint_bytes());
+  // OPT-13B: 40 layers, width 5120; rank 16 on q, k, v, o: 16 x (5120 + 5120) per matrix, fp16.
+  EXPECT_EQ(r.models[1].checkpoint[1].bytes, int64_t{40} * 4 * 16 * (5120 + 5120) * 2);
+  EXPECT_NE(r.models[1].checkpoint[1].id, r.models[0].checkpoint[0].id);
+}
+
+TEST(ModelVariants, QuantizedVariantHasItsOwnSmallerCheckpoint) {
+  Json doc = minimal();
+  doc["models"].push_back({{"name", "opt-13b-int8"}, {"base_model", "opt-13b"}, {"spec", {{"dtype", "int8"}}}});
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.models[1].checkpoint.size(), 1u);
+  EXPECT_NE(r.models[1].checkpoint[0].id, r.models[0].checkpoint[0].id);
+  EXPECT_EQ(r.models[1].checkpoint[0].bytes * 2, r.models[0].checkpoint[0].bytes);
+  EXPECT_EQ(r.models[1].spec.architecture.layers, 40);
+}
+
+}  // namespace slsim

@@ -150,4 +150,26 @@ TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
   EXPECT_NEAR(b.done_s(0) - start.seconds(), 2.5 + 0.25 + 33554432 / 100e9, 1e-8);
 }
 
+TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
+  Bench b(ideal());
+  b.load(0, 1, 1.0, {0});  // the base checkpoint, now in DRAM
+  b.sim.run();
+  const Time start = b.sim.now();
+  const std::vector<CheckpointPart> variant{{1, 1'000'000'000, 1}, {2, 100'000'000, 1}};
+  b.loader.start(LoadRequest{1, 0, {1}, {}, variant}, b.recorder);
+  b.sim.run();
+  // The base from DRAM (1 GB at 100 GB/s, 0.01 s) and the 0.1 GB delta from the store (0.1 s),
+  // side by side.
+  EXPECT_NEAR(b.done_s(1) - start.seconds(), 0.1, 1e-9);
+  EXPECT_EQ(b.tier(1), Tier::remote);
+}
+
+TEST(Loader, ACopyOnAnotherGpuOfTheServerIsTheFastestSource) {
+  Bench b(ideal());
+  b.loader.start(LoadRequest{0, 0, {1}, {0}, {CheckpointPart{9, 4'000'000'000, 1}}}, b.recorder);
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::gpu);
+  EXPECT_NEAR(b.done_s(0), 0.01, 1e-9);  // 4 GB over the 400 GB/s GPU interconnect
+}
+
 }  // namespace slsim
