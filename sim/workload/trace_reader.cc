@@ -108,7 +108,7 @@ std::optional<int64_t> parse_datetime_ns(std::string_view t, std::string_view fo
   size_t pos = 0;
   for (size_t f = 0; f < format.size(); ++f) {
     if (format[f] == '.' && format.substr(f + 1, 2) == "%f" && (pos == t.size() || t[pos] != '.')) {
-      ++f;  // a missing fraction is zero
+      f += 2;  // a missing fraction is zero
       continue;
     }
     if (format[f] != '%' || f + 1 == format.size()) {
