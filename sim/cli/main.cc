@@ -68,12 +68,19 @@ int run_command(const std::vector<std::string>& args) {
   positional.add("config", 1);
   const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]");
   if (cl.help) return 0;
-  const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
+  auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
-    if (cl.values["skip-bad"].as<int64_t>() < 0) throw InputError("--skip-bad: expected a count >= 0");
-    for (SourceSpec& s : experiment.config.workload.sources) s.skip_bad = cl.values["skip-bad"].as<int64_t>();
+    // Set on every source before resolution, so that validation reads the traces with it too.
+    const int64_t skip = cl.values["skip-bad"].as<int64_t>();
+    if (skip < 0) throw InputError("--skip-bad: expected a count >= 0");
+    const Json document = load_json_file(cl.values["config"].as<std::string>());
+    const Json* sources = nullptr;
+    if (document.contains("workload") && document["workload"].is_object() && document["workload"].contains("sources"))
+      sources = &document["workload"]["sources"];
+    for (size_t i = 0; sources && sources->is_array() && i < sources->size(); ++i)
+      overrides.push_back(fmt::format("workload.sources.{}.skip_bad={}", i, skip));
   }
+  const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
   const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
   const Json summary = run_experiment(experiment, out);
   std::cout << fmt::format("{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",

@@ -1,5 +1,7 @@
 #include "sim/workload/factory.h"
 
+#include <fmt/format.h>
+
 #include "sim/core/errors.h"
 #include "sim/workload/generators.h"
 #include "sim/workload/model_assigner.h"
@@ -49,6 +51,9 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
         throw ConfigError(json_path + ".mapping", "time_field, input_field and output_field must name fields");
       if (!m.time_format.empty() && m.time_format.find('%') == std::string::npos)
         throw ConfigError(json_path + ".mapping.time_format", "expected a format with % fields, e.g. %Y-%m-%d %H:%M:%S.%f");
+      // The header and the first record, so that `slsim validate` catches a mapping that does
+      // not fit the file before a run starts.
+      TraceReader(spec.path, m, spec.skip_bad).next();
     }
   } else if (spec.requests == 0 && !spec.duration_s) {
     throw ConfigError(json_path + ".requests", "expected a positive count for a " + spec.kind + " source (or a duration_s)");
@@ -65,7 +70,7 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
 
 std::unique_ptr<RequestSource> make_source(const SourceSpec& spec, const ModelCatalogue& catalogue,
                                            const RandomStreams& random, size_t index) {
-  const std::string suffix = "/" + std::to_string(index);
+  const std::string suffix = fmt::format("/{}", index);
   ModelAssigner assigner(spec, catalogue, random.stream("models" + suffix), "workload.sources[" + std::to_string(index) + "]");
   std::unique_ptr<RequestSource> source;
   double rate_scale = 1;  // left for the transformation (traces); generators fold it into their rate

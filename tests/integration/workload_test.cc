@@ -61,9 +61,22 @@ TEST(Workload, UnknownModelInTheSourceIsNamedByItsJsonPath) {
   }
 }
 
+TEST(Workload, ValidateCatchesAMappingThatDoesNotFitTheFile) {
+  Json config = jsonl_config();
+  config["workload"]["sources"][0]["mapping"]["input_field"] = "prompt_tokens";
+  const auto dir = fresh_dir("workload_bad_mapping");
+  std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
+  try {
+    resolve_experiment(config, dir);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("trace.jsonl:1: field prompt_tokens: missing"));
+  }
+}
+
 TEST(Workload, RunSkipBadCountsSkippedLinesAndFailsBeyondTheAllowance) {
   const auto dir = fresh_dir("workload_skip");
-  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens\n0,100,5\n1,oops,5\n2,100,5\n3,100\n";
+  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens\n0,oops,5\n1,100,5\n2,100,5\n3,100\n";
   std::ofstream(dir / "config.json") << R"({
     "name": "skip", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
     "models": [{"name": "opt-6.7b"}],
@@ -76,7 +89,7 @@ TEST(Workload, RunSkipBadCountsSkippedLinesAndFailsBeyondTheAllowance) {
   EXPECT_EQ(summary["requests"], 2);
   const auto bad = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "bad").string() + " --skip-bad 1");
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.output, HasSubstr("trace.csv:5: field output_tokens: missing"));
+  EXPECT_THAT(bad.output, HasSubstr("trace.csv:5: field output_tokens: missing (the line has 2 fields) (more than the 1 bad lines allowed)"));
   EXPECT_FALSE(fs::exists(dir / "bad" / "summary.json"));
 }
 
