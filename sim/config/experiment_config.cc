@@ -10,6 +10,7 @@
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/workload/factory.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -178,23 +179,13 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     JsonReader::read_struct(formats.at(c.loader.format), formats_file.string() + ": " + c.loader.format, r.format);
   }
 
-  if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
-  for (size_t i = 0; i < c.workload.sources.size(); ++i) {
-    const SourceConfig& s = c.workload.sources[i];
-    const std::string path = "workload.sources[" + std::to_string(i) + "]";
-    const auto model = std::find_if(c.models.begin(), c.models.end(), [&](const ModelConfig& m) { return m.name == s.model; });
-    if (model == c.models.end()) throw ConfigError(path + ".model", "\"" + s.model + "\" is not one of the models listed under models");
-    r.source_models.push_back(static_cast<ModelId>(model - c.models.begin()));
-    if (s.kind == "azure-llm-2023") {
-      if (s.path.empty()) throw ConfigError(path + ".path", "missing; expected the trace file");
-      const fs::path file = fs::absolute(base_dir / s.path).lexically_normal();
-      if (!fs::is_regular_file(file)) throw ConfigError(path + ".path", "no such file: " + file.string());
-      r.source_paths.push_back(file);
-    } else {
-      if (s.requests == 0) throw ConfigError(path + ".requests", "expected a positive count for a poisson source");
-      r.source_paths.emplace_back();
-    }
+  for (const auto& m : r.models) {
+    r.catalogue.names.push_back(m.spec.name);
+    r.catalogue.max_context.push_back(m.spec.architecture.max_context);
   }
+  if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
+  for (size_t i = 0; i < c.workload.sources.size(); ++i)
+    validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]");
 
   c.policies.placement = placement_policies().resolve(c.policies.placement, "policies.placement");
   c.policies.keepalive = keepalive_policies().resolve(c.policies.keepalive, "policies.keepalive");
@@ -208,9 +199,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
 Json ResolvedExperiment::to_json(const fs::path& relative_to) const {
   ExperimentConfig copy = config;
   copy.slsim_version = SLSIM_VERSION;
-  for (size_t i = 0; i < copy.workload.sources.size(); ++i) {
-    if (!source_paths[i].empty())
-      copy.workload.sources[i].path = fs::relative(source_paths[i], fs::absolute(relative_to)).generic_string();
+  for (SourceSpec& s : copy.workload.sources) {
+    for (std::string* path : {&s.path, &s.lengths.table})
+      if (!path->empty()) *path = fs::relative(*path, fs::absolute(relative_to)).generic_string();
   }
   return JsonWriter::to_json(copy);
 }

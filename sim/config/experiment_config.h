@@ -16,6 +16,7 @@
 #include "sim/core/registry.h"
 #include "sim/engine/engine.h"
 #include "sim/loading/loader.h"
+#include "sim/workload/source_spec.h"
 
 namespace slsim {
 
@@ -73,29 +74,8 @@ struct ModelConfig {
   }
 };
 
-struct SourceConfig {
-  std::string kind = "azure-llm-2023";
-  std::string model;
-  std::string path;
-  double rate_per_s = 1;
-  int64_t requests = 0;
-  int64_t input_tokens = 512;
-  int64_t output_tokens = 128;
-
-  template <class V>
-  void visit(V& v) {
-    v.choice("kind", kind, "azure-llm-2023: a trace file; poisson: generated arrivals", {"azure-llm-2023", "poisson"});
-    v.required("model", model, "the model its requests are for");
-    v.field("path", path, "trace file (azure-llm-2023), relative to the config file");
-    v.field("rate_per_s", rate_per_s, "mean arrival rate (poisson), requests/s", positive());
-    v.field("requests", requests, "requests to generate (poisson)", at_least(0));
-    v.field("input_tokens", input_tokens, "prompt tokens per request (poisson)", at_least(1));
-    v.field("output_tokens", output_tokens, "output tokens per request (poisson)", at_least(1));
-  }
-};
-
 struct WorkloadConfig {
-  std::vector<SourceConfig> sources;
+  std::vector<SourceSpec> sources;
 
   template <class V>
   void visit(V& v) {
@@ -168,8 +148,7 @@ struct ResolvedExperiment {
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
   CheckpointFormat format;  // the loader format's profile from the calibration folder
-  std::vector<std::filesystem::path> source_paths;  // by source; empty for generators
-  std::vector<ModelId> source_models;               // by source
+  ModelCatalogue catalogue;  // the served models' names and context lengths, for the sources
   // The config as JSON, with trace paths written relative to `relative_to`.
   Json to_json(const std::filesystem::path& relative_to) const;
 };

@@ -1,5 +1,6 @@
 #include "sim/config/experiment_runner.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -13,8 +14,7 @@
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/metrics/output_file.h"
 #include "sim/metrics/recorder.h"
-#include "sim/workload/azure_trace.h"
-#include "sim/workload/poisson.h"
+#include "sim/workload/factory.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -27,16 +27,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   const RandomStreams random(static_cast<uint64_t>(c.seed));
 
   std::vector<std::unique_ptr<RequestSource>> sources;
-  for (size_t i = 0; i < c.workload.sources.size(); ++i) {
-    const SourceConfig& s = c.workload.sources[i];
-    const ModelId model = experiment.source_models[i];
-    if (s.kind == "azure-llm-2023") {
-      sources.push_back(std::make_unique<AzureTraceReader>(experiment.source_paths[i].string(), model));
-    } else {
-      const PoissonSpec spec{s.rate_per_s, s.requests, s.input_tokens, s.output_tokens};
-      sources.push_back(std::make_unique<PoissonSource>(spec, model, random.stream("arrivals/" + std::to_string(i))));
-    }
-  }
+  for (size_t i = 0; i < c.workload.sources.size(); ++i)
+    sources.push_back(make_source(c.workload.sources[i], experiment.catalogue, random, i));
   MergedSource source(std::move(sources));
 
   Simulator sim;
@@ -97,6 +89,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   summary["cache"] = caches;
   summary["preloads"] = loader.preloads_started();
   summary["bytes_by_link_class"] = network.bytes_by_link_class();
+  const bool skipping = std::any_of(c.workload.sources.begin(), c.workload.sources.end(),
+                                    [](const SourceSpec& s) { return s.skip_bad > 0; });
+  if (skipping) summary["skipped_trace_lines"] = source.skipped_lines();
 
   const Json config = experiment.to_json(out_dir);
   // Everything is complete before anything is renamed into place.
