@@ -127,7 +127,6 @@ class FlowNetwork final : public EventHandler {
   Time projected_finish(const Flow& flow) const;
   void recompute(const std::vector<FlowId>& seed_flows, const std::vector<LinkId>& seed_links);
   void fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links);
-  void push_link_share(LinkId link);
   void freeze(FlowId id, double rate_gbps);
   void reschedule();
   void deliver(FlowId id);
@@ -157,7 +156,6 @@ class FlowNetwork final : public EventHandler {
   std::vector<FlowId> component_flows_;
   std::vector<LinkId> component_links_;
   std::vector<Share> shares_;
-  double fill_level_gbps_ = 0;
   std::vector<FlowId> seed_flows_;
   std::vector<LinkId> seed_links_;
   std::vector<std::pair<FlowId, uint32_t>> finished_;
