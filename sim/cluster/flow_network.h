@@ -51,6 +51,9 @@ struct FlowNetworkStats {
 class FlowNetwork final : public EventHandler {
  public:
   FlowNetwork(Simulator& sim, const Topology& topology);
+  // The simulator holds a pointer to this network as an event handler.
+  FlowNetwork(const FlowNetwork&) = delete;
+  FlowNetwork& operator=(const FlowNetwork&) = delete;
 
   // Starts moving `bytes` from `from` to `to`; `max_rate_gbps` caps the flow (a loader that cannot
   // go faster than its own CPU work, say). Completion is reported to the listener with `tag`, at
