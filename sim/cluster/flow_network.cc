@@ -88,7 +88,8 @@ FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& li
                           double max_rate_gbps) {
   if (!(bytes >= 0) || !std::isfinite(bytes))
     throw std::invalid_argument(fmt::format("a flow needs a finite byte count >= 0, got {}", bytes));
-  if (!(max_rate_gbps > 0)) throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
+  if (!(max_rate_gbps > 0))
+    throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
   const std::vector<LinkId>& path = topology_.path(from, to);
   const FlowId id = allocate();
   Flow& flow = flows_[id];

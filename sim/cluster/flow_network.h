@@ -42,7 +42,7 @@ class FlowListener {
 };
 
 struct FlowNetworkStats {
-  uint64_t recomputations = 0;   // rate updates after starts, finishes and cancels
+  uint64_t recomputations = 0;    // rate updates after starts, finishes and cancels
   uint64_t flows_recomputed = 0;  // over all recomputations: flows whose rate was recomputed
   uint64_t flows_started = 0;
   uint64_t flows_finished = 0;
@@ -63,7 +63,7 @@ class FlowNetwork final : public EventHandler {
   void cancel(FlowId flow);  // no callback
   // 0 once the last byte has left (the flow then waits out its path's latency).
   double rate_gbps(FlowId flow) const;
-  double remaining_bytes(FlowId flow) const;  // as of now
+  double remaining_bytes(FlowId flow) const;             // as of now
   size_t active_flows() const { return moving_flows_; }  // flows still moving bytes
   // Bytes delivered so far per link class (for summary.json "bytes moved per link class"): each
   // byte counts once on every link it crossed.

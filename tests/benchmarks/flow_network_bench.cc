@@ -48,23 +48,35 @@ struct Endpoints {
 Endpoints endpoints(const Topology& t, RandomStream& rng, ServerId s, int slot) {
   const auto gpu = [&] { return static_cast<int64_t>(rng.below(kGpus)); };
   switch (slot) {
-    case 0: case 1: case 2: case 3: return {t.host_memory(s), t.gpu(s, gpu())};
-    case 4: case 5: {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+      return {t.host_memory(s), t.gpu(s, gpu())};
+    case 4:
+    case 5: {
       const int64_t a = gpu();
       return {t.gpu(s, a), t.gpu(s, (a + 1 + static_cast<int64_t>(rng.below(kGpus - 1))) % kGpus)};
     }
-    case 6: return {t.ssd(s), t.host_memory(s)};
-    case 7: return {t.host_memory(s), t.ssd(s)};
-    case 8: return {t.host_memory(s), t.host_memory(static_cast<ServerId>((s + 1 + rng.below(kServers - 1)) % kServers))};
-    default: return {t.remote_storage(), t.host_memory(s)};
+    case 6:
+      return {t.ssd(s), t.host_memory(s)};
+    case 7:
+      return {t.host_memory(s), t.ssd(s)};
+    case 8:
+      return {t.host_memory(s), t.host_memory(static_cast<ServerId>((s + 1 + rng.below(kServers - 1)) % kServers))};
+    default:
+      return {t.remote_storage(), t.host_memory(s)};
   }
 }
 
 int slot_of(Kind kind, RandomStream& rng) {
   switch (kind) {
-    case Kind::local: return static_cast<int>(rng.below(8));
-    case Kind::cross_server: return 8;
-    default: return 9;
+    case Kind::local:
+      return static_cast<int>(rng.below(8));
+    case Kind::cross_server:
+      return 8;
+    default:
+      return 9;
   }
 }
 
@@ -132,8 +144,9 @@ void BM_FlowEvent(benchmark::State& state) {
   }
   state.SetItemsProcessed(2 * state.iterations());
   report(state, before, scene.net.stats());
-  state.SetLabel(kind == Kind::local ? "server-local flow" : kind == Kind::cross_server ? "server-to-server flow"
-                                                                                         : "remote-store flow");
+  state.SetLabel(kind == Kind::local          ? "server-local flow"
+                 : kind == Kind::cross_server ? "server-to-server flow"
+                                              : "remote-store flow");
 }
 BENCHMARK(BM_FlowEvent)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
 
