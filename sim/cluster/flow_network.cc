@@ -88,7 +88,8 @@ FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& li
                           double max_rate_gbps) {
   if (!(bytes >= 0) || !std::isfinite(bytes))
     throw std::invalid_argument(fmt::format("a flow needs a finite byte count >= 0, got {}", bytes));
-  if (!(max_rate_gbps > 0)) throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
+  if (!(max_rate_gbps > 0))
+    throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
   const std::vector<LinkId>& path = topology_.path(from, to);
   const FlowId id = allocate();
   Flow& flow = flows_[id];
@@ -220,33 +221,32 @@ void FlowNetwork::recompute_all_rates() {
   reschedule();
 }
 
-void FlowNetwork::push_link_share(LinkId link) {
-  const double share = std::max(capacity_left_gbps_[link], 0.0) / unfrozen_on_link_[link];
-  shares_.push_back(Share{share, link, false});
-  std::push_heap(shares_.begin(), shares_.end(), LargerShare{});
-}
-
 // Progressive filling: raise every unfrozen flow's rate together; the first constraint to bind
 // (the link with the least fair share of its remaining capacity, or a flow's own cap) freezes its
-// flows at that rate. Shares are kept in a min-heap with lazy deletion: an entry is acted on
-// only if it still equals the link's current share. The fill level never decreases (a link's
-// share after freezing flows at the minimum share is at least that minimum); rates are clamped
-// to it so that rounding cannot break that.
+// flows at that rate. A link's share never decreases while filling (freezing one of its k flows
+// at the minimum share r <= c/k leaves (c - r)/(k - 1) >= c/k), so a heap entry is a lower bound
+// of its link's share: a popped entry that no longer equals the share goes back in with the
+// current value, and one that does is the true minimum. That re-pushes a link only when it reaches
+// the top, not at every change. Rates are clamped to the fill level so that rounding cannot make
+// a later flow slower than an earlier bottleneck.
 void FlowNetwork::fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links) {
   shares_.clear();
-  fill_level_gbps_ = 0;
+  double level_gbps = 0;
+  const auto push = [&](const Share& share) {
+    shares_.push_back(share);
+    std::push_heap(shares_.begin(), shares_.end(), LargerShare{});
+  };
+  const auto link_share = [&](LinkId link) {
+    return std::max(capacity_left_gbps_[link], 0.0) / unfrozen_on_link_[link];
+  };
   for (const LinkId link : links) {
     capacity_left_gbps_[link] = topology_.link(link).bandwidth_gbps;
     unfrozen_on_link_[link] = static_cast<uint32_t>(flows_on_link_[link].size());
+    if (unfrozen_on_link_[link] > 0) push(Share{link_share(link), link, false});
   }
-  for (const LinkId link : links)
-    if (unfrozen_on_link_[link] > 0) push_link_share(link);
   for (const FlowId id : flows) {
     flow_frozen_[id] = 0;
-    if (std::isfinite(flows_[id].max_rate_gbps)) {
-      shares_.push_back(Share{flows_[id].max_rate_gbps, id, true});
-      std::push_heap(shares_.begin(), shares_.end(), LargerShare{});
-    }
+    if (std::isfinite(flows_[id].max_rate_gbps)) push(Share{flows_[id].max_rate_gbps, id, true});
   }
   while (!shares_.empty()) {
     std::pop_heap(shares_.begin(), shares_.end(), LargerShare{});
@@ -254,16 +254,20 @@ void FlowNetwork::fill(const std::vector<FlowId>& flows, const std::vector<LinkI
     shares_.pop_back();
     if (share.is_flow_cap) {
       if (flow_frozen_[share.id]) continue;
-      fill_level_gbps_ = std::max(fill_level_gbps_, share.rate_gbps);
-      freeze(share.id, fill_level_gbps_);
+      level_gbps = std::max(level_gbps, share.rate_gbps);
+      freeze(share.id, level_gbps);
       continue;
     }
     const LinkId link = share.id;
     if (unfrozen_on_link_[link] == 0) continue;
-    if (std::max(capacity_left_gbps_[link], 0.0) / unfrozen_on_link_[link] != share.rate_gbps) continue;
-    fill_level_gbps_ = std::max(fill_level_gbps_, share.rate_gbps);
+    const double current = link_share(link);
+    if (current != share.rate_gbps) {
+      push(Share{current, link, false});
+      continue;
+    }
+    level_gbps = std::max(level_gbps, current);
     for (const FlowId id : flows_on_link_[link])
-      if (!flow_frozen_[id]) freeze(id, fill_level_gbps_);
+      if (!flow_frozen_[id]) freeze(id, level_gbps);
   }
   // Flows on no link with no cap (a copy within one node) are unconstrained.
   for (const FlowId id : flows)
@@ -276,7 +280,7 @@ void FlowNetwork::freeze(FlowId id, double rate_gbps) {
   flow.rate_gbps = rate_gbps;
   for (const LinkId link : *flow.path) {
     capacity_left_gbps_[link] -= rate_gbps;
-    if (--unfrozen_on_link_[link] > 0) push_link_share(link);
+    --unfrozen_on_link_[link];
   }
 }
 

@@ -42,7 +42,7 @@ class FlowListener {
 };
 
 struct FlowNetworkStats {
-  uint64_t recomputations = 0;   // rate updates after starts, finishes and cancels
+  uint64_t recomputations = 0;    // rate updates after starts, finishes and cancels
   uint64_t flows_recomputed = 0;  // over all recomputations: flows whose rate was recomputed
   uint64_t flows_started = 0;
   uint64_t flows_finished = 0;
@@ -51,6 +51,9 @@ struct FlowNetworkStats {
 class FlowNetwork final : public EventHandler {
  public:
   FlowNetwork(Simulator& sim, const Topology& topology);
+  // The simulator holds a pointer to this network as an event handler.
+  FlowNetwork(const FlowNetwork&) = delete;
+  FlowNetwork& operator=(const FlowNetwork&) = delete;
 
   // Starts moving `bytes` from `from` to `to`; `max_rate_gbps` caps the flow (a loader that cannot
   // go faster than its own CPU work, say). Completion is reported to the listener with `tag`, at
@@ -60,7 +63,7 @@ class FlowNetwork final : public EventHandler {
   void cancel(FlowId flow);  // no callback
   // 0 once the last byte has left (the flow then waits out its path's latency).
   double rate_gbps(FlowId flow) const;
-  double remaining_bytes(FlowId flow) const;  // as of now
+  double remaining_bytes(FlowId flow) const;             // as of now
   size_t active_flows() const { return moving_flows_; }  // flows still moving bytes
   // Bytes delivered so far per link class (for summary.json "bytes moved per link class"): each
   // byte counts once on every link it crossed.
@@ -127,7 +130,6 @@ class FlowNetwork final : public EventHandler {
   Time projected_finish(const Flow& flow) const;
   void recompute(const std::vector<FlowId>& seed_flows, const std::vector<LinkId>& seed_links);
   void fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links);
-  void push_link_share(LinkId link);
   void freeze(FlowId id, double rate_gbps);
   void reschedule();
   void deliver(FlowId id);
@@ -157,7 +159,6 @@ class FlowNetwork final : public EventHandler {
   std::vector<FlowId> component_flows_;
   std::vector<LinkId> component_links_;
   std::vector<Share> shares_;
-  double fill_level_gbps_ = 0;
   std::vector<FlowId> seed_flows_;
   std::vector<LinkId> seed_links_;
   std::vector<std::pair<FlowId, uint32_t>> finished_;

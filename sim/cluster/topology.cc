@@ -119,13 +119,13 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
     add_link(nodes.host_memory, nodes.ssd, server.profile->effective_ssd_write_gbps(), ssd_latency, "ssd_write");
     add_duplex(nodes.host_memory, nodes.nic, server.profile->nic_gbps, hop, "nic");
     add_duplex(nodes.nic, rack.tor, server.profile->nic_gbps, hop, "tor_port");
-    const NodeId gpu_switch =
-        server.profile->gpus > 1 ? add_node(NodeKind::gpu_switch, name + ".gpu_switch") : kNoId;
+    const NodeId gpu_switch = server.profile->gpus > 1 ? add_node(NodeKind::gpu_switch, name + ".gpu_switch") : kNoId;
     for (int64_t i = 0; i < server.profile->gpus; ++i) {
       const NodeId gpu = add_node(NodeKind::gpu, fmt::format("{}.gpu{}", name, i));
       nodes.gpus.push_back(gpu);
       add_duplex(nodes.host_memory, gpu, server.gpu->effective_host_link_gbps(), pcie, "pcie");
-      if (gpu_switch != kNoId) add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbps, interconnect, "gpu_interconnect");
+      if (gpu_switch != kNoId)
+        add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbps, interconnect, "gpu_interconnect");
     }
   }
   for (const Rack& rack : racks)
@@ -142,8 +142,8 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
     const NodeKind kind = parse_kind(spec.kind);
     const NodeId id = add_node(kind, spec.name);
     by_name.emplace(spec.name, id);
-    const bool per_server = kind == NodeKind::gpu || kind == NodeKind::host_memory || kind == NodeKind::ssd ||
-                            kind == NodeKind::nic;
+    const bool per_server =
+        kind == NodeKind::gpu || kind == NodeKind::host_memory || kind == NodeKind::ssd || kind == NodeKind::nic;
     if (!per_server) {
       if (kind == NodeKind::remote_storage) {
         if (remote_storage_ != kNoId) throw ConfigError(path + ".kind", "only one remote_storage node is allowed");
@@ -166,8 +166,8 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
       slot = kind == NodeKind::host_memory ? &nodes.host_memory : kind == NodeKind::ssd ? &nodes.ssd : &nodes.nic;
     }
     if (*slot != kNoId)
-      throw ConfigError(path, fmt::format("server {} already has this {} node (\"{}\")", spec.server, spec.kind,
-                                          node_names_[*slot]));
+      throw ConfigError(
+          path, fmt::format("server {} already has this {} node (\"{}\")", spec.server, spec.kind, node_names_[*slot]));
     *slot = id;
   }
   if (remote_storage_ == kNoId) throw ConfigError(nodes_path, "expected one node of kind remote_storage");
@@ -178,8 +178,8 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
                           nodes.gpus.size() == static_cast<size_t>(gpus) &&
                           std::find(nodes.gpus.begin(), nodes.gpus.end(), kNoId) == nodes.gpus.end();
     if (!complete)
-      throw ConfigError(nodes_path, fmt::format("server {} needs a host_memory, an ssd, a nic and gpu nodes 0..{}",
-                                                s, gpus - 1));
+      throw ConfigError(nodes_path,
+                        fmt::format("server {} needs a host_memory, an ssd, a nic and gpu nodes 0..{}", s, gpus - 1));
   }
   for (size_t i = 0; i < custom.links.size(); ++i) {
     const CustomLinkParams& spec = custom.links[i];

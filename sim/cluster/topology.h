@@ -17,12 +17,11 @@
 // and cached.
 // Not thread-safe: the cache is filled from const methods; each simulation owns its Topology.
 
+#include <boost/graph/adjacency_list.hpp>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/graph/adjacency_list.hpp>
 
 #include "sim/cluster/cluster.h"
 #include "sim/core/fields.h"
@@ -131,8 +130,8 @@ struct TopologyParams {
   void visit(V& v) {
     v.field("servers_per_rack", servers_per_rack, "servers under one ToR switch; 0: each site is one rack",
             at_least(0));
-    v.field("oversubscription", oversubscription,
-            "a rack's NIC bandwidth / its ToR uplink bandwidth (1: non-blocking)", at_least(1));
+    v.field("oversubscription", oversubscription, "a rack's NIC bandwidth / its ToR uplink bandwidth (1: non-blocking)",
+            at_least(1));
     v.field("pcie_latency_us", pcie_latency_us,
             "host-GPU link latency, us (assumption: a PCIe DMA round trip is about 1 us)", at_least(0));
     v.field("gpu_interconnect_latency_us", gpu_interconnect_latency_us,
@@ -140,8 +139,7 @@ struct TopologyParams {
     v.field("ssd_latency_us", ssd_latency_us,
             "SSD access latency, us (NVMe datasheets: about 100 us to the first byte of a read)", at_least(0));
     v.field("network_hop_latency_us", network_hop_latency_us,
-            "latency of each NIC and switch hop, us (assumption: datacenter Ethernet, 1-3 us per hop)",
-            at_least(0));
+            "latency of each NIC and switch hop, us (assumption: datacenter Ethernet, 1-3 us per hop)", at_least(0));
     v.field("storage_latency_ms", storage_latency_ms,
             "remote store's time to the first byte, ms (assumption: a MinIO/S3-like object store on the LAN)",
             at_least(0));

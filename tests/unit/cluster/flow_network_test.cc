@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -261,6 +263,56 @@ TEST_F(Net, ChangeRecomputesOnlyTheFlowsThatShareLinksWithIt) {
   EXPECT_EQ(net->stats().flows_recomputed - before.flows_recomputed, 5u);
 }
 
+// Two servers of rack 0 send to rack 1 through its 2:1 oversubscribed uplink (2 x 12.5 / 2 =
+// 12.5 GB/s): 6.25 GB/s each, though each NIC could do 12.5. A download from the store (1.25
+// GB/s) is bottlenecked there, and the intra-server copy is alone on its PCIe link.
+TEST(FlowNetworkOnGeneratedFabric, OversubscribedUplinkAndRemoteStoreAreTheBottlenecks) {
+  Cluster cluster({server_group(4)}, 1.25);
+  TopologyParams params;
+  params.servers_per_rack = 2;
+  params.oversubscription = 2;
+  Topology t(cluster, params);
+  Simulator sim;
+  Recorder recorder(sim);
+  FlowNetwork net(sim, t);
+  const FlowId a = net.start(t.host_memory(0), t.host_memory(2), 1e9, recorder, 0);
+  const FlowId b = net.start(t.host_memory(1), t.host_memory(3), 1e9, recorder, 1);
+  const FlowId download = net.start(t.remote_storage(), t.host_memory(0), 1e9, recorder, 2);
+  const FlowId copy = net.start(t.host_memory(0), t.gpu(0, 1), 1e9, recorder, 3);
+  EXPECT_EQ(net.rate_gbps(a), 6.25);
+  EXPECT_EQ(net.rate_gbps(b), 6.25);
+  EXPECT_EQ(net.rate_gbps(download), 1.25);
+  EXPECT_EQ(net.rate_gbps(copy), 25);
+  sim.run();
+  ASSERT_EQ(recorder.done.size(), 4u);
+  // The copy: 40 ms plus 1 us of PCIe latency.
+  EXPECT_EQ(recorder.done[0], (Done{copy, 3, Time::from_ms(40) + Time::from_ns(1000)}));
+}
+
+TEST(FlowNetworkOnGeneratedFabric, SameInputsGiveTheSameCompletions) {
+  const auto run = [] {
+    Cluster cluster({server_group(6), server_group(2, 2, 12.5, "edge")}, 1.25);
+    TopologyParams params;
+    params.servers_per_rack = 3;
+    params.sites.push_back(SiteParams{"edge", 0.5, 10});
+    Topology t(cluster, params);
+    Simulator sim;
+    Recorder recorder(sim);
+    FlowNetwork net(sim, t);
+    RandomStream rng(7);
+    for (uint64_t i = 0; i < 200; ++i) {
+      const auto s = static_cast<ServerId>(rng.below(8));
+      const NodeId from = rng.uniform() < 0.5 ? t.remote_storage() : t.host_memory(static_cast<ServerId>(rng.below(8)));
+      if (from != t.host_memory(s)) net.start(from, t.host_memory(s), 1e8 * (1 + rng.uniform()), recorder, i);
+    }
+    sim.run();
+    return recorder.done;
+  };
+  const auto first = run();
+  EXPECT_GT(first.size(), 150u);
+  EXPECT_EQ(first, run());
+}
+
 // Max-min fairness, checked from its definition: every link carries at most its bandwidth, and
 // every flow is at its cap or has a bottleneck, a saturated link on its path where no flow is
 // faster than it.
@@ -347,6 +399,63 @@ TEST(FlowNetworkRandomized, RatesAreMaxMinFairOnRandomTopologies) {
     sim.run();
     EXPECT_EQ(recorder.done.size(), flows.size());
   }
+}
+
+// Flows finishing at random times on a generated fabric with a remote site: after every
+// completion the remaining flows are still max-min fair.
+TEST(FlowNetworkRandomized, RatesStayMaxMinFairAsFlowsFinish) {
+  Cluster cluster({server_group(5, 4), server_group(3, 2, 25, "edge")}, 2.5);
+  TopologyParams params;
+  params.servers_per_rack = 2;
+  params.oversubscription = 3;
+  params.sites.push_back(SiteParams{"edge", 1, 5});
+  Topology t(cluster, params);
+  Simulator sim;
+  Recorder recorder(sim);
+  FlowNetwork net(sim, t);
+  RandomStream rng(99);
+  std::vector<FlowId> flows;
+  std::vector<std::vector<LinkId>> paths;
+  std::vector<double> caps;
+  std::vector<double> sizes;  // whole bytes, so that their sums are exact
+  std::vector<NodeId> nodes = {t.remote_storage()};
+  for (ServerId s = 0; s < 8; ++s) {
+    nodes.insert(nodes.end(), {t.host_memory(s), t.ssd(s), t.gpu(s, 0), t.gpu(s, 1)});
+  }
+  for (uint64_t i = 0; i < 300; ++i) {
+    const NodeId from = nodes[rng.below(nodes.size())];
+    NodeId to = nodes[rng.below(nodes.size())];
+    if (to == from) continue;
+    const double cap = rng.uniform() < 0.2 ? 0.1 + 10 * rng.uniform() : std::numeric_limits<double>::infinity();
+    sizes.push_back(std::round(1e8 * (1 + 10 * rng.uniform())));
+    flows.push_back(net.start(from, to, sizes.back(), recorder, flows.size(), cap));
+    paths.push_back(t.path(from, to));
+    caps.push_back(cap);
+  }
+  std::vector<bool> finished(flows.size(), false);
+  size_t checks = 0;
+  recorder.then = [&](FlowId, uint64_t tag) {
+    finished[tag] = true;
+    std::vector<FlowId> live;
+    std::vector<std::vector<LinkId>> live_paths;
+    std::vector<double> live_caps;
+    for (size_t i = 0; i < flows.size(); ++i) {
+      if (finished[i] || net.rate_gbps(flows[i]) == 0) continue;  // done, or its last byte in flight
+      live.push_back(flows[i]);
+      live_paths.push_back(paths[i]);
+      live_caps.push_back(caps[i]);
+    }
+    expect_max_min_fair(t, net, live, live_paths, live_caps);
+    ++checks;
+  };
+  sim.run();
+  EXPECT_EQ(checks, flows.size());
+  EXPECT_EQ(net.active_flows(), 0u);
+  std::map<std::string, double> expected;
+  for (size_t i = 0; i < flows.size(); ++i)
+    for (const LinkId l : paths[i]) expected[t.link(l).link_class] += sizes[i];
+  for (const auto& [link_class, bytes] : net.bytes_by_link_class())
+    EXPECT_EQ(bytes, expected[link_class]) << link_class;
 }
 
 }  // namespace

@@ -67,6 +67,26 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
 }
 
+TEST(ExperimentConfig, TopologyIsReadAndServerSitesMustBeListed) {
+  Json doc = minimal();
+  doc["cluster"]["topology"] = Json::parse(R"({"servers_per_rack": 1, "sites": [{"name": "edge", "wan_gbps": 0.5}]})");
+  doc["cluster"]["server_groups"][0]["site"] = "edge";
+  const auto r = resolve_experiment(doc, ".");
+  EXPECT_EQ(r.server_groups[0].site, "edge");
+  EXPECT_EQ(r.config.cluster.topology.servers_per_rack, 1);
+  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_gbps, 0.5);
+  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_latency_ms, 20);
+  Json unlisted = doc;
+  unlisted["cluster"]["server_groups"][0]["site"] = "moon";
+  EXPECT_THAT(error_of(unlisted), HasSubstr("cluster.server_groups[0].site: no site \"moon\""));
+  Json typo = doc;
+  typo["cluster"]["topology"]["oversubscribed"] = 2;
+  EXPECT_THAT(error_of(typo), HasSubstr("cluster.topology.oversubscribed: unknown key"));
+  Json kind = doc;
+  kind["cluster"]["topology"]["custom"]["nodes"] = Json::parse(R"([{"name": "x", "kind": "router"}])");
+  EXPECT_THAT(error_of(kind), HasSubstr("cluster.topology.custom.nodes[0].kind: unknown value \"router\""));
+}
+
 TEST(ApplyOverride, SetsNestedValuesWithJsonOrStringValues) {
   Json doc = minimal();
   apply_override(doc, "policies.keepalive.params.ttl_s=5");
