@@ -68,6 +68,8 @@ struct SourceConfig {
   int64_t requests = 0;
   int64_t input_tokens = 512;
   int64_t output_tokens = 128;
+  int64_t samples = 1;
+  int64_t beam_width = 1;
 
   template <class V>
   void visit(V& v) {
@@ -78,6 +80,8 @@ struct SourceConfig {
     v.field("requests", requests, "requests to generate (poisson)", at_least(0));
     v.field("input_tokens", input_tokens, "prompt tokens per request (poisson)", at_least(1));
     v.field("output_tokens", output_tokens, "output tokens per request (poisson)", at_least(1));
+    v.field("samples", samples, "parallel samples (n) of every request of this source", at_least(1));
+    v.field("beam_width", beam_width, "beam width of every request of this source (1: no beam search)", at_least(1));
   }
 };
 

@@ -18,6 +18,30 @@ namespace fs = std::filesystem;
 
 const char* slsim_version() { return SLSIM_VERSION; }
 
+namespace {
+
+// Gives every request of a source the same parallel samples and beam width.
+class SamplingShape final : public RequestSource {
+ public:
+  SamplingShape(std::unique_ptr<RequestSource> source, int64_t samples, int64_t beam_width)
+      : source_(std::move(source)), samples_(samples), beam_width_(beam_width) {}
+  std::optional<Request> next() override {
+    std::optional<Request> r = source_->next();
+    if (r) {
+      r->samples = samples_;
+      r->beam_width = beam_width_;
+    }
+    return r;
+  }
+
+ private:
+  std::unique_ptr<RequestSource> source_;
+  int64_t samples_;
+  int64_t beam_width_;
+};
+
+}  // namespace
+
 Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir) {
   const ExperimentConfig& c = experiment.config;
   fs::create_directories(out_dir);
@@ -33,6 +57,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
       const PoissonSpec spec{s.rate_per_s, s.requests, s.input_tokens, s.output_tokens};
       sources.push_back(std::make_unique<PoissonSource>(spec, model, random.stream("arrivals/" + std::to_string(i))));
     }
+    if (s.samples > 1 || s.beam_width > 1)
+      sources.back() = std::make_unique<SamplingShape>(std::move(sources.back()), s.samples, s.beam_width);
   }
   MergedSource source(std::move(sources));
 
@@ -60,6 +86,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, recorder);
   control.start();
   sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
+  control.finish();
 
   Json summary;
   summary["slsim_version"] = slsim_version();

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <string>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +49,8 @@ class ControlPlane final : public EventHandler {
 
   // Schedules the first arrival; the simulator's run() does the rest.
   void start();
+  // Publishes the engine statistics of the instances still up; call once when the run ends.
+  void finish();
   void on_event(const Event& event) override;
 
  private:
@@ -74,9 +78,12 @@ class ControlPlane final : public EventHandler {
     ServerId server = 0;
     InstanceState state = InstanceState::released;
     Tier load_tier = Tier::remote;
-    std::unique_ptr<RooflineLatency> latency;
+    const LatencyModel* latency = nullptr;
+    std::unique_ptr<SwapChannel> swap;
     std::unique_ptr<Engine> engine;
     EventSeq step_event = 0;
+    Time step_started;
+    Time step_end;
     EventSeq expiry_event = 0;
   };
 
@@ -93,6 +100,8 @@ class ControlPlane final : public EventHandler {
   void went_idle(InstanceId id);
   void release(InstanceId id);
   void set_state(InstanceId id, InstanceState to);
+  void start_engine(Instance& inst, const GpuProfile& gpu);
+  void publish_stats(InstanceId id);
 
   Simulator& sim_;
   Cluster& cluster_;
@@ -109,6 +118,8 @@ class ControlPlane final : public EventHandler {
   std::deque<ModelId> waiting_for_gpus_;
   std::unordered_map<RequestId, InFlight> in_flight_;
   std::optional<Request> next_arrival_;
+  // Stateless, so shared by every instance of a model on one GPU type.
+  std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
 };
 
 }  // namespace slsim
