@@ -255,6 +255,7 @@ std::optional<Time> Engine::begin_step() {
   step_stored_tokens_ = blocks_->stored_tokens();
   step_allocated_blocks_ = blocks_->used_blocks();
   step_unshared_blocks_ = blocks_->unshared_blocks();
+  run_new_blocks_.assign(1, 0);
   if (params_.fast_forward && shape.prefill_tokens == 0 && !preempted && swap_blocks_this_step_ == 0)
     run_steps_ = run_length();
 
@@ -272,20 +273,40 @@ std::optional<Time> Engine::begin_step() {
   return total;
 }
 
-// Decode steps after this one that need no block and finish no request: until then only an
-// arrival can change the batch, and the caller interrupts the run for that.
-int64_t Engine::run_length() const {
+// Decode steps from this one up to the next request completion, as long as the blocks the
+// later steps take are free: until then only an arrival can change the batch (admission and
+// swap-in only get harder as blocks are taken), and the caller interrupts the run for that.
+// Beams end a run at their block boundary, where they are re-forked. Fills
+// run_new_blocks_[k]: blocks taken by steps 2..k+1 together.
+int64_t Engine::run_length() {
   int64_t steps = std::numeric_limits<int64_t>::max();
   for (const Group& g : running_) {
     if (!g.decodes) continue;
     steps = std::min(steps, g.request.output_tokens - g.generated);
-    const int64_t tokens = blocks_->tokens(g.first_seq);
-    const int64_t slack = g.request.beam_width > 1
-                              ? (params_.block_size - tokens % params_.block_size) % params_.block_size
-                              : blocks_->blocks_held(g.first_seq) * params_.block_size - tokens;
-    steps = std::min(steps, 1 + slack);
+    if (g.request.beam_width > 1) {
+      const int64_t tokens = blocks_->tokens(g.first_seq);
+      steps = std::min(steps, 1 + (params_.block_size - tokens % params_.block_size) % params_.block_size);
+    }
   }
-  return std::max<int64_t>(steps, 1);
+  steps = std::max<int64_t>(steps, 1);
+  run_new_blocks_.assign(static_cast<size_t>(steps), 0);
+  for (const Group& g : running_) {
+    if (!g.decodes || g.request.beam_width > 1) continue;
+    for (int64_t i = 0; i < g.sequences; ++i) {
+      const SeqId seq = g.first_seq + static_cast<SeqId>(i);
+      // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is held.
+      const int64_t held_slots = blocks_->blocks_held(seq) * params_.block_size;
+      for (int64_t k = held_slots - blocks_->tokens(seq) + 1; k < steps; k += params_.block_size)
+        ++run_new_blocks_[static_cast<size_t>(k)];
+    }
+  }
+  int64_t taken = 0;
+  for (int64_t k = 1; k < steps; ++k) {
+    taken += run_new_blocks_[static_cast<size_t>(k)];
+    if (taken > blocks_->free_blocks()) return k;
+    run_new_blocks_[static_cast<size_t>(k)] = taken;
+  }
+  return steps;
 }
 
 Time Engine::interrupt(Time elapsed) {
@@ -318,17 +339,20 @@ const StepResult& Engine::finish_step() {
     ++stats_.steps;
     stats_.busy_s += seconds;
     stats_.stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
-    stats_.allocated_token_s += static_cast<double>(step_allocated_blocks_) * block_size * seconds;
-    stats_.unshared_token_s += static_cast<double>(step_unshared_blocks_) * block_size * seconds;
+    const auto opened = static_cast<double>(run_new_blocks_[static_cast<size_t>(k)]);
+    stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
+    stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
+  // A run's later tokens, step by step in batch order, as one-by-one steps would place them.
+  for (int64_t k = 1; k < run_steps_; ++k)
+    for (const Group& g : running_)
+      if (g.decodes)
+        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s));
 
   size_t kept = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
     Group& g = running_[i];
     if (g.decodes) {
-      // The first step's tokens were placed by begin_step(); a run's later ones fit in place.
-      for (int64_t k = 1; k < run_steps_; ++k)
-        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s));
       g.generated += run_steps_;
       stats_.generated_tokens += run_steps_ * g.sequences;
     } else if (g.chunk > 0) {

@@ -12,8 +12,8 @@
 //
 // The engine knows nothing of simulated time: the caller asks begin_step() for the next
 // step's duration, schedules its end, and calls finish_step() then. With fast_forward, one
-// begin_step() may cover a run of decode steps up to the next sequence completion or block
-// allocation; interrupt() cuts the run short at the end of the step in progress (the caller
+// begin_step() may cover a run of decode steps up to the next request completion, or until
+// the blocks they take are no longer free; interrupt() cuts the run short at the end of the step in progress (the caller
 // does this when a request arrives), so that the outcome equals stepping one by one.
 
 #include <cstdint>
@@ -203,7 +203,7 @@ class Engine {
   void grow(Group& g);
   void preempt(Group g);
   std::vector<SeqId> seqs_of(const Group& g) const;
-  int64_t run_length() const;
+  int64_t run_length();
   void release(Group& g);
 
   const LatencyModel& latency_;
@@ -221,6 +221,7 @@ class Engine {
   bool stepping_ = false;
   int64_t run_steps_ = 1;
   std::vector<Time> run_step_times_;
+  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first
   int64_t swap_blocks_this_step_ = 0;
   // The step's shape before any of a run's later tokens: what the statistics integrate.
   int64_t step_decode_sequences_ = 0;

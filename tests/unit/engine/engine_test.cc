@@ -316,19 +316,24 @@ TEST(Engine, FastForwardRunsDecodeStepsUntilTheNextBlockOrCompletion) {
   EXPECT_EQ(h.engine.stats().generated_tokens, 10);
 }
 
-TEST(Engine, FastForwardStopsWhereAStepWouldTakeABlock) {
+// Two requests of 4 + 12 tokens in 6 blocks of 4: after the prefill each opens its second
+// block; their third blocks (tokens 9) take the last 2 free, their fourth (tokens 13) would
+// need 2 more, so the run stops before that step, which then preempts.
+TEST(Engine, FastForwardCrossesBlockBoundariesOnlyWhileBlocksAreFree) {
   EngineParams p = params(256, 8192, 4);
   p.fast_forward = true;
-  Harness h(p);
-  h.engine.enqueue({1, 4, 20});
+  Harness h(p, capacity(6));
+  h.engine.enqueue({1, 4, 12});
+  h.engine.enqueue({2, 4, 12});
   h.engine.begin_step();
   h.engine.finish_step();
-  // Token 5 opens block 2 (slots 5-8): this step and three more.
-  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(40));
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(80));  // tokens 5 to 12
   h.engine.finish_step();
-  EXPECT_EQ(h.engine.blocks().used_blocks(), 2);
-  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(40));
-  EXPECT_EQ(h.engine.blocks().used_blocks(), 3);
+  h.engine.blocks().audit();
+  EXPECT_EQ(h.engine.blocks().free_blocks(), 0);
+  EXPECT_EQ(h.engine.stats().preemptions, 0);
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.stats().preemptions, 1);
 }
 
 TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
