@@ -36,7 +36,8 @@ int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_
 
 int64_t kv_footprint_tokens(const EngineParams& params, int64_t max_context, const EngineRequest& request) {
   const int64_t longest = request.input_tokens + request.output_tokens;
-  const int64_t per_sequence = params.kv_allocator == "contiguous" ? std::max(longest, max_context) : longest;
+  const bool reserve_context = params.kv_allocator == "contiguous" && params.contiguous_reservation == "max_context";
+  const int64_t per_sequence = reserve_context ? std::max(longest, max_context) : longest;
   const int64_t blocks = (per_sequence + params.block_size - 1) / params.block_size;
   return request.width() * blocks * params.block_size;
 }
@@ -64,7 +65,8 @@ void Engine::enqueue(EngineRequest request) {
 }
 
 int64_t Engine::max_tokens(const Group& g) const {
-  return std::max(g.request.input_tokens + g.request.output_tokens, capacity_.max_context);
+  const int64_t longest = g.request.input_tokens + g.request.output_tokens;
+  return params_.contiguous_reservation == "exact" ? longest : std::max(longest, capacity_.max_context);
 }
 
 int64_t Engine::running_sequences() const {

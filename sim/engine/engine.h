@@ -38,6 +38,7 @@ struct EngineParams {
   int64_t activation_reserve_bytes = int64_t{2} << 30;
   int64_t block_size = 16;
   std::string kv_allocator = "paged";
+  std::string contiguous_reservation = "max_context";
   double watermark = 0.01;
   std::string preemption_mode = "recompute";
   bool enable_chunked_prefill = false;
@@ -60,6 +61,10 @@ struct EngineParams {
              "paged: blocks taken as tokens arrive, shared copy-on-write (vLLM); contiguous: each sequence "
              "reserves the model's max context at admission and shares nothing (Orca, FasterTransformer)",
              {"paged", "contiguous"});
+    v.choice("contiguous_reservation", contiguous_reservation,
+             "what the contiguous allocator reserves per sequence: max_context (Orca (Max)) or exact, the request's "
+             "own input + output tokens, known in advance (Orca (Oracle))",
+             {"max_context", "exact"});
     v.field("watermark", watermark, "share of KV blocks kept free when admitting prompts (vLLM default 0.01)",
             between(0, 0.5));
     v.choice("preemption_mode", preemption_mode,

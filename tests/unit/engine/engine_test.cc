@@ -276,6 +276,16 @@ TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
   EXPECT_DOUBLE_EQ(s.unshared_token_s, s.allocated_token_s);
 }
 
+TEST(Engine, ExactContiguousReservationHoldsTheRequestsOwnLength) {
+  EngineParams p = params();
+  p.kv_allocator = "contiguous";
+  p.contiguous_reservation = "exact";
+  Harness h(p, capacity(20, 64));
+  h.engine.enqueue({1, 10, 30});  // 40 tokens: 3 blocks, not the 4 of a 64-token context
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3);
+}
+
 TEST(Engine, ChunkedPrefillSplitsALongPromptOverSteps) {
   EngineParams p = params(256, 64);
   p.enable_chunked_prefill = true;
