@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/cli/calibrate_command.h"
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "sim/core/errors.h"
@@ -30,6 +31,7 @@ commands:
   run CONFIG [-o DIR] [--set k=v]...   replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
   policies [--json]                    list every registered policy and its parameters
+  calibrate DIR --gpu NAME -o FILE     merge kernels/ measurements into a calibration profile
   --version                            print the version
 
 `slsim <command> --help` describes a command's options.
@@ -140,7 +142,8 @@ int main(int argc, char** argv) {
     if (command == "run") return run_command(args);
     if (command == "validate") return validate_command(args);
     if (command == "policies") return policies_command(args);
-    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate or policies (see slsim --help)\n";
+    if (command == "calibrate") return calibrate_command(args);
+    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, policies or calibrate (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
+#include "sim/engine/latency_model.h"
 #include "test_support.h"
 
 namespace slsim {
@@ -77,6 +80,32 @@ TEST(EngineOutputs, CalibratedModelWithoutAProfileIsAnInputErrorBeforeTheRun) {
   EXPECT_THROW(load_experiment(testdata("engine_pressure.json"),
                                {"engine.latency_model=calibrated", "engine.calibration_dir=/nonexistent"}),
                InputError);
+}
+
+TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
+  const auto dir = fresh_dir("calibrate");
+  const auto measurements = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/measurements/h200";
+  const CommandResult r = run_slsim("calibrate " + measurements + " --gpu h200 -o " + (dir / "h200.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CalibrationProfile profile = load_calibration((dir / "h200.json").string());
+  EXPECT_EQ(profile.gpu, "h200");
+  EXPECT_EQ(profile.paged_attention.size(), 6u);  // seven files, f16 preferred over bf16 for one shape
+  const auto opt13b_qkv = std::find_if(profile.gemm.begin(), profile.gemm.end(), [](const GemmTable& t) {
+    return t.in_features == 5120 && t.out_features == 15360;
+  });
+  ASSERT_NE(opt13b_qkv, profile.gemm.end());
+  // LLaMA-2-13B's q/k/v has the same shape and comes first in gemm.json: its measurement stands.
+  EXPECT_EQ(opt13b_qkv->model, "llama-2-13b");
+  EXPECT_EQ(opt13b_qkv->tokens.front(), 1);
+  EXPECT_DOUBLE_EQ(opt13b_qkv->us.front(), 43.1328);
+}
+
+TEST(Calibrate, AMissingFolderExitsTwo) {
+  const auto dir = fresh_dir("calibrate_missing");
+  const CommandResult r = run_slsim("calibrate /nonexistent --gpu h200 -o " + (dir / "x.json").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("/nonexistent: not a folder of measurements"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.json"));
 }
 
 }  // namespace slsim
