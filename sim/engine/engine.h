@@ -16,6 +16,7 @@
 // the blocks they take are no longer free; interrupt() cuts the run short at the end of the step in progress (the caller
 // does this when a request arrives), so that the outcome equals stepping one by one.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
