@@ -324,6 +324,18 @@ Time Engine::interrupt(Time elapsed) {
   return end - elapsed;
 }
 
+void Engine::settle(Time elapsed) {
+  if (!stepping_) return;
+  int64_t done = 0;
+  Time end = Time::zero();
+  while (done < run_steps_ && end + run_step_times_[static_cast<size_t>(done)] <= elapsed)
+    end += run_step_times_[static_cast<size_t>(done++)];
+  if (done == 0) return;
+  // A run's completions and first tokens come only at its last step, which is not among these.
+  run_steps_ = done;
+  finish_step();
+}
+
 void Engine::release(Group& g) {
   for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
   result_.finished.push_back(g.request.id);

@@ -176,6 +176,9 @@ class Engine {
   // begin_step(); returns the time from `elapsed` until that step ends.
   Time interrupt(Time elapsed);
   const StepResult& finish_step();
+  // When the simulation stops `elapsed` into a run: finishes the run's steps that ended by
+  // then, as stepping one by one would have, and drops the rest.
+  void settle(Time elapsed);
 
   bool stepping() const { return stepping_; }
   bool idle() const { return !stepping_ && waiting_.empty() && running_.empty() && swapped_.empty(); }

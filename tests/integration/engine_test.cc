@@ -25,7 +25,7 @@ int64_t events(const std::filesystem::path& dir) { return Json::parse(read_file(
 
 }  // namespace
 
-constexpr const char* kVariantNames[] = {"recompute", "swap", "contiguous", "chunked_prefill"};
+constexpr const char* kVariantNames[] = {"recompute", "swap", "contiguous", "chunked_prefill", "stopped_mid_run"};
 
 class FastForward : public testing::TestWithParam<std::vector<std::string>> {};
 
@@ -45,7 +45,8 @@ INSTANTIATE_TEST_SUITE_P(
     EngineVariants, FastForward,
     testing::Values(std::vector<std::string>{}, std::vector<std::string>{"engine.preemption_mode=swap"},
                     std::vector<std::string>{"engine.kv_allocator=contiguous"},
-                    std::vector<std::string>{"engine.enable_chunked_prefill=true", "engine.max_num_batched_tokens=512"}),
+                    std::vector<std::string>{"engine.enable_chunked_prefill=true", "engine.max_num_batched_tokens=512"},
+                    std::vector<std::string>{"duration_s=30.3"}),
     [](const testing::TestParamInfo<std::vector<std::string>>& info) { return std::string(kVariantNames[info.index]); });
 
 TEST(EngineOutputs, SummaryReportsKvUtilizationPreemptionsAndThroughput) {

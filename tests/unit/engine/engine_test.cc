@@ -346,6 +346,21 @@ TEST(Engine, FastForwardCrossesBlockBoundariesOnlyWhileBlocksAreFree) {
   EXPECT_EQ(h.engine.stats().preemptions, 1);
 }
 
+TEST(Engine, SettlingARunFinishesOnlyTheStepsThatEnded) {
+  EngineParams p = params();
+  p.fast_forward = true;
+  Harness h(p);
+  h.engine.enqueue({1, 16, 10});
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(90));
+  h.engine.settle(Time::from_ms(35));  // three 10 ms steps ended, the fourth had not
+  EXPECT_FALSE(h.engine.stepping());
+  EXPECT_EQ(h.engine.stats().steps, 1 + 3);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 1 + 3);
+  EXPECT_EQ(h.engine.blocks().tokens(0), 19);
+}
+
 TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   ModelSpec m;
   m.architecture = Architecture{};
