@@ -96,6 +96,10 @@ void ControlPlane::on_arrival() {
     observer_.on_rejected(r, "longer than the model's context window");
     return;
   }
+  if (std::max(r.samples, r.beam_width) > engine_params_.max_num_seqs) {
+    observer_.on_rejected(r, "more parallel sequences than engine.max_num_seqs");
+    return;
+  }
   if (kv_footprint_tokens(engine_params_, m.served.spec.architecture.max_context, engine_request(r)) >
       m.longest_fit_tokens) {
     observer_.on_rejected(r, "larger than the KV cache of any instance");

@@ -52,7 +52,8 @@ Engine::Engine(const LatencyModel& latency, const EngineParams& params, const En
       swap_(swap) {}
 
 bool Engine::fits(const EngineRequest& request) const {
-  return kv_footprint_tokens(params_, capacity_.max_context, request) <= blocks_->total_blocks() * params_.block_size;
+  return request.width() <= params_.max_num_seqs &&
+         kv_footprint_tokens(params_, capacity_.max_context, request) <= blocks_->total_blocks() * params_.block_size;
 }
 
 void Engine::enqueue(EngineRequest request) {
@@ -76,10 +77,10 @@ int64_t Engine::running_sequences() const {
 }
 
 // The watermark keeps a few blocks free for running sequences to grow into, so that a new
-// admission does not cause an immediate preemption. An empty engine admits regardless, or a
-// request that needs nearly every block would never start.
+// admission does not cause an immediate preemption. With nothing running it is waived, or a
+// request that needs nearly every block would never start (or come back from host memory).
 bool Engine::may_take(int64_t blocks) const {
-  const int64_t reserve = running_.empty() && swapped_.empty() ? 0 : watermark_blocks_;
+  const int64_t reserve = running_.empty() ? 0 : watermark_blocks_;
   return blocks_->free_blocks() - blocks >= reserve;
 }
 
