@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/cli/calibrate_command.h"
 #include "sim/config/experiment_config.h"
 #include "sim/cli/trace_command.h"
 #include "sim/config/experiment_runner.h"
@@ -33,6 +34,7 @@ commands:
   validate CONFIG [--set k=v]...       check a config without running it
   trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
   policies [--json]                    list every registered policy and its parameters
+  calibrate DIR --gpu NAME -o FILE     merge kernels/ measurements into a calibration profile
   --version                            print the version
 
 `slsim <command> --help` describes a command's options.
@@ -158,7 +160,8 @@ int main(int argc, char** argv) {
     if (command == "validate") return validate_command(args);
     if (command == "policies") return policies_command(args);
     if (command == "trace") return trace_command(args);
-    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, trace or policies (see slsim --help)\n";
+    if (command == "calibrate") return calibrate_command(args);
+    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, trace, policies or calibrate (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";

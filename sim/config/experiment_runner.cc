@@ -65,6 +65,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, recorder);
   control.start();
   sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
+  control.finish();
 
   Json summary;
   summary["slsim_version"] = slsim_version();

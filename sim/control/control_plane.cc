@@ -4,6 +4,13 @@
 #include <stdexcept>
 
 namespace slsim {
+namespace {
+
+EngineRequest engine_request(const Request& r) {
+  return EngineRequest{r.id, r.input_tokens, r.output_tokens, r.samples, r.beam_width, r.prefix_blocks};
+}
+
+}  // namespace
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
                            const EngineParams& engine_params, Policies policies, RequestSource& source,
@@ -32,6 +39,34 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
 void ControlPlane::start() {
   schedule_next_arrival();
   if (policies_.preload->interval() > Time::zero()) sim_.schedule_in(Time::zero(), handler_, kPreloadTick, 0);
+}
+
+void ControlPlane::finish() {
+  for (InstanceId id = 0; id < instances_.size(); ++id) {
+    Instance& inst = instances_[id];
+    if (!inst.engine) continue;
+    // The run stopped at its end time mid-way through a fast-forwarded run of steps.
+    inst.engine->settle(sim_.now() - inst.step_started);
+    publish_stats(id);
+  }
+}
+
+void ControlPlane::start_engine(Instance& inst, const GpuProfile& gpu) {
+  const ServedModel& served = models_[inst.model].served;
+  auto& latency = latency_models_[{inst.model, gpu.name}];
+  if (!latency) latency = make_latency_model(served.spec, gpu, served.tensor_parallel, engine_params_);
+  inst.latency = latency.get();
+  inst.swap = std::make_unique<HostLinkSwapChannel>(gpu, served.tensor_parallel);
+  const EngineCapacity capacity{kv_capacity_blocks(served.spec, gpu, served.tensor_parallel, engine_params_),
+                                served.spec.architecture.max_context, served.spec.kv_bytes_per_token()};
+  inst.engine = std::make_unique<Engine>(*inst.latency, engine_params_, capacity, *inst.swap);
+}
+
+void ControlPlane::publish_stats(InstanceId id) {
+  const Instance& inst = instances_[id];
+  const std::vector<std::string> estimates = inst.latency->estimates();
+  observer_.on_instance_stats(InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name,
+                                            &inst.engine->stats(), &estimates});
 }
 
 void ControlPlane::schedule_next_arrival() {
@@ -82,7 +117,12 @@ void ControlPlane::on_arrival() {
     observer_.on_rejected(r, "longer than the model's context window");
     return;
   }
-  if (sequence > m.longest_fit_tokens) {
+  if (std::max(r.samples, r.beam_width) > engine_params_.max_num_seqs) {
+    observer_.on_rejected(r, "more parallel sequences than engine.max_num_seqs");
+    return;
+  }
+  if (kv_footprint_tokens(engine_params_, m.served.spec.architecture.max_context, engine_request(r)) >
+      m.longest_fit_tokens) {
     observer_.on_rejected(r, "larger than the KV cache of any instance");
     return;
   }
@@ -119,7 +159,15 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   if (cold_start) f.load_wait = inst.ready_at - std::max(f.request.arrival, inst.load_started);
   inst.served_any = true;
   ++m.outstanding;
-  inst.engine->enqueue(EngineRequest{id, f.request.input_tokens, f.request.output_tokens});
+  inst.engine->enqueue(engine_request(f.request));
+  if (inst.engine->stepping()) {
+    // A run of decode steps ends early so that the next step can admit this request.
+    const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
+    if (end != inst.step_end) {
+      inst.step_end = end;
+      inst.step_event = sim_.schedule_at(end, handler_, kStepDone, best);
+    }
+  }
   kick(best);
 }
 
@@ -163,10 +211,7 @@ bool ControlPlane::try_place(ModelId model, StartReason reason) {
   inst.reason = reason;
   inst.gpus = cluster_.take_gpus(*server, m.served.tensor_parallel);
   inst.load_started = sim_.now();
-  inst.latency = std::make_unique<RooflineLatency>(m.served.spec, gpu, m.served.tensor_parallel,
-                                                   engine_params_.roofline);
-  inst.engine = std::make_unique<Engine>(
-      *inst.latency, engine_params_, kv_capacity_tokens(m.served.spec, gpu, m.served.tensor_parallel, engine_params_));
+  start_engine(inst, gpu);
   m.last_server = *server;
 
   LoadRequest load{id, *server, inst.gpus, {}, m.served.checkpoint};
@@ -220,7 +265,9 @@ void ControlPlane::kick(InstanceId id) {
     return;
   }
   set_state(id, InstanceState::busy);
-  inst.step_event = sim_.schedule_in(*duration, handler_, kStepDone, id);
+  inst.step_started = sim_.now();
+  inst.step_end = sim_.now() + *duration;
+  inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id);
 }
 
 void ControlPlane::on_step_done(InstanceId id) {
@@ -287,8 +334,8 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   cluster_.give_back_gpus(inst.server, inst.gpus);
   std::erase(m.instances, id);
   --m.ready;
+  publish_stats(id);
   inst.engine.reset();
-  inst.latency.reset();
   free_instance_slots_.push_back(id);
   place_waiting();
 }

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <string>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -53,6 +55,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
 
   // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();
+  // Publishes the engine statistics of the instances still up; call once when the run ends.
+  void finish();
   void on_event(const Event& event) override;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
@@ -96,9 +100,12 @@ class ControlPlane final : public EventHandler, public LoadListener {
     LoadOutcome load;
     StartReason reason;
     bool served_any = false;
-    std::unique_ptr<RooflineLatency> latency;
+    const LatencyModel* latency = nullptr;
+    std::unique_ptr<SwapChannel> swap;
     std::unique_ptr<Engine> engine;
     EventSeq step_event = 0;
+    Time step_started;
+    Time step_end;
     EventSeq expiry_event = 0;
   };
 
@@ -118,6 +125,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void set_state(InstanceId id, InstanceState to);
   void run_preload_plan();
   void act(const PreloadAction& action);
+  void start_engine(Instance& inst, const GpuProfile& gpu);
+  void publish_stats(InstanceId id);
 
   Simulator& sim_;
   Cluster& cluster_;
@@ -137,6 +146,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;
   std::vector<uint32_t> free_action_slots_;
+  // Stateless, so shared by every instance of a model on one GPU type.
+  std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
 };
 
 }  // namespace slsim

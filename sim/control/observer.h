@@ -3,10 +3,13 @@
 // timelines subscribe; the control plane never formats output itself.
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "sim/core/ids.h"
 #include "sim/core/request.h"
 #include "sim/core/time.h"
+#include "sim/engine/engine.h"
 #include "sim/loading/loader.h"
 
 namespace slsim {
@@ -38,6 +41,16 @@ struct InstanceTransition {
   Time now;
 };
 
+// An instance's engine totals, published when it is released and, for those still up, when
+// the run ends.
+struct InstanceStats {
+  InstanceId instance = 0;
+  ModelId model = 0;
+  const std::string* gpu = nullptr;
+  const EngineStats* engine = nullptr;
+  const std::vector<std::string>* latency_estimates = nullptr;
+};
+
 class ServingObserver {
  public:
   virtual ~ServingObserver() = default;
@@ -47,6 +60,7 @@ class ServingObserver {
   virtual void on_instance(const InstanceTransition&) {}
   // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
+  virtual void on_instance_stats(const InstanceStats&) {}
 };
 
 }  // namespace slsim

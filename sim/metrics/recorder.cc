@@ -39,6 +39,18 @@ int state_slot(InstanceState s) {
   return -1;
 }
 
+void accumulate(EngineStats& into, const EngineStats& from) {
+  into.steps += from.steps;
+  into.generated_tokens += from.generated_tokens;
+  into.prefilled_tokens += from.prefilled_tokens;
+  into.preemptions += from.preemptions;
+  into.swapped_bytes += from.swapped_bytes;
+  into.busy_s += from.busy_s;
+  into.stored_token_s += from.stored_token_s;
+  into.allocated_token_s += from.allocated_token_s;
+  into.unshared_token_s += from.unshared_token_s;
+}
+
 }  // namespace
 
 MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vector<std::string> server_names,
@@ -112,6 +124,11 @@ void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Ti
   t.samples.load_s.push_back(duration.seconds());
 }
 
+void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
+  accumulate(per_model_[s.model].engine, *s.engine);
+  latency_estimates_.try_emplace({s.model, *s.gpu}, *s.latency_estimates);
+}
+
 Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   Json j = Json::object();
   j["requests"] = t.requests;
@@ -137,6 +154,15 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["loads_by_tier"] = loads;
   j["cold_starts_by_tier"] = cold;
   j["rejections"] = t.rejections;
+  const EngineStats& e = t.engine;
+  auto ratio = [](double num, double den) -> Json { return den > 0 ? Json(num / den) : Json(nullptr); };
+  j["generated_tokens"] = e.generated_tokens;
+  j["prefilled_tokens"] = e.prefilled_tokens;
+  j["instance_throughput_tokens_per_s"] = ratio(static_cast<double>(e.generated_tokens), e.busy_s);
+  j["kv_cache_utilization"] = ratio(e.stored_token_s, e.allocated_token_s);
+  j["kv_sharing_savings"] = ratio(e.unshared_token_s - e.allocated_token_s, e.unshared_token_s);
+  j["preemptions"] = e.preemptions;
+  j["swapped_bytes"] = e.swapped_bytes;
   return j;
 }
 
@@ -158,6 +184,7 @@ Json MetricsRecorder::summary(Time end) {
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
     for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
+    accumulate(overall.engine, t.engine);
     auto append = [](std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); };
     append(overall.samples.ttft_s, t.samples.ttft_s);
     append(overall.samples.tpot_s, t.samples.tpot_s);
@@ -168,6 +195,10 @@ Json MetricsRecorder::summary(Time end) {
   }
   Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected);
   j["models"] = std::move(models);
+  Json estimates = Json::array();
+  for (const auto& [key, parts] : latency_estimates_)
+    estimates.push_back({{"model", model_names_[key.first]}, {"gpu", key.second}, {"estimated", parts}});
+  j["latency_estimates"] = std::move(estimates);
   return j;
 }
 

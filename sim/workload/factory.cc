@@ -68,7 +68,29 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
   }
 }
 
-std::unique_ptr<RequestSource> make_source(const SourceSpec& spec, const ModelCatalogue& catalogue,
+namespace {
+
+// Gives every request of a source the source's parallel samples and beam width, where its
+// records did not set them.
+class SequenceShape final : public RequestSource {
+ public:
+  SequenceShape(std::unique_ptr<RequestSource> source, int64_t samples, int64_t beam_width)
+      : source_(std::move(source)), samples_(samples), beam_width_(beam_width) {}
+  std::optional<Request> next() override {
+    std::optional<Request> r = source_->next();
+    if (r && r->samples == 1) r->samples = samples_;
+    if (r && r->beam_width == 1) r->beam_width = beam_width_;
+    return r;
+  }
+  int64_t skipped_lines() const override { return source_->skipped_lines(); }
+
+ private:
+  std::unique_ptr<RequestSource> source_;
+  int64_t samples_;
+  int64_t beam_width_;
+};
+
+std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const ModelCatalogue& catalogue,
                                            const RandomStreams& random, size_t index) {
   const std::string suffix = fmt::format("/{}", index);
   ModelAssigner assigner(spec, catalogue, random.stream("models" + suffix), "workload.sources[" + std::to_string(index) + "]");
@@ -91,6 +113,15 @@ std::unique_ptr<RequestSource> make_source(const SourceSpec& spec, const ModelCa
   if (!transformed) return source;
   return std::make_unique<TransformedSource>(std::move(source), spec.start_s, spec.duration_s, spec.time_scale,
                                              rate_scale, random.stream("rate-scale" + suffix));
+}
+
+}  // namespace
+
+std::unique_ptr<RequestSource> make_source(const SourceSpec& spec, const ModelCatalogue& catalogue,
+                                           const RandomStreams& random, size_t index) {
+  auto source = make_plain_source(spec, catalogue, random, index);
+  if (spec.samples == 1 && spec.beam_width == 1) return source;
+  return std::make_unique<SequenceShape>(std::move(source), spec.samples, spec.beam_width);
 }
 
 }  // namespace slsim

@@ -97,6 +97,9 @@ struct SourceSpec {
   double rate_scale = 1;
   double time_scale = 1;
   int64_t skip_bad = 0;
+  // Sequences per request, for sources whose records do not say.
+  int64_t samples = 1;
+  int64_t beam_width = 1;
 
   template <class V>
   void visit(V& v) {
@@ -135,6 +138,10 @@ struct SourceSpec {
             positive());
     v.field("time_scale", time_scale, "compress time: arrival times divided by this factor", positive());
     v.field("skip_bad", skip_bad, "bad trace lines tolerated (skipped and counted) before the run fails", at_least(0));
+    v.field("samples", samples, "parallel samples (n) of every request (unless mapping.samples_field gives them)",
+            at_least(1));
+    v.field("beam_width", beam_width, "beam width of every request (unless mapping.beam_field gives it); 1: none",
+            at_least(1));
   }
 };
 
