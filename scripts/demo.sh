@@ -12,7 +12,8 @@ slsim=build/release/sim/slsim
 config=results/demo/experiment.json
 rm -rf results/demo/keepalive-*s results/demo/no-cache-*
 "$slsim" run "$config" -o results/demo/no-cache-keepalive-0s --set policies.keepalive.params.ttl_s=0 \
-  --set loader.keep_in_dram=false --set loader.keep_on_ssd=false
+  --set policies.keepalive.params.keep_checkpoint_in_dram=false \
+  --set policies.dram_cache.name=none --set policies.ssd_cache.name=none
 runs=(results/demo/no-cache-keepalive-0s)
 for ttl in 0 60 600; do
   out="results/demo/keepalive-${ttl}s"

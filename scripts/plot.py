@@ -4,6 +4,7 @@ never logs.
 
   plot.py cdf RUN_DIR... --metric ttft_s -o out.png     latency CDFs of several runs
   plot.py compare RUN_DIR... -o summary.json [--plot p]  key figures of several runs side by side
+  plot.py kv RUN_DIR... -o table.json [--plot p]         KV-cache figures of runs named ALLOCATOR[-VARIANT]
 """
 import argparse
 import csv
@@ -105,6 +106,65 @@ def compare(args):
     save(fig, args.plot)
 
 
+KV_KEYS = ("kv_cache_utilization", "kv_sharing_savings", "instance_throughput_tokens_per_s", "preemptions",
+           "swapped_bytes", "completed", "generated_tokens", "simulated_s", "slsim_version")
+
+
+def kv(args):
+    """Runs are named ALLOCATOR or ALLOCATOR-VARIANT (paged-n4, contiguous-beam6): the table
+    and the plot set each variant's allocators side by side; throughput gaps are paged's over
+    each other allocator's."""
+    table = {}
+    for run in args.runs:
+        with open(os.path.join(run, "summary.json")) as f:
+            s = json.load(f)
+        table[run_label(run)] = {k: s[k] for k in KV_KEYS}
+    variants, allocators = [], []
+    for label in table:
+        allocator, _, variant = label.partition("-")
+        variant = variant or "basic"
+        if variant not in variants:
+            variants.append(variant)
+        if allocator not in allocators:
+            allocators.append(allocator)
+
+    def value(allocator, variant, key):
+        row = table.get(allocator if variant == "basic" else f"{allocator}-{variant}")
+        return row[key] if row and row[key] is not None else 0.0
+
+    # Requests per second of busy GPU: every run serves the same requests at saturating load.
+    def request_rate(allocator, variant):
+        seconds = value(allocator, variant, "generated_tokens") / max(value(allocator, variant, "instance_throughput_tokens_per_s"), 1e-12)
+        return value(allocator, variant, "completed") / seconds if seconds > 0 else 0.0
+
+    gaps = {f"paged_over_{a}": {v: request_rate("paged", v) / request_rate(a, v) for v in variants if request_rate(a, v) > 0}
+            for a in allocators if a != "paged"}
+    with open(args.output + ".tmp", "w") as f:
+        json.dump({"runs": table, "request_throughput_gap": gaps}, f, indent=2)
+        f.write("\n")
+    os.replace(args.output + ".tmp", args.output)
+    if not args.plot:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = range(len(variants))
+    width = 0.8 / len(allocators)
+    for ax, title, of in ((axes[0], "KV cache holding tokens (%)", lambda a, v: value(a, v, "kv_cache_utilization") * 100),
+                          (axes[2], "throughput (requests per busy GPU-s)", request_rate)):
+        for j, allocator in enumerate(allocators):
+            offset = (j - (len(allocators) - 1) / 2) * width
+            ax.bar([i + offset for i in x], [of(allocator, v) for v in variants], width, label=allocator)
+        ax.set_xticks(list(x), variants)
+        ax.set_title(title)
+        ax.legend()
+    axes[1].bar(list(x), [value("paged", v, "kv_sharing_savings") * 100 for v in variants], color="tab:blue")
+    axes[1].set_xticks(list(x), variants)
+    axes[1].set_title("paged: KV memory saved by sharing (%)")
+    for ax in axes:
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    save(fig, args.plot)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +180,11 @@ def main():
     p.add_argument("-o", "--output", required=True, help="JSON file")
     p.add_argument("--plot", help="PNG of GPU time by state and cold starts")
     p.set_defaults(func=compare)
+    p = sub.add_parser("kv", help="KV-cache utilization, sharing savings and throughput of allocator runs")
+    p.add_argument("runs", nargs="+", help="run output folders named ALLOCATOR[-VARIANT]")
+    p.add_argument("-o", "--output", required=True, help="JSON table")
+    p.add_argument("--plot", help="PNG of utilization, savings and throughput")
+    p.set_defaults(func=kv)
     args = parser.parse_args()
     args.func(args)
 

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "sim/cli/calibrate_command.h"
 #include "sim/config/experiment_config.h"
+#include "sim/cli/trace_command.h"
 #include "sim/config/experiment_runner.h"
 #include "sim/core/errors.h"
 #include "sim/policy/autoscale/autoscaler.h"
@@ -27,9 +29,12 @@ const char* kTopHelp = R"(slsim: a discrete-event simulator of serverless LLM se
 usage: slsim <command> [options]
 
 commands:
-  run CONFIG [-o DIR] [--set k=v]...   replay one experiment and write its results
+  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]
+                                       replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
+  trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
   policies [--json]                    list every registered policy and its parameters
+  calibrate DIR --gpu NAME -o FILE     merge kernels/ measurements into a calibration profile
   --version                            print the version
 
 `slsim <command> --help` describes a command's options.
@@ -59,12 +64,24 @@ int run_command(const std::vector<std::string>& args) {
   options.add_options()
       ("config", po::value<std::string>()->required(), "experiment config (JSON)")
       ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
-      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)");
+      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
+      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]...");
+  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]");
   if (cl.help) return 0;
-  const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (cl.values.count("skip-bad")) {
+    // Set on every source before resolution, so that validation reads the traces with it too.
+    const int64_t skip = cl.values["skip-bad"].as<int64_t>();
+    if (skip < 0) throw InputError("--skip-bad: expected a count >= 0");
+    const Json document = load_json_file(cl.values["config"].as<std::string>());
+    const Json* sources = nullptr;
+    if (document.contains("workload") && document["workload"].is_object() && document["workload"].contains("sources"))
+      sources = &document["workload"]["sources"];
+    for (size_t i = 0; sources && sources->is_array() && i < sources->size(); ++i)
+      overrides.push_back(fmt::format("workload.sources.{}.skip_bad={}", i, skip));
+  }
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
   const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
   const Json summary = run_experiment(experiment, out);
@@ -72,6 +89,8 @@ int run_command(const std::vector<std::string>& args) {
                            experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
                            summary["rejected"].get<int64_t>(), summary["cold_starts"].get<int64_t>(),
                            summary["ttft_s"]["p50"].dump(), summary["ttft_s"]["p99"].dump(), out);
+  if (summary.contains("skipped_trace_lines"))
+    std::cerr << fmt::format("slsim run: skipped {} bad trace lines\n", summary["skipped_trace_lines"].get<int64_t>());
   return 0;
 }
 
@@ -140,7 +159,9 @@ int main(int argc, char** argv) {
     if (command == "run") return run_command(args);
     if (command == "validate") return validate_command(args);
     if (command == "policies") return policies_command(args);
-    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate or policies (see slsim --help)\n";
+    if (command == "trace") return trace_command(args);
+    if (command == "calibrate") return calibrate_command(args);
+    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, trace, policies or calibrate (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/cluster/hardware.h"
@@ -15,6 +16,7 @@ struct ServerGroupSpec {
   ServerProfile server;
   GpuProfile gpu;
   int64_t count = 1;
+  std::string site;  // empty: the main site; else a remote site of the topology
 };
 
 struct Server {
@@ -23,6 +25,8 @@ struct Server {
   const GpuProfile* gpu = nullptr;
   int64_t free_gpus = 0;
   int64_t instances = 0;  // instances placed here, loading or ready
+  std::vector<bool> gpu_taken;
+  std::string_view site;  // its group's site
 };
 
 class Cluster {
@@ -36,8 +40,9 @@ class Cluster {
   const Server& server(ServerId id) const { return servers_[id]; }
   double remote_storage_gbps() const { return remote_storage_gbps_; }
 
-  void take_gpus(ServerId id, int64_t gpus);
-  void give_back_gpus(ServerId id, int64_t gpus);
+  // Takes the lowest-numbered free GPUs of the server for one instance and returns their indices.
+  std::vector<int64_t> take_gpus(ServerId id, int64_t gpus);
+  void give_back_gpus(ServerId id, const std::vector<int64_t>& gpus);
   int64_t total_gpus() const { return total_gpus_; }
 
  private:

@@ -46,8 +46,11 @@ struct ServerProfile {
   int64_t ssd_bytes = 0;
   int64_t ssd_cache_bytes = 0;
   double ssd_read_gbps = 0;
+  std::optional<double> ssd_write_gbps;
   double nic_gbps = 0;
   Json sources = Json::object();
+
+  double effective_ssd_write_gbps() const { return ssd_write_gbps.value_or(ssd_read_gbps); }
 
   template <class V>
   void visit(V& v) {
@@ -59,6 +62,7 @@ struct ServerProfile {
     v.required("ssd_bytes", ssd_bytes, "local SSD, bytes", at_least(0));
     v.required("ssd_cache_bytes", ssd_cache_bytes, "checkpoint cache on the SSD, bytes", at_least(0));
     v.required("ssd_read_gbps", ssd_read_gbps, "SSD sequential read, GB/s", positive());
+    v.field("ssd_write_gbps", ssd_write_gbps, "SSD sequential write, GB/s (null: as ssd_read_gbps)", positive());
     v.required("nic_gbps", nic_gbps, "network interface, GB/s", positive());
     v.raw("sources", sources, "where each figure comes from");
   }

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "sim/policy/autoscale/autoscaler.h"
+#include "sim/policy/cache/cache_policies.h"
+#include "sim/policy/preload/preload.h"
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/workload/factory.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -112,6 +116,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   ExperimentConfig& c = r.config;
   JsonReader::read_struct(document, "", c);
   const fs::path catalog = c.catalog_dir.empty() ? default_catalog_dir() : base_dir / c.catalog_dir;
+  if (c.engine.latency_model == "calibrated")
+    c.engine.calibration_dir =
+        (c.engine.calibration_dir.empty() ? catalog / "calibration" : base_dir / c.engine.calibration_dir).string();
 
   if (c.cluster.server_groups.empty()) throw ConfigError("cluster.server_groups", "expected at least one server group");
   for (size_t i = 0; i < c.cluster.server_groups.size(); ++i) {
@@ -119,6 +126,11 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     const std::string path = "cluster.server_groups[" + std::to_string(i) + "]";
     ServerGroupSpec spec;
     spec.count = g.count;
+    spec.site = g.site;
+    const auto& sites = c.cluster.topology.sites;
+    if (!g.site.empty() &&
+        std::none_of(sites.begin(), sites.end(), [&](const SiteParams& site) { return site.name == g.site; }))
+      throw ConfigError(path + ".site", "no site \"" + g.site + "\" in cluster.topology.sites");
     spec.server = parse_entry<ServerProfile>(catalogue_entry(catalog / "hardware/servers", g.profile, g.server, path + ".profile"),
                                              path + ".server");
     spec.gpu = parse_entry<GpuProfile>(catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"),
@@ -129,49 +141,75 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   }
 
   if (c.models.empty()) throw ConfigError("models", "expected at least one model");
+  // Checkpoints are numbered by what they hold, so that a base shared by several variants, or
+  // a base that is also served itself, is one cache entry.
+  std::map<std::string, CheckpointId> checkpoint_ids;
+  auto part = [&](const std::string& key, int64_t bytes, int64_t tensors) {
+    const auto [it, added] = checkpoint_ids.emplace(key, static_cast<CheckpointId>(checkpoint_ids.size()));
+    return CheckpointPart{it->second, bytes, tensors};
+  };
   for (size_t i = 0; i < c.models.size(); ++i) {
     ModelConfig& m = c.models[i];
     const std::string path = "models[" + std::to_string(i) + "]";
     for (size_t j = 0; j < i; ++j)
       if (c.models[j].name == m.name) throw ConfigError(path + ".name", "model \"" + m.name + "\" is listed twice");
-    Json entry = catalogue_entry(catalog / "llm", m.name, m.spec, path + ".name");
+    const bool variant = !m.base_model.empty();
+    Json entry = variant ? catalogue_entry(catalog / "llm", m.base_model, Json::object(), path + ".base_model")
+                         : catalogue_entry(catalog / "llm", m.name, m.spec, path + ".name");
+    if (variant) entry.merge_patch(m.spec);
     entry["name"] = m.name;
     ModelSpec spec = parse_entry<ModelSpec>(entry, path + ".spec");
     if (m.tensor_parallel == 0) m.tensor_parallel = choose_tensor_parallel(spec, r.server_groups, c.engine, path);
+    std::vector<CheckpointPart> checkpoint;
+    if (variant && (m.lora_rank > 0 || m.delta_bytes > 0)) {
+      const ModelSpec base = parse_entry<ModelSpec>(
+          catalogue_entry(catalog / "llm", m.base_model, Json::object(), path + ".base_model"), path + ".base_model");
+      checkpoint.push_back(part("model:" + base.name, base.checkpoint_bytes(), base.tensor_count()));
+      const int64_t own = m.delta_bytes + spec.lora_adapter_bytes(m.lora_rank);
+      checkpoint.push_back(part("delta:" + m.name, own, m.lora_rank > 0 ? 8 * spec.architecture.layers : 1));
+    } else {
+      checkpoint.push_back(part("model:" + m.name, spec.checkpoint_bytes(), spec.tensor_count()));
+    }
     m.spec = JsonWriter::to_json(spec);
-    r.models.push_back(ServedModel{std::move(spec), m.tensor_parallel});
+    r.models.push_back(ServedModel{std::move(spec), m.tensor_parallel, std::move(checkpoint)});
+  }
+  // A missing or malformed calibration profile is an input error before the run, not during it.
+  if (c.engine.latency_model == "calibrated")
+    for (const ServedModel& m : r.models)
+      for (const ServerGroupSpec& g : r.server_groups)
+        if (g.server.gpus >= m.tensor_parallel) make_latency_model(m.spec, g.gpu, m.tensor_parallel, c.engine);
+
+  {
+    const fs::path formats_file = catalog / "calibration/loader_formats.json";
+    const Json formats = load_json_file(formats_file);
+    if (!formats.contains(c.loader.format))
+      throw ConfigError("loader.format", "no profile \"" + c.loader.format + "\" in " + formats_file.string());
+    JsonReader::read_struct(formats.at(c.loader.format), formats_file.string() + ": " + c.loader.format, r.format);
   }
 
-  if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
-  for (size_t i = 0; i < c.workload.sources.size(); ++i) {
-    const SourceConfig& s = c.workload.sources[i];
-    const std::string path = "workload.sources[" + std::to_string(i) + "]";
-    const auto model = std::find_if(c.models.begin(), c.models.end(), [&](const ModelConfig& m) { return m.name == s.model; });
-    if (model == c.models.end()) throw ConfigError(path + ".model", "\"" + s.model + "\" is not one of the models listed under models");
-    r.source_models.push_back(static_cast<ModelId>(model - c.models.begin()));
-    if (s.kind == "azure-llm-2023") {
-      if (s.path.empty()) throw ConfigError(path + ".path", "missing; expected the trace file");
-      const fs::path file = fs::absolute(base_dir / s.path).lexically_normal();
-      if (!fs::is_regular_file(file)) throw ConfigError(path + ".path", "no such file: " + file.string());
-      r.source_paths.push_back(file);
-    } else {
-      if (s.requests == 0) throw ConfigError(path + ".requests", "expected a positive count for a poisson source");
-      r.source_paths.emplace_back();
-    }
+  for (const auto& m : r.models) {
+    r.catalogue.names.push_back(m.spec.name);
+    r.catalogue.max_context.push_back(m.spec.architecture.max_context);
   }
+  if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
+  for (size_t i = 0; i < c.workload.sources.size(); ++i)
+    validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]");
 
   c.policies.placement = placement_policies().resolve(c.policies.placement, "policies.placement");
   c.policies.keepalive = keepalive_policies().resolve(c.policies.keepalive, "policies.keepalive");
   c.policies.autoscale = autoscale_policies().resolve(c.policies.autoscale, "policies.autoscale");
+  c.policies.dram_cache = cache_policies().resolve(c.policies.dram_cache, "policies.dram_cache");
+  c.policies.ssd_cache = cache_policies().resolve(c.policies.ssd_cache, "policies.ssd_cache");
+  c.policies.preload = preload_policies().resolve(c.policies.preload, "policies.preload");
   return r;
 }
 
 Json ResolvedExperiment::to_json(const fs::path& relative_to) const {
   ExperimentConfig copy = config;
   copy.slsim_version = SLSIM_VERSION;
-  for (size_t i = 0; i < copy.workload.sources.size(); ++i) {
-    if (!source_paths[i].empty())
-      copy.workload.sources[i].path = fs::relative(source_paths[i], fs::absolute(relative_to)).generic_string();
+  for (SourceSpec& s : copy.workload.sources) {
+    for (std::string* path : {&s.path, &s.lengths.table})
+      if (!path->empty()) *path = fs::relative(*path, fs::absolute(relative_to)).generic_string();
   }
   return JsonWriter::to_json(copy);
 }

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/cluster/topology.h"
 #include "sim/control/control_plane.h"
 #include "sim/core/fields.h"
 #include "sim/core/registry.h"
 #include "sim/engine/engine.h"
 #include "sim/loading/loader.h"
+#include "sim/workload/source_spec.h"
 
 namespace slsim {
 
@@ -23,6 +25,7 @@ struct ServerGroupConfig {
   int64_t count = 1;
   Json server = Json::object();
   Json gpu = Json::object();
+  std::string site;
 
   template <class V>
   void visit(V& v) {
@@ -30,18 +33,21 @@ struct ServerGroupConfig {
     v.field("count", count, "servers of this kind", at_least(1));
     v.raw("server", server, "server profile fields that override the catalogue's");
     v.raw("gpu", gpu, "GPU profile fields that override the catalogue's");
+    v.field("site", site, "the site the servers are in: empty for the main site, else a name in cluster.topology.sites");
   }
 };
 
 struct ClusterConfig {
   std::vector<ServerGroupConfig> server_groups;
   double remote_storage_gbps = 1.25;
+  TopologyParams topology;
 
   template <class V>
   void visit(V& v) {
     v.list("server_groups", server_groups, "groups of identical servers");
     v.field("remote_storage_gbps", remote_storage_gbps,
             "bandwidth of the remote checkpoint store, GB/s (10 Gb/s = 1.25, as ServerlessLLM's MinIO)", positive());
+    v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
   }
 };
 
@@ -49,6 +55,9 @@ struct ModelConfig {
   std::string name;
   int64_t tensor_parallel = 0;
   Json spec = Json::object();
+  std::string base_model;
+  int64_t lora_rank = 0;
+  int64_t delta_bytes = 0;
 
   template <class V>
   void visit(V& v) {
@@ -57,32 +66,16 @@ struct ModelConfig {
             "GPUs per instance; 0 picks the fewest (1, 2, 4, 8) whose memory holds the weights and a full-context sequence",
             at_least(0));
     v.raw("spec", spec, "model fields that override the catalogue's");
-  }
-};
-
-struct SourceConfig {
-  std::string kind = "azure-llm-2023";
-  std::string model;
-  std::string path;
-  double rate_per_s = 1;
-  int64_t requests = 0;
-  int64_t input_tokens = 512;
-  int64_t output_tokens = 128;
-
-  template <class V>
-  void visit(V& v) {
-    v.choice("kind", kind, "azure-llm-2023: a trace file; poisson: generated arrivals", {"azure-llm-2023", "poisson"});
-    v.required("model", model, "the model its requests are for");
-    v.field("path", path, "trace file (azure-llm-2023), relative to the config file");
-    v.field("rate_per_s", rate_per_s, "mean arrival rate (poisson), requests/s", positive());
-    v.field("requests", requests, "requests to generate (poisson)", at_least(0));
-    v.field("input_tokens", input_tokens, "prompt tokens per request (poisson)", at_least(1));
-    v.field("output_tokens", output_tokens, "output tokens per request (poisson)", at_least(1));
+    v.field("base_model", base_model,
+            "a variant of this catalogue model: its architecture by default; with lora_rank or delta_bytes it "
+            "shares the base checkpoint and loads only its own part where the base is already present");
+    v.field("lora_rank", lora_rank, "a LoRA adapter of this rank on q, k, v, o over the base", at_least(0));
+    v.field("delta_bytes", delta_bytes, "bytes of a fine-tuned delta stored over the base", at_least(0));
   }
 };
 
 struct WorkloadConfig {
-  std::vector<SourceConfig> sources;
+  std::vector<SourceSpec> sources;
 
   template <class V>
   void visit(V& v) {
@@ -94,12 +87,18 @@ struct PoliciesConfig {
   PolicyChoice placement{"least-loaded", Json::object()};
   PolicyChoice keepalive{"fixed", Json::object()};
   PolicyChoice autoscale{"on-demand", Json::object()};
+  PolicyChoice dram_cache{"lru", Json::object()};
+  PolicyChoice ssd_cache{"lru", Json::object()};
+  PolicyChoice preload{"none", Json::object()};
 
   template <class V>
   void visit(V& v) {
     v.object("placement", placement, "which server a new instance starts on");
     v.object("keepalive", keepalive, "how long an idle instance keeps its GPUs");
     v.object("autoscale", autoscale, "when instances start");
+    v.object("dram_cache", dram_cache, "what each server's DRAM checkpoint cache keeps");
+    v.object("ssd_cache", ssd_cache, "what each server's SSD checkpoint cache keeps");
+    v.object("preload", preload, "checkpoints or instances prepared ahead of demand");
   }
 };
 
@@ -148,8 +147,8 @@ struct ResolvedExperiment {
   ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
-  std::vector<std::filesystem::path> source_paths;  // by source; empty for generators
-  std::vector<ModelId> source_models;               // by source
+  CheckpointFormat format;  // the loader format's profile from the calibration folder
+  ModelCatalogue catalogue;  // the served models' names and context lengths, for the sources
   // The config as JSON, with trace paths written relative to `relative_to`.
   Json to_json(const std::filesystem::path& relative_to) const;
 };

@@ -1,5 +1,6 @@
 #include "sim/config/experiment_runner.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -7,11 +8,13 @@
 #include "sim/control/control_plane.h"
 #include "sim/core/random.h"
 #include "sim/core/simulator.h"
+#include "sim/cluster/flow_network.h"
+#include "sim/cluster/topology.h"
 #include "sim/loading/loader.h"
+#include "sim/policy/cache/cache_policies.h"
 #include "sim/metrics/output_file.h"
 #include "sim/metrics/recorder.h"
-#include "sim/workload/azure_trace.h"
-#include "sim/workload/poisson.h"
+#include "sim/workload/factory.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -24,29 +27,31 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   const RandomStreams random(static_cast<uint64_t>(c.seed));
 
   std::vector<std::unique_ptr<RequestSource>> sources;
-  for (size_t i = 0; i < c.workload.sources.size(); ++i) {
-    const SourceConfig& s = c.workload.sources[i];
-    const ModelId model = experiment.source_models[i];
-    if (s.kind == "azure-llm-2023") {
-      sources.push_back(std::make_unique<AzureTraceReader>(experiment.source_paths[i].string(), model));
-    } else {
-      const PoissonSpec spec{s.rate_per_s, s.requests, s.input_tokens, s.output_tokens};
-      sources.push_back(std::make_unique<PoissonSource>(spec, model, random.stream("arrivals/" + std::to_string(i))));
-    }
-  }
+  for (size_t i = 0; i < c.workload.sources.size(); ++i)
+    sources.push_back(make_source(c.workload.sources[i], experiment.catalogue, random, i));
   MergedSource source(std::move(sources));
 
   Simulator sim;
   Cluster cluster(experiment.server_groups, c.cluster.remote_storage_gbps);
-  Loader loader(cluster, c.loader);
+  const Topology topology(cluster, c.cluster.topology);
+  FlowNetwork network(sim, topology);
+  EvictionPolicy::Context cache_context;
+  const auto eviction = [&](const PolicyChoice& choice) {
+    return [&cache_context, choice] { return cache_policies().make(choice, cache_context); };
+  };
+  Loader loader(sim, cluster, topology, network, c.loader, experiment.format, eviction(c.policies.dram_cache),
+                eviction(c.policies.ssd_cache));
 
   PlacementPolicy::Context placement_context{cluster, loader, random.stream("placement")};
   KeepAlivePolicy::Context keepalive_context;
   Autoscaler::Context autoscale_context;
+  PreloadPolicy::Context preload_context{cluster, loader, {}};
+  for (const ServedModel& m : experiment.models) preload_context.checkpoint_bytes.push_back(m.spec.checkpoint_bytes());
   Policies policies;
   policies.placement = placement_policies().make(c.policies.placement, placement_context);
   policies.keepalive = keepalive_policies().make(c.policies.keepalive, keepalive_context);
   policies.autoscaler = autoscale_policies().make(c.policies.autoscale, autoscale_context);
+  policies.preload = preload_policies().make(c.policies.preload, preload_context);
 
   std::vector<std::string> model_names;
   for (const auto& m : experiment.models) model_names.push_back(m.spec.name);
@@ -60,6 +65,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, recorder);
   control.start();
   sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
+  control.finish();
 
   Json summary;
   summary["slsim_version"] = slsim_version();
@@ -68,6 +74,25 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   summary["simulated_s"] = sim.now().seconds();
   summary["events"] = sim.events_handled();
   summary.update(recorder.summary(sim.now()));
+  Json caches = Json::object();
+  for (const auto& [tier, pick] : {std::pair{"dram", &Loader::dram}, std::pair{"ssd", &Loader::ssd}}) {
+    TierCacheStats total;
+    for (const Server& s : cluster.servers()) {
+      const TierCacheStats& st = (loader.*pick)(s.id).stats();
+      total.hits += st.hits;
+      total.misses += st.misses;
+      total.evictions += st.evictions;
+      total.insertions += st.insertions;
+    }
+    caches[tier] = {{"hits", total.hits}, {"misses", total.misses}, {"evictions", total.evictions},
+                    {"insertions", total.insertions}};
+  }
+  summary["cache"] = caches;
+  summary["preloads"] = loader.preloads_started();
+  summary["bytes_by_link_class"] = network.bytes_by_link_class();
+  const bool skipping = std::any_of(c.workload.sources.begin(), c.workload.sources.end(),
+                                    [](const SourceSpec& s) { return s.skip_bad > 0; });
+  if (skipping) summary["skipped_trace_lines"] = source.skipped_lines();
 
   const Json config = experiment.to_json(out_dir);
   // Everything is complete before anything is renamed into place.

@@ -4,6 +4,13 @@
 #include <stdexcept>
 
 namespace slsim {
+namespace {
+
+EngineRequest engine_request(const Request& r) {
+  return EngineRequest{r.id, r.input_tokens, r.output_tokens, r.samples, r.beam_width, r.prefix_blocks};
+}
+
+}  // namespace
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
                            const EngineParams& engine_params, Policies policies, RequestSource& source,
@@ -29,7 +36,38 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
   }
 }
 
-void ControlPlane::start() { schedule_next_arrival(); }
+void ControlPlane::start() {
+  schedule_next_arrival();
+  if (policies_.preload->interval() > Time::zero()) sim_.schedule_in(Time::zero(), handler_, kPreloadTick, 0);
+}
+
+void ControlPlane::finish() {
+  for (InstanceId id = 0; id < instances_.size(); ++id) {
+    Instance& inst = instances_[id];
+    if (!inst.engine) continue;
+    // The run stopped at its end time mid-way through a fast-forwarded run of steps.
+    inst.engine->settle(sim_.now() - inst.step_started);
+    publish_stats(id);
+  }
+}
+
+void ControlPlane::start_engine(Instance& inst, const GpuProfile& gpu) {
+  const ServedModel& served = models_[inst.model].served;
+  auto& latency = latency_models_[{inst.model, gpu.name}];
+  if (!latency) latency = make_latency_model(served.spec, gpu, served.tensor_parallel, engine_params_);
+  inst.latency = latency.get();
+  inst.swap = std::make_unique<HostLinkSwapChannel>(gpu, served.tensor_parallel);
+  const EngineCapacity capacity{kv_capacity_blocks(served.spec, gpu, served.tensor_parallel, engine_params_),
+                                served.spec.architecture.max_context, served.spec.kv_bytes_per_token()};
+  inst.engine = std::make_unique<Engine>(*inst.latency, engine_params_, capacity, *inst.swap);
+}
+
+void ControlPlane::publish_stats(InstanceId id) {
+  const Instance& inst = instances_[id];
+  const std::vector<std::string> estimates = inst.latency->estimates();
+  observer_.on_instance_stats(InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name,
+                                            &inst.engine->stats(), &estimates});
+}
 
 void ControlPlane::schedule_next_arrival() {
   next_arrival_ = source_.next();
@@ -39,12 +77,29 @@ void ControlPlane::schedule_next_arrival() {
 void ControlPlane::on_event(const Event& event) {
   switch (event.kind) {
     case kArrival: on_arrival(); break;
-    case kLoadDone: on_load_done(event.target); break;
     case kStepDone:
       if (instances_[event.target].step_event == event.seq) on_step_done(event.target);
       break;
     case kIdleExpired:
-      if (instances_[event.target].expiry_event == event.seq) on_idle_expired(event.target);
+      if (instances_[event.target].expiry_event == event.seq) {
+        instances_[event.target].expiry_event = 0;
+        release(event.target, policies_.keepalive->decide(instances_[event.target].model, sim_.now()).keep_checkpoint_in_dram);
+      }
+      break;
+    case kPrewarm: {
+      const KeepAliveDecision d = policies_.keepalive->decide(event.target, sim_.now());
+      const ModelState& m = models_[event.target];
+      if (m.ready + m.starting == 0) start_instance(event.target, StartReason{true, d.keep_alive});
+      break;
+    }
+    case kPreloadTick:
+      run_preload_plan();
+      // Once the workload is exhausted there is nothing left to prepare for.
+      if (next_arrival_ || !in_flight_.empty()) sim_.schedule_in(policies_.preload->interval(), handler_, kPreloadTick, 0);
+      break;
+    case kPreloadAction:
+      act(scheduled_actions_[event.target]);
+      free_action_slots_.push_back(event.target);
       break;
     default: throw std::logic_error("unknown control-plane event");
   }
@@ -56,16 +111,22 @@ void ControlPlane::on_arrival() {
   observer_.on_arrival(r);
   ModelState& m = models_[r.model];
   policies_.keepalive->on_request(r.model, sim_.now());
+  policies_.preload->on_request(r.model, sim_.now());
   const int64_t sequence = r.input_tokens + r.output_tokens;
   if (sequence > m.served.spec.architecture.max_context) {
     observer_.on_rejected(r, "longer than the model's context window");
     return;
   }
-  if (sequence > m.longest_fit_tokens) {
+  if (std::max(r.samples, r.beam_width) > engine_params_.max_num_seqs) {
+    observer_.on_rejected(r, "more parallel sequences than engine.max_num_seqs");
+    return;
+  }
+  if (kv_footprint_tokens(engine_params_, m.served.spec.architecture.max_context, engine_request(r)) >
+      m.longest_fit_tokens) {
     observer_.on_rejected(r, "larger than the KV cache of any instance");
     return;
   }
-  in_flight_.emplace(r.id, InFlight{r, Time{}, false, Time{}, kNoId});
+  in_flight_.emplace(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId});
   if (m.ready > 0) {
     route(r.id, false);
   } else {
@@ -93,8 +154,20 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   f.cold_start = cold_start;
   f.dispatched = sim_.now();
   f.server = inst.server;
+  f.load_tier = inst.load.tier;
+  f.preloaded = inst.load.preloaded || (inst.reason.prewarm && !inst.served_any);
+  if (cold_start) f.load_wait = inst.ready_at - std::max(f.request.arrival, inst.load_started);
+  inst.served_any = true;
   ++m.outstanding;
-  inst.engine->enqueue(EngineRequest{id, f.request.input_tokens, f.request.output_tokens});
+  inst.engine->enqueue(engine_request(f.request));
+  if (inst.engine->stepping()) {
+    // A run of decode steps ends early so that the next step can admit this request.
+    const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
+    if (end != inst.step_end) {
+      inst.step_end = end;
+      inst.step_event = sim_.schedule_at(end, handler_, kStepDone, best);
+    }
+  }
   kick(best);
 }
 
@@ -108,18 +181,19 @@ void ControlPlane::autoscale(ModelId model) {
   demand.queued_requests = static_cast<int64_t>(m.router_queue.size());
   demand.outstanding_requests = m.outstanding;
   const int64_t to_start = policies_.autoscaler->instances_to_start(demand);
-  for (int64_t i = 0; i < to_start; ++i) {
-    ++m.starting;
-    if (!try_place(model)) waiting_for_gpus_.push_back(model);
-  }
+  for (int64_t i = 0; i < to_start; ++i) start_instance(model, StartReason{});
 }
 
-bool ControlPlane::try_place(ModelId model) {
+void ControlPlane::start_instance(ModelId model, StartReason reason) {
+  ++models_[model].starting;
+  if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
+}
+
+bool ControlPlane::try_place(ModelId model, StartReason reason) {
   ModelState& m = models_[model];
   const auto server = policies_.placement->place(
       PlacementRequest{model, m.served.tensor_parallel, m.checkpoint_bytes});
   if (!server) return false;
-  cluster_.take_gpus(*server, m.served.tensor_parallel);
 
   InstanceId id;
   if (!free_instance_slots_.empty()) {
@@ -134,33 +208,42 @@ bool ControlPlane::try_place(ModelId model) {
   inst = Instance{};
   inst.model = model;
   inst.server = *server;
-  inst.latency = std::make_unique<RooflineLatency>(m.served.spec, gpu, m.served.tensor_parallel,
-                                                   engine_params_.roofline);
-  inst.engine = std::make_unique<Engine>(
-      *inst.latency, engine_params_, kv_capacity_tokens(m.served.spec, gpu, m.served.tensor_parallel, engine_params_));
+  inst.reason = reason;
+  inst.gpus = cluster_.take_gpus(*server, m.served.tensor_parallel);
+  inst.load_started = sim_.now();
+  start_engine(inst, gpu);
+  m.last_server = *server;
+
+  LoadRequest load{id, *server, inst.gpus, {}, m.served.checkpoint};
+  // A loaded copy of the same model on this server can be copied GPU to GPU.
+  for (const InstanceId other : m.instances) {
+    const Instance& o = instances_[other];
+    if (o.server == *server && o.state != InstanceState::loading) {
+      load.source_gpus = o.gpus;
+      break;
+    }
+  }
   m.instances.push_back(id);
   set_state(id, InstanceState::loading);
-
-  const LoadPlan plan = loader_.plan(*server, model, m.checkpoint_bytes, m.served.tensor_parallel);
-  inst.load_tier = plan.tier;
-  observer_.on_load(id, model, *server, plan.tier, plan.duration);
-  sim_.schedule_in(plan.duration, handler_, kLoadDone, id);
+  loader_.start(load, *this);
   return true;
 }
 
 void ControlPlane::place_waiting() {
   const size_t waiting = waiting_for_gpus_.size();
   for (size_t i = 0; i < waiting; ++i) {
-    const ModelId model = waiting_for_gpus_.front();
+    const auto [model, reason] = waiting_for_gpus_.front();
     waiting_for_gpus_.pop_front();
-    if (!try_place(model)) waiting_for_gpus_.push_back(model);
+    if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
   }
 }
 
-void ControlPlane::on_load_done(InstanceId id) {
+void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   Instance& inst = instances_[id];
   ModelState& m = models_[inst.model];
-  loader_.on_loaded(inst.server, inst.model, m.checkpoint_bytes, inst.load_tier);
+  inst.load = outcome;
+  inst.ready_at = sim_.now();
+  observer_.on_load(id, inst.model, inst.server, outcome.tier, inst.ready_at - inst.load_started);
   --m.starting;
   ++m.ready;
   set_state(id, InstanceState::idle);
@@ -182,7 +265,9 @@ void ControlPlane::kick(InstanceId id) {
     return;
   }
   set_state(id, InstanceState::busy);
-  inst.step_event = sim_.schedule_in(*duration, handler_, kStepDone, id);
+  inst.step_started = sim_.now();
+  inst.step_end = sim_.now() + *duration;
+  inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id);
 }
 
 void ControlPlane::on_step_done(InstanceId id) {
@@ -200,39 +285,57 @@ void ControlPlane::on_step_done(InstanceId id) {
     outcome.finished = sim_.now();
     outcome.cold_start = f.cold_start;
     outcome.cold_start_wait = f.dispatched - f.request.arrival;
+    outcome.load_wait = f.load_wait;
+    outcome.queue_wait = outcome.cold_start_wait - f.load_wait;
+    outcome.load_tier = f.load_tier;
+    outcome.preloaded = f.preloaded;
     outcome.server = f.server;
     observer_.on_finished(outcome);
     in_flight_.erase(it);
     --m.outstanding;
   }
+  if (!result.finished.empty() && m.outstanding == 0 && m.router_queue.empty()) model_went_idle(inst.model);
   kick(id);
 }
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_[id];
   set_state(id, InstanceState::idle);
-  const Time timeout = policies_.keepalive->idle_timeout(inst.model, sim_.now());
-  if (timeout == Time::zero()) {
-    release(id);
+  if (inst.reason.prewarm && !inst.served_any) {
+    inst.expiry_event = sim_.schedule_in(inst.reason.keep_alive, handler_, kIdleExpired, id);
     return;
   }
-  inst.expiry_event = sim_.schedule_in(timeout, handler_, kIdleExpired, id);
+  const KeepAliveDecision d = policies_.keepalive->decide(inst.model, sim_.now());
+  if (d.prewarm_after > Time::zero()) {
+    const ModelId model = inst.model;
+    release(id, d.keep_checkpoint_in_dram);
+    sim_.schedule_in(d.prewarm_after, handler_, kPrewarm, model);
+    return;
+  }
+  if (d.keep_alive == Time::zero()) {
+    release(id, d.keep_checkpoint_in_dram);
+    return;
+  }
+  inst.expiry_event = sim_.schedule_in(d.keep_alive, handler_, kIdleExpired, id);
 }
 
-void ControlPlane::on_idle_expired(InstanceId id) {
-  instances_[id].expiry_event = 0;
-  release(id);
+void ControlPlane::model_went_idle(ModelId model) {
+  policies_.keepalive->on_idle(model, sim_.now());
+  policies_.preload->on_idle(model, sim_.now());
+  run_preload_plan();
 }
 
-void ControlPlane::release(InstanceId id) {
+void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   Instance& inst = instances_[id];
   ModelState& m = models_[inst.model];
   set_state(id, InstanceState::released);
-  cluster_.give_back_gpus(inst.server, m.served.tensor_parallel);
+  if (keep_checkpoint_in_dram)
+    for (const CheckpointPart& part : m.served.checkpoint) loader_.keep_in_dram(inst.server, part);
+  cluster_.give_back_gpus(inst.server, inst.gpus);
   std::erase(m.instances, id);
   --m.ready;
+  publish_stats(id);
   inst.engine.reset();
-  inst.latency.reset();
   free_instance_slots_.push_back(id);
   place_waiting();
 }
@@ -243,6 +346,39 @@ void ControlPlane::set_state(InstanceId id, InstanceState to) {
   observer_.on_instance(InstanceTransition{id, inst.model, inst.server, models_[inst.model].served.tensor_parallel,
                                            inst.state, to, sim_.now()});
   inst.state = to;
+}
+
+void ControlPlane::run_preload_plan() {
+  plan_.clear();
+  policies_.preload->plan(sim_.now(), plan_);
+  for (const PreloadAction& action : plan_) {
+    if (action.at <= sim_.now()) {
+      act(action);
+      continue;
+    }
+    uint32_t slot;
+    if (!free_action_slots_.empty()) {
+      slot = free_action_slots_.back();
+      free_action_slots_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(scheduled_actions_.size());
+      scheduled_actions_.emplace_back();
+    }
+    scheduled_actions_[slot] = action;
+    sim_.schedule_at(action.at, handler_, kPreloadAction, slot);
+  }
+}
+
+void ControlPlane::act(const PreloadAction& action) {
+  const ModelState& m = models_[action.model];
+  if (action.target == PreloadAction::Target::instance) {
+    if (m.ready + m.starting == 0) start_instance(action.model, StartReason{true, action.keep_alive});
+    return;
+  }
+  // A checkpoint with no server named goes where the model last ran.
+  const ServerId server = action.server != kNoId ? action.server : m.last_server != kNoId ? m.last_server : 0;
+  const Tier tier = action.target == PreloadAction::Target::dram ? Tier::dram : Tier::ssd;
+  for (const CheckpointPart& part : m.served.checkpoint) loader_.preload(server, part, tier);
 }
 
 }  // namespace slsim

@@ -1,8 +1,9 @@
 #pragma once
 // The serverless control plane: receives arrivals, routes them to ready instances (or holds
 // them at the router while none is ready), asks the autoscaler for instances, places them
-// with the placement policy, loads their checkpoints, runs their engines step by step, and
-// releases idle instances when the keep-alive policy says so.
+// with the placement policy, has the loader bring their checkpoints, runs their engines step by
+// step, releases idle instances (or pre-warms them again) as the keep-alive policy says, and
+// carries out the preloader's plans.
 //
 // Invariants: a request is in exactly one place (router queue, an engine, or done); an
 // instance's GPUs are taken from placement until release; each instance has at most one
@@ -10,8 +11,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <string>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
@@ -23,6 +27,7 @@
 #include "sim/loading/loader.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/preload/preload.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/workload/source.h"
 
@@ -31,32 +36,41 @@ namespace slsim {
 struct ServedModel {
   ModelSpec spec;
   int64_t tensor_parallel = 1;
+  // What a load must bring: the base checkpoint, then the model's own delta if it has one.
+  std::vector<CheckpointPart> checkpoint;
 };
 
 struct Policies {
   std::unique_ptr<PlacementPolicy> placement;
   std::unique_ptr<KeepAlivePolicy> keepalive;
   std::unique_ptr<Autoscaler> autoscaler;
+  std::unique_ptr<PreloadPolicy> preload;
 };
 
-class ControlPlane final : public EventHandler {
+class ControlPlane final : public EventHandler, public LoadListener {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
                const EngineParams& engine_params, Policies policies, RequestSource& source,
                ServingObserver& observer);
 
-  // Schedules the first arrival; the simulator's run() does the rest.
+  // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();
+  // Publishes the engine statistics of the instances still up; call once when the run ends.
+  void finish();
   void on_event(const Event& event) override;
+  void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
  private:
-  enum EventKind : uint16_t { kArrival, kLoadDone, kStepDone, kIdleExpired };
+  enum EventKind : uint16_t { kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction };
 
   struct InFlight {
     Request request;
     Time first_token;
     bool cold_start = false;
     Time dispatched;
+    Time load_wait;
+    Tier load_tier = Tier::remote;
+    bool preloaded = false;
     ServerId server = kNoId;
   };
   struct ModelState {
@@ -68,15 +82,30 @@ class ControlPlane final : public EventHandler {
     int64_t ready = 0;
     int64_t starting = 0;  // loading, or waiting for GPUs
     int64_t outstanding = 0;
+    ServerId last_server = kNoId;
+  };
+  // Why an instance starts: on demand, or pre-warmed ahead of a predicted request, in which
+  // case it may stay idle for `keep_alive` before its first request.
+  struct StartReason {
+    bool prewarm = false;
+    Time keep_alive;
   };
   struct Instance {
     ModelId model = 0;
     ServerId server = 0;
     InstanceState state = InstanceState::released;
-    Tier load_tier = Tier::remote;
-    std::unique_ptr<RooflineLatency> latency;
+    std::vector<int64_t> gpus;
+    Time load_started;
+    Time ready_at;
+    LoadOutcome load;
+    StartReason reason;
+    bool served_any = false;
+    const LatencyModel* latency = nullptr;
+    std::unique_ptr<SwapChannel> swap;
     std::unique_ptr<Engine> engine;
     EventSeq step_event = 0;
+    Time step_started;
+    Time step_end;
     EventSeq expiry_event = 0;
   };
 
@@ -84,15 +113,20 @@ class ControlPlane final : public EventHandler {
   void schedule_next_arrival();
   void route(RequestId id, bool cold_start);
   void autoscale(ModelId model);
-  bool try_place(ModelId model);
+  void start_instance(ModelId model, StartReason reason);
+  bool try_place(ModelId model, StartReason reason);
   void place_waiting();
-  void on_load_done(InstanceId id);
   void kick(InstanceId id);
   void on_step_done(InstanceId id);
-  void on_idle_expired(InstanceId id);
   void went_idle(InstanceId id);
-  void release(InstanceId id);
+  // The model's last request in flight finished: idle-time histograms start counting.
+  void model_went_idle(ModelId model);
+  void release(InstanceId id, bool keep_checkpoint_in_dram);
   void set_state(InstanceId id, InstanceState to);
+  void run_preload_plan();
+  void act(const PreloadAction& action);
+  void start_engine(Instance& inst, const GpuProfile& gpu);
+  void publish_stats(InstanceId id);
 
   Simulator& sim_;
   Cluster& cluster_;
@@ -106,9 +140,14 @@ class ControlPlane final : public EventHandler {
   std::vector<ModelState> models_;
   std::vector<Instance> instances_;
   std::vector<InstanceId> free_instance_slots_;
-  std::deque<ModelId> waiting_for_gpus_;
-  std::unordered_map<RequestId, InFlight> in_flight_;
+  std::deque<std::pair<ModelId, StartReason>> waiting_for_gpus_;
   std::optional<Request> next_arrival_;
+  std::unordered_map<RequestId, InFlight> in_flight_;
+  std::vector<PreloadAction> plan_;
+  std::vector<PreloadAction> scheduled_actions_;
+  std::vector<uint32_t> free_action_slots_;
+  // Stateless, so shared by every instance of a model on one GPU type.
+  std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
 };
 
 }  // namespace slsim

@@ -3,10 +3,13 @@
 // timelines subscribe; the control plane never formats output itself.
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "sim/core/ids.h"
 #include "sim/core/request.h"
 #include "sim/core/time.h"
+#include "sim/engine/engine.h"
 #include "sim/loading/loader.h"
 
 namespace slsim {
@@ -19,6 +22,12 @@ struct RequestOutcome {
   Time finished;
   bool cold_start = false;   // it waited at the router for an instance to start
   Time cold_start_wait;      // arrival until it was handed to a ready instance
+  // The cold-start wait split: the part during which its instance was loading, and the rest
+  // (waiting for GPUs, for placement, or for process start).
+  Time load_wait;
+  Time queue_wait;
+  Tier load_tier = Tier::remote;  // meaningful for cold starts
+  bool preloaded = false;         // its instance was pre-warmed or read a preloaded checkpoint
   ServerId server = kNoId;
 };
 
@@ -32,6 +41,16 @@ struct InstanceTransition {
   Time now;
 };
 
+// An instance's engine totals, published when it is released and, for those still up, when
+// the run ends.
+struct InstanceStats {
+  InstanceId instance = 0;
+  ModelId model = 0;
+  const std::string* gpu = nullptr;
+  const EngineStats* engine = nullptr;
+  const std::vector<std::string>* latency_estimates = nullptr;
+};
+
 class ServingObserver {
  public:
   virtual ~ServingObserver() = default;
@@ -39,7 +58,9 @@ class ServingObserver {
   virtual void on_rejected(const Request&, const char* /*reason*/) {}
   virtual void on_finished(const RequestOutcome&) {}
   virtual void on_instance(const InstanceTransition&) {}
+  // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
+  virtual void on_instance_stats(const InstanceStats&) {}
 };
 
 }  // namespace slsim

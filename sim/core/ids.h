@@ -11,6 +11,8 @@ using RequestId = uint64_t;
 using ModelId = uint32_t;
 using ServerId = uint32_t;
 using InstanceId = uint32_t;
+// A stored checkpoint: a model's weights, or a base model's, or an adapter's delta.
+using CheckpointId = uint32_t;
 
 inline constexpr uint32_t kNoId = std::numeric_limits<uint32_t>::max();
 

@@ -1,5 +1,7 @@
 #include "sim/core/random.h"
 
+#include <algorithm>
+
 namespace slsim {
 namespace {
 
@@ -29,6 +31,51 @@ uint64_t RandomStream::below(uint64_t n) {
     x = engine_();
   } while (x >= limit);
   return x % n;
+}
+
+double RandomStream::normal() {
+  double u, v, s;
+  do {
+    u = 2 * uniform() - 1;
+    v = 2 * uniform() - 1;
+    s = u * u + v * v;
+  } while (s >= 1 || s == 0);
+  return u * std::sqrt(-2 * std::log(s) / s);
+}
+
+double RandomStream::gamma(double shape, double scale) {
+  if (shape < 1) {
+    const double boost = std::pow(1 - uniform(), 1.0 / shape);
+    return gamma(shape + 1, scale) * boost;
+  }
+  const double d = shape - 1.0 / 3.0;
+  const double c = 1.0 / std::sqrt(9 * d);
+  while (true) {
+    double x, v;
+    do {
+      x = normal();
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    const double u = 1 - uniform();
+    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v)))
+      return d * v * scale;
+  }
+}
+
+ZipfSampler::ZipfSampler(size_t n, double exponent) : cdf_(n) {
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    total += std::pow(static_cast<double>(i + 1), -exponent);
+    cdf_[i] = total;
+  }
+  for (double& c : cdf_) c /= total;
+}
+
+size_t ZipfSampler::sample(RandomStream& random) const {
+  const double u = random.uniform();
+  const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
+  return it == cdf_.end() ? cdf_.size() - 1 : static_cast<size_t>(it - cdf_.begin());
 }
 
 RandomStream RandomStreams::stream(std::string_view purpose) const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <random>
 #include <string_view>
+#include <vector>
 
 namespace slsim {
 
@@ -21,9 +22,29 @@ class RandomStream {
   // Uniform integer in [0, n); n > 0.
   uint64_t below(uint64_t n);
   double exponential(double rate) { return -std::log1p(-uniform()) / rate; }
+  // Standard normal (Marsaglia's polar method; the spare value is dropped so that each call
+  // consumes a whole number of draws and the stream stays easy to reason about).
+  double normal();
+  // Gamma with shape k > 0 and scale θ (mean kθ): Marsaglia and Tsang (2000), with the
+  // U^(1/k) boost for k < 1.
+  double gamma(double shape, double scale);
+  // Weibull with shape k > 0 and scale λ, by inverting its CDF.
+  double weibull(double shape, double scale) { return scale * std::pow(-std::log1p(-uniform()), 1.0 / shape); }
+  double lognormal(double mu, double sigma) { return std::exp(mu + sigma * normal()); }
 
  private:
   std::mt19937_64 engine_;
+};
+
+// Ranks 0 .. n-1 with P(rank i) proportional to 1 / (i + 1)^exponent; exponent 0 is uniform.
+class ZipfSampler {
+ public:
+  ZipfSampler(size_t n, double exponent);
+  size_t sample(RandomStream& random) const;
+  double probability(size_t rank) const { return cdf_[rank] - (rank == 0 ? 0.0 : cdf_[rank - 1]); }
+
+ private:
+  std::vector<double> cdf_;
 };
 
 class RandomStreams {

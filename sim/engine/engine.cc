@@ -1,72 +1,345 @@
 #include "sim/engine/engine.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 namespace slsim {
 
-int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+                                                 const EngineParams& params) {
+  if (params.latency_model == "calibrated") {
+    const CalibrationProfile profile =
+        load_calibration((std::filesystem::path(params.calibration_dir) / (gpu.name + ".json")).string());
+    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline, profile);
+  }
+  return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline);
+}
+
+int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params) {
   const double usable = static_cast<double>(gpu.memory_bytes) * params.gpu_memory_utilization *
                         static_cast<double>(tensor_parallel);
   const double free_bytes = usable - static_cast<double>(model.checkpoint_bytes()) -
                             static_cast<double>(params.activation_reserve_bytes);
   if (free_bytes <= 0) return 0;
-  return static_cast<int64_t>(std::floor(free_bytes / static_cast<double>(model.kv_bytes_per_token())));
+  const double block_bytes = static_cast<double>(model.kv_bytes_per_token() * params.block_size);
+  return static_cast<int64_t>(std::floor(free_bytes / block_bytes));
 }
 
-Engine::Engine(const LatencyModel& latency, const EngineParams& params, int64_t kv_capacity_tokens)
-    : latency_(latency), params_(params), kv_capacity_tokens_(kv_capacity_tokens) {}
+int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+                           const EngineParams& params) {
+  return kv_capacity_blocks(model, gpu, tensor_parallel, params) * params.block_size;
+}
+
+int64_t kv_footprint_tokens(const EngineParams& params, int64_t max_context, const EngineRequest& request) {
+  const int64_t longest = request.input_tokens + request.output_tokens;
+  const bool reserve_context = params.kv_allocator == "contiguous" && params.contiguous_reservation == "max_context";
+  const int64_t per_sequence = reserve_context ? std::max(longest, max_context) : longest;
+  const int64_t blocks = (per_sequence + params.block_size - 1) / params.block_size;
+  return request.width() * blocks * params.block_size;
+}
+
+Engine::Engine(const LatencyModel& latency, const EngineParams& params, const EngineCapacity& capacity,
+               const SwapChannel& swap)
+    : latency_(latency),
+      params_(params),
+      capacity_(capacity),
+      watermark_blocks_(static_cast<int64_t>(params.watermark * static_cast<double>(capacity.kv_blocks))),
+      blocks_(make_block_manager(parse_kv_allocator(params.kv_allocator), capacity.kv_blocks, params.block_size)),
+      swap_(swap) {}
 
 bool Engine::fits(const EngineRequest& request) const {
-  return request.input_tokens + request.output_tokens <= kv_capacity_tokens_;
+  return request.width() <= params_.max_num_seqs &&
+         kv_footprint_tokens(params_, capacity_.max_context, request) <= blocks_->total_blocks() * params_.block_size;
 }
 
-void Engine::enqueue(const EngineRequest& request) {
+void Engine::enqueue(EngineRequest request) {
   if (!fits(request)) throw std::logic_error("a request that can never fit was sent to an engine");
-  waiting_.push_back(request);
+  Group g;
+  g.prompt = request.input_tokens;
+  g.sequences = request.width();
+  g.request = std::move(request);
+  waiting_.push_back(std::move(g));
 }
 
-void Engine::admit() {
-  int64_t batched_tokens = 0;
-  const auto max_seqs = static_cast<size_t>(params_.max_num_seqs);
-  while (!waiting_.empty() && running_.size() + prefilling_.size() < max_seqs) {
-    const EngineRequest& next = waiting_.front();
-    const int64_t sequence_tokens = next.input_tokens + next.output_tokens;
-    if (kv_reserved_tokens_ + sequence_tokens > kv_capacity_tokens_) break;
-    if (!prefilling_.empty() && batched_tokens + next.input_tokens > params_.max_num_batched_tokens) break;
-    kv_reserved_tokens_ += sequence_tokens;
-    batched_tokens += next.input_tokens;
-    prefilling_.push_back(Sequence{next, 0});
+int64_t Engine::max_tokens(const Group& g) const {
+  const int64_t longest = g.request.input_tokens + g.request.output_tokens;
+  return params_.contiguous_reservation == "exact" ? longest : std::max(longest, capacity_.max_context);
+}
+
+int64_t Engine::running_sequences() const {
+  int64_t n = 0;
+  for (const Group& g : running_) n += g.sequences;
+  return n;
+}
+
+// The watermark keeps a few blocks free for running sequences to grow into, so that a new
+// admission does not cause an immediate preemption. With nothing running it is waived, or a
+// request that needs nearly every block would never start (or come back from host memory).
+bool Engine::may_take(int64_t blocks) const {
+  const int64_t reserve = running_.empty() ? 0 : watermark_blocks_;
+  return blocks_->free_blocks() - blocks >= reserve;
+}
+
+std::vector<SeqId> Engine::seqs_of(const Group& g) const {
+  std::vector<SeqId> seqs(static_cast<size_t>(g.sequences));
+  for (int64_t i = 0; i < g.sequences; ++i) seqs[static_cast<size_t>(i)] = g.first_seq + static_cast<SeqId>(i);
+  return seqs;
+}
+
+void Engine::schedule_prefills(int64_t& token_budget) {
+  bool admitted = false;
+  while (!waiting_.empty()) {
+    Group& g = waiting_.front();
+    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    const std::span<const uint64_t> prefix = g.request.prefix_blocks;
+    const int64_t cached_tokens = blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size;
+    // vLLM computes at least the last prompt token, whose logits give the next token.
+    const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
+    int64_t chunk = to_compute;
+    if (params_.enable_chunked_prefill) {
+      chunk = std::min(to_compute, token_budget);
+      if (chunk <= 0) break;
+    } else if (admitted && to_compute > token_budget) {
+      break;
+    }
+    const int64_t max = max_tokens(g);
+    const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
+    if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
+    g.first_seq = next_seq_;
+    next_seq_ += static_cast<SeqId>(g.sequences);
+    blocks_->admit(g.first_seq, g.prompt, max, prefix);
+    for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
+    g.computed = g.prompt - to_compute;
+    g.chunk = chunk;
+    token_budget -= chunk;
+    admitted = true;
+    running_.push_back(std::move(g));
     waiting_.pop_front();
+  }
+}
+
+// Beam search keeps its beams sharing everything but their last block: at each block
+// boundary the beams continue from the best one (see docs/decisions.md).
+bool Engine::at_beam_boundary(const Group& g) const {
+  return g.request.beam_width > 1 && blocks_->tokens(g.first_seq) % params_.block_size == 0;
+}
+
+int64_t Engine::blocks_to_grow(const Group& g) const {
+  if (at_beam_boundary(g)) return blocks_->shares_blocks() ? g.sequences : 0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < g.sequences; ++i) n += blocks_->blocks_to_append(g.first_seq + static_cast<SeqId>(i));
+  return n;
+}
+
+void Engine::grow(Group& g) {
+  if (at_beam_boundary(g)) {
+    for (int64_t i = 1; i < g.sequences; ++i) {
+      const SeqId beam = g.first_seq + static_cast<SeqId>(i);
+      blocks_->free(beam);
+      blocks_->fork(g.first_seq, beam);
+    }
+  }
+  for (int64_t i = 0; i < g.sequences; ++i) blocks_->append(g.first_seq + static_cast<SeqId>(i));
+  g.decodes = true;
+}
+
+void Engine::preempt(Group g) {
+  ++stats_.preemptions;
+  g.chunk = 0;
+  g.decodes = false;
+  // vLLM recomputes only single-sequence requests; samples and beams would lose their state.
+  if (params_.preemption_mode == "swap" || g.sequences > 1) {
+    const int64_t moved = blocks_->swap_out(seqs_of(g));
+    swap_blocks_this_step_ += moved;
+    swapped_.push_back(std::move(g));
+    return;
+  }
+  blocks_->free(g.first_seq);
+  g.prompt = g.request.input_tokens + g.generated;
+  g.computed = 0;
+  waiting_.push_front(std::move(g));
+}
+
+// Decodes every running request that has its prompt in (preempting from the back when blocks
+// run out, as vLLM does) and continues chunked prefills. Returns whether it preempted.
+bool Engine::schedule_running(int64_t& token_budget) {
+  bool preempted = false;
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Group& g = running_[i];
+    if (g.computed < g.prompt) {
+      if (params_.enable_chunked_prefill) {
+        g.chunk = std::clamp<int64_t>(g.prompt - g.computed, 0, std::max<int64_t>(token_budget, 0));
+        token_budget -= g.chunk;
+      }
+      continue;
+    }
+    bool self_preempted = false;
+    while (blocks_to_grow(running_[i]) > blocks_->free_blocks()) {
+      preempted = true;
+      Group victim = std::move(running_.back());
+      running_.pop_back();
+      preempt(std::move(victim));
+      if (i == running_.size()) {
+        self_preempted = true;
+        break;
+      }
+    }
+    if (self_preempted) break;
+    grow(running_[i]);
+    token_budget -= running_[i].sequences;
+  }
+  return preempted;
+}
+
+void Engine::schedule_swapped() {
+  while (!swapped_.empty()) {
+    Group& g = swapped_.front();
+    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    const std::vector<SeqId> seqs = seqs_of(g);
+    if (!may_take(blocks_->blocks_to_swap_in(seqs) + g.sequences)) break;
+    const int64_t moved = blocks_->blocks_to_swap_in(seqs);
+    blocks_->swap_in(seqs);
+    swap_blocks_this_step_ += moved;
+    running_.push_back(std::move(g));
+    swapped_.pop_front();
+    Group& back = running_.back();
+    if (back.computed >= back.prompt) grow(back);
   }
 }
 
 std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
-  admit();
-  StepShape shape;
-  if (!prefilling_.empty()) {
-    step_is_prefill_ = true;
-    for (const Sequence& s : prefilling_) {
-      const auto n = static_cast<double>(s.request.input_tokens);
-      shape.prefill_tokens += s.request.input_tokens;
-      shape.prefill_attention_pairs += n * n / 2;
-    }
-  } else if (!running_.empty()) {
-    step_is_prefill_ = false;
-    shape.decode_sequences = static_cast<int64_t>(running_.size());
-    for (const Sequence& s : running_) shape.decode_context_tokens += s.request.input_tokens + s.generated;
+  swap_blocks_this_step_ = 0;
+  run_steps_ = 1;
+  for (Group& g : running_) {
+    g.chunk = 0;
+    g.decodes = false;
+  }
+  int64_t budget = params_.max_num_batched_tokens;
+  bool preempted = false;
+  if (params_.enable_chunked_prefill) {
+    preempted = schedule_running(budget);
+    if (!preempted) schedule_swapped();
+    schedule_prefills(budget);
   } else {
+    // vLLM v0: a step prefills newly admitted prompts alone; it decodes only when none is admitted.
+    if (swapped_.empty()) schedule_prefills(budget);
+    const bool prefilling = std::any_of(running_.begin(), running_.end(), [](const Group& g) { return g.chunk > 0; });
+    if (!prefilling) {
+      preempted = schedule_running(budget);
+      if (!preempted) schedule_swapped();
+    }
+  }
+
+  StepShape shape;
+  for (const Group& g : running_) {
+    if (g.chunk > 0) {
+      const auto before = static_cast<double>(g.computed);
+      const auto after = static_cast<double>(g.computed + g.chunk);
+      shape.prefill_tokens += g.chunk;
+      shape.prefill_attention_pairs += (after * after - before * before) / 2;
+      ++shape.prefill_sequences;
+    }
+    if (g.decodes) {
+      shape.decode_sequences += g.sequences;
+      for (int64_t i = 0; i < g.sequences; ++i) shape.decode_context_tokens += blocks_->tokens(g.first_seq + static_cast<SeqId>(i));
+    }
+  }
+  if (shape.prefill_tokens == 0 && shape.decode_sequences == 0) {
+    if (swap_blocks_this_step_ > 0) throw std::logic_error("an engine swapped without running a step");
     return std::nullopt;
   }
   stepping_ = true;
-  return latency_.step_time(shape);
+  step_decode_sequences_ = shape.decode_sequences;
+  step_stored_tokens_ = blocks_->stored_tokens();
+  step_allocated_blocks_ = blocks_->used_blocks();
+  step_unshared_blocks_ = blocks_->unshared_blocks();
+  run_new_blocks_.assign(1, 0);
+  if (params_.fast_forward && shape.prefill_tokens == 0 && !preempted && swap_blocks_this_step_ == 0)
+    run_steps_ = run_length();
+
+  run_step_times_.clear();
+  const double swap_bytes = static_cast<double>(swap_blocks_this_step_ * params_.block_size * capacity_.kv_bytes_per_token);
+  Time total = Time::zero();
+  for (int64_t k = 0; k < run_steps_; ++k) {
+    Time t = latency_.step_time(shape);
+    if (k == 0 && swap_bytes > 0) t += swap_.transfer_time(swap_bytes);
+    run_step_times_.push_back(t);
+    total += t;
+    shape.decode_context_tokens += shape.decode_sequences;
+  }
+  stats_.swapped_bytes += static_cast<int64_t>(swap_bytes);
+  return total;
 }
 
-void Engine::release(const Sequence& s) {
-  kv_reserved_tokens_ -= s.request.input_tokens + s.request.output_tokens;
-  result_.finished.push_back(s.request.id);
+// Decode steps from this one up to the next request completion, as long as the blocks the
+// later steps take are free: until then only an arrival can change the batch (admission and
+// swap-in only get harder as blocks are taken), and the caller interrupts the run for that.
+// Beams end a run at their block boundary, where they are re-forked. Fills
+// run_new_blocks_[k]: blocks taken by steps 2..k+1 together.
+int64_t Engine::run_length() {
+  int64_t steps = std::numeric_limits<int64_t>::max();
+  for (const Group& g : running_) {
+    if (!g.decodes) continue;
+    steps = std::min(steps, g.request.output_tokens - g.generated);
+    if (g.request.beam_width > 1) {
+      const int64_t tokens = blocks_->tokens(g.first_seq);
+      steps = std::min(steps, 1 + (params_.block_size - tokens % params_.block_size) % params_.block_size);
+    }
+  }
+  steps = std::max<int64_t>(steps, 1);
+  run_new_blocks_.assign(static_cast<size_t>(steps), 0);
+  for (const Group& g : running_) {
+    if (!g.decodes || g.request.beam_width > 1) continue;
+    for (int64_t i = 0; i < g.sequences; ++i) {
+      const SeqId seq = g.first_seq + static_cast<SeqId>(i);
+      // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is held.
+      const int64_t held_slots = blocks_->blocks_held(seq) * params_.block_size;
+      for (int64_t k = held_slots - blocks_->tokens(seq) + 1; k < steps; k += params_.block_size)
+        ++run_new_blocks_[static_cast<size_t>(k)];
+    }
+  }
+  int64_t taken = 0;
+  for (int64_t k = 1; k < steps; ++k) {
+    taken += run_new_blocks_[static_cast<size_t>(k)];
+    if (taken > blocks_->free_blocks()) return k;
+    run_new_blocks_[static_cast<size_t>(k)] = taken;
+  }
+  return steps;
+}
+
+Time Engine::interrupt(Time elapsed) {
+  if (!stepping_) throw std::logic_error("an engine was interrupted while not stepping");
+  Time end = Time::zero();
+  for (int64_t k = 0; k < run_steps_; ++k) {
+    end += run_step_times_[static_cast<size_t>(k)];
+    if (end >= elapsed) {
+      run_steps_ = k + 1;
+      return end - elapsed;
+    }
+  }
+  return end - elapsed;
+}
+
+void Engine::settle(Time elapsed) {
+  if (!stepping_) return;
+  int64_t done = 0;
+  Time end = Time::zero();
+  while (done < run_steps_ && end + run_step_times_[static_cast<size_t>(done)] <= elapsed)
+    end += run_step_times_[static_cast<size_t>(done++)];
+  if (done == 0) return;
+  // A run's completions and first tokens come only at its last step, which is not among these.
+  run_steps_ = done;
+  finish_step();
+}
+
+void Engine::release(Group& g) {
+  for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
+  result_.finished.push_back(g.request.id);
 }
 
 const StepResult& Engine::finish_step() {
@@ -74,22 +347,47 @@ const StepResult& Engine::finish_step() {
   stepping_ = false;
   result_.first_tokens.clear();
   result_.finished.clear();
-  if (step_is_prefill_) {
-    // The prefill's forward pass yields each request's first output token.
-    for (Sequence& s : prefilling_) {
-      s.generated = 1;
-      result_.first_tokens.push_back(s.request.id);
-      if (s.generated >= s.request.output_tokens) release(s);
-      else running_.push_back(s);
-    }
-    prefilling_.clear();
-    return result_;
+
+  const double block_size = static_cast<double>(params_.block_size);
+  for (int64_t k = 0; k < run_steps_; ++k) {
+    const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
+    ++stats_.steps;
+    stats_.busy_s += seconds;
+    stats_.stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
+    const auto opened = static_cast<double>(run_new_blocks_[static_cast<size_t>(k)]);
+    stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
+    stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
+  // A run's later tokens, step by step in batch order, as one-by-one steps would place them.
+  for (int64_t k = 1; k < run_steps_; ++k)
+    for (const Group& g : running_)
+      if (g.decodes)
+        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s));
+
   size_t kept = 0;
-  for (Sequence& s : running_) {
-    ++s.generated;
-    if (s.generated >= s.request.output_tokens) release(s);
-    else running_[kept++] = s;
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Group& g = running_[i];
+    if (g.decodes) {
+      g.generated += run_steps_;
+      stats_.generated_tokens += run_steps_ * g.sequences;
+    } else if (g.chunk > 0) {
+      g.computed += g.chunk;
+      stats_.prefilled_tokens += g.chunk;
+      if (g.computed >= g.prompt) {
+        // The prompt's last logits give each sequence its next token.
+        if (g.generated == 0) result_.first_tokens.push_back(g.request.id);
+        ++g.generated;
+        stats_.generated_tokens += g.sequences;
+      }
+    }
+    g.chunk = 0;
+    g.decodes = false;
+    if (g.generated >= g.request.output_tokens) {
+      release(g);
+      continue;
+    }
+    if (kept != i) running_[kept] = std::move(g);
+    ++kept;
   }
   running_.resize(kept);
   return result_;

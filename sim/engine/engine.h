@@ -1,21 +1,33 @@
 #pragma once
-// One instance's serving engine: iteration-level continuous batching as in vLLM. A step
-// either prefills the requests it admits (prefill first, as vLLM schedules) or decodes one
-// token for every running request. Admission is FCFS and bounded by max_num_seqs,
-// max_num_batched_tokens and the KV cache, which this engine reserves per request for its
-// whole sequence (input + output tokens), so it never needs to preempt.
+// One instance's serving engine: iteration-level continuous batching as vLLM (v0) schedules
+// it. A step either prefills the requests it admits (prefill first) or decodes one token for
+// every running sequence; with chunked prefill a step decodes first and fills the rest of its
+// token budget with prompt chunks. Admission is FCFS, bounded by max_num_seqs,
+// max_num_batched_tokens and free KV blocks above a watermark. Blocks are taken as tokens
+// arrive; when a running sequence needs one and none is free, the latest-admitted running
+// request is preempted: by recompute (its blocks are freed and it is prefilled again, prompt
+// plus generated tokens) or by swap (its blocks move to host memory over the host link and
+// come back when blocks free up). Requests with several sequences (parallel samples, beams)
+// are always swapped, as in vLLM.
 //
 // The engine knows nothing of simulated time: the caller asks begin_step() for the next
-// step's duration, schedules its end, and calls finish_step() then.
+// step's duration, schedules its end, and calls finish_step() then. With fast_forward, one
+// begin_step() may cover a run of decode steps up to the next request completion, or until
+// the blocks they take are no longer free; interrupt() cuts the run short at the end of the step in progress (the caller
+// does this when a request arrives), so that the outcome equals stepping one by one.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "sim/core/fields.h"
 #include "sim/core/ids.h"
 #include "sim/core/time.h"
+#include "sim/engine/block_manager.h"
 #include "sim/engine/latency_model.h"
 
 namespace slsim {
@@ -25,22 +37,62 @@ struct EngineParams {
   int64_t max_num_batched_tokens = 8192;
   double gpu_memory_utilization = 0.9;
   int64_t activation_reserve_bytes = int64_t{2} << 30;
+  int64_t block_size = 16;
+  std::string kv_allocator = "paged";
+  std::string contiguous_reservation = "max_context";
+  double watermark = 0.01;
+  std::string preemption_mode = "recompute";
+  bool enable_chunked_prefill = false;
+  bool fast_forward = true;
+  std::string latency_model = "roofline";
+  std::string calibration_dir;
   RooflineParams roofline;
 
   template <class V>
   void visit(V& v) {
     v.field("max_num_seqs", max_num_seqs, "most sequences in one batch (vLLM default 256)", at_least(1));
     v.field("max_num_batched_tokens", max_num_batched_tokens,
-            "most prompt tokens prefilled in one step; a longer prompt runs alone", at_least(1));
+            "most tokens in one step; without chunked prefill a longer prompt runs alone", at_least(1));
     v.field("gpu_memory_utilization", gpu_memory_utilization,
             "share of GPU memory the engine may use (vLLM default 0.9)", between(0.05, 1));
     v.field("activation_reserve_bytes", activation_reserve_bytes,
             "memory per instance kept for activations, not KV cache, bytes", at_least(0));
-    v.object("roofline", roofline, "the roofline latency model's efficiencies");
+    v.field("block_size", block_size, "tokens per KV block (vLLM default 16)", at_least(1));
+    v.choice("kv_allocator", kv_allocator,
+             "paged: blocks taken as tokens arrive, shared copy-on-write (vLLM); contiguous: each sequence "
+             "reserves the model's max context at admission and shares nothing (Orca, FasterTransformer)",
+             {"paged", "contiguous"});
+    v.choice("contiguous_reservation", contiguous_reservation,
+             "what the contiguous allocator reserves per sequence: max_context (Orca (Max)) or exact, the request's "
+             "own input + output tokens, known in advance (Orca (Oracle))",
+             {"max_context", "exact"});
+    v.field("watermark", watermark, "share of KV blocks kept free when admitting prompts (vLLM default 0.01)",
+            between(0, 0.5));
+    v.choice("preemption_mode", preemption_mode,
+             "what preempting a running request does: recompute (vLLM default) frees its blocks and prefills it "
+             "again; swap moves its blocks to host memory",
+             {"recompute", "swap"});
+    v.field("enable_chunked_prefill", enable_chunked_prefill,
+            "decode first, then fill the step's token budget with prompt chunks (vLLM's chunked prefill)");
+    v.field("fast_forward", fast_forward,
+            "advance consecutive decode steps in one event when nothing can change the batch; results are identical");
+    v.choice("latency_model", latency_model,
+             "roofline: from the hardware profile; calibrated: measured tables in calibration_dir/<gpu>.json",
+             {"roofline", "calibrated"});
+    v.field("calibration_dir", calibration_dir,
+            "folder of calibration profiles; empty: the catalogue's calibration/ (filled in when resolved)");
+    v.object("roofline", roofline, "the roofline latency model's efficiencies (also the calibrated model's fallback)");
   }
 };
 
-// KV-cache capacity in tokens of an instance, or 0 if the weights do not fit.
+// The latency model an instance of `model` on `tensor_parallel` GPUs of type `gpu` uses.
+std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+                                                 const EngineParams& params);
+
+// KV-cache capacity of an instance in whole blocks, or 0 if the weights do not fit.
+int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+                           const EngineParams& params);
+// The same in tokens (blocks × block size).
 int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params);
 
@@ -48,6 +100,43 @@ struct EngineRequest {
   RequestId id = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
+  int64_t samples = 1;
+  int64_t beam_width = 1;
+  std::vector<uint64_t> prefix_blocks;
+
+  // Sequences decoded in parallel once the prompt is in.
+  int64_t width() const { return std::max(samples, beam_width); }
+};
+
+// KV tokens a request may need at once with nothing shared but its prompt's growth counted
+// per sequence: what an instance must hold for it to ever run.
+int64_t kv_footprint_tokens(const EngineParams& params, int64_t max_context, const EngineRequest& request);
+
+// How a preempted request's blocks reach host memory and come back: a transfer over the
+// instance's host link. The default takes bytes / (host link × GPUs); the cluster's flow
+// network replaces it to share the link with checkpoint loads.
+class SwapChannel {
+ public:
+  virtual ~SwapChannel() = default;
+  virtual Time transfer_time(double bytes) const = 0;
+};
+
+class HostLinkSwapChannel final : public SwapChannel {
+ public:
+  HostLinkSwapChannel(const GpuProfile& gpu, int64_t tensor_parallel)
+      : bytes_per_s_(gpu.effective_host_link_gbps() * 1e9 * static_cast<double>(tensor_parallel)) {}
+  Time transfer_time(double bytes) const override { return Time::from_seconds(bytes / bytes_per_s_); }
+
+ private:
+  double bytes_per_s_;
+};
+
+// What an instance holds: its KV blocks, the model's longest sequence (which the contiguous
+// allocator reserves) and the bytes of one token's keys and values (what a swap moves).
+struct EngineCapacity {
+  int64_t kv_blocks = 0;
+  int64_t max_context = 0;
+  int64_t kv_bytes_per_token = 0;
 };
 
 // What a finished step produced, valid until the next finish_step().
@@ -56,41 +145,100 @@ struct StepResult {
   std::vector<RequestId> finished;
 };
 
+// Running totals of one engine, for the metrics.
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t generated_tokens = 0;  // output tokens, every sequence counted
+  int64_t prefilled_tokens = 0;  // prompt tokens computed, recomputation included
+  int64_t preemptions = 0;
+  int64_t swapped_bytes = 0;  // out and in
+  double busy_s = 0;
+  // Time integrals over steps: tokens stored, slots allocated (blocks × block size), and the
+  // slots the same sequences would hold without sharing.
+  double stored_token_s = 0;
+  double allocated_token_s = 0;
+  double unshared_token_s = 0;
+};
+
 class Engine {
  public:
-  Engine(const LatencyModel& latency, const EngineParams& params, int64_t kv_capacity_tokens);
+  Engine(const LatencyModel& latency, const EngineParams& params, const EngineCapacity& capacity,
+         const SwapChannel& swap);
 
-  // Whether the request can ever be admitted (its whole sequence fits the KV cache).
+  // Whether the request can ever run here alone.
   bool fits(const EngineRequest& request) const;
-  void enqueue(const EngineRequest& request);
+  void enqueue(EngineRequest request);
 
-  // Plans the next step and returns its duration; nullopt with nothing to do.
+  // Plans the next step (or run of decode steps) and returns its duration; nullopt with
+  // nothing to do.
   std::optional<Time> begin_step();
+  // Cuts a run of decode steps short after the step in progress at `elapsed` since
+  // begin_step(); returns the time from `elapsed` until that step ends.
+  Time interrupt(Time elapsed);
   const StepResult& finish_step();
+  // When the simulation stops `elapsed` into a run: finishes the run's steps that ended by
+  // then, as stepping one by one would have, and drops the rest.
+  void settle(Time elapsed);
 
   bool stepping() const { return stepping_; }
-  bool idle() const { return !stepping_ && waiting_.empty() && running_.empty(); }
-  int64_t outstanding() const { return static_cast<int64_t>(waiting_.size() + running_.size() + prefilling_.size()); }
-  int64_t kv_reserved_tokens() const { return kv_reserved_tokens_; }
+  bool idle() const { return !stepping_ && waiting_.empty() && running_.empty() && swapped_.empty(); }
+  int64_t outstanding() const {
+    return static_cast<int64_t>(waiting_.size() + running_.size() + swapped_.size());
+  }
+  const BlockManager& blocks() const { return *blocks_; }
+  const EngineStats& stats() const { return stats_; }
 
  private:
-  struct Sequence {
+  struct Group {
     EngineRequest request;
-    int64_t generated = 0;
+    SeqId first_seq = 0;     // its sequences are first_seq .. first_seq + sequences - 1
+    int64_t sequences = 1;   // width(): forked from the first at admission
+    int64_t prompt = 0;      // tokens to prefill: the input, plus generated tokens after a recompute
+    int64_t computed = 0;    // prompt tokens whose keys and values are in the cache
+    int64_t generated = 0;   // tokens generated by each sequence
+    int64_t chunk = 0;       // prompt tokens this step prefills
+    bool decodes = false;    // this step decodes one token per sequence
   };
-  void admit();
-  void release(const Sequence& s);
+
+  bool prefill_done(const Group& g) const { return g.computed >= g.prompt; }
+  int64_t max_tokens(const Group& g) const;
+  int64_t running_sequences() const;
+  bool may_take(int64_t blocks) const;
+  void schedule_prefills(int64_t& token_budget);
+  bool schedule_running(int64_t& token_budget);
+  void schedule_swapped();
+  bool at_beam_boundary(const Group& g) const;
+  int64_t blocks_to_grow(const Group& g) const;
+  void grow(Group& g);
+  void preempt(Group g);
+  std::vector<SeqId> seqs_of(const Group& g) const;
+  int64_t run_length();
+  void release(Group& g);
 
   const LatencyModel& latency_;
   EngineParams params_;
-  int64_t kv_capacity_tokens_;
-  int64_t kv_reserved_tokens_ = 0;
-  std::deque<EngineRequest> waiting_;
-  std::vector<Sequence> prefilling_;
-  std::vector<Sequence> running_;
+  EngineCapacity capacity_;
+  int64_t watermark_blocks_;
+  std::unique_ptr<BlockManager> blocks_;
+  const SwapChannel& swap_;
+  SeqId next_seq_ = 0;
+
+  std::deque<Group> waiting_;
+  std::deque<Group> running_;  // in admission order; preemption takes from the back
+  std::deque<Group> swapped_;
+
   bool stepping_ = false;
-  bool step_is_prefill_ = false;
+  int64_t run_steps_ = 1;
+  std::vector<Time> run_step_times_;
+  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first
+  int64_t swap_blocks_this_step_ = 0;
+  // The step's shape before any of a run's later tokens: what the statistics integrate.
+  int64_t step_decode_sequences_ = 0;
+  int64_t step_stored_tokens_ = 0;
+  int64_t step_allocated_blocks_ = 0;
+  int64_t step_unshared_blocks_ = 0;
   StepResult result_;
+  EngineStats stats_;
 };
 
 }  // namespace slsim

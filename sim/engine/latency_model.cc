@@ -1,8 +1,20 @@
 #include "sim/engine/latency_model.h"
 
 #include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+
+#include "sim/core/errors.h"
 
 namespace slsim {
+
+double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbps) {
+  if (tensor_parallel <= 1 || bytes <= 0) return 0;
+  const auto p = static_cast<double>(tensor_parallel);
+  return 2 * (p - 1) / p * bytes / (interconnect_gbps * 1e9);
+}
 
 RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                  const RooflineParams& params)
@@ -13,6 +25,9 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       kv_bytes_per_token_(static_cast<double>(model.kv_bytes_per_token())),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * params.compute_efficiency * static_cast<double>(tensor_parallel)),
       bytes_per_s_(gpu.hbm_bandwidth_gbps * 1e9 * params.memory_efficiency * static_cast<double>(tensor_parallel)),
+      all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      tensor_parallel_(tensor_parallel),
+      interconnect_gbps_(gpu.interconnect_gbps),
       overhead_(Time::from_ms(params.step_overhead_ms)) {}
 
 Time RooflineLatency::step_time(const StepShape& shape) const {
@@ -23,7 +38,198 @@ Time RooflineLatency::step_time(const StepShape& shape) const {
   // Every step streams the weights once; decode also reads each sequence's KV cache, and
   // every processed token writes its keys and values.
   const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
-  return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_)) + overhead_;
+  const double communication = all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
+  return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_) + communication) + overhead_;
+}
+
+double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x) {
+  if (x <= xs.front()) return ys.front();
+  if (x >= xs.back()) return ys.back() * x / xs.back();
+  const size_t hi = static_cast<size_t>(std::upper_bound(xs.begin(), xs.end(), x) - xs.begin());
+  const size_t lo = hi - 1;
+  const double f = std::log(x / xs[lo]) / std::log(xs[hi] / xs[lo]);
+  return std::exp(std::log(ys[lo]) + f * (std::log(ys[hi]) - std::log(ys[lo])));
+}
+
+double interpolate_grid(const std::vector<double>& rows, const std::vector<double>& cols,
+                        const std::vector<double>& values, double row, double col) {
+  auto along_cols = [&](size_t r) {
+    const auto begin = values.begin() + static_cast<std::ptrdiff_t>(r * cols.size());
+    const std::vector<double> line(begin, begin + static_cast<std::ptrdiff_t>(cols.size()));
+    return interpolate_loglog(cols, line, col);
+  };
+  if (row <= rows.front()) return along_cols(0);
+  if (row >= rows.back()) return along_cols(rows.size() - 1) * row / rows.back();
+  const size_t hi = static_cast<size_t>(std::upper_bound(rows.begin(), rows.end(), row) - rows.begin());
+  return interpolate_loglog({rows[hi - 1], rows[hi]}, {along_cols(hi - 1), along_cols(hi)}, row);
+}
+
+namespace {
+
+void check_axis(const std::vector<double>& xs, const std::string& path) {
+  if (xs.empty()) throw ConfigError(path, "expected at least one measured point");
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (!(xs[i] > 0)) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected a positive value");
+    if (i > 0 && xs[i] <= xs[i - 1]) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected ascending values");
+  }
+}
+
+void check_values(const std::vector<double>& ys, size_t expected, const std::string& path) {
+  if (ys.size() != expected)
+    throw ConfigError(path, fmt::format("expected {} values, got {}", expected, ys.size()));
+  for (size_t i = 0; i < ys.size(); ++i)
+    if (!(ys[i] > 0)) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected a positive time");
+}
+
+void check_attention(const std::vector<AttentionTable>& tables, const std::string& path) {
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    check_axis(tables[i].batch, p + ".batch");
+    check_axis(tables[i].context, p + ".context");
+    check_values(tables[i].us, tables[i].batch.size() * tables[i].context.size(), p + ".us");
+  }
+}
+
+}  // namespace
+
+CalibrationProfile load_calibration(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open the calibration file (docs/calibration.md says how to make one)");
+  std::stringstream text;
+  text << in.rdbuf();
+  Json document;
+  try {
+    document = Json::parse(text.str());
+  } catch (const Json::parse_error& e) {
+    throw InputError(path + ": not valid JSON: " + e.what());
+  }
+  CalibrationProfile profile;
+  try {
+    JsonReader::read_struct(document, "", profile);
+    for (size_t i = 0; i < profile.gemm.size(); ++i) {
+      const std::string p = "gemm[" + std::to_string(i) + "]";
+      check_axis(profile.gemm[i].tokens, p + ".tokens");
+      check_values(profile.gemm[i].us, profile.gemm[i].tokens.size(), p + ".us");
+    }
+    check_attention(profile.paged_attention, "paged_attention");
+    check_attention(profile.prefill_attention, "prefill_attention");
+  } catch (const ConfigError& e) {
+    throw InputError(path + ": " + e.what());
+  }
+  return profile;
+}
+
+CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
+                                     int64_t block_size, const RooflineParams& roofline, const CalibrationProfile& profile)
+    : profile_(profile),
+      layers_(static_cast<double>(model.architecture.layers)),
+      flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
+      bytes_per_s_(gpu.hbm_bandwidth_gbps * 1e9 * roofline.memory_efficiency),
+      bytes_per_value_(model.bytes_per_parameter()),
+      all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      tensor_parallel_(tensor_parallel),
+      interconnect_gbps_(gpu.interconnect_gbps),
+      overhead_us_(profile.step_overhead_us) {
+  const Architecture& a = model.architecture;
+  const auto tp = static_cast<double>(tensor_parallel);
+  const auto tp_heads = [&](int64_t heads) { return std::max<int64_t>(1, heads / tensor_parallel); };
+  kv_bytes_per_token_per_gpu_per_layer_ =
+      static_cast<double>(model.kv_bytes_per_token()) / static_cast<double>(a.layers) / tp;
+  attention_flops_per_pair_per_gpu_per_layer_ = 4.0 * static_cast<double>(model.attention_width()) / tp;
+
+  // Megatron's split: q/k/v and the FFN's first matrix by output columns, the attention
+  // output and the FFN's last matrix by input rows; the output head by vocabulary.
+  struct Shape {
+    const char* layer;
+    int64_t in, out;
+    bool split_out;
+  };
+  const int64_t q = a.attention_heads * a.head_dim;
+  const int64_t kv = a.kv_heads * a.head_dim;
+  std::vector<Shape> shapes = {{"qkv_proj", a.hidden_size, q + 2 * kv, true}, {"o_proj", q, a.hidden_size, false}};
+  if (a.ffn_kind == "gated") {
+    shapes.push_back({"gate_up_proj", a.hidden_size, 2 * a.ffn_size, true});
+    shapes.push_back({"down_proj", a.ffn_size, a.hidden_size, false});
+  } else {
+    shapes.push_back({"fc1", a.hidden_size, a.ffn_size, true});
+    shapes.push_back({"fc2", a.ffn_size, a.hidden_size, false});
+  }
+  auto resolve = [&](const Shape& s) {
+    Linear l;
+    l.in = static_cast<double>(s.split_out ? s.in : s.in / tensor_parallel);
+    l.out = static_cast<double>(s.split_out ? s.out / tensor_parallel : s.out);
+    auto find = [&](double in, double out) -> const GemmTable* {
+      for (const GemmTable& t : profile_.gemm)
+        if (static_cast<double>(t.in_features) == in && static_cast<double>(t.out_features) == out) return &t;
+      return nullptr;
+    };
+    if ((l.table = find(l.in, l.out))) return l;
+    if (tensor_parallel > 1 && (l.table = find(static_cast<double>(s.in), static_cast<double>(s.out)))) {
+      l.scale = 1 / tp;
+      estimates_.push_back(fmt::format("{} {}x{}: the unsplit shape's time / {} GPUs", s.layer, s.in, s.out, tensor_parallel));
+      return l;
+    }
+    estimates_.push_back(fmt::format("{} {}x{}: roofline (shape not measured)", s.layer, l.in, l.out));
+    return l;
+  };
+  for (const Shape& s : shapes) layer_linears_.push_back(resolve(s));
+  lm_head_ = resolve(Shape{"lm_head", a.hidden_size, a.vocab_size, true});
+
+  auto find_attention = [&](const std::vector<AttentionTable>& tables, int64_t kv_block_size) -> const AttentionTable* {
+    for (const AttentionTable& t : tables)
+      if (t.q_heads == tp_heads(a.attention_heads) && t.kv_heads == tp_heads(a.kv_heads) && t.head_dim == a.head_dim &&
+          (kv_block_size == 0 || t.block_size == kv_block_size))
+        return &t;
+    return nullptr;
+  };
+  decode_table_ = find_attention(profile_.paged_attention, block_size);
+  prefill_table_ = find_attention(profile_.prefill_attention, 0);
+  const std::string heads = fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
+  if (!decode_table_) estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
+  if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
+  if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
+}
+
+double CalibratedLatency::roofline_gemm_us(double in, double out, double tokens) const {
+  const double flops = 2 * tokens * in * out;
+  const double bytes = (in * out + tokens * (in + out)) * bytes_per_value_;
+  return std::max(flops / flops_per_s_, bytes / bytes_per_s_) * 1e6;
+}
+
+double CalibratedLatency::linear_us(const Linear& l, double tokens) const {
+  if (!l.table) return roofline_gemm_us(l.in, l.out, tokens);
+  return interpolate_loglog(l.table->tokens, l.table->us, tokens) * l.scale;
+}
+
+Time CalibratedLatency::step_time(const StepShape& shape) const {
+  const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
+  double us = overhead_us_;
+  for (const Linear& l : layer_linears_) us += layers_ * linear_us(l, tokens);
+  // Logits only for each sequence's last position.
+  us += linear_us(lm_head_, static_cast<double>(shape.prefill_sequences + shape.decode_sequences));
+  if (shape.decode_sequences > 0) {
+    const auto batch = static_cast<double>(shape.decode_sequences);
+    const double context = static_cast<double>(shape.decode_context_tokens) / batch;
+    if (decode_table_) {
+      us += layers_ * interpolate_grid(decode_table_->batch, decode_table_->context, decode_table_->us, batch, context);
+    } else {
+      us += layers_ * static_cast<double>(shape.decode_context_tokens) * kv_bytes_per_token_per_gpu_per_layer_ / bytes_per_s_ * 1e6;
+    }
+  }
+  if (shape.prefill_tokens > 0) {
+    const auto batch = static_cast<double>(shape.prefill_sequences);
+    const double length = static_cast<double>(shape.prefill_tokens) / batch;
+    if (prefill_table_) {
+      // The table holds equal prompts; unequal ones are scaled by their query-key pairs.
+      const double pairs_of_equal = batch * length * length / 2;
+      us += layers_ * interpolate_grid(prefill_table_->batch, prefill_table_->context, prefill_table_->us, batch, length) *
+            shape.prefill_attention_pairs / pairs_of_equal;
+    } else {
+      us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
+    }
+  }
+  const double communication = all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
+  return Time::from_seconds(us * 1e-6 + communication);
 }
 
 }  // namespace slsim

@@ -1,10 +1,14 @@
 #pragma once
-// How long one engine step takes. An instance asks this for every step it runs; the roofline
-// implementation estimates from the hardware profile (compute-bound prefill, memory-bound
-// decode), and measured tables replace it where they exist.
+// How long one engine step takes. An instance asks this for every step it runs. Two
+// implementations: `roofline` estimates from the hardware profile (compute-bound prefill,
+// memory-bound decode, ring all-reduce over the GPU interconnect for tensor parallelism);
+// `calibrated` sums measured kernel tables (docs/calibration.md) and falls back to the
+// roofline, part by part, where a shape was not measured, and says so in estimates().
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "sim/cluster/hardware.h"
 #include "sim/core/fields.h"
@@ -16,10 +20,11 @@ namespace slsim {
 // The work in one step, summed over the sequences it serves.
 struct StepShape {
   int64_t prefill_tokens = 0;
-  // Σ n²/2 over the prompts prefilled: causal attention's query-key pairs.
+  // Σ over the prompt chunks prefilled of their causal attention's query-key pairs.
   double prefill_attention_pairs = 0;
+  int64_t prefill_sequences = 0;
   int64_t decode_sequences = 0;
-  // Σ tokens already in the KV cache of each decoding sequence.
+  // Σ tokens in the KV cache of each decoding sequence, its new token included.
   int64_t decode_context_tokens = 0;
 };
 
@@ -27,6 +32,8 @@ class LatencyModel {
  public:
   virtual ~LatencyModel() = default;
   virtual Time step_time(const StepShape& shape) const = 0;
+  // Which parts of the step time are estimates rather than measurements, one line each.
+  virtual std::vector<std::string> estimates() const { return {}; }
 };
 
 struct RooflineParams {
@@ -45,11 +52,16 @@ struct RooflineParams {
   }
 };
 
+// Ring all-reduce of `bytes` over `tensor_parallel` GPUs: each sends and receives
+// 2 (p - 1) / p of the data over its link.
+double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbps);
+
 class RooflineLatency final : public LatencyModel {
  public:
   RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                   const RooflineParams& params);
   Time step_time(const StepShape& shape) const override;
+  std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
 
  private:
   double weight_bytes_;
@@ -58,7 +70,123 @@ class RooflineLatency final : public LatencyModel {
   double kv_bytes_per_token_;
   double flops_per_s_;
   double bytes_per_s_;
+  // Two all-reduces per layer (after attention and after the FFN) of hidden_size values per token.
+  double all_reduce_bytes_per_token_;
+  int64_t tensor_parallel_;
+  double interconnect_gbps_;
   Time overhead_;
+};
+
+// Measured kernel times on one GPU type: models/calibration/<gpu>.json (docs/calibration.md).
+struct GemmTable {
+  std::string model;
+  std::string layer;
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  std::vector<double> tokens;
+  std::vector<double> us;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "the model the shape was measured for (informational)");
+    v.field("layer", layer, "qkv_proj, o_proj, fc1, fc2, gate_up_proj, down_proj or lm_head (informational)");
+    v.required("in_features", in_features, "GEMM input width", at_least(1));
+    v.required("out_features", out_features, "GEMM output width", at_least(1));
+    v.required("tokens", tokens, "token counts measured, ascending");
+    v.required("us", us, "time per GEMM at each token count, microseconds");
+  }
+};
+
+struct AttentionTable {
+  int64_t q_heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 0;
+  std::string dtype = "f16";
+  std::vector<double> batch;
+  std::vector<double> context;
+  std::vector<double> us;
+
+  template <class V>
+  void visit(V& v) {
+    v.required("q_heads", q_heads, "query heads per GPU", at_least(1));
+    v.required("kv_heads", kv_heads, "key/value heads per GPU", at_least(1));
+    v.required("head_dim", head_dim, "dimension of one head", at_least(1));
+    v.field("block_size", block_size, "KV block size, tokens (paged attention; 0 for prefill)", at_least(0));
+    v.field("dtype", dtype, "f16 or bf16 (informational: 16-bit types are taken as equally fast)");
+    v.required("batch", batch, "batch sizes measured, ascending");
+    v.required("context", context, "context lengths (decode) or prompt lengths (prefill) measured, ascending");
+    v.required("us", us, "time per call of one layer, microseconds, row-major [batch][context]");
+  }
+};
+
+struct CalibrationProfile {
+  std::string gpu;
+  std::string source;
+  double step_overhead_us = 0;
+  std::vector<GemmTable> gemm;
+  std::vector<AttentionTable> paged_attention;
+  std::vector<AttentionTable> prefill_attention;
+
+  template <class V>
+  void visit(V& v) {
+    v.required("gpu", gpu, "GPU profile name the measurements were taken on");
+    v.field("source", source, "what produced the file");
+    v.field("step_overhead_us", step_overhead_us, "fixed cost per step beyond the kernels, microseconds", at_least(0));
+    v.list("gemm", gemm, "GEMM time by token count per linear-layer shape");
+    v.list("paged_attention", paged_attention, "decode attention time by batch and context");
+    v.list("prefill_attention", prefill_attention, "prefill attention time by batch and prompt length");
+  }
+};
+
+// Reads and checks a calibration file (tables sorted, sizes consistent); errors name the file
+// and the JSON path.
+CalibrationProfile load_calibration(const std::string& path);
+
+// Interpolation in a measured table: log-log linear between measured points; below the first,
+// the first value (a floor: small calls are launch-bound); above the last, linear in x from
+// the last point (the kernels are throughput-bound there).
+double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x);
+// The same in two dimensions over a row-major grid, first along `cols`, then along `rows`.
+double interpolate_grid(const std::vector<double>& rows, const std::vector<double>& cols,
+                        const std::vector<double>& values, double row, double col);
+
+class CalibratedLatency final : public LatencyModel {
+ public:
+  // `block_size`: the engine's KV block size, which picks the paged-attention table.
+  CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, int64_t block_size,
+                    const RooflineParams& roofline, const CalibrationProfile& profile);
+  CalibratedLatency(const CalibratedLatency&) = delete;
+  CalibratedLatency& operator=(const CalibratedLatency&) = delete;
+  Time step_time(const StepShape& shape) const override;
+  std::vector<std::string> estimates() const override { return estimates_; }
+
+ private:
+  struct Linear {
+    const GemmTable* table = nullptr;  // null: roofline
+    double scale = 1;                  // measured unsplit, divided over tensor-parallel GPUs
+    double in = 0, out = 0;            // the shape one GPU computes
+    double count = 1;                  // per layer (or 1 for the output head)
+  };
+  double linear_us(const Linear& l, double tokens) const;
+  double roofline_gemm_us(double in, double out, double tokens) const;
+
+  std::vector<Linear> layer_linears_;
+  Linear lm_head_;
+  const AttentionTable* decode_table_ = nullptr;
+  const AttentionTable* prefill_table_ = nullptr;
+  CalibrationProfile profile_;
+  double layers_;
+  double kv_bytes_per_token_per_gpu_per_layer_;
+  double attention_flops_per_pair_per_gpu_per_layer_;
+  double flops_per_s_;
+  double bytes_per_s_;
+  double bytes_per_value_;
+  double all_reduce_bytes_per_token_;
+  int64_t tensor_parallel_;
+  double interconnect_gbps_;
+  double overhead_us_;
+  std::vector<std::string> estimates_;
 };
 
 }  // namespace slsim

@@ -50,3 +50,28 @@ int64_t ModelSpec::kv_bytes_per_token() const {
 }
 
 }  // namespace slsim
+
+namespace slsim {
+
+int64_t ModelSpec::tensor_count() const {
+  const Architecture& a = architecture;
+  const int64_t norm_tensors = a.norm == "layernorm" ? 2 : 1;
+  int64_t per_layer = 4 + (a.ffn_kind == "gated" ? 3 : 2) + a.norms_per_layer * norm_tensors;
+  if (a.qkv_bias) per_layer += 3;
+  if (a.out_bias) per_layer += 1;
+  if (a.mlp_bias) per_layer += a.ffn_kind == "gated" ? 3 : 2;
+  if (a.qk_norm) per_layer += 2;
+  return a.layers * per_layer + 1 + (a.tied_embeddings ? 0 : 1) + (a.position_embeddings > 0 ? 1 : 0) +
+         (a.final_norm ? norm_tensors : 0);
+}
+
+int64_t ModelSpec::lora_adapter_bytes(int64_t rank) const {
+  const Architecture& a = architecture;
+  const int64_t q_width = attention_width();
+  const int64_t kv_width = a.kv_heads * a.head_dim;
+  // Each adapted matrix W (in x out) gains A (rank x in) and B (out x rank).
+  const int64_t per_layer = rank * ((a.hidden_size + q_width) * 2 + (a.hidden_size + kv_width) * 2);
+  return static_cast<int64_t>(static_cast<double>(a.layers * per_layer) * bytes_per_parameter());
+}
+
+}  // namespace slsim

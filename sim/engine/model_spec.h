@@ -95,6 +95,10 @@ struct ModelSpec {
   int64_t checkpoint_bytes() const;
   // Keys and values of one token across all layers.
   int64_t kv_bytes_per_token() const;
+  // Tensors in the checkpoint (each weight, bias and norm its own), for per-tensor load costs.
+  int64_t tensor_count() const;
+  // A LoRA adapter of `rank` on the q, k, v and o projections of every layer.
+  int64_t lora_adapter_bytes(int64_t rank) const;
   // Query heads × head dim: the width attention works at.
   int64_t attention_width() const { return architecture.attention_heads * architecture.head_dim; }
 };

@@ -1,11 +1,14 @@
 #include "sim/loading/loader.h"
 
 #include <algorithm>
+#include <limits>
+#include <stdexcept>
 
 namespace slsim {
 
 const char* tier_name(Tier tier) {
   switch (tier) {
+    case Tier::gpu: return "gpu";
     case Tier::dram: return "dram";
     case Tier::ssd: return "ssd";
     case Tier::remote: return "remote";
@@ -13,36 +16,247 @@ const char* tier_name(Tier tier) {
   return "?";
 }
 
-Loader::Loader(const Cluster& cluster, const LoaderParams& params) : cluster_(cluster), params_(params) {
+Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
+               const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
+               const EvictionFactory& ssd_policy)
+    : sim_(sim),
+      cluster_(cluster),
+      topology_(topology),
+      network_(network),
+      params_(params),
+      format_(format),
+      handler_(sim.add_handler(this)) {
   for (const Server& s : cluster.servers()) {
-    dram_.emplace_back(s.profile->dram_cache_bytes);
-    ssd_.emplace_back(s.profile->ssd_cache_bytes);
+    dram_.emplace_back(s.profile->dram_cache_bytes, dram_policy());
+    ssd_.emplace_back(s.profile->ssd_cache_bytes, ssd_policy());
   }
 }
 
-LoadPlan Loader::plan(ServerId server, ModelId model, int64_t checkpoint_bytes, int64_t tensor_parallel) const {
-  const Server& s = cluster_.server(server);
-  const double host_to_gpus_gbps = s.gpu->effective_host_link_gbps() * static_cast<double>(tensor_parallel);
-  LoadPlan plan;
-  double gbps = host_to_gpus_gbps;
-  if (dram_[server].contains(model)) {
-    plan.tier = Tier::dram;
-  } else if (ssd_[server].contains(model)) {
-    plan.tier = Tier::ssd;
-    gbps = std::min(gbps, s.profile->ssd_read_gbps);
+Tier Loader::tier_holding(ServerId server, CheckpointId part) const {
+  if (dram_[server].contains(part)) return Tier::dram;
+  if (ssd_[server].contains(part)) return Tier::ssd;
+  return Tier::remote;
+}
+
+double Loader::capped_rate_gbps(NodeId from, NodeId to) const {
+  double cap = std::numeric_limits<double>::infinity();
+  for (const LinkId id : topology_.path(from, to)) {
+    const Link& link = topology_.link(id);
+    double efficiency = 1.0;
+    if (link.link_class == "ssd_read" || link.link_class == "ssd_write") efficiency = format_.ssd_efficiency;
+    else if (link.link_class == "pcie") efficiency = format_.host_to_gpu_efficiency;
+    else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
+             link.link_class == "storage" || link.link_class == "wan")
+      efficiency = format_.network_efficiency;
+    cap = std::min(cap, efficiency * link.bandwidth_gbps);
+  }
+  return cap;
+}
+
+Time Loader::pipeline_fill(NodeId from, NodeId to) const {
+  // The first chunk crosses every stage before the slowest one sets the pace; the last crosses
+  // every stage after it: one chunk time per stage other than the slowest.
+  double total_s = 0;
+  double slowest_gbps = std::numeric_limits<double>::infinity();
+  const auto chunk = static_cast<double>(params_.chunk_bytes);
+  for (const LinkId id : topology_.path(from, to)) {
+    const double gbps = topology_.link(id).bandwidth_gbps;
+    total_s += chunk / (gbps * 1e9);
+    slowest_gbps = std::min(slowest_gbps, gbps);
+  }
+  return Time::from_seconds(total_s - chunk / (slowest_gbps * 1e9));
+}
+
+FlowId Loader::start_flow(NodeId from, NodeId to, double bytes, uint64_t tag) {
+  return network_.start(from, to, bytes, *this, tag, capped_rate_gbps(from, to));
+}
+
+void Loader::start(const LoadRequest& request, LoadListener& listener) {
+  uint32_t id;
+  if (!free_jobs_.empty()) {
+    id = free_jobs_.back();
+    free_jobs_.pop_back();
   } else {
-    plan.tier = Tier::remote;
-    gbps = std::min({gbps, s.profile->nic_gbps, cluster_.remote_storage_gbps()});
+    id = static_cast<uint32_t>(jobs_.size());
+    jobs_.emplace_back();
   }
-  plan.duration = transfer_time(static_cast<double>(checkpoint_bytes), gbps);
-  return plan;
+  Job& job = jobs_[id];
+  job = Job{};
+  job.request = request;
+  job.listener = &listener;
+  job.active = true;
+  job.outcome.tier = Tier::gpu;
+  Time fill;
+  int64_t tensors = 0;
+  const ServerId s = request.server;
+  for (const CheckpointPart& part : request.parts) {
+    PartLoad load;
+    load.part = part;
+    tensors += part.tensors;
+    if (!request.source_gpus.empty()) {
+      load.tier = Tier::gpu;
+    } else {
+      job.outcome.preloaded |= dram_[s].holds_unused_preload(part.id);
+      dram_[s].record_lookup(part.id, sim_.now());
+      if (dram_[s].contains(part.id)) {
+        load.tier = Tier::dram;
+      } else {
+        job.outcome.preloaded |= ssd_[s].holds_unused_preload(part.id);
+        ssd_[s].record_lookup(part.id, sim_.now());
+        load.tier = ssd_[s].contains(part.id) ? Tier::ssd : Tier::remote;
+      }
+    }
+    const bool staged = !format_.pipelined && (load.tier == Tier::ssd || load.tier == Tier::remote);
+    load.phase = !staged ? Phase::copy : load.tier == Tier::ssd ? Phase::read : Phase::download;
+    if (format_.pipelined && (load.tier == Tier::ssd || load.tier == Tier::remote)) {
+      const NodeId from = load.tier == Tier::ssd ? topology_.ssd(s) : topology_.remote_storage();
+      fill = std::max(fill, pipeline_fill(from, topology_.gpu(s, request.gpus.front())));
+    }
+    job.outcome.tier = std::max(job.outcome.tier, load.tier);
+    job.parts.push_back(load);
+  }
+  job.parts_pending = static_cast<int64_t>(job.parts.size());
+  job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
+  sim_.schedule_in(Time::from_seconds(params_.process_start_s + params_.gpu_context_s), handler_, kStartupDone, id);
 }
 
-void Loader::on_loaded(ServerId server, ModelId model, int64_t checkpoint_bytes, Tier from) {
-  if (from == Tier::dram) dram_[server].touch(model);
-  else if (params_.keep_in_dram) dram_[server].insert(model, checkpoint_bytes);
-  if (from == Tier::ssd) ssd_[server].touch(model);
-  else if (from == Tier::remote && params_.keep_on_ssd) ssd_[server].insert(model, checkpoint_bytes);
+void Loader::on_event(const Event& event) {
+  switch (event.kind) {
+    case kStartupDone: begin_transfers(event.target); break;
+    case kFinishDone: finish(event.target); break;
+    default: throw std::logic_error("unknown loader event");
+  }
+}
+
+void Loader::begin_transfers(uint32_t job_id) {
+  for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
+}
+
+void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
+  Job& job = jobs_[job_id];
+  PartLoad& load = job.parts[part_index];
+  const ServerId s = job.request.server;
+  const auto bytes = static_cast<double>(load.part.bytes);
+  const uint64_t tag = make_tag(job_id, part_index, kPartFlow);
+  const bool has_ssd = cluster_.server(s).profile->ssd_cache_bytes > 0;
+  switch (load.phase) {
+    case Phase::download:
+      load.flows_pending = 1;
+      start_flow(topology_.remote_storage(), has_ssd ? topology_.ssd(s) : topology_.host_memory(s), bytes, tag);
+      return;
+    case Phase::read:
+      load.flows_pending = 1;
+      start_flow(topology_.ssd(s), topology_.host_memory(s), bytes, tag);
+      return;
+    case Phase::copy: {
+      const auto shards = static_cast<int64_t>(job.request.gpus.size());
+      load.flows_pending = shards;
+      const bool staged = !format_.pipelined && load.tier != Tier::gpu;
+      for (int64_t i = 0; i < shards; ++i) {
+        NodeId from = topology_.host_memory(s);
+        if (load.tier == Tier::gpu) from = topology_.gpu(s, job.request.source_gpus[i]);
+        else if (!staged && load.tier == Tier::ssd) from = topology_.ssd(s);
+        else if (!staged && load.tier == Tier::remote) from = topology_.remote_storage();
+        start_flow(from, topology_.gpu(s, job.request.gpus[i]), bytes / static_cast<double>(shards), tag);
+      }
+      if (format_.pipelined && load.tier == Tier::remote && has_ssd && ssd_[s].capacity_bytes() >= load.part.bytes) {
+        // Write-behind: the bytes passing through DRAM also go to the SSD cache.
+        const uint32_t fill_id = add_cache_fill(s, load.part, Tier::ssd);
+        start_flow(topology_.host_memory(s), topology_.ssd(s), bytes, make_tag(fill_id, 0, kWriteBehind));
+      }
+      return;
+    }
+    case Phase::done: break;
+  }
+  throw std::logic_error("a finished part was restarted");
+}
+
+void Loader::on_flow_done(FlowId, uint64_t tag) {
+  const auto index = static_cast<uint32_t>(tag >> 32);
+  const auto part = static_cast<uint32_t>((tag >> 8) & 0xffffff);
+  const auto kind = static_cast<FlowKind>(tag & 0xff);
+  if (kind == kPartFlow) {
+    part_flow_done(index, part);
+    return;
+  }
+  const PendingPreload fill = preloads_[index];
+  preloads_[index].active = false;
+  free_preloads_.push_back(index);
+  TierCache& cache = fill.target == Tier::dram ? dram_[fill.server] : ssd_[fill.server];
+  cache.insert(fill.part.id, fill.part.bytes, sim_.now(), kind == kPreload);
+}
+
+void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
+  Job& job = jobs_[job_id];
+  PartLoad& load = job.parts[part_index];
+  if (--load.flows_pending > 0) return;
+  const ServerId s = job.request.server;
+  switch (load.phase) {
+    case Phase::download:
+      if (cluster_.server(s).profile->ssd_cache_bytes > 0) {
+        ssd_[s].insert(load.part.id, load.part.bytes, sim_.now());
+        load.phase = Phase::read;
+      } else {
+        load.phase = Phase::copy;
+      }
+      begin_phase(job_id, part_index);
+      return;
+    case Phase::read:
+      load.phase = Phase::copy;
+      begin_phase(job_id, part_index);
+      return;
+    case Phase::copy:
+      load.phase = Phase::done;
+      break;
+    case Phase::done: throw std::logic_error("a finished part received a flow");
+  }
+  if (--job.parts_pending > 0) return;
+  if (job.finish_delay > Time::zero()) sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
+  else finish(job_id);
+}
+
+void Loader::finish(uint32_t job_id) {
+  Job& job = jobs_[job_id];
+  const ServerId s = job.request.server;
+  for (const PartLoad& load : job.parts)
+    if (load.tier == Tier::ssd || load.tier == Tier::remote) dram_[s].insert(load.part.id, load.part.bytes, sim_.now());
+  job.active = false;
+  free_jobs_.push_back(job_id);
+  // The listener may start another load, which can reuse this job's slot.
+  LoadListener* listener = job.listener;
+  const InstanceId instance = job.request.instance;
+  const LoadOutcome outcome = job.outcome;
+  listener->on_load_done(instance, outcome);
+}
+
+void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
+  TierCache& cache = target == Tier::dram ? dram_[server] : ssd_[server];
+  if (cache.contains(part.id) || cache.capacity_bytes() < part.bytes) return;
+  for (const PendingPreload& p : preloads_)
+    if (p.active && p.server == server && p.part.id == part.id && p.target == target) return;
+  const uint32_t id = add_cache_fill(server, part, target);
+  const NodeId to = target == Tier::dram ? topology_.host_memory(server) : topology_.ssd(server);
+  const NodeId from = target == Tier::dram && ssd_[server].contains(part.id) ? topology_.ssd(server)
+                                                                             : topology_.remote_storage();
+  ++preloads_started_;
+  start_flow(from, to, static_cast<double>(part.bytes), make_tag(id, 0, kPreload));
+}
+
+uint32_t Loader::add_cache_fill(ServerId server, const CheckpointPart& part, Tier target) {
+  uint32_t id;
+  if (!free_preloads_.empty()) {
+    id = free_preloads_.back();
+    free_preloads_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(preloads_.size());
+    preloads_.emplace_back();
+  }
+  preloads_[id] = PendingPreload{server, part, target, true};
+  return id;
+}
+
+void Loader::keep_in_dram(ServerId server, const CheckpointPart& part) {
+  dram_[server].insert(part.id, part.bytes, sim_.now());
 }
 
 }  // namespace slsim

@@ -1,57 +1,161 @@
 #pragma once
-// Where a checkpoint comes from and how long it takes to reach the GPUs. A load reads from the
-// fastest tier that holds the checkpoint: host DRAM (over each GPU's host link, shards in
-// parallel), the local SSD, or remote storage (over the slower of the server's NIC and the
-// store's bandwidth). Stages below the GPU are pipelined, so the slowest one sets the time.
-// Loads do not yet contend with each other for bandwidth.
+// Checkpoint loading as transfers over the topology. A load reads each part of a checkpoint
+// from the fastest tier that holds it (another GPU of the server, host DRAM, the local SSD, or
+// remote storage) and moves it as flows in the fluid bandwidth model, one flow per tensor-
+// parallel shard onto each destination GPU, so concurrent loads share links as they would on
+// the real cluster. A pipelined format (ServerlessLLM's) sends each shard over the whole path at
+// once, which in the fluid model runs at the slowest stage's rate; a non-pipelined one (safe-
+// tensors) downloads to the SSD, reads into DRAM, and copies to the GPUs, one phase after the
+// other. The load also pays process start and GPU context creation first, and the pipeline fill
+// and per-tensor overheads last. What passes through DRAM and the SSD is offered to their
+// caches, whose eviction policies decide what stays.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/cluster/flow_network.h"
+#include "sim/cluster/topology.h"
 #include "sim/core/fields.h"
 #include "sim/core/ids.h"
+#include "sim/core/simulator.h"
 #include "sim/core/time.h"
+#include "sim/loading/checkpoint_format.h"
 #include "sim/loading/tier_cache.h"
 
 namespace slsim {
 
-enum class Tier { dram, ssd, remote };
+enum class Tier : uint8_t { gpu, dram, ssd, remote };
 const char* tier_name(Tier tier);
+inline constexpr Tier kAllTiers[] = {Tier::gpu, Tier::dram, Tier::ssd, Tier::remote};
 
 struct LoaderParams {
-  bool keep_in_dram = true;
-  bool keep_on_ssd = true;
+  std::string format = "sllm";
+  double process_start_s = 2.0;
+  double gpu_context_s = 0.5;
+  int64_t chunk_bytes = int64_t{32} << 20;
 
   template <class V>
   void visit(V& v) {
-    v.field("keep_in_dram", keep_in_dram, "keep loaded checkpoints in the server's DRAM cache (LRU)");
-    v.field("keep_on_ssd", keep_on_ssd, "keep loaded checkpoints in the server's SSD cache (LRU)");
+    v.choice("format", format, "checkpoint format and loader (models/calibration/loader_formats.json)",
+             {"sllm", "safetensors", "torch"});
+    v.field("process_start_s", process_start_s,
+            "serving-process start before loading, s (assumption: container already pulled, Python "
+            "imports and engine set-up of a vLLM-like server)", at_least(0));
+    v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s (assumption)", at_least(0));
+    v.field("chunk_bytes", chunk_bytes, "pipeline chunk (ServerlessLLM default 32 MiB); sets the pipeline fill",
+            at_least(1));
   }
 };
 
-struct LoadPlan {
-  Tier tier = Tier::remote;
-  Time duration;
+// One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
+// fine-tuned deltas, its own part.
+struct CheckpointPart {
+  CheckpointId id = 0;
+  int64_t bytes = 0;
+  int64_t tensors = 0;
 };
 
-class Loader {
+struct LoadRequest {
+  InstanceId instance = 0;
+  ServerId server = 0;
+  std::vector<int64_t> gpus;         // destination GPU indices, one per shard
+  std::vector<int64_t> source_gpus;  // a loaded copy of the same model on this server, or empty
+  std::vector<CheckpointPart> parts;
+};
+
+struct LoadOutcome {
+  Tier tier = Tier::remote;  // the slowest tier any part was read from
+  bool preloaded = false;    // a part came from a tier a preloader filled
+};
+
+class LoadListener {
  public:
-  Loader(const Cluster& cluster, const LoaderParams& params);
+  virtual ~LoadListener() = default;
+  virtual void on_load_done(InstanceId instance, const LoadOutcome& outcome) = 0;
+};
 
-  LoadPlan plan(ServerId server, ModelId model, int64_t checkpoint_bytes, int64_t tensor_parallel) const;
-  // The load finished: the checkpoint passed through DRAM (and the SSD if it came from remote).
-  void on_loaded(ServerId server, ModelId model, int64_t checkpoint_bytes, Tier from);
+using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
 
+class Loader final : public EventHandler, public FlowListener {
+ public:
+  Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
+         const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
+         const EvictionFactory& ssd_policy);
+
+  void start(const LoadRequest& request, LoadListener& listener);
+  // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
+  void preload(ServerId server, const CheckpointPart& part, Tier target);
+  // An instance is going away: keep its checkpoint in the server's DRAM cache, as
+  // ServerlessLLM's pool does (the GPU-to-host copy is not modelled).
+  void keep_in_dram(ServerId server, const CheckpointPart& part);
+
+  // The fastest tier of `server` holding the part, ignoring GPUs.
+  Tier tier_holding(ServerId server, CheckpointId part) const;
   const TierCache& dram(ServerId server) const { return dram_[server]; }
   const TierCache& ssd(ServerId server) const { return ssd_[server]; }
+  uint64_t preloads_started() const { return preloads_started_; }
+
+  void on_event(const Event& event) override;
+  void on_flow_done(FlowId flow, uint64_t tag) override;
 
  private:
+  enum EventKind : uint16_t { kStartupDone, kFinishDone };
+  enum class Phase : uint8_t { download, read, copy, done };
+  enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload };
+
+  struct PartLoad {
+    CheckpointPart part;
+    Tier tier = Tier::remote;
+    Phase phase = Phase::copy;
+    int64_t flows_pending = 0;
+  };
+  struct Job {
+    LoadRequest request;
+    LoadListener* listener = nullptr;
+    std::vector<PartLoad> parts;
+    int64_t parts_pending = 0;
+    LoadOutcome outcome;
+    Time finish_delay;
+    bool active = false;
+  };
+  // A copy into a cache tier: a preload, or the SSD write-behind of a remote load.
+  struct PendingPreload {
+    ServerId server = 0;
+    CheckpointPart part;
+    Tier target = Tier::dram;
+    bool active = false;
+  };
+
+  void begin_transfers(uint32_t job_id);
+  void begin_phase(uint32_t job_id, uint32_t part_index);
+  void part_flow_done(uint32_t job_id, uint32_t part_index);
+  void finish(uint32_t job_id);
+  uint32_t add_cache_fill(ServerId server, const CheckpointPart& part, Tier target);
+  FlowId start_flow(NodeId from, NodeId to, double bytes, uint64_t tag);
+  double capped_rate_gbps(NodeId from, NodeId to) const;
+  Time pipeline_fill(NodeId from, NodeId to) const;
+  static uint64_t make_tag(uint32_t index, uint32_t part, FlowKind kind) {
+    return (uint64_t{index} << 32) | (uint64_t{part} << 8) | kind;
+  }
+
+  Simulator& sim_;
   const Cluster& cluster_;
+  const Topology& topology_;
+  FlowNetwork& network_;
   LoaderParams params_;
+  CheckpointFormat format_;
+  uint16_t handler_;
   std::vector<TierCache> dram_;
   std::vector<TierCache> ssd_;
+  std::vector<Job> jobs_;
+  std::vector<uint32_t> free_jobs_;
+  std::vector<PendingPreload> preloads_;
+  std::vector<uint32_t> free_preloads_;
+  uint64_t preloads_started_ = 0;
 };
 
 }  // namespace slsim

@@ -39,6 +39,18 @@ int state_slot(InstanceState s) {
   return -1;
 }
 
+void accumulate(EngineStats& into, const EngineStats& from) {
+  into.steps += from.steps;
+  into.generated_tokens += from.generated_tokens;
+  into.prefilled_tokens += from.prefilled_tokens;
+  into.preemptions += from.preemptions;
+  into.swapped_bytes += from.swapped_bytes;
+  into.busy_s += from.busy_s;
+  into.stored_token_s += from.stored_token_s;
+  into.allocated_token_s += from.allocated_token_s;
+  into.unshared_token_s += from.unshared_token_s;
+}
+
 }  // namespace
 
 MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vector<std::string> server_names,
@@ -48,7 +60,9 @@ MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vect
       requests_csv_(requests_csv),
       per_model_(model_names_.size()) {
   if (requests_csv_)
-    requests_csv_->write("id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server\n");
+    requests_csv_->write(
+        "id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server,"
+        "queue_s,load_s,load_tier,preloaded\n");
 }
 
 void MetricsRecorder::on_arrival(const Request& r) { ++per_model_[r.model].requests; }
@@ -68,18 +82,26 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   const double tpot = has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
   t.samples.ttft_s.push_back(ttft);
   t.samples.e2e_s.push_back(e2e);
+  if (o.preloaded) ++t.preloaded;
   if (has_tpot) t.samples.tpot_s.push_back(tpot);
   if (o.cold_start) {
     ++t.cold_starts;
     t.samples.cold_start_s.push_back(o.cold_start_wait.seconds());
+    ++t.cold_starts_by_tier[tier_name(o.load_tier)];
   }
   if (!requests_csv_) return;
   row_.clear();
   fmt::format_to(std::back_inserter(row_), "{},{},{:.6f},{},{},{:.6f},", o.request.id, model_names_[o.request.model],
                  o.request.arrival.seconds(), o.request.input_tokens, o.request.output_tokens, ttft);
   if (has_tpot) fmt::format_to(std::back_inserter(row_), "{:.6f}", tpot);
-  fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{}\n", e2e, o.cold_start ? 1 : 0,
+  fmt::format_to(std::back_inserter(row_), ",{:.6f},{},{:.6f},{},", e2e, o.cold_start ? 1 : 0,
                  o.cold_start ? o.cold_start_wait.seconds() : 0.0, server_names_[o.server]);
+  if (o.cold_start)
+    fmt::format_to(std::back_inserter(row_), "{:.6f},{:.6f},{},", o.queue_wait.seconds(), o.load_wait.seconds(),
+                   tier_name(o.load_tier));
+  else
+    row_ += "0.000000,0.000000,,";
+  row_ += o.preloaded ? "1\n" : "0\n";
   requests_csv_->write(row_);
 }
 
@@ -96,8 +118,15 @@ void MetricsRecorder::on_instance(const InstanceTransition& t) {
   open = OpenInterval{t.model, t.to, t.gpus, t.now};
 }
 
-void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time) {
-  ++per_model_[model].loads_by_tier[tier_name(tier)];
+void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time duration) {
+  Totals& t = per_model_[model];
+  ++t.loads_by_tier[tier_name(tier)];
+  t.samples.load_s.push_back(duration.seconds());
+}
+
+void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
+  accumulate(per_model_[s.model].engine, *s.engine);
+  latency_estimates_.try_emplace({s.model, *s.gpu}, *s.latency_estimates);
 }
 
 Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
@@ -107,18 +136,33 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["rejected"] = t.rejected;
   j["unfinished"] = unfinished;
   j["cold_starts"] = t.cold_starts;
+  j["preloaded_requests"] = t.preloaded;
   j["ttft_s"] = distribution(t.samples.ttft_s);
   j["tpot_s"] = distribution(t.samples.tpot_s);
   j["e2e_s"] = distribution(t.samples.e2e_s);
   j["cold_start_s"] = distribution(t.samples.cold_start_s);
+  j["load_s"] = distribution(t.samples.load_s);
   j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]}};
   Json loads = Json::object();
-  for (const char* tier : {"dram", "ssd", "remote"}) {
-    const auto it = t.loads_by_tier.find(tier);
-    loads[tier] = it == t.loads_by_tier.end() ? 0 : it->second;
+  Json cold = Json::object();
+  for (const Tier tier : kAllTiers) {
+    const auto load = t.loads_by_tier.find(tier_name(tier));
+    loads[tier_name(tier)] = load == t.loads_by_tier.end() ? 0 : load->second;
+    const auto cold_start = t.cold_starts_by_tier.find(tier_name(tier));
+    cold[tier_name(tier)] = cold_start == t.cold_starts_by_tier.end() ? 0 : cold_start->second;
   }
   j["loads_by_tier"] = loads;
+  j["cold_starts_by_tier"] = cold;
   j["rejections"] = t.rejections;
+  const EngineStats& e = t.engine;
+  auto ratio = [](double num, double den) -> Json { return den > 0 ? Json(num / den) : Json(nullptr); };
+  j["generated_tokens"] = e.generated_tokens;
+  j["prefilled_tokens"] = e.prefilled_tokens;
+  j["instance_throughput_tokens_per_s"] = ratio(static_cast<double>(e.generated_tokens), e.busy_s);
+  j["kv_cache_utilization"] = ratio(e.stored_token_s, e.allocated_token_s);
+  j["kv_sharing_savings"] = ratio(e.unshared_token_s - e.allocated_token_s, e.unshared_token_s);
+  j["preemptions"] = e.preemptions;
+  j["swapped_bytes"] = e.swapped_bytes;
   return j;
 }
 
@@ -135,18 +179,26 @@ Json MetricsRecorder::summary(Time end) {
     overall.completed += t.completed;
     overall.rejected += t.rejected;
     overall.cold_starts += t.cold_starts;
+    overall.preloaded += t.preloaded;
     for (int s = 0; s < 3; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
+    for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
+    accumulate(overall.engine, t.engine);
     auto append = [](std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); };
     append(overall.samples.ttft_s, t.samples.ttft_s);
     append(overall.samples.tpot_s, t.samples.tpot_s);
     append(overall.samples.e2e_s, t.samples.e2e_s);
     append(overall.samples.cold_start_s, t.samples.cold_start_s);
+    append(overall.samples.load_s, t.samples.load_s);
     models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected);
   }
   Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected);
   j["models"] = std::move(models);
+  Json estimates = Json::array();
+  for (const auto& [key, parts] : latency_estimates_)
+    estimates.push_back({{"model", model_names_[key.first]}, {"gpu", key.second}, {"estimated", parts}});
+  j["latency_estimates"] = std::move(estimates);
   return j;
 }
 

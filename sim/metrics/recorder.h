@@ -26,23 +26,27 @@ class MetricsRecorder final : public ServingObserver {
   void on_finished(const RequestOutcome& o) override;
   void on_instance(const InstanceTransition& t) override;
   void on_load(InstanceId, ModelId, ServerId, Tier tier, Time duration) override;
+  void on_instance_stats(const InstanceStats& s) override;
 
   // Closes open GPU-time intervals at `end` and returns the summary.
   Json summary(Time end);
 
  private:
   struct Samples {
-    std::vector<double> ttft_s, tpot_s, e2e_s, cold_start_s;
+    std::vector<double> ttft_s, tpot_s, e2e_s, cold_start_s, load_s;
   };
   struct Totals {
     int64_t requests = 0;
     int64_t completed = 0;
     int64_t rejected = 0;
     int64_t cold_starts = 0;
+    int64_t preloaded = 0;
     double gpu_seconds[3] = {0, 0, 0};  // loading, idle, busy
     std::map<std::string, int64_t> loads_by_tier;
+    std::map<std::string, int64_t> cold_starts_by_tier;
     std::map<std::string, int64_t> rejections;
     Samples samples;
+    EngineStats engine;  // summed over instances
   };
   struct OpenInterval {
     ModelId model = 0;
@@ -59,6 +63,8 @@ class MetricsRecorder final : public ServingObserver {
   std::vector<Totals> per_model_;
   std::vector<OpenInterval> open_;  // by instance id
   std::string row_;
+  // What the latency model estimated rather than measured, by model and GPU type.
+  std::map<std::pair<ModelId, std::string>, std::vector<std::string>> latency_estimates_;
 };
 
 }  // namespace slsim

@@ -19,4 +19,10 @@ std::optional<Request> MergedSource::next() {
   return r;
 }
 
+int64_t MergedSource::skipped_lines() const {
+  int64_t total = 0;
+  for (const auto& s : sources_) total += s->skipped_lines();
+  return total;
+}
+
 }  // namespace slsim

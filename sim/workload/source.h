@@ -15,6 +15,8 @@ class RequestSource {
   virtual ~RequestSource() = default;
   // The next request in arrival order (its id is assigned by the caller), or nullopt at the end.
   virtual std::optional<Request> next() = 0;
+  // Bad trace lines skipped so far under a skip_bad allowance.
+  virtual int64_t skipped_lines() const { return 0; }
 };
 
 // Merges sources by arrival time (ties by source order) and numbers requests 0, 1, 2, ...
@@ -22,6 +24,7 @@ class MergedSource final : public RequestSource {
  public:
   explicit MergedSource(std::vector<std::unique_ptr<RequestSource>> sources);
   std::optional<Request> next() override;
+  int64_t skipped_lines() const override;
 
  private:
   std::vector<std::unique_ptr<RequestSource>> sources_;

@@ -67,6 +67,26 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
 }
 
+TEST(ExperimentConfig, TopologyIsReadAndServerSitesMustBeListed) {
+  Json doc = minimal();
+  doc["cluster"]["topology"] = Json::parse(R"({"servers_per_rack": 1, "sites": [{"name": "edge", "wan_gbps": 0.5}]})");
+  doc["cluster"]["server_groups"][0]["site"] = "edge";
+  const auto r = resolve_experiment(doc, ".");
+  EXPECT_EQ(r.server_groups[0].site, "edge");
+  EXPECT_EQ(r.config.cluster.topology.servers_per_rack, 1);
+  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_gbps, 0.5);
+  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_latency_ms, 20);
+  Json unlisted = doc;
+  unlisted["cluster"]["server_groups"][0]["site"] = "moon";
+  EXPECT_THAT(error_of(unlisted), HasSubstr("cluster.server_groups[0].site: no site \"moon\""));
+  Json typo = doc;
+  typo["cluster"]["topology"]["oversubscribed"] = 2;
+  EXPECT_THAT(error_of(typo), HasSubstr("cluster.topology.oversubscribed: unknown key"));
+  Json kind = doc;
+  kind["cluster"]["topology"]["custom"]["nodes"] = Json::parse(R"([{"name": "x", "kind": "router"}])");
+  EXPECT_THAT(error_of(kind), HasSubstr("cluster.topology.custom.nodes[0].kind: unknown value \"router\""));
+}
+
 TEST(ApplyOverride, SetsNestedValuesWithJsonOrStringValues) {
   Json doc = minimal();
   apply_override(doc, "policies.keepalive.params.ttl_s=5");
@@ -82,6 +102,33 @@ TEST(ApplyOverride, RefusesMalformedAssignmentsAndBadIndices) {
   EXPECT_THROW(apply_override(doc, "seed"), ConfigError);
   EXPECT_THROW(apply_override(doc, "models.3.name=x"), ConfigError);
   EXPECT_THROW(apply_override(doc, "models.0.name.inner=1"), ConfigError);
+}
+
+}  // namespace slsim
+
+namespace slsim {
+
+TEST(ModelVariants, LoraVariantSharesItsBaseCheckpointAndAddsItsAdapter) {
+  Json doc = minimal();
+  doc["models"].push_back({{"name", "opt-13b-lora"}, {"base_model", "opt-13b"}, {"lora_rank", 16}});
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.models[0].checkpoint.size(), 1u);
+  ASSERT_EQ(r.models[1].checkpoint.size(), 2u);
+  EXPECT_EQ(r.models[1].checkpoint[0].id, r.models[0].checkpoint[0].id);
+  EXPECT_EQ(r.models[1].checkpoint[0].bytes, r.models[0].spec.checkpoint_bytes());
+  // OPT-13B: 40 layers, width 5120; rank 16 on q, k, v, o: 16 x (5120 + 5120) per matrix, fp16.
+  EXPECT_EQ(r.models[1].checkpoint[1].bytes, int64_t{40} * 4 * 16 * (5120 + 5120) * 2);
+  EXPECT_NE(r.models[1].checkpoint[1].id, r.models[0].checkpoint[0].id);
+}
+
+TEST(ModelVariants, QuantizedVariantHasItsOwnSmallerCheckpoint) {
+  Json doc = minimal();
+  doc["models"].push_back({{"name", "opt-13b-int8"}, {"base_model", "opt-13b"}, {"spec", {{"dtype", "int8"}}}});
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.models[1].checkpoint.size(), 1u);
+  EXPECT_NE(r.models[1].checkpoint[0].id, r.models[0].checkpoint[0].id);
+  EXPECT_EQ(r.models[1].checkpoint[0].bytes * 2, r.models[0].checkpoint[0].bytes);
+  EXPECT_EQ(r.models[1].spec.architecture.layers, 40);
 }
 
 }  // namespace slsim

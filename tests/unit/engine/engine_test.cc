@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace slsim {
 namespace {
 
@@ -14,96 +16,351 @@ struct FixedLatency : LatencyModel {
   }
 };
 
-EngineParams params(int64_t max_seqs = 256, int64_t max_batched = 8192) {
+// One millisecond per 10^6 bytes.
+struct FixedSwap : SwapChannel {
+  Time transfer_time(double bytes) const override { return Time::from_seconds(bytes * 1e-9); }
+};
+
+EngineParams params(int64_t max_seqs = 256, int64_t max_batched = 8192, int64_t block_size = 16) {
   EngineParams p;
   p.max_num_seqs = max_seqs;
   p.max_num_batched_tokens = max_batched;
+  p.block_size = block_size;
+  p.watermark = 0;
+  p.fast_forward = false;
   return p;
 }
+
+EngineCapacity capacity(int64_t blocks, int64_t max_context = 2048) { return EngineCapacity{blocks, max_context, 1000}; }
+
+struct Harness {
+  FixedLatency latency;
+  FixedSwap swap;
+  Engine engine;
+  explicit Harness(const EngineParams& p, const EngineCapacity& c = capacity(100)) : engine(latency, p, c, swap) {}
+  // Runs steps until the engine is idle, auditing the blocks after each; returns the steps.
+  int run_to_completion(std::vector<RequestId>* finished = nullptr, std::vector<RequestId>* first = nullptr) {
+    int steps = 0;
+    while (engine.begin_step()) {
+      engine.blocks().audit();
+      const StepResult& r = engine.finish_step();
+      engine.blocks().audit();
+      if (finished) finished->insert(finished->end(), r.finished.begin(), r.finished.end());
+      if (first) first->insert(first->end(), r.first_tokens.begin(), r.first_tokens.end());
+      ++steps;
+    }
+    return steps;
+  }
+};
 
 }  // namespace
 
 TEST(Engine, PrefillYieldsTheFirstTokenThenOneTokenPerDecodeStep) {
-  FixedLatency latency;
-  Engine engine(latency, params(), 1000);
-  engine.enqueue({7, 100, 3});
-  EXPECT_EQ(engine.begin_step(), Time::from_ms(20));
-  EXPECT_EQ(engine.finish_step().first_tokens, std::vector<RequestId>{7});
-  EXPECT_EQ(engine.begin_step(), Time::from_ms(10));
-  EXPECT_TRUE(engine.finish_step().finished.empty());
-  EXPECT_EQ(engine.begin_step(), Time::from_ms(10));
-  EXPECT_EQ(engine.finish_step().finished, std::vector<RequestId>{7});
-  EXPECT_FALSE(engine.begin_step().has_value());
-  EXPECT_TRUE(engine.idle());
-  ASSERT_EQ(latency.shapes.size(), 3u);
-  EXPECT_EQ(latency.shapes[1].decode_context_tokens, 101);
-  EXPECT_EQ(latency.shapes[2].decode_context_tokens, 102);
+  Harness h(params());
+  h.engine.enqueue({7, 100, 3});
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));
+  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{7});
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
+  EXPECT_TRUE(h.engine.finish_step().finished.empty());
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{7});
+  EXPECT_FALSE(h.engine.begin_step().has_value());
+  EXPECT_TRUE(h.engine.idle());
+  ASSERT_EQ(h.latency.shapes.size(), 3u);
+  EXPECT_EQ(h.latency.shapes[1].decode_context_tokens, 101);
+  EXPECT_EQ(h.latency.shapes[2].decode_context_tokens, 102);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 3);
 }
 
-TEST(Engine, SingleTokenRequestFinishesWithItsPrefill) {
-  FixedLatency latency;
-  Engine engine(latency, params(), 1000);
-  engine.enqueue({1, 10, 1});
-  engine.begin_step();
-  const StepResult& r = engine.finish_step();
+TEST(Engine, SingleTokenRequestFinishesWithItsPrefillAndFreesItsBlocks) {
+  Harness h(params());
+  h.engine.enqueue({1, 10, 1});
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 1);
+  const StepResult& r = h.engine.finish_step();
   EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1});
   EXPECT_EQ(r.finished, std::vector<RequestId>{1});
-  EXPECT_EQ(engine.kv_reserved_tokens(), 0);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
 TEST(Engine, NewArrivalsArePrefilledBeforeTheRunningBatchDecodes) {
-  FixedLatency latency;
-  Engine engine(latency, params(), 1000);
-  engine.enqueue({1, 10, 5});
-  engine.begin_step();
-  engine.finish_step();
-  engine.enqueue({2, 20, 5});
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().prefill_tokens, 20);
-  EXPECT_EQ(engine.finish_step().first_tokens, std::vector<RequestId>{2});
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().decode_sequences, 2);
+  Harness h(params());
+  h.engine.enqueue({1, 10, 5});
+  h.engine.begin_step();
+  h.engine.finish_step();
+  h.engine.enqueue({2, 20, 5});
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 20);
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 0);
+  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{2});
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
 }
 
 TEST(Engine, AdmissionRespectsMaxNumSeqsAndBatchedTokens) {
-  FixedLatency latency;
-  Engine engine(latency, params(2, 100), 10000);
-  for (RequestId i = 0; i < 3; ++i) engine.enqueue({i, 60, 4});
-  engine.begin_step();
+  Harness h(params(2, 100), capacity(1000));
+  for (RequestId i = 0; i < 3; ++i) h.engine.enqueue({i, 60, 4});
+  h.engine.begin_step();
   // 60 + 60 > 100 batched tokens: one prompt per prefill step.
-  EXPECT_EQ(latency.shapes.back().prefill_tokens, 60);
-  engine.finish_step();
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().prefill_tokens, 60);
-  engine.finish_step();
-  engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 60);
+  h.engine.finish_step();
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 60);
+  h.engine.finish_step();
+  h.engine.begin_step();
   // max_num_seqs = 2: the third waits, the two running decode.
-  EXPECT_EQ(latency.shapes.back().decode_sequences, 2);
-  EXPECT_EQ(engine.outstanding(), 3);
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
+  EXPECT_EQ(h.engine.outstanding(), 3);
 }
 
-TEST(Engine, RequestWaitsUntilTheKvCacheHasRoomForItsWholeSequence) {
-  FixedLatency latency;
-  Engine engine(latency, params(), 90);
-  engine.enqueue({1, 50, 2});
-  engine.enqueue({2, 40, 2});  // 52 + 42 > 90
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().prefill_tokens, 50);
-  EXPECT_EQ(engine.kv_reserved_tokens(), 52);
-  engine.finish_step();
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().decode_sequences, 1);
-  EXPECT_EQ(engine.finish_step().finished, std::vector<RequestId>{1});
-  EXPECT_EQ(engine.kv_reserved_tokens(), 0);
-  engine.begin_step();
-  EXPECT_EQ(latency.shapes.back().prefill_tokens, 40);
+TEST(Engine, BlocksAreTakenAsTokensArriveNotReservedForTheWholeSequence) {
+  Harness h(params(), capacity(6));  // 96 token slots
+  h.engine.enqueue({1, 50, 2});      // 4 blocks for its prompt; its 51st token fits the 4th
+  h.engine.enqueue({2, 40, 2});      // 3 more blocks: 2 are free, so it waits
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 50);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
+  h.engine.finish_step();
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 1);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1});
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 40);
+}
+
+TEST(Engine, WatermarkKeepsBlocksFreeWhenOthersRun) {
+  EngineParams p = params();
+  p.watermark = 0.2;  // 1 of 5 blocks
+  Harness h(p, capacity(5));
+  h.engine.enqueue({1, 16, 8});
+  h.engine.enqueue({2, 32, 8});
+  h.engine.begin_step();
+  // The first takes 1 block; the second's 2 leave 2 free, above the watermark.
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 48);
+  h.engine.finish_step();
+  // 2 blocks would fit the 2 free, but leave none: below the watermark, so it waits and the
+  // two running take those blocks for their next tokens.
+  h.engine.enqueue({3, 20, 8});
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
+  EXPECT_EQ(h.engine.blocks().free_blocks(), 0);
 }
 
 TEST(Engine, RefusesARequestThatCanNeverFit) {
-  FixedLatency latency;
-  Engine engine(latency, params(), 100);
-  EXPECT_FALSE(engine.fits({1, 90, 20}));
-  EXPECT_THROW(engine.enqueue({1, 90, 20}), std::logic_error);
+  Harness h(params(), capacity(6));
+  EXPECT_FALSE(h.engine.fits({1, 90, 20}));
+  EXPECT_TRUE(h.engine.fits({1, 80, 16}));
+  EXPECT_FALSE(h.engine.fits({1, 40, 16, 2}));  // two samples of 56 tokens: 8 blocks
+  EXPECT_THROW(h.engine.enqueue({1, 90, 20}), std::logic_error);
+  Harness narrow(params(4), capacity(100));
+  EXPECT_FALSE(narrow.engine.fits({1, 10, 10, 5}));  // five samples, at most four sequences
+}
+
+// 6 blocks of 4 tokens; two requests of 8 + 12 tokens. Both prefill (4 blocks), take a
+// block each at their 9th token, and at the 13th the first needs a block that is not there.
+TEST(Engine, PreemptsTheLatestRequestByRecomputeWhenBlocksRunOut) {
+  Harness h(params(256, 8192, 4), capacity(6));
+  h.engine.enqueue({1, 8, 12});
+  h.engine.enqueue({2, 8, 12});
+  std::vector<RequestId> finished;
+  std::vector<RequestId> first;
+  h.run_to_completion(&finished, &first);
+  EXPECT_EQ(h.engine.stats().preemptions, 1);
+  EXPECT_EQ(finished, (std::vector<RequestId>{1, 2}));
+  EXPECT_EQ(first, (std::vector<RequestId>{1, 2}));  // a recompute yields no second first token
+  // Request 2 had its prompt and 5 tokens (1 from the prefill, 4 decoded) when preempted.
+  bool reprefilled = false;
+  for (const StepShape& s : h.latency.shapes) reprefilled |= s.prefill_tokens == 13;
+  EXPECT_TRUE(reprefilled);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 24);
+  EXPECT_EQ(h.engine.stats().prefilled_tokens, 8 + 8 + 13);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
+}
+
+TEST(Engine, SwapPreemptionMovesBlocksOverTheHostLinkAndBack) {
+  EngineParams p = params(256, 8192, 4);
+  p.preemption_mode = "swap";
+  Harness h(p, capacity(6));
+  h.engine.enqueue({1, 8, 12});
+  h.engine.enqueue({2, 8, 12});
+  std::vector<RequestId> finished;
+  h.run_to_completion(&finished);
+  EXPECT_EQ(finished, (std::vector<RequestId>{1, 2}));
+  EXPECT_EQ(h.engine.stats().preemptions, 1);
+  // Three blocks of 4 tokens × 1000 bytes out, and the same back in.
+  EXPECT_EQ(h.engine.stats().swapped_bytes, 2 * 3 * 4 * 1000);
+  EXPECT_EQ(h.engine.stats().prefilled_tokens, 16);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 24);
+}
+
+TEST(Engine, SwapTimeIsAddedToTheStepThatSwaps) {
+  EngineParams p = params(256, 8192, 4);
+  p.preemption_mode = "swap";
+  Harness h(p, capacity(6));
+  h.engine.enqueue({1, 8, 12});
+  h.engine.enqueue({2, 8, 12});
+  std::vector<Time> durations;
+  while (const auto d = h.engine.begin_step()) {
+    durations.push_back(*d);
+    h.engine.finish_step();
+  }
+  // 12 000 bytes at 10^9 bytes/s: 12 µs on top of a 10 ms decode step, out once and in once.
+  EXPECT_EQ(std::count(durations.begin(), durations.end(), Time::from_ms(10.012)), 2);
+}
+
+TEST(Engine, ParallelSamplesShareThePromptAndCopyItsLastBlockOnWrite) {
+  Harness h(params());
+  EngineRequest r{1, 40, 3};
+  r.samples = 4;
+  h.engine.enqueue(r);
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3);  // 40 tokens, shared by the four
+  h.engine.finish_step();
+  h.engine.begin_step();
+  // Each sample writes its 41st token into the partial third block: three copy it, the last
+  // writes in place.
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 4);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 6);
+  EXPECT_EQ(h.engine.blocks().unshared_blocks(), 12);
+  h.engine.finish_step();
+  h.run_to_completion();
+  EXPECT_EQ(h.engine.stats().generated_tokens, 12);
+  EXPECT_GT(h.engine.stats().unshared_token_s, h.engine.stats().allocated_token_s);
+}
+
+TEST(Engine, BeamsShareEverythingButTheirLastBlock) {
+  Harness h(params(256, 8192, 4));
+  EngineRequest r{1, 4, 9};
+  r.beam_width = 2;
+  h.engine.enqueue(r);
+  h.engine.begin_step();
+  h.engine.finish_step();
+  h.engine.begin_step();  // token 5 of each beam: a block each
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3);
+  h.engine.finish_step();
+  for (int i = 0; i < 3; ++i) {  // tokens 6, 7, 8
+    h.engine.begin_step();
+    h.engine.finish_step();
+  }
+  h.engine.begin_step();  // token 9: both beams continue from the first's 8 tokens
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
+  EXPECT_EQ(h.engine.blocks().unshared_blocks(), 6);
+  h.engine.blocks().audit();
+}
+
+TEST(Engine, CachedPrefixBlocksAreNeitherStoredNorComputedTwice) {
+  Harness h(params());
+  EngineRequest a{1, 40, 2};
+  a.prefix_blocks = {11, 12};
+  EngineRequest b = a;
+  b.id = 2;
+  h.engine.enqueue(a);
+  h.engine.enqueue(b);
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 40 + 8);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3 + 1);
+}
+
+TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
+  EngineParams p = params();
+  p.kv_allocator = "contiguous";
+  Harness h(p, capacity(20, 64));
+  h.engine.enqueue({1, 10, 2});
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
+  h.engine.finish_step();
+  h.engine.begin_step();
+  h.engine.finish_step();
+  // Stored 10 tokens for 20 ms and 11 for 10 ms, in 64 reserved slots throughout.
+  const EngineStats& s = h.engine.stats();
+  EXPECT_NEAR(s.stored_token_s / s.allocated_token_s, (10 * 0.02 + 11 * 0.01) / (64 * 0.03), 1e-12);
+  EXPECT_DOUBLE_EQ(s.unshared_token_s, s.allocated_token_s);
+}
+
+TEST(Engine, ExactContiguousReservationHoldsTheRequestsOwnLength) {
+  EngineParams p = params();
+  p.kv_allocator = "contiguous";
+  p.contiguous_reservation = "exact";
+  Harness h(p, capacity(20, 64));
+  h.engine.enqueue({1, 10, 30});  // 40 tokens: 3 blocks, not the 4 of a 64-token context
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3);
+}
+
+TEST(Engine, ChunkedPrefillSplitsALongPromptOverSteps) {
+  EngineParams p = params(256, 64);
+  p.enable_chunked_prefill = true;
+  Harness h(p);
+  h.engine.enqueue({1, 100, 2});
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 64);
+  EXPECT_TRUE(h.engine.finish_step().first_tokens.empty());
+  h.engine.enqueue({2, 10, 2});
+  h.engine.begin_step();
+  // The rest of the first prompt and all of the second, within the budget.
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 36 + 10);
+  EXPECT_DOUBLE_EQ(h.latency.shapes.back().prefill_attention_pairs, (100.0 * 100 - 64 * 64) / 2 + 10 * 10 / 2.0);
+  EXPECT_EQ(h.engine.finish_step().first_tokens, (std::vector<RequestId>{1, 2}));
+  h.engine.enqueue({3, 200, 2});
+  h.engine.begin_step();
+  // Decodes first, then a chunk of the new prompt fills the budget.
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 62);
+}
+
+TEST(Engine, FastForwardRunsDecodeStepsUntilTheNextBlockOrCompletion) {
+  EngineParams p = params();
+  p.fast_forward = true;
+  Harness h(p);
+  h.engine.enqueue({1, 16, 10});
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));
+  h.engine.finish_step();
+  // Token 17 opens a second block with room for 15 more; 9 tokens remain: one run of 9 steps.
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(90));
+  // A request arrives 25 ms in: the run stops after the third step, 5 ms later.
+  EXPECT_EQ(h.engine.interrupt(Time::from_ms(25)), Time::from_ms(5));
+  EXPECT_TRUE(h.engine.finish_step().finished.empty());
+  EXPECT_EQ(h.engine.blocks().tokens(0), 19);
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(60));
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1});
+  EXPECT_EQ(h.engine.stats().steps, 1 + 3 + 6);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 10);
+}
+
+// Two requests of 4 + 12 tokens in 6 blocks of 4: after the prefill each opens its second
+// block; their third blocks (tokens 9) take the last 2 free, their fourth (tokens 13) would
+// need 2 more, so the run stops before that step, which then preempts.
+TEST(Engine, FastForwardCrossesBlockBoundariesOnlyWhileBlocksAreFree) {
+  EngineParams p = params(256, 8192, 4);
+  p.fast_forward = true;
+  Harness h(p, capacity(6));
+  h.engine.enqueue({1, 4, 12});
+  h.engine.enqueue({2, 4, 12});
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(80));  // tokens 5 to 12
+  h.engine.finish_step();
+  h.engine.blocks().audit();
+  EXPECT_EQ(h.engine.blocks().free_blocks(), 0);
+  EXPECT_EQ(h.engine.stats().preemptions, 0);
+  h.engine.begin_step();
+  EXPECT_EQ(h.engine.stats().preemptions, 1);
+}
+
+TEST(Engine, SettlingARunFinishesOnlyTheStepsThatEnded) {
+  EngineParams p = params();
+  p.fast_forward = true;
+  Harness h(p);
+  h.engine.enqueue({1, 16, 10});
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(90));
+  h.engine.settle(Time::from_ms(35));  // three 10 ms steps ended, the fourth had not
+  EXPECT_FALSE(h.engine.stepping());
+  EXPECT_EQ(h.engine.stats().steps, 1 + 3);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 1 + 3);
+  EXPECT_EQ(h.engine.blocks().tokens(0), 19);
 }
 
 TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
@@ -120,6 +377,7 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   GpuProfile gpu;
   gpu.hbm_bandwidth_gbps = 1000;
   gpu.dense_fp16_tflops = 100;
+  gpu.interconnect_gbps = 100;
   RooflineParams p{1.0, 1.0, 0.0};
   const RooflineLatency latency(m, gpu, 1, p);
   StepShape decode;
@@ -132,6 +390,12 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   prefill.prefill_tokens = 4096;
   const double expected_prefill = 2.0 * static_cast<double>(m.linear_parameters()) * 4096 / 100e12;
   EXPECT_NEAR(latency.step_time(prefill).seconds(), expected_prefill, 1e-9);
+
+  // Two GPUs halve compute and add two ring all-reduces per layer of 4096 fp16 values per
+  // token: 2 (2 - 1) / 2 × bytes at 100 GB/s.
+  const RooflineLatency split(m, gpu, 2, p);
+  const double all_reduce = 1.0 * (2.0 * 32 * 4096 * 2 * 4096) / 100e9;
+  EXPECT_NEAR(split.step_time(prefill).seconds(), expected_prefill / 2 + all_reduce, 1e-9);
 }
 
 }  // namespace slsim

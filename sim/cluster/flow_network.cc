@@ -1,0 +1,347 @@
+#include "sim/cluster/flow_network.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace slsim {
+namespace {
+
+// Past any simulated horizon (about 31 years), yet far from overflowing Time when added to now.
+constexpr double kNeverNs = 1e18;
+// Rounding slack when converting a finish time to whole nanoseconds: a flow due at 1000.0000001
+// ns because of floating-point error is due at 1000, not 1001.
+constexpr double kRoundingSlackNs = 1e-6;
+
+}  // namespace
+
+FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topology)
+    : sim_(sim),
+      topology_(topology),
+      handler_(sim.add_handler(this)),
+      flows_on_link_(topology.link_count()),
+      link_seen_(topology.link_count(), 0),
+      capacity_left_gbps_(topology.link_count(), 0),
+      unfrozen_on_link_(topology.link_count(), 0) {
+  std::map<std::string, uint16_t> class_index;
+  for (const auto& link : topology.links()) class_index.emplace(link.link_class, 0);
+  for (auto& [name, index] : class_index) {
+    index = static_cast<uint16_t>(class_names_.size());
+    class_names_.push_back(name);
+  }
+  class_bytes_done_.assign(class_names_.size(), 0);
+  link_class_of_.reserve(topology.link_count());
+  for (const auto& link : topology.links()) link_class_of_.push_back(class_index.at(link.link_class));
+}
+
+FlowId FlowNetwork::allocate() {
+  if (!free_ids_.empty()) {
+    const FlowId id = free_ids_.back();
+    free_ids_.pop_back();
+    return id;
+  }
+  if (flows_.size() >= kNoId) throw std::length_error("too many concurrent flows");
+  flows_.emplace_back();
+  flow_seen_.push_back(0);
+  flow_frozen_.push_back(0);
+  return static_cast<FlowId>(flows_.size() - 1);
+}
+
+void FlowNetwork::release(FlowId id) {
+  Flow& flow = flows_[id];
+  flow.phase = Phase::free;
+  flow.listener = nullptr;
+  ++flow.generation;
+  free_ids_.push_back(id);
+}
+
+void FlowNetwork::attach(FlowId id) {
+  Flow& flow = flows_[id];
+  flow.position_on_link.resize(flow.path->size());
+  for (size_t i = 0; i < flow.path->size(); ++i) {
+    auto& on_link = flows_on_link_[(*flow.path)[i]];
+    flow.position_on_link[i] = static_cast<uint32_t>(on_link.size());
+    on_link.push_back(id);
+  }
+}
+
+// Swap-and-pop from each link's list, fixing the moved flow's position on that link.
+void FlowNetwork::detach(FlowId id) {
+  Flow& flow = flows_[id];
+  for (size_t i = 0; i < flow.path->size(); ++i) {
+    const LinkId link = (*flow.path)[i];
+    auto& on_link = flows_on_link_[link];
+    const uint32_t position = flow.position_on_link[i];
+    const FlowId moved = on_link.back();
+    on_link[position] = moved;
+    on_link.pop_back();
+    if (moved == id) continue;
+    Flow& other = flows_[moved];
+    const auto at = std::find(other.path->begin(), other.path->end(), link) - other.path->begin();
+    other.position_on_link[static_cast<size_t>(at)] = position;
+  }
+}
+
+FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& listener, uint64_t tag,
+                          double max_rate_gbps) {
+  if (!(bytes >= 0) || !std::isfinite(bytes))
+    throw std::invalid_argument(fmt::format("a flow needs a finite byte count >= 0, got {}", bytes));
+  if (!(max_rate_gbps > 0))
+    throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
+  const std::vector<LinkId>& path = topology_.path(from, to);
+  const FlowId id = allocate();
+  Flow& flow = flows_[id];
+  flow.path = &path;
+  flow.listener = &listener;
+  flow.tag = tag;
+  flow.bytes = bytes;
+  flow.remaining_bytes = bytes;
+  flow.rate_gbps = 0;
+  flow.max_rate_gbps = max_rate_gbps;
+  flow.updated_at = sim_.now();
+  flow.latency = topology_.path_latency(from, to);
+  flow.delivery = 0;
+  flow.phase = Phase::moving;
+  flow.projection = projections_.push(Projection{Time::max(), id});
+  attach(id);
+  ++moving_flows_;
+  ++stats_.flows_started;
+
+  seed_flows_.assign(1, id);
+  seed_links_.clear();
+  recompute(seed_flows_, seed_links_);
+  reschedule();
+  return id;
+}
+
+void FlowNetwork::cancel(FlowId id) {
+  if (id >= flows_.size() || flows_[id].phase == Phase::free)
+    throw std::logic_error(fmt::format("cancel of flow {}, which is not active", id));
+  Flow& flow = flows_[id];
+  if (flow.phase == Phase::moving) {
+    settle(flow);
+    for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes - flow.remaining_bytes;
+    projections_.erase(flow.projection);
+    detach(id);
+    --moving_flows_;
+    seed_flows_.clear();
+    seed_links_.assign(flow.path->begin(), flow.path->end());
+    release(id);
+    recompute(seed_flows_, seed_links_);
+    reschedule();
+  } else {
+    release(id);
+  }
+}
+
+double FlowNetwork::rate_gbps(FlowId id) const {
+  if (id >= flows_.size() || flows_[id].phase == Phase::free)
+    throw std::logic_error(fmt::format("rate of flow {}, which is not active", id));
+  const Flow& flow = flows_[id];
+  return flow.phase == Phase::moving ? flow.rate_gbps : 0;
+}
+
+double FlowNetwork::remaining_bytes(FlowId id) const {
+  if (id >= flows_.size() || flows_[id].phase == Phase::free)
+    throw std::logic_error(fmt::format("remaining bytes of flow {}, which is not active", id));
+  const Flow& flow = flows_[id];
+  if (flow.phase != Phase::moving) return 0;
+  const double elapsed_ns = static_cast<double>((sim_.now() - flow.updated_at).ns());
+  if (elapsed_ns == 0) return flow.remaining_bytes;
+  return std::max(0.0, flow.remaining_bytes - flow.rate_gbps * elapsed_ns);
+}
+
+std::map<std::string, double> FlowNetwork::bytes_by_link_class() const {
+  std::vector<double> bytes = class_bytes_done_;
+  for (FlowId id = 0; id < flows_.size(); ++id) {
+    if (flows_[id].phase != Phase::moving) continue;
+    const double delivered = flows_[id].bytes - remaining_bytes(id);
+    for (const LinkId link : *flows_[id].path) bytes[link_class_of_[link]] += delivered;
+  }
+  std::map<std::string, double> by_class;
+  for (size_t i = 0; i < class_names_.size(); ++i) by_class.emplace(class_names_[i], bytes[i]);
+  return by_class;
+}
+
+void FlowNetwork::settle(Flow& flow) {
+  const Time now = sim_.now();
+  const double elapsed_ns = static_cast<double>((now - flow.updated_at).ns());
+  if (elapsed_ns > 0) flow.remaining_bytes = std::max(0.0, flow.remaining_bytes - flow.rate_gbps * elapsed_ns);
+  flow.updated_at = now;
+}
+
+Time FlowNetwork::projected_finish(const Flow& flow) const {
+  if (flow.remaining_bytes == 0 || std::isinf(flow.rate_gbps)) return flow.updated_at;
+  const double ns = std::ceil(flow.remaining_bytes / flow.rate_gbps - kRoundingSlackNs);
+  return flow.updated_at + Time::from_ns(static_cast<int64_t>(std::clamp(ns, 0.0, kNeverNs)));
+}
+
+// Collects the components holding the seeds (flows, and links whose flows changed), brings their
+// flows' byte counts up to now, and refills their rates; nothing outside them is read or written.
+void FlowNetwork::recompute(const std::vector<FlowId>& seed_flows, const std::vector<LinkId>& seed_links) {
+  ++epoch_;
+  component_flows_.clear();
+  component_links_.clear();
+  const auto visit_flow = [&](FlowId id) {
+    if (flow_seen_[id] == epoch_) return;
+    flow_seen_[id] = epoch_;
+    component_flows_.push_back(id);
+    for (const LinkId link : *flows_[id].path) {
+      if (link_seen_[link] == epoch_) continue;
+      link_seen_[link] = epoch_;
+      component_links_.push_back(link);
+    }
+  };
+  for (const FlowId id : seed_flows) visit_flow(id);
+  for (const LinkId link : seed_links) {
+    if (link_seen_[link] == epoch_) continue;
+    link_seen_[link] = epoch_;
+    component_links_.push_back(link);
+  }
+  // component_links_ grows while it is scanned: a breadth-first search over links.
+  for (size_t i = 0; i < component_links_.size(); ++i)
+    for (const FlowId id : flows_on_link_[component_links_[i]]) visit_flow(id);
+
+  for (const FlowId id : component_flows_) settle(flows_[id]);
+  fill(component_flows_, component_links_);
+  for (const FlowId id : component_flows_)
+    projections_.update(flows_[id].projection, Projection{projected_finish(flows_[id]), id});
+  ++stats_.recomputations;
+  stats_.flows_recomputed += component_flows_.size();
+}
+
+void FlowNetwork::recompute_all_rates() {
+  seed_flows_.clear();
+  for (FlowId id = 0; id < flows_.size(); ++id)
+    if (flows_[id].phase == Phase::moving) seed_flows_.push_back(id);
+  seed_links_.clear();
+  recompute(seed_flows_, seed_links_);
+  reschedule();
+}
+
+// Progressive filling: raise every unfrozen flow's rate together; the first constraint to bind
+// (the link with the least fair share of its remaining capacity, or a flow's own cap) freezes its
+// flows at that rate. A link's share never decreases while filling (freezing one of its k flows
+// at the minimum share r <= c/k leaves (c - r)/(k - 1) >= c/k), so a heap entry is a lower bound
+// of its link's share: a popped entry that no longer equals the share goes back in with the
+// current value, and one that does is the true minimum. That re-pushes a link only when it reaches
+// the top, not at every change. Rates are clamped to the fill level so that rounding cannot make
+// a later flow slower than an earlier bottleneck.
+void FlowNetwork::fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links) {
+  shares_.clear();
+  double level_gbps = 0;
+  const auto push = [&](const Share& share) {
+    shares_.push_back(share);
+    std::push_heap(shares_.begin(), shares_.end(), LargerShare{});
+  };
+  const auto link_share = [&](LinkId link) {
+    return std::max(capacity_left_gbps_[link], 0.0) / unfrozen_on_link_[link];
+  };
+  for (const LinkId link : links) {
+    capacity_left_gbps_[link] = topology_.link(link).bandwidth_gbps;
+    unfrozen_on_link_[link] = static_cast<uint32_t>(flows_on_link_[link].size());
+    if (unfrozen_on_link_[link] > 0) push(Share{link_share(link), link, false});
+  }
+  for (const FlowId id : flows) {
+    flow_frozen_[id] = 0;
+    if (std::isfinite(flows_[id].max_rate_gbps)) push(Share{flows_[id].max_rate_gbps, id, true});
+  }
+  while (!shares_.empty()) {
+    std::pop_heap(shares_.begin(), shares_.end(), LargerShare{});
+    const Share share = shares_.back();
+    shares_.pop_back();
+    if (share.is_flow_cap) {
+      if (flow_frozen_[share.id]) continue;
+      level_gbps = std::max(level_gbps, share.rate_gbps);
+      freeze(share.id, level_gbps);
+      continue;
+    }
+    const LinkId link = share.id;
+    if (unfrozen_on_link_[link] == 0) continue;
+    const double current = link_share(link);
+    if (current != share.rate_gbps) {
+      push(Share{current, link, false});
+      continue;
+    }
+    level_gbps = std::max(level_gbps, current);
+    for (const FlowId id : flows_on_link_[link])
+      if (!flow_frozen_[id]) freeze(id, level_gbps);
+  }
+  // Flows on no link with no cap (a copy within one node) are unconstrained.
+  for (const FlowId id : flows)
+    if (!flow_frozen_[id]) flows_[id].rate_gbps = std::numeric_limits<double>::infinity();
+}
+
+void FlowNetwork::freeze(FlowId id, double rate_gbps) {
+  Flow& flow = flows_[id];
+  flow_frozen_[id] = 1;
+  flow.rate_gbps = rate_gbps;
+  for (const LinkId link : *flow.path) {
+    capacity_left_gbps_[link] -= rate_gbps;
+    --unfrozen_on_link_[link];
+  }
+}
+
+void FlowNetwork::reschedule() {
+  if (projections_.empty()) {
+    pending_completion_ = 0;
+    return;
+  }
+  const Time next = projections_.top().finish;
+  if (pending_completion_ != 0 && pending_completion_at_ == next) return;
+  pending_completion_ = sim_.schedule_at(next, handler_, kCompletion, 0);
+  pending_completion_at_ = next;
+}
+
+void FlowNetwork::on_event(const Event& e) {
+  if (e.kind == kDelivery) {
+    if (e.target < flows_.size() && flows_[e.target].phase == Phase::in_flight && flows_[e.target].delivery == e.seq)
+      deliver(e.target);
+    return;
+  }
+  if (e.seq != pending_completion_) return;
+  pending_completion_ = 0;
+  const Time now = sim_.now();
+  finished_.clear();
+  seed_flows_.clear();
+  seed_links_.clear();
+  while (!projections_.empty() && projections_.top().finish <= now) {
+    const FlowId id = projections_.top().flow;
+    projections_.pop();
+    Flow& flow = flows_[id];
+    flow.remaining_bytes = 0;
+    flow.rate_gbps = 0;
+    flow.updated_at = now;
+    for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes;
+    detach(id);
+    seed_links_.insert(seed_links_.end(), flow.path->begin(), flow.path->end());
+    flow.phase = Phase::in_flight;
+    --moving_flows_;
+    ++stats_.flows_finished;
+    finished_.emplace_back(id, flow.generation);
+  }
+  recompute(seed_flows_, seed_links_);
+  reschedule();
+  // Listeners run last, when the network is consistent, since they may start or cancel flows;
+  // one may cancel another finished flow, hence the generation check.
+  for (size_t i = 0; i < finished_.size(); ++i) {
+    const auto [id, generation] = finished_[i];
+    Flow& flow = flows_[id];
+    if (flow.phase != Phase::in_flight || flow.generation != generation) continue;
+    if (flow.latency == Time::zero())
+      deliver(id);
+    else
+      flow.delivery = sim_.schedule_in(flow.latency, handler_, kDelivery, id);
+  }
+}
+
+void FlowNetwork::deliver(FlowId id) {
+  FlowListener* listener = flows_[id].listener;
+  const uint64_t tag = flows_[id].tag;
+  release(id);
+  listener->on_flow_done(id, tag);
+}
+
+}  // namespace slsim

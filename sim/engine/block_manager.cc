@@ -1,0 +1,252 @@
+#include "sim/engine/block_manager.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <stdexcept>
+
+#include "sim/core/errors.h"
+
+namespace slsim {
+
+KvAllocatorKind parse_kv_allocator(const std::string& name) {
+  if (name == "paged") return KvAllocatorKind::paged;
+  if (name == "contiguous") return KvAllocatorKind::contiguous;
+  throw std::invalid_argument("unknown KV allocator '" + name + "'");
+}
+
+std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens) {
+  if (kind == KvAllocatorKind::contiguous)
+    return std::make_unique<ContiguousBlockManager>(total_blocks, block_size_tokens);
+  return std::make_unique<PagedBlockManager>(total_blocks, block_size_tokens);
+}
+
+BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
+    : total_blocks_(total_blocks),
+      block_size_(block_size_tokens),
+      refcount_(static_cast<size_t>(total_blocks), 0),
+      fill_(static_cast<size_t>(total_blocks), 0),
+      prefix_of_(static_cast<size_t>(total_blocks), kNotCached) {
+  if (total_blocks < 0 || total_blocks > INT32_MAX || block_size_tokens < 1)
+    throw std::invalid_argument("a block manager needs 0..2^31 blocks of at least one token");
+  // Taken from the back: block 0 first, so block ids are reproducible and readable in tests.
+  free_list_.resize(static_cast<size_t>(total_blocks));
+  for (int64_t i = 0; i < total_blocks; ++i) free_list_[static_cast<size_t>(i)] = static_cast<int32_t>(total_blocks - 1 - i);
+}
+
+int32_t BlockManager::take_block() {
+  if (free_list_.empty()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  const int32_t b = free_list_.back();
+  free_list_.pop_back();
+  refcount_[b] = 1;
+  fill_[b] = 0;
+  return b;
+}
+
+void BlockManager::drop_reference(int32_t block) {
+  if (--refcount_[block] > 0) return;
+  stored_tokens_ -= fill_[block];
+  fill_[block] = 0;
+  if (prefix_of_[block] != kNotCached) {
+    prefix_cache_.erase(prefix_of_[block]);
+    prefix_of_[block] = kNotCached;
+  }
+  free_list_.push_back(block);
+}
+
+int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
+  if (!shares_blocks()) return 0;
+  const auto full_blocks = static_cast<size_t>(prompt_tokens / block_size_);
+  int64_t cached = 0;
+  for (size_t i = 0; i < std::min(prefix.size(), full_blocks); ++i)
+    if (prefix_cache_.contains(prefix[i])) ++cached;
+  return cached;
+}
+
+int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) const {
+  return blocks_for(prompt_tokens, max_tokens) - cached_prefix_blocks(prompt_tokens, prefix);
+}
+
+void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) {
+  if (tables_.contains(seq)) throw std::logic_error("a sequence was admitted twice");
+  if (blocks_to_admit(prompt_tokens, max_tokens, prefix) > free_blocks())
+    throw std::logic_error("a sequence was admitted without room for its prompt");
+  Table& t = tables_[seq];
+  t.tokens = prompt_tokens;
+  t.max_tokens = max_tokens;
+  const auto count = static_cast<size_t>(blocks_for(prompt_tokens, max_tokens));
+  const size_t cacheable = shares_blocks() ? std::min(prefix.size(), static_cast<size_t>(prompt_tokens / block_size_)) : 0;
+  t.blocks.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (i < cacheable) {
+      if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end()) {
+        ++refcount_[it->second];
+        t.blocks.push_back(it->second);
+        continue;
+      }
+    }
+    const int32_t b = take_block();
+    fill_[b] = std::clamp<int64_t>(prompt_tokens - static_cast<int64_t>(i) * block_size_, 0, block_size_);
+    stored_tokens_ += fill_[b];
+    if (i < cacheable) {
+      prefix_of_[b] = prefix[i];
+      prefix_cache_.emplace(prefix[i], b);
+    }
+    t.blocks.push_back(b);
+  }
+  unshared_blocks_ += static_cast<int64_t>(count);
+}
+
+int64_t BlockManager::blocks_to_append(SeqId seq) const {
+  const Table& t = tables_.at(seq);
+  const auto index = static_cast<size_t>(t.tokens / block_size_);
+  if (index >= t.blocks.size()) return 1;
+  return refcount_[t.blocks[index]] > 1 ? 1 : 0;
+}
+
+void BlockManager::append(SeqId seq) {
+  Table& t = tables_.at(seq);
+  if (!t.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was appended to");
+  const auto index = static_cast<size_t>(t.tokens / block_size_);
+  if (index >= t.blocks.size()) {
+    t.blocks.push_back(take_block());
+    ++unshared_blocks_;
+  } else if (refcount_[t.blocks[index]] > 1) {
+    // Copy-on-write: the other holders keep the original, this sequence writes into a copy.
+    const int32_t shared = t.blocks[index];
+    const int32_t copy = take_block();
+    fill_[copy] = fill_[shared];
+    stored_tokens_ += fill_[copy];
+    drop_reference(shared);
+    t.blocks[index] = copy;
+  }
+  ++fill_[t.blocks[index]];
+  ++stored_tokens_;
+  ++t.tokens;
+}
+
+int64_t BlockManager::blocks_to_fork(SeqId parent) const {
+  return shares_blocks() ? 0 : blocks_held(parent);
+}
+
+void BlockManager::fork(SeqId parent, SeqId child) {
+  if (tables_.contains(child)) throw std::logic_error("a sequence was forked onto an existing one");
+  if (blocks_to_fork(parent) > free_blocks()) throw std::logic_error("a sequence was forked without room");
+  Table copy = tables_.at(parent);
+  if (!copy.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  for (int32_t& b : copy.blocks) {
+    if (shares_blocks()) {
+      ++refcount_[b];
+    } else {
+      const int32_t own = take_block();
+      fill_[own] = fill_[b];
+      stored_tokens_ += fill_[own];
+      b = own;
+    }
+  }
+  unshared_blocks_ += static_cast<int64_t>(copy.blocks.size());
+  tables_.emplace(child, std::move(copy));
+}
+
+void BlockManager::free(SeqId seq) {
+  const auto it = tables_.find(seq);
+  if (it == tables_.end()) throw std::logic_error("a sequence without blocks was freed");
+  for (const int32_t b : it->second.blocks) drop_reference(b);
+  unshared_blocks_ -= static_cast<int64_t>(it->second.blocks.size());
+  for (const int32_t h : it->second.host_blocks) {
+    if (--host_[h].references == 0) {
+      host_.erase(h);
+      --host_blocks_;
+    }
+  }
+  tables_.erase(it);
+}
+
+int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
+  std::unordered_map<int32_t, int32_t> host_of;
+  for (const SeqId seq : seqs) {
+    Table& t = tables_.at(seq);
+    for (const int32_t b : t.blocks) {
+      auto [it, inserted] = host_of.emplace(b, next_host_block_);
+      if (inserted) host_[next_host_block_++] = HostBlock{fill_[b], 0};
+      ++host_[it->second].references;
+      t.host_blocks.push_back(it->second);
+    }
+  }
+  for (const SeqId seq : seqs) {
+    Table& t = tables_.at(seq);
+    for (const int32_t b : t.blocks) drop_reference(b);
+    unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
+    t.blocks.clear();
+  }
+  host_blocks_ += static_cast<int64_t>(host_of.size());
+  return static_cast<int64_t>(host_of.size());
+}
+
+int64_t BlockManager::blocks_to_swap_in(std::span<const SeqId> seqs) const {
+  std::vector<int32_t> distinct;
+  for (const SeqId seq : seqs) {
+    const Table& t = tables_.at(seq);
+    distinct.insert(distinct.end(), t.host_blocks.begin(), t.host_blocks.end());
+  }
+  std::sort(distinct.begin(), distinct.end());
+  return std::unique(distinct.begin(), distinct.end()) - distinct.begin();
+}
+
+void BlockManager::swap_in(std::span<const SeqId> seqs) {
+  if (blocks_to_swap_in(seqs) > free_blocks()) throw std::logic_error("a swap-in without room");
+  std::unordered_map<int32_t, int32_t> gpu_of;
+  for (const SeqId seq : seqs) {
+    Table& t = tables_.at(seq);
+    for (const int32_t h : t.host_blocks) {
+      auto [it, inserted] = gpu_of.emplace(h, 0);
+      if (inserted) {
+        it->second = take_block();
+        fill_[it->second] = host_[h].fill;
+        stored_tokens_ += host_[h].fill;
+      } else {
+        ++refcount_[it->second];
+      }
+      t.blocks.push_back(it->second);
+      if (--host_[h].references == 0) {
+        host_.erase(h);
+        --host_blocks_;
+      }
+    }
+    unshared_blocks_ += static_cast<int64_t>(t.blocks.size());
+    t.host_blocks.clear();
+  }
+}
+
+void BlockManager::audit() const {
+  auto fail = [](const std::string& what) { throw std::logic_error("block accounting: " + what); };
+  std::vector<int32_t> references(static_cast<size_t>(total_blocks_), 0);
+  int64_t unshared = 0;
+  for (const auto& [seq, t] : tables_) {
+    unshared += static_cast<int64_t>(t.blocks.size());
+    for (const int32_t b : t.blocks) ++references[b];
+    if (t.host_blocks.empty() && static_cast<int64_t>(t.blocks.size()) != blocks_for(t.tokens, t.max_tokens))
+      fail(fmt::format("sequence {} holds {} blocks for {} tokens", seq, t.blocks.size(), t.tokens));
+    for (size_t i = 0; i < t.blocks.size(); ++i) {
+      const int64_t written = std::clamp<int64_t>(t.tokens - static_cast<int64_t>(i) * block_size_, 0, block_size_);
+      if (fill_[t.blocks[i]] != written)
+        fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, fill_[t.blocks[i]], written));
+    }
+  }
+  std::vector<bool> is_free(static_cast<size_t>(total_blocks_), false);
+  for (const int32_t b : free_list_) {
+    if (is_free[b]) fail(fmt::format("block {} is free twice", b));
+    is_free[b] = true;
+  }
+  int64_t stored = 0;
+  for (int64_t b = 0; b < total_blocks_; ++b) {
+    if (references[b] != refcount_[b])
+      fail(fmt::format("block {} has reference count {} but {} holders", b, refcount_[b], references[b]));
+    if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free nor held", b));
+    stored += fill_[b];
+  }
+  if (stored != stored_tokens_) fail(fmt::format("{} tokens stored, counted {}", stored_tokens_, stored));
+  if (unshared != unshared_blocks_) fail(fmt::format("{} unshared blocks, counted {}", unshared_blocks_, unshared));
+  if (host_blocks_ != static_cast<int64_t>(host_.size())) fail("host block count");
+}
+
+}  // namespace slsim

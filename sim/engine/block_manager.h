@@ -1,0 +1,134 @@
+#pragma once
+// The KV cache of one instance as fixed-size blocks (PagedAttention). Each sequence has a
+// block table; a block may be shared by several sequences (parallel samples, beams, cached
+// prompt prefixes) and carries a reference count. Writing into a shared partial block copies
+// it first (copy-on-write). Two allocators share this mechanism and differ in when blocks are
+// taken:
+//   paged       blocks are taken as tokens arrive, one at a time (vLLM);
+//   contiguous  a sequence reserves blocks for its maximum length at once and shares nothing
+//               (the pre-vLLM systems that reserve a contiguous region per request).
+//
+// Invariants (checked by audit()): every block is either free or referenced by exactly as many
+// sequence tables as its reference count says; the free count never goes below zero; a
+// paged sequence holds exactly ceil(tokens / block_size) blocks; stored_tokens() is the sum of
+// the filled slots of the blocks in use, each block counted once however many share it.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace slsim {
+
+using SeqId = uint64_t;
+
+enum class KvAllocatorKind : uint8_t { paged, contiguous };
+KvAllocatorKind parse_kv_allocator(const std::string& name);
+
+class BlockManager {
+ public:
+  BlockManager(int64_t total_blocks, int64_t block_size_tokens);
+  virtual ~BlockManager() = default;
+  BlockManager(const BlockManager&) = delete;
+  BlockManager& operator=(const BlockManager&) = delete;
+
+  // New blocks that admitting a prompt takes; cached prefix blocks it reuses are not counted.
+  int64_t blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) const;
+  // Gives `seq` blocks for `prompt_tokens` (its prefix blocks from the cache where present).
+  void admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix);
+  // New blocks that storing one more token of `seq` takes (a fresh block, or a copy of a
+  // shared partial one).
+  int64_t blocks_to_append(SeqId seq) const;
+  void append(SeqId seq);
+  // `child` starts as a copy of `parent`: the same blocks, shared where the allocator shares.
+  int64_t blocks_to_fork(SeqId parent) const;
+  void fork(SeqId parent, SeqId child);
+  void free(SeqId seq);
+
+  // Moves the sequences' blocks to host memory (each distinct block once) and returns how many
+  // blocks moved; swap_in brings them back into fresh blocks, keeping their sharing.
+  int64_t swap_out(std::span<const SeqId> seqs);
+  int64_t blocks_to_swap_in(std::span<const SeqId> seqs) const;
+  void swap_in(std::span<const SeqId> seqs);
+
+  int64_t total_blocks() const { return total_blocks_; }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()); }
+  int64_t used_blocks() const { return total_blocks_ - free_blocks(); }
+  int64_t block_size() const { return block_size_; }
+  int64_t stored_tokens() const { return stored_tokens_; }
+  int64_t tokens(SeqId seq) const { return tables_.at(seq).tokens; }
+  int64_t blocks_held(SeqId seq) const { return static_cast<int64_t>(tables_.at(seq).blocks.size()); }
+  int64_t host_blocks() const { return host_blocks_; }
+  bool holds(SeqId seq) const { return tables_.contains(seq); }
+  // Blocks of the prefix that are cached already and need no compute.
+  int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
+  // Σ blocks held over resident sequences: what they would take if nothing were shared.
+  int64_t unshared_blocks() const { return unshared_blocks_; }
+  virtual bool shares_blocks() const = 0;
+
+  // Recounts everything from the tables; throws std::logic_error naming the first violation.
+  void audit() const;
+
+ protected:
+  // Blocks a sequence holds when it stores `tokens` and may grow to `max_tokens`.
+  virtual int64_t blocks_for(int64_t tokens, int64_t max_tokens) const = 0;
+
+  int64_t blocks_covering(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+
+ private:
+  struct Table {
+    std::vector<int32_t> blocks;
+    int64_t tokens = 0;
+    int64_t max_tokens = 0;
+    std::vector<int32_t> host_blocks;  // while swapped out: indices into host_
+  };
+  static constexpr uint64_t kNotCached = ~uint64_t{0};
+  int32_t take_block();
+  void drop_reference(int32_t block);
+
+  int64_t total_blocks_;
+  int64_t block_size_;
+  std::vector<int32_t> free_list_;
+  std::vector<int32_t> refcount_;
+  std::vector<int32_t> fill_;
+  std::vector<uint64_t> prefix_of_;  // the prefix id a block is cached under, or kNotCached
+  std::unordered_map<uint64_t, int32_t> prefix_cache_;
+  std::unordered_map<SeqId, Table> tables_;
+  int64_t stored_tokens_ = 0;
+  int64_t unshared_blocks_ = 0;
+  struct HostBlock {
+    int64_t fill = 0;
+    int64_t references = 0;
+  };
+  std::unordered_map<int32_t, HostBlock> host_;  // by host block index, while swapped out
+  int64_t host_blocks_ = 0;
+  int32_t next_host_block_ = 0;
+};
+
+class PagedBlockManager final : public BlockManager {
+ public:
+  using BlockManager::BlockManager;
+
+ protected:
+  int64_t blocks_for(int64_t tokens, int64_t) const override { return blocks_covering(tokens); }
+
+ public:
+  bool shares_blocks() const override { return true; }
+};
+
+class ContiguousBlockManager final : public BlockManager {
+ public:
+  using BlockManager::BlockManager;
+
+ protected:
+  int64_t blocks_for(int64_t, int64_t max_tokens) const override { return blocks_covering(max_tokens); }
+
+ public:
+  bool shares_blocks() const override { return false; }
+};
+
+std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens);
+
+}  // namespace slsim

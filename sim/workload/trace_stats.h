@@ -1,0 +1,40 @@
+#pragma once
+// Summary statistics of a trace, accumulated one request at a time in memory bounded by the
+// number of distinct token counts (exact percentiles from counts per value).
+
+#include <cstdint>
+#include <map>
+
+#include "sim/core/fields.h"
+
+namespace slsim {
+
+class TraceStats {
+ public:
+  void add(int64_t arrival_ns, int64_t input_tokens, int64_t output_tokens);
+  // requests, duration_s, mean_rate (requests / (last − first arrival)), interarrival_cv,
+  // peak_rate_1s (most arrivals in one 1 s window, windows aligned at the first arrival), and
+  // input_tokens / output_tokens {mean, p50, p99} (p: linear between order statistics, as numpy).
+  Json to_json() const;
+
+ private:
+  struct Lengths {
+    std::map<int64_t, int64_t> counts;
+    double sum = 0;
+    Json to_json(int64_t n) const;
+  };
+  int64_t requests_ = 0;
+  int64_t first_ns_ = 0;
+  int64_t last_ns_ = 0;
+  // Welford's running mean and squared deviations of the gaps, in seconds.
+  int64_t gaps_ = 0;
+  double gap_mean_ = 0;
+  double gap_m2_ = 0;
+  int64_t window_ = -1;
+  int64_t window_count_ = 0;
+  int64_t peak_ = 0;
+  Lengths input_;
+  Lengths output_;
+};
+
+}  // namespace slsim

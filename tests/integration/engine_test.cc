@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/config/experiment_config.h"
+#include "sim/config/experiment_runner.h"
+#include "sim/engine/latency_model.h"
+#include "test_support.h"
+
+namespace slsim {
+using namespace testing_support;
+
+namespace {
+
+// summary.json without the count of simulator events, which fast-forwarding exists to cut.
+std::string summary_without_events(const std::filesystem::path& dir) {
+  Json summary = Json::parse(read_file(dir / "summary.json"));
+  summary.erase("events");
+  return summary.dump(2);
+}
+
+int64_t events(const std::filesystem::path& dir) { return Json::parse(read_file(dir / "summary.json"))["events"]; }
+
+}  // namespace
+
+constexpr const char* kVariantNames[] = {"recompute", "swap", "contiguous", "chunked_prefill", "stopped_mid_run"};
+
+class FastForward : public testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(FastForward, GivesTheSameResultsAsSteppingOneByOne) {
+  // ctest runs the variants in parallel processes: each needs folders of its own.
+  const std::string name = testing::UnitTest::GetInstance()->current_test_info()->name();
+  const auto stepped = fresh_dir("ff_off_" + name.substr(name.rfind('/') + 1));
+  const auto forwarded = fresh_dir("ff_on_" + name.substr(name.rfind('/') + 1));
+  std::vector<std::string> off = GetParam();
+  off.push_back("engine.fast_forward=false");
+  run_experiment(load_experiment(testdata("engine_pressure.json"), off), stepped);
+  run_experiment(load_experiment(testdata("engine_pressure.json"), GetParam()), forwarded);
+  EXPECT_EQ(read_file(stepped / "requests.csv"), read_file(forwarded / "requests.csv"));
+  EXPECT_EQ(summary_without_events(stepped), summary_without_events(forwarded));
+  EXPECT_LT(events(forwarded), events(stepped));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EngineVariants, FastForward,
+    testing::Values(std::vector<std::string>{}, std::vector<std::string>{"engine.preemption_mode=swap"},
+                    std::vector<std::string>{"engine.kv_allocator=contiguous"},
+                    std::vector<std::string>{"engine.enable_chunked_prefill=true", "engine.max_num_batched_tokens=512"},
+                    std::vector<std::string>{"duration_s=30.3"}),
+    [](const testing::TestParamInfo<std::vector<std::string>>& info) { return std::string(kVariantNames[info.index]); });
+
+TEST(EngineOutputs, SummaryReportsKvUtilizationPreemptionsAndThroughput) {
+  const auto dir = fresh_dir("engine_outputs");
+  run_experiment(load_experiment(testdata("engine_pressure.json"), {"engine.preemption_mode=swap"}), dir);
+  const Json summary = Json::parse(read_file(dir / "summary.json"));
+  EXPECT_EQ(summary["completed"], 230);
+  EXPECT_GT(summary["preemptions"].get<int64_t>(), 0);
+  EXPECT_GT(summary["swapped_bytes"].get<int64_t>(), 0);
+  const double utilization = summary["kv_cache_utilization"];
+  EXPECT_GT(utilization, 0.5);
+  EXPECT_LE(utilization, 1.0);
+  EXPECT_GT(summary["kv_sharing_savings"].get<double>(), 0.0);
+  EXPECT_GT(summary["instance_throughput_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(summary["models"]["opt-13b"]["preemptions"], summary["preemptions"]);
+  EXPECT_EQ(summary["latency_estimates"][0]["estimated"][0], "all parts: roofline");
+}
+
+TEST(EngineOutputs, ContiguousReservationWastesMostOfTheKvCache) {
+  const auto paged = fresh_dir("kv_paged");
+  const auto contiguous = fresh_dir("kv_contiguous");
+  run_experiment(load_experiment(testdata("engine_pressure.json"), {}), paged);
+  run_experiment(load_experiment(testdata("engine_pressure.json"), {"engine.kv_allocator=contiguous"}), contiguous);
+  const double paged_utilization = Json::parse(read_file(paged / "summary.json"))["kv_cache_utilization"];
+  const double contiguous_utilization = Json::parse(read_file(contiguous / "summary.json"))["kv_cache_utilization"];
+  // Sequences of at most 700 tokens in 2048-token reservations use under a third.
+  EXPECT_LT(contiguous_utilization, 700.0 / 2048);
+  EXPECT_GT(paged_utilization, 2 * contiguous_utilization);
+}
+
+TEST(EngineOutputs, CalibratedModelWithoutAProfileIsAnInputErrorBeforeTheRun) {
+  EXPECT_THROW(load_experiment(testdata("engine_pressure.json"),
+                               {"engine.latency_model=calibrated", "engine.calibration_dir=/nonexistent"}),
+               InputError);
+}
+
+TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
+  const auto dir = fresh_dir("calibrate");
+  const auto measurements = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/measurements/h200";
+  const CommandResult r = run_slsim("calibrate " + measurements + " --gpu h200 -o " + (dir / "h200.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CalibrationProfile profile = load_calibration((dir / "h200.json").string());
+  EXPECT_EQ(profile.gpu, "h200");
+  EXPECT_EQ(profile.paged_attention.size(), 6u);  // seven files, f16 preferred over bf16 for one shape
+  const auto opt13b_qkv = std::find_if(profile.gemm.begin(), profile.gemm.end(), [](const GemmTable& t) {
+    return t.in_features == 5120 && t.out_features == 15360;
+  });
+  ASSERT_NE(opt13b_qkv, profile.gemm.end());
+  // LLaMA-2-13B's q/k/v has the same shape and comes first in gemm.json: its measurement stands.
+  EXPECT_EQ(opt13b_qkv->model, "llama-2-13b");
+  EXPECT_EQ(opt13b_qkv->tokens.front(), 1);
+  EXPECT_DOUBLE_EQ(opt13b_qkv->us.front(), 43.1328);
+}
+
+TEST(Calibrate, AMissingFolderExitsTwo) {
+  const auto dir = fresh_dir("calibrate_missing");
+  const CommandResult r = run_slsim("calibrate /nonexistent --gpu h200 -o " + (dir / "x.json").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("/nonexistent: not a folder of measurements"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.json"));
+}
+
+}  // namespace slsim

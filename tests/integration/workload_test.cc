@@ -1,0 +1,148 @@
+// Workloads end to end: a trace in its own format replays through a mapping alone, bad lines
+// are skipped and counted, and `slsim trace` inspects, converts and synthesizes traces.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sim/config/experiment_config.h"
+#include "sim/config/experiment_runner.h"
+#include "test_support.h"
+
+namespace slsim {
+using namespace testing_support;
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+// Three requests for two functions in a JSONL trace with its own field names and times in ms.
+constexpr const char* kJsonlTrace =
+    R"({"when_ms": 1000, "fn": "chat", "prompt": 100, "completion": 5, "n": 2})" "\n"
+    R"({"when_ms": 1250, "fn": "code", "prompt": 200, "completion": 3, "n": 1})" "\n"
+    R"({"when_ms": 4000, "fn": "chat", "prompt": 300, "completion": 4, "n": 1})" "\n";
+
+Json jsonl_config() {
+  return Json::parse(R"({
+    "name": "jsonl", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}, {"name": "opt-13b"}],
+    "workload": {"sources": [{"kind": "trace", "path": "trace.jsonl", "models": ["opt-6.7b", "opt-13b"],
+      "mapping": {"time_field": "when_ms", "time_unit": "ms", "input_field": "prompt",
+                  "output_field": "completion", "model_field": "fn", "samples_field": "n"}}]}})");
+}
+}  // namespace
+
+TEST(Workload, JsonlTraceWithItsOwnFieldNamesReplaysThroughAMappingAlone) {
+  const auto dir = fresh_dir("workload_jsonl");
+  std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
+  const auto experiment = resolve_experiment(jsonl_config(), dir);
+  const Json summary = run_experiment(experiment, dir / "out");
+  EXPECT_EQ(summary["requests"], 3);
+  EXPECT_EQ(summary["completed"], 3);
+  EXPECT_EQ(summary["models"]["opt-6.7b"]["requests"], 2);  // chat: the first id, round robin
+  EXPECT_EQ(summary["models"]["opt-13b"]["requests"], 1);
+  const std::string rows = read_file(dir / "out" / "requests.csv");
+  EXPECT_THAT(rows, HasSubstr("\n0,opt-6.7b,0.000000,100,5,"));  // arrivals relative to the first
+  EXPECT_THAT(rows, HasSubstr("\n1,opt-13b,0.250000,200,3,"));
+  EXPECT_THAT(rows, HasSubstr("\n2,opt-6.7b,3.000000,300,4,"));
+}
+
+TEST(Workload, UnknownModelInTheSourceIsNamedByItsJsonPath) {
+  Json config = jsonl_config();
+  config["workload"]["sources"][0]["models"][1] = "gpt-5";
+  const auto dir = fresh_dir("workload_bad_model");
+  std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
+  try {
+    resolve_experiment(config, dir);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("workload.sources[0].models[1]: \"gpt-5\" is not one of the models"));
+  }
+}
+
+TEST(Workload, ValidateCatchesAMappingThatDoesNotFitTheFile) {
+  Json config = jsonl_config();
+  config["workload"]["sources"][0]["mapping"]["input_field"] = "prompt_tokens";
+  const auto dir = fresh_dir("workload_bad_mapping");
+  std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
+  try {
+    resolve_experiment(config, dir);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("trace.jsonl:1: field prompt_tokens: missing"));
+  }
+}
+
+TEST(Workload, RunSkipBadCountsSkippedLinesAndFailsBeyondTheAllowance) {
+  const auto dir = fresh_dir("workload_skip");
+  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens\n0,oops,5\n1,100,5\n2,100,5\n3,100\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "skip", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}],
+    "workload": {"sources": [{"kind": "trace", "model": "opt-6.7b", "path": "trace.csv"}]}})";
+  const auto ok = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "ok").string() + " --skip-bad 2");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("skipped 2 bad trace lines"));
+  const Json summary = Json::parse(read_file(dir / "ok" / "summary.json"));
+  EXPECT_EQ(summary["skipped_trace_lines"], 2);
+  EXPECT_EQ(summary["requests"], 2);
+  const auto bad = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "bad").string() + " --skip-bad 1");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("trace.csv:5: field output_tokens: missing (the line has 2 fields) (more than the 1 bad lines allowed)"));
+  EXPECT_FALSE(fs::exists(dir / "bad" / "summary.json"));
+}
+
+TEST(Workload, TraceStatsPrintsTheFiguresAsJson) {
+  const auto r = run_slsim("trace stats " + std::string(SLSIM_SOURCE_DIR) +
+                           "/traces/azure-llm-2023/AzureLLMInferenceTrace_conv.csv --preset azure-llm-2023 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json j = Json::parse(r.output);
+  EXPECT_EQ(j["requests"], 19366);
+  EXPECT_EQ(j["peak_rate_1s"], 16);
+  EXPECT_EQ(j["output_tokens"]["p50"], 129.0);
+}
+
+TEST(Workload, TraceStatsReadsTheSameTraceThroughCommandLineMappingOptions) {
+  const auto dir = fresh_dir("workload_stats");
+  std::ofstream(dir / "t.csv") << "a,b,c\n2,10,20\n1,30,40\n";  // times unsorted on purpose
+  const auto sorted = run_slsim("trace stats " + (dir / "t.csv").string() +
+                                " --time-field a --input-field b --output-field c --time-unit ms");
+  EXPECT_EQ(sorted.exit_code, 2);
+  EXPECT_THAT(sorted.output, HasSubstr("t.csv:3: field a: earlier than the previous row"));
+  const auto unit = run_slsim("trace stats " + (dir / "t.csv").string() + " --time-unit minutes");
+  EXPECT_EQ(unit.exit_code, 2);
+  EXPECT_THAT(unit.output, HasSubstr("mapping.time_unit: unknown value \"minutes\""));
+}
+
+TEST(Workload, ConvertWritesTheCanonicalCsvThatReplaysWithTheDefaultMapping) {
+  const auto dir = fresh_dir("workload_convert");
+  std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
+  const auto r = run_slsim("trace convert " + (dir / "trace.jsonl").string() +
+                           " --time-field when_ms --time-unit ms --input-field prompt --output-field completion"
+                           " --model-field fn --samples-field n -o " + (dir / "canonical.csv").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "canonical.csv"),
+            "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n"
+            "0.000000000,chat,100,5,2,1,\n0.250000000,code,200,3,1,1,\n3.000000000,chat,300,4,1,1,\n");
+  const auto stats = run_slsim("trace stats " + (dir / "canonical.csv").string() + " --model-field model --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.output;
+  EXPECT_EQ(Json::parse(stats.output)["requests"], 3);
+}
+
+TEST(Workload, SynthWritesTheSameTraceForTheSameSeed) {
+  const auto dir = fresh_dir("workload_synth");
+  const std::string spec =
+      R"('{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 200,)"
+      R"( "lengths": {"kind": "lognormal"}}')";
+  for (const char* out : {"one.csv", "two.csv"}) {
+    const auto r = run_slsim("trace synth " + spec + " --max-context 2048 -o " + (dir / out).string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  EXPECT_EQ(read_file(dir / "one.csv"), read_file(dir / "two.csv"));
+  const auto stats = run_slsim("trace stats " + (dir / "one.csv").string() + " --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.output;
+  EXPECT_EQ(Json::parse(stats.output)["requests"], 200);
+}
+
+}  // namespace slsim

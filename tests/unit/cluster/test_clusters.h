@@ -1,0 +1,69 @@
+#pragma once
+// Small hand-made clusters and topologies for the cluster module's tests.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/cluster/cluster.h"
+#include "sim/cluster/topology.h"
+
+namespace slsim::testing {
+
+// A server with round figures: GPU host link 25 GB/s measured (32 nominal), GPU interconnect
+// 300 GB/s, SSD read 4 GB/s, NIC 12.5 GB/s.
+inline ServerGroupSpec server_group(int64_t count, int64_t gpus = 2, double nic_gbps = 12.5, std::string site = "") {
+  ServerGroupSpec g;
+  g.count = count;
+  g.site = std::move(site);
+  g.server.name = "test-server";
+  g.server.gpu = "test-gpu";
+  g.server.gpus = gpus;
+  g.server.dram_bytes = int64_t{1} << 40;
+  g.server.dram_cache_bytes = int64_t{1} << 39;
+  g.server.ssd_bytes = int64_t{1} << 42;
+  g.server.ssd_cache_bytes = int64_t{1} << 41;
+  g.server.ssd_read_gbps = 4;
+  g.server.nic_gbps = nic_gbps;
+  g.gpu.name = "test-gpu";
+  g.gpu.memory_bytes = int64_t{80} << 30;
+  g.gpu.hbm_bandwidth_gbps = 2000;
+  g.gpu.dense_fp16_tflops = 300;
+  g.gpu.host_link_gbps = 32;
+  g.gpu.host_link_measured_gbps = 25;
+  g.gpu.interconnect_gbps = 300;
+  return g;
+}
+
+// A custom topology for one one-GPU server (its four required nodes and the store) plus the
+// named extra nodes, joined by the given one-way links (latency 0 unless given).
+struct CustomBuilder {
+  TopologyParams params;
+
+  CustomBuilder() {
+    node("host", "host_memory", 0);
+    node("ssd", "ssd", 0);
+    node("nic", "nic", 0);
+    node("gpu", "gpu", 0);
+    node("store", "remote_storage");
+  }
+  CustomBuilder& node(std::string name, std::string kind = "tor_switch", int64_t server = -1) {
+    params.custom.nodes.push_back(CustomNodeParams{std::move(name), std::move(kind), server, 0});
+    return *this;
+  }
+  CustomBuilder& link(std::string from, std::string to, double gbps, double latency_us = 0,
+                      std::string link_class = "test") {
+    params.custom.links.push_back(
+        CustomLinkParams{std::move(from), std::move(to), gbps, latency_us, std::move(link_class), false});
+    return *this;
+  }
+};
+
+// The node a custom topology named `name` (nodes are numbered in the order they were listed).
+inline NodeId node_named(const Topology& topology, const std::string& name) {
+  for (NodeId id = 0; id < topology.node_count(); ++id)
+    if (topology.node_name(id) == name) return id;
+  throw std::out_of_range("no node " + name);
+}
+
+}  // namespace slsim::testing

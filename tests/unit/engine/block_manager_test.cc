@@ -1,0 +1,184 @@
+#include "sim/engine/block_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "sim/core/random.h"
+
+namespace slsim {
+namespace {
+
+constexpr int64_t kBlockSize = 4;
+constexpr int64_t kMaxTokens = 16;  // what the contiguous allocator reserves: 4 blocks
+
+class BlockManagerTest : public testing::TestWithParam<KvAllocatorKind> {
+ protected:
+  std::unique_ptr<BlockManager> make(int64_t blocks) { return make_block_manager(GetParam(), blocks, kBlockSize); }
+  bool paged() const { return GetParam() == KvAllocatorKind::paged; }
+};
+
+TEST_P(BlockManagerTest, AdmitTakesThePromptsBlocksOrTheWholeReservation) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});
+  EXPECT_EQ(m->blocks_held(1), paged() ? 2 : 4);
+  EXPECT_EQ(m->free_blocks(), paged() ? 18 : 16);
+  EXPECT_EQ(m->stored_tokens(), 6);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, AppendTakesABlockOnlyWhenTheLastIsFull) {
+  auto m = make(20);
+  m->admit(1, 4, kMaxTokens, {});
+  EXPECT_EQ(m->blocks_to_append(1), paged() ? 1 : 0);
+  m->append(1);
+  EXPECT_EQ(m->blocks_held(1), paged() ? 2 : 4);
+  EXPECT_EQ(m->blocks_to_append(1), 0);
+  for (int i = 0; i < 3; ++i) m->append(1);
+  EXPECT_EQ(m->tokens(1), 8);
+  EXPECT_EQ(m->blocks_held(1), paged() ? 2 : 4);
+  EXPECT_EQ(m->stored_tokens(), 8);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, ForkSharesBlocksAndCopiesTheLastPartialOneOnWrite) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});  // one full block, one with 2 of 4 slots
+  EXPECT_EQ(m->blocks_to_fork(1), paged() ? 0 : 4);
+  m->fork(1, 2);
+  EXPECT_EQ(m->used_blocks(), paged() ? 2 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 6 : 12);
+  EXPECT_EQ(m->unshared_blocks(), paged() ? 4 : 8);
+  // The child writes into the shared partial block: it gets its own copy; the parent, now
+  // the only holder of the original, writes in place.
+  EXPECT_EQ(m->blocks_to_append(2), paged() ? 1 : 0);
+  m->append(2);
+  EXPECT_EQ(m->used_blocks(), paged() ? 3 : 8);
+  EXPECT_EQ(m->blocks_to_append(1), 0);
+  m->append(1);
+  EXPECT_EQ(m->used_blocks(), paged() ? 3 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 4 + 3 + 3 : 14);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, FreeingEverySequenceReturnsEveryBlock) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});
+  m->fork(1, 2);
+  m->append(2);
+  m->free(1);
+  m->audit();
+  m->free(2);
+  EXPECT_EQ(m->free_blocks(), 20);
+  EXPECT_EQ(m->stored_tokens(), 0);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, SwapMovesEachDistinctBlockOnceAndKeepsSharing) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});
+  m->fork(1, 2);
+  const std::vector<SeqId> group = {1, 2};
+  const int64_t used = m->used_blocks();
+  EXPECT_EQ(m->swap_out(group), used);
+  EXPECT_EQ(m->free_blocks(), 20);
+  EXPECT_EQ(m->host_blocks(), used);
+  m->audit();
+  EXPECT_EQ(m->blocks_to_swap_in(group), used);
+  m->swap_in(group);
+  EXPECT_EQ(m->used_blocks(), used);
+  EXPECT_EQ(m->host_blocks(), 0);
+  EXPECT_EQ(m->tokens(2), 6);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 6 : 12);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, CachedPrefixBlocksAreSharedAcrossRequests) {
+  auto m = make(20);
+  const std::vector<uint64_t> prefix = {7, 8};
+  m->admit(1, 10, kMaxTokens, prefix);
+  EXPECT_EQ(m->cached_prefix_blocks(10, prefix), paged() ? 2 : 0);
+  EXPECT_EQ(m->blocks_to_admit(10, kMaxTokens, prefix), paged() ? 1 : 4);
+  m->admit(2, 10, kMaxTokens, prefix);
+  EXPECT_EQ(m->used_blocks(), paged() ? 4 : 8);
+  m->free(1);
+  m->free(2);
+  // The cache holds blocks only while some sequence does.
+  EXPECT_EQ(m->cached_prefix_blocks(10, prefix), 0);
+  m->audit();
+}
+
+// Random admits, appends, forks, swaps and frees: the accounting holds after each, memory
+// never exceeds capacity and a paged sequence never holds more than its tokens need.
+TEST_P(BlockManagerTest, AccountingIsConservedUnderRandomOperations) {
+  auto m = make(64);
+  RandomStream random(42);
+  std::vector<SeqId> live;
+  std::vector<SeqId> swapped;
+  SeqId next = 0;
+  for (int op = 0; op < 5000; ++op) {
+    const uint64_t choice = random.below(6);
+    if (choice == 0 || live.empty()) {
+      const auto prompt = static_cast<int64_t>(1 + random.below(kMaxTokens - 4));
+      const std::vector<uint64_t> prefix = {random.below(3)};
+      if (m->blocks_to_admit(prompt, kMaxTokens, prefix) <= m->free_blocks()) {
+        m->admit(next, prompt, kMaxTokens, prefix);
+        live.push_back(next++);
+      }
+    } else if (choice <= 2) {
+      const SeqId s = live[random.below(live.size())];
+      if (m->tokens(s) < kMaxTokens && m->blocks_to_append(s) <= m->free_blocks()) m->append(s);
+    } else if (choice == 3) {
+      const SeqId s = live[random.below(live.size())];
+      if (m->blocks_to_fork(s) <= m->free_blocks()) {
+        m->fork(s, next);
+        live.push_back(next++);
+      }
+    } else if (choice == 4) {
+      const size_t i = random.below(live.size());
+      if (random.below(2) == 0) {
+        m->free(live[i]);
+      } else {
+        const std::vector<SeqId> one = {live[i]};
+        m->swap_out(one);
+        swapped.push_back(live[i]);
+      }
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (!swapped.empty()) {
+      const std::vector<SeqId> one = {swapped.back()};
+      if (m->blocks_to_swap_in(one) <= m->free_blocks()) {
+        m->swap_in(one);
+        live.push_back(swapped.back());
+        swapped.pop_back();
+      }
+    }
+    ASSERT_NO_THROW(m->audit()) << "after operation " << op;
+    ASSERT_LE(m->used_blocks(), m->total_blocks());
+    for (const SeqId s : live)
+      if (paged()) ASSERT_LE(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+  }
+  for (const SeqId s : live) m->free(s);
+  for (const SeqId s : swapped) m->free(s);
+  EXPECT_EQ(m->free_blocks(), 64);
+  EXPECT_EQ(m->host_blocks(), 0);
+  m->audit();
+}
+
+INSTANTIATE_TEST_SUITE_P(Allocators, BlockManagerTest,
+                         testing::Values(KvAllocatorKind::paged, KvAllocatorKind::contiguous),
+                         [](const testing::TestParamInfo<KvAllocatorKind>& info) {
+                           return info.param == KvAllocatorKind::paged ? "paged" : "contiguous";
+                         });
+
+TEST(BlockManager, RefusesAForkOntoALiveSequenceAndAnAdmissionWithoutRoom) {
+  PagedBlockManager m(4, kBlockSize);
+  m.admit(1, 4, kMaxTokens, {});
+  EXPECT_THROW(m.fork(1, 1), std::logic_error);
+  EXPECT_THROW(m.admit(2, 100, kMaxTokens, {}), std::logic_error);
+  EXPECT_NO_THROW(m.audit());
+}
+
+}  // namespace
+}  // namespace slsim

@@ -1,0 +1,111 @@
+#include "sim/engine/latency_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sim/core/errors.h"
+#include "sim/engine/engine.h"
+
+namespace slsim {
+namespace {
+
+const std::string kTestGpuFile = std::string(SLSIM_SOURCE_DIR) + "/tests/testdata/calibration/test-gpu.json";
+
+// Matches the synthetic table: every linear layer measured except the output head.
+ModelSpec tiny_model() {
+  ModelSpec m;
+  m.name = "tiny";
+  m.architecture.layers = 2;
+  m.architecture.hidden_size = 8;
+  m.architecture.attention_heads = 2;
+  m.architecture.kv_heads = 2;
+  m.architecture.head_dim = 4;
+  m.architecture.ffn_size = 16;
+  m.architecture.vocab_size = 32;
+  m.architecture.max_context = 128;
+  return m;
+}
+
+GpuProfile test_gpu() {
+  GpuProfile gpu;
+  gpu.name = "test-gpu";
+  gpu.memory_bytes = int64_t{1} << 30;
+  gpu.hbm_bandwidth_gbps = 1000;
+  gpu.dense_fp16_tflops = 100;
+  gpu.interconnect_gbps = 100;
+  return gpu;
+}
+
+}  // namespace
+
+TEST(Interpolation, IsLogLogLinearInsideFlatBelowAndLinearAbove) {
+  const std::vector<double> xs = {1, 16};
+  const std::vector<double> ys = {10, 40};
+  EXPECT_NEAR(interpolate_loglog(xs, ys, 4), 20, 1e-9);  // halfway in log x: sqrt(10 × 40)
+  EXPECT_EQ(interpolate_loglog(xs, ys, 0.5), 10);
+  EXPECT_NEAR(interpolate_loglog(xs, ys, 32), 80, 1e-9);
+  EXPECT_NEAR(interpolate_grid({1, 4}, {16, 64}, {5, 10, 8, 20}, 2, 32),
+              std::sqrt(std::sqrt(5.0 * 10) * std::sqrt(8.0 * 20)), 1e-9);
+  EXPECT_NEAR(interpolate_grid({1, 4}, {16, 64}, {5, 10, 8, 20}, 8, 64), 40, 1e-9);
+}
+
+TEST(CalibratedLatency, SumsMeasuredKernelsAndTheOverhead) {
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // 4 GEMMs of 20 µs (4 tokens) and attention of 20 µs (batch 4, context 64), per layer, two
+  // layers; 7 µs overhead; the output head's roofline is under a nanosecond.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20) + 7, 0.002);
+}
+
+TEST(CalibratedLatency, SaysWhichPartsAreRooflineEstimates) {
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(tiny_model(), test_gpu(), 1, 16, RooflineParams{}, profile);
+  const std::vector<std::string> expected = {"lm_head 8x32: roofline (shape not measured)",
+                                             "prefill attention 2/2 heads x 4: roofline (not measured)"};
+  EXPECT_EQ(latency.estimates(), expected);
+  // Another block size has no paged-attention table.
+  const CalibratedLatency other(tiny_model(), test_gpu(), 1, 32, RooflineParams{}, profile);
+  EXPECT_EQ(other.estimates().size(), 3u);
+}
+
+TEST(CalibratedLatency, SplitsUnmeasuredTensorParallelShapesOverTheGpus) {
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(tiny_model(), test_gpu(), 2, 16, RooflineParams{1, 1, 0}, profile);
+  EXPECT_EQ(latency.estimates().front(), "qkv_proj 8x24: the unsplit shape's time / 2 GPUs");
+  StepShape decode;
+  decode.decode_sequences = 16;
+  decode.decode_context_tokens = 16 * 16;
+  const double gemms_us = 2 * 4 * 40 / 2.0;
+  // One kv head per GPU: no table, so attention is the roofline; compare without it.
+  EXPECT_GT(latency.step_time(decode).seconds() * 1e6, gemms_us + 7);
+}
+
+TEST(CalibratedLatency, MalformedTablesNameTheFileAndThePath) {
+  const auto path = std::filesystem::temp_directory_path() / "slsim_bad_calibration.json";
+  std::ofstream(path) << R"({"gpu": "x", "gemm": [{"in_features": 8, "out_features": 8, "tokens": [1, 2], "us": [1]}]})";
+  try {
+    load_calibration(path.string());
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("gemm[0].us: expected 2 values, got 1"), std::string::npos);
+  }
+  EXPECT_THROW(load_calibration("/nonexistent/calibration.json"), InputError);
+}
+
+TEST(LatencyModelFactory, BuildsTheConfiguredModel) {
+  EngineParams params;
+  EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates(),
+            std::vector<std::string>{"all parts: roofline"});
+  params.latency_model = "calibrated";
+  params.calibration_dir = std::string(SLSIM_SOURCE_DIR) + "/tests/testdata/calibration";
+  EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates().size(), 2u);
+}
+
+}  // namespace slsim

@@ -1,0 +1,175 @@
+// Loads over the fluid network on one idle server, with answers computed by hand. The server:
+// 2 GPUs with 100 GB/s host links, an SSD reading and writing 4 GB/s, a 10 GB/s NIC, and a
+// remote store at 1 GB/s; all latencies 0 so times are bytes / rate.
+
+#include "sim/loading/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "sim/policy/cache/cache_policies.h"
+
+namespace slsim {
+namespace {
+
+struct Recorder : LoadListener {
+  Simulator* sim = nullptr;
+  std::map<InstanceId, std::pair<Time, LoadOutcome>> done;
+  void on_load_done(InstanceId id, const LoadOutcome& outcome) override { done[id] = {sim->now(), outcome}; }
+};
+
+ServerGroupSpec one_server() {
+  ServerGroupSpec g;
+  g.server.name = "test";
+  g.server.gpu = "test-gpu";
+  g.server.gpus = 2;
+  g.server.dram_bytes = int64_t{1} << 40;
+  g.server.dram_cache_bytes = int64_t{1} << 40;
+  g.server.ssd_bytes = int64_t{1} << 40;
+  g.server.ssd_cache_bytes = int64_t{1} << 40;
+  g.server.ssd_read_gbps = 4;
+  g.server.nic_gbps = 10;
+  g.gpu.name = "test-gpu";
+  g.gpu.memory_bytes = int64_t{80} << 30;
+  g.gpu.hbm_bandwidth_gbps = 3000;
+  g.gpu.dense_fp16_tflops = 1000;
+  g.gpu.host_link_gbps = 100;
+  g.gpu.interconnect_gbps = 400;
+  return g;
+}
+
+TopologyParams no_latency() {
+  TopologyParams p;
+  p.pcie_latency_us = p.gpu_interconnect_latency_us = p.ssd_latency_us = p.network_hop_latency_us = 0;
+  p.storage_latency_ms = 0;
+  return p;
+}
+
+CheckpointFormat ideal() { return CheckpointFormat{}; }
+
+CheckpointFormat staged() {
+  CheckpointFormat f;
+  f.ssd_efficiency = 0.5;
+  f.host_to_gpu_efficiency = 0.25;
+  f.pipelined = false;
+  return f;
+}
+
+struct Bench {
+  explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{"sllm", 0, 0, 1})
+      : cluster({one_server()}, 1.0),
+        topology(cluster, no_latency()),
+        network(sim, topology),
+        loader(sim, cluster, topology, network, params, format, lru, lru) {
+    recorder.sim = &sim;
+  }
+  void load(InstanceId id, CheckpointId part, double gigabytes, std::vector<int64_t> gpus) {
+    loader.start(LoadRequest{id, 0, std::move(gpus), {}, {CheckpointPart{part, static_cast<int64_t>(gigabytes * 1e9), 1}}},
+                 recorder);
+  }
+  double done_s(InstanceId id) { return recorder.done.at(id).first.seconds(); }
+  Tier tier(InstanceId id) { return recorder.done.at(id).second.tier; }
+
+  static std::unique_ptr<EvictionPolicy> lru_policy() {
+    EvictionPolicy::Context context;
+    return cache_policies().make(PolicyChoice{"lru", Json::object()}, context);
+  }
+  EvictionFactory lru = &Bench::lru_policy;
+  Simulator sim;
+  Cluster cluster;
+  Topology topology;
+  FlowNetwork network;
+  Loader loader;
+  Recorder recorder;
+};
+
+}  // namespace
+
+TEST(Loader, OneRemoteLoadOnIdleLinksTakesBytesOverTheSlowestLink) {
+  Bench b(ideal());
+  b.load(0, 7, 1.0, {0});
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 1.0);  // 1 GB at the 1 GB/s store
+  EXPECT_EQ(b.tier(0), Tier::remote);
+  EXPECT_TRUE(b.loader.dram(0).contains(7));  // passed through DRAM
+  EXPECT_TRUE(b.loader.ssd(0).contains(7));   // written behind to the SSD
+}
+
+TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
+  Bench b(ideal());
+  b.load(0, 1, 1.0, {0});
+  b.load(1, 2, 1.0, {1});
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 2.0);
+  EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);
+}
+
+TEST(Loader, ShardsOfATensorParallelLoadShareTheSsdAndUseTheirOwnHostLinks) {
+  Bench b(ideal());
+  b.loader.preload(0, CheckpointPart{5, 1'000'000'000, 1}, Tier::ssd);
+  b.sim.run();  // the preload: 1 GB from the store to the SSD, 1 s
+  const Time start = b.sim.now();
+  b.load(0, 5, 1.0, {0, 1});
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::ssd);
+  EXPECT_TRUE(b.recorder.done.at(0).second.preloaded);
+  // Two shards of 0.5 GB share the 4 GB/s SSD: 2 GB/s each, 0.25 s.
+  EXPECT_NEAR(b.done_s(0) - start.seconds(), 0.25, 1e-9);
+}
+
+TEST(Loader, ALoadFromDramUsesTheHostLink) {
+  Bench b(ideal());
+  b.load(0, 3, 1.0, {0});
+  b.sim.run();
+  const Time start = b.sim.now();
+  b.load(1, 3, 1.0, {1});
+  b.sim.run();
+  EXPECT_EQ(b.tier(1), Tier::dram);
+  EXPECT_NEAR(b.done_s(1) - start.seconds(), 0.01, 1e-9);  // 1 GB at 100 GB/s
+  EXPECT_EQ(b.loader.dram(0).stats().hits, 1u);
+}
+
+TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
+  Bench b(staged());
+  b.load(0, 4, 1.0, {0});
+  b.sim.run();
+  // Download 1 GB at 1 GB/s (1 s), read from SSD at 0.5 x 4 GB/s (0.5 s), copy at 0.25 x 100 GB/s (0.04 s).
+  EXPECT_NEAR(b.done_s(0), 1.54, 1e-9);
+}
+
+TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
+  LoaderParams params{"sllm", 2.0, 0.5, int64_t{32} << 20};
+  Bench b(ideal(), params);
+  b.loader.preload(0, CheckpointPart{6, 1'000'000'000, 1}, Tier::ssd);
+  b.sim.run();
+  const Time start = b.sim.now();
+  b.load(0, 6, 1.0, {0});
+  b.sim.run();
+  // 2.5 s of start-up, 0.25 s at the SSD's 4 GB/s, and one 32 MiB chunk over the 100 GB/s host link.
+  EXPECT_NEAR(b.done_s(0) - start.seconds(), 2.5 + 0.25 + 33554432 / 100e9, 1e-8);
+}
+
+TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
+  Bench b(ideal());
+  b.load(0, 1, 1.0, {0});  // the base checkpoint, now in DRAM
+  b.sim.run();
+  const Time start = b.sim.now();
+  const std::vector<CheckpointPart> variant{{1, 1'000'000'000, 1}, {2, 100'000'000, 1}};
+  b.loader.start(LoadRequest{1, 0, {1}, {}, variant}, b.recorder);
+  b.sim.run();
+  // The base from DRAM (1 GB at 100 GB/s, 0.01 s) and the 0.1 GB delta from the store (0.1 s),
+  // side by side.
+  EXPECT_NEAR(b.done_s(1) - start.seconds(), 0.1, 1e-9);
+  EXPECT_EQ(b.tier(1), Tier::remote);
+}
+
+TEST(Loader, ACopyOnAnotherGpuOfTheServerIsTheFastestSource) {
+  Bench b(ideal());
+  b.loader.start(LoadRequest{0, 0, {1}, {0}, {CheckpointPart{9, 4'000'000'000, 1}}}, b.recorder);
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::gpu);
+  EXPECT_NEAR(b.done_s(0), 0.01, 1e-9);  // 4 GB over the 400 GB/s GPU interconnect
+}
+
+}  // namespace slsim

@@ -1,0 +1,66 @@
+#include "sim/workload/trace_stats.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "sim/workload/trace_reader.h"
+
+namespace slsim {
+
+// Arrivals at 0, 0.5, 1.0, 3.0 s: gaps 0.5, 0.5, 2 (mean 1, population sd sqrt(0.5));
+// windows [0,1) holds 2 and [1,2) holds 1; 4 requests over 3 s.
+TEST(TraceStats, HandComputedFigures) {
+  TraceStats stats;
+  const int64_t s = 1'000'000'000;
+  stats.add(0, 10, 1);
+  stats.add(s / 2, 20, 2);
+  stats.add(s, 30, 3);
+  stats.add(3 * s, 40, 4);
+  const Json j = stats.to_json();
+  EXPECT_EQ(j["requests"], 4);
+  EXPECT_DOUBLE_EQ(j["duration_s"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(j["mean_rate"].get<double>(), 4.0 / 3);
+  EXPECT_NEAR(j["interarrival_cv"].get<double>(), std::sqrt(0.5), 1e-12);
+  EXPECT_EQ(j["peak_rate_1s"], 2);
+  EXPECT_DOUBLE_EQ(j["input_tokens"]["mean"].get<double>(), 25);
+  EXPECT_DOUBLE_EQ(j["input_tokens"]["p50"].get<double>(), 25);     // between 20 and 30
+  EXPECT_NEAR(j["input_tokens"]["p99"].get<double>(), 39.7, 1e-9);  // 30 + 0.97 · 10
+}
+
+// The figures of ../shared/traces/README.md (and traces/README.md) for the bundled traces.
+TEST(TraceStats, BundledAzureTracesMatchThePublishedTable) {
+  struct Expected {
+    const char* name;
+    int64_t requests;
+    double duration_s, mean_rate, cv;
+    int64_t peak;
+    double in_mean, in_p50, in_p99, out_mean, out_p50, out_p99;
+  };
+  const Expected table[] = {
+      {"code", 8819, 3435.9, 2.57, 13.2, 67, 2048, 1469, 7436, 27.9, 13, 251},
+      {"conv", 19366, 3501.7, 5.53, 1.09, 16, 1155, 1020, 4142, 211, 129, 601},
+  };
+  for (const auto& e : table) {
+    const auto path = std::filesystem::path(SLSIM_SOURCE_DIR) / "traces/azure-llm-2023" /
+                      (std::string("AzureLLMInferenceTrace_") + e.name + ".csv");
+    TraceReader reader(path.string(), preset_mapping("azure-llm-2023"));
+    TraceStats stats;
+    while (const TraceRecord* r = reader.next()) stats.add(r->time_ns, r->input_tokens, r->output_tokens);
+    const Json j = stats.to_json();
+    SCOPED_TRACE(e.name);
+    EXPECT_EQ(j["requests"], e.requests);
+    EXPECT_NEAR(j["duration_s"].get<double>(), e.duration_s, 0.05);
+    EXPECT_NEAR(j["mean_rate"].get<double>(), e.mean_rate, 0.005);
+    EXPECT_NEAR(j["interarrival_cv"].get<double>(), e.cv, e.cv < 2 ? 0.005 : 0.05);
+    EXPECT_EQ(j["peak_rate_1s"], e.peak);
+    EXPECT_NEAR(j["input_tokens"]["mean"].get<double>(), e.in_mean, 0.5);
+    EXPECT_NEAR(j["input_tokens"]["p50"].get<double>(), e.in_p50, 0.5);
+    EXPECT_NEAR(j["input_tokens"]["p99"].get<double>(), e.in_p99, 0.5);
+    EXPECT_NEAR(j["output_tokens"]["mean"].get<double>(), e.out_mean, 0.5);
+    EXPECT_NEAR(j["output_tokens"]["p50"].get<double>(), e.out_p50, 0.5);
+    EXPECT_NEAR(j["output_tokens"]["p99"].get<double>(), e.out_p99, 0.5);
+  }
+}
+
+}  // namespace slsim
