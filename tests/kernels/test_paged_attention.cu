@@ -1,10 +1,9 @@
 // Paged decode attention against a float64 CPU reference, for every supported
 // configuration: fp16/bf16, head_dim 64/128, MHA and GQA (including group sizes
 // that are not a power of two and larger than one CTA's head tile), block sizes
-// 8/16/32, one split and several; each on the launcher's choice of kernel and
-// forced onto the CUDA-core and onto the tensor-core kernel. Inputs are fresh
-// random values each case, the output is poisoned first, and context lengths
-// include 1 and lengths that end mid-tile and mid-block. Exits 77 (skipped) without a GPU.
+// 8/16/32, one split and several. Inputs are fresh random values each case, the
+// output is poisoned first, and context lengths include 1 and lengths that end
+// mid-tile and mid-block. Exits 77 (skipped) without a GPU.
 #include "common/cuda_check.h"
 #include "paged_attention/paged_attention.h"
 
@@ -31,7 +30,6 @@ struct Case {
   int block_size;
   int splits;         // 1 or a forced number; 0 = the launcher's choice
   int heads_per_cta;  // 0 = the launcher's choice
-  AttnMath math;
 };
 
 std::uint16_t to_bits(float x, AttnDtype dtype) {
@@ -106,7 +104,6 @@ double run_case(const Case& c, std::mt19937& rng, int batch) {
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   p.dtype = c.dtype;
   p.max_heads_per_cta = c.heads_per_cta;
-  p.math = c.math;
   if (const char* why = paged_attention_unsupported(p); why[0] != '\0') {
     std::fprintf(stderr, "unsupported: %s\n", why);
     std::exit(1);
@@ -187,27 +184,21 @@ int main() {
   for (const AttnDtype dtype : {AttnDtype::f16, AttnDtype::bf16}) {
     // Output rounding dominates: half a unit in the last place of each format, with margin.
     const double tolerance = dtype == AttnDtype::f16 ? 2e-3 : 1e-2;
-    for (const AttnMath math : {AttnMath::automatic, AttnMath::cuda_cores, AttnMath::tensor_cores}) {
-      const char* math_name = math == AttnMath::automatic    ? "auto"
-                              : math == AttnMath::cuda_cores ? "cuda"
-                                                             : "tensor";
-      for (const int head_dim : {64, 128}) {
-        for (const auto& hc : head_configs) {
-          for (const int block_size : {8, 16, 32}) {
-            for (const int splits : {1, 3, 0}) {
-              // Capped head tiles (several CTAs per KV head) with every split mode.
-              const int heads_per_cta = splits == 3 ? 1 : (splits == 1 ? 2 : 0);
-              const Case c{dtype, head_dim, hc[0], hc[1], block_size, splits, heads_per_cta, math};
-              const double err = run_case(c, rng, 6);
-              ++cases;
-              const bool ok = err < tolerance;
-              if (!ok) ++failures;
-              if (!ok || (block_size == 16 && splits == 0)) {
-                std::printf("%s %s %s d=%d hq=%d hkv=%d bs=%d splits=%d heads/cta=%d rel_err=%.3g\n",
-                            ok ? "ok  " : "FAIL", dtype == AttnDtype::f16 ? "f16" : "bf16",
-                            math_name, head_dim, hc[0], hc[1], block_size, splits, heads_per_cta,
-                            err);
-              }
+    for (const int head_dim : {64, 128}) {
+      for (const auto& hc : head_configs) {
+        for (const int block_size : {8, 16, 32}) {
+          for (const int splits : {1, 3, 0}) {
+            // Capped head tiles (several CTAs per KV head) with every split mode.
+            const int heads_per_cta = splits == 3 ? 1 : (splits == 1 ? 2 : 0);
+            const Case c{dtype, head_dim, hc[0], hc[1], block_size, splits, heads_per_cta};
+            const double err = run_case(c, rng, 6);
+            ++cases;
+            const bool ok = err < tolerance;
+            if (!ok) ++failures;
+            if (!ok || (block_size == 16 && splits == 0)) {
+              std::printf("%s %s d=%d hq=%d hkv=%d bs=%d splits=%d heads/cta=%d rel_err=%.3g\n",
+                          ok ? "ok  " : "FAIL", dtype == AttnDtype::f16 ? "f16" : "bf16", head_dim,
+                          hc[0], hc[1], block_size, splits, heads_per_cta, err);
             }
           }
         }
