@@ -52,7 +52,7 @@ def main(points_dir):
         f.write("\n")
 
     models = sorted({r["model"] for r in rows}, key=lambda m: float(m.split("-")[1].rstrip("b")))
-    fig, axes = plot.plt.subplots(2, len(HARDWARE), figsize=(4.2 * len(HARDWARE), 7), sharey=True)
+    fig, axes = plot.plt.subplots(2, len(HARDWARE), figsize=(4.2 * len(HARDWARE), 7))
     width = 0.8 / len(FORMATS)
     for col, hw in enumerate(HARDWARE):
         for row, tier in enumerate(["dram", "ssd"]):
@@ -63,10 +63,11 @@ def main(points_dir):
             for i, m in enumerate(models):
                 actual = by[(hw, m, tier, "sllm")]["tier"]
                 if actual != tier:  # the checkpoint did not fit that cache: say where it came from
-                    ax.annotate(f"from {actual}", (i, ax.get_ylim()[0]), rotation=90, fontsize="x-small",
-                                ha="center", va="bottom")
+                    top = max(float(by[(hw, m, tier, f)]["load_s"]) for f in FORMATS)
+                    ax.annotate(f"from {actual}", (i, top * 1.15), fontsize="x-small", ha="center", va="bottom")
             ax.set_xticks(range(len(models)), models, fontsize="small")
             ax.set_yscale("log")
+            ax.set_ylim(0.02, 300)
             ax.set_title(f"{hw}\nfrom {tier.upper()}", fontsize="small")
             ax.grid(True, axis="y", which="both", alpha=0.3)
             if col == 0:

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <boost/algorithm/string/join.hpp>
 #include <exception>
 #include <fmt/format.h>
 #include <mutex>
@@ -156,7 +155,7 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
   std::string out;
   std::vector<std::string> fields;
   for (const auto& h : header) fields.push_back(csv_field(h));
-  out += boost::algorithm::join(fields, ",") + "\n";
+  out += fmt::format("{}\n", fmt::join(fields, ","));
   for (size_t i = 0; i < points.size(); ++i) {
     fields = {csv_field(points[i].folder)};
     for (const auto& [key, value] : points[i].parameters) fields.push_back(csv_field(value));
@@ -164,7 +163,7 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
       const auto it = rows[i].find(column);
       fields.push_back(it == rows[i].end() ? "" : csv_field(it->second));
     }
-    out += boost::algorithm::join(fields, ",") + "\n";
+    out += fmt::format("{}\n", fmt::join(fields, ","));
   }
   return out;
 }
