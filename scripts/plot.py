@@ -302,6 +302,19 @@ def timeline(args):
     save(fig, args.output)
 
 
+def short_names(columns):
+    """Each dotted column's shortest suffix that no other column shares."""
+    names = []
+    for c in columns:
+        parts = c.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(o != c and ".".join(o.split(".")[-n:]) == suffix for o in columns):
+                break
+        names.append(suffix)
+    return names
+
+
 def pareto(args):
     """One point per run folder or sweep.csv row: total GPU-hours against a latency percentile."""
     metric = f"{args.metric}.{args.percentile}"
@@ -315,7 +328,8 @@ def pareto(args):
             continue
         for row in read_rows(source):
             gpu_s = sum(number(row[c]) or 0.0 for c in row if c.startswith("gpu_seconds."))
-            label = ", ".join(f"{c.split('.')[-1]}={row[c]}" for c in (args.label or ["point"]))
+            label = ", ".join(f"{short}={row[c]}" for short, c in zip(short_names(args.label or ["point"]),
+                                                                        args.label or ["point"]))
             points.append((label, gpu_s / 3600.0, number(row[metric])))
     points = [p for p in points if p[2] is not None]
     frontier, best = [], float("inf")

@@ -86,7 +86,8 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("config", 1);
   po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
+  const po::parsed_options parsed = po::command_line_parser(args).options(options).positional(positional).run();
+  po::store(parsed, values);
   SweepRequest request;
   if (values.count("help")) {
     std::cout << kUsage << "\n\n" << options << "\n";
@@ -99,8 +100,11 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
   };
   request.config = values["config"].as<std::string>();
   request.overrides = list("set");
-  for (const auto& g : list("grid")) request.axes.push_back(parse_grid_axis(g));
-  for (const auto& z : list("zip")) request.axes.push_back(parse_zip_axis(z));
+  // Axes in command-line order, --grid and --zip interleaved as given.
+  for (const po::option& o : parsed.options) {
+    if (o.string_key == "grid") request.axes.push_back(parse_grid_axis(o.value.at(0)));
+    if (o.string_key == "zip") request.axes.push_back(parse_zip_axis(o.value.at(0)));
+  }
   if (request.axes.empty()) throw InputError("expected at least one --grid or --zip axis");
   request.threads = values["jobs"].as<int>();
   if (request.threads < 1) throw InputError("--jobs: expected a count >= 1");

@@ -51,16 +51,30 @@ uint64_t fnv1a(const std::string& text) {
   return hash;
 }
 
-// Readable and safe in a path: the last key segment and the value, other characters dropped.
+// The last `segments` dot-separated segments of a key.
+std::string key_suffix(const std::string& key, size_t segments) {
+  size_t start = key.size();
+  for (size_t n = 0; n < segments && start != std::string::npos && start > 0; ++n) start = key.rfind('.', start - 1);
+  return start == std::string::npos || start >= key.size() ? key : key.substr(start + 1);
+}
+
+// Readable and safe in a path: each key's shortest suffix that no other swept key shares, and
+// the value; other characters are dropped.
 std::string folder_name(const std::vector<std::pair<std::string, std::string>>& parameters, const Json& document) {
   std::string readable;
   for (const auto& [key, value] : parameters) {
-    const std::string leaf = key.substr(key.rfind('.') + 1);
+    std::string leaf;
+    for (size_t segments = 1;; ++segments) {
+      leaf = key_suffix(key, segments);
+      const auto shared = [&](const auto& other) { return other.first != key && key_suffix(other.first, segments) == leaf; };
+      if (leaf == key || std::none_of(parameters.begin(), parameters.end(), shared)) break;
+    }
     if (!readable.empty()) readable += '_';
     for (const char c : leaf + "=" + value)
       if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '=') readable += c;
   }
   readable = readable.substr(0, 80);
+  while (!readable.empty() && readable.back() == '_') readable.pop_back();
   return fmt::format("{}{}{:012x}", readable, readable.empty() ? "" : "-", fnv1a(document.dump()) & 0xffffffffffffull);
 }
 

@@ -47,6 +47,15 @@ TEST(SweepExpand, CrossProductWithFirstAxisSlowestAndZippedKeysTogether) {
   EXPECT_THROW(expand_sweep(dir / "base.json", {}, {parse_grid_axis("a=1,1")}), InputError);
 }
 
+TEST(SweepExpand, FolderNamesKeepAsManyKeySegmentsAsTellTheKeysApart) {
+  const fs::path dir = fs::temp_directory_path() / "slsim_sweep_names";
+  fs::create_directories(dir);
+  std::ofstream(dir / "base.json") << R"({"name": "x"})";
+  const auto points = expand_sweep(dir / "base.json", {},
+                                   {parse_zip_axis("p.dram_cache.name=lru;p.ssd_cache.name=none;p.keepalive.ttl_s=60")});
+  EXPECT_THAT(points[0].folder, ::testing::StartsWith("dram_cache.name=lru_ssd_cache.name=none_ttl_s=60-"));
+}
+
 TEST(SweepCsv, FlattensSummariesToSortedDottedColumnsWithEmptyCellsForMissingOnes) {
   std::vector<SweepPoint> points(2);
   points[0].folder = "p0";
