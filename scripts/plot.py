@@ -8,7 +8,7 @@ never logs.
   plot.py sweep SWEEP_CSV --x COL --y COL [--by COL] -o p  a metric against a parameter, one line per policy
   plot.py breakdown RUN_DIR... -o p                      mean cold-start wait split into queue, load by tier, migration
   plot.py timeline RUN_DIR [--series COL...] -o p        instances and GPU states over time (timeseries.csv)
-  plot.py pareto RUN_DIR|SWEEP_CSV... -o p               GPU-hours against a latency percentile
+  plot.py pareto RUN_DIR|SWEEP_CSV... -o t.json --plot p GPU-hours against a latency percentile, Pareto front
 
 Every plot is a PNG; --svg (before the subcommand) writes an SVG beside it.
 """
@@ -316,41 +316,50 @@ def short_names(columns):
 
 
 def pareto(args):
-    """One point per run folder or sweep.csv row: total GPU-hours against a latency percentile."""
+    """One point per run folder or sweep.csv row: total GPU-hours against a latency percentile,
+    as a JSON table (with each point's place on the Pareto front) and optionally a plot."""
     metric = f"{args.metric}.{args.percentile}"
-    points = []  # label, gpu-hours, latency
+    points = []
     for source in args.sources:
         if os.path.isdir(source):
             with open(os.path.join(source, "summary.json")) as f:
                 s = json.load(f)
-            points.append((run_label(source), sum(s["gpu_seconds"].values()) / 3600.0,
-                           s[args.metric][args.percentile]))
+            points.append({"run": run_label(source), "gpu_hours": sum(s["gpu_seconds"].values()) / 3600.0,
+                           metric: s[args.metric][args.percentile], "cold_starts": s["cold_starts"]})
             continue
         for row in read_rows(source):
-            gpu_s = sum(number(row[c]) or 0.0 for c in row if c.startswith("gpu_seconds."))
-            label = ", ".join(f"{short}={row[c]}" for short, c in zip(short_names(args.label or ["point"]),
-                                                                        args.label or ["point"]))
-            points.append((label, gpu_s / 3600.0, number(row[metric])))
-    points = [p for p in points if p[2] is not None]
-    frontier, best = [], float("inf")
-    for p in sorted(points, key=lambda p: (p[1], p[2])):
-        if p[2] < best:
-            frontier.append(p)
-            best = p[2]
+            if number(row.get(metric)) is None:
+                continue
+            columns = args.label or ["point"]
+            points.append({"run": ", ".join(f"{short}={row[c]}" for short, c in zip(short_names(columns), columns)),
+                           "gpu_hours": sum(number(row[c]) or 0.0 for c in row if c.startswith("gpu_seconds.")) / 3600.0,
+                           metric: number(row[metric]), "cold_starts": number(row.get("cold_starts"))})
+    # On the front when no other point is at least as good on both axes and better on one.
+    for p in points:
+        p["pareto"] = not any(o["gpu_hours"] <= p["gpu_hours"] and o[metric] <= p[metric] and
+                              (o["gpu_hours"] < p["gpu_hours"] or o[metric] < p[metric]) for o in points)
+    points.sort(key=lambda p: (p["gpu_hours"], p[metric]))
+    with open(args.output + ".tmp", "w") as f:
+        json.dump({"metric": metric, "runs": points}, f, indent=2)
+        f.write("\n")
+    os.replace(args.output + ".tmp", args.output)
+    if not args.plot:
+        return
+    front = [p for p in points if p["pareto"]]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([p[1] for p in points], [p[2] for p in points], color="tab:gray", zorder=2)
-    ax.plot([p[1] for p in frontier], [p[2] for p in frontier], "o-", color="tab:red", label="Pareto frontier", zorder=3)
-    for label, x, y in points:
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
-    ax.set_xlabel("GPU time: busy + idle + loading (GPU-hours)")
+    ax.scatter([p["gpu_hours"] for p in points], [p[metric] for p in points], color="tab:gray", zorder=2)
+    ax.step([p["gpu_hours"] for p in front], [p[metric] for p in front], where="post", color="tab:red",
+            marker="o", label="Pareto front", zorder=3)
+    for p in points:
+        ax.annotate(p["run"], (p["gpu_hours"], p[metric]), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    ax.set_xlabel("GPU time: busy + idle + loading (+ migrating) (GPU-hours)")
     ax.set_ylabel(f"{args.percentile} {METRIC_LABELS.get(args.metric, args.metric)}")
     ax.set_yscale("log" if args.logy else "linear")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     if args.title:
         ax.set_title(args.title)
-    save(fig, args.output)
-
+    save(fig, args.plot)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -403,7 +412,8 @@ def main():
     p.add_argument("--label", nargs="+", help="sweep.csv columns that name a point (default: point)")
     p.add_argument("--logy", action="store_true")
     p.add_argument("--title")
-    p.add_argument("-o", "--output", required=True, help="PNG file")
+    p.add_argument("-o", "--output", required=True, help="JSON table of the points and the front")
+    p.add_argument("--plot", help="PNG of the points and the front")
     p.set_defaults(func=pareto)
     args = parser.parse_args()
     global WRITE_SVG

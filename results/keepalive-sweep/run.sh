@@ -17,7 +17,7 @@ python3 scripts/plot.py sweep "$here/sweep.csv" --x policies.keepalive.params.tt
   --title "Cold starts against keep-alive" -o "$here/cold_starts_vs_keepalive.png"
 python3 scripts/plot.py pareto "$here/sweep.csv" --metric ttft_s --percentile p99 \
   --label policies.keepalive.params.ttl_s policies.dram_cache.name \
-  --title "GPU time against TTFT p99" -o "$here/pareto_ttft_p99.png"
+  --title "GPU time against TTFT p99" -o "$here/pareto_ttft_p99.json" --plot "$here/pareto_ttft_p99.png"
 breakdown=()
 for ttl in 0 60; do
   for cache in lru none; do
