@@ -13,4 +13,5 @@ models=opt-1.3b,opt-6.7b,opt-13b,opt-30b
   --zip "models.0.name=$models;workload.sources.0.model=$models" \
   --grid policies.dram_cache.name=lru,none \
   --grid loader.format=sllm,safetensors,torch
+cp results/loading/points/sweep.csv results/loading/sweep.csv
 python3 results/loading/make_table.py results/loading/points
