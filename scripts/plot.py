@@ -5,6 +5,12 @@ never logs.
   plot.py cdf RUN_DIR... --metric ttft_s -o out.png     latency CDFs of several runs
   plot.py compare RUN_DIR... -o summary.json [--plot p]  key figures of several runs side by side
   plot.py kv RUN_DIR... -o table.json [--plot p]         KV-cache figures of runs named ALLOCATOR[-VARIANT]
+  plot.py sweep SWEEP_CSV --x COL --y COL [--by COL] -o p  a metric against a parameter, one line per policy
+  plot.py breakdown RUN_DIR... -o p                      mean cold-start wait split into queue, load by tier, migration
+  plot.py timeline RUN_DIR [--series COL...] -o p        instances and GPU states over time (timeseries.csv)
+  plot.py pareto RUN_DIR|SWEEP_CSV... -o t.json --plot p GPU-hours against a latency percentile, Pareto front
+
+Every plot is a PNG; --svg (before the subcommand) writes an SVG beside it.
 """
 import argparse
 import csv
@@ -45,11 +51,45 @@ def read_metric(run_dir, metric):
     return sorted(values)
 
 
+WRITE_SVG = False  # set from --svg
+
+
 def save(fig, out):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     # A fixed date keeps the PNG bytes identical from run to run.
     fig.savefig(out, dpi=120, metadata={"Software": None} if out.endswith(".png") else None)
+    if WRITE_SVG and not out.endswith(".svg"):
+        # No date and fixed ids, so that the SVG too is identical from run to run.
+        plt.rcParams["svg.hashsalt"] = "slsim"
+        fig.savefig(os.path.splitext(out)[0] + ".svg", metadata={"Date": None})
     plt.close(fig)
+
+
+def read_rows(path):
+    if not os.path.exists(path):
+        sys.exit(f"plot.py: {path}: no such file")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def column_label(column):
+    """A readable axis label with its unit from a flattened sweep.csv column name."""
+    leaf = column.split(".")
+    units = {"_s": "s", "_bytes": "bytes", "_gbps": "GB/s", "_ms": "ms"}
+    for i in range(len(leaf) - 1, -1, -1):
+        for suffix, unit in units.items():
+            if leaf[i].endswith(suffix):
+                return f"{column} ({unit})"
+    if column.startswith("gpu_seconds"):
+        return f"{column} (GPU-s)"
+    return column
 
 
 def cdf(args):
@@ -165,8 +205,165 @@ def kv(args):
     save(fig, args.plot)
 
 
+def sweep(args):
+    rows = read_rows(args.sweep_csv)
+    for column in [args.x, args.y] + ([args.by] if args.by else []):
+        if rows and column not in rows[0]:
+            sys.exit(f"plot.py: {args.sweep_csv}: no column {column}; columns are {', '.join(rows[0])}")
+    # Points that differ only in the columns not named (seeds, say) are averaged; the error bars
+    # span their minimum and maximum.
+    lines = {}
+    for row in rows:
+        x, y = number(row[args.x]), number(row[args.y])
+        if x is None or y is None:
+            continue
+        lines.setdefault(row[args.by] if args.by else args.y, {}).setdefault(x, []).append(y)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label in sorted(lines):
+        xs = sorted(lines[label])
+        means = [sum(lines[label][x]) / len(lines[label][x]) for x in xs]
+        spread = [[m - min(lines[label][x]) for x, m in zip(xs, means)],
+                  [max(lines[label][x]) - m for x, m in zip(xs, means)]]
+        has_spread = any(v > 0 for side in spread for v in side)
+        ax.errorbar(xs, means, yerr=spread if has_spread else None, marker="o", capsize=3,
+                    label=f"{args.by}={label}" if args.by else label)
+    ax.set_xscale("log" if args.logx else "linear")
+    ax.set_yscale("log" if args.logy else "linear")
+    ax.set_xlabel(args.xlabel or column_label(args.x))
+    ax.set_ylabel(args.ylabel or column_label(args.y))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if args.title:
+        ax.set_title(args.title)
+    save(fig, args.output)
+
+
+BREAKDOWN_TIERS = ["gpu", "dram", "ssd", "remote"]
+
+
+def breakdown(args):
+    """Mean over cold-started requests of each component of the wait, stacked per run."""
+    labels, components = [], {}
+    names = ["queue"] + [f"load ({t})" for t in BREAKDOWN_TIERS] + ["migration", "other"]
+    for run in args.runs:
+        rows = [r for r in read_rows(os.path.join(run, "requests.csv")) if r.get("cold_start") in ("1", "true")]
+        sums = dict.fromkeys(names, 0.0)
+        for r in rows:
+            queue, load = number(r.get("queue_s")) or 0.0, number(r.get("load_s")) or 0.0
+            migration = number(r.get("migration_s")) or 0.0
+            sums["queue"] += queue
+            tier = r.get("load_tier", "")
+            sums[f"load ({tier})" if tier in BREAKDOWN_TIERS else "other"] += load
+            sums["migration"] += migration
+            sums["other"] += max(0.0, (number(r.get("cold_start_s")) or 0.0) - queue - load - migration)
+        labels.append(f"{run_label(run)}\n(n={len(rows)})")
+        for n in names:
+            components.setdefault(n, []).append(sums[n] / len(rows) if rows else 0.0)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
+    bottom = [0.0] * len(labels)
+    for n in names:
+        if any(components[n]):
+            ax.bar(labels, components[n], bottom=bottom, label=n)
+            bottom = [b + v for b, v in zip(bottom, components[n])]
+    ax.set_ylabel("mean wait of a cold-started request (s)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    if args.title:
+        ax.set_title(args.title)
+    fig.tight_layout()
+    save(fig, args.output)
+
+
+def timeline(args):
+    """timeseries.csv: a time_s column and numeric series (instances, GPUs busy/idle/loading, queues)."""
+    path = os.path.join(args.run, "timeseries.csv") if os.path.isdir(args.run) else args.run
+    rows = read_rows(path)
+    if not rows or "time_s" not in rows[0]:
+        sys.exit(f"plot.py: {path}: expected a header with a time_s column")
+    series = args.series or [c for c in rows[0] if c != "time_s" and number(rows[0][c]) is not None]
+    missing = [c for c in series if c not in rows[0]]
+    if missing:
+        sys.exit(f"plot.py: {path}: no column {', '.join(missing)}; columns are {', '.join(rows[0])}")
+    times = [float(r["time_s"]) for r in rows]
+    gpu = [c for c in series if "gpu" in c.lower()]
+    other = [c for c in series if c not in gpu]
+    panels = [p for p in (other, gpu) if p]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.8 * len(panels) + 0.8), sharex=True, squeeze=False)
+    for ax, columns in zip(axes[:, 0], panels):
+        for c in columns:
+            ax.step(times, [number(r[c]) or 0.0 for r in rows], where="post", label=c)
+        ax.set_ylabel("GPUs" if columns is gpu else "count")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    axes[-1, 0].set_xlabel("simulated time (s)")
+    if args.title:
+        axes[0, 0].set_title(args.title)
+    fig.tight_layout()
+    save(fig, args.output)
+
+
+def short_names(columns):
+    """Each dotted column's shortest suffix that no other column shares."""
+    names = []
+    for c in columns:
+        parts = c.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(o != c and ".".join(o.split(".")[-n:]) == suffix for o in columns):
+                break
+        names.append(suffix)
+    return names
+
+
+def pareto(args):
+    """One point per run folder or sweep.csv row: total GPU-hours against a latency percentile,
+    as a JSON table (with each point's place on the Pareto front) and optionally a plot."""
+    metric = f"{args.metric}.{args.percentile}"
+    points = []
+    for source in args.sources:
+        if os.path.isdir(source):
+            with open(os.path.join(source, "summary.json")) as f:
+                s = json.load(f)
+            points.append({"run": run_label(source), "gpu_hours": sum(s["gpu_seconds"].values()) / 3600.0,
+                           metric: s[args.metric][args.percentile], "cold_starts": s["cold_starts"]})
+            continue
+        for row in read_rows(source):
+            if number(row.get(metric)) is None:
+                continue
+            columns = args.label or ["point"]
+            points.append({"run": ", ".join(f"{short}={row[c]}" for short, c in zip(short_names(columns), columns)),
+                           "gpu_hours": sum(number(row[c]) or 0.0 for c in row if c.startswith("gpu_seconds.")) / 3600.0,
+                           metric: number(row[metric]), "cold_starts": number(row.get("cold_starts"))})
+    # On the front when no other point is at least as good on both axes and better on one.
+    for p in points:
+        p["pareto"] = not any(o["gpu_hours"] <= p["gpu_hours"] and o[metric] <= p[metric] and
+                              (o["gpu_hours"] < p["gpu_hours"] or o[metric] < p[metric]) for o in points)
+    points.sort(key=lambda p: (p["gpu_hours"], p[metric]))
+    with open(args.output + ".tmp", "w") as f:
+        json.dump({"metric": metric, "runs": points}, f, indent=2)
+        f.write("\n")
+    os.replace(args.output + ".tmp", args.output)
+    if not args.plot:
+        return
+    front = [p for p in points if p["pareto"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([p["gpu_hours"] for p in points], [p[metric] for p in points], color="tab:gray", zorder=2)
+    ax.step([p["gpu_hours"] for p in front], [p[metric] for p in front], where="post", color="tab:red",
+            marker="o", label="Pareto front", zorder=3)
+    for p in points:
+        ax.annotate(p["run"], (p["gpu_hours"], p[metric]), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    ax.set_xlabel("GPU time: busy + idle + loading (+ migrating) (GPU-hours)")
+    ax.set_ylabel(f"{args.percentile} {METRIC_LABELS.get(args.metric, args.metric)}")
+    ax.set_yscale("log" if args.logy else "linear")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if args.title:
+        ax.set_title(args.title)
+    save(fig, args.plot)
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--svg", action="store_true", help="also write each plot as SVG beside its PNG")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("cdf", help="latency CDFs of several runs")
     p.add_argument("runs", nargs="+", help="run output folders")
@@ -185,7 +382,42 @@ def main():
     p.add_argument("-o", "--output", required=True, help="JSON table")
     p.add_argument("--plot", help="PNG of utilization, savings and throughput")
     p.set_defaults(func=kv)
+    p = sub.add_parser("sweep", help="a metric of sweep.csv against a parameter, one line per policy")
+    p.add_argument("sweep_csv")
+    p.add_argument("--x", required=True, help="parameter column (numeric)")
+    p.add_argument("--y", required=True, help="metric column, e.g. ttft_s.p99")
+    p.add_argument("--by", help="column whose values get one line each (a policy name)")
+    p.add_argument("--logx", action="store_true")
+    p.add_argument("--logy", action="store_true")
+    p.add_argument("--xlabel")
+    p.add_argument("--ylabel")
+    p.add_argument("--title")
+    p.add_argument("-o", "--output", required=True, help="PNG file")
+    p.set_defaults(func=sweep)
+    p = sub.add_parser("breakdown", help="cold-start wait split into queue, load by tier, migration")
+    p.add_argument("runs", nargs="+", help="run output folders (requests.csv)")
+    p.add_argument("--title")
+    p.add_argument("-o", "--output", required=True, help="PNG file")
+    p.set_defaults(func=breakdown)
+    p = sub.add_parser("timeline", help="instances and GPU states over time from timeseries.csv")
+    p.add_argument("run", help="run output folder, or a timeseries.csv")
+    p.add_argument("--series", nargs="+", help="columns to draw (default: every numeric one)")
+    p.add_argument("--title")
+    p.add_argument("-o", "--output", required=True, help="PNG file")
+    p.set_defaults(func=timeline)
+    p = sub.add_parser("pareto", help="GPU-hours against a latency percentile")
+    p.add_argument("sources", nargs="+", help="run output folders and/or sweep.csv files")
+    p.add_argument("--metric", default="ttft_s", choices=sorted(METRIC_LABELS))
+    p.add_argument("--percentile", default="p99", choices=["mean", "p50", "p90", "p99", "max"])
+    p.add_argument("--label", nargs="+", help="sweep.csv columns that name a point (default: point)")
+    p.add_argument("--logy", action="store_true")
+    p.add_argument("--title")
+    p.add_argument("-o", "--output", required=True, help="JSON table of the points and the front")
+    p.add_argument("--plot", help="PNG of the points and the front")
+    p.set_defaults(func=pareto)
     args = parser.parse_args()
+    global WRITE_SVG
+    WRITE_SVG = args.svg
     args.func(args)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages slsim needs. Idempotent: installs only what is missing and runs
+# Installs the Debian packages slsim needs (SLSIM_WITH_MPI=1 adds Boost.MPI and OpenMPI). Idempotent: installs only what is missing and runs
 # `apt-get update` at most once.
 set -euo pipefail
 
@@ -10,6 +10,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-matplotlib python3-numpy
 )
+# The MPI build of `slsim sweep` (cmake --preset mpi) only when asked: SLSIM_WITH_MPI=1.
+if [ "${SLSIM_WITH_MPI:-0}" = 1 ]; then
+  packages+=(libboost-mpi-dev libboost-serialization-dev openmpi-bin libopenmpi-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,7 @@
 
 #include "sim/cli/calibrate_command.h"
 #include "sim/config/experiment_config.h"
+#include "sim/cli/sweep_command.h"
 #include "sim/cli/trace_command.h"
 #include "sim/config/experiment_runner.h"
 #include "sim/core/errors.h"
@@ -32,6 +33,8 @@ commands:
   run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]
                                        replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
+  sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR]
+                                       run every point of a parameter grid (resumable) into sweep.csv
   trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
   policies [--json]                    list every registered policy and its parameters
   calibrate DIR --gpu NAME -o FILE     merge kernels/ measurements into a calibration profile
@@ -159,9 +162,10 @@ int main(int argc, char** argv) {
     if (command == "run") return run_command(args);
     if (command == "validate") return validate_command(args);
     if (command == "policies") return policies_command(args);
+    if (command == "sweep") return sweep_command(args);
     if (command == "trace") return trace_command(args);
     if (command == "calibrate") return calibrate_command(args);
-    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, trace, policies or calibrate (see slsim --help)\n";
+    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, sweep, trace, policies or calibrate (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";
