@@ -189,10 +189,12 @@ def main():
         rows = elementwise_layer(arch)
         for mode in ("eager", "graph"):
             print(f"elementwise {name} {mode}: " + " ".join(f"{u:.1f}" for u in rows[mode]), flush=True)
-            doc["elementwise"].append({"model": name, "mode": mode, "tokens": TOKENS, "us": rows[mode]})
+            doc["elementwise"].append({"model": name, "hidden_size": arch["hidden_size"], "ffn_size": arch["ffn_size"],
+                                      "ffn_kind": arch["ffn_kind"], "mode": mode, "tokens": TOKENS,
+                                      "us": rows[mode]})
         z = zero_layer_steps(arch)
         print(f"zero-layer {name}: {z}", flush=True)
-        doc["zero_layer"].append(dict(model=name, **z))
+        doc["zero_layer"].append(dict(model=name, hidden_size=arch["hidden_size"], vocab_size=arch["vocab_size"], **z))
     with open(a.out + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)
     os.replace(a.out + ".tmp", a.out)

@@ -101,6 +101,12 @@ TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
   EXPECT_EQ(opt13b_qkv->model, "llama-2-13b");
   EXPECT_EQ(opt13b_qkv->tokens.front(), 1);
   EXPECT_DOUBLE_EQ(opt13b_qkv->us.front(), 43.1328);
+  // components.json: six prefill-attention head shapes, the CUDA-graph elementwise tables of six
+  // models, and the overhead: median of the zero-layer steps less their LM head at one token
+  // ((124.035 - 105.394) + (95.498 - 69.845)) / 2 = 21.54 µs.
+  EXPECT_EQ(profile.prefill_attention.size(), 6u);
+  EXPECT_EQ(profile.elementwise.size(), 6u);
+  EXPECT_NEAR(profile.step_overhead_us, 21.543, 0.001);
 }
 
 TEST(Calibrate, AMissingFolderExitsTwo) {
