@@ -109,6 +109,15 @@ TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
   EXPECT_NEAR(profile.step_overhead_us, 21.543, 0.001);
 }
 
+TEST(Calibrate, AGivenStepOverheadReplacesTheFittedOne) {
+  const auto dir = fresh_dir("calibrate_overhead");
+  const auto measurements = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/measurements/h200";
+  const CommandResult r =
+      run_slsim("calibrate " + measurements + " --gpu h200 --step-overhead-us 5 -o " + (dir / "h200.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(load_calibration((dir / "h200.json").string()).step_overhead_us, 5);
+}
+
 TEST(Calibrate, AMissingFolderExitsTwo) {
   const auto dir = fresh_dir("calibrate_missing");
   const CommandResult r = run_slsim("calibrate /nonexistent --gpu h200 -o " + (dir / "x.json").string());
