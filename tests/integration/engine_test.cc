@@ -92,7 +92,7 @@ TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const CalibrationProfile profile = load_calibration((dir / "h200.json").string());
   EXPECT_EQ(profile.gpu, "h200");
-  EXPECT_EQ(profile.paged_attention.size(), 6u);  // seven files, f16 preferred over bf16 for one shape
+  EXPECT_EQ(profile.paged_attention.size(), 7u);  // eight files, f16 preferred over bf16 for one shape
   const auto opt13b_qkv = std::find_if(profile.gemm.begin(), profile.gemm.end(), [](const GemmTable& t) {
     return t.in_features == 5120 && t.out_features == 15360;
   });
