@@ -3,7 +3,7 @@
 # the PyTorch baselines, on a machine with an NVIDIA GPU, and writes JSON to OUTDIR.
 #
 # usage: scripts/gpu_measure.sh OUTDIR [PHASE...]
-#   PHASE: env build test pa loader gemm transformer summary (default: all, in that order)
+#   PHASE: env build test pa loader gemm transformer components summary (default: all, in that order)
 # environment:
 #   SLSIM_CKPT_DIR  where checkpoints are written (default /var/tmp/slsim_ckpt; needs
 #                   ~40 GB free for OPT-6.7B in three formats; deleted after each model)
@@ -14,7 +14,7 @@ set -euo pipefail
 
 out=${1:?usage: scripts/gpu_measure.sh OUTDIR [PHASE...]}
 shift
-phases=${*:-env build test pa loader gemm transformer summary}
+phases=${*:-env build test pa loader gemm transformer components summary}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build/kernels
 ckpt=${SLSIM_CKPT_DIR:-/var/tmp/slsim_ckpt}
@@ -115,6 +115,11 @@ if has transformer; then
   log "transformer prefill and decode step"
   python3 "$repo/scripts/measure_transformer.py" \
     --models "${SLSIM_TRANSFORMER_MODELS:-opt-6.7b,llama-2-7b,llama-3.1-8b}" --out "$out/transformer_measured.json"
+fi
+
+if has components; then
+  log "prefill attention, per-layer elementwise work, per-step overhead"
+  python3 "$repo/scripts/measure_components.py" --out "$out/components.json"
 fi
 
 if has summary; then

@@ -1,15 +1,18 @@
 // `slsim calibrate`: merges the raw measurements of kernels/ (gemm_bench's gemm.json and
-// pa_bench's pa_*.json) into one calibration profile (docs/calibration.md), and optionally
-// sets the calibrated and roofline step times beside measured transformer steps.
+// pa_bench's pa_*.json) and of scripts/measure_components.py (components.json) into one
+// calibration profile (docs/calibration.md), and optionally sets the calibrated and roofline
+// step times beside measured transformer steps.
 
 #include "sim/cli/calibrate_command.h"
 
 #include <algorithm>
+#include <cmath>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "sim/config/experiment_config.h"
@@ -91,13 +94,70 @@ AttentionTable read_paged_attention(const fs::path& file) {
   return t;
 }
 
-CalibrationProfile merge(const fs::path& dir, const std::string& gpu, double step_overhead_us) {
+std::vector<double> numbers(const Json& node, const char* key, const fs::path& file) {
+  const Json& v = member(node, key, file);
+  if (!v.is_array()) throw InputError(file.string() + ": \"" + key + "\" is not a list");
+  std::vector<double> out;
+  for (const Json& x : v) {
+    if (!x.is_number()) throw InputError(file.string() + ": \"" + key + "\" holds a value that is not a number");
+    out.push_back(x.get<double>());
+  }
+  return out;
+}
+
+// The step overhead is what a model with no layers costs beyond its output head: the median
+// over the measured models of the zero-layer decode step (CUDA graph, batch 1) less the
+// output head's GEMM at one token.
+double fitted_step_overhead_us(const Json& zero_layer, const std::vector<GemmTable>& gemms, const fs::path& file) {
+  std::vector<double> overheads;
+  for (const Json& z : zero_layer) {
+    const auto hidden = number<int64_t>(z, "hidden_size", file);
+    const auto vocab = number<int64_t>(z, "vocab_size", file);
+    const auto head = std::find_if(gemms.begin(), gemms.end(), [&](const GemmTable& t) {
+      return t.in_features == hidden && t.out_features == vocab;
+    });
+    if (head == gemms.end()) continue;
+    overheads.push_back(number<double>(z, "graph_decode_batch1_us", file) - interpolate_loglog(head->tokens, head->us, 1));
+  }
+  if (overheads.empty()) return 0;
+  std::sort(overheads.begin(), overheads.end());
+  const size_t n = overheads.size();
+  return std::max(0.0, n % 2 ? overheads[n / 2] : (overheads[n / 2 - 1] + overheads[n / 2]) / 2);
+}
+
+void read_components(const fs::path& file, CalibrationProfile& profile, bool fit_overhead) {
+  const Json document = load_json_file(file);
+  for (const Json& r : member(document, "prefill_attention", file)) {
+    AttentionTable t;
+    t.q_heads = number<int64_t>(r, "q_heads", file);
+    t.kv_heads = number<int64_t>(r, "kv_heads", file);
+    t.head_dim = number<int64_t>(r, "head_dim", file);
+    t.dtype = member(r, "dtype", file).get<std::string>();
+    t.batch = numbers(r, "batch", file);
+    t.context = numbers(r, "context", file);
+    t.us = numbers(r, "us", file);
+    profile.prefill_attention.push_back(std::move(t));
+  }
+  // The CUDA-graph replay is the kernels' GPU time; eager launches overlap the GEMMs.
+  for (const Json& r : member(document, "elementwise", file)) {
+    if (member(r, "mode", file).get<std::string>() != "graph") continue;
+    ElementwiseTable t;
+    t.model = member(r, "model", file).get<std::string>();
+    t.hidden_size = number<int64_t>(r, "hidden_size", file);
+    t.ffn_size = number<int64_t>(r, "ffn_size", file);
+    t.ffn_kind = member(r, "ffn_kind", file).get<std::string>();
+    t.tokens = numbers(r, "tokens", file);
+    t.us = numbers(r, "us", file);
+    profile.elementwise.push_back(std::move(t));
+  }
+  if (fit_overhead) profile.step_overhead_us = fitted_step_overhead_us(member(document, "zero_layer", file), profile.gemm, file);
+}
+
+CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optional<double> step_overhead_us) {
   if (!fs::is_directory(dir)) throw InputError(dir.string() + ": not a folder of measurements");
   CalibrationProfile profile;
   profile.gpu = gpu;
-  profile.step_overhead_us = step_overhead_us;
-  profile.source = "slsim calibrate from " + dir.filename().string() + ": gemm.json (cuBLASLt, bf16) and pa_*.json "
-                   "(kernels/pa_bench); no prefill attention measured";
+  profile.step_overhead_us = step_overhead_us.value_or(0);
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
@@ -115,6 +175,13 @@ CalibrationProfile merge(const fs::path& dir, const std::string& gpu, double ste
     }
   }
   if (profile.gemm.empty()) throw InputError(dir.string() + ": no gemm.json");
+  const fs::path components = dir / "components.json";
+  const bool measured_components = fs::exists(components);
+  if (measured_components) read_components(components, profile, !step_overhead_us);
+  profile.source = "slsim calibrate from " + dir.filename().string() + ": gemm.json (cuBLASLt, bf16), pa_*.json (kernels/pa_bench)" +
+                   (measured_components ? ", components.json (scripts/measure_components.py: prefill attention, elementwise "
+                                          "kernels, step overhead from the zero-layer decode step)"
+                                        : "; no prefill attention or elementwise kernels measured");
   return profile;
 }
 
@@ -124,7 +191,9 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
   GpuProfile gpu;
   JsonReader::read_struct(load_json_file(gpu_file), "", gpu);
   const Json measured = load_json_file(measured_file);
-  std::cout << "| model | step | batch | tokens | measured ms | calibrated ms | roofline ms |\n|---|---|---|---|---|---|---|\n";
+  std::cout << "| model | step | batch | tokens | measured ms | calibrated ms | error | roofline ms |\n|---|---|---|---|---|---|---|---|\n";
+  // Absolute percentage errors of the calibrated model, per model and step kind, in file order.
+  std::vector<std::tuple<std::string, std::string, std::vector<double>>> errors;
   for (const Json& m : member(measured, "models", measured_file)) {
     ModelSpec spec;
     spec.name = member(m, "model", measured_file).get<std::string>();
@@ -132,8 +201,13 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
     const CalibratedLatency calibrated(spec, gpu, 1, 16, RooflineParams{}, profile);
     const RooflineLatency roofline(spec, gpu, 1, RooflineParams{});
     auto row = [&](const char* step, int64_t batch, int64_t tokens, double ms, const StepShape& shape) {
-      std::cout << fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} |\n", spec.name, step, batch, tokens, ms,
-                               calibrated.step_time(shape).seconds() * 1e3, roofline.step_time(shape).seconds() * 1e3);
+      const double predicted_ms = calibrated.step_time(shape).seconds() * 1e3;
+      const double error = (predicted_ms - ms) / ms;
+      if (errors.empty() || std::get<0>(errors.back()) != spec.name || std::get<1>(errors.back()) != step)
+        errors.emplace_back(spec.name, step, std::vector<double>{});
+      std::get<2>(errors.back()).push_back(std::abs(error));
+      std::cout << fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:+.1f}% | {:.2f} |\n", spec.name, step, batch, tokens, ms,
+                               predicted_ms, 100 * error, roofline.step_time(shape).seconds() * 1e3);
     };
     for (const Json& p : member(m, "prefill", measured_file)) {
       const auto batch = number<int64_t>(p, "batch", measured_file);
@@ -152,7 +226,14 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
       shape.decode_context_tokens = batch * context;
       row("decode", batch, context, number<double>(d, "ms", measured_file), shape);
     }
-    for (const std::string& e : calibrated.estimates()) std::cout << "|   " << spec.name << " estimated: " << e << " |||||||\n";
+    for (const std::string& e : calibrated.estimates()) std::cout << "|   " << spec.name << " estimated: " << e << " ||||||||\n";
+  }
+  std::cout << "\n| model | step | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
+  for (const auto& [model, step, e] : errors) {
+    double sum = 0;
+    for (const double x : e) sum += x;
+    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:.1f}% |\n", model, step, e.size(), 100 * sum / static_cast<double>(e.size()),
+                             100 * *std::max_element(e.begin(), e.end()));
   }
 }
 
@@ -164,7 +245,7 @@ int calibrate_command(const std::vector<std::string>& args) {
       ("measurements", po::value<std::string>()->required(), "folder of kernels/ outputs (gemm.json, pa_*.json)")
       ("gpu", po::value<std::string>()->required(), "GPU profile name the measurements were taken on (h200)")
       ("output,o", po::value<std::string>()->required(), "calibration profile to write (models/calibration/<gpu>.json)")
-      ("step-overhead-us", po::value<double>()->default_value(0), "fixed cost per step beyond the kernels, µs")
+      ("step-overhead-us", po::value<double>(), "fixed cost per step beyond the kernels, µs (default: fitted from components.json, else 0)")
       ("check", po::value<std::string>(), "measured transformer steps to compare against (results/calibration/transformer_measured_<gpu>.json)")
       ("gpu-profile", po::value<std::string>(), "the GPU's hardware profile, for --check (models/hardware/gpus/<gpu>.json)")
       ("help,h", "describe this command");
@@ -178,13 +259,16 @@ int calibrate_command(const std::vector<std::string>& args) {
   }
   po::notify(values);
   if (values.count("check") != values.count("gpu-profile")) throw po::error("--check and --gpu-profile go together");
-  CalibrationProfile profile = merge(values["measurements"].as<std::string>(), values["gpu"].as<std::string>(),
-                                           values["step-overhead-us"].as<double>());
+  std::optional<double> step_overhead_us;
+  if (values.count("step-overhead-us")) step_overhead_us = values["step-overhead-us"].as<double>();
+  CalibrationProfile profile = merge(values["measurements"].as<std::string>(), values["gpu"].as<std::string>(), step_overhead_us);
   write_file_atomically(values["output"].as<std::string>(), JsonWriter::to_json(profile).dump(1) + "\n");
   // Read back through the engine's loader, so that a profile this writes is one a run accepts.
   load_calibration(values["output"].as<std::string>());
-  std::cerr << fmt::format("slsim calibrate: {} GEMM shapes, {} paged-attention tables -> {}\n", profile.gemm.size(),
-                           profile.paged_attention.size(), values["output"].as<std::string>());
+  std::cerr << fmt::format("slsim calibrate: {} GEMM shapes, {} paged-attention, {} prefill-attention, {} elementwise tables, "
+                           "step overhead {:.1f} us -> {}\n", profile.gemm.size(), profile.paged_attention.size(),
+                           profile.prefill_attention.size(), profile.elementwise.size(), profile.step_overhead_us,
+                           values["output"].as<std::string>());
   if (values.count("check")) check(profile, values["check"].as<std::string>(), values["gpu-profile"].as<std::string>());
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <sstream>
@@ -53,8 +54,10 @@ double interpolate_loglog(const std::vector<double>& xs, const std::vector<doubl
 
 double interpolate_grid(const std::vector<double>& rows, const std::vector<double>& cols,
                         const std::vector<double>& values, double row, double col) {
+  const double smallest = *std::min_element(values.begin(), values.end());
   auto along_cols = [&](size_t r) {
     const auto begin = values.begin() + static_cast<std::ptrdiff_t>(r * cols.size());
+    if (col < cols.front()) return std::max(smallest, *begin * col / cols.front());
     const std::vector<double> line(begin, begin + static_cast<std::ptrdiff_t>(cols.size()));
     return interpolate_loglog(cols, line, col);
   };
@@ -113,6 +116,11 @@ CalibrationProfile load_calibration(const std::string& path) {
     }
     check_attention(profile.paged_attention, "paged_attention");
     check_attention(profile.prefill_attention, "prefill_attention");
+    for (size_t i = 0; i < profile.elementwise.size(); ++i) {
+      const std::string p = "elementwise[" + std::to_string(i) + "]";
+      check_axis(profile.elementwise[i].tokens, p + ".tokens");
+      check_values(profile.elementwise[i].us, profile.elementwise[i].tokens.size(), p + ".us");
+    }
   } catch (const ConfigError& e) {
     throw InputError(path + ": " + e.what());
   }
@@ -187,6 +195,27 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
   const std::string heads = fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
   if (!decode_table_) estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
   if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
+
+  // Another model's layer of the same kind stands in, scaled by hidden size: past the launch
+  // floor these kernels stream activations of hidden (and proportionate FFN) width.
+  const ElementwiseTable* nearest = nullptr;
+  for (const ElementwiseTable& t : profile_.elementwise) {
+    if (t.ffn_kind != a.ffn_kind) continue;
+    if (t.hidden_size == a.hidden_size && t.ffn_size == a.ffn_size) {
+      nearest = &t;
+      break;
+    }
+    if (!nearest || std::abs(t.hidden_size - a.hidden_size) < std::abs(nearest->hidden_size - a.hidden_size)) nearest = &t;
+  }
+  elementwise_table_ = nearest;
+  if (!nearest) {
+    estimates_.push_back("elementwise kernels: not measured (left out)");
+  } else if (nearest->hidden_size != a.hidden_size || nearest->ffn_size != a.ffn_size) {
+    elementwise_scale_ = static_cast<double>(a.hidden_size) / static_cast<double>(nearest->hidden_size);
+    estimates_.push_back(fmt::format("elementwise kernels: {}'s layer x {:.3g} (hidden size ratio)", nearest->model, elementwise_scale_));
+  }
+  if (nearest && tensor_parallel > 1)
+    estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
   if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
 }
 
@@ -205,6 +234,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
   double us = overhead_us_;
   for (const Linear& l : layer_linears_) us += layers_ * linear_us(l, tokens);
+  if (elementwise_table_)
+    us += layers_ * elementwise_scale_ * interpolate_loglog(elementwise_table_->tokens, elementwise_table_->us, tokens);
   // Logits only for each sequence's last position.
   us += linear_us(lm_head_, static_cast<double>(shape.prefill_sequences + shape.decode_sequences));
   if (shape.decode_sequences > 0) {

@@ -120,6 +120,27 @@ struct AttentionTable {
   }
 };
 
+// GPU time of one decoder layer's kernels other than its GEMMs and attention (norms, rotary,
+// K/V cache writes, activation, residual adds), by token count.
+struct ElementwiseTable {
+  std::string model;
+  int64_t hidden_size = 0;
+  int64_t ffn_size = 0;
+  std::string ffn_kind = "mlp";
+  std::vector<double> tokens;
+  std::vector<double> us;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "the model the layer was measured for (informational)");
+    v.required("hidden_size", hidden_size, "the layer's hidden size", at_least(1));
+    v.required("ffn_size", ffn_size, "the layer's FFN width", at_least(1));
+    v.choice("ffn_kind", ffn_kind, "mlp or gated, as the catalogue's architecture", {"mlp", "gated"});
+    v.required("tokens", tokens, "token counts measured, ascending");
+    v.required("us", us, "GPU time per layer at each token count, microseconds");
+  }
+};
+
 struct CalibrationProfile {
   std::string gpu;
   std::string source;
@@ -127,6 +148,7 @@ struct CalibrationProfile {
   std::vector<GemmTable> gemm;
   std::vector<AttentionTable> paged_attention;
   std::vector<AttentionTable> prefill_attention;
+  std::vector<ElementwiseTable> elementwise;
 
   template <class V>
   void visit(V& v) {
@@ -136,6 +158,7 @@ struct CalibrationProfile {
     v.list("gemm", gemm, "GEMM time by token count per linear-layer shape");
     v.list("paged_attention", paged_attention, "decode attention time by batch and context");
     v.list("prefill_attention", prefill_attention, "prefill attention time by batch and prompt length");
+    v.list("elementwise", elementwise, "per-layer time of the kernels besides GEMMs and attention, by token count");
   }
 };
 
@@ -147,7 +170,9 @@ CalibrationProfile load_calibration(const std::string& path);
 // the first value (a floor: small calls are launch-bound); above the last, linear in x from
 // the last point (the kernels are throughput-bound there).
 double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x);
-// The same in two dimensions over a row-major grid, first along `cols`, then along `rows`.
+// The same in two dimensions over a row-major grid, first along `cols`, then along `rows`;
+// except that below the first column the time is proportional to the column (attention
+// reads K/V in proportion to the context), not below the table's smallest time.
 double interpolate_grid(const std::vector<double>& rows, const std::vector<double>& cols,
                         const std::vector<double>& values, double row, double col);
 
@@ -175,6 +200,8 @@ class CalibratedLatency final : public LatencyModel {
   Linear lm_head_;
   const AttentionTable* decode_table_ = nullptr;
   const AttentionTable* prefill_table_ = nullptr;
+  const ElementwiseTable* elementwise_table_ = nullptr;  // null: left out
+  double elementwise_scale_ = 1;                         // another model's table, by hidden size
   CalibrationProfile profile_;
   double layers_;
   double kv_bytes_per_token_per_gpu_per_layer_;

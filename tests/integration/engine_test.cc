@@ -92,7 +92,7 @@ TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const CalibrationProfile profile = load_calibration((dir / "h200.json").string());
   EXPECT_EQ(profile.gpu, "h200");
-  EXPECT_EQ(profile.paged_attention.size(), 6u);  // seven files, f16 preferred over bf16 for one shape
+  EXPECT_EQ(profile.paged_attention.size(), 7u);  // eight files, f16 preferred over bf16 for one shape
   const auto opt13b_qkv = std::find_if(profile.gemm.begin(), profile.gemm.end(), [](const GemmTable& t) {
     return t.in_features == 5120 && t.out_features == 15360;
   });
@@ -101,6 +101,21 @@ TEST(Calibrate, MergesKernelMeasurementsIntoAProfileARunAccepts) {
   EXPECT_EQ(opt13b_qkv->model, "llama-2-13b");
   EXPECT_EQ(opt13b_qkv->tokens.front(), 1);
   EXPECT_DOUBLE_EQ(opt13b_qkv->us.front(), 43.1328);
+  // components.json: six prefill-attention head shapes, the CUDA-graph elementwise tables of six
+  // models, and the overhead: median of the zero-layer steps less their LM head at one token
+  // ((124.035 - 105.394) + (95.498 - 69.845)) / 2 = 21.54 µs.
+  EXPECT_EQ(profile.prefill_attention.size(), 6u);
+  EXPECT_EQ(profile.elementwise.size(), 6u);
+  EXPECT_NEAR(profile.step_overhead_us, 21.543, 0.001);
+}
+
+TEST(Calibrate, AGivenStepOverheadReplacesTheFittedOne) {
+  const auto dir = fresh_dir("calibrate_overhead");
+  const auto measurements = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/measurements/h200";
+  const CommandResult r =
+      run_slsim("calibrate " + measurements + " --gpu h200 --step-overhead-us 5 -o " + (dir / "h200.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(load_calibration((dir / "h200.json").string()).step_overhead_us, 5);
 }
 
 TEST(Calibrate, AMissingFolderExitsTwo) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -52,15 +53,46 @@ TEST(Interpolation, IsLogLogLinearInsideFlatBelowAndLinearAbove) {
   EXPECT_NEAR(interpolate_grid({1, 4}, {16, 64}, {5, 10, 8, 20}, 8, 64), 40, 1e-9);
 }
 
+TEST(Interpolation, BelowTheFirstContextAttentionIsProportionalDownToTheSmallestTime) {
+  // Batch 4 at context 12: 8 µs × 12/16; at context 8 the proportional 4 µs is under the
+  // table's smallest time, 5 µs.
+  EXPECT_NEAR(interpolate_grid({1, 4}, {16, 64}, {5, 10, 8, 20}, 4, 12), 6, 1e-9);
+  EXPECT_NEAR(interpolate_grid({1, 4}, {16, 64}, {5, 10, 8, 20}, 4, 8), 5, 1e-9);
+}
+
 TEST(CalibratedLatency, SumsMeasuredKernelsAndTheOverhead) {
   const CalibrationProfile profile = load_calibration(kTestGpuFile);
   const CalibratedLatency latency(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
   StepShape decode;
   decode.decode_sequences = 4;
   decode.decode_context_tokens = 4 * 64;
-  // 4 GEMMs of 20 µs (4 tokens) and attention of 20 µs (batch 4, context 64), per layer, two
-  // layers; 7 µs overhead; the output head's roofline is under a nanosecond.
-  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20) + 7, 0.002);
+  // 4 GEMMs of 20 µs (4 tokens), attention of 20 µs (batch 4, context 64) and elementwise
+  // kernels of sqrt(2 × 8) = 4 µs, per layer, two layers; 7 µs overhead; the output head's
+  // roofline is under a nanosecond.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20 + 4) + 7, 0.002);
+}
+
+TEST(CalibratedLatency, TakesTheElementwiseTableOfTheSameFfnKind) {
+  ModelSpec gated = tiny_model();
+  gated.architecture.ffn_kind = "gated";
+  const CalibratedLatency latency(gated, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, load_calibration(kTestGpuFile));
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // qkv, o and down measured (20 µs each), gate_up and the head roofline (0.83 ns each, three
+  // of them), attention 20 µs, the gated layer's elementwise 100 µs; two layers and 7 µs overhead.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (3 * 20 + 20 + 100) + 7, 0.003);
+}
+
+TEST(CalibratedLatency, ScalesTheNearestElementwiseTableByHiddenSize) {
+  ModelSpec wider = tiny_model();
+  wider.architecture.hidden_size = 16;
+  wider.architecture.ffn_size = 32;
+  const CalibratedLatency latency(wider, test_gpu(), 1, 16, RooflineParams{}, load_calibration(kTestGpuFile));
+  const std::vector<std::string> estimates = latency.estimates();
+  // Hidden 16 is nearer tiny's 8 than wide's 32.
+  EXPECT_NE(std::find(estimates.begin(), estimates.end(), "elementwise kernels: tiny's layer x 2 (hidden size ratio)"),
+            estimates.end());
 }
 
 TEST(CalibratedLatency, SaysWhichPartsAreRooflineEstimates) {
