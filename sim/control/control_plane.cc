@@ -320,6 +320,8 @@ void ControlPlane::make_room(const Placement& placement, ModelId model, StartRea
   reservations_.push_back(Reservation{model, reason, placement.server, placement.estimated_start_s, sim_.now()});
   for (const InstanceId victim : placement.victims) {
     Instance& inst = instances_[victim];
+    // An earlier victim's release may have let a nested placement move this one already.
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
     if (inst.engine->outstanding() == 0 && !inst.engine->stepping()) {
       release(victim, policies_.keepalive->decide(inst.model, sim_.now()).keep_checkpoint_in_dram);
       continue;
@@ -494,12 +496,22 @@ void ControlPlane::fill_reservations(ServerId server) {
 }
 
 void ControlPlane::place_waiting() {
-  const size_t waiting = waiting_for_gpus_.size();
-  for (size_t i = 0; i < waiting; ++i) {
-    const auto [model, reason] = waiting_for_gpus_.front();
-    waiting_for_gpus_.pop_front();
-    if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
+  // Making room releases instances, which comes back here: the outer call goes round again.
+  if (placing_) {
+    place_again_ = true;
+    return;
   }
+  placing_ = true;
+  do {
+    place_again_ = false;
+    const size_t waiting = waiting_for_gpus_.size();
+    for (size_t i = 0; i < waiting; ++i) {
+      const auto [model, reason] = waiting_for_gpus_.front();
+      waiting_for_gpus_.pop_front();
+      if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
+    }
+  } while (place_again_);
+  placing_ = false;
 }
 
 void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {

@@ -183,6 +183,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
   std::vector<Migration> migrations_;
   std::vector<int32_t> free_migration_slots_;
   std::vector<RouteCandidate> route_candidates_;
+  bool placing_ = false;
+  bool place_again_ = false;
   std::optional<Request> next_arrival_;
   std::unordered_map<RequestId, InFlight> in_flight_;
   std::vector<PreloadAction> plan_;
