@@ -473,13 +473,15 @@ void ControlPlane::switch_over(int32_t index) {
   // ready count back as it lets it go.
   --m.starting;
   m.ready += 2;
-  release(source_id, policies_.keepalive->decide(record.model, sim_.now()).keep_checkpoint_in_dram);
+  // Requests first: releasing the source may place other instances, which must not find the
+  // destination idle and take it as a victim before it got what was waiting for it.
   while (!m.router_queue.empty()) {
     const RequestId r = m.router_queue.front();
     m.router_queue.pop_front();
     route(r, true);
   }
   kick(destination_id);
+  release(source_id, policies_.keepalive->decide(record.model, sim_.now()).keep_checkpoint_in_dram);
 }
 
 void ControlPlane::fill_reservations(ServerId server) {
