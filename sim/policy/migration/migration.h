@@ -54,14 +54,14 @@ class PreemptMigration final : public MigrationPolicy {
 class LiveTokenMigration final : public MigrationPolicy {
  public:
   struct Params {
-    int64_t stop_below_tokens = 8;
+    int64_t stop_below_tokens = 20;
     int64_t max_rounds = 10;
 
     template <class V>
     void visit(V& v) {
       v.field("stop_below_tokens", stop_below_tokens,
-              "stop the source after a round that brought fewer new tokens than this (summed over its requests); "
-              "assumption, the paper gives no figure", at_least(1));
+              "stop the source after a round that brought fewer new tokens than this, summed over its requests "
+              "(ServerlessLLM repository default 20)", at_least(1));
       v.field("max_rounds", max_rounds, "stop the source after this many rounds whatever arrived", at_least(1));
     }
   };
