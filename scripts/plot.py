@@ -202,8 +202,9 @@ def rate(args):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     save(fig, args.plot)
 
 
