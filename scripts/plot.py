@@ -11,6 +11,7 @@ never logs.
   plot.py pareto RUN_DIR|SWEEP_CSV... -o t.json --plot p GPU-hours against a latency percentile, Pareto front
 
 Every plot is a PNG; --svg (before the subcommand) writes an SVG beside it.
+  plot.py rate RUN_DIR... -o table.json [--plot p]       mean and p99 latency against request rate, runs named POLICY-rRATE
 """
 import argparse
 import csv
@@ -361,6 +362,48 @@ def pareto(args):
         ax.set_title(args.title)
     save(fig, args.plot)
 
+def rate(args):
+    table = {}
+    for run in args.runs:
+        policy, _, value = run_label(run).rpartition("-r")
+        with open(os.path.join(run, "summary.json")) as f:
+            s = json.load(f)
+        with open(os.path.join(run, "config.json")) as f:
+            total_rate = sum(src["rate_per_s"] for src in json.load(f)["workload"]["sources"])
+        table.setdefault(policy, []).append({
+            "rate_per_s": total_rate, "requests": s["requests"], "completed": s["completed"],
+            "e2e_mean_s": s["e2e_s"]["mean"], "e2e_p99_s": s["e2e_s"]["p99"],
+            "ttft_mean_s": s["ttft_s"]["mean"], "ttft_p99_s": s["ttft_s"]["p99"],
+            "cold_starts": s["cold_starts"], "loads_by_tier": s["loads_by_tier"],
+            "migrations": s["migrations"]["by_method"], "requests_moved": s["migrations"]["requests_moved"],
+            "placement_estimate_abs_error_mean_s": s["placement_estimates"]["absolute_error_s"]["mean"],
+            "placement_estimate_abs_error_p99_s": s["placement_estimates"]["absolute_error_s"]["p99"],
+            "gpu_seconds": s["gpu_seconds"]})
+    for points in table.values():
+        points.sort(key=lambda p: p["rate_per_s"])
+    with open(args.output, "w") as f:
+        json.dump(table, f, indent=2, sort_keys=True)
+        f.write("\n")
+    if not args.plot:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for policy in sorted(table):
+        points = table[policy]
+        x = [p["rate_per_s"] for p in points]
+        axes[0].plot(x, [p["e2e_mean_s"] for p in points], marker="o", label=policy)
+        axes[1].plot(x, [p["e2e_p99_s"] for p in points], marker="o", label=policy)
+    for ax, title in zip(axes, ["mean end-to-end latency (s)", "p99 end-to-end latency (s)"]):
+        ax.set_xlabel("request rate (requests/s, all models)")
+        ax.set_title(title)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    save(fig, args.plot)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--svg", action="store_true", help="also write each plot as SVG beside its PNG")
@@ -415,6 +458,11 @@ def main():
     p.add_argument("-o", "--output", required=True, help="JSON table of the points and the front")
     p.add_argument("--plot", help="PNG of the points and the front")
     p.set_defaults(func=pareto)
+    p = sub.add_parser("rate", help="mean and p99 latency against request rate of runs named POLICY-rRATE")
+    p.add_argument("runs", nargs="+", help="run output folders named POLICY-rRATE")
+    p.add_argument("-o", "--output", required=True, help="JSON table")
+    p.add_argument("--plot", help="PNG of mean and p99 end-to-end latency against rate")
+    p.set_defaults(func=rate)
     args = parser.parse_args()
     global WRITE_SVG
     WRITE_SVG = args.svg

@@ -16,7 +16,9 @@
 #include "sim/core/errors.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/migration/migration.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/policy/scheduler/routing.h"
 
 namespace po = boost::program_options;
 using namespace slsim;
@@ -140,6 +142,8 @@ int policies_command(const std::vector<std::string>& args) {
   describe_registry(placement_policies(), out, as_json);
   describe_registry(keepalive_policies(), out, as_json);
   describe_registry(autoscale_policies(), out, as_json);
+  describe_registry(routing_policies(), out, as_json);
+  describe_registry(migration_policies(), out, as_json);
   if (as_json) std::cout << out.dump(2) << "\n";
   return 0;
 }

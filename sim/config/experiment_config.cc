@@ -9,7 +9,9 @@
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/migration/migration.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/policy/scheduler/routing.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -201,6 +203,8 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   c.policies.dram_cache = cache_policies().resolve(c.policies.dram_cache, "policies.dram_cache");
   c.policies.ssd_cache = cache_policies().resolve(c.policies.ssd_cache, "policies.ssd_cache");
   c.policies.preload = preload_policies().resolve(c.policies.preload, "policies.preload");
+  c.policies.routing = routing_policies().resolve(c.policies.routing, "policies.routing");
+  c.policies.migration = migration_policies().resolve(c.policies.migration, "policies.migration");
   return r;
 }
 

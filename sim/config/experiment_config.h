@@ -90,6 +90,8 @@ struct PoliciesConfig {
   PolicyChoice dram_cache{"lru", Json::object()};
   PolicyChoice ssd_cache{"lru", Json::object()};
   PolicyChoice preload{"none", Json::object()};
+  PolicyChoice routing{"least-outstanding", Json::object()};
+  PolicyChoice migration{"none", Json::object()};
 
   template <class V>
   void visit(V& v) {
@@ -99,6 +101,8 @@ struct PoliciesConfig {
     v.object("dram_cache", dram_cache, "what each server's DRAM checkpoint cache keeps");
     v.object("ssd_cache", ssd_cache, "what each server's SSD checkpoint cache keeps");
     v.object("preload", preload, "checkpoints or instances prepared ahead of demand");
+    v.object("routing", routing, "which ready instance a request goes to");
+    v.object("migration", migration, "what happens to running instances a placement needs out of the way");
   }
 };
 

@@ -52,6 +52,10 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   policies.keepalive = keepalive_policies().make(c.policies.keepalive, keepalive_context);
   policies.autoscaler = autoscale_policies().make(c.policies.autoscale, autoscale_context);
   policies.preload = preload_policies().make(c.policies.preload, preload_context);
+  RoutingPolicy::Context routing_context{random.stream("routing")};
+  MigrationPolicy::Context migration_context;
+  policies.routing = routing_policies().make(c.policies.routing, routing_context);
+  policies.migration = migration_policies().make(c.policies.migration, migration_context);
 
   std::vector<std::string> model_names;
   for (const auto& m : experiment.models) model_names.push_back(m.spec.name);

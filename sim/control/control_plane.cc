@@ -10,6 +10,18 @@ EngineRequest engine_request(const Request& r) {
   return EngineRequest{r.id, r.input_tokens, r.output_tokens, r.samples, r.beam_width, r.prefix_blocks};
 }
 
+// One prompt of `tokens` prefilled alone: what a live migration's round costs the destination.
+Time prefill_time(const LatencyModel& latency, int64_t tokens) {
+  if (tokens <= 0) return Time::zero();
+  StepShape shape;
+  shape.prefill_tokens = tokens;
+  shape.prefill_attention_pairs = static_cast<double>(tokens) * static_cast<double>(tokens) / 2;
+  shape.prefill_sequences = 1;
+  return latency.step_time(shape);
+}
+
+bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
+
 }  // namespace
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
@@ -101,6 +113,7 @@ void ControlPlane::on_event(const Event& event) {
       act(scheduled_actions_[event.target]);
       free_action_slots_.push_back(event.target);
       break;
+    case kMigrationRound: migration_round(static_cast<int32_t>(event.target)); break;
     default: throw std::logic_error("unknown control-plane event");
   }
 }
@@ -126,7 +139,7 @@ void ControlPlane::on_arrival() {
     observer_.on_rejected(r, "larger than the KV cache of any instance");
     return;
   }
-  in_flight_.emplace(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId});
+  in_flight_.emplace(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId, 0});
   if (m.ready > 0) {
     route(r.id, false);
   } else {
@@ -138,18 +151,11 @@ void ControlPlane::on_arrival() {
 void ControlPlane::route(RequestId id, bool cold_start) {
   InFlight& f = in_flight_.at(id);
   ModelState& m = models_[f.request.model];
-  InstanceId best = kNoId;
-  int64_t best_load = 0;
-  for (const InstanceId i : m.instances) {
-    const Instance& inst = instances_[i];
-    if (inst.state == InstanceState::loading) continue;
-    const int64_t load = inst.engine->outstanding();
-    if (best == kNoId || load < best_load) {
-      best = i;
-      best_load = load;
-    }
-  }
-  if (best == kNoId) throw std::logic_error("routed a request to a model without a ready instance");
+  route_candidates_.clear();
+  for (const InstanceId i : m.instances)
+    if (serving(instances_[i].state)) route_candidates_.push_back(RouteCandidate{i, instances_[i].engine->outstanding()});
+  if (route_candidates_.empty()) throw std::logic_error("routed a request to a model without a ready instance");
+  const InstanceId best = route_candidates_[policies_.routing->route(f.request.model, route_candidates_)].instance;
   Instance& inst = instances_[best];
   f.cold_start = cold_start;
   f.dispatched = sim_.now();
@@ -191,10 +197,28 @@ void ControlPlane::start_instance(ModelId model, StartReason reason) {
 
 bool ControlPlane::try_place(ModelId model, StartReason reason) {
   ModelState& m = models_[model];
-  const auto server = policies_.placement->place(
-      PlacementRequest{model, m.served.tensor_parallel, m.checkpoint_bytes});
-  if (!server) return false;
+  PlacementRequest request{model, m.served.tensor_parallel, m.checkpoint_bytes, m.served.checkpoint, false, {}};
+  std::vector<InstanceView> movable;
+  if (policies_.migration->method() != MigrationMethod::none) {
+    movable = movable_instances();
+    request.may_free_gpus = true;
+    request.movable = movable;
+  }
+  auto placement = policies_.placement->place(request);
+  // A policy that never names victims still gets room where it costs the fewest tokens.
+  if (!placement && request.may_free_gpus) placement = cheapest_room(request);
+  if (!placement) return false;
+  if (placement->victims.empty()) {
+    place_on(model, reason, placement->server, placement->estimated_start_s, sim_.now());
+    return true;
+  }
+  make_room(*placement, model, reason);
+  return true;
+}
 
+InstanceId ControlPlane::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
+                                  Time placed) {
+  ModelState& m = models_[model];
   InstanceId id;
   if (!free_instance_slots_.empty()) {
     id = free_instance_slots_.back();
@@ -204,21 +228,23 @@ bool ControlPlane::try_place(ModelId model, StartReason reason) {
     instances_.emplace_back();
   }
   Instance& inst = instances_[id];
-  const GpuProfile& gpu = *cluster_.server(*server).gpu;
+  const GpuProfile& gpu = *cluster_.server(server).gpu;
   inst = Instance{};
   inst.model = model;
-  inst.server = *server;
+  inst.server = server;
   inst.reason = reason;
-  inst.gpus = cluster_.take_gpus(*server, m.served.tensor_parallel);
+  inst.gpus = cluster_.take_gpus(server, m.served.tensor_parallel);
   inst.load_started = sim_.now();
+  inst.estimated_start_s = estimated_start_s;
+  inst.placed = placed;
   start_engine(inst, gpu);
-  m.last_server = *server;
+  m.last_server = server;
 
-  LoadRequest load{id, *server, inst.gpus, {}, m.served.checkpoint};
+  LoadRequest load{id, server, inst.gpus, {}, m.served.checkpoint};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
   for (const InstanceId other : m.instances) {
     const Instance& o = instances_[other];
-    if (o.server == *server && o.state != InstanceState::loading) {
+    if (o.server == server && o.state != InstanceState::loading) {
       load.source_gpus = o.gpus;
       break;
     }
@@ -226,16 +252,268 @@ bool ControlPlane::try_place(ModelId model, StartReason reason) {
   m.instances.push_back(id);
   set_state(id, InstanceState::loading);
   loader_.start(load, *this);
+  return id;
+}
+
+std::optional<ServerId> ControlPlane::relocation_server(const Instance& inst, double* load_s) {
+  const ServedModel& served = models_[inst.model].served;
+  std::optional<ServerId> best;
+  for (const Server& s : cluster_.servers()) {
+    if (s.id == inst.server || s.free_gpus < served.tensor_parallel) continue;
+    const double t = (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
+    if (!best || t < *load_s) {
+      best = s.id;
+      *load_s = t;
+    }
+  }
+  return best;
+}
+
+std::vector<InstanceView> ControlPlane::movable_instances() {
+  std::vector<InstanceView> views;
+  for (InstanceId id = 0; id < instances_.size(); ++id) {
+    Instance& inst = instances_[id];
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    InstanceView v;
+    v.instance = id;
+    v.model = inst.model;
+    v.server = inst.server;
+    v.gpus = static_cast<int64_t>(inst.gpus.size());
+    for (const auto& [request, tokens] : inst.engine->request_tokens()) {
+      ++v.requests;
+      v.tokens += tokens;
+    }
+    const double one = prefill_time(*inst.latency, 1).seconds();
+    const double many = prefill_time(*inst.latency, 2048).seconds();
+    v.prefill_s_per_token = (many - one) / 2047;
+    v.prefill_base_s = one - v.prefill_s_per_token;
+    if (v.requests > 0) relocation_server(inst, &v.relocation_load_s);
+    views.push_back(v);
+  }
+  return views;
+}
+
+std::optional<Placement> ControlPlane::cheapest_room(const PlacementRequest& request) {
+  const bool live = policies_.migration->method() == MigrationMethod::live_token;
+  const auto cost = [live](const InstanceView& v) {
+    return live && v.requests > 0 && v.relocation_load_s < 0 ? 1e300 : static_cast<double>(v.tokens);
+  };
+  std::optional<Placement> best;
+  double best_cost = 0;
+  for (const Server& s : cluster_.servers()) {
+    auto victims = cheapest_victims(s, request, cost);
+    if (!victims) continue;
+    double total = 0;
+    for (const InstanceId id : *victims)
+      for (const InstanceView& v : request.movable)
+        if (v.instance == id) total += cost(v);
+    if (total >= 1e300) continue;
+    if (!best || total < best_cost) {
+      best = Placement{s.id, std::move(*victims), -1};
+      best_cost = total;
+    }
+  }
+  return best;
+}
+
+void ControlPlane::make_room(const Placement& placement, ModelId model, StartReason reason) {
+  reservations_.push_back(Reservation{model, reason, placement.server, placement.estimated_start_s, sim_.now()});
+  for (const InstanceId victim : placement.victims) {
+    Instance& inst = instances_[victim];
+    // An earlier victim's release may have let a nested placement move this one already.
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (inst.engine->outstanding() == 0 && !inst.engine->stepping()) {
+      release(victim, policies_.keepalive->decide(inst.model, sim_.now()).keep_checkpoint_in_dram);
+      continue;
+    }
+    if (policies_.migration->method() == MigrationMethod::live_token && start_live_migration(victim, model)) continue;
+    preempt_instance(victim, model);
+  }
+  fill_reservations(placement.server);
+}
+
+void ControlPlane::preempt_instance(InstanceId id, ModelId made_room_for) {
+  Instance& inst = instances_[id];
+  ModelState& m = models_[inst.model];
+  MigrationRecord record;
+  record.method = "preempt";
+  record.model = inst.model;
+  record.source = id;
+  record.from = inst.server;
+  record.made_room_for = made_room_for;
+  record.started = record.ended = sim_.now();
+  // The step in progress is lost with the instance; its requests start again from scratch.
+  inst.step_event = 0;
+  std::vector<RequestId> restarted;
+  for (const auto& [request, tokens] : inst.engine->request_tokens()) restarted.push_back(request);
+  std::sort(restarted.begin(), restarted.end());
+  for (const RequestId r : restarted) {
+    InFlight& f = in_flight_.at(r);
+    f.first_token = Time{};
+    ++f.migrated;
+    --m.outstanding;
+  }
+  record.requests = static_cast<int64_t>(restarted.size());
+  observer_.on_migration(record);
+  const ModelId victim_model = inst.model;
+  release(id, policies_.keepalive->decide(victim_model, sim_.now()).keep_checkpoint_in_dram);
+  for (auto it = restarted.rbegin(); it != restarted.rend(); ++it) m.router_queue.push_front(*it);
+  if (m.ready > 0) {
+    while (!m.router_queue.empty()) {
+      const RequestId r = m.router_queue.front();
+      m.router_queue.pop_front();
+      route(r, false);
+    }
+  } else {
+    autoscale(victim_model);
+  }
+}
+
+bool ControlPlane::start_live_migration(InstanceId id, ModelId made_room_for) {
+  double load_s = 0;
+  const auto to = relocation_server(instances_[id], &load_s);
+  if (!to) return false;
+  int32_t slot;
+  if (!free_migration_slots_.empty()) {
+    slot = free_migration_slots_.back();
+    free_migration_slots_.pop_back();
+  } else {
+    slot = static_cast<int32_t>(migrations_.size());
+    migrations_.emplace_back();
+  }
+  const ModelId model = instances_[id].model;
+  ModelState& m = models_[model];
+  // The destination is not routable until the switch: it joins the model's instances then.
+  const InstanceId destination = place_on(model, StartReason{}, *to, -1, sim_.now());
+  std::erase(m.instances, destination);
+  migrations_[slot] = Migration{id, destination, made_room_for, sim_.now(), 0, 0, {}};
+  instances_[id].migration = slot;
+  instances_[destination].migration = slot;
+  // The source takes no new requests; while it moves, the model counts it as starting.
+  --m.ready;
+  ++m.starting;
+  set_state(id, InstanceState::migrating);
   return true;
 }
 
-void ControlPlane::place_waiting() {
-  const size_t waiting = waiting_for_gpus_.size();
-  for (size_t i = 0; i < waiting; ++i) {
-    const auto [model, reason] = waiting_for_gpus_.front();
-    waiting_for_gpus_.pop_front();
-    if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
+void ControlPlane::migration_round(int32_t index) {
+  Migration& g = migrations_[index];
+  Instance& source = instances_[g.source];
+  int64_t arrived = 0;
+  const auto tokens = source.engine->request_tokens();
+  for (const auto& [request, count] : tokens) {
+    const auto it = g.sent.find(request);
+    arrived += count - (it == g.sent.end() ? 0 : it->second);
   }
+  const bool last = tokens.empty() || (g.rounds > 0 && (arrived < policies_.migration->stop_below_tokens() ||
+                                                        g.rounds >= policies_.migration->max_rounds()));
+  if (last) {
+    if (!source.engine->stepping()) {
+      switch_over(index);
+      return;
+    }
+    // The source stops at the end of the step in progress.
+    source.stop_for_migration = true;
+    const Time end = sim_.now() + source.engine->interrupt(sim_.now() - source.step_started);
+    if (end != source.step_end) {
+      source.step_end = end;
+      source.step_event = sim_.schedule_at(end, handler_, kStepDone, g.source);
+    }
+    return;
+  }
+  ++g.rounds;
+  g.tokens_recomputed += arrived;
+  for (const auto& [request, count] : tokens) g.sent[request] = count;
+  sim_.schedule_in(prefill_time(*instances_[g.destination].latency, arrived), handler_, kMigrationRound,
+                   static_cast<uint32_t>(index));
+}
+
+void ControlPlane::switch_over(int32_t index) {
+  Migration& g = migrations_[index];
+  Instance& source = instances_[g.source];
+  Instance& destination = instances_[g.destination];
+  ModelState& m = models_[source.model];
+  MigrationRecord record;
+  record.method = "live-token";
+  record.model = source.model;
+  record.source = g.source;
+  record.from = source.server;
+  record.to = destination.server;
+  record.made_room_for = g.made_room_for;
+  record.started = g.started;
+  int64_t last_tokens = 0;
+  for (const auto& [request, count] : source.engine->request_tokens()) {
+    const int64_t generated = *source.engine->remove(request);
+    const auto sent = g.sent.find(request);
+    const int64_t resident = sent == g.sent.end() ? 0 : sent->second;
+    last_tokens += count - resident;
+    InFlight& f = in_flight_.at(request);
+    ++f.migrated;
+    f.server = destination.server;
+    destination.engine->enqueue_resumed(engine_request(f.request), generated, resident);
+    ++record.requests;
+  }
+  record.rounds = g.rounds + 1;
+  record.tokens_recomputed = g.tokens_recomputed + last_tokens;
+  record.pause = prefill_time(*destination.latency, last_tokens);
+  record.ended = sim_.now();
+  observer_.on_migration(record);
+
+  const InstanceId source_id = g.source;
+  const InstanceId destination_id = g.destination;
+  source.migration = -1;
+  source.stop_for_migration = false;
+  destination.migration = -1;
+  destination.served_any = true;
+  g.sent.clear();
+  free_migration_slots_.push_back(index);
+  m.instances.push_back(destination_id);
+  set_state(destination_id, InstanceState::idle);
+  // The source stops counting as starting; the destination is ready; release() takes the source's
+  // ready count back as it lets it go.
+  --m.starting;
+  m.ready += 2;
+  // Requests first: releasing the source may place other instances, which must not find the
+  // destination idle and take it as a victim before it got what was waiting for it.
+  while (!m.router_queue.empty()) {
+    const RequestId r = m.router_queue.front();
+    m.router_queue.pop_front();
+    route(r, true);
+  }
+  kick(destination_id);
+  release(source_id, policies_.keepalive->decide(record.model, sim_.now()).keep_checkpoint_in_dram);
+}
+
+void ControlPlane::fill_reservations(ServerId server) {
+  for (auto it = reservations_.begin(); it != reservations_.end();) {
+    const ModelState& m = models_[it->model];
+    if (it->server != server || cluster_.server(server).free_gpus < m.served.tensor_parallel) {
+      ++it;
+      continue;
+    }
+    const Reservation r = *it;
+    it = reservations_.erase(it);
+    place_on(r.model, r.reason, r.server, r.estimated_start_s, r.placed);
+  }
+}
+
+void ControlPlane::place_waiting() {
+  // Making room releases instances, which comes back here: the outer call goes round again.
+  if (placing_) {
+    place_again_ = true;
+    return;
+  }
+  placing_ = true;
+  do {
+    place_again_ = false;
+    const size_t waiting = waiting_for_gpus_.size();
+    for (size_t i = 0; i < waiting; ++i) {
+      const auto [model, reason] = waiting_for_gpus_.front();
+      waiting_for_gpus_.pop_front();
+      if (!try_place(model, reason)) waiting_for_gpus_.emplace_back(model, reason);
+    }
+  } while (place_again_);
+  placing_ = false;
 }
 
 void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
@@ -244,6 +522,13 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   inst.load = outcome;
   inst.ready_at = sim_.now();
   observer_.on_load(id, inst.model, inst.server, outcome.tier, inst.ready_at - inst.load_started);
+  if (inst.estimated_start_s >= 0)
+    observer_.on_placement_estimate(inst.model, Time::from_seconds(inst.estimated_start_s), sim_.now() - inst.placed);
+  if (inst.migration >= 0) {
+    set_state(id, InstanceState::migrating);
+    migration_round(inst.migration);
+    return;
+  }
   --m.starting;
   ++m.ready;
   set_state(id, InstanceState::idle);
@@ -264,7 +549,7 @@ void ControlPlane::kick(InstanceId id) {
     went_idle(id);
     return;
   }
-  set_state(id, InstanceState::busy);
+  if (inst.migration < 0) set_state(id, InstanceState::busy);
   inst.step_started = sim_.now();
   inst.step_end = sim_.now() + *duration;
   inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id);
@@ -290,16 +575,23 @@ void ControlPlane::on_step_done(InstanceId id) {
     outcome.load_tier = f.load_tier;
     outcome.preloaded = f.preloaded;
     outcome.server = f.server;
+    outcome.migrated = f.migrated;
     observer_.on_finished(outcome);
     in_flight_.erase(it);
     --m.outstanding;
   }
   if (!result.finished.empty() && m.outstanding == 0 && m.router_queue.empty()) model_went_idle(inst.model);
+  if (inst.stop_for_migration) {
+    switch_over(inst.migration);
+    return;
+  }
   kick(id);
 }
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_[id];
+  // A migration's source with nothing left to decode waits for its next round to let go.
+  if (inst.migration >= 0) return;
   set_state(id, InstanceState::idle);
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry_event = sim_.schedule_in(inst.reason.keep_alive, handler_, kIdleExpired, id);
@@ -336,7 +628,10 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   --m.ready;
   publish_stats(id);
   inst.engine.reset();
+  inst.step_event = 0;
+  inst.expiry_event = 0;
   free_instance_slots_.push_back(id);
+  fill_reservations(inst.server);
   place_waiting();
 }
 

@@ -27,8 +27,10 @@
 #include "sim/loading/loader.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/migration/migration.h"
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/policy/scheduler/routing.h"
 #include "sim/workload/source.h"
 
 namespace slsim {
@@ -45,6 +47,8 @@ struct Policies {
   std::unique_ptr<KeepAlivePolicy> keepalive;
   std::unique_ptr<Autoscaler> autoscaler;
   std::unique_ptr<PreloadPolicy> preload;
+  std::unique_ptr<RoutingPolicy> routing;
+  std::unique_ptr<MigrationPolicy> migration;
 };
 
 class ControlPlane final : public EventHandler, public LoadListener {
@@ -61,7 +65,7 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
  private:
-  enum EventKind : uint16_t { kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction };
+  enum EventKind : uint16_t { kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kMigrationRound };
 
   struct InFlight {
     Request request;
@@ -72,6 +76,7 @@ class ControlPlane final : public EventHandler, public LoadListener {
     Tier load_tier = Tier::remote;
     bool preloaded = false;
     ServerId server = kNoId;
+    int64_t migrated = 0;
   };
   struct ModelState {
     ServedModel served;
@@ -107,6 +112,29 @@ class ControlPlane final : public EventHandler, public LoadListener {
     Time step_started;
     Time step_end;
     EventSeq expiry_event = 0;
+    // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
+    double estimated_start_s = -1;
+    Time placed;
+    int32_t migration = -1;  // the live migration it is the source or destination of
+    bool stop_for_migration = false;  // switch to the destination when the step in progress ends
+  };
+  // A live migration: the source keeps decoding while the destination recomputes what it was sent.
+  struct Migration {
+    InstanceId source = 0;
+    InstanceId destination = 0;
+    ModelId made_room_for = 0;
+    Time started;
+    int64_t rounds = 0;
+    int64_t tokens_recomputed = 0;
+    std::unordered_map<RequestId, int64_t> sent;  // input + generated tokens sent so far, per request
+  };
+  // An instance waiting for victims to leave its server.
+  struct Reservation {
+    ModelId model = 0;
+    StartReason reason;
+    ServerId server = 0;
+    double estimated_start_s = -1;
+    Time placed;
   };
 
   void on_arrival();
@@ -115,6 +143,16 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void autoscale(ModelId model);
   void start_instance(ModelId model, StartReason reason);
   bool try_place(ModelId model, StartReason reason);
+  InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
+  std::vector<InstanceView> movable_instances();
+  std::optional<Placement> cheapest_room(const PlacementRequest& request);
+  void make_room(const Placement& placement, ModelId model, StartReason reason);
+  void preempt_instance(InstanceId id, ModelId made_room_for);
+  bool start_live_migration(InstanceId id, ModelId made_room_for);
+  void migration_round(int32_t migration);
+  void switch_over(int32_t migration);
+  void fill_reservations(ServerId server);
+  std::optional<ServerId> relocation_server(const Instance& inst, double* load_s);
   void place_waiting();
   void kick(InstanceId id);
   void on_step_done(InstanceId id);
@@ -141,6 +179,12 @@ class ControlPlane final : public EventHandler, public LoadListener {
   std::vector<Instance> instances_;
   std::vector<InstanceId> free_instance_slots_;
   std::deque<std::pair<ModelId, StartReason>> waiting_for_gpus_;
+  std::deque<Reservation> reservations_;
+  std::vector<Migration> migrations_;
+  std::vector<int32_t> free_migration_slots_;
+  std::vector<RouteCandidate> route_candidates_;
+  bool placing_ = false;
+  bool place_again_ = false;
   std::optional<Request> next_arrival_;
   std::unordered_map<RequestId, InFlight> in_flight_;
   std::vector<PreloadAction> plan_;

@@ -14,7 +14,9 @@
 
 namespace slsim {
 
-enum class InstanceState : uint8_t { loading, idle, busy, released };
+// `migrating`: a live migration's source while its requests move, and its destination from
+// the end of its load until routing switches to it.
+enum class InstanceState : uint8_t { loading, idle, busy, released, migrating };
 
 struct RequestOutcome {
   Request request;
@@ -29,6 +31,23 @@ struct RequestOutcome {
   Tier load_tier = Tier::remote;  // meaningful for cold starts
   bool preloaded = false;         // its instance was pre-warmed or read a preloaded checkpoint
   ServerId server = kNoId;
+  int64_t migrated = 0;  // times it was moved (or restarted) to make room for another instance
+};
+
+// One instance moved (or preempted) to make room for another model's cold start.
+struct MigrationRecord {
+  const char* method = "";  // "preempt" or "live-token"
+  ModelId model = 0;        // the victim's
+  InstanceId source = 0;
+  ServerId from = 0;
+  ServerId to = kNoId;      // the destination; kNoId for a preemption
+  ModelId made_room_for = 0;
+  Time started;
+  Time ended;
+  int64_t rounds = 0;
+  int64_t requests = 0;            // moved or restarted
+  int64_t tokens_recomputed = 0;   // prefilled on the destination, over every round
+  Time pause;  // the requests' stall: the stop-and-copy round's prefill (0 for a preemption)
 };
 
 struct InstanceTransition {
@@ -61,6 +80,10 @@ class ServingObserver {
   // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
   virtual void on_instance_stats(const InstanceStats&) {}
+  virtual void on_migration(const MigrationRecord&) {}
+  // A placement policy's estimate of the time until an instance could run, and the time that
+  // actually passed until it was ready.
+  virtual void on_placement_estimate(ModelId, Time /*estimated*/, Time /*actual*/) {}
 };
 
 }  // namespace slsim

@@ -65,6 +65,39 @@ void Engine::enqueue(EngineRequest request) {
   waiting_.push_back(std::move(g));
 }
 
+void Engine::enqueue_resumed(EngineRequest request, int64_t generated, int64_t resident) {
+  if (!fits(request)) throw std::logic_error("a request that can never fit was sent to an engine");
+  if (request.width() > 1) throw std::logic_error("only single-sequence requests resume by recomputation");
+  Group g;
+  g.prompt = request.input_tokens + generated;
+  g.generated = generated;
+  g.resident = std::clamp<int64_t>(resident, 0, g.prompt);
+  g.request = std::move(request);
+  waiting_.push_back(std::move(g));
+}
+
+std::optional<int64_t> Engine::remove(RequestId id) {
+  if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
+  const auto matches = [id](const Group& g) { return g.request.id == id; };
+  for (std::deque<Group>* queue : {&waiting_, &running_, &swapped_}) {
+    const auto it = std::find_if(queue->begin(), queue->end(), matches);
+    if (it == queue->end()) continue;
+    const int64_t generated = it->generated;
+    if (queue != &waiting_)
+      for (int64_t i = 0; i < it->sequences; ++i) blocks_->free(it->first_seq + static_cast<SeqId>(i));
+    queue->erase(it);
+    return generated;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
+  std::vector<std::pair<RequestId, int64_t>> tokens;
+  for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
+    for (const Group& g : *queue) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
+  return tokens;
+}
+
 int64_t Engine::max_tokens(const Group& g) const {
   const int64_t longest = g.request.input_tokens + g.request.output_tokens;
   return params_.contiguous_reservation == "exact" ? longest : std::max(longest, capacity_.max_context);
@@ -96,7 +129,8 @@ void Engine::schedule_prefills(int64_t& token_budget) {
     Group& g = waiting_.front();
     if (running_sequences() + g.sequences > params_.max_num_seqs) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
-    const int64_t cached_tokens = blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size;
+    const int64_t cached_tokens =
+        std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
     // vLLM computes at least the last prompt token, whose logits give the next token.
     const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
     int64_t chunk = to_compute;
@@ -161,6 +195,7 @@ void Engine::preempt(Group g) {
   blocks_->free(g.first_seq);
   g.prompt = g.request.input_tokens + g.generated;
   g.computed = 0;
+  g.resident = 0;
   waiting_.push_front(std::move(g));
 }
 

@@ -30,6 +30,27 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
     dram_.emplace_back(s.profile->dram_cache_bytes, dram_policy());
     ssd_.emplace_back(s.profile->ssd_cache_bytes, ssd_policy());
   }
+  busy_until_.assign(cluster.servers().size(), Time::zero());
+}
+
+Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
+  const NodeId gpu = topology_.gpu(server, 0);
+  double transfer_s = 0;
+  Time fill;
+  int64_t tensors = 0;
+  for (const CheckpointPart& part : parts) {
+    const Tier tier = tier_holding(server, part.id);
+    const NodeId from = tier == Tier::dram  ? topology_.host_memory(server)
+                        : tier == Tier::ssd ? topology_.ssd(server)
+                                            : topology_.remote_storage();
+    const double shard_bytes = static_cast<double>(part.bytes) / static_cast<double>(tensor_parallel);
+    transfer_s += shard_bytes / (capped_rate_gbps(from, gpu) * 1e9);
+    if (tier != Tier::dram) fill = std::max(fill, pipeline_fill(from, gpu));
+    tensors += part.tensors;
+  }
+  return Time::from_seconds(params_.process_start_s + params_.gpu_context_s + transfer_s +
+                            static_cast<double>(tensors) * format_.per_tensor_overhead_s) +
+         fill;
 }
 
 Tier Loader::tier_holding(ServerId server, CheckpointId part) const {
@@ -116,6 +137,8 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
     job.parts.push_back(load);
   }
   job.parts_pending = static_cast<int64_t>(job.parts.size());
+  busy_until_[s] = std::max(busy_until_[s], sim_.now()) +
+                   estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
   sim_.schedule_in(Time::from_seconds(params_.process_start_s + params_.gpu_context_s), handler_, kStartupDone, id);
 }

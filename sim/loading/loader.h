@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,13 @@ class Loader final : public EventHandler, public FlowListener {
   // ServerlessLLM's pool does (the GPU-to-host copy is not modelled).
   void keep_in_dram(ServerId server, const CheckpointPart& part);
 
+  // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
+  // start-up, each part's shard at the capped rate of the path from the fastest tier holding it
+  // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
+  Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
+  // The estimated time until loads already started on `server` are done: the loading-queue wait
+  // of ServerlessLLM's scheduler, which loads one model at a time per server.
+  Time queue_wait(ServerId server) const { return std::max(Time::zero(), busy_until_[server] - sim_.now()); }
   // The fastest tier of `server` holding the part, ignoring GPUs.
   Tier tier_holding(ServerId server, CheckpointId part) const;
   const TierCache& dram(ServerId server) const { return dram_[server]; }
@@ -156,6 +164,7 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<PendingPreload> preloads_;
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
+  std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
 };
 
 }  // namespace slsim

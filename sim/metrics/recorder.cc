@@ -34,6 +34,7 @@ int state_slot(InstanceState s) {
     case InstanceState::loading: return 0;
     case InstanceState::idle: return 1;
     case InstanceState::busy: return 2;
+    case InstanceState::migrating: return 3;
     case InstanceState::released: break;
   }
   return -1;
@@ -62,7 +63,7 @@ MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vect
   if (requests_csv_)
     requests_csv_->write(
         "id,model,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,cold_start,cold_start_s,server,"
-        "queue_s,load_s,load_tier,preloaded\n");
+        "queue_s,load_s,load_tier,preloaded,migrated\n");
 }
 
 void MetricsRecorder::on_arrival(const Request& r) { ++per_model_[r.model].requests; }
@@ -101,7 +102,7 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
                    tier_name(o.load_tier));
   else
     row_ += "0.000000,0.000000,,";
-  row_ += o.preloaded ? "1\n" : "0\n";
+  fmt::format_to(std::back_inserter(row_), "{},{}\n", o.preloaded ? 1 : 0, o.migrated);
   requests_csv_->write(row_);
 }
 
@@ -124,6 +125,19 @@ void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Ti
   t.samples.load_s.push_back(duration.seconds());
 }
 
+void MetricsRecorder::on_migration(const MigrationRecord& m) {
+  ++migrations_by_method_[m.method];
+  migration_s_.push_back((m.ended - m.started).seconds());
+  migration_pause_s_.push_back(m.pause.seconds());
+  migration_rounds_ += m.rounds;
+  migration_tokens_ += m.tokens_recomputed;
+  migrated_requests_ += m.requests;
+}
+
+void MetricsRecorder::on_placement_estimate(ModelId, Time estimated, Time actual) {
+  estimate_error_s_.push_back((actual - estimated).seconds());
+}
+
 void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
   accumulate(per_model_[s.model].engine, *s.engine);
   latency_estimates_.try_emplace({s.model, *s.gpu}, *s.latency_estimates);
@@ -142,7 +156,8 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["e2e_s"] = distribution(t.samples.e2e_s);
   j["cold_start_s"] = distribution(t.samples.cold_start_s);
   j["load_s"] = distribution(t.samples.load_s);
-  j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]}};
+  j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]},
+                      {"migrating", t.gpu_seconds[3]}};
   Json loads = Json::object();
   Json cold = Json::object();
   for (const Tier tier : kAllTiers) {
@@ -180,7 +195,7 @@ Json MetricsRecorder::summary(Time end) {
     overall.rejected += t.rejected;
     overall.cold_starts += t.cold_starts;
     overall.preloaded += t.preloaded;
-    for (int s = 0; s < 3; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
+    for (int s = 0; s < 4; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
     for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
@@ -199,6 +214,23 @@ Json MetricsRecorder::summary(Time end) {
   for (const auto& [key, parts] : latency_estimates_)
     estimates.push_back({{"model", model_names_[key.first]}, {"gpu", key.second}, {"estimated", parts}});
   j["latency_estimates"] = std::move(estimates);
+  j["migrations"] = {{"count", static_cast<int64_t>(migration_s_.size())},
+                     {"by_method", migrations_by_method_},
+                     {"requests_moved", migrated_requests_},
+                     {"rounds", migration_rounds_},
+                     {"tokens_recomputed", migration_tokens_},
+                     {"duration_s", distribution(migration_s_)},
+                     {"pause_s", distribution(migration_pause_s_)}};
+  std::vector<double> absolute;
+  double signed_sum = 0;
+  for (const double e : estimate_error_s_) {
+    absolute.push_back(std::abs(e));
+    signed_sum += e;
+  }
+  Json estimates_json = {{"count", static_cast<int64_t>(absolute.size())},
+                         {"bias_s", absolute.empty() ? Json(nullptr) : Json(signed_sum / static_cast<double>(absolute.size()))},
+                         {"absolute_error_s", distribution(absolute)}};
+  j["placement_estimates"] = std::move(estimates_json);
   return j;
 }
 

@@ -27,6 +27,8 @@ class MetricsRecorder final : public ServingObserver {
   void on_instance(const InstanceTransition& t) override;
   void on_load(InstanceId, ModelId, ServerId, Tier tier, Time duration) override;
   void on_instance_stats(const InstanceStats& s) override;
+  void on_migration(const MigrationRecord& m) override;
+  void on_placement_estimate(ModelId, Time estimated, Time actual) override;
 
   // Closes open GPU-time intervals at `end` and returns the summary.
   Json summary(Time end);
@@ -41,7 +43,7 @@ class MetricsRecorder final : public ServingObserver {
     int64_t rejected = 0;
     int64_t cold_starts = 0;
     int64_t preloaded = 0;
-    double gpu_seconds[3] = {0, 0, 0};  // loading, idle, busy
+    double gpu_seconds[4] = {0, 0, 0, 0};  // loading, idle, busy, migrating
     std::map<std::string, int64_t> loads_by_tier;
     std::map<std::string, int64_t> cold_starts_by_tier;
     std::map<std::string, int64_t> rejections;
@@ -65,6 +67,10 @@ class MetricsRecorder final : public ServingObserver {
   std::string row_;
   // What the latency model estimated rather than measured, by model and GPU type.
   std::map<std::pair<ModelId, std::string>, std::vector<std::string>> latency_estimates_;
+  std::map<std::string, int64_t> migrations_by_method_;
+  std::vector<double> migration_s_, migration_pause_s_;
+  int64_t migration_rounds_ = 0, migration_tokens_ = 0, migrated_requests_ = 0;
+  std::vector<double> estimate_error_s_;  // actual − estimated start, per placement with an estimate
 };
 
 }  // namespace slsim

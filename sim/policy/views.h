@@ -3,9 +3,12 @@
 // plane fills in. Policies never reach into the control plane or into each other.
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "sim/core/ids.h"
 #include "sim/core/time.h"
+#include "sim/loading/loader.h"
 
 namespace slsim {
 
@@ -19,11 +22,44 @@ struct ModelDemand {
   int64_t outstanding_requests = 0;  // routed to instances, not yet finished
 };
 
+// A ready instance that could make room for a new one by moving (or being preempted).
+struct InstanceView {
+  InstanceId instance = 0;
+  ModelId model = 0;
+  ServerId server = 0;
+  int64_t gpus = 0;
+  int64_t requests = 0;  // in flight on it
+  int64_t tokens = 0;    // input plus generated tokens of those requests: what a migration recomputes
+  // Its prefill time as a + b·tokens, fitted from its latency model at 1 and 2,048 tokens.
+  double prefill_base_s = 0;
+  double prefill_s_per_token = 0;
+  // Estimated load of its model on the best other server with free GPUs; < 0: none has room.
+  double relocation_load_s = -1;
+};
+
 // A new instance looking for a server.
 struct PlacementRequest {
   ModelId model = 0;
   int64_t gpus = 0;
   int64_t checkpoint_bytes = 0;
+  std::span<const CheckpointPart> checkpoint;
+  // Set when the migration policy can free GPUs: then `movable` lists the candidates.
+  bool may_free_gpus = false;
+  std::span<const InstanceView> movable;
+};
+
+// Where the instance goes, which instances must first leave that server, and the policy's
+// estimate of the time until the instance can run (< 0: no estimate).
+struct Placement {
+  ServerId server = 0;
+  std::vector<InstanceId> victims;
+  double estimated_start_s = -1;
+};
+
+// A ready instance a request could be routed to.
+struct RouteCandidate {
+  InstanceId instance = 0;
+  int64_t outstanding = 0;
 };
 
 }  // namespace slsim

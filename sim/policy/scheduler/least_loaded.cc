@@ -1,19 +1,50 @@
 #include "sim/policy/scheduler/least_loaded.h"
 
-namespace slsim {
+#include <algorithm>
 
-std::optional<ServerId> LeastLoadedPlacement::place(const PlacementRequest& request) {
-  std::optional<ServerId> best;
+namespace slsim {
+namespace {
+
+bool less_loaded(const Server& a, const Server& b) {
+  return a.free_gpus > b.free_gpus || (a.free_gpus == b.free_gpus && a.instances < b.instances);
+}
+
+}  // namespace
+
+std::optional<Placement> LeastLoadedPlacement::place(const PlacementRequest& request) {
+  const Server* best = nullptr;
+  for (const Server& s : cluster_.servers())
+    if (s.free_gpus >= request.gpus && (!best || less_loaded(s, *best))) best = &s;
+  if (!best) return std::nullopt;
+  return Placement{best->id, {}, -1};
+}
+
+std::optional<Placement> RandomPlacement::place(const PlacementRequest& request) {
+  std::vector<ServerId> fitting;
+  for (const Server& s : cluster_.servers())
+    if (s.free_gpus >= request.gpus) fitting.push_back(s.id);
+  if (fitting.empty()) return std::nullopt;
+  return Placement{fitting[random_.below(fitting.size())], {}, -1};
+}
+
+std::optional<Placement> LocalityPlacement::place(const PlacementRequest& request) {
+  const auto slowest_tier = [&](ServerId s) {
+    Tier tier = Tier::gpu;
+    for (const CheckpointPart& part : request.checkpoint) tier = std::max(tier, loader_.tier_holding(s, part.id));
+    return tier;
+  };
+  const Server* best = nullptr;
+  Tier best_tier = Tier::remote;
   for (const Server& s : cluster_.servers()) {
     if (s.free_gpus < request.gpus) continue;
-    if (!best) {
-      best = s.id;
-      continue;
+    const Tier tier = slowest_tier(s.id);
+    if (!best || tier < best_tier || (tier == best_tier && less_loaded(s, *best))) {
+      best = &s;
+      best_tier = tier;
     }
-    const Server& b = cluster_.server(*best);
-    if (s.free_gpus > b.free_gpus || (s.free_gpus == b.free_gpus && s.instances < b.instances)) best = s.id;
   }
-  return best;
+  if (!best) return std::nullopt;
+  return Placement{best->id, {}, -1};
 }
 
 }  // namespace slsim

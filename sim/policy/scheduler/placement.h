@@ -1,7 +1,10 @@
 #pragma once
-// Placement: which server a new instance starts on.
+// Placement: which server a new instance starts on, and which running instances (if any) must
+// make room for it there.
 
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include "sim/cluster/cluster.h"
 #include "sim/core/random.h"
@@ -20,10 +23,16 @@ class PlacementPolicy {
     RandomStream random;
   };
   virtual ~PlacementPolicy() = default;
-  // A server with request.gpus free GPUs, or nullopt if the instance must wait.
-  virtual std::optional<ServerId> place(const PlacementRequest& request) = 0;
+  // A server with request.gpus free GPUs (or that many once the victims left), or nullopt if
+  // the instance must wait.
+  virtual std::optional<Placement> place(const PlacementRequest& request) = 0;
 };
 
 const Registry<PlacementPolicy>& placement_policies();
+
+// The cheapest set of request.movable instances on `server` whose GPUs, with the free ones,
+// make request.gpus, taking instances in increasing `cost`; nullopt if they never do.
+std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
+                                                        const std::function<double(const InstanceView&)>& cost);
 
 }  // namespace slsim

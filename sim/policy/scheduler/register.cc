@@ -1,5 +1,6 @@
 #include "sim/policy/scheduler/least_loaded.h"
 #include "sim/policy/scheduler/placement.h"
+#include "sim/policy/scheduler/serverlessllm.h"
 
 namespace slsim {
 
@@ -7,6 +8,11 @@ const Registry<PlacementPolicy>& placement_policies() {
   static const Registry<PlacementPolicy> registry = [] {
     Registry<PlacementPolicy> r;
     r.add<LeastLoadedPlacement>("least-loaded", "the server with the most free GPUs, then the fewest instances");
+    r.add<RandomPlacement>("random", "a server with enough free GPUs, drawn uniformly");
+    r.add<LocalityPlacement>("locality", "a server whose DRAM, else SSD, holds the checkpoint; then least-loaded");
+    r.add<ServerlessLlmPlacement>("serverlessllm",
+                                  "the least estimated time until the instance runs: loading queue + load from the "
+                                  "fastest tier + migration of instances in the way (ServerlessLLM, OSDI'24)");
     return r;
   }();
   return registry;

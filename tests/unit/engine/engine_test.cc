@@ -398,4 +398,37 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   EXPECT_NEAR(split.step_time(prefill).seconds(), expected_prefill / 2 + all_reduce, 1e-9);
 }
 
+TEST(Engine, RemovedRequestFreesItsBlocksAndReportsItsTokens) {
+  Harness h(params(256, 8192, 16));
+  h.engine.enqueue({1, 100, 10});
+  h.engine.enqueue({2, 50, 10});
+  for (int i = 0; i < 3; ++i) {  // one prefill of both, then two decodes: 3 tokens each
+    ASSERT_TRUE(h.engine.begin_step());
+    h.engine.finish_step();
+  }
+  const int64_t used = h.engine.blocks().used_blocks();
+  EXPECT_EQ(h.engine.remove(1), 3);
+  EXPECT_EQ(h.engine.remove(1), std::nullopt);
+  // Request 1 held ceil((100 + 2) / 16) = 7 blocks (the third token is not stored yet).
+  EXPECT_EQ(h.engine.blocks().used_blocks(), used - 7);
+  h.engine.blocks().audit();
+  const auto left = h.engine.request_tokens();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0], (std::pair<RequestId, int64_t>{2, 53}));
+}
+
+TEST(Engine, ResumedRequestPrefillsOnlyWhatIsNotResidentAndGeneratesTheRest) {
+  Harness h(params());
+  // 100 input tokens and 4 generated; a migration already recomputed 100 of those 104.
+  h.engine.enqueue_resumed({9, 100, 10}, 4, 100);
+  std::vector<RequestId> finished, first;
+  // One prefill of 4 tokens (it yields token 5), then 5 decodes for tokens 6..10.
+  EXPECT_EQ(h.run_to_completion(&finished, &first), 6);
+  EXPECT_EQ(h.latency.shapes.front().prefill_tokens, 4);
+  EXPECT_EQ(h.engine.stats().prefilled_tokens, 4);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 6);
+  EXPECT_EQ(finished, std::vector<RequestId>{9});
+  EXPECT_TRUE(first.empty());  // its first token came out on the source
+}
+
 }  // namespace slsim

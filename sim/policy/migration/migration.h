@@ -1,0 +1,77 @@
+#pragma once
+// Freeing GPUs: what happens to the running instances a placement needs out of the way. The
+// control plane carries out the method; the policy says which and when a live migration's
+// rounds stop.
+
+#include <cstdint>
+
+#include "sim/core/registry.h"
+
+namespace slsim {
+
+enum class MigrationMethod : uint8_t { none, preempt, live_token };
+
+class MigrationPolicy {
+ public:
+  static constexpr const char* kind = "migration";
+  struct Context {};
+  virtual ~MigrationPolicy() = default;
+  virtual MigrationMethod method() const = 0;
+  // A live migration stops the source after a round in which fewer tokens than this arrived.
+  virtual int64_t stop_below_tokens() const { return 0; }
+  // At most this many rounds before the source is stopped anyway.
+  virtual int64_t max_rounds() const { return 0; }
+};
+
+const Registry<MigrationPolicy>& migration_policies();
+
+// GPUs free up only when instances are released.
+class NoMigration final : public MigrationPolicy {
+ public:
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  NoMigration(const Params&, Context&) {}
+  MigrationMethod method() const override { return MigrationMethod::none; }
+};
+
+// The victim's requests are stopped and start again from scratch at the router.
+class PreemptMigration final : public MigrationPolicy {
+ public:
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  PreemptMigration(const Params&, Context&) {}
+  MigrationMethod method() const override { return MigrationMethod::preempt; }
+};
+
+// ServerlessLLM's live migration (§5): the victim's model loads on a destination, which
+// recomputes the KV cache from the tokens by prefill while the source keeps decoding, in
+// rounds, until a round brings fewer than `stop_below_tokens` new tokens; then the source
+// stops, the last tokens are sent and routing switches.
+class LiveTokenMigration final : public MigrationPolicy {
+ public:
+  struct Params {
+    int64_t stop_below_tokens = 20;
+    int64_t max_rounds = 10;
+
+    template <class V>
+    void visit(V& v) {
+      v.field("stop_below_tokens", stop_below_tokens,
+              "stop the source after a round that brought fewer new tokens than this, summed over its requests "
+              "(ServerlessLLM repository default 20)", at_least(1));
+      v.field("max_rounds", max_rounds, "stop the source after this many rounds whatever arrived", at_least(1));
+    }
+  };
+  LiveTokenMigration(const Params& params, Context&) : params_(params) {}
+  MigrationMethod method() const override { return MigrationMethod::live_token; }
+  int64_t stop_below_tokens() const override { return params_.stop_below_tokens; }
+  int64_t max_rounds() const override { return params_.max_rounds; }
+
+ private:
+  Params params_;
+};
+
+}  // namespace slsim

@@ -1,0 +1,17 @@
+#include "sim/policy/migration/migration.h"
+
+namespace slsim {
+
+const Registry<MigrationPolicy>& migration_policies() {
+  static const Registry<MigrationPolicy> registry = [] {
+    Registry<MigrationPolicy> r;
+    r.add<NoMigration>("none", "wait for GPUs to free up");
+    r.add<PreemptMigration>("preempt", "stop the victim's requests and restart them from scratch elsewhere");
+    r.add<LiveTokenMigration>("live-token",
+                              "move the victim by sending its tokens in rounds while it decodes (ServerlessLLM)");
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace slsim

@@ -1,0 +1,25 @@
+#include "sim/policy/scheduler/placement.h"
+
+#include <algorithm>
+
+namespace slsim {
+
+std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
+                                                        const std::function<double(const InstanceView&)>& cost) {
+  std::vector<const InstanceView*> here;
+  for (const InstanceView& v : request.movable)
+    if (v.server == server.id) here.push_back(&v);
+  std::stable_sort(here.begin(), here.end(),
+                   [&](const InstanceView* a, const InstanceView* b) { return cost(*a) < cost(*b); });
+  std::vector<InstanceId> victims;
+  int64_t free = server.free_gpus;
+  for (const InstanceView* v : here) {
+    if (free >= request.gpus) break;
+    victims.push_back(v->instance);
+    free += v->gpus;
+  }
+  if (free < request.gpus) return std::nullopt;
+  return victims;
+}
+
+}  // namespace slsim

@@ -1,0 +1,28 @@
+#include "sim/policy/scheduler/routing.h"
+
+namespace slsim {
+
+size_t LeastOutstandingRouting::route(ModelId, std::span<const RouteCandidate> ready) {
+  size_t best = 0;
+  for (size_t i = 1; i < ready.size(); ++i)
+    if (ready[i].outstanding < ready[best].outstanding) best = i;
+  return best;
+}
+
+size_t RoundRobinRouting::route(ModelId model, std::span<const RouteCandidate> ready) {
+  if (model >= next_.size()) next_.resize(model + 1, 0);
+  return next_[model]++ % ready.size();
+}
+
+const Registry<RoutingPolicy>& routing_policies() {
+  static const Registry<RoutingPolicy> registry = [] {
+    Registry<RoutingPolicy> r;
+    r.add<LeastOutstandingRouting>("least-outstanding", "the ready instance with the fewest requests in flight");
+    r.add<RoundRobinRouting>("round-robin", "each model's ready instances in turn");
+    r.add<RandomRouting>("random", "a ready instance drawn uniformly");
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace slsim

@@ -1,0 +1,67 @@
+#pragma once
+// Routing: which of a model's ready instances a request goes to.
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "sim/core/random.h"
+#include "sim/core/registry.h"
+#include "sim/policy/views.h"
+
+namespace slsim {
+
+class RoutingPolicy {
+ public:
+  static constexpr const char* kind = "routing";
+  struct Context {
+    RandomStream random;
+  };
+  virtual ~RoutingPolicy() = default;
+  // The index in `ready` (never empty, in the order the instances started) of the instance
+  // that gets the request.
+  virtual size_t route(ModelId model, std::span<const RouteCandidate> ready) = 0;
+};
+
+const Registry<RoutingPolicy>& routing_policies();
+
+// The instance with the fewest requests in flight; ties go to the earliest started.
+class LeastOutstandingRouting final : public RoutingPolicy {
+ public:
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  LeastOutstandingRouting(const Params&, Context&) {}
+  size_t route(ModelId model, std::span<const RouteCandidate> ready) override;
+};
+
+// Each model's requests go to its ready instances in turn.
+class RoundRobinRouting final : public RoutingPolicy {
+ public:
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  RoundRobinRouting(const Params&, Context&) {}
+  size_t route(ModelId model, std::span<const RouteCandidate> ready) override;
+
+ private:
+  std::vector<size_t> next_;  // by model
+};
+
+// A ready instance drawn uniformly (stream `routing`).
+class RandomRouting final : public RoutingPolicy {
+ public:
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  RandomRouting(const Params&, Context& context) : random_(context.random) {}
+  size_t route(ModelId, std::span<const RouteCandidate> ready) override { return random_.below(ready.size()); }
+
+ private:
+  RandomStream random_;
+};
+
+}  // namespace slsim

@@ -1,0 +1,166 @@
+// Placement and routing with answers computed by hand. Two servers of one GPU each, with
+// 100 GB/s host links, SSDs reading 4 GB/s, a remote store at 1 GB/s, no latencies, no
+// start-up costs and an ideal loader, so a load takes bytes / rate: an 8 GB checkpoint takes
+// 0.08 s from DRAM and 2 s from the SSD.
+
+#include <gtest/gtest.h>
+
+#include "sim/policy/cache/cache_policies.h"
+#include "sim/policy/scheduler/least_loaded.h"
+#include "sim/policy/scheduler/routing.h"
+#include "sim/policy/scheduler/serverlessllm.h"
+
+namespace slsim {
+namespace {
+
+struct Ignore : LoadListener {
+  void on_load_done(InstanceId, const LoadOutcome&) override {}
+};
+
+ServerGroupSpec servers(int64_t count) {
+  ServerGroupSpec g;
+  g.count = count;
+  g.server.name = "test";
+  g.server.gpu = "test-gpu";
+  g.server.gpus = 1;
+  g.server.dram_bytes = int64_t{1} << 40;
+  g.server.dram_cache_bytes = int64_t{1} << 40;
+  g.server.ssd_bytes = int64_t{1} << 40;
+  g.server.ssd_cache_bytes = int64_t{1} << 40;
+  g.server.ssd_read_gbps = 4;
+  g.server.nic_gbps = 10;
+  g.gpu.name = "test-gpu";
+  g.gpu.memory_bytes = int64_t{80} << 30;
+  g.gpu.hbm_bandwidth_gbps = 3000;
+  g.gpu.dense_fp16_tflops = 1000;
+  g.gpu.host_link_gbps = 100;
+  g.gpu.interconnect_gbps = 400;
+  return g;
+}
+
+TopologyParams no_latency() {
+  TopologyParams p;
+  p.pcie_latency_us = p.gpu_interconnect_latency_us = p.ssd_latency_us = p.network_hop_latency_us = 0;
+  p.storage_latency_ms = 0;
+  return p;
+}
+
+std::unique_ptr<EvictionPolicy> lru() {
+  EvictionPolicy::Context context;
+  return cache_policies().make(PolicyChoice{"lru", Json::object()}, context);
+}
+
+struct Bench {
+  Bench()
+      : cluster({servers(2)}, 1.0),
+        topology(cluster, no_latency()),
+        network(sim, topology),
+        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &lru, &lru),
+        context{cluster, loader, RandomStream(1)} {
+    // The checkpoint in server 0's DRAM and server 1's SSD.
+    loader.preload(0, part, Tier::dram);
+    loader.preload(1, part, Tier::ssd);
+    sim.run(Time::max());
+  }
+  // Another checkpoint loading on `server` from remote storage: its estimate is its queue.
+  void occupy(ServerId server, double gigabytes) {
+    loader.start(LoadRequest{99, server, {0}, {}, {CheckpointPart{7, static_cast<int64_t>(gigabytes * 1e9), 0}}},
+                 ignore);
+  }
+  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}}; }
+
+  CheckpointPart part{1, 8'000'000'000, 0};
+  std::vector<CheckpointPart> parts{part};
+  Simulator sim;
+  Cluster cluster;
+  Topology topology;
+  FlowNetwork network;
+  Loader loader;
+  PlacementPolicy::Context context;
+  Ignore ignore;
+};
+
+TEST(Loader, EstimateIsBytesOverTheFastestHoldingTiersRate) {
+  Bench b;
+  EXPECT_NEAR(b.loader.estimate(0, b.parts, 1).seconds(), 0.08, 1e-9);
+  EXPECT_NEAR(b.loader.estimate(1, b.parts, 1).seconds(), 2.0, 1e-6);
+  EXPECT_EQ(b.loader.queue_wait(0), Time::zero());
+}
+
+TEST(ServerlessLlmPlacement, PicksTheDramServerOverTheSsdOneWhenQueuesAreEqual) {
+  Bench b;
+  ServerlessLlmPlacement policy({}, b.context);
+  const auto placement = policy.place(b.request());
+  ASSERT_TRUE(placement);
+  EXPECT_EQ(placement->server, 0u);
+  EXPECT_NEAR(placement->estimated_start_s, 0.08, 1e-9);
+}
+
+TEST(ServerlessLlmPlacement, PicksTheSsdServerWhenTheDramServersQueueIsLongerThanTheDifference) {
+  Bench b;
+  ServerlessLlmPlacement policy({}, b.context);
+  // A 1 GB remote load queues 1 s on server 0: 1.08 s is still less than 2 s.
+  b.occupy(0, 1);
+  EXPECT_EQ(policy.place(b.request())->server, 0u);
+  // 3 GB more make the queue 4 s: 4.08 s > 2 s.
+  b.occupy(0, 3);
+  EXPECT_NEAR(b.loader.queue_wait(0).seconds(), 4.0, 1e-6);
+  const auto placement = policy.place(b.request());
+  EXPECT_EQ(placement->server, 1u);
+  EXPECT_NEAR(placement->estimated_start_s, 2.0, 1e-6);
+}
+
+TEST(ServerlessLlmPlacement, AddsTheMigrationTimeOfTheInstanceInTheWay) {
+  Bench b;
+  ServerlessLlmPlacement::Params params;
+  params.migration_s_per_token = 0.01;  // the ServerlessLLM repository's a and b
+  params.migration_base_s = 0.1;
+  ServerlessLlmPlacement policy(params, b.context);
+  b.cluster.take_gpus(0, 1);
+  b.cluster.take_gpus(1, 1);
+  // Server 0's instance has 100 tokens in flight and could reload elsewhere in 0.5 s:
+  // 0.5 + 0.01 * 100 + 0.1 = 1.6 s, then 0.08 s to load: 1.68 s. Server 1's needs 300 tokens:
+  // 0.5 + 3 + 0.1 + 2 = 5.6 s.
+  const std::vector<InstanceView> movable{{5, 3, 0, 1, 1, 100, 0, 0, 0.5}, {6, 3, 1, 1, 1, 300, 0, 0, 0.5}};
+  PlacementRequest request = b.request();
+  request.may_free_gpus = true;
+  request.movable = movable;
+  const auto placement = policy.place(request);
+  ASSERT_TRUE(placement);
+  EXPECT_EQ(placement->server, 0u);
+  EXPECT_EQ(placement->victims, std::vector<InstanceId>{5});
+  EXPECT_NEAR(placement->estimated_start_s, 1.68, 1e-9);
+  // Without the migration policy's consent nothing fits.
+  request.may_free_gpus = false;
+  EXPECT_FALSE(policy.place(request));
+}
+
+TEST(LocalityPlacement, PrefersDramThenSsdThenLeastLoaded) {
+  Bench b;
+  LocalityPlacement policy({}, b.context);
+  EXPECT_EQ(policy.place(b.request())->server, 0u);
+  b.cluster.take_gpus(0, 1);
+  EXPECT_EQ(policy.place(b.request())->server, 1u);
+}
+
+TEST(Routing, LeastOutstandingRoundRobinAndRandom) {
+  RoutingPolicy::Context context{RandomStream(3)};
+  const std::vector<RouteCandidate> ready{{10, 4}, {11, 2}, {12, 2}};
+  LeastOutstandingRouting least({}, context);
+  EXPECT_EQ(least.route(0, ready), 1u);
+  RoundRobinRouting turns({}, context);
+  EXPECT_EQ(turns.route(0, ready), 0u);
+  EXPECT_EQ(turns.route(1, ready), 0u);  // each model has its own turn
+  EXPECT_EQ(turns.route(0, ready), 1u);
+  EXPECT_EQ(turns.route(0, ready), 2u);
+  EXPECT_EQ(turns.route(0, ready), 0u);
+  RandomRouting a({}, context), b({}, context);
+  for (int i = 0; i < 20; ++i) {
+    const size_t pick = a.route(0, ready);
+    EXPECT_LT(pick, ready.size());
+    EXPECT_EQ(pick, b.route(0, ready));  // same stream, same draws
+  }
+}
+
+}  // namespace
+}  // namespace slsim
