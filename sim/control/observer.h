@@ -14,7 +14,7 @@
 
 namespace slsim {
 
-enum class InstanceState : uint8_t { loading, idle, busy, released };
+enum class InstanceState : uint8_t { loading, idle, busy, released, migrating };
 
 struct RequestOutcome {
   Request request;
@@ -61,6 +61,8 @@ class ServingObserver {
   // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
   virtual void on_instance_stats(const InstanceStats&) {}
+  // An engine step (or a fast-forwarded run of decode steps) ended; `requests` were in it.
+  virtual void on_batch(InstanceId, ModelId, ServerId, Time /*start*/, Time /*end*/, int64_t /*requests*/) {}
 };
 
 }  // namespace slsim
