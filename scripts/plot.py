@@ -5,6 +5,7 @@ never logs.
   plot.py cdf RUN_DIR... --metric ttft_s -o out.png     latency CDFs of several runs
   plot.py compare RUN_DIR... -o summary.json [--plot p]  key figures of several runs side by side
   plot.py kv RUN_DIR... -o table.json [--plot p]         KV-cache figures of runs named ALLOCATOR[-VARIANT]
+  plot.py pareto RUN_DIR... -o table.json [--plot p]     GPU-hours against p99 TTFT, one point per run, Pareto front
 """
 import argparse
 import csv
@@ -165,6 +166,49 @@ def kv(args):
     save(fig, args.plot)
 
 
+def pareto(args):
+    rows = []
+    for run in args.runs:
+        with open(os.path.join(run, "summary.json")) as f:
+            s = json.load(f)
+        g = s["gpu_seconds"]
+        held = g["busy"] + g["idle"] + g["loading"] + g.get("migrating", 0)
+        rows.append({"run": run_label(run), "gpu_hours": held / 3600, "ttft_p99_s": s["ttft_s"]["p99"],
+                     "ttft_p50_s": s["ttft_s"]["p50"], "cold_starts": s["cold_starts"],
+                     "slo_attainment": s["slo"]["attainment"], "usd": s["cost"]["serverless_usd"],
+                     "gpu_seconds": {k: g[k] for k in ("busy", "idle", "loading", "migrating") if k in g}})
+    # A run is on the front when no other run is at least as good on both axes and better on one.
+    for r in rows:
+        r["pareto"] = not any(o["gpu_hours"] <= r["gpu_hours"] and o["ttft_p99_s"] <= r["ttft_p99_s"] and
+                              (o["gpu_hours"] < r["gpu_hours"] or o["ttft_p99_s"] < r["ttft_p99_s"]) for o in rows)
+    rows.sort(key=lambda r: r["gpu_hours"])
+    with open(args.output + ".tmp", "w") as f:
+        json.dump({"runs": rows}, f, indent=2)
+        f.write("\n")
+    os.replace(args.output + ".tmp", args.output)
+    if not args.plot:
+        return
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    families = sorted({r["run"].rsplit("-ka", 1)[0] for r in rows})
+    for i, family in enumerate(families):
+        pts = [r for r in rows if r["run"].rsplit("-ka", 1)[0] == family]
+        ax.scatter([r["gpu_hours"] for r in pts], [r["ttft_p99_s"] for r in pts], label=family, color=f"C{i}", zorder=3)
+        for r in pts:
+            ax.annotate(r["run"][len(family):].lstrip("-") or r["run"], (r["gpu_hours"], r["ttft_p99_s"]),
+                        textcoords="offset points", xytext=(4, 3), fontsize=7)
+    front = [r for r in rows if r["pareto"]]
+    ax.step([r["gpu_hours"] for r in front], [r["ttft_p99_s"] for r in front], where="post", color="black",
+            linestyle="--", label="Pareto front", zorder=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("GPU-hours held by instances (busy + idle + loading)")
+    ax.set_ylabel("p99 time to first token (s)")
+    ax.set_title(args.title or "GPU time against tail latency")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, args.plot)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +229,12 @@ def main():
     p.add_argument("-o", "--output", required=True, help="JSON table")
     p.add_argument("--plot", help="PNG of utilization, savings and throughput")
     p.set_defaults(func=kv)
+    p = sub.add_parser("pareto", help="GPU-hours against p99 TTFT, one point per run, with the Pareto front")
+    p.add_argument("runs", nargs="+", help="run output folders named SETTING[-kaTTL]")
+    p.add_argument("-o", "--output", required=True, help="JSON table")
+    p.add_argument("--plot", help="PNG of the points and the front")
+    p.add_argument("--title")
+    p.set_defaults(func=pareto)
     args = parser.parse_args()
     args.func(args)
 
