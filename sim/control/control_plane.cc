@@ -43,11 +43,6 @@ void ControlPlane::start() {
   if (scaling_by_target_) sim_.schedule_in(Time::zero(), handler_, kAutoscaleTick, 0);
 }
 
-bool ControlPlane::active() const {
-  if (next_arrival_ || !in_flight_.empty()) return true;
-  return std::any_of(models_.begin(), models_.end(), [](const ModelState& m) { return m.ready + m.starting > 0; });
-}
-
 int64_t ControlPlane::instances_in(ModelId model, InstanceState state) const {
   return std::count_if(models_[model].instances.begin(), models_[model].instances.end(),
                        [&](InstanceId i) { return instances_[i].state == state; });

@@ -64,8 +64,6 @@ class ControlPlane final : public EventHandler, public LoadListener {
   int64_t models() const { return static_cast<int64_t>(models_.size()); }
   int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(models_[model].router_queue.size()); }
   int64_t instances_in(ModelId model, InstanceState state) const;
-  // Requests still to come or in flight, or instances still up.
-  bool active() const;
 
  private:
   enum EventKind : uint16_t { kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kAutoscaleTick };

@@ -22,6 +22,7 @@ TimeseriesWriter::TimeseriesWriter(Simulator& sim, const Cluster& cluster, const
       interval_(interval),
       file_(file),
       handler_(sim.add_handler(this)) {
+  sim_.set_background(handler_);
   std::string header = "time_s,gpus_busy,gpus_idle,gpus_loading,gpus_migrating,gpus_free,dram_cached_bytes,ssd_cached_bytes";
   for (const std::string& model : model_names) {
     for (const char* state : kStateNames) header += fmt::format(",{}.{}", model, state);
@@ -34,7 +35,7 @@ void TimeseriesWriter::start() { sim_.schedule_in(Time::zero(), handler_, 0, 0);
 
 void TimeseriesWriter::on_event(const Event&) {
   sample();
-  if (control_.active()) sim_.schedule_in(interval_, handler_, 0, 0);
+  sim_.schedule_in(interval_, handler_, 0, 0);
 }
 
 void TimeseriesWriter::finish() {

@@ -1,8 +1,8 @@
 #pragma once
 // timeseries.csv: every `interval`, one row of the serving system's state: cluster GPUs by
 // state, bytes cached per tier (summed over servers), and per model its instances by state
-// and the requests queued at its router. Sampling is an event of its own, read-only: it never
-// changes what the run does, only `events` in summary.json.
+// and the requests queued at its router. Sampling is a background event (sim/core/simulator.h),
+// read-only: the run, its end time and its event count are the same with or without it.
 
 #include <cstdint>
 #include <string>
