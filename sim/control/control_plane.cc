@@ -214,8 +214,17 @@ void ControlPlane::scale_to_target(ModelId model, bool may_start) {
   m.desired = policies_.autoscaler->desired_instances(demand(model));
   if (may_start)
     for (int64_t have = m.ready + m.starting; have < m.desired; ++have) start_instance(model, StartReason{});
-  int64_t excess = m.ready + m.starting - m.desired;
-  // The newest idle instances go first.
+  // Requests at the router keep one start, whatever the forecast says.
+  int64_t excess = m.ready + m.starting - std::max<int64_t>(m.desired, m.router_queue.empty() ? 0 : 1);
+  // Starts still waiting for GPUs are withdrawn first, the latest first, then idle instances,
+  // the newest first.
+  for (auto it = waiting_for_gpus_.end(); excess > 0 && it != waiting_for_gpus_.begin();) {
+    --it;
+    if (it->first != model) continue;
+    it = waiting_for_gpus_.erase(it);
+    --m.starting;
+    --excess;
+  }
   for (auto it = m.instances.rbegin(); excess > 0 && it != m.instances.rend();) {
     const InstanceId id = *it++;
     const Instance& inst = instances_[id];
