@@ -124,6 +124,7 @@ class RpsAutoscaler final : public Autoscaler {
     arrivals_[d.model] = 0;
     return decider_.decide(d.model, d.now, rate, d.ready_instances);
   }
+  bool panicking(ModelId model) const { return decider_.panicking(model); }
 
  private:
   KnativeDecider decider_;

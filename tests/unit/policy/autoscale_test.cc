@@ -91,6 +91,28 @@ TEST(RpsAutoscaler, TargetsArrivalsPerSecondPerInstance) {
   EXPECT_EQ(a->desired_instances(demand(2, 1, 0)), 3);
 }
 
+TEST(RpsAutoscaler, StepInArrivalRatePanicScalesWithinThePanicWindow) {
+  // Target 10/s at 100%: 5 requests/s for a minute on one instance, then 50/s.
+  Autoscaler::Context context{1};
+  RpsAutoscaler::Params params;
+  params.target_rps = 10;
+  params.windows.target_utilization_percentage = 100;
+  RpsAutoscaler rps(params, context);
+  const auto tick = [&](int t, int per_s) {
+    for (int i = 0; i < 2 * per_s; ++i) rps.on_arrival(0, at_s(t - 1));
+    return rps.desired_instances(demand(t, 1, 0));
+  };
+  for (int t = 2; t <= 60; t += 2) EXPECT_EQ(tick(t, 5), 1);
+  EXPECT_FALSE(rps.panicking(0));
+  // First tick after the step: the 6 s panic window holds 5, 5, 50 -> 20/s -> 2 instances,
+  // 200% of the one ready: panic. Two ticks later it holds only 50s -> 5 instances, while the
+  // 60 s stable window ((27 x 5 + 3 x 50) / 30 = 9.5/s) would still want 1.
+  EXPECT_EQ(tick(62, 50), 2);
+  EXPECT_TRUE(rps.panicking(0));
+  EXPECT_EQ(tick(64, 50), 4);
+  EXPECT_EQ(tick(66, 50), 5);
+}
+
 TEST(PredictiveAutoscaler, SeasonalForecastStartsAheadOfAPeriodicArrival) {
   // One arrival at t = 0 with a 60 s period, 5 s bins, cold start 10 s, tick 2 s: the
   // horizon [now, now + 12 s] reaches the next occurrence of bin 0 from t = 48 s on.
