@@ -25,7 +25,7 @@ class FixedAutoscaler final : public Autoscaler {
     template <class V>
     void visit(V& v) {
       v.field("instances", instances, "instances kept per model at all times", at_least(0));
-      v.field("tick_s", tick_s, "seconds between checks that replace nothing but start what is missing", positive());
+      v.field("tick_s", tick_s, "seconds between checks that start any missing instance", positive());
     }
   };
   FixedAutoscaler(const Params& params, Context&) : params_(params) {}
