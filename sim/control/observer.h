@@ -61,7 +61,8 @@ class ServingObserver {
   // An instance finished loading: from which tier, how long since placement.
   virtual void on_load(InstanceId, ModelId, ServerId, Tier, Time /*duration*/) {}
   virtual void on_instance_stats(const InstanceStats&) {}
-  // An engine step (or a fast-forwarded run of decode steps) ended; `requests` were in it.
+  // An engine step (or a fast-forwarded run of decode steps) ended; the instance held
+  // `requests` (running or waiting in its engine) during it.
   virtual void on_batch(InstanceId, ModelId, ServerId, Time /*start*/, Time /*end*/, int64_t /*requests*/) {}
 };
 
