@@ -32,7 +32,7 @@ const char* kTopHelp = R"(slsim: a discrete-event simulator of serverless LLM se
 usage: slsim <command> [options]
 
 commands:
-  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]
+  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE]
                                        replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
   sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR]
@@ -70,10 +70,11 @@ int run_command(const std::vector<std::string>& args) {
       ("config", po::value<std::string>()->required(), "experiment config (JSON)")
       ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
       ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
-      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them");
+      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")
+      ("timeline", po::value<std::string>(), "also write a Chrome/Perfetto trace of instances, loads and batches to FILE");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]");
+  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE]");
   if (cl.help) return 0;
   auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
@@ -89,7 +90,8 @@ int run_command(const std::vector<std::string>& args) {
   }
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
   const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
-  const Json summary = run_experiment(experiment, out);
+  const Json summary =
+      run_experiment(experiment, out, cl.values.count("timeline") ? cl.values["timeline"].as<std::string>() : "");
   std::cout << fmt::format("{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
                            experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
                            summary["rejected"].get<int64_t>(), summary["cold_starts"].get<int64_t>(),

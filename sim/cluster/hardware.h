@@ -19,6 +19,7 @@ struct GpuProfile {
   double host_link_gbps = 0;
   std::optional<double> host_link_measured_gbps;
   double interconnect_gbps = 0;
+  double price_per_hour = 0;
   Json sources = Json::object();
 
   // What a pinned host-to-device copy achieves: the measurement where there is one.
@@ -33,6 +34,7 @@ struct GpuProfile {
     v.required("host_link_gbps", host_link_gbps, "host link per direction, GB/s", positive());
     v.field("host_link_measured_gbps", host_link_measured_gbps, "measured pinned host-to-device, GB/s", positive());
     v.required("interconnect_gbps", interconnect_gbps, "GPU-to-GPU per direction inside a server, GB/s", positive());
+    v.field("price_per_hour", price_per_hour, "on-demand price of one GPU for an hour, USD (cost reports)", at_least(0));
     v.raw("sources", sources, "where each figure comes from");
   }
 };

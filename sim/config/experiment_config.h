@@ -16,6 +16,7 @@
 #include "sim/core/registry.h"
 #include "sim/engine/engine.h"
 #include "sim/loading/loader.h"
+#include "sim/metrics/recorder.h"
 #include "sim/workload/source_spec.h"
 
 namespace slsim {
@@ -108,10 +109,16 @@ struct PoliciesConfig {
 
 struct OutputConfig {
   bool requests_csv = true;
+  double timeseries_interval_s = 10;
+  int64_t timeline_max_batches = 100000;
 
   template <class V>
   void visit(V& v) {
     v.field("requests_csv", requests_csv, "write one row per finished request to requests.csv");
+    v.field("timeseries_interval_s", timeseries_interval_s,
+            "seconds between rows of timeseries.csv; 0: no timeseries.csv", at_least(0));
+    v.field("timeline_max_batches", timeline_max_batches,
+            "engine-step slices written to a --timeline file before the rest are only counted", at_least(0));
   }
 };
 
@@ -126,6 +133,7 @@ struct ExperimentConfig {
   EngineParams engine;
   LoaderParams loader;
   PoliciesConfig policies;
+  MetricsParams metrics;
   OutputConfig output;
   std::string slsim_version;
 
@@ -141,6 +149,7 @@ struct ExperimentConfig {
     v.object("engine", engine, "the serving engine inside each instance");
     v.object("loader", loader, "checkpoint loading");
     v.object("policies", policies, "the policies under study");
+    v.object("metrics", metrics, "SLO targets and billing");
     v.object("output", output, "what to write");
     v.field("slsim_version", slsim_version, "the slsim that wrote this resolved config; informational");
   }

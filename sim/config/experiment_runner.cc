@@ -14,6 +14,8 @@
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/metrics/output_file.h"
 #include "sim/metrics/recorder.h"
+#include "sim/metrics/timeline.h"
+#include "sim/metrics/timeseries.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -21,7 +23,7 @@ namespace fs = std::filesystem;
 
 const char* slsim_version() { return SLSIM_VERSION; }
 
-Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir) {
+Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline) {
   const ExperimentConfig& c = experiment.config;
   fs::create_directories(out_dir);
   const RandomStreams random(static_cast<uint64_t>(c.seed));
@@ -44,7 +46,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
 
   PlacementPolicy::Context placement_context{cluster, loader, random.stream("placement")};
   KeepAlivePolicy::Context keepalive_context;
-  Autoscaler::Context autoscale_context;
+  Autoscaler::Context autoscale_context{static_cast<int64_t>(experiment.models.size())};
   PreloadPolicy::Context preload_context{cluster, loader, {}};
   for (const ServedModel& m : experiment.models) preload_context.checkpoint_bytes.push_back(m.spec.checkpoint_bytes());
   Policies policies;
@@ -65,11 +67,37 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   std::unique_ptr<OutputFile> requests_csv;
   if (c.output.requests_csv) requests_csv = std::make_unique<OutputFile>(out_dir / "requests.csv");
   MetricsRecorder recorder(model_names, server_names, requests_csv.get());
+  std::vector<ServerBilling> billing;
+  for (const Server& s : cluster.servers()) billing.push_back(ServerBilling{s.profile->gpus, s.gpu->price_per_hour});
+  recorder.configure(c.metrics, std::move(billing));
+  std::unique_ptr<OutputFile> timeline_file;
+  std::unique_ptr<TimelineWriter> timeline_writer;
+  std::vector<ServingObserver*> observers{&recorder};
+  if (!timeline.empty()) {
+    if (timeline.has_parent_path()) fs::create_directories(timeline.parent_path());
+    timeline_file = std::make_unique<OutputFile>(timeline);
+    timeline_writer =
+        std::make_unique<TimelineWriter>(model_names, server_names, c.output.timeline_max_batches, *timeline_file);
+    observers.push_back(timeline_writer.get());
+  }
+  ObserverFanOut observer(observers);
 
-  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, recorder);
+  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, observer);
+  std::unique_ptr<OutputFile> timeseries_csv;
+  std::unique_ptr<TimeseriesWriter> timeseries;
+  if (c.output.timeseries_interval_s > 0) {
+    timeseries_csv = std::make_unique<OutputFile>(out_dir / "timeseries.csv");
+    std::vector<int64_t> gpus_per_instance;
+    for (const ServedModel& m : experiment.models) gpus_per_instance.push_back(m.tensor_parallel);
+    timeseries = std::make_unique<TimeseriesWriter>(sim, cluster, loader, control, model_names, gpus_per_instance,
+                                                    Time::from_seconds(c.output.timeseries_interval_s), *timeseries_csv);
+    timeseries->start();
+  }
   control.start();
   sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
   control.finish();
+  if (timeseries) timeseries->finish();
+  if (timeline_writer) timeline_writer->finish(sim.now());
 
   Json summary;
   summary["slsim_version"] = slsim_version();
@@ -105,6 +133,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   OutputFile summary_file(out_dir / "summary.json");
   summary_file.write(summary.dump(2) + "\n");
   if (requests_csv) requests_csv->commit();
+  if (timeseries_csv) timeseries_csv->commit();
+  if (timeline_file) timeline_file->commit();
   config_file.commit();
   summary_file.commit();
   return summary;

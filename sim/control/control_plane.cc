@@ -34,7 +34,8 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       policies_(std::move(policies)),
       source_(source),
       observer_(observer),
-      handler_(sim.add_handler(this)) {
+      handler_(sim.add_handler(this)),
+      scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()) {
   for (auto& served : models) {
     ModelState m;
     m.checkpoint_bytes = served.spec.checkpoint_bytes();
@@ -51,6 +52,12 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
 void ControlPlane::start() {
   schedule_next_arrival();
   if (policies_.preload->interval() > Time::zero()) sim_.schedule_in(Time::zero(), handler_, kPreloadTick, 0);
+  if (scaling_by_target_) sim_.schedule_in(Time::zero(), handler_, kAutoscaleTick, 0);
+}
+
+int64_t ControlPlane::instances_in(ModelId model, InstanceState state) const {
+  return std::count_if(models_[model].instances.begin(), models_[model].instances.end(),
+                       [&](InstanceId i) { return instances_[i].state == state; });
 }
 
 void ControlPlane::finish() {
@@ -95,7 +102,7 @@ void ControlPlane::on_event(const Event& event) {
     case kIdleExpired:
       if (instances_[event.target].expiry_event == event.seq) {
         instances_[event.target].expiry_event = 0;
-        release(event.target, policies_.keepalive->decide(instances_[event.target].model, sim_.now()).keep_checkpoint_in_dram);
+        expire(event.target);
       }
       break;
     case kPrewarm: {
@@ -114,6 +121,7 @@ void ControlPlane::on_event(const Event& event) {
       free_action_slots_.push_back(event.target);
       break;
     case kMigrationRound: migration_round(static_cast<int32_t>(event.target)); break;
+    case kAutoscaleTick: autoscale_tick(); break;
     default: throw std::logic_error("unknown control-plane event");
   }
 }
@@ -125,6 +133,7 @@ void ControlPlane::on_arrival() {
   ModelState& m = models_[r.model];
   policies_.keepalive->on_request(r.model, sim_.now());
   policies_.preload->on_request(r.model, sim_.now());
+  policies_.autoscaler->on_arrival(r.model, sim_.now());
   const int64_t sequence = r.input_tokens + r.output_tokens;
   if (sequence > m.served.spec.architecture.max_context) {
     observer_.on_rejected(r, "longer than the model's context window");
@@ -177,17 +186,69 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   kick(best);
 }
 
+ModelDemand ControlPlane::demand(ModelId model) const {
+  const ModelState& m = models_[model];
+  ModelDemand d;
+  d.model = model;
+  d.now = sim_.now();
+  d.ready_instances = m.ready;
+  d.starting_instances = m.starting;
+  d.queued_requests = static_cast<int64_t>(m.router_queue.size());
+  d.outstanding_requests = m.outstanding;
+  return d;
+}
+
 void ControlPlane::autoscale(ModelId model) {
-  ModelState& m = models_[model];
-  ModelDemand demand;
-  demand.model = model;
-  demand.now = sim_.now();
-  demand.ready_instances = m.ready;
-  demand.starting_instances = m.starting;
-  demand.queued_requests = static_cast<int64_t>(m.router_queue.size());
-  demand.outstanding_requests = m.outstanding;
-  const int64_t to_start = policies_.autoscaler->instances_to_start(demand);
+  const int64_t to_start = policies_.autoscaler->instances_to_start(demand(model));
   for (int64_t i = 0; i < to_start; ++i) start_instance(model, StartReason{});
+}
+
+void ControlPlane::autoscale_tick() {
+  // Once the workload is exhausted nothing new starts; ticks go on only to scale down.
+  const bool active = next_arrival_ || !in_flight_.empty();
+  bool above_floor = false;
+  for (ModelId model = 0; model < models_.size(); ++model) {
+    scale_to_target(model, active);
+    const ModelState& m = models_[model];
+    if (m.ready + m.starting > policies_.autoscaler->floor_instances()) above_floor = true;
+  }
+  if (active || above_floor) sim_.schedule_in(policies_.autoscaler->tick_interval(), handler_, kAutoscaleTick, 0);
+}
+
+void ControlPlane::scale_to_target(ModelId model, bool may_start) {
+  ModelState& m = models_[model];
+  m.desired = policies_.autoscaler->desired_instances(demand(model));
+  if (may_start)
+    for (int64_t have = m.ready + m.starting; have < m.desired; ++have) start_instance(model, StartReason{});
+  // Requests at the router keep one start, whatever the forecast says.
+  int64_t excess = m.ready + m.starting - std::max<int64_t>(m.desired, m.router_queue.empty() ? 0 : 1);
+  // Starts still waiting for GPUs are withdrawn first, the latest first, then idle instances,
+  // the newest first.
+  for (auto it = waiting_for_gpus_.end(); excess > 0 && it != waiting_for_gpus_.begin();) {
+    --it;
+    if (it->first != model) continue;
+    it = waiting_for_gpus_.erase(it);
+    --m.starting;
+    --excess;
+  }
+  for (auto it = m.instances.rbegin(); excess > 0 && it != m.instances.rend();) {
+    const InstanceId id = *it++;
+    const Instance& inst = instances_[id];
+    if (inst.state != InstanceState::idle || !inst.keep_alive_expired) continue;
+    release(id, policies_.keepalive->decide(model, sim_.now()).keep_checkpoint_in_dram);
+    --excess;
+    it = m.instances.rbegin();
+  }
+}
+
+void ControlPlane::expire(InstanceId id) {
+  Instance& inst = instances_[id];
+  const ModelState& m = models_[inst.model];
+  if (scaling_by_target_ && m.ready + m.starting <= m.desired) {
+    inst.keep_alive_expired = true;
+    return;
+  }
+  release(id, policies_.keepalive->decide(inst.model, sim_.now()).keep_checkpoint_in_dram);
 }
 
 void ControlPlane::start_instance(ModelId model, StartReason reason) {
@@ -524,6 +585,7 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   observer_.on_load(id, inst.model, inst.server, outcome.tier, inst.ready_at - inst.load_started);
   if (inst.estimated_start_s >= 0)
     observer_.on_placement_estimate(inst.model, Time::from_seconds(inst.estimated_start_s), sim_.now() - inst.placed);
+  policies_.autoscaler->on_load(inst.model, inst.ready_at - inst.load_started);
   if (inst.migration >= 0) {
     set_state(id, InstanceState::migrating);
     migration_round(inst.migration);
@@ -544,6 +606,7 @@ void ControlPlane::kick(InstanceId id) {
   Instance& inst = instances_[id];
   if (inst.engine->stepping()) return;
   inst.expiry_event = 0;
+  inst.keep_alive_expired = false;
   const auto duration = inst.engine->begin_step();
   if (!duration) {
     went_idle(id);
@@ -559,7 +622,9 @@ void ControlPlane::on_step_done(InstanceId id) {
   Instance& inst = instances_[id];
   inst.step_event = 0;
   ModelState& m = models_[inst.model];
+  const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
+  observer_.on_batch(id, inst.model, inst.server, inst.step_started, sim_.now(), batch);
   for (const RequestId r : result.first_tokens) in_flight_.at(r).first_token = sim_.now();
   for (const RequestId r : result.finished) {
     const auto it = in_flight_.find(r);
@@ -598,14 +663,19 @@ void ControlPlane::went_idle(InstanceId id) {
     return;
   }
   const KeepAliveDecision d = policies_.keepalive->decide(inst.model, sim_.now());
-  if (d.prewarm_after > Time::zero()) {
+  // A target-based autoscaler decides what runs ahead of demand; pre-warming is the
+  // reactive autoscaler's companion.
+  if (d.prewarm_after > Time::zero() && !scaling_by_target_) {
     const ModelId model = inst.model;
     release(id, d.keep_checkpoint_in_dram);
     sim_.schedule_in(d.prewarm_after, handler_, kPrewarm, model);
     return;
   }
   if (d.keep_alive == Time::zero()) {
-    release(id, d.keep_checkpoint_in_dram);
+    if (scaling_by_target_)
+      expire(id);
+    else
+      release(id, d.keep_checkpoint_in_dram);
     return;
   }
   inst.expiry_event = sim_.schedule_in(d.keep_alive, handler_, kIdleExpired, id);

@@ -64,8 +64,15 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void on_event(const Event& event) override;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
+  // Read-only counts for time series.
+  int64_t models() const { return static_cast<int64_t>(models_.size()); }
+  int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(models_[model].router_queue.size()); }
+  int64_t instances_in(ModelId model, InstanceState state) const;
+
  private:
-  enum EventKind : uint16_t { kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kMigrationRound };
+  enum EventKind : uint16_t {
+    kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kMigrationRound, kAutoscaleTick
+  };
 
   struct InFlight {
     Request request;
@@ -88,6 +95,7 @@ class ControlPlane final : public EventHandler, public LoadListener {
     int64_t starting = 0;  // loading, or waiting for GPUs
     int64_t outstanding = 0;
     ServerId last_server = kNoId;
+    int64_t desired = 0;  // the target-based autoscaler's last answer
   };
   // Why an instance starts: on demand, or pre-warmed ahead of a predicted request, in which
   // case it may stay idle for `keep_alive` before its first request.
@@ -117,6 +125,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
     Time placed;
     int32_t migration = -1;  // the live migration it is the source or destination of
     bool stop_for_migration = false;  // switch to the destination when the step in progress ends
+    // Its keep-alive ran out while the autoscaler's target still wanted it.
+    bool keep_alive_expired = false;
   };
   // A live migration: the source keeps decoding while the destination recomputes what it was sent.
   struct Migration {
@@ -141,6 +151,13 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void schedule_next_arrival();
   void route(RequestId id, bool cold_start);
   void autoscale(ModelId model);
+  ModelDemand demand(ModelId model) const;
+  // Target-based autoscaling: start instances up to the model's target, release expired idle
+  // ones above it.
+  void scale_to_target(ModelId model, bool may_start);
+  void autoscale_tick();
+  // The keep-alive let an idle instance go: released, unless the autoscaler's target keeps it.
+  void expire(InstanceId id);
   void start_instance(ModelId model, StartReason reason);
   bool try_place(ModelId model, StartReason reason);
   InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
@@ -174,6 +191,7 @@ class ControlPlane final : public EventHandler, public LoadListener {
   RequestSource& source_;
   ServingObserver& observer_;
   uint16_t handler_;
+  bool scaling_by_target_ = false;
 
   std::vector<ModelState> models_;
   std::vector<Instance> instances_;

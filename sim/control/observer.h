@@ -84,6 +84,9 @@ class ServingObserver {
   // A placement policy's estimate of the time until an instance could run, and the time that
   // actually passed until it was ready.
   virtual void on_placement_estimate(ModelId, Time /*estimated*/, Time /*actual*/) {}
+  // An engine step (or a fast-forwarded run of decode steps) ended; the instance held
+  // `requests` (running or waiting in its engine) during it.
+  virtual void on_batch(InstanceId, ModelId, ServerId, Time /*start*/, Time /*end*/, int64_t /*requests*/) {}
 };
 
 }  // namespace slsim

@@ -7,17 +7,21 @@ namespace slsim {
 uint16_t Simulator::add_handler(EventHandler* handler) {
   if (handlers_.size() >= UINT16_MAX) throw std::length_error("too many event handlers");
   handlers_.push_back(handler);
+  background_.push_back(false);
   return static_cast<uint16_t>(handlers_.size() - 1);
 }
 
+void Simulator::set_background(uint16_t handler) { background_.at(handler) = true; }
+
 EventSeq Simulator::schedule_at(Time when, uint16_t handler, uint16_t kind, uint32_t target) {
   if (when < now_) throw std::logic_error("an event was scheduled in the past");
+  if (!background_[handler]) ++foreground_pending_;
   return queue_.push(when, handler, kind, target);
 }
 
 void Simulator::run(Time end) {
   stopped_at_end_ = false;
-  while (!queue_.empty()) {
+  while (foreground_pending_ > 0) {
     if (queue_.top().time > end) {
       now_ = end;
       stopped_at_end_ = true;
@@ -25,7 +29,10 @@ void Simulator::run(Time end) {
     }
     const Event event = queue_.pop();
     now_ = event.time;
-    ++events_handled_;
+    if (!background_[event.handler]) {
+      --foreground_pending_;
+      ++events_handled_;
+    }
     handlers_[event.handler]->on_event(event);
   }
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <vector>
+#include <vector>
 
 #include "sim/core/event_queue.h"
 #include "sim/core/time.h"
@@ -20,6 +21,9 @@ class Simulator {
  public:
   // Returns the handler id to put in events meant for `handler`.
   uint16_t add_handler(EventHandler* handler);
+  // Events for a background handler (a sampler) neither keep the run going nor count in
+  // events_handled(): run() returns once only background events remain.
+  void set_background(uint16_t handler);
 
   EventSeq schedule_at(Time when, uint16_t handler, uint16_t kind, uint32_t target);
   EventSeq schedule_in(Time delay, uint16_t handler, uint16_t kind, uint32_t target) {
@@ -37,6 +41,8 @@ class Simulator {
  private:
   EventQueue queue_;
   std::vector<EventHandler*> handlers_;
+  std::vector<bool> background_;  // by handler id
+  int64_t foreground_pending_ = 0;
   Time now_;
   uint64_t events_handled_ = 0;
   bool stopped_at_end_ = false;

@@ -66,6 +66,13 @@ MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vect
         "queue_s,load_s,load_tier,preloaded,migrated\n");
 }
 
+void MetricsRecorder::configure(const MetricsParams& params, std::vector<ServerBilling> servers) {
+  params_ = params;
+  servers_ = std::move(servers);
+  cluster_gpus_ = 0;
+  for (const ServerBilling& s : servers_) cluster_gpus_ += s.gpus;
+}
+
 void MetricsRecorder::on_arrival(const Request& r) { ++per_model_[r.model].requests; }
 
 void MetricsRecorder::on_rejected(const Request& r, const char* reason) {
@@ -85,6 +92,7 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   t.samples.e2e_s.push_back(e2e);
   if (o.preloaded) ++t.preloaded;
   if (has_tpot) t.samples.tpot_s.push_back(tpot);
+  if (ttft <= params_.slo_ttft_s && (!has_tpot || tpot <= params_.slo_tpot_s)) ++t.within_slo;
   if (o.cold_start) {
     ++t.cold_starts;
     t.samples.cold_start_s.push_back(o.cold_start_wait.seconds());
@@ -109,14 +117,21 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
 void MetricsRecorder::add_gpu_time(const OpenInterval& open, Time until) {
   const int slot = state_slot(open.state);
   if (slot < 0) return;
-  per_model_[open.model].gpu_seconds[slot] += (until - open.since).seconds() * static_cast<double>(open.gpus);
+  const double gpu_seconds = (until - open.since).seconds() * static_cast<double>(open.gpus);
+  Totals& t = per_model_[open.model];
+  t.gpu_seconds[slot] += gpu_seconds;
+  if (open.server < servers_.size()) t.usd += gpu_seconds * servers_[open.server].price_per_gpu_hour / 3600;
 }
 
 void MetricsRecorder::on_instance(const InstanceTransition& t) {
   if (t.instance >= open_.size()) open_.resize(t.instance + 1);
   OpenInterval& open = open_[t.instance];
   add_gpu_time(open, t.now);
-  open = OpenInterval{t.model, t.to, t.gpus, t.now};
+  open = OpenInterval{t.model, t.server, t.to, t.gpus, t.now};
+  free_gpu_seconds_ += (t.now - held_since_).seconds() * static_cast<double>(cluster_gpus_ - gpus_held_);
+  held_since_ = t.now;
+  if (t.from == InstanceState::released) gpus_held_ += t.gpus;
+  if (t.to == InstanceState::released) gpus_held_ -= t.gpus;
 }
 
 void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time duration) {
@@ -143,7 +158,7 @@ void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
   latency_estimates_.try_emplace({s.model, *s.gpu}, *s.latency_estimates);
 }
 
-Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
+Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished, double simulated_s) const {
   Json j = Json::object();
   j["requests"] = t.requests;
   j["completed"] = t.completed;
@@ -158,6 +173,10 @@ Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished) const {
   j["load_s"] = distribution(t.samples.load_s);
   j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]},
                       {"migrating", t.gpu_seconds[3]}};
+  j["usd"] = t.usd;
+  j["slo"] = {{"within", t.within_slo},
+              {"attainment", t.requests > 0 ? Json(static_cast<double>(t.within_slo) / static_cast<double>(t.requests)) : Json(nullptr)},
+              {"goodput_per_s", simulated_s > 0 ? Json(static_cast<double>(t.within_slo) / simulated_s) : Json(nullptr)}};
   Json loads = Json::object();
   Json cold = Json::object();
   for (const Tier tier : kAllTiers) {
@@ -196,6 +215,8 @@ Json MetricsRecorder::summary(Time end) {
     overall.cold_starts += t.cold_starts;
     overall.preloaded += t.preloaded;
     for (int s = 0; s < 4; ++s) overall.gpu_seconds[s] += t.gpu_seconds[s];
+    overall.usd += t.usd;
+    overall.within_slo += t.within_slo;
     for (const auto& [k, n] : t.loads_by_tier) overall.loads_by_tier[k] += n;
     for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
@@ -206,9 +227,23 @@ Json MetricsRecorder::summary(Time end) {
     append(overall.samples.e2e_s, t.samples.e2e_s);
     append(overall.samples.cold_start_s, t.samples.cold_start_s);
     append(overall.samples.load_s, t.samples.load_s);
-    models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected);
+    models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected, end.seconds());
   }
-  Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected);
+  Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected, end.seconds());
+  free_gpu_seconds_ += (end - held_since_).seconds() * static_cast<double>(cluster_gpus_ - gpus_held_);
+  held_since_ = end;
+  j["gpu_seconds"]["free"] = free_gpu_seconds_;
+  j["slo"]["ttft_s"] = params_.slo_ttft_s;
+  j["slo"]["tpot_s"] = params_.slo_tpot_s;
+  double reserved_usd = 0;
+  for (const ServerBilling& s : servers_)
+    reserved_usd += static_cast<double>(s.gpus) * end.seconds() * s.price_per_gpu_hour / 3600;
+  const double serverless_usd = overall.usd;
+  j["cost"] = {{"billing", params_.billing},
+               {"usd", params_.billing == "reserved" ? reserved_usd : serverless_usd},
+               {"serverless_usd", serverless_usd},
+               {"reserved_usd", reserved_usd},
+               {"reserved_gpu_seconds", static_cast<double>(cluster_gpus_) * end.seconds()}};
   j["models"] = std::move(models);
   Json estimates = Json::array();
   for (const auto& [key, parts] : latency_estimates_)

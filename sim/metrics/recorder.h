@@ -15,6 +15,28 @@
 
 namespace slsim {
 
+// Service-level targets and billing, the `metrics` section of the config.
+struct MetricsParams {
+  double slo_ttft_s = 5;
+  double slo_tpot_s = 0.1;
+  std::string billing = "serverless";
+
+  template <class V>
+  void visit(V& v) {
+    v.field("slo_ttft_s", slo_ttft_s, "a request meets its SLO with TTFT at most this, seconds", positive());
+    v.field("slo_tpot_s", slo_tpot_s, "... and mean time per output token at most this, seconds", positive());
+    v.choice("billing", billing,
+             "what `cost.usd` charges: `serverless` (GPU-seconds held by instances) or `reserved` (every GPU of "
+             "the cluster for the whole run)",
+             {"serverless", "reserved"});
+  }
+};
+
+struct ServerBilling {
+  int64_t gpus = 0;
+  double price_per_gpu_hour = 0;  // USD
+};
+
 class MetricsRecorder final : public ServingObserver {
  public:
   // `requests_csv` may be null: then no per-request rows are written.
@@ -30,6 +52,10 @@ class MetricsRecorder final : public ServingObserver {
   void on_migration(const MigrationRecord& m) override;
   void on_placement_estimate(ModelId, Time estimated, Time actual) override;
 
+  // SLO targets, billing, and each server's GPUs and price (by server id); without this call
+  // SLOs use the defaults, GPUs are free of charge and `gpu_seconds.free` is not counted.
+  void configure(const MetricsParams& params, std::vector<ServerBilling> servers);
+
   // Closes open GPU-time intervals at `end` and returns the summary.
   Json summary(Time end);
 
@@ -44,6 +70,8 @@ class MetricsRecorder final : public ServingObserver {
     int64_t cold_starts = 0;
     int64_t preloaded = 0;
     double gpu_seconds[4] = {0, 0, 0, 0};  // loading, idle, busy, migrating
+    double usd = 0;
+    int64_t within_slo = 0;
     std::map<std::string, int64_t> loads_by_tier;
     std::map<std::string, int64_t> cold_starts_by_tier;
     std::map<std::string, int64_t> rejections;
@@ -52,12 +80,13 @@ class MetricsRecorder final : public ServingObserver {
   };
   struct OpenInterval {
     ModelId model = 0;
+    ServerId server = 0;
     InstanceState state = InstanceState::released;
     int64_t gpus = 0;
     Time since;
   };
   void add_gpu_time(const OpenInterval& open, Time until);
-  Json totals_json(Totals& t, int64_t unfinished) const;
+  Json totals_json(Totals& t, int64_t unfinished, double simulated_s) const;
 
   std::vector<std::string> model_names_;
   std::vector<std::string> server_names_;
@@ -65,6 +94,13 @@ class MetricsRecorder final : public ServingObserver {
   std::vector<Totals> per_model_;
   std::vector<OpenInterval> open_;  // by instance id
   std::string row_;
+  MetricsParams params_;
+  std::vector<ServerBilling> servers_;
+  int64_t cluster_gpus_ = 0;
+  // GPUs held by no instance, integrated between instance transitions.
+  int64_t gpus_held_ = 0;
+  Time held_since_;
+  double free_gpu_seconds_ = 0;
   // What the latency model estimated rather than measured, by model and GPU type.
   std::map<std::pair<ModelId, std::string>, std::vector<std::string>> latency_estimates_;
   std::map<std::string, int64_t> migrations_by_method_;

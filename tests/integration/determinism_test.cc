@@ -12,7 +12,7 @@ TEST(Determinism, SameConfigAndSeedGiveByteIdenticalOutputs) {
   const auto b = fresh_dir("det_b");
   run_experiment(load_experiment(testdata("small_replay.json"), {}), a);
   run_experiment(load_experiment(testdata("small_replay.json"), {}), b);
-  for (const char* file : {"requests.csv", "summary.json", "config.json"}) {
+  for (const char* file : {"requests.csv", "summary.json", "config.json", "timeseries.csv"}) {
     SCOPED_TRACE(file);
     const std::string first = read_file(a / file);
     EXPECT_FALSE(first.empty());

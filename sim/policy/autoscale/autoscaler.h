@@ -1,5 +1,12 @@
 #pragma once
-// Autoscaling: how many new instances a model should start now.
+// Autoscaling: how many instances each model should have.
+//
+// Two kinds of autoscaler share this interface. Reactive ones (`on-demand`) only answer
+// instances_to_start() when a request queues. Target-based ones (`fixed`, `kpa`, `rps`,
+// `predictive`) have a tick interval > 0: the control plane asks desired_instances() for every
+// model on each tick, starts instances up to the target (through placement and the loader, so
+// the delay to ready is placement + load under contention) and releases idle instances above
+// it once the keep-alive policy has let them go.
 
 #include <cstdint>
 
@@ -11,11 +18,25 @@ namespace slsim {
 class Autoscaler {
  public:
   static constexpr const char* kind = "autoscale";
-  struct Context {};
+  struct Context {
+    int64_t models = 0;
+  };
   virtual ~Autoscaler() = default;
-  // Asked whenever a model's demand changes: a request queues at the router, an instance
-  // becomes ready or is released.
-  virtual int64_t instances_to_start(const ModelDemand& demand) = 0;
+  // Asked when a request queues at the router. The default scales from zero only, as
+  // Knative's activator does for every autoscaler.
+  virtual int64_t instances_to_start(const ModelDemand& demand) {
+    return demand.ready_instances + demand.starting_instances == 0 && demand.queued_requests > 0 ? 1 : 0;
+  }
+  // Zero: not target-based, desired_instances() is never asked.
+  virtual Time tick_interval() const { return Time::zero(); }
+  // The model's target instance count (ready or starting), asked once per model per tick.
+  virtual int64_t desired_instances(const ModelDemand& /*demand*/) { return 0; }
+  // The fewest instances per model it keeps with no demand at all; once the workload is over,
+  // ticks stop when every model is down to it.
+  virtual int64_t floor_instances() const { return 0; }
+  virtual void on_arrival(ModelId /*model*/, Time /*now*/) {}
+  // An instance of `model` became ready `duration` after placement.
+  virtual void on_load(ModelId /*model*/, Time /*duration*/) {}
 };
 
 const Registry<Autoscaler>& autoscale_policies();

@@ -77,3 +77,35 @@ TEST(Simulator, RefusesToScheduleInThePast) {
 }
 
 }  // namespace slsim
+
+namespace slsim {
+namespace {
+// Reschedules itself every 10 ns forever, like a time-series sampler.
+struct Ticker : EventHandler {
+  Simulator* sim = nullptr;
+  uint16_t handler = 0;
+  int ticks = 0;
+  void on_event(const Event&) override {
+    ++ticks;
+    sim->schedule_in(Time::from_ns(10), handler, 0, 0);
+  }
+};
+}  // namespace
+
+TEST(Simulator, BackgroundEventsNeitherExtendTheRunNorCount) {
+  Simulator sim;
+  Recorder work;
+  Ticker ticker;
+  work.sim = ticker.sim = &sim;
+  const uint16_t hw = sim.add_handler(&work);
+  ticker.handler = sim.add_handler(&ticker);
+  sim.set_background(ticker.handler);
+  sim.schedule_at(Time::zero(), ticker.handler, 0, 0);
+  sim.schedule_at(Time::from_ns(35), hw, 0, 7);
+  sim.run();
+  EXPECT_EQ(ticker.ticks, 4);  // 0, 10, 20, 30; the one at 40 lies after the last real event
+  EXPECT_EQ(sim.now().ns(), 35);
+  EXPECT_EQ(sim.events_handled(), 1u);
+}
+
+}  // namespace slsim

@@ -1,0 +1,74 @@
+#pragma once
+// --timeline FILE: a Chrome / Perfetto trace-event JSON (opens in ui.perfetto.dev or
+// chrome://tracing). One process per server, one track per instance; slices for each
+// instance state (`loading from <tier>`, `idle`, `busy`, `migrating`) and, nested in `busy`,
+// one per engine step or fast-forwarded run of decode steps (`batch`, with its requests).
+// Lifecycle slices are always written (a few per instance); batches stop after
+// `max_batches` so a long run's file stays openable, and the file then says how many were
+// left out (`dropped_batches` in its metadata).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/control/observer.h"
+#include "sim/metrics/output_file.h"
+
+namespace slsim {
+
+class TimelineWriter final : public ServingObserver {
+ public:
+  TimelineWriter(std::vector<std::string> model_names, std::vector<std::string> server_names, int64_t max_batches,
+                 OutputFile& file);
+  void on_instance(const InstanceTransition& t) override;
+  void on_load(InstanceId instance, ModelId, ServerId, Tier tier, Time) override;
+  void on_batch(InstanceId instance, ModelId model, ServerId server, Time start, Time end, int64_t requests) override;
+  // Closes the slices of instances still up at `end` and the JSON document.
+  void finish(Time end);
+
+ private:
+  struct Open {
+    ModelId model = 0;
+    ServerId server = 0;
+    InstanceState state = InstanceState::released;
+    Time since;
+    Tier tier = Tier::remote;
+  };
+  void slice(const char* category, const std::string& name, ServerId server, InstanceId instance, Time start, Time end,
+             const std::string& args);
+  void name_tracks(ServerId server, InstanceId instance, ModelId model);
+  void close(InstanceId instance, Time end);
+
+  std::vector<std::string> model_names_;
+  std::vector<std::string> server_names_;
+  int64_t max_batches_;
+  OutputFile& file_;
+  std::vector<Open> open_;  // by instance id
+  std::vector<bool> server_named_;
+  int64_t batches_ = 0;
+  int64_t dropped_batches_ = 0;
+  bool first_ = true;
+  std::string line_;
+};
+
+// Hands every hook to each observer in turn.
+class ObserverFanOut final : public ServingObserver {
+ public:
+  explicit ObserverFanOut(std::vector<ServingObserver*> observers) : observers_(std::move(observers)) {}
+  void on_arrival(const Request& r) override { for (auto* o : observers_) o->on_arrival(r); }
+  void on_rejected(const Request& r, const char* reason) override { for (auto* o : observers_) o->on_rejected(r, reason); }
+  void on_finished(const RequestOutcome& x) override { for (auto* o : observers_) o->on_finished(x); }
+  void on_instance(const InstanceTransition& t) override { for (auto* o : observers_) o->on_instance(t); }
+  void on_load(InstanceId i, ModelId m, ServerId s, Tier t, Time d) override {
+    for (auto* o : observers_) o->on_load(i, m, s, t, d);
+  }
+  void on_instance_stats(const InstanceStats& s) override { for (auto* o : observers_) o->on_instance_stats(s); }
+  void on_batch(InstanceId i, ModelId m, ServerId s, Time start, Time end, int64_t n) override {
+    for (auto* o : observers_) o->on_batch(i, m, s, start, end, n);
+  }
+
+ private:
+  std::vector<ServingObserver*> observers_;
+};
+
+}  // namespace slsim
