@@ -89,4 +89,29 @@ class ServingObserver {
   virtual void on_batch(InstanceId, ModelId, ServerId, Time /*start*/, Time /*end*/, int64_t /*requests*/) {}
 };
 
+// Hands every hook to each observer in turn. Kept beside the interface: a hook added above
+// must be forwarded here too.
+class ObserverFanOut final : public ServingObserver {
+ public:
+  explicit ObserverFanOut(std::vector<ServingObserver*> observers) : observers_(std::move(observers)) {}
+  void on_arrival(const Request& r) override { for (auto* o : observers_) o->on_arrival(r); }
+  void on_rejected(const Request& r, const char* reason) override { for (auto* o : observers_) o->on_rejected(r, reason); }
+  void on_finished(const RequestOutcome& x) override { for (auto* o : observers_) o->on_finished(x); }
+  void on_instance(const InstanceTransition& t) override { for (auto* o : observers_) o->on_instance(t); }
+  void on_load(InstanceId i, ModelId m, ServerId s, Tier t, Time d) override {
+    for (auto* o : observers_) o->on_load(i, m, s, t, d);
+  }
+  void on_instance_stats(const InstanceStats& s) override { for (auto* o : observers_) o->on_instance_stats(s); }
+  void on_batch(InstanceId i, ModelId m, ServerId s, Time start, Time end, int64_t n) override {
+    for (auto* o : observers_) o->on_batch(i, m, s, start, end, n);
+  }
+  void on_migration(const MigrationRecord& r) override { for (auto* o : observers_) o->on_migration(r); }
+  void on_placement_estimate(ModelId m, Time estimated, Time actual) override {
+    for (auto* o : observers_) o->on_placement_estimate(m, estimated, actual);
+  }
+
+ private:
+  std::vector<ServingObserver*> observers_;
+};
+
 }  // namespace slsim

@@ -51,24 +51,4 @@ class TimelineWriter final : public ServingObserver {
   std::string line_;
 };
 
-// Hands every hook to each observer in turn.
-class ObserverFanOut final : public ServingObserver {
- public:
-  explicit ObserverFanOut(std::vector<ServingObserver*> observers) : observers_(std::move(observers)) {}
-  void on_arrival(const Request& r) override { for (auto* o : observers_) o->on_arrival(r); }
-  void on_rejected(const Request& r, const char* reason) override { for (auto* o : observers_) o->on_rejected(r, reason); }
-  void on_finished(const RequestOutcome& x) override { for (auto* o : observers_) o->on_finished(x); }
-  void on_instance(const InstanceTransition& t) override { for (auto* o : observers_) o->on_instance(t); }
-  void on_load(InstanceId i, ModelId m, ServerId s, Tier t, Time d) override {
-    for (auto* o : observers_) o->on_load(i, m, s, t, d);
-  }
-  void on_instance_stats(const InstanceStats& s) override { for (auto* o : observers_) o->on_instance_stats(s); }
-  void on_batch(InstanceId i, ModelId m, ServerId s, Time start, Time end, int64_t n) override {
-    for (auto* o : observers_) o->on_batch(i, m, s, start, end, n);
-  }
-
- private:
-  std::vector<ServingObserver*> observers_;
-};
-
 }  // namespace slsim

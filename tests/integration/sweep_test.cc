@@ -38,7 +38,7 @@ TEST(Sweep, OneAndFourThreadsWriteByteIdenticalPointsAndSweepCsv) {
   const auto four = run_slsim(sweep_args(dir / "j4", 4));
   ASSERT_EQ(four.exit_code, 0) << four.output;
   const auto files = files_under(dir / "j1");
-  EXPECT_EQ(files.size(), 1u + 4u * 3u);  // sweep.csv and config, summary, requests per point
+  EXPECT_EQ(files.size(), 1u + 4u * 4u);  // sweep.csv; config, summary, requests, timeseries per point
   EXPECT_EQ(files, files_under(dir / "j4"));
   for (const auto& f : files) EXPECT_EQ(read_file(dir / "j1" / f), read_file(dir / "j4" / f)) << f;
 }
