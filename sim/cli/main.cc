@@ -29,7 +29,7 @@ const char* kTopHelp = R"(slsim: a discrete-event simulator of serverless LLM se
 usage: slsim <command> [options]
 
 commands:
-  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]
+  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--check-invariants]
                                        replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
   trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
@@ -65,10 +65,11 @@ int run_command(const std::vector<std::string>& args) {
       ("config", po::value<std::string>()->required(), "experiment config (JSON)")
       ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
       ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
-      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them");
+      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")
+      ("check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N]");
+  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--check-invariants]");
   if (cl.help) return 0;
   auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
@@ -82,7 +83,9 @@ int run_command(const std::vector<std::string>& args) {
     for (size_t i = 0; sources && sources->is_array() && i < sources->size(); ++i)
       overrides.push_back(fmt::format("workload.sources.{}.skip_bad={}", i, skip));
   }
+  if (cl.values.count("check-invariants")) overrides.push_back("check_invariants=true");
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
+  for (const std::string& warning : experiment.warnings) std::cerr << "slsim run: warning: " << warning << "\n";
   const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
   const Json summary = run_experiment(experiment, out);
   std::cout << fmt::format("{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
@@ -107,6 +110,7 @@ int validate_command(const std::vector<std::string>& args) {
   const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const std::string path = cl.values["config"].as<std::string>();
   const ResolvedExperiment experiment = load_experiment(path, overrides);
+  for (const std::string& warning : experiment.warnings) std::cerr << "slsim validate: warning: " << warning << "\n";
   if (cl.values.count("print")) std::cout << experiment.to_json(".").dump(2) << "\n";
   else std::cout << path << ": ok\n";
   return 0;
