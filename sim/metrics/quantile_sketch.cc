@@ -74,7 +74,8 @@ void QuantileSketch::merge(const QuantileSketch& other) {
 
 double QuantileSketch::percentile(double p) const {
   const auto rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
-  if (rank <= zeros_) return min_;
+  if (rank <= std::max<int64_t>(zeros_, 1)) return min_;
+  if (rank >= count_) return max_;
   int64_t seen = zeros_;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

@@ -22,7 +22,7 @@ class QuantileSketch {
   double min() const { return min_; }
   double max() const { return max_; }
   // Nearest rank: an estimate of the smallest value with at least p% of the values at or below
-  // it, clamped to [min, max] (so the 100th percentile and a lone value are exact). p in (0, 100].
+  // it, clamped to [min, max]; ranks 1 and count are the exact min and max. p in (0, 100].
   double percentile(double p) const;
 
  private:

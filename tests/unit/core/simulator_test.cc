@@ -77,8 +77,6 @@ TEST(Simulator, RefusesToScheduleInThePast) {
   EXPECT_THROW(sim.run(), std::logic_error);
 }
 
-}  // namespace slsim
-
 namespace {
 // Stands for an invariant that breaks at the event aimed at `broken_target`.
 struct BreaksAtTarget : EventObserver {
@@ -105,3 +103,5 @@ TEST(Simulator, ObserverSeesEveryEventAndItsThrowStopsTheRunAtThatEvent) {
   EXPECT_EQ(sim.now().ns(), 30);
   EXPECT_EQ(r.seen.size(), 3u);
 }
+
+}  // namespace slsim
