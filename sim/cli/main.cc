@@ -32,7 +32,7 @@ const char* kTopHelp = R"(slsim: a discrete-event simulator of serverless LLM se
 usage: slsim <command> [options]
 
 commands:
-  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE]
+  run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]
                                        replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
   sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR]
@@ -71,10 +71,11 @@ int run_command(const std::vector<std::string>& args) {
       ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
       ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
       ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")
-      ("timeline", po::value<std::string>(), "also write a Chrome/Perfetto trace of instances, loads and batches to FILE");
+      ("timeline", po::value<std::string>(), "also write a Chrome/Perfetto trace of instances, loads and batches to FILE")
+      ("check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE]");
+  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]");
   if (cl.help) return 0;
   auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
@@ -88,7 +89,9 @@ int run_command(const std::vector<std::string>& args) {
     for (size_t i = 0; sources && sources->is_array() && i < sources->size(); ++i)
       overrides.push_back(fmt::format("workload.sources.{}.skip_bad={}", i, skip));
   }
+  if (cl.values.count("check-invariants")) overrides.push_back("check_invariants=true");
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
+  for (const std::string& warning : experiment.warnings) std::cerr << "slsim run: warning: " << warning << "\n";
   const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
   const Json summary =
       run_experiment(experiment, out, cl.values.count("timeline") ? cl.values["timeline"].as<std::string>() : "");
@@ -114,6 +117,7 @@ int validate_command(const std::vector<std::string>& args) {
   const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const std::string path = cl.values["config"].as<std::string>();
   const ResolvedExperiment experiment = load_experiment(path, overrides);
+  for (const std::string& warning : experiment.warnings) std::cerr << "slsim validate: warning: " << warning << "\n";
   if (cl.values.count("print")) std::cout << experiment.to_json(".").dump(2) << "\n";
   else std::cout << path << ": ok\n";
   return 0;

@@ -108,6 +108,7 @@ FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& li
   attach(id);
   ++moving_flows_;
   ++stats_.flows_started;
+  bytes_started_ += bytes;
 
   seed_flows_.assign(1, id);
   seed_links_.clear();
@@ -123,6 +124,7 @@ void FlowNetwork::cancel(FlowId id) {
   if (flow.phase == Phase::moving) {
     settle(flow);
     for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes - flow.remaining_bytes;
+    bytes_ended_ += flow.bytes;
     projections_.erase(flow.projection);
     detach(id);
     --moving_flows_;
@@ -163,6 +165,28 @@ std::map<std::string, double> FlowNetwork::bytes_by_link_class() const {
   std::map<std::string, double> by_class;
   for (size_t i = 0; i < class_names_.size(); ++i) by_class.emplace(class_names_[i], bytes[i]);
   return by_class;
+}
+
+void FlowNetwork::audit() const {
+  auto fail = [](const std::string& what) { throw std::logic_error("flow network: " + what); };
+  constexpr double kSlack = 1e-9;  // relative: rates and byte counts are sums of doubles
+  double active_bytes = 0;
+  for (FlowId id = 0; id < flows_.size(); ++id) {
+    const Flow& flow = flows_[id];
+    if (flow.phase != Phase::moving) continue;
+    active_bytes += flow.bytes;
+    const double left = remaining_bytes(id);
+    if (!(left >= 0 && left <= flow.bytes)) fail(fmt::format("flow {} has {} of its {} bytes left", id, left, flow.bytes));
+  }
+  for (LinkId link = 0; link < flows_on_link_.size(); ++link) {
+    double rate = 0;
+    for (const FlowId id : flows_on_link_[link]) rate += flows_[id].rate_gbps;
+    const double bandwidth = topology_.link(link).bandwidth_gbps;
+    if (rate > bandwidth * (1 + kSlack))
+      fail(fmt::format("link {} carries {} GB/s over its {} GB/s", link, rate, bandwidth));
+  }
+  if (std::abs(bytes_started_ - bytes_ended_ - active_bytes) > kSlack * std::max(1.0, bytes_started_))
+    fail(fmt::format("{} bytes started, but {} ended and {} are active", bytes_started_, bytes_ended_, active_bytes));
 }
 
 void FlowNetwork::settle(Flow& flow) {
@@ -315,6 +339,7 @@ void FlowNetwork::on_event(const Event& e) {
     flow.rate_gbps = 0;
     flow.updated_at = now;
     for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes;
+    bytes_ended_ += flow.bytes;
     detach(id);
     seed_links_.insert(seed_links_.end(), flow.path->begin(), flow.path->end());
     flow.phase = Phase::in_flight;

@@ -69,11 +69,16 @@ class FlowNetwork final : public EventHandler {
   // byte counts once on every link it crossed.
   std::map<std::string, double> bytes_by_link_class() const;
   void on_event(const Event& e) override;
+  const char* name() const override { return "flow network"; }
 
   // Recomputes every flow's rate from scratch: the reference the incremental update is tested
   // and benchmarked against.
   void recompute_all_rates();
   const FlowNetworkStats& stats() const { return stats_; }
+  // Throws std::logic_error unless no link carries more than its bandwidth, every flow has
+  // between 0 and its size left, and the bytes of all flows started equal those finished,
+  // cancelled and still active (nothing lost or made up).
+  void audit() const;
 
  private:
   enum EventKind : uint16_t { kCompletion = 0, kDelivery = 1 };
@@ -148,6 +153,8 @@ class FlowNetwork final : public EventHandler {
   EventSeq pending_completion_ = 0;
   Time pending_completion_at_;
   FlowNetworkStats stats_;
+  double bytes_started_ = 0;
+  double bytes_ended_ = 0;  // of flows finished or cancelled
 
   // Scratch of recompute() and fill(), kept to avoid allocating per change.
   uint64_t epoch_ = 0;

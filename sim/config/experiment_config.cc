@@ -99,16 +99,16 @@ Spec parse_entry(const Json& merged, const std::string& path) {
   return spec;
 }
 
-int64_t choose_tensor_parallel(const ModelSpec& spec, const std::vector<ServerGroupSpec>& groups,
-                               const EngineParams& engine, const std::string& path) {
+// The fewest GPUs, or none when no server group can hold the model with a full-context sequence.
+std::optional<int64_t> choose_tensor_parallel(const ModelSpec& spec, const std::vector<ServerGroupSpec>& groups,
+                                              const EngineParams& engine) {
   for (int64_t tp = 1; tp <= 8; tp *= 2) {
     for (const auto& g : groups) {
       if (g.server.gpus >= tp && kv_capacity_tokens(spec, g.gpu, tp, engine) >= spec.architecture.max_context)
         return tp;
     }
   }
-  throw ConfigError(path, "the model (" + std::to_string(spec.checkpoint_bytes()) +
-                              " bytes of weights) does not fit with a full-context sequence on up to 8 GPUs of any server group");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -161,7 +161,16 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     if (variant) entry.merge_patch(m.spec);
     entry["name"] = m.name;
     ModelSpec spec = parse_entry<ModelSpec>(entry, path + ".spec");
-    if (m.tensor_parallel == 0) m.tensor_parallel = choose_tensor_parallel(spec, r.server_groups, c.engine, path);
+    if (m.tensor_parallel == 0) {
+      const auto tp = choose_tensor_parallel(spec, r.server_groups, c.engine);
+      // A model no server can hold is still served: the control plane rejects each of its
+      // requests with a reason and the run goes on (a limit, not a failed run).
+      if (!tp)
+        r.warnings.push_back(path + ": the model (" + std::to_string(spec.checkpoint_bytes()) +
+                             " bytes of weights) does not fit with a full-context sequence on up to 8 GPUs of any "
+                             "server group; its requests will be rejected");
+      m.tensor_parallel = tp.value_or(8);
+    }
     std::vector<CheckpointPart> checkpoint;
     if (variant && (m.lora_rank > 0 || m.delta_bytes > 0)) {
       const ModelSpec base = parse_entry<ModelSpec>(

@@ -135,6 +135,7 @@ struct ExperimentConfig {
   PoliciesConfig policies;
   MetricsParams metrics;
   OutputConfig output;
+  bool check_invariants = false;
   std::string slsim_version;
 
   template <class V>
@@ -151,6 +152,8 @@ struct ExperimentConfig {
     v.object("policies", policies, "the policies under study");
     v.object("metrics", metrics, "SLO targets and billing");
     v.object("output", output, "what to write");
+    v.field("check_invariants", check_invariants,
+            "verify the simulator's invariants after every event and stop at the first broken one (slow)");
     v.field("slsim_version", slsim_version, "the slsim that wrote this resolved config; informational");
   }
 };
@@ -162,6 +165,7 @@ struct ResolvedExperiment {
   std::vector<ServedModel> models;
   CheckpointFormat format;  // the loader format's profile from the calibration folder
   ModelCatalogue catalogue;  // the served models' names and context lengths, for the sources
+  std::vector<std::string> warnings;  // what the run will do that the user may not expect
   // The config as JSON, with trace paths written relative to `relative_to`.
   Json to_json(const std::filesystem::path& relative_to) const;
 };

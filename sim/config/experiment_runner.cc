@@ -1,11 +1,14 @@
 #include "sim/config/experiment_runner.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
 #include <memory>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
 #include "sim/control/control_plane.h"
+#include "sim/core/errors.h"
 #include "sim/core/random.h"
 #include "sim/core/simulator.h"
 #include "sim/cluster/flow_network.h"
@@ -20,6 +23,40 @@
 
 namespace slsim {
 namespace fs = std::filesystem;
+namespace {
+
+// --check-invariants: after every event, the audits of every component that holds state.
+class InvariantChecker final : public EventObserver {
+ public:
+  InvariantChecker(const Simulator& sim, const Cluster& cluster, const Loader& loader, const FlowNetwork& network,
+                   const ControlPlane& control)
+      : sim_(sim), cluster_(cluster), loader_(loader), network_(network), control_(control) {}
+
+  void after_event(const Event& event) override {
+    try {
+      control_.audit();
+      network_.audit();
+      for (const Server& s : cluster_.servers())
+        for (const TierCache* cache : {&loader_.dram(s.id), &loader_.ssd(s.id)})
+          if (cache->used_bytes() > cache->capacity_bytes())
+            throw std::logic_error(fmt::format("cache of server {} holds {} bytes over its {}", s.id,
+                                               cache->used_bytes(), cache->capacity_bytes()));
+    } catch (const std::logic_error& e) {
+      throw InvariantViolation(fmt::format("invariant broken by event {} (t = {} ns, {}, kind {}, target {}): {}",
+                                           sim_.events_handled(), event.time.ns(), sim_.handler_name(event.handler),
+                                           event.kind, event.target, e.what()));
+    }
+  }
+
+ private:
+  const Simulator& sim_;
+  const Cluster& cluster_;
+  const Loader& loader_;
+  const FlowNetwork& network_;
+  const ControlPlane& control_;
+};
+
+}  // namespace
 
 const char* slsim_version() { return SLSIM_VERSION; }
 
@@ -93,6 +130,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
                                                     Time::from_seconds(c.output.timeseries_interval_s), *timeseries_csv);
     timeseries->start();
   }
+  InvariantChecker checker(sim, cluster, loader, network, control);
+  // The test suite sets SLSIM_CHECK_INVARIANTS, so every run in it is checked.
+  if (c.check_invariants || std::getenv("SLSIM_CHECK_INVARIANTS")) sim.set_observer(&checker);
   control.start();
   sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
   control.finish();

@@ -1,6 +1,7 @@
 #include "sim/control/control_plane.h"
 
 #include <algorithm>
+#include <fmt/format.h>
 #include <stdexcept>
 
 namespace slsim {
@@ -130,21 +131,30 @@ void ControlPlane::on_arrival() {
   const Request r = *next_arrival_;
   schedule_next_arrival();
   observer_.on_arrival(r);
+  ++arrived_;
   ModelState& m = models_[r.model];
   policies_.keepalive->on_request(r.model, sim_.now());
   policies_.preload->on_request(r.model, sim_.now());
   policies_.autoscaler->on_arrival(r.model, sim_.now());
+  if (m.longest_fit_tokens == 0) {
+    ++rejected_;
+    observer_.on_rejected(r, "model fits no server");
+    return;
+  }
   const int64_t sequence = r.input_tokens + r.output_tokens;
   if (sequence > m.served.spec.architecture.max_context) {
+    ++rejected_;
     observer_.on_rejected(r, "longer than the model's context window");
     return;
   }
   if (std::max(r.samples, r.beam_width) > engine_params_.max_num_seqs) {
+    ++rejected_;
     observer_.on_rejected(r, "more parallel sequences than engine.max_num_seqs");
     return;
   }
   if (kv_footprint_tokens(engine_params_, m.served.spec.architecture.max_context, engine_request(r)) >
       m.longest_fit_tokens) {
+    ++rejected_;
     observer_.on_rejected(r, "larger than the KV cache of any instance");
     return;
   }
@@ -642,6 +652,7 @@ void ControlPlane::on_step_done(InstanceId id) {
     outcome.server = f.server;
     outcome.migrated = f.migrated;
     observer_.on_finished(outcome);
+    ++finished_;
     in_flight_.erase(it);
     --m.outstanding;
   }
@@ -744,6 +755,45 @@ void ControlPlane::act(const PreloadAction& action) {
   const ServerId server = action.server != kNoId ? action.server : m.last_server != kNoId ? m.last_server : 0;
   const Tier tier = action.target == PreloadAction::Target::dram ? Tier::dram : Tier::ssd;
   for (const CheckpointPart& part : m.served.checkpoint) loader_.preload(server, part, tier);
+}
+
+void ControlPlane::audit() const {
+  auto fail = [](const std::string& what) { throw std::logic_error("control plane: " + what); };
+  if (arrived_ != finished_ + rejected_ + static_cast<int64_t>(in_flight_.size()))
+    fail(fmt::format("{} requests arrived, but {} finished, {} were rejected and {} are in flight", arrived_, finished_,
+                     rejected_, in_flight_.size()));
+  int64_t queued = 0;
+  for (const ModelState& m : models_) {
+    queued += static_cast<int64_t>(m.router_queue.size());
+    for (const RequestId id : m.router_queue) {
+      const auto it = in_flight_.find(id);
+      if (it == in_flight_.end() || it->second.server != kNoId)
+        fail(fmt::format("request {} is in a router queue but not waiting there", id));
+    }
+  }
+  int64_t in_engines = 0;
+  std::vector<int64_t> held(cluster_.servers().size(), 0);
+  for (InstanceId id = 0; id < instances_.size(); ++id) {
+    const Instance& inst = instances_[id];
+    if (!inst.engine) continue;
+    in_engines += inst.engine->outstanding();
+    held[inst.server] += static_cast<int64_t>(inst.gpus.size());
+    for (const int64_t gpu : inst.gpus)
+      if (!cluster_.server(inst.server).gpu_taken[static_cast<size_t>(gpu)])
+        fail(fmt::format("instance {} holds GPU {} of server {}, which is marked free", id, gpu, inst.server));
+    inst.engine->blocks().audit();
+  }
+  int64_t dispatched = 0;
+  for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;
+  if (queued + dispatched != static_cast<int64_t>(in_flight_.size()) || in_engines != dispatched)
+    fail(fmt::format("{} requests in flight, but {} are queued at routers and {} in engines ({} dispatched)",
+                     in_flight_.size(), queued, in_engines, dispatched));
+  for (const Server& s : cluster_.servers()) {
+    const auto taken = std::count(s.gpu_taken.begin(), s.gpu_taken.end(), true);
+    if (held[s.id] != taken || s.free_gpus != s.profile->gpus - taken)
+      fail(fmt::format("server {}: instances hold {} GPUs, {} are marked taken and {} free of {}", s.id, held[s.id],
+                       taken, s.free_gpus, s.profile->gpus));
+  }
 }
 
 }  // namespace slsim

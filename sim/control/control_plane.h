@@ -62,6 +62,11 @@ class ControlPlane final : public EventHandler, public LoadListener {
   // Publishes the engine statistics of the instances still up; call once when the run ends.
   void finish();
   void on_event(const Event& event) override;
+  const char* name() const override { return "control plane"; }
+  // Throws std::logic_error unless every request that arrived is in exactly one place (a
+  // router queue, an engine, finished or rejected), each server's GPUs are free or held by
+  // exactly one live instance, and every engine's KV blocks are consistent and within capacity.
+  void audit() const;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
   // Read-only counts for time series.
@@ -205,6 +210,9 @@ class ControlPlane final : public EventHandler, public LoadListener {
   bool place_again_ = false;
   std::optional<Request> next_arrival_;
   std::unordered_map<RequestId, InFlight> in_flight_;
+  int64_t arrived_ = 0;
+  int64_t finished_ = 0;
+  int64_t rejected_ = 0;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;
   std::vector<uint32_t> free_action_slots_;

@@ -23,6 +23,12 @@ class ConfigError : public InputError {
   std::string path_;
 };
 
+// A run that broke one of the simulator's invariants (--check-invariants): a bug, exit 1.
+class InvariantViolation : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 // A line of a trace or table file: names the file, the line and the field.
 class TraceError : public InputError {
  public:

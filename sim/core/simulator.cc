@@ -28,12 +28,14 @@ void Simulator::run(Time end) {
       return;
     }
     const Event event = queue_.pop();
+    if (event.time < now_) throw std::logic_error("simulated time went backwards");
     now_ = event.time;
     if (!background_[event.handler]) {
       --foreground_pending_;
       ++events_handled_;
     }
     handlers_[event.handler]->on_event(event);
+    if (observer_) observer_->after_event(event);
   }
 }
 

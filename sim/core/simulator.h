@@ -15,6 +15,15 @@ class EventHandler {
  public:
   virtual ~EventHandler() = default;
   virtual void on_event(const Event& event) = 0;
+  // For messages that name an event, such as an invariant it broke.
+  virtual const char* name() const { return "handler"; }
+};
+
+// Called after every event (--check-invariants); may throw to stop the run.
+class EventObserver {
+ public:
+  virtual ~EventObserver() = default;
+  virtual void after_event(const Event& event) = 0;
 };
 
 class Simulator {
@@ -36,6 +45,8 @@ class Simulator {
 
   Time now() const { return now_; }
   uint64_t events_handled() const { return events_handled_; }
+  void set_observer(EventObserver* observer) { observer_ = observer; }
+  const char* handler_name(uint16_t handler) const { return handlers_[handler]->name(); }
   bool stopped_at_end() const { return stopped_at_end_; }
 
  private:
@@ -46,6 +57,7 @@ class Simulator {
   Time now_;
   uint64_t events_handled_ = 0;
   bool stopped_at_end_ = false;
+  EventObserver* observer_ = nullptr;
 };
 
 }  // namespace slsim

@@ -124,6 +124,24 @@ void BlockManager::append(SeqId seq) {
   ++t.tokens;
 }
 
+void BlockManager::append(SeqId seq, int64_t tokens) {
+  if (tokens <= 0) return;
+  append(seq);  // the first token may copy a shared block on write; the rest go into its own
+  Table& t = tables_.at(seq);
+  for (int64_t left = tokens - 1; left > 0;) {
+    const auto index = static_cast<size_t>(t.tokens / block_size_);
+    if (index >= t.blocks.size()) {
+      t.blocks.push_back(take_block());
+      ++unshared_blocks_;
+    }
+    const int64_t added = std::min(left, block_size_ - t.tokens % block_size_);
+    fill_[t.blocks[index]] += static_cast<int32_t>(added);
+    stored_tokens_ += added;
+    t.tokens += added;
+    left -= added;
+  }
+}
+
 int64_t BlockManager::blocks_to_fork(SeqId parent) const {
   return shares_blocks() ? 0 : blocks_held(parent);
 }

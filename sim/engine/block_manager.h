@@ -42,6 +42,8 @@ class BlockManager {
   // shared partial one).
   int64_t blocks_to_append(SeqId seq) const;
   void append(SeqId seq);
+  // `tokens` appends at once: the blocks taken and filled are those of as many append() calls.
+  void append(SeqId seq, int64_t tokens);
   // `child` starts as a copy of `parent`: the same blocks, shared where the allocator shares.
   int64_t blocks_to_fork(SeqId parent) const;
   void fork(SeqId parent, SeqId child);

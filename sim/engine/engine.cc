@@ -393,11 +393,11 @@ const StepResult& Engine::finish_step() {
     stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
     stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
-  // A run's later tokens, step by step in batch order, as one-by-one steps would place them.
-  for (int64_t k = 1; k < run_steps_; ++k)
-    for (const Group& g : running_)
-      if (g.decodes)
-        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s));
+  // A run's later tokens, a sequence at a time: the same blocks taken and filled as one-by-one
+  // steps would take (their ids differ, which nothing observes).
+  for (const Group& g : running_)
+    if (g.decodes)
+      for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), run_steps_ - 1);
 
   size_t kept = 0;
   for (size_t i = 0; i < running_.size(); ++i) {

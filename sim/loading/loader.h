@@ -108,6 +108,7 @@ class Loader final : public EventHandler, public FlowListener {
   uint64_t preloads_started() const { return preloads_started_; }
 
   void on_event(const Event& event) override;
+  const char* name() const override { return "loader"; }
   void on_flow_done(FlowId flow, uint64_t tag) override;
 
  private:

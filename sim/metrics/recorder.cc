@@ -1,31 +1,21 @@
 #include "sim/metrics/recorder.h"
 
-#include <algorithm>
-#include <cmath>
 #include <fmt/format.h>
-#include <numeric>
 
 namespace slsim {
 namespace {
 
-// Nearest-rank percentile of sorted samples: the smallest value with at least p% at or below it.
-double percentile(const std::vector<double>& sorted, double p) {
-  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::max<size_t>(rank, 1) - 1];
-}
-
-Json distribution(std::vector<double>& samples) {
+Json distribution(const QuantileSketch& samples) {
   Json d = Json::object();
-  if (samples.empty()) {
+  if (samples.count() == 0) {
     for (const char* k : {"mean", "p50", "p90", "p99", "max"}) d[k] = nullptr;
     return d;
   }
-  std::sort(samples.begin(), samples.end());
-  d["mean"] = std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
-  d["p50"] = percentile(samples, 50);
-  d["p90"] = percentile(samples, 90);
-  d["p99"] = percentile(samples, 99);
-  d["max"] = samples.back();
+  d["mean"] = samples.mean();
+  d["p50"] = samples.percentile(50);
+  d["p90"] = samples.percentile(90);
+  d["p99"] = samples.percentile(99);
+  d["max"] = samples.max();
   return d;
 }
 
@@ -88,14 +78,14 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   const double e2e = (o.finished - o.request.arrival).seconds();
   const bool has_tpot = o.request.output_tokens > 1;
   const double tpot = has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
-  t.samples.ttft_s.push_back(ttft);
-  t.samples.e2e_s.push_back(e2e);
+  t.samples.ttft_s.add(ttft);
+  t.samples.e2e_s.add(e2e);
   if (o.preloaded) ++t.preloaded;
-  if (has_tpot) t.samples.tpot_s.push_back(tpot);
+  if (has_tpot) t.samples.tpot_s.add(tpot);
   if (ttft <= params_.slo_ttft_s && (!has_tpot || tpot <= params_.slo_tpot_s)) ++t.within_slo;
   if (o.cold_start) {
     ++t.cold_starts;
-    t.samples.cold_start_s.push_back(o.cold_start_wait.seconds());
+    t.samples.cold_start_s.add(o.cold_start_wait.seconds());
     ++t.cold_starts_by_tier[tier_name(o.load_tier)];
   }
   if (!requests_csv_) return;
@@ -137,7 +127,7 @@ void MetricsRecorder::on_instance(const InstanceTransition& t) {
 void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Time duration) {
   Totals& t = per_model_[model];
   ++t.loads_by_tier[tier_name(tier)];
-  t.samples.load_s.push_back(duration.seconds());
+  t.samples.load_s.add(duration.seconds());
 }
 
 void MetricsRecorder::on_migration(const MigrationRecord& m) {
@@ -158,7 +148,7 @@ void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
   latency_estimates_.try_emplace({s.model, *s.gpu}, *s.latency_estimates);
 }
 
-Json MetricsRecorder::totals_json(Totals& t, int64_t unfinished, double simulated_s) const {
+Json MetricsRecorder::totals_json(const Totals& t, int64_t unfinished, double simulated_s) const {
   Json j = Json::object();
   j["requests"] = t.requests;
   j["completed"] = t.completed;
@@ -221,12 +211,11 @@ Json MetricsRecorder::summary(Time end) {
     for (const auto& [k, n] : t.cold_starts_by_tier) overall.cold_starts_by_tier[k] += n;
     for (const auto& [k, n] : t.rejections) overall.rejections[k] += n;
     accumulate(overall.engine, t.engine);
-    auto append = [](std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); };
-    append(overall.samples.ttft_s, t.samples.ttft_s);
-    append(overall.samples.tpot_s, t.samples.tpot_s);
-    append(overall.samples.e2e_s, t.samples.e2e_s);
-    append(overall.samples.cold_start_s, t.samples.cold_start_s);
-    append(overall.samples.load_s, t.samples.load_s);
+    overall.samples.ttft_s.merge(t.samples.ttft_s);
+    overall.samples.tpot_s.merge(t.samples.tpot_s);
+    overall.samples.e2e_s.merge(t.samples.e2e_s);
+    overall.samples.cold_start_s.merge(t.samples.cold_start_s);
+    overall.samples.load_s.merge(t.samples.load_s);
     models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected, end.seconds());
   }
   Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected, end.seconds());

@@ -12,6 +12,7 @@
 #include "sim/control/observer.h"
 #include "sim/core/fields.h"
 #include "sim/metrics/output_file.h"
+#include "sim/metrics/quantile_sketch.h"
 
 namespace slsim {
 
@@ -61,7 +62,7 @@ class MetricsRecorder final : public ServingObserver {
 
  private:
   struct Samples {
-    std::vector<double> ttft_s, tpot_s, e2e_s, cold_start_s, load_s;
+    QuantileSketch ttft_s, tpot_s, e2e_s, cold_start_s, load_s;
   };
   struct Totals {
     int64_t requests = 0;
@@ -86,7 +87,7 @@ class MetricsRecorder final : public ServingObserver {
     Time since;
   };
   void add_gpu_time(const OpenInterval& open, Time until);
-  Json totals_json(Totals& t, int64_t unfinished, double simulated_s) const;
+  Json totals_json(const Totals& t, int64_t unfinished, double simulated_s) const;
 
   std::vector<std::string> model_names_;
   std::vector<std::string> server_names_;

@@ -142,6 +142,8 @@ std::optional<int64_t> parse_datetime_ns(std::string_view t, std::string_view fo
   }
   if (pos != t.size()) return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // Nanoseconds since 1970 in 64 bits reach from 1677 to 2262 (found by fuzzing: year 4046).
+  if (year < 1678 || year > 2261) return std::nullopt;
   const int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
   return seconds * 1000000000 + fraction_ns;
 }

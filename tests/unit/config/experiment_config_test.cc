@@ -41,12 +41,16 @@ TEST(ExperimentConfig, PicksTensorParallelismForAModelLargerThanOneGpu) {
   EXPECT_EQ(resolve_experiment(doc, ".").models[0].tensor_parallel, 4);
 }
 
-TEST(ExperimentConfig, ModelThatFitsNowhereIsAConfigError) {
+TEST(ExperimentConfig, ModelThatFitsNowhereResolvesWithAWarningAndEightGpus) {
   Json doc = minimal();
   doc["models"][0]["name"] = "llama-3.1-70b";
   doc["workload"]["sources"][0]["model"] = "llama-3.1-70b";
   doc["cluster"]["server_groups"][0]["server"] = {{"gpus", 1}};
-  EXPECT_THAT(error_of(doc), HasSubstr("models[0]: the model"));
+  const auto r = resolve_experiment(doc, ".");
+  EXPECT_EQ(r.models[0].tensor_parallel, 8);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], HasSubstr("models[0]: the model"));
+  EXPECT_THAT(r.warnings[0], HasSubstr("its requests will be rejected"));
 }
 
 TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {

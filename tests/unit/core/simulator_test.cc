@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <vector>
 
 namespace slsim {
@@ -74,6 +75,33 @@ TEST(Simulator, RefusesToScheduleInThePast) {
   sim.add_handler(&late);
   sim.schedule_at(Time::from_ns(5), 0, 0, 0);
   EXPECT_THROW(sim.run(), std::logic_error);
+}
+
+namespace {
+// Stands for an invariant that breaks at the event aimed at `broken_target`.
+struct BreaksAtTarget : EventObserver {
+  uint32_t broken_target = 0;
+  int checked = 0;
+  void after_event(const Event& e) override {
+    ++checked;
+    if (e.target == broken_target) throw std::logic_error("broken");
+  }
+};
+}  // namespace
+
+TEST(Simulator, ObserverSeesEveryEventAndItsThrowStopsTheRunAtThatEvent) {
+  Simulator sim;
+  Recorder r;
+  r.sim = &sim;
+  const uint16_t h = sim.add_handler(&r);
+  for (uint32_t t = 1; t <= 4; ++t) sim.schedule_at(Time::from_ns(10 * t), h, 0, t);
+  BreaksAtTarget observer;
+  observer.broken_target = 3;
+  sim.set_observer(&observer);
+  EXPECT_THROW(sim.run(), std::logic_error);
+  EXPECT_EQ(observer.checked, 3);
+  EXPECT_EQ(sim.now().ns(), 30);
+  EXPECT_EQ(r.seen.size(), 3u);
 }
 
 }  // namespace slsim

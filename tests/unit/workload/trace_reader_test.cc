@@ -43,6 +43,13 @@ TEST(ParseDatetime, ReadsFractionalSecondsToTheNanosecond) {
             2 * 86400 * kSecond);  // leap year
 }
 
+// Found by fuzzing (tests/fuzz/trace_reader_fuzz.cc): year 4046 overflowed the nanosecond count.
+TEST(ParseDatetime, YearsBeyondSixtyFourBitNanosecondsAreRejectedNotOverflowed) {
+  EXPECT_EQ(parse_datetime_ns("4046-11-16 18:17:04.0310690"), std::nullopt);
+  EXPECT_EQ(parse_datetime_ns("1677-01-01 00:00:00"), std::nullopt);
+  EXPECT_TRUE(parse_datetime_ns("2261-12-31 23:59:59").has_value());
+}
+
 TEST(ParseDatetime, FractionDigitsBeyondNanosecondsAreDroppedAndATSeparatorIsAccepted) {
   EXPECT_EQ(parse_datetime_ns("1970-01-01 00:00:00.1234567899"), 123'456'789);
   EXPECT_EQ(parse_datetime_ns("1970-01-01T00:00:02.000000001"), 2 * kSecond + 1);
