@@ -421,6 +421,7 @@ void ControlPlane::preempt_instance(InstanceId id, ModelId made_room_for) {
   for (const RequestId r : restarted) {
     InFlight& f = in_flight_.at(r);
     f.first_token = Time{};
+    f.server = kNoId;  // back at the router until routed again
     ++f.migrated;
     --m.outstanding;
   }

@@ -1,5 +1,6 @@
 #include "sim/metrics/recorder.h"
 
+#include <cmath>
 #include <fmt/format.h>
 
 namespace slsim {
@@ -132,15 +133,17 @@ void MetricsRecorder::on_load(InstanceId, ModelId model, ServerId, Tier tier, Ti
 
 void MetricsRecorder::on_migration(const MigrationRecord& m) {
   ++migrations_by_method_[m.method];
-  migration_s_.push_back((m.ended - m.started).seconds());
-  migration_pause_s_.push_back(m.pause.seconds());
+  migration_s_.add((m.ended - m.started).seconds());
+  migration_pause_s_.add(m.pause.seconds());
   migration_rounds_ += m.rounds;
   migration_tokens_ += m.tokens_recomputed;
   migrated_requests_ += m.requests;
 }
 
 void MetricsRecorder::on_placement_estimate(ModelId, Time estimated, Time actual) {
-  estimate_error_s_.push_back((actual - estimated).seconds());
+  const double error_s = (actual - estimated).seconds();
+  estimate_abs_error_s_.add(std::abs(error_s));
+  estimate_error_sum_s_ += error_s;
 }
 
 void MetricsRecorder::on_instance_stats(const InstanceStats& s) {
@@ -238,22 +241,18 @@ Json MetricsRecorder::summary(Time end) {
   for (const auto& [key, parts] : latency_estimates_)
     estimates.push_back({{"model", model_names_[key.first]}, {"gpu", key.second}, {"estimated", parts}});
   j["latency_estimates"] = std::move(estimates);
-  j["migrations"] = {{"count", static_cast<int64_t>(migration_s_.size())},
+  j["migrations"] = {{"count", migration_s_.count()},
                      {"by_method", migrations_by_method_},
                      {"requests_moved", migrated_requests_},
                      {"rounds", migration_rounds_},
                      {"tokens_recomputed", migration_tokens_},
                      {"duration_s", distribution(migration_s_)},
                      {"pause_s", distribution(migration_pause_s_)}};
-  std::vector<double> absolute;
-  double signed_sum = 0;
-  for (const double e : estimate_error_s_) {
-    absolute.push_back(std::abs(e));
-    signed_sum += e;
-  }
-  Json estimates_json = {{"count", static_cast<int64_t>(absolute.size())},
-                         {"bias_s", absolute.empty() ? Json(nullptr) : Json(signed_sum / static_cast<double>(absolute.size()))},
-                         {"absolute_error_s", distribution(absolute)}};
+  const int64_t estimated = estimate_abs_error_s_.count();
+  Json estimates_json = {
+      {"count", estimated},
+      {"bias_s", estimated == 0 ? Json(nullptr) : Json(estimate_error_sum_s_ / static_cast<double>(estimated))},
+      {"absolute_error_s", distribution(estimate_abs_error_s_)}};
   j["placement_estimates"] = std::move(estimates_json);
   return j;
 }

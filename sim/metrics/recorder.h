@@ -105,9 +105,11 @@ class MetricsRecorder final : public ServingObserver {
   // What the latency model estimated rather than measured, by model and GPU type.
   std::map<std::pair<ModelId, std::string>, std::vector<std::string>> latency_estimates_;
   std::map<std::string, int64_t> migrations_by_method_;
-  std::vector<double> migration_s_, migration_pause_s_;
+  QuantileSketch migration_s_, migration_pause_s_;
   int64_t migration_rounds_ = 0, migration_tokens_ = 0, migrated_requests_ = 0;
-  std::vector<double> estimate_error_s_;  // actual − estimated start, per placement with an estimate
+  // |actual − estimated| start, per placement with an estimate, and the signed sum for the bias.
+  QuantileSketch estimate_abs_error_s_;
+  double estimate_error_sum_s_ = 0;
 };
 
 }  // namespace slsim
