@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 slsim=${SLSIM:-build/release/sim/slsim}
 here=results/keepalive-sweep
+# Reference results are made afresh: points of an older slsim must not be reused.
+rm -rf "$here/points"
 "$slsim" sweep results/demo/experiment.json -o "$here/points" -j "${JOBS:-2}" \
   --grid policies.keepalive.params.ttl_s=0,10,30,60,300,600 \
   --zip 'policies.dram_cache.name=lru,none;policies.ssd_cache.name=lru,none;policies.keepalive.params.keep_checkpoint_in_dram=true,false'

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 slsim=${SLSIM:-build/release/sim/slsim}
 models=opt-1.3b,opt-6.7b,opt-13b,opt-30b
+# Reference results are made afresh: points of an older slsim must not be reused.
+rm -rf results/loading/points
 "$slsim" sweep results/loading/experiment.json -o results/loading/points -j "${JOBS:-2}" \
   --grid cluster.server_groups.0.profile=h200-gpu-machine,h100-gpu-machine,serverlessllm-testbed-a40,serverlessllm-testbed-a5000 \
   --zip "models.0.name=$models;workload.sources.0.model=$models" \
