@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh release
+bash scripts/build.sh release slsim  # the study needs only the CLI
 
 slsim=build/release/sim/slsim
 config=results/demo/experiment.json
