@@ -62,7 +62,10 @@ std::string key_suffix(const std::string& key, size_t segments) {
 // the value; other characters are dropped.
 std::string folder_name(const std::vector<std::pair<std::string, std::string>>& parameters, const Json& document) {
   std::string readable;
-  for (const auto& [key, value] : parameters) {
+  for (const auto& parameter : parameters) {
+    // Named references rather than a structured binding: clang 14 cannot capture those.
+    const std::string& key = parameter.first;
+    const std::string& value = parameter.second;
     std::string leaf;
     for (size_t segments = 1;; ++segments) {
       leaf = key_suffix(key, segments);
