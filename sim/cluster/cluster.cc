@@ -15,7 +15,6 @@ Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps
       s.site = group.site;
       s.free_gpus = group.server.gpus;
       s.gpu_taken.assign(static_cast<size_t>(group.server.gpus), false);
-      total_gpus_ += group.server.gpus;
       servers_.push_back(s);
     }
   }

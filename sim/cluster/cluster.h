@@ -43,13 +43,11 @@ class Cluster {
   // Takes the lowest-numbered free GPUs of the server for one instance and returns their indices.
   std::vector<int64_t> take_gpus(ServerId id, int64_t gpus);
   void give_back_gpus(ServerId id, const std::vector<int64_t>& gpus);
-  int64_t total_gpus() const { return total_gpus_; }
 
  private:
   std::vector<ServerGroupSpec> groups_;
   std::vector<Server> servers_;
   double remote_storage_gbps_;
-  int64_t total_gpus_ = 0;
 };
 
 }  // namespace slsim

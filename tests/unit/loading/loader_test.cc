@@ -8,7 +8,7 @@
 
 #include <map>
 
-#include "sim/policy/cache/cache_policies.h"
+#include "tests/unit/loading/test_loading.h"
 
 namespace slsim {
 namespace {
@@ -18,33 +18,6 @@ struct Recorder : LoadListener {
   std::map<InstanceId, std::pair<Time, LoadOutcome>> done;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override { done[id] = {sim->now(), outcome}; }
 };
-
-ServerGroupSpec one_server() {
-  ServerGroupSpec g;
-  g.server.name = "test";
-  g.server.gpu = "test-gpu";
-  g.server.gpus = 2;
-  g.server.dram_bytes = int64_t{1} << 40;
-  g.server.dram_cache_bytes = int64_t{1} << 40;
-  g.server.ssd_bytes = int64_t{1} << 40;
-  g.server.ssd_cache_bytes = int64_t{1} << 40;
-  g.server.ssd_read_gbps = 4;
-  g.server.nic_gbps = 10;
-  g.gpu.name = "test-gpu";
-  g.gpu.memory_bytes = int64_t{80} << 30;
-  g.gpu.hbm_bandwidth_gbps = 3000;
-  g.gpu.dense_fp16_tflops = 1000;
-  g.gpu.host_link_gbps = 100;
-  g.gpu.interconnect_gbps = 400;
-  return g;
-}
-
-TopologyParams no_latency() {
-  TopologyParams p;
-  p.pcie_latency_us = p.gpu_interconnect_latency_us = p.ssd_latency_us = p.network_hop_latency_us = 0;
-  p.storage_latency_ms = 0;
-  return p;
-}
 
 CheckpointFormat ideal() { return CheckpointFormat{}; }
 
@@ -58,8 +31,8 @@ CheckpointFormat staged() {
 
 struct Bench {
   explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{"sllm", 0, 0, 1})
-      : cluster({one_server()}, 1.0),
-        topology(cluster, no_latency()),
+      : cluster({testing::round_servers(1, 2)}, 1.0),
+        topology(cluster, testing::no_latency()),
         network(sim, topology),
         loader(sim, cluster, topology, network, params, format, lru, lru) {
     recorder.sim = &sim;
@@ -71,11 +44,7 @@ struct Bench {
   double done_s(InstanceId id) { return recorder.done.at(id).first.seconds(); }
   Tier tier(InstanceId id) { return recorder.done.at(id).second.tier; }
 
-  static std::unique_ptr<EvictionPolicy> lru_policy() {
-    EvictionPolicy::Context context;
-    return cache_policies().make(PolicyChoice{"lru", Json::object()}, context);
-  }
-  EvictionFactory lru = &Bench::lru_policy;
+  EvictionFactory lru = &testing::lru_eviction;
   Simulator sim;
   Cluster cluster;
   Topology topology;

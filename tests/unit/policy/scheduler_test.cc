@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "sim/policy/cache/cache_policies.h"
+#include "tests/unit/loading/test_loading.h"
 #include "sim/policy/scheduler/least_loaded.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/scheduler/serverlessllm.h"
@@ -17,45 +18,12 @@ struct Ignore : LoadListener {
   void on_load_done(InstanceId, const LoadOutcome&) override {}
 };
 
-ServerGroupSpec servers(int64_t count) {
-  ServerGroupSpec g;
-  g.count = count;
-  g.server.name = "test";
-  g.server.gpu = "test-gpu";
-  g.server.gpus = 1;
-  g.server.dram_bytes = int64_t{1} << 40;
-  g.server.dram_cache_bytes = int64_t{1} << 40;
-  g.server.ssd_bytes = int64_t{1} << 40;
-  g.server.ssd_cache_bytes = int64_t{1} << 40;
-  g.server.ssd_read_gbps = 4;
-  g.server.nic_gbps = 10;
-  g.gpu.name = "test-gpu";
-  g.gpu.memory_bytes = int64_t{80} << 30;
-  g.gpu.hbm_bandwidth_gbps = 3000;
-  g.gpu.dense_fp16_tflops = 1000;
-  g.gpu.host_link_gbps = 100;
-  g.gpu.interconnect_gbps = 400;
-  return g;
-}
-
-TopologyParams no_latency() {
-  TopologyParams p;
-  p.pcie_latency_us = p.gpu_interconnect_latency_us = p.ssd_latency_us = p.network_hop_latency_us = 0;
-  p.storage_latency_ms = 0;
-  return p;
-}
-
-std::unique_ptr<EvictionPolicy> lru() {
-  EvictionPolicy::Context context;
-  return cache_policies().make(PolicyChoice{"lru", Json::object()}, context);
-}
-
 struct Bench {
   Bench()
-      : cluster({servers(2)}, 1.0),
-        topology(cluster, no_latency()),
+      : cluster({testing::round_servers(2, 1)}, 1.0),
+        topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &lru, &lru),
+        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &testing::lru_eviction, &testing::lru_eviction),
         context{cluster, loader, RandomStream(1)} {
     // The checkpoint in server 0's DRAM and server 1's SSD.
     loader.preload(0, part, Tier::dram);
