@@ -8,6 +8,8 @@
 #   SLSIM_CKPT_DIR  where checkpoints are written (default /var/tmp/slsim_ckpt; needs
 #                   ~40 GB free for OPT-6.7B in three formats; deleted after each model)
 #   SLSIM_LOADER_MODELS  models the loader measures (default "opt-1.3b opt-6.7b")
+#   SLSIM_LOADER_REPEATS cold loads of each loader and of safetensors (default 4: the
+#                   virtual disks vary by tens of percent from one read to the next)
 #   SLSIM_TRANSFORMER_MODELS  (default opt-6.7b,llama-2-7b,llama-3.1-8b)
 # Cold loads drop the page cache (root only; each file records whether it could).
 set -euo pipefail
@@ -88,9 +90,9 @@ if has loader; then
     sweep=()
     if [ "$model" = opt-1.3b ]; then sweep=(--sweep-threads 1,2,4,8 --sweep-chunk-mib 8,32); fi
     "$build/kernels/loader_bench" --model "$model" --dir "$ckpt" --keep "${sweep[@]}" \
-      --out "$out/loader_$model.json"
+      --repeats "${SLSIM_LOADER_REPEATS:-4}" --out "$out/loader_$model.json"
     python3 "$repo/kernels/baselines/safetensors_baseline.py" --model "$model" \
-      --path "$ckpt/model.safetensors" --out "$out/safetensors_$model.json"
+      --path "$ckpt/model.safetensors" --repeats "${SLSIM_LOADER_REPEATS:-4}" --out "$out/safetensors_$model.json"
     rm -rf "$ckpt"
   done
 fi

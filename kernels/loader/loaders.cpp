@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -327,6 +328,63 @@ LoadStats read_direct_sequential(const std::string& path, std::size_t block_byte
   std::free(buf);
   ::close(fd);
   if (!direct) std::fprintf(stderr, "direct read: O_DIRECT refused by the file system\n");
+  return stats;
+}
+
+LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_t block_bytes, int readers) {
+  struct Block {
+    std::size_t file;
+    std::uint64_t offset;
+    std::size_t bytes;
+  };
+  std::vector<Block> blocks;
+  std::uint64_t total = 0;
+  for (std::size_t f = 0; f < paths.size(); ++f) {
+    struct stat st {};
+    if (::stat(paths[f].c_str(), &st) != 0) throw std::runtime_error("cannot stat " + paths[f]);
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    for (std::uint64_t off = 0; off < size; off += block_bytes) {
+      blocks.push_back({f, off, static_cast<std::size_t>(std::min<std::uint64_t>(block_bytes, size - off))});
+    }
+    total += size;
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> all_direct{true};
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(readers));
+  const auto t0 = Clock::now();
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+      std::vector<int> fds(paths.size(), -1);
+      void* buf = nullptr;
+      if (::posix_memalign(&buf, kDirectIoAlignment, block_bytes) != 0) throw std::bad_alloc();
+      for (std::size_t i = next++; i < blocks.size(); i = next++) {
+        const Block& b = blocks[i];
+        if (fds[b.file] < 0) {
+          bool direct = false;
+          fds[b.file] = open_direct(paths[b.file], &direct);
+          if (!direct) all_direct = false;
+        }
+        pread_all(fds[b.file], buf, b.bytes, b.offset, paths[b.file]);
+      }
+      for (const int fd : fds) {
+        if (fd >= 0) ::close(fd);
+      }
+      std::free(buf);
+      } catch (...) {
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  LoadStats stats;
+  stats.total_s = seconds_since(t0);
+  stats.bytes = total;
+  if (!all_direct) std::fprintf(stderr, "direct read: O_DIRECT refused by the file system\n");
   return stats;
 }
 

@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
       w.field("batch", batch);
       w.field("context", ctx);
       w.field("splits", splits);
+      w.field("ctas_per_sm", paged_attention_ctas_per_sm(p));
       w.field("cache_sets_rotated", sets);
       w.field("bytes", bytes);
       w.field("us", ms * 1e3);

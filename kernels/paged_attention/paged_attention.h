@@ -53,6 +53,9 @@ const char* paged_attention_unsupported(const PagedAttentionParams& p);
 // Number of context splits the launcher would use on this device (0 = auto).
 int paged_attention_splits(const PagedAttentionParams& p, int requested_splits);
 
+// Resident CTAs per SM of the decode kernel for this configuration's type and head size.
+int paged_attention_ctas_per_sm(const PagedAttentionParams& p);
+
 // Workspace bytes needed for a given number of splits (0 when splits == 1).
 std::size_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int num_splits);
 
