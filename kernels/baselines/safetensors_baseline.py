@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """safetensors.torch.load_file(path, device="cuda") cold (page cache dropped)
 and warm: the baseline loader_bench's fast loader is judged against. The CUDA
-context is created before timing; each load ends with a device synchronize.
+context is created before timing; each load ends with a device synchronize. Each
+cold load is paired with a one-reader O_DIRECT read of the file right before it
+(the virtual disks' speed drifts from one read to the next).
 
 usage: safetensors_baseline.py --path DIR/model.safetensors --out FILE [--repeats 2]
 """
 import argparse
 import datetime
 import json
+import mmap
 import os
 import sys
 import time
@@ -27,6 +30,22 @@ def drop_page_cache():
         return False
 
 
+def direct_read_gbps(path, block_bytes=16 << 20):
+    """Reads the file once with O_DIRECT in 16 MiB blocks into an aligned buffer."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, block_bytes)  # page-aligned, as O_DIRECT requires
+    t0 = time.perf_counter()
+    offset = 0
+    while True:
+        n = os.preadv(fd, [buf], offset)
+        offset += n
+        if n < block_bytes:
+            break
+    s = time.perf_counter() - t0
+    os.close(fd)
+    return offset / s / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--path", required=True)
@@ -40,6 +59,10 @@ def main():
     size = os.path.getsize(a.path)
     runs = []
     for state in ["cold"] * a.repeats + ["warm"] * max(a.repeats, 2):
+        paired = None
+        if state == "cold":
+            drop_page_cache()
+            paired = direct_read_gbps(a.path)
         dropped = drop_page_cache() if state == "cold" else False
         t0 = time.perf_counter()
         tensors = load_file(a.path, device="cuda")
@@ -49,8 +72,11 @@ def main():
         del tensors
         torch.cuda.empty_cache()
         print(f"safetensors load_file(device='cuda') {state}: {s:.3f} s {nbytes / s / 1e9:.2f} GB/s")
-        runs.append({"loader": "safetensors_load_file_cuda", "state": state, "page_cache_dropped": dropped,
-                     "seconds": s, "GBps": nbytes / s / 1e9, "tensor_bytes": nbytes})
+        run = {"loader": "safetensors_load_file_cuda", "state": state, "page_cache_dropped": dropped,
+               "seconds": s, "GBps": nbytes / s / 1e9, "tensor_bytes": nbytes}
+        if paired is not None:
+            run["paired_disk_direct_read_one_reader_GBps"] = paired
+        runs.append(run)
 
     doc = {
         "program": "safetensors_baseline.py",
