@@ -315,7 +315,9 @@ LoadStats read_direct_sequential(const std::string& path, std::size_t block_byte
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw std::runtime_error("cannot stat " + path);
   void* buf = nullptr;
-  if (::posix_memalign(&buf, kDirectIoAlignment, block_bytes) != 0) throw std::bad_alloc();
+  // Pinned like the fast loader's chunks: on the GPU machines' VMs, O_DIRECT into
+  // pageable memory read at 1.3-1.5 GB/s where the loader's pinned reads reached 2.2.
+  CUDA_CHECK(cudaHostAlloc(&buf, block_bytes, cudaHostAllocDefault));
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   const auto t0 = Clock::now();
   for (std::uint64_t off = 0; off < size; off += block_bytes) {
@@ -325,7 +327,7 @@ LoadStats read_direct_sequential(const std::string& path, std::size_t block_byte
   LoadStats stats;
   stats.total_s = seconds_since(t0);
   stats.bytes = size;
-  std::free(buf);
+  CUDA_CHECK(cudaFreeHost(buf));
   ::close(fd);
   if (!direct) std::fprintf(stderr, "direct read: O_DIRECT refused by the file system\n");
   return stats;
@@ -358,7 +360,9 @@ LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_
       try {
       std::vector<int> fds(paths.size(), -1);
       void* buf = nullptr;
-      if (::posix_memalign(&buf, kDirectIoAlignment, block_bytes) != 0) throw std::bad_alloc();
+      // Pinned like the fast loader's chunks: on the GPU machines' VMs, O_DIRECT into
+  // pageable memory read at 1.3-1.5 GB/s where the loader's pinned reads reached 2.2.
+  CUDA_CHECK(cudaHostAlloc(&buf, block_bytes, cudaHostAllocDefault));
       for (std::size_t i = next++; i < blocks.size(); i = next++) {
         const Block& b = blocks[i];
         if (fds[b.file] < 0) {
@@ -371,7 +375,7 @@ LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_
       for (const int fd : fds) {
         if (fd >= 0) ::close(fd);
       }
-      std::free(buf);
+      CUDA_CHECK(cudaFreeHost(buf));
       } catch (...) {
         errors[static_cast<std::size_t>(r)] = std::current_exception();
       }
