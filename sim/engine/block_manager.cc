@@ -33,6 +33,23 @@ BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
   for (int64_t i = 0; i < total_blocks; ++i) free_list_[static_cast<size_t>(i)] = static_cast<int32_t>(total_blocks - 1 - i);
 }
 
+const BlockManager::Table& BlockManager::table(SeqId seq) const {
+  if (!holds(seq)) throw std::logic_error(fmt::format("sequence {} holds no blocks", seq));
+  return tables_[seq];
+}
+
+BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
+  if (holds(seq)) throw std::logic_error(what);
+  if (seq >= tables_.size()) tables_.resize(seq + 1);
+  Table& t = tables_[seq];
+  t.blocks.clear();
+  t.host_blocks.clear();
+  t.tokens = 0;
+  t.max_tokens = 0;
+  t.live = true;
+  return t;
+}
+
 int32_t BlockManager::take_block() {
   if (free_list_.empty()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
   const int32_t b = free_list_.back();
@@ -67,10 +84,9 @@ int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens,
 }
 
 void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) {
-  if (tables_.contains(seq)) throw std::logic_error("a sequence was admitted twice");
   if (blocks_to_admit(prompt_tokens, max_tokens, prefix) > free_blocks())
     throw std::logic_error("a sequence was admitted without room for its prompt");
-  Table& t = tables_[seq];
+  Table& t = new_table(seq, "a sequence was admitted twice");
   t.tokens = prompt_tokens;
   t.max_tokens = max_tokens;
   const auto count = static_cast<size_t>(blocks_for(prompt_tokens, max_tokens));
@@ -97,14 +113,14 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
 }
 
 int64_t BlockManager::blocks_to_append(SeqId seq) const {
-  const Table& t = tables_.at(seq);
+  const Table& t = table(seq);
   const auto index = static_cast<size_t>(t.tokens / block_size_);
   if (index >= t.blocks.size()) return 1;
   return refcount_[t.blocks[index]] > 1 ? 1 : 0;
 }
 
 void BlockManager::append(SeqId seq) {
-  Table& t = tables_.at(seq);
+  Table& t = table(seq);
   if (!t.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was appended to");
   const auto index = static_cast<size_t>(t.tokens / block_size_);
   if (index >= t.blocks.size()) {
@@ -127,7 +143,7 @@ void BlockManager::append(SeqId seq) {
 void BlockManager::append(SeqId seq, int64_t tokens) {
   if (tokens <= 0) return;
   append(seq);  // the first token may copy a shared block on write; the rest go into its own
-  Table& t = tables_.at(seq);
+  Table& t = table(seq);
   for (int64_t left = tokens - 1; left > 0;) {
     const auto index = static_cast<size_t>(t.tokens / block_size_);
     if (index >= t.blocks.size()) {
@@ -147,10 +163,13 @@ int64_t BlockManager::blocks_to_fork(SeqId parent) const {
 }
 
 void BlockManager::fork(SeqId parent, SeqId child) {
-  if (tables_.contains(child)) throw std::logic_error("a sequence was forked onto an existing one");
   if (blocks_to_fork(parent) > free_blocks()) throw std::logic_error("a sequence was forked without room");
-  Table copy = tables_.at(parent);
-  if (!copy.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  if (!table(parent).host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  Table& copy = new_table(child, "a sequence was forked onto an existing one");
+  const Table& from = tables_[parent];  // after new_table, which may move the tables
+  copy.blocks = from.blocks;
+  copy.tokens = from.tokens;
+  copy.max_tokens = from.max_tokens;
   for (int32_t& b : copy.blocks) {
     if (shares_blocks()) {
       ++refcount_[b];
@@ -162,27 +181,28 @@ void BlockManager::fork(SeqId parent, SeqId child) {
     }
   }
   unshared_blocks_ += static_cast<int64_t>(copy.blocks.size());
-  tables_.emplace(child, std::move(copy));
 }
 
 void BlockManager::free(SeqId seq) {
-  const auto it = tables_.find(seq);
-  if (it == tables_.end()) throw std::logic_error("a sequence without blocks was freed");
-  for (const int32_t b : it->second.blocks) drop_reference(b);
-  unshared_blocks_ -= static_cast<int64_t>(it->second.blocks.size());
-  for (const int32_t h : it->second.host_blocks) {
+  if (!holds(seq)) throw std::logic_error("a sequence without blocks was freed");
+  Table& t = tables_[seq];
+  for (const int32_t b : t.blocks) drop_reference(b);
+  unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
+  for (const int32_t h : t.host_blocks) {
     if (--host_[h].references == 0) {
       host_.erase(h);
       --host_blocks_;
     }
   }
-  tables_.erase(it);
+  t.blocks.clear();
+  t.host_blocks.clear();
+  t.live = false;
 }
 
 int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
   std::unordered_map<int32_t, int32_t> host_of;
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t b : t.blocks) {
       auto [it, inserted] = host_of.emplace(b, next_host_block_);
       if (inserted) host_[next_host_block_++] = HostBlock{fill_[b], 0};
@@ -191,7 +211,7 @@ int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
     }
   }
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t b : t.blocks) drop_reference(b);
     unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
     t.blocks.clear();
@@ -203,7 +223,7 @@ int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
 int64_t BlockManager::blocks_to_swap_in(std::span<const SeqId> seqs) const {
   std::vector<int32_t> distinct;
   for (const SeqId seq : seqs) {
-    const Table& t = tables_.at(seq);
+    const Table& t = table(seq);
     distinct.insert(distinct.end(), t.host_blocks.begin(), t.host_blocks.end());
   }
   std::sort(distinct.begin(), distinct.end());
@@ -214,7 +234,7 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
   if (blocks_to_swap_in(seqs) > free_blocks()) throw std::logic_error("a swap-in without room");
   std::unordered_map<int32_t, int32_t> gpu_of;
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t h : t.host_blocks) {
       auto [it, inserted] = gpu_of.emplace(h, 0);
       if (inserted) {
@@ -239,7 +259,9 @@ void BlockManager::audit() const {
   auto fail = [](const std::string& what) { throw std::logic_error("block accounting: " + what); };
   std::vector<int32_t> references(static_cast<size_t>(total_blocks_), 0);
   int64_t unshared = 0;
-  for (const auto& [seq, t] : tables_) {
+  for (SeqId seq = 0; seq < tables_.size(); ++seq) {
+    const Table& t = tables_[seq];
+    if (!t.live) continue;
     unshared += static_cast<int64_t>(t.blocks.size());
     for (const int32_t b : t.blocks) ++references[b];
     if (t.host_blocks.empty() && static_cast<int64_t>(t.blocks.size()) != blocks_for(t.tokens, t.max_tokens))

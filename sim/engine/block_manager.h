@@ -12,12 +12,17 @@
 // sequence tables as its reference count says; the free count never goes below zero; a
 // paged sequence holds exactly ceil(tokens / block_size) blocks; stored_tokens() is the sum of
 // the filled slots of the blocks in use, each block counted once however many share it.
+//
+// Sequence ids index a table directly (no hashing, and a freed table keeps its capacity for
+// the next sequence), so callers keep them small and dense: the engine reuses the ids of
+// sequences it has freed.
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace slsim {
@@ -60,10 +65,10 @@ class BlockManager {
   int64_t used_blocks() const { return total_blocks_ - free_blocks(); }
   int64_t block_size() const { return block_size_; }
   int64_t stored_tokens() const { return stored_tokens_; }
-  int64_t tokens(SeqId seq) const { return tables_.at(seq).tokens; }
-  int64_t blocks_held(SeqId seq) const { return static_cast<int64_t>(tables_.at(seq).blocks.size()); }
+  int64_t tokens(SeqId seq) const { return table(seq).tokens; }
+  int64_t blocks_held(SeqId seq) const { return static_cast<int64_t>(table(seq).blocks.size()); }
   int64_t host_blocks() const { return host_blocks_; }
-  bool holds(SeqId seq) const { return tables_.contains(seq); }
+  bool holds(SeqId seq) const { return seq < tables_.size() && tables_[seq].live; }
   // Blocks of the prefix that are cached already and need no compute.
   int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
   // Σ blocks held over resident sequences: what they would take if nothing were shared.
@@ -85,7 +90,12 @@ class BlockManager {
     int64_t tokens = 0;
     int64_t max_tokens = 0;
     std::vector<int32_t> host_blocks;  // while swapped out: indices into host_
+    bool live = false;
   };
+  const Table& table(SeqId seq) const;
+  Table& table(SeqId seq) { return const_cast<Table&>(std::as_const(*this).table(seq)); }
+  // The empty table of a sequence that holds nothing yet.
+  Table& new_table(SeqId seq, const char* what);
   static constexpr uint64_t kNotCached = ~uint64_t{0};
   int32_t take_block();
   void drop_reference(int32_t block);
@@ -97,7 +107,7 @@ class BlockManager {
   std::vector<int32_t> fill_;
   std::vector<uint64_t> prefix_of_;  // the prefix id a block is cached under, or kNotCached
   std::unordered_map<uint64_t, int32_t> prefix_cache_;
-  std::unordered_map<SeqId, Table> tables_;
+  std::vector<Table> tables_;  // by sequence id
   int64_t stored_tokens_ = 0;
   int64_t unshared_blocks_ = 0;
   struct HostBlock {

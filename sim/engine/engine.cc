@@ -83,8 +83,10 @@ std::optional<int64_t> Engine::remove(RequestId id) {
     const auto it = std::find_if(queue->begin(), queue->end(), matches);
     if (it == queue->end()) continue;
     const int64_t generated = it->generated;
-    if (queue != &waiting_)
+    if (queue != &waiting_) {
       for (int64_t i = 0; i < it->sequences; ++i) blocks_->free(it->first_seq + static_cast<SeqId>(i));
+      return_seq_ids(*it);
+    }
     queue->erase(it);
     return generated;
   }
@@ -117,6 +119,24 @@ bool Engine::may_take(int64_t blocks) const {
   return blocks_->free_blocks() - blocks >= reserve;
 }
 
+SeqId Engine::take_seq_ids(int64_t sequences) {
+  const auto width = static_cast<size_t>(sequences);
+  if (width < free_seq_ids_.size() && !free_seq_ids_[width].empty()) {
+    const SeqId first = free_seq_ids_[width].back();
+    free_seq_ids_[width].pop_back();
+    return first;
+  }
+  const SeqId first = next_seq_;
+  next_seq_ += static_cast<SeqId>(sequences);
+  return first;
+}
+
+void Engine::return_seq_ids(const Group& g) {
+  const auto width = static_cast<size_t>(g.sequences);
+  if (width >= free_seq_ids_.size()) free_seq_ids_.resize(width + 1);
+  free_seq_ids_[width].push_back(g.first_seq);
+}
+
 std::vector<SeqId> Engine::seqs_of(const Group& g) const {
   std::vector<SeqId> seqs(static_cast<size_t>(g.sequences));
   for (int64_t i = 0; i < g.sequences; ++i) seqs[static_cast<size_t>(i)] = g.first_seq + static_cast<SeqId>(i);
@@ -125,9 +145,10 @@ std::vector<SeqId> Engine::seqs_of(const Group& g) const {
 
 void Engine::schedule_prefills(int64_t& token_budget) {
   bool admitted = false;
+  int64_t sequences = running_sequences();
   while (!waiting_.empty()) {
     Group& g = waiting_.front();
-    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    if (sequences + g.sequences > params_.max_num_seqs) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
     const int64_t cached_tokens =
         std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
@@ -143,14 +164,14 @@ void Engine::schedule_prefills(int64_t& token_budget) {
     const int64_t max = max_tokens(g);
     const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
     if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
-    g.first_seq = next_seq_;
-    next_seq_ += static_cast<SeqId>(g.sequences);
+    g.first_seq = take_seq_ids(g.sequences);
     blocks_->admit(g.first_seq, g.prompt, max, prefix);
     for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
     token_budget -= chunk;
     admitted = true;
+    sequences += g.sequences;
     running_.push_back(std::move(g));
     waiting_.pop_front();
   }
@@ -193,6 +214,7 @@ void Engine::preempt(Group g) {
     return;
   }
   blocks_->free(g.first_seq);
+  return_seq_ids(g);
   g.prompt = g.request.input_tokens + g.generated;
   g.computed = 0;
   g.resident = 0;
@@ -231,14 +253,16 @@ bool Engine::schedule_running(int64_t& token_budget) {
 }
 
 void Engine::schedule_swapped() {
+  int64_t sequences = running_sequences();
   while (!swapped_.empty()) {
     Group& g = swapped_.front();
-    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    if (sequences + g.sequences > params_.max_num_seqs) break;
     const std::vector<SeqId> seqs = seqs_of(g);
     if (!may_take(blocks_->blocks_to_swap_in(seqs) + g.sequences)) break;
     const int64_t moved = blocks_->blocks_to_swap_in(seqs);
     blocks_->swap_in(seqs);
     swap_blocks_this_step_ += moved;
+    sequences += g.sequences;
     running_.push_back(std::move(g));
     swapped_.pop_front();
     Group& back = running_.back();
@@ -281,7 +305,8 @@ std::optional<Time> Engine::begin_step() {
     }
     if (g.decodes) {
       shape.decode_sequences += g.sequences;
-      for (int64_t i = 0; i < g.sequences; ++i) shape.decode_context_tokens += blocks_->tokens(g.first_seq + static_cast<SeqId>(i));
+      // A group's sequences are forked together and grow together: they hold equally many tokens.
+      shape.decode_context_tokens += g.sequences * blocks_->tokens(g.first_seq);
     }
   }
   if (shape.prefill_tokens == 0 && shape.decode_sequences == 0) {
@@ -330,13 +355,11 @@ int64_t Engine::run_length() {
   run_new_blocks_.assign(static_cast<size_t>(steps), 0);
   for (const Group& g : running_) {
     if (!g.decodes || g.request.beam_width > 1) continue;
-    for (int64_t i = 0; i < g.sequences; ++i) {
-      const SeqId seq = g.first_seq + static_cast<SeqId>(i);
-      // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is held.
-      const int64_t held_slots = blocks_->blocks_held(seq) * params_.block_size;
-      for (int64_t k = held_slots - blocks_->tokens(seq) + 1; k < steps; k += params_.block_size)
-        ++run_new_blocks_[static_cast<size_t>(k)];
-    }
+    // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is
+    // held. Every sequence of the group holds as many tokens in as many blocks.
+    const int64_t held_slots = blocks_->blocks_held(g.first_seq) * params_.block_size;
+    for (int64_t k = held_slots - blocks_->tokens(g.first_seq) + 1; k < steps; k += params_.block_size)
+      run_new_blocks_[static_cast<size_t>(k)] += g.sequences;
   }
   int64_t taken = 0;
   for (int64_t k = 1; k < steps; ++k) {
@@ -374,6 +397,7 @@ void Engine::settle(Time elapsed) {
 
 void Engine::release(Group& g) {
   for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
+  return_seq_ids(g);
   result_.finished.push_back(g.request.id);
 }
 

@@ -223,6 +223,10 @@ class Engine {
   void grow(Group& g);
   void preempt(Group g);
   std::vector<SeqId> seqs_of(const Group& g) const;
+  // Ids for a group's sequences: freed ranges of that width are reused, so that ids stay
+  // dense (the block manager indexes its tables by them).
+  SeqId take_seq_ids(int64_t sequences);
+  void return_seq_ids(const Group& g);
   int64_t run_length();
   void release(Group& g);
 
@@ -233,6 +237,7 @@ class Engine {
   std::unique_ptr<BlockManager> blocks_;
   const SwapChannel& swap_;
   SeqId next_seq_ = 0;
+  std::vector<std::vector<SeqId>> free_seq_ids_;  // by width: the first ids of freed ranges
 
   std::deque<Group> waiting_;
   std::deque<Group> running_;  // in admission order; preemption takes from the back
