@@ -33,9 +33,8 @@ BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
   for (int64_t i = 0; i < total_blocks; ++i) free_list_[static_cast<size_t>(i)] = static_cast<int32_t>(total_blocks - 1 - i);
 }
 
-const BlockManager::Table& BlockManager::table(SeqId seq) const {
-  if (!holds(seq)) throw std::logic_error(fmt::format("sequence {} holds no blocks", seq));
-  return tables_[seq];
+void BlockManager::throw_missing(SeqId seq) {
+  throw std::logic_error(fmt::format("sequence {} holds no blocks", seq));
 }
 
 BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
@@ -112,14 +111,7 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
   unshared_blocks_ += static_cast<int64_t>(count);
 }
 
-int64_t BlockManager::blocks_to_append(SeqId seq) const {
-  const Table& t = table(seq);
-  const auto index = static_cast<size_t>(t.tokens / block_size_);
-  if (index >= t.blocks.size()) return 1;
-  return refcount_[t.blocks[index]] > 1 ? 1 : 0;
-}
-
-void BlockManager::append(SeqId seq) {
+void BlockManager::append_into_new_block(SeqId seq) {
   Table& t = table(seq);
   if (!t.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was appended to");
   const auto index = static_cast<size_t>(t.tokens / block_size_);

@@ -45,8 +45,25 @@ class BlockManager {
   void admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix);
   // New blocks that storing one more token of `seq` takes (a fresh block, or a copy of a
   // shared partial one).
-  int64_t blocks_to_append(SeqId seq) const;
-  void append(SeqId seq);
+  int64_t blocks_to_append(SeqId seq) const {
+    const Table& t = table(seq);
+    const auto index = static_cast<size_t>(t.tokens / block_size_);
+    if (index >= t.blocks.size()) return 1;
+    return refcount_[t.blocks[index]] > 1 ? 1 : 0;
+  }
+  // Inline for the common case, a token written into a block the sequence holds alone: it runs
+  // once per generated token.
+  void append(SeqId seq) {
+    Table& t = table(seq);
+    const auto index = static_cast<size_t>(t.tokens / block_size_);
+    if (index < t.blocks.size() && refcount_[t.blocks[index]] == 1) {
+      ++fill_[t.blocks[index]];
+      ++stored_tokens_;
+      ++t.tokens;
+      return;
+    }
+    append_into_new_block(seq);
+  }
   // `tokens` appends at once: the blocks taken and filled are those of as many append() calls.
   void append(SeqId seq, int64_t tokens);
   // `child` starts as a copy of `parent`: the same blocks, shared where the allocator shares.
@@ -92,8 +109,14 @@ class BlockManager {
     std::vector<int32_t> host_blocks;  // while swapped out: indices into host_
     bool live = false;
   };
-  const Table& table(SeqId seq) const;
+  const Table& table(SeqId seq) const {
+    if (!holds(seq)) throw_missing(seq);
+    return tables_[seq];
+  }
   Table& table(SeqId seq) { return const_cast<Table&>(std::as_const(*this).table(seq)); }
+  [[noreturn]] static void throw_missing(SeqId seq);
+  // append() when the token opens a block or writes into a shared one (copy-on-write).
+  void append_into_new_block(SeqId seq);
   // The empty table of a sequence that holds nothing yet.
   Table& new_table(SeqId seq, const char* what);
   static constexpr uint64_t kNotCached = ~uint64_t{0};

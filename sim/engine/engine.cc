@@ -79,24 +79,53 @@ void Engine::enqueue_resumed(EngineRequest request, int64_t generated, int64_t r
 std::optional<int64_t> Engine::remove(RequestId id) {
   if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
   const auto matches = [id](const Group& g) { return g.request.id == id; };
-  for (std::deque<Group>* queue : {&waiting_, &running_, &swapped_}) {
-    const auto it = std::find_if(queue->begin(), queue->end(), matches);
-    if (it == queue->end()) continue;
+  const auto free_seqs = [this](const Group& g) {
+    for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
+    return_seq_ids(g);
+  };
+  if (const auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
     const int64_t generated = it->generated;
-    if (queue != &waiting_) {
-      for (int64_t i = 0; i < it->sequences; ++i) blocks_->free(it->first_seq + static_cast<SeqId>(i));
-      return_seq_ids(*it);
-    }
-    queue->erase(it);
+    waiting_.erase(it);
+    return generated;
+  }
+  if (const auto it = std::find_if(running_.begin(), running_.end(), [&](uint32_t slot) { return matches(slots_[slot]); });
+      it != running_.end()) {
+    const Group g = take_slot(*it);
+    running_.erase(it);
+    free_seqs(g);
+    return g.generated;
+  }
+  if (const auto it = std::find_if(swapped_.begin(), swapped_.end(), matches); it != swapped_.end()) {
+    const int64_t generated = it->generated;
+    free_seqs(*it);
+    swapped_.erase(it);
     return generated;
   }
   return std::nullopt;
 }
 
+uint32_t Engine::put_in_slot(Group g) {
+  if (free_slots_.empty()) {
+    slots_.push_back(std::move(g));
+    return static_cast<uint32_t>(slots_.size() - 1);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  slots_[slot] = std::move(g);
+  return slot;
+}
+
+Engine::Group Engine::take_slot(uint32_t slot) {
+  free_slots_.push_back(slot);
+  return std::move(slots_[slot]);
+}
+
 std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
   std::vector<std::pair<RequestId, int64_t>> tokens;
-  for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
-    for (const Group& g : *queue) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
+  const auto add = [&tokens](const Group& g) { tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated); };
+  for (const Group& g : waiting_) add(g);
+  for (const uint32_t slot : running_) add(slots_[slot]);
+  for (const Group& g : swapped_) add(g);
   return tokens;
 }
 
@@ -107,7 +136,7 @@ int64_t Engine::max_tokens(const Group& g) const {
 
 int64_t Engine::running_sequences() const {
   int64_t n = 0;
-  for (const Group& g : running_) n += g.sequences;
+  for (const uint32_t slot : running_) n += slots_[slot].sequences;
   return n;
 }
 
@@ -143,7 +172,7 @@ std::vector<SeqId> Engine::seqs_of(const Group& g) const {
   return seqs;
 }
 
-void Engine::schedule_prefills(int64_t& token_budget) {
+bool Engine::schedule_prefills(int64_t& token_budget) {
   bool admitted = false;
   int64_t sequences = running_sequences();
   while (!waiting_.empty()) {
@@ -172,9 +201,10 @@ void Engine::schedule_prefills(int64_t& token_budget) {
     token_budget -= chunk;
     admitted = true;
     sequences += g.sequences;
-    running_.push_back(std::move(g));
+    running_.push_back(put_in_slot(std::move(g)));
     waiting_.pop_front();
   }
+  return admitted;
 }
 
 // Beam search keeps its beams sharing everything but their last block: at each block
@@ -226,7 +256,7 @@ void Engine::preempt(Group g) {
 bool Engine::schedule_running(int64_t& token_budget) {
   bool preempted = false;
   for (size_t i = 0; i < running_.size(); ++i) {
-    Group& g = running_[i];
+    Group& g = slots_[running_[i]];
     if (g.computed < g.prompt) {
       if (params_.enable_chunked_prefill) {
         g.chunk = std::clamp<int64_t>(g.prompt - g.computed, 0, std::max<int64_t>(token_budget, 0));
@@ -235,19 +265,19 @@ bool Engine::schedule_running(int64_t& token_budget) {
       continue;
     }
     bool self_preempted = false;
-    while (blocks_to_grow(running_[i]) > blocks_->free_blocks()) {
+    while (blocks_to_grow(slots_[running_[i]]) > blocks_->free_blocks()) {
       preempted = true;
-      Group victim = std::move(running_.back());
+      const uint32_t victim = running_.back();
       running_.pop_back();
-      preempt(std::move(victim));
+      preempt(take_slot(victim));
       if (i == running_.size()) {
         self_preempted = true;
         break;
       }
     }
     if (self_preempted) break;
-    grow(running_[i]);
-    token_budget -= running_[i].sequences;
+    grow(slots_[running_[i]]);
+    token_budget -= slots_[running_[i]].sequences;
   }
   return preempted;
 }
@@ -263,9 +293,9 @@ void Engine::schedule_swapped() {
     blocks_->swap_in(seqs);
     swap_blocks_this_step_ += moved;
     sequences += g.sequences;
-    running_.push_back(std::move(g));
+    running_.push_back(put_in_slot(std::move(g)));
     swapped_.pop_front();
-    Group& back = running_.back();
+    Group& back = slots_[running_.back()];
     if (back.computed >= back.prompt) grow(back);
   }
 }
@@ -274,10 +304,7 @@ std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
   swap_blocks_this_step_ = 0;
   run_steps_ = 1;
-  for (Group& g : running_) {
-    g.chunk = 0;
-    g.decodes = false;
-  }
+  // Every running group's chunk and decodes are clear here: finish_step() and preempt() clear them.
   int64_t budget = params_.max_num_batched_tokens;
   bool preempted = false;
   if (params_.enable_chunked_prefill) {
@@ -286,8 +313,8 @@ std::optional<Time> Engine::begin_step() {
     schedule_prefills(budget);
   } else {
     // vLLM v0: a step prefills newly admitted prompts alone; it decodes only when none is admitted.
-    if (swapped_.empty()) schedule_prefills(budget);
-    const bool prefilling = std::any_of(running_.begin(), running_.end(), [](const Group& g) { return g.chunk > 0; });
+    // Without chunking, only an admission gives a group prompt tokens to compute.
+    const bool prefilling = swapped_.empty() && schedule_prefills(budget);
     if (!prefilling) {
       preempted = schedule_running(budget);
       if (!preempted) schedule_swapped();
@@ -295,7 +322,8 @@ std::optional<Time> Engine::begin_step() {
   }
 
   StepShape shape;
-  for (const Group& g : running_) {
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
     if (g.chunk > 0) {
       const auto before = static_cast<double>(g.computed);
       const auto after = static_cast<double>(g.computed + g.chunk);
@@ -343,7 +371,8 @@ std::optional<Time> Engine::begin_step() {
 // run_new_blocks_[k]: blocks taken by steps 2..k+1 together.
 int64_t Engine::run_length() {
   int64_t steps = std::numeric_limits<int64_t>::max();
-  for (const Group& g : running_) {
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
     if (!g.decodes) continue;
     steps = std::min(steps, g.request.output_tokens - g.generated);
     if (g.request.beam_width > 1) {
@@ -353,7 +382,8 @@ int64_t Engine::run_length() {
   }
   steps = std::max<int64_t>(steps, 1);
   run_new_blocks_.assign(static_cast<size_t>(steps), 0);
-  for (const Group& g : running_) {
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
     if (!g.decodes || g.request.beam_width > 1) continue;
     // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is
     // held. Every sequence of the group holds as many tokens in as many blocks.
@@ -417,16 +447,15 @@ const StepResult& Engine::finish_step() {
     stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
     stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
-  // A run's later tokens, a sequence at a time: the same blocks taken and filled as one-by-one
-  // steps would take (their ids differ, which nothing observes).
-  for (const Group& g : running_)
-    if (g.decodes)
-      for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), run_steps_ - 1);
-
+  // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
+  // one-by-one steps would take (their ids differ, which nothing observes).
+  const int64_t later_tokens = run_steps_ - 1;
   size_t kept = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
-    Group& g = running_[i];
+    Group& g = slots_[running_[i]];
     if (g.decodes) {
+      if (later_tokens > 0)
+        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), later_tokens);
       g.generated += run_steps_;
       stats_.generated_tokens += run_steps_ * g.sequences;
     } else if (g.chunk > 0) {
@@ -443,10 +472,10 @@ const StepResult& Engine::finish_step() {
     g.decodes = false;
     if (g.generated >= g.request.output_tokens) {
       release(g);
+      take_slot(running_[i]);
       continue;
     }
-    if (kept != i) running_[kept] = std::move(g);
-    ++kept;
+    running_[kept++] = running_[i];
   }
   running_.resize(kept);
   return result_;

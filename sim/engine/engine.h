@@ -215,7 +215,8 @@ class Engine {
   int64_t max_tokens(const Group& g) const;
   int64_t running_sequences() const;
   bool may_take(int64_t blocks) const;
-  void schedule_prefills(int64_t& token_budget);
+  // Admits waiting requests; returns whether it admitted any.
+  bool schedule_prefills(int64_t& token_budget);
   bool schedule_running(int64_t& token_budget);
   void schedule_swapped();
   bool at_beam_boundary(const Group& g) const;
@@ -229,6 +230,8 @@ class Engine {
   void return_seq_ids(const Group& g);
   int64_t run_length();
   void release(Group& g);
+  uint32_t put_in_slot(Group g);
+  Group take_slot(uint32_t slot);
 
   const LatencyModel& latency_;
   EngineParams params_;
@@ -240,7 +243,11 @@ class Engine {
   std::vector<std::vector<SeqId>> free_seq_ids_;  // by width: the first ids of freed ranges
 
   std::deque<Group> waiting_;
-  std::deque<Group> running_;  // in admission order; preemption takes from the back
+  // Running groups stay in their slots while they run, so that a step's bookkeeping moves
+  // slot numbers, not groups.
+  std::vector<Group> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> running_;  // slots, in admission order; preemption takes from the back
   std::deque<Group> swapped_;
 
   bool stepping_ = false;
