@@ -51,18 +51,19 @@ class BlockManager {
     if (index >= t.blocks.size()) return 1;
     return refcount_[t.blocks[index]] > 1 ? 1 : 0;
   }
-  // Inline for the common case, a token written into a block the sequence holds alone: it runs
-  // once per generated token.
   void append(SeqId seq) {
+    if (!append_in_place(seq)) append_into_new_block(seq);
+  }
+  // append() when the token goes into a block the sequence holds alone (the common case, once
+  // per generated token, so inline); false, with nothing changed, when it would take a block.
+  bool append_in_place(SeqId seq) {
     Table& t = table(seq);
     const auto index = static_cast<size_t>(t.tokens / block_size_);
-    if (index < t.blocks.size() && refcount_[t.blocks[index]] == 1) {
-      ++fill_[t.blocks[index]];
-      ++stored_tokens_;
-      ++t.tokens;
-      return;
-    }
-    append_into_new_block(seq);
+    if (index >= t.blocks.size() || refcount_[t.blocks[index]] != 1) return false;
+    ++fill_[t.blocks[index]];
+    ++stored_tokens_;
+    ++t.tokens;
+    return true;
   }
   // `tokens` appends at once: the blocks taken and filled are those of as many append() calls.
   void append(SeqId seq, int64_t tokens);

@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace slsim {
 
 std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
@@ -195,6 +197,7 @@ bool Engine::schedule_prefills(int64_t& token_budget) {
     if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
     g.first_seq = take_seq_ids(g.sequences);
     blocks_->admit(g.first_seq, g.prompt, max, prefix);
+    g.tokens = g.prompt;
     for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
@@ -210,7 +213,7 @@ bool Engine::schedule_prefills(int64_t& token_budget) {
 // Beam search keeps its beams sharing everything but their last block: at each block
 // boundary the beams continue from the best one (see docs/decisions.md).
 bool Engine::at_beam_boundary(const Group& g) const {
-  return g.request.beam_width > 1 && blocks_->tokens(g.first_seq) % params_.block_size == 0;
+  return g.request.beam_width > 1 && g.tokens % params_.block_size == 0;
 }
 
 int64_t Engine::blocks_to_grow(const Group& g) const {
@@ -229,7 +232,14 @@ void Engine::grow(Group& g) {
     }
   }
   for (int64_t i = 0; i < g.sequences; ++i) blocks_->append(g.first_seq + static_cast<SeqId>(i));
+  grown(g);
+}
+
+void Engine::grown(Group& g) {
+  ++g.tokens;
   g.decodes = true;
+  shape_.decode_sequences += g.sequences;
+  shape_.decode_context_tokens += g.sequences * g.tokens;
 }
 
 void Engine::preempt(Group g) {
@@ -262,6 +272,12 @@ bool Engine::schedule_running(int64_t& token_budget) {
         g.chunk = std::clamp<int64_t>(g.prompt - g.computed, 0, std::max<int64_t>(token_budget, 0));
         token_budget -= g.chunk;
       }
+      continue;
+    }
+    // Most tokens go into a block their sequence already holds: no preemption can be needed.
+    if (g.sequences == 1 && blocks_->append_in_place(g.first_seq)) {
+      grown(g);
+      token_budget -= 1;
       continue;
     }
     bool self_preempted = false;
@@ -304,37 +320,36 @@ std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
   swap_blocks_this_step_ = 0;
   run_steps_ = 1;
+  shape_ = StepShape{};  // grow() adds the decoding sequences
   // Every running group's chunk and decodes are clear here: finish_step() and preempt() clear them.
   int64_t budget = params_.max_num_batched_tokens;
   bool preempted = false;
+  bool prefilling = false;  // some group has prompt tokens to compute in this step
   if (params_.enable_chunked_prefill) {
     preempted = schedule_running(budget);
     if (!preempted) schedule_swapped();
     schedule_prefills(budget);
+    prefilling = true;  // continued chunks too: the loop below finds them
   } else {
     // vLLM v0: a step prefills newly admitted prompts alone; it decodes only when none is admitted.
     // Without chunking, only an admission gives a group prompt tokens to compute.
-    const bool prefilling = swapped_.empty() && schedule_prefills(budget);
+    prefilling = swapped_.empty() && schedule_prefills(budget);
     if (!prefilling) {
       preempted = schedule_running(budget);
       if (!preempted) schedule_swapped();
     }
   }
 
-  StepShape shape;
-  for (const uint32_t slot : running_) {
-    const Group& g = slots_[slot];
-    if (g.chunk > 0) {
+  StepShape shape = shape_;
+  if (prefilling) {
+    for (const uint32_t slot : running_) {
+      const Group& g = slots_[slot];
+      if (g.chunk == 0) continue;
       const auto before = static_cast<double>(g.computed);
       const auto after = static_cast<double>(g.computed + g.chunk);
       shape.prefill_tokens += g.chunk;
       shape.prefill_attention_pairs += (after * after - before * before) / 2;
       ++shape.prefill_sequences;
-    }
-    if (g.decodes) {
-      shape.decode_sequences += g.sequences;
-      // A group's sequences are forked together and grow together: they hold equally many tokens.
-      shape.decode_context_tokens += g.sequences * blocks_->tokens(g.first_seq);
     }
   }
   if (shape.prefill_tokens == 0 && shape.decode_sequences == 0) {
@@ -376,7 +391,7 @@ int64_t Engine::run_length() {
     if (!g.decodes) continue;
     steps = std::min(steps, g.request.output_tokens - g.generated);
     if (g.request.beam_width > 1) {
-      const int64_t tokens = blocks_->tokens(g.first_seq);
+      const int64_t tokens = g.tokens;
       steps = std::min(steps, 1 + (params_.block_size - tokens % params_.block_size) % params_.block_size);
     }
   }
@@ -388,7 +403,7 @@ int64_t Engine::run_length() {
     // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is
     // held. Every sequence of the group holds as many tokens in as many blocks.
     const int64_t held_slots = blocks_->blocks_held(g.first_seq) * params_.block_size;
-    for (int64_t k = held_slots - blocks_->tokens(g.first_seq) + 1; k < steps; k += params_.block_size)
+    for (int64_t k = held_slots - g.tokens + 1; k < steps; k += params_.block_size)
       run_new_blocks_[static_cast<size_t>(k)] += g.sequences;
   }
   int64_t taken = 0;
@@ -456,6 +471,7 @@ const StepResult& Engine::finish_step() {
     if (g.decodes) {
       if (later_tokens > 0)
         for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), later_tokens);
+      g.tokens += later_tokens;
       g.generated += run_steps_;
       stats_.generated_tokens += run_steps_ * g.sequences;
     } else if (g.chunk > 0) {
@@ -479,6 +495,18 @@ const StepResult& Engine::finish_step() {
   }
   running_.resize(kept);
   return result_;
+}
+
+void Engine::audit() const {
+  blocks_->audit();
+  const auto check = [this](const Group& g) {
+    for (int64_t i = 0; i < g.sequences; ++i)
+      if (blocks_->tokens(g.first_seq + static_cast<SeqId>(i)) != g.tokens)
+        throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence {} holds {}", g.request.id,
+                                           g.tokens, i, blocks_->tokens(g.first_seq + static_cast<SeqId>(i))));
+  };
+  for (const uint32_t slot : running_) check(slots_[slot]);
+  for (const Group& g : swapped_) check(g);
 }
 
 }  // namespace slsim
