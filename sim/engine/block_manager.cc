@@ -58,15 +58,9 @@ int32_t BlockManager::take_block() {
   return b;
 }
 
-void BlockManager::drop_reference(int32_t block) {
-  if (--refcount_[block] > 0) return;
-  stored_tokens_ -= fill_[block];
-  fill_[block] = 0;
-  if (prefix_of_[block] != kNotCached) {
-    prefix_cache_.erase(prefix_of_[block]);
-    prefix_of_[block] = kNotCached;
-  }
-  free_list_.push_back(block);
+void BlockManager::forget_prefix(int32_t block) {
+  prefix_cache_.erase(prefix_of_[block]);
+  prefix_of_[block] = kNotCached;
 }
 
 int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {

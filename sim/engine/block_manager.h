@@ -122,7 +122,15 @@ class BlockManager {
   Table& new_table(SeqId seq, const char* what);
   static constexpr uint64_t kNotCached = ~uint64_t{0};
   int32_t take_block();
-  void drop_reference(int32_t block);
+  // Inline: a finished sequence drops each of its blocks.
+  void drop_reference(int32_t block) {
+    if (--refcount_[block] > 0) return;
+    stored_tokens_ -= fill_[block];
+    fill_[block] = 0;
+    if (prefix_of_[block] != kNotCached) forget_prefix(block);
+    free_list_.push_back(block);
+  }
+  void forget_prefix(int32_t block);
 
   int64_t total_blocks_;
   int64_t block_size_;
