@@ -21,16 +21,9 @@ std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t t
 }
 
 BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
-    : total_blocks_(total_blocks),
-      block_size_(block_size_tokens),
-      refcount_(static_cast<size_t>(total_blocks), 0),
-      fill_(static_cast<size_t>(total_blocks), 0),
-      prefix_of_(static_cast<size_t>(total_blocks), kNotCached) {
+    : total_blocks_(total_blocks), block_size_(block_size_tokens) {
   if (total_blocks < 0 || total_blocks > INT32_MAX || block_size_tokens < 1)
     throw std::invalid_argument("a block manager needs 0..2^31 blocks of at least one token");
-  // Taken from the back: block 0 first, so block ids are reproducible and readable in tests.
-  free_list_.resize(static_cast<size_t>(total_blocks));
-  for (int64_t i = 0; i < total_blocks; ++i) free_list_[static_cast<size_t>(i)] = static_cast<int32_t>(total_blocks - 1 - i);
 }
 
 void BlockManager::throw_missing(SeqId seq) {
@@ -50,9 +43,18 @@ BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
 }
 
 int32_t BlockManager::take_block() {
-  if (free_list_.empty()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
-  const int32_t b = free_list_.back();
-  free_list_.pop_back();
+  int32_t b = 0;
+  if (!free_list_.empty()) {
+    b = free_list_.back();
+    free_list_.pop_back();
+  } else {
+    if (touched_blocks() == total_blocks_)
+      throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+    b = static_cast<int32_t>(touched_blocks());
+    refcount_.push_back(0);
+    fill_.push_back(0);
+    prefix_of_.push_back(kNotCached);
+  }
   refcount_[b] = 1;
   fill_[b] = 0;
   return b;
@@ -243,13 +245,17 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
 
 void BlockManager::audit() const {
   auto fail = [](const std::string& what) { throw std::logic_error("block accounting: " + what); };
-  std::vector<int32_t> references(static_cast<size_t>(total_blocks_), 0);
+  const int64_t touched = touched_blocks();
+  std::vector<int32_t> references(static_cast<size_t>(touched), 0);
   int64_t unshared = 0;
   for (SeqId seq = 0; seq < tables_.size(); ++seq) {
     const Table& t = tables_[seq];
     if (!t.live) continue;
     unshared += static_cast<int64_t>(t.blocks.size());
-    for (const int32_t b : t.blocks) ++references[b];
+    for (const int32_t b : t.blocks) {
+      if (b < 0 || b >= touched) fail(fmt::format("sequence {} holds block {}, never taken", seq, b));
+      ++references[b];
+    }
     if (t.host_blocks.empty() && static_cast<int64_t>(t.blocks.size()) != blocks_for(t.tokens, t.max_tokens))
       fail(fmt::format("sequence {} holds {} blocks for {} tokens", seq, t.blocks.size(), t.tokens));
     for (size_t i = 0; i < t.blocks.size(); ++i) {
@@ -258,13 +264,14 @@ void BlockManager::audit() const {
         fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, fill_[t.blocks[i]], written));
     }
   }
-  std::vector<bool> is_free(static_cast<size_t>(total_blocks_), false);
+  std::vector<bool> is_free(static_cast<size_t>(touched), false);
   for (const int32_t b : free_list_) {
+    if (b < 0 || b >= touched) fail(fmt::format("block {} is free but was never taken", b));
     if (is_free[b]) fail(fmt::format("block {} is free twice", b));
     is_free[b] = true;
   }
   int64_t stored = 0;
-  for (int64_t b = 0; b < total_blocks_; ++b) {
+  for (int64_t b = 0; b < touched; ++b) {
     if (references[b] != refcount_[b])
       fail(fmt::format("block {} has reference count {} but {} holders", b, refcount_[b], references[b]));
     if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free nor held", b));

@@ -79,7 +79,7 @@ class BlockManager {
   void swap_in(std::span<const SeqId> seqs);
 
   int64_t total_blocks() const { return total_blocks_; }
-  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()) + total_blocks_ - touched_blocks(); }
   int64_t used_blocks() const { return total_blocks_ - free_blocks(); }
   int64_t block_size() const { return block_size_; }
   int64_t stored_tokens() const { return stored_tokens_; }
@@ -132,9 +132,15 @@ class BlockManager {
   }
   void forget_prefix(int32_t block);
 
+  // Blocks 0 .. touched - 1 have been taken at least once; the rest are free and untouched, so
+  // an instance's memory follows the blocks it uses, not its capacity. A block is taken from
+  // the freed ones (last freed first), then from the untouched ones in order: block 0 first,
+  // so block ids are reproducible and readable in tests.
+  int64_t touched_blocks() const { return static_cast<int64_t>(refcount_.size()); }
+
   int64_t total_blocks_;
   int64_t block_size_;
-  std::vector<int32_t> free_list_;
+  std::vector<int32_t> free_list_;  // freed blocks
   std::vector<int32_t> refcount_;
   std::vector<int32_t> fill_;
   std::vector<uint64_t> prefix_of_;  // the prefix id a block is cached under, or kNotCached
