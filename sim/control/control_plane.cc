@@ -782,7 +782,7 @@ void ControlPlane::audit() const {
     for (const int64_t gpu : inst.gpus)
       if (!cluster_.server(inst.server).gpu_taken[static_cast<size_t>(gpu)])
         fail(fmt::format("instance {} holds GPU {} of server {}, which is marked free", id, gpu, inst.server));
-    inst.engine->blocks().audit();
+    inst.engine->audit();
   }
   int64_t dispatched = 0;
   for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;

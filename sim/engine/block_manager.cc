@@ -21,36 +21,48 @@ std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t t
 }
 
 BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
-    : total_blocks_(total_blocks),
-      block_size_(block_size_tokens),
-      refcount_(static_cast<size_t>(total_blocks), 0),
-      fill_(static_cast<size_t>(total_blocks), 0),
-      prefix_of_(static_cast<size_t>(total_blocks), kNotCached) {
+    : total_blocks_(total_blocks), block_size_(block_size_tokens) {
   if (total_blocks < 0 || total_blocks > INT32_MAX || block_size_tokens < 1)
     throw std::invalid_argument("a block manager needs 0..2^31 blocks of at least one token");
-  // Taken from the back: block 0 first, so block ids are reproducible and readable in tests.
-  free_list_.resize(static_cast<size_t>(total_blocks));
-  for (int64_t i = 0; i < total_blocks; ++i) free_list_[static_cast<size_t>(i)] = static_cast<int32_t>(total_blocks - 1 - i);
+}
+
+void BlockManager::throw_missing(SeqId seq) {
+  throw std::logic_error(fmt::format("sequence {} holds no blocks", seq));
+}
+
+BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
+  if (holds(seq)) throw std::logic_error(what);
+  if (seq >= tables_.size()) tables_.resize(seq + 1);
+  Table& t = tables_[seq];
+  t.blocks.clear();
+  t.host_blocks.clear();
+  t.tokens = 0;
+  t.max_tokens = 0;
+  t.live = true;
+  return t;
 }
 
 int32_t BlockManager::take_block() {
-  if (free_list_.empty()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
-  const int32_t b = free_list_.back();
-  free_list_.pop_back();
+  int32_t b = 0;
+  if (!free_list_.empty()) {
+    b = free_list_.back();
+    free_list_.pop_back();
+  } else {
+    if (touched_blocks() == total_blocks_)
+      throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+    b = static_cast<int32_t>(touched_blocks());
+    refcount_.push_back(0);
+    fill_.push_back(0);
+    prefix_of_.push_back(kNotCached);
+  }
   refcount_[b] = 1;
   fill_[b] = 0;
   return b;
 }
 
-void BlockManager::drop_reference(int32_t block) {
-  if (--refcount_[block] > 0) return;
-  stored_tokens_ -= fill_[block];
-  fill_[block] = 0;
-  if (prefix_of_[block] != kNotCached) {
-    prefix_cache_.erase(prefix_of_[block]);
-    prefix_of_[block] = kNotCached;
-  }
-  free_list_.push_back(block);
+void BlockManager::forget_prefix(int32_t block) {
+  prefix_cache_.erase(prefix_of_[block]);
+  prefix_of_[block] = kNotCached;
 }
 
 int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
@@ -67,10 +79,9 @@ int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens,
 }
 
 void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) {
-  if (tables_.contains(seq)) throw std::logic_error("a sequence was admitted twice");
   if (blocks_to_admit(prompt_tokens, max_tokens, prefix) > free_blocks())
     throw std::logic_error("a sequence was admitted without room for its prompt");
-  Table& t = tables_[seq];
+  Table& t = new_table(seq, "a sequence was admitted twice");
   t.tokens = prompt_tokens;
   t.max_tokens = max_tokens;
   const auto count = static_cast<size_t>(blocks_for(prompt_tokens, max_tokens));
@@ -96,15 +107,8 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
   unshared_blocks_ += static_cast<int64_t>(count);
 }
 
-int64_t BlockManager::blocks_to_append(SeqId seq) const {
-  const Table& t = tables_.at(seq);
-  const auto index = static_cast<size_t>(t.tokens / block_size_);
-  if (index >= t.blocks.size()) return 1;
-  return refcount_[t.blocks[index]] > 1 ? 1 : 0;
-}
-
-void BlockManager::append(SeqId seq) {
-  Table& t = tables_.at(seq);
+void BlockManager::append_into_new_block(SeqId seq) {
+  Table& t = table(seq);
   if (!t.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was appended to");
   const auto index = static_cast<size_t>(t.tokens / block_size_);
   if (index >= t.blocks.size()) {
@@ -127,7 +131,7 @@ void BlockManager::append(SeqId seq) {
 void BlockManager::append(SeqId seq, int64_t tokens) {
   if (tokens <= 0) return;
   append(seq);  // the first token may copy a shared block on write; the rest go into its own
-  Table& t = tables_.at(seq);
+  Table& t = table(seq);
   for (int64_t left = tokens - 1; left > 0;) {
     const auto index = static_cast<size_t>(t.tokens / block_size_);
     if (index >= t.blocks.size()) {
@@ -147,10 +151,13 @@ int64_t BlockManager::blocks_to_fork(SeqId parent) const {
 }
 
 void BlockManager::fork(SeqId parent, SeqId child) {
-  if (tables_.contains(child)) throw std::logic_error("a sequence was forked onto an existing one");
   if (blocks_to_fork(parent) > free_blocks()) throw std::logic_error("a sequence was forked without room");
-  Table copy = tables_.at(parent);
-  if (!copy.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  if (!table(parent).host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  Table& copy = new_table(child, "a sequence was forked onto an existing one");
+  const Table& from = tables_[parent];  // after new_table, which may move the tables
+  copy.blocks = from.blocks;
+  copy.tokens = from.tokens;
+  copy.max_tokens = from.max_tokens;
   for (int32_t& b : copy.blocks) {
     if (shares_blocks()) {
       ++refcount_[b];
@@ -162,27 +169,28 @@ void BlockManager::fork(SeqId parent, SeqId child) {
     }
   }
   unshared_blocks_ += static_cast<int64_t>(copy.blocks.size());
-  tables_.emplace(child, std::move(copy));
 }
 
 void BlockManager::free(SeqId seq) {
-  const auto it = tables_.find(seq);
-  if (it == tables_.end()) throw std::logic_error("a sequence without blocks was freed");
-  for (const int32_t b : it->second.blocks) drop_reference(b);
-  unshared_blocks_ -= static_cast<int64_t>(it->second.blocks.size());
-  for (const int32_t h : it->second.host_blocks) {
+  if (!holds(seq)) throw std::logic_error("a sequence without blocks was freed");
+  Table& t = tables_[seq];
+  for (const int32_t b : t.blocks) drop_reference(b);
+  unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
+  for (const int32_t h : t.host_blocks) {
     if (--host_[h].references == 0) {
       host_.erase(h);
       --host_blocks_;
     }
   }
-  tables_.erase(it);
+  t.blocks.clear();
+  t.host_blocks.clear();
+  t.live = false;
 }
 
 int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
   std::unordered_map<int32_t, int32_t> host_of;
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t b : t.blocks) {
       auto [it, inserted] = host_of.emplace(b, next_host_block_);
       if (inserted) host_[next_host_block_++] = HostBlock{fill_[b], 0};
@@ -191,7 +199,7 @@ int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
     }
   }
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t b : t.blocks) drop_reference(b);
     unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
     t.blocks.clear();
@@ -203,7 +211,7 @@ int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
 int64_t BlockManager::blocks_to_swap_in(std::span<const SeqId> seqs) const {
   std::vector<int32_t> distinct;
   for (const SeqId seq : seqs) {
-    const Table& t = tables_.at(seq);
+    const Table& t = table(seq);
     distinct.insert(distinct.end(), t.host_blocks.begin(), t.host_blocks.end());
   }
   std::sort(distinct.begin(), distinct.end());
@@ -214,7 +222,7 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
   if (blocks_to_swap_in(seqs) > free_blocks()) throw std::logic_error("a swap-in without room");
   std::unordered_map<int32_t, int32_t> gpu_of;
   for (const SeqId seq : seqs) {
-    Table& t = tables_.at(seq);
+    Table& t = table(seq);
     for (const int32_t h : t.host_blocks) {
       auto [it, inserted] = gpu_of.emplace(h, 0);
       if (inserted) {
@@ -237,11 +245,17 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
 
 void BlockManager::audit() const {
   auto fail = [](const std::string& what) { throw std::logic_error("block accounting: " + what); };
-  std::vector<int32_t> references(static_cast<size_t>(total_blocks_), 0);
+  const int64_t touched = touched_blocks();
+  std::vector<int32_t> references(static_cast<size_t>(touched), 0);
   int64_t unshared = 0;
-  for (const auto& [seq, t] : tables_) {
+  for (SeqId seq = 0; seq < tables_.size(); ++seq) {
+    const Table& t = tables_[seq];
+    if (!t.live) continue;
     unshared += static_cast<int64_t>(t.blocks.size());
-    for (const int32_t b : t.blocks) ++references[b];
+    for (const int32_t b : t.blocks) {
+      if (b < 0 || b >= touched) fail(fmt::format("sequence {} holds block {}, never taken", seq, b));
+      ++references[b];
+    }
     if (t.host_blocks.empty() && static_cast<int64_t>(t.blocks.size()) != blocks_for(t.tokens, t.max_tokens))
       fail(fmt::format("sequence {} holds {} blocks for {} tokens", seq, t.blocks.size(), t.tokens));
     for (size_t i = 0; i < t.blocks.size(); ++i) {
@@ -250,13 +264,14 @@ void BlockManager::audit() const {
         fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, fill_[t.blocks[i]], written));
     }
   }
-  std::vector<bool> is_free(static_cast<size_t>(total_blocks_), false);
+  std::vector<bool> is_free(static_cast<size_t>(touched), false);
   for (const int32_t b : free_list_) {
+    if (b < 0 || b >= touched) fail(fmt::format("block {} is free but was never taken", b));
     if (is_free[b]) fail(fmt::format("block {} is free twice", b));
     is_free[b] = true;
   }
   int64_t stored = 0;
-  for (int64_t b = 0; b < total_blocks_; ++b) {
+  for (int64_t b = 0; b < touched; ++b) {
     if (references[b] != refcount_[b])
       fail(fmt::format("block {} has reference count {} but {} holders", b, refcount_[b], references[b]));
     if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free nor held", b));

@@ -12,12 +12,17 @@
 // sequence tables as its reference count says; the free count never goes below zero; a
 // paged sequence holds exactly ceil(tokens / block_size) blocks; stored_tokens() is the sum of
 // the filled slots of the blocks in use, each block counted once however many share it.
+//
+// Sequence ids index a table directly (no hashing, and a freed table keeps its capacity for
+// the next sequence), so callers keep them small and dense: the engine reuses the ids of
+// sequences it has freed.
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace slsim {
@@ -40,8 +45,26 @@ class BlockManager {
   void admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix);
   // New blocks that storing one more token of `seq` takes (a fresh block, or a copy of a
   // shared partial one).
-  int64_t blocks_to_append(SeqId seq) const;
-  void append(SeqId seq);
+  int64_t blocks_to_append(SeqId seq) const {
+    const Table& t = table(seq);
+    const auto index = static_cast<size_t>(t.tokens / block_size_);
+    if (index >= t.blocks.size()) return 1;
+    return refcount_[t.blocks[index]] > 1 ? 1 : 0;
+  }
+  void append(SeqId seq) {
+    if (!append_in_place(seq)) append_into_new_block(seq);
+  }
+  // append() when the token goes into a block the sequence holds alone (the common case, once
+  // per generated token, so inline); false, with nothing changed, when it would take a block.
+  bool append_in_place(SeqId seq) {
+    Table& t = table(seq);
+    const auto index = static_cast<size_t>(t.tokens / block_size_);
+    if (index >= t.blocks.size() || refcount_[t.blocks[index]] != 1) return false;
+    ++fill_[t.blocks[index]];
+    ++stored_tokens_;
+    ++t.tokens;
+    return true;
+  }
   // `tokens` appends at once: the blocks taken and filled are those of as many append() calls.
   void append(SeqId seq, int64_t tokens);
   // `child` starts as a copy of `parent`: the same blocks, shared where the allocator shares.
@@ -56,14 +79,14 @@ class BlockManager {
   void swap_in(std::span<const SeqId> seqs);
 
   int64_t total_blocks() const { return total_blocks_; }
-  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()) + total_blocks_ - touched_blocks(); }
   int64_t used_blocks() const { return total_blocks_ - free_blocks(); }
   int64_t block_size() const { return block_size_; }
   int64_t stored_tokens() const { return stored_tokens_; }
-  int64_t tokens(SeqId seq) const { return tables_.at(seq).tokens; }
-  int64_t blocks_held(SeqId seq) const { return static_cast<int64_t>(tables_.at(seq).blocks.size()); }
+  int64_t tokens(SeqId seq) const { return table(seq).tokens; }
+  int64_t blocks_held(SeqId seq) const { return static_cast<int64_t>(table(seq).blocks.size()); }
   int64_t host_blocks() const { return host_blocks_; }
-  bool holds(SeqId seq) const { return tables_.contains(seq); }
+  bool holds(SeqId seq) const { return seq < tables_.size() && tables_[seq].live; }
   // Blocks of the prefix that are cached already and need no compute.
   int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
   // Σ blocks held over resident sequences: what they would take if nothing were shared.
@@ -85,19 +108,44 @@ class BlockManager {
     int64_t tokens = 0;
     int64_t max_tokens = 0;
     std::vector<int32_t> host_blocks;  // while swapped out: indices into host_
+    bool live = false;
   };
+  const Table& table(SeqId seq) const {
+    if (!holds(seq)) throw_missing(seq);
+    return tables_[seq];
+  }
+  Table& table(SeqId seq) { return const_cast<Table&>(std::as_const(*this).table(seq)); }
+  [[noreturn]] static void throw_missing(SeqId seq);
+  // append() when the token opens a block or writes into a shared one (copy-on-write).
+  void append_into_new_block(SeqId seq);
+  // The empty table of a sequence that holds nothing yet.
+  Table& new_table(SeqId seq, const char* what);
   static constexpr uint64_t kNotCached = ~uint64_t{0};
   int32_t take_block();
-  void drop_reference(int32_t block);
+  // Inline: a finished sequence drops each of its blocks.
+  void drop_reference(int32_t block) {
+    if (--refcount_[block] > 0) return;
+    stored_tokens_ -= fill_[block];
+    fill_[block] = 0;
+    if (prefix_of_[block] != kNotCached) forget_prefix(block);
+    free_list_.push_back(block);
+  }
+  void forget_prefix(int32_t block);
+
+  // Blocks 0 .. touched - 1 have been taken at least once; the rest are free and untouched, so
+  // an instance's memory follows the blocks it uses, not its capacity. A block is taken from
+  // the freed ones (last freed first), then from the untouched ones in order: block 0 first,
+  // so block ids are reproducible and readable in tests.
+  int64_t touched_blocks() const { return static_cast<int64_t>(refcount_.size()); }
 
   int64_t total_blocks_;
   int64_t block_size_;
-  std::vector<int32_t> free_list_;
+  std::vector<int32_t> free_list_;  // freed blocks
   std::vector<int32_t> refcount_;
   std::vector<int32_t> fill_;
   std::vector<uint64_t> prefix_of_;  // the prefix id a block is cached under, or kNotCached
   std::unordered_map<uint64_t, int32_t> prefix_cache_;
-  std::unordered_map<SeqId, Table> tables_;
+  std::vector<Table> tables_;  // by sequence id
   int64_t stored_tokens_ = 0;
   int64_t unshared_blocks_ = 0;
   struct HostBlock {

@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace slsim {
 
 std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
@@ -79,22 +81,53 @@ void Engine::enqueue_resumed(EngineRequest request, int64_t generated, int64_t r
 std::optional<int64_t> Engine::remove(RequestId id) {
   if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
   const auto matches = [id](const Group& g) { return g.request.id == id; };
-  for (std::deque<Group>* queue : {&waiting_, &running_, &swapped_}) {
-    const auto it = std::find_if(queue->begin(), queue->end(), matches);
-    if (it == queue->end()) continue;
+  const auto free_seqs = [this](const Group& g) {
+    for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
+    return_seq_ids(g);
+  };
+  if (const auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
     const int64_t generated = it->generated;
-    if (queue != &waiting_)
-      for (int64_t i = 0; i < it->sequences; ++i) blocks_->free(it->first_seq + static_cast<SeqId>(i));
-    queue->erase(it);
+    waiting_.erase(it);
+    return generated;
+  }
+  if (const auto it = std::find_if(running_.begin(), running_.end(), [&](uint32_t slot) { return matches(slots_[slot]); });
+      it != running_.end()) {
+    const Group g = take_slot(*it);
+    running_.erase(it);
+    free_seqs(g);
+    return g.generated;
+  }
+  if (const auto it = std::find_if(swapped_.begin(), swapped_.end(), matches); it != swapped_.end()) {
+    const int64_t generated = it->generated;
+    free_seqs(*it);
+    swapped_.erase(it);
     return generated;
   }
   return std::nullopt;
 }
 
+uint32_t Engine::put_in_slot(Group g) {
+  if (free_slots_.empty()) {
+    slots_.push_back(std::move(g));
+    return static_cast<uint32_t>(slots_.size() - 1);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  slots_[slot] = std::move(g);
+  return slot;
+}
+
+Engine::Group Engine::take_slot(uint32_t slot) {
+  free_slots_.push_back(slot);
+  return std::move(slots_[slot]);
+}
+
 std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
   std::vector<std::pair<RequestId, int64_t>> tokens;
-  for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
-    for (const Group& g : *queue) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
+  const auto add = [&tokens](const Group& g) { tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated); };
+  for (const Group& g : waiting_) add(g);
+  for (const uint32_t slot : running_) add(slots_[slot]);
+  for (const Group& g : swapped_) add(g);
   return tokens;
 }
 
@@ -105,7 +138,7 @@ int64_t Engine::max_tokens(const Group& g) const {
 
 int64_t Engine::running_sequences() const {
   int64_t n = 0;
-  for (const Group& g : running_) n += g.sequences;
+  for (const uint32_t slot : running_) n += slots_[slot].sequences;
   return n;
 }
 
@@ -117,17 +150,36 @@ bool Engine::may_take(int64_t blocks) const {
   return blocks_->free_blocks() - blocks >= reserve;
 }
 
+SeqId Engine::take_seq_ids(int64_t sequences) {
+  const auto width = static_cast<size_t>(sequences);
+  if (width < free_seq_ids_.size() && !free_seq_ids_[width].empty()) {
+    const SeqId first = free_seq_ids_[width].back();
+    free_seq_ids_[width].pop_back();
+    return first;
+  }
+  const SeqId first = next_seq_;
+  next_seq_ += static_cast<SeqId>(sequences);
+  return first;
+}
+
+void Engine::return_seq_ids(const Group& g) {
+  const auto width = static_cast<size_t>(g.sequences);
+  if (width >= free_seq_ids_.size()) free_seq_ids_.resize(width + 1);
+  free_seq_ids_[width].push_back(g.first_seq);
+}
+
 std::vector<SeqId> Engine::seqs_of(const Group& g) const {
   std::vector<SeqId> seqs(static_cast<size_t>(g.sequences));
   for (int64_t i = 0; i < g.sequences; ++i) seqs[static_cast<size_t>(i)] = g.first_seq + static_cast<SeqId>(i);
   return seqs;
 }
 
-void Engine::schedule_prefills(int64_t& token_budget) {
+bool Engine::schedule_prefills(int64_t& token_budget) {
   bool admitted = false;
+  int64_t sequences = running_sequences();
   while (!waiting_.empty()) {
     Group& g = waiting_.front();
-    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    if (sequences + g.sequences > params_.max_num_seqs) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
     const int64_t cached_tokens =
         std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
@@ -143,23 +195,25 @@ void Engine::schedule_prefills(int64_t& token_budget) {
     const int64_t max = max_tokens(g);
     const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
     if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
-    g.first_seq = next_seq_;
-    next_seq_ += static_cast<SeqId>(g.sequences);
+    g.first_seq = take_seq_ids(g.sequences);
     blocks_->admit(g.first_seq, g.prompt, max, prefix);
+    g.tokens = g.prompt;
     for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
     token_budget -= chunk;
     admitted = true;
-    running_.push_back(std::move(g));
+    sequences += g.sequences;
+    running_.push_back(put_in_slot(std::move(g)));
     waiting_.pop_front();
   }
+  return admitted;
 }
 
 // Beam search keeps its beams sharing everything but their last block: at each block
 // boundary the beams continue from the best one (see docs/decisions.md).
 bool Engine::at_beam_boundary(const Group& g) const {
-  return g.request.beam_width > 1 && blocks_->tokens(g.first_seq) % params_.block_size == 0;
+  return g.request.beam_width > 1 && g.tokens % params_.block_size == 0;
 }
 
 int64_t Engine::blocks_to_grow(const Group& g) const {
@@ -178,7 +232,14 @@ void Engine::grow(Group& g) {
     }
   }
   for (int64_t i = 0; i < g.sequences; ++i) blocks_->append(g.first_seq + static_cast<SeqId>(i));
+  grown(g);
+}
+
+void Engine::grown(Group& g) {
+  ++g.tokens;
   g.decodes = true;
+  shape_.decode_sequences += g.sequences;
+  shape_.decode_context_tokens += g.sequences * g.tokens;
 }
 
 void Engine::preempt(Group g) {
@@ -193,6 +254,7 @@ void Engine::preempt(Group g) {
     return;
   }
   blocks_->free(g.first_seq);
+  return_seq_ids(g);
   g.prompt = g.request.input_tokens + g.generated;
   g.computed = 0;
   g.resident = 0;
@@ -204,7 +266,7 @@ void Engine::preempt(Group g) {
 bool Engine::schedule_running(int64_t& token_budget) {
   bool preempted = false;
   for (size_t i = 0; i < running_.size(); ++i) {
-    Group& g = running_[i];
+    Group& g = slots_[running_[i]];
     if (g.computed < g.prompt) {
       if (params_.enable_chunked_prefill) {
         g.chunk = std::clamp<int64_t>(g.prompt - g.computed, 0, std::max<int64_t>(token_budget, 0));
@@ -212,36 +274,44 @@ bool Engine::schedule_running(int64_t& token_budget) {
       }
       continue;
     }
+    // Most tokens go into a block their sequence already holds: no preemption can be needed.
+    if (g.sequences == 1 && blocks_->append_in_place(g.first_seq)) {
+      grown(g);
+      token_budget -= 1;
+      continue;
+    }
     bool self_preempted = false;
-    while (blocks_to_grow(running_[i]) > blocks_->free_blocks()) {
+    while (blocks_to_grow(slots_[running_[i]]) > blocks_->free_blocks()) {
       preempted = true;
-      Group victim = std::move(running_.back());
+      const uint32_t victim = running_.back();
       running_.pop_back();
-      preempt(std::move(victim));
+      preempt(take_slot(victim));
       if (i == running_.size()) {
         self_preempted = true;
         break;
       }
     }
     if (self_preempted) break;
-    grow(running_[i]);
-    token_budget -= running_[i].sequences;
+    grow(slots_[running_[i]]);
+    token_budget -= slots_[running_[i]].sequences;
   }
   return preempted;
 }
 
 void Engine::schedule_swapped() {
+  int64_t sequences = running_sequences();
   while (!swapped_.empty()) {
     Group& g = swapped_.front();
-    if (running_sequences() + g.sequences > params_.max_num_seqs) break;
+    if (sequences + g.sequences > params_.max_num_seqs) break;
     const std::vector<SeqId> seqs = seqs_of(g);
     if (!may_take(blocks_->blocks_to_swap_in(seqs) + g.sequences)) break;
     const int64_t moved = blocks_->blocks_to_swap_in(seqs);
     blocks_->swap_in(seqs);
     swap_blocks_this_step_ += moved;
-    running_.push_back(std::move(g));
+    sequences += g.sequences;
+    running_.push_back(put_in_slot(std::move(g)));
     swapped_.pop_front();
-    Group& back = running_.back();
+    Group& back = slots_[running_.back()];
     if (back.computed >= back.prompt) grow(back);
   }
 }
@@ -250,38 +320,36 @@ std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
   swap_blocks_this_step_ = 0;
   run_steps_ = 1;
-  for (Group& g : running_) {
-    g.chunk = 0;
-    g.decodes = false;
-  }
+  shape_ = StepShape{};  // grow() adds the decoding sequences
+  // Every running group's chunk and decodes are clear here: finish_step() and preempt() clear them.
   int64_t budget = params_.max_num_batched_tokens;
   bool preempted = false;
+  bool prefilling = false;  // some group has prompt tokens to compute in this step
   if (params_.enable_chunked_prefill) {
     preempted = schedule_running(budget);
     if (!preempted) schedule_swapped();
     schedule_prefills(budget);
+    prefilling = true;  // continued chunks too: the loop below finds them
   } else {
     // vLLM v0: a step prefills newly admitted prompts alone; it decodes only when none is admitted.
-    if (swapped_.empty()) schedule_prefills(budget);
-    const bool prefilling = std::any_of(running_.begin(), running_.end(), [](const Group& g) { return g.chunk > 0; });
+    // Without chunking, only an admission gives a group prompt tokens to compute.
+    prefilling = swapped_.empty() && schedule_prefills(budget);
     if (!prefilling) {
       preempted = schedule_running(budget);
       if (!preempted) schedule_swapped();
     }
   }
 
-  StepShape shape;
-  for (const Group& g : running_) {
-    if (g.chunk > 0) {
+  StepShape shape = shape_;
+  if (prefilling) {
+    for (const uint32_t slot : running_) {
+      const Group& g = slots_[slot];
+      if (g.chunk == 0) continue;
       const auto before = static_cast<double>(g.computed);
       const auto after = static_cast<double>(g.computed + g.chunk);
       shape.prefill_tokens += g.chunk;
       shape.prefill_attention_pairs += (after * after - before * before) / 2;
       ++shape.prefill_sequences;
-    }
-    if (g.decodes) {
-      shape.decode_sequences += g.sequences;
-      for (int64_t i = 0; i < g.sequences; ++i) shape.decode_context_tokens += blocks_->tokens(g.first_seq + static_cast<SeqId>(i));
     }
   }
   if (shape.prefill_tokens == 0 && shape.decode_sequences == 0) {
@@ -318,25 +386,25 @@ std::optional<Time> Engine::begin_step() {
 // run_new_blocks_[k]: blocks taken by steps 2..k+1 together.
 int64_t Engine::run_length() {
   int64_t steps = std::numeric_limits<int64_t>::max();
-  for (const Group& g : running_) {
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
     if (!g.decodes) continue;
     steps = std::min(steps, g.request.output_tokens - g.generated);
     if (g.request.beam_width > 1) {
-      const int64_t tokens = blocks_->tokens(g.first_seq);
+      const int64_t tokens = g.tokens;
       steps = std::min(steps, 1 + (params_.block_size - tokens % params_.block_size) % params_.block_size);
     }
   }
   steps = std::max<int64_t>(steps, 1);
   run_new_blocks_.assign(static_cast<size_t>(steps), 0);
-  for (const Group& g : running_) {
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
     if (!g.decodes || g.request.beam_width > 1) continue;
-    for (int64_t i = 0; i < g.sequences; ++i) {
-      const SeqId seq = g.first_seq + static_cast<SeqId>(i);
-      // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is held.
-      const int64_t held_slots = blocks_->blocks_held(seq) * params_.block_size;
-      for (int64_t k = held_slots - blocks_->tokens(seq) + 1; k < steps; k += params_.block_size)
-        ++run_new_blocks_[static_cast<size_t>(k)];
-    }
+    // Step k (0-based) writes token tokens + k; it opens a block when that exceeds what is
+    // held. Every sequence of the group holds as many tokens in as many blocks.
+    const int64_t held_slots = blocks_->blocks_held(g.first_seq) * params_.block_size;
+    for (int64_t k = held_slots - g.tokens + 1; k < steps; k += params_.block_size)
+      run_new_blocks_[static_cast<size_t>(k)] += g.sequences;
   }
   int64_t taken = 0;
   for (int64_t k = 1; k < steps; ++k) {
@@ -374,6 +442,7 @@ void Engine::settle(Time elapsed) {
 
 void Engine::release(Group& g) {
   for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
+  return_seq_ids(g);
   result_.finished.push_back(g.request.id);
 }
 
@@ -393,16 +462,16 @@ const StepResult& Engine::finish_step() {
     stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
     stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
-  // A run's later tokens, a sequence at a time: the same blocks taken and filled as one-by-one
-  // steps would take (their ids differ, which nothing observes).
-  for (const Group& g : running_)
-    if (g.decodes)
-      for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), run_steps_ - 1);
-
+  // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
+  // one-by-one steps would take (their ids differ, which nothing observes).
+  const int64_t later_tokens = run_steps_ - 1;
   size_t kept = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
-    Group& g = running_[i];
+    Group& g = slots_[running_[i]];
     if (g.decodes) {
+      if (later_tokens > 0)
+        for (int64_t s = 0; s < g.sequences; ++s) blocks_->append(g.first_seq + static_cast<SeqId>(s), later_tokens);
+      g.tokens += later_tokens;
       g.generated += run_steps_;
       stats_.generated_tokens += run_steps_ * g.sequences;
     } else if (g.chunk > 0) {
@@ -419,13 +488,25 @@ const StepResult& Engine::finish_step() {
     g.decodes = false;
     if (g.generated >= g.request.output_tokens) {
       release(g);
+      take_slot(running_[i]);
       continue;
     }
-    if (kept != i) running_[kept] = std::move(g);
-    ++kept;
+    running_[kept++] = running_[i];
   }
   running_.resize(kept);
   return result_;
+}
+
+void Engine::audit() const {
+  blocks_->audit();
+  const auto check = [this](const Group& g) {
+    for (int64_t i = 0; i < g.sequences; ++i)
+      if (blocks_->tokens(g.first_seq + static_cast<SeqId>(i)) != g.tokens)
+        throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence {} holds {}", g.request.id,
+                                           g.tokens, i, blocks_->tokens(g.first_seq + static_cast<SeqId>(i))));
+  };
+  for (const uint32_t slot : running_) check(slots_[slot]);
+  for (const Group& g : swapped_) check(g);
 }
 
 }  // namespace slsim

@@ -3,13 +3,14 @@
 # dgx-h100, six models, default policies, no requests.csv), timed with /usr/bin/time -v.
 # Usage: tests/benchmarks/scale_replay.sh [START_S [DURATION_S [EXTRA slsim run ARGS...]]]
 # (defaults: the whole 14 days). Prints wall seconds, max RSS, requests and requests per second.
+# SLSIM=path/to/slsim times another build (default build/release/sim/slsim), e.g. a before/after pair.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start_s="${1:-0}"
 duration_s="${2:-null}"
 shift $(( $# < 2 ? $# : 2 ))
 out="$(mktemp -d)"
-/usr/bin/time -v -o "$out/time.txt" build/release/sim/slsim run tests/benchmarks/scale/m_large.json -o "$out/run" \
+/usr/bin/time -v -o "$out/time.txt" "${SLSIM:-build/release/sim/slsim}" run tests/benchmarks/scale/m_large.json -o "$out/run" \
   --set "workload.sources.0.start_s=$start_s" --set "workload.sources.0.duration_s=$duration_s" "$@" >"$out/stdout.txt"
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; ++i) s = s * 60 + t[i]; print s}' "$out/time.txt")
 rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time.txt")

@@ -76,6 +76,33 @@ TEST_P(BlockManagerTest, FreeingEverySequenceReturnsEveryBlock) {
   m->audit();
 }
 
+TEST_P(BlockManagerTest, AFreedSequenceIdStartsAgainWithAnEmptyTable) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});
+  m->append(1);
+  m->free(1);
+  EXPECT_FALSE(m->holds(1));
+  m->admit(1, 2, kMaxTokens, {});
+  EXPECT_EQ(m->tokens(1), 2);
+  EXPECT_EQ(m->blocks_held(1), paged() ? 1 : 4);
+  EXPECT_EQ(m->free_blocks(), paged() ? 19 : 16);
+  m->audit();
+}
+
+// Per-block state grows with the blocks taken: a manager the size of the largest int32 capacity
+// is built, used and audited without touching its untaken blocks (it would need 2^31 of each).
+TEST_P(BlockManagerTest, UntakenBlocksCostNothing) {
+  auto m = make(INT32_MAX);
+  EXPECT_EQ(m->free_blocks(), INT32_MAX);
+  m->admit(1, 6, kMaxTokens, {});
+  m->admit(2, 6, kMaxTokens, {});
+  m->free(1);
+  m->admit(3, 6, kMaxTokens, {});
+  EXPECT_EQ(m->used_blocks(), paged() ? 4 : 8);
+  EXPECT_EQ(m->free_blocks(), INT32_MAX - m->used_blocks());
+  m->audit();
+}
+
 TEST_P(BlockManagerTest, SwapMovesEachDistinctBlockOnceAndKeepsSharing) {
   auto m = make(20);
   m->admit(1, 6, kMaxTokens, {});
