@@ -76,14 +76,76 @@ void Engine::enqueue_resumed(EngineRequest request, int64_t generated, int64_t r
   waiting_.push_back(std::move(g));
 }
 
+void Engine::enqueue_shadow(EngineRequest request) {
+  if (!fits(request)) throw std::logic_error("a shadow that can never fit was sent to an engine");
+  if (request.width() > 1) throw std::logic_error("only single-sequence requests are recomputed by a migration");
+  Group g;
+  g.prompt = request.input_tokens;
+  g.shadow = true;
+  g.request = std::move(request);
+  waiting_.push_back(std::move(g));
+  ++shadows_;
+}
+
+std::pair<std::deque<Engine::Group>*, std::deque<Engine::Group>::iterator> Engine::find_shadow(RequestId id) {
+  if (stepping_) throw std::logic_error("a shadow was changed in a stepping engine");
+  const auto matches = [id](const Group& g) { return g.shadow && g.request.id == id; };
+  for (std::deque<Group>* queue : {&waiting_, &running_}) {
+    const auto it = std::find_if(queue->begin(), queue->end(), matches);
+    if (it != queue->end()) return {queue, it};
+  }
+  throw std::logic_error("no shadow of this request in the engine");
+}
+
+// Without chunked prefill only admission prefills, so a running group with tokens to compute
+// goes back to the waiting queue, at its front, keeping the blocks of what it holds.
+void Engine::unpark(std::deque<Group>::iterator it) {
+  Group g = std::move(*it);
+  running_.erase(it);
+  g.holds_blocks = true;
+  waiting_.push_front(std::move(g));
+}
+
+void Engine::extend_shadow(RequestId id, int64_t tokens) {
+  const auto [queue, it] = find_shadow(id);
+  it->request.input_tokens += tokens;
+  it->request.output_tokens -= tokens;
+  it->prompt += tokens;
+  if (queue == &running_ && !params_.enable_chunked_prefill) unpark(it);
+}
+
+void Engine::promote_shadow(const EngineRequest& request, int64_t generated) {
+  const auto [queue, it] = find_shadow(request.id);
+  --shadows_;
+  it->shadow = false;
+  it->request = request;
+  it->generated = generated;
+  it->prompt = request.input_tokens + generated;
+  if (queue == &running_ && !params_.enable_chunked_prefill && it->computed < it->prompt) unpark(it);
+}
+
+void Engine::remove_shadow(RequestId id) {
+  const auto [queue, it] = find_shadow(id);
+  if (queue == &running_ || it->holds_blocks) blocks_->free(it->first_seq);
+  queue->erase(it);
+  --shadows_;
+}
+
+int64_t Engine::unparked_shadows() const {
+  int64_t n = 0;
+  for (const Group& g : waiting_) n += g.shadow;
+  for (const Group& g : running_) n += g.shadow && !prefill_done(g);
+  return n;
+}
+
 std::optional<int64_t> Engine::remove(RequestId id) {
   if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
-  const auto matches = [id](const Group& g) { return g.request.id == id; };
+  const auto matches = [id](const Group& g) { return !g.shadow && g.request.id == id; };
   for (std::deque<Group>* queue : {&waiting_, &running_, &swapped_}) {
     const auto it = std::find_if(queue->begin(), queue->end(), matches);
     if (it == queue->end()) continue;
     const int64_t generated = it->generated;
-    if (queue != &waiting_)
+    if (queue != &waiting_ || it->holds_blocks)
       for (int64_t i = 0; i < it->sequences; ++i) blocks_->free(it->first_seq + static_cast<SeqId>(i));
     queue->erase(it);
     return generated;
@@ -94,7 +156,8 @@ std::optional<int64_t> Engine::remove(RequestId id) {
 std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
   std::vector<std::pair<RequestId, int64_t>> tokens;
   for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
-    for (const Group& g : *queue) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
+    for (const Group& g : *queue)
+      if (!g.shadow) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
   return tokens;
 }
 
@@ -130,7 +193,8 @@ void Engine::schedule_prefills(int64_t& token_budget) {
     if (running_sequences() + g.sequences > params_.max_num_seqs) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
     const int64_t cached_tokens =
-        std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
+        g.holds_blocks ? g.computed
+                       : std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
     // vLLM computes at least the last prompt token, whose logits give the next token.
     const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
     int64_t chunk = to_compute;
@@ -141,12 +205,20 @@ void Engine::schedule_prefills(int64_t& token_budget) {
       break;
     }
     const int64_t max = max_tokens(g);
-    const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
-    if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
-    g.first_seq = next_seq_;
-    next_seq_ += static_cast<SeqId>(g.sequences);
-    blocks_->admit(g.first_seq, g.prompt, max, prefix);
-    for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
+    if (g.holds_blocks) {
+      const int64_t held = blocks_->blocks_held(g.first_seq);
+      if (!may_take(std::max<int64_t>(0, blocks_->blocks_to_admit(g.prompt, max, {}) - held))) break;
+      const int64_t appended = g.prompt - blocks_->tokens(g.first_seq);
+      if (appended > 0) blocks_->append(g.first_seq, appended);
+      g.holds_blocks = false;
+    } else {
+      const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
+      if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
+      g.first_seq = next_seq_;
+      next_seq_ += static_cast<SeqId>(g.sequences);
+      blocks_->admit(g.first_seq, g.prompt, max, prefix);
+      for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
+    }
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
     token_budget -= chunk;
@@ -186,7 +258,7 @@ void Engine::preempt(Group g) {
   g.chunk = 0;
   g.decodes = false;
   // vLLM recomputes only single-sequence requests; samples and beams would lose their state.
-  if (params_.preemption_mode == "swap" || g.sequences > 1) {
+  if ((params_.preemption_mode == "swap" && !g.shadow) || g.sequences > 1) {
     const int64_t moved = blocks_->swap_out(seqs_of(g));
     swap_blocks_this_step_ += moved;
     swapped_.push_back(std::move(g));
@@ -212,6 +284,7 @@ bool Engine::schedule_running(int64_t& token_budget) {
       }
       continue;
     }
+    if (g.shadow) continue;  // parked: it holds its KV cache and decodes nothing
     bool self_preempted = false;
     while (blocks_to_grow(running_[i]) > blocks_->free_blocks()) {
       preempted = true;
@@ -382,6 +455,7 @@ const StepResult& Engine::finish_step() {
   stepping_ = false;
   result_.first_tokens.clear();
   result_.finished.clear();
+  result_.shadows_parked.clear();
 
   const double block_size = static_cast<double>(params_.block_size);
   for (int64_t k = 0; k < run_steps_; ++k) {
@@ -408,7 +482,9 @@ const StepResult& Engine::finish_step() {
     } else if (g.chunk > 0) {
       g.computed += g.chunk;
       stats_.prefilled_tokens += g.chunk;
-      if (g.computed >= g.prompt) {
+      if (g.computed >= g.prompt && g.shadow) {
+        result_.shadows_parked.push_back(g.request.id);
+      } else if (g.computed >= g.prompt) {
         // The prompt's last logits give each sequence its next token.
         if (g.generated == 0) result_.first_tokens.push_back(g.request.id);
         ++g.generated;

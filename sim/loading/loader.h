@@ -106,6 +106,10 @@ class Loader final : public EventHandler, public FlowListener {
   const TierCache& dram(ServerId server) const { return dram_[server]; }
   const TierCache& ssd(ServerId server) const { return ssd_[server]; }
   uint64_t preloads_started() const { return preloads_started_; }
+  // The transfer machinery loads run on, for other transfers that share its links (a live
+  // migration's KV copy).
+  FlowNetwork& network() { return network_; }
+  const Topology& topology() const { return topology_; }
 
   void on_event(const Event& event) override;
   const char* name() const override { return "loader"; }
