@@ -355,7 +355,7 @@ std::vector<InstanceView> ControlPlane::movable_instances() {
     v.model = inst.model;
     v.server = inst.server;
     v.gpus = static_cast<int64_t>(inst.gpus.size());
-    for (const auto& [request, tokens] : inst.engine->request_tokens()) {
+    for (const auto& [request, tokens] : tokens_now(id)) {
       ++v.requests;
       v.tokens += tokens;
     }
@@ -478,9 +478,8 @@ bool ControlPlane::start_live_migration(InstanceId id, ModelId made_room_for) {
 
 void ControlPlane::migration_round(int32_t index) {
   Migration& g = migrations_[index];
-  const Instance& source = instances_[g.source];
   const bool kv = policies_.migration->method() == MigrationMethod::live_kv;
-  const auto tokens = source.engine->request_tokens();
+  const auto tokens = tokens_now(g.source);
   // Requests that finished on the source need nothing more on the destination.
   for (auto it = g.sent.begin(); it != g.sent.end();) {
     const RequestId request = it->first;
@@ -582,12 +581,17 @@ void ControlPlane::source_stopped(int32_t index) {
   switch_over(index);
 }
 
+std::vector<std::pair<RequestId, int64_t>> ControlPlane::tokens_now(InstanceId id) const {
+  const Instance& inst = instances_[id];
+  return inst.engine->request_tokens(inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero());
+}
+
 // A request's blocks from the one holding its first token not yet copied (a partial block is
 // sent again once it has grown) to the one holding its last token.
 int64_t ControlPlane::blocks_to_copy(const Migration& g) const {
   const int64_t block = engine_params_.block_size;
   int64_t blocks = 0;
-  for (const auto& [request, count] : instances_[g.source].engine->request_tokens()) {
+  for (const auto& [request, count] : tokens_now(g.source)) {
     const auto it = g.sent.find(request);
     const int64_t copied = it == g.sent.end() ? 0 : it->second;
     if (count > copied) blocks += (count + block - 1) / block - copied / block;
@@ -599,7 +603,7 @@ void ControlPlane::copy_kv(int32_t index, int64_t blocks) {
   Migration& g = migrations_[index];
   const Instance& source = instances_[g.source];
   const Instance& destination = instances_[g.destination];
-  for (const auto& [request, count] : source.engine->request_tokens()) g.sent[request] = count;
+  for (const auto& [request, count] : tokens_now(g.source)) g.sent[request] = count;
   const int64_t bytes = blocks * engine_params_.block_size * models_[source.model].served.spec.kv_bytes_per_token();
   g.bytes_copied += bytes;
   // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.

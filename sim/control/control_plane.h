@@ -186,6 +186,8 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
   bool migration_step_done(InstanceId id);
   void stop_source(int32_t migration);
   void source_stopped(int32_t migration);
+  // The source's requests and their tokens now, part-way through its step in progress.
+  std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id) const;
   // KV blocks of the source not yet (fully) copied.
   int64_t blocks_to_copy(const Migration& g) const;
   void copy_kv(int32_t migration, int64_t blocks);

@@ -153,11 +153,16 @@ std::optional<int64_t> Engine::remove(RequestId id) {
   return std::nullopt;
 }
 
-std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
+std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) const {
+  int64_t steps_done = 0;
+  Time end = Time::zero();
+  while (stepping_ && steps_done < run_steps_ && end + run_step_times_[static_cast<size_t>(steps_done)] <= elapsed)
+    end += run_step_times_[static_cast<size_t>(steps_done++)];
   std::vector<std::pair<RequestId, int64_t>> tokens;
   for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
     for (const Group& g : *queue)
-      if (!g.shadow) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated);
+      if (!g.shadow)
+        tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated + (g.decodes ? steps_done : 0));
   return tokens;
 }
 

@@ -197,8 +197,9 @@ class Engine {
   // Takes a request out wherever it is (waiting, running or swapped) and frees its blocks;
   // returns the tokens it had generated, or nullopt if it is not here. Not while stepping.
   std::optional<int64_t> remove(RequestId id);
-  // The ids of the requests here, and the input plus generated tokens of each.
-  std::vector<std::pair<RequestId, int64_t>> request_tokens() const;
+  // The ids of the requests here, and the input plus generated tokens of each, `elapsed` into
+  // the step in progress: the steps of a fast-forwarded run that ended by then count.
+  std::vector<std::pair<RequestId, int64_t>> request_tokens(Time elapsed = Time::zero()) const;
 
   // Plans the next step (or run of decode steps) and returns its duration; nullopt with
   // nothing to do.
