@@ -695,6 +695,11 @@ void ControlPlane::switch_over(int32_t index) {
   // ready since it loaded. Requests first: releasing the source may place other instances, which
   // must not find the destination idle and take it as a victim before it got what was waiting.
   ++m.ready;
+  while (!m.router_queue.empty()) {
+    const RequestId r = m.router_queue.front();
+    m.router_queue.pop_front();
+    route(r, true);
+  }
   kick(destination_id);
   release(source_id, policies_.keepalive->decide(record.model, sim_.now()).keep_checkpoint_in_dram);
 }
@@ -745,7 +750,11 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   --m.starting;
   ++m.ready;
   set_state(id, InstanceState::idle);
-  if (inst.migration >= 0) migration_round(inst.migration);
+  if (inst.migration >= 0) {
+    migration_round(inst.migration);
+    // A source with nothing left switches at once, and the switch set everything going.
+    if (instances_[id].migration < 0) return;
+  }
   while (!m.router_queue.empty()) {
     const RequestId r = m.router_queue.front();
     m.router_queue.pop_front();
