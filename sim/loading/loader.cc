@@ -31,6 +31,8 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
     ssd_.emplace_back(s.profile->ssd_cache_bytes, ssd_policy());
   }
   busy_until_.assign(cluster.servers().size(), Time::zero());
+  transferring_.assign(cluster.servers().size(), 0);
+  waiting_jobs_.resize(cluster.servers().size());
 }
 
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
@@ -152,6 +154,14 @@ void Loader::on_event(const Event& event) {
 }
 
 void Loader::begin_transfers(uint32_t job_id) {
+  const ServerId s = jobs_[job_id].request.server;
+  if (params_.serialize_per_server) {
+    if (transferring_[s]) {
+      waiting_jobs_[s].push_back(job_id);
+      return;
+    }
+    transferring_[s] = 1;
+  }
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
 }
 
@@ -245,6 +255,14 @@ void Loader::finish(uint32_t job_id) {
     if (load.tier == Tier::ssd || load.tier == Tier::remote) dram_[s].insert(load.part.id, load.part.bytes, sim_.now());
   job.active = false;
   free_jobs_.push_back(job_id);
+  if (params_.serialize_per_server) {
+    transferring_[s] = 0;
+    if (!waiting_jobs_[s].empty()) {
+      const uint32_t next = waiting_jobs_[s].front();
+      waiting_jobs_[s].pop_front();
+      begin_transfers(next);
+    }
+  }
   // The listener may start another load, which can reuse this job's slot.
   LoadListener* listener = job.listener;
   const InstanceId instance = job.request.instance;

@@ -11,6 +11,7 @@
 // caches, whose eviction policies decide what stays.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -38,6 +39,7 @@ struct LoaderParams {
   double process_start_s = 2.0;
   double gpu_context_s = 0.5;
   int64_t chunk_bytes = int64_t{32} << 20;
+  bool serialize_per_server = false;
 
   template <class V>
   void visit(V& v) {
@@ -49,6 +51,9 @@ struct LoaderParams {
     v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s (assumption)", at_least(0));
     v.field("chunk_bytes", chunk_bytes, "pipeline chunk (ServerlessLLM default 32 MiB); sets the pipeline fill",
             at_least(1));
+    v.field("serialize_per_server", serialize_per_server,
+            "one load's transfers at a time per server, the others waiting in order of their start-up's end "
+            "(ServerlessLLM's loading queue); false: concurrent loads share the links");
   }
 };
 
@@ -99,7 +104,8 @@ class Loader final : public EventHandler, public FlowListener {
   // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
   Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
   // The estimated time until loads already started on `server` are done: the loading-queue wait
-  // of ServerlessLLM's scheduler, which loads one model at a time per server.
+  // of ServerlessLLM's scheduler, which loads one model at a time per server (a real queue with
+  // `serialize_per_server`, else concurrent loads that share the links).
   Time queue_wait(ServerId server) const { return std::max(Time::zero(), busy_until_[server] - sim_.now()); }
   // The fastest tier of `server` holding the part, ignoring GPUs.
   Tier tier_holding(ServerId server, CheckpointId part) const;
@@ -170,6 +176,9 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
   std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
+  // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
+  std::vector<uint8_t> transferring_;
+  std::vector<std::deque<uint32_t>> waiting_jobs_;
 };
 
 }  // namespace slsim

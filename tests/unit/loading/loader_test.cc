@@ -74,6 +74,18 @@ TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
   EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);
 }
 
+TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
+  LoaderParams params{"sllm", 0, 0, 1};
+  params.serialize_per_server = true;
+  Bench b(ideal(), params);
+  b.load(0, 1, 1.0, {0});
+  b.load(1, 2, 1.0, {1});
+  EXPECT_EQ(b.loader.queue_wait(0), Time::from_seconds(2.0));  // both loads' estimates
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 1.0);  // alone on the 1 GB/s store
+  EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);  // then the second, alone too
+}
+
 TEST(Loader, ShardsOfATensorParallelLoadShareTheSsdAndUseTheirOwnHostLinks) {
   Bench b(ideal());
   b.loader.preload(0, CheckpointPart{5, 1'000'000'000, 1}, Tier::ssd);
