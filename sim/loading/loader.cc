@@ -33,9 +33,11 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
   busy_until_.assign(cluster.servers().size(), Time::zero());
   transferring_.assign(cluster.servers().size(), 0);
   waiting_jobs_.resize(cluster.servers().size());
+  observed_gbps_.assign(cluster.servers().size(), {});
 }
 
-Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
+Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
+                      bool observed_rates) const {
   const NodeId gpu = topology_.gpu(server, 0);
   double transfer_s = 0;
   Time fill;
@@ -46,7 +48,8 @@ Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, in
                         : tier == Tier::ssd ? topology_.ssd(server)
                                             : topology_.remote_storage();
     const double shard_bytes = static_cast<double>(part.bytes) / static_cast<double>(tensor_parallel);
-    transfer_s += shard_bytes / (capped_rate_gbps(from, gpu) * 1e9);
+    const double observed = observed_rates ? observed_rate_gbps(server, tier) : 0;
+    transfer_s += shard_bytes / ((observed > 0 ? observed : capped_rate_gbps(from, gpu)) * 1e9);
     if (tier != Tier::dram) fill = std::max(fill, pipeline_fill(from, gpu));
     tensors += part.tensors;
   }
@@ -162,6 +165,7 @@ void Loader::begin_transfers(uint32_t job_id) {
     }
     transferring_[s] = 1;
   }
+  jobs_[job_id].transfers_began = sim_.now();
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
 }
 
@@ -244,6 +248,17 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
     case Phase::done: throw std::logic_error("a finished part received a flow");
   }
   if (--job.parts_pending > 0) return;
+  const Time took = sim_.now() - job.transfers_began;
+  if (took > Time::zero()) {
+    double shard_bytes = 0;
+    for (const PartLoad& p : job.parts) shard_bytes += static_cast<double>(p.part.bytes);
+    shard_bytes /= static_cast<double>(job.request.gpus.size());
+    // GB/s is bytes per nanosecond.
+    const double rate_gbps = shard_bytes / static_cast<double>(took.ns());
+    double& average = observed_gbps_[s][static_cast<size_t>(job.outcome.tier)];
+    average = average > 0 ? params_.observed_rate_weight * rate_gbps + (1 - params_.observed_rate_weight) * average
+                          : rate_gbps;
+  }
   if (job.finish_delay > Time::zero()) sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
   else finish(job_id);
 }

@@ -10,6 +10,7 @@
 // and per-tensor overheads last. What passes through DRAM and the SSD is offered to their
 // caches, whose eviction policies decide what stays.
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -40,6 +41,7 @@ struct LoaderParams {
   double gpu_context_s = 0.5;
   int64_t chunk_bytes = int64_t{32} << 20;
   bool serialize_per_server = false;
+  double observed_rate_weight = 0.5;
 
   template <class V>
   void visit(V& v) {
@@ -54,6 +56,9 @@ struct LoaderParams {
     v.field("serialize_per_server", serialize_per_server,
             "one load's transfers at a time per server, the others waiting in order of their start-up's end "
             "(ServerlessLLM's loading queue); false: concurrent loads share the links");
+    v.field("observed_rate_weight", observed_rate_weight,
+            "weight of the newest load in each server's moving average of measured load rates per tier, which "
+            "estimates may use instead of the idle-link rates (assumption: half)", between(0, 1));
   }
 };
 
@@ -102,7 +107,15 @@ class Loader final : public EventHandler, public FlowListener {
   // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
   // start-up, each part's shard at the capped rate of the path from the fastest tier holding it
   // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
-  Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
+  // With `observed_rates`, a tier's rate is the server's moving average of the rates its loads
+  // from that tier achieved (checkpoint bytes per GPU over the transfers' time, contention
+  // included), where it has one.
+  Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
+                bool observed_rates = false) const;
+  // The moving average of measured load rates from `tier` to `server`'s GPUs, GB/s; 0: none yet.
+  double observed_rate_gbps(ServerId server, Tier tier) const {
+    return observed_gbps_[server][static_cast<size_t>(tier)];
+  }
   // The estimated time until loads already started on `server` are done: the loading-queue wait
   // of ServerlessLLM's scheduler, which loads one model at a time per server (a real queue with
   // `serialize_per_server`, else concurrent loads that share the links).
@@ -139,6 +152,7 @@ class Loader final : public EventHandler, public FlowListener {
     int64_t parts_pending = 0;
     LoadOutcome outcome;
     Time finish_delay;
+    Time transfers_began;
     bool active = false;
   };
   // A copy into a cache tier: a preload, or the SSD write-behind of a remote load.
@@ -178,6 +192,7 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
   std::vector<uint8_t> transferring_;
+  std::vector<std::array<double, std::size(kAllTiers)>> observed_gbps_;  // by server and tier
   std::vector<std::deque<uint32_t>> waiting_jobs_;
 };
 
