@@ -581,17 +581,19 @@ void ControlPlane::source_stopped(int32_t index) {
   switch_over(index);
 }
 
-std::vector<std::pair<RequestId, int64_t>> ControlPlane::tokens_now(InstanceId id) const {
+std::vector<std::pair<RequestId, int64_t>> ControlPlane::tokens_now(InstanceId id, bool cached) const {
   const Instance& inst = instances_[id];
-  return inst.engine->request_tokens(inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero());
+  const Time elapsed = inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero();
+  return cached ? inst.engine->cached_request_tokens(elapsed) : inst.engine->request_tokens(elapsed);
 }
 
-// A request's blocks from the one holding its first token not yet copied (a partial block is
-// sent again once it has grown) to the one holding its last token.
+// A request's blocks from the one holding its first cached token not yet copied (a partial block
+// is sent again once it has grown) to the one holding its last. A request waiting or swapped out
+// has nothing in the GPUs' cache: the destination recomputes what was never copied.
 int64_t ControlPlane::blocks_to_copy(const Migration& g) const {
   const int64_t block = engine_params_.block_size;
   int64_t blocks = 0;
-  for (const auto& [request, count] : tokens_now(g.source)) {
+  for (const auto& [request, count] : tokens_now(g.source, true)) {
     const auto it = g.sent.find(request);
     const int64_t copied = it == g.sent.end() ? 0 : it->second;
     if (count > copied) blocks += (count + block - 1) / block - copied / block;
@@ -603,7 +605,7 @@ void ControlPlane::copy_kv(int32_t index, int64_t blocks) {
   Migration& g = migrations_[index];
   const Instance& source = instances_[g.source];
   const Instance& destination = instances_[g.destination];
-  for (const auto& [request, count] : tokens_now(g.source)) g.sent[request] = count;
+  for (const auto& [request, count] : tokens_now(g.source, true)) g.sent[request] = std::max(g.sent[request], count);
   const int64_t bytes = blocks * engine_params_.block_size * models_[source.model].served.spec.kv_bytes_per_token();
   g.bytes_copied += bytes;
   // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.

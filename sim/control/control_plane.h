@@ -186,8 +186,9 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
   bool migration_step_done(InstanceId id);
   void stop_source(int32_t migration);
   void source_stopped(int32_t migration);
-  // The source's requests and their tokens now, part-way through its step in progress.
-  std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id) const;
+  // An instance's requests and their tokens now, part-way through its step in progress; with
+  // `cached`, only the tokens whose keys and values are in its GPUs' cache.
+  std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id, bool cached = false) const;
   // KV blocks of the source not yet (fully) copied.
   int64_t blocks_to_copy(const Migration& g) const;
   void copy_kv(int32_t migration, int64_t blocks);

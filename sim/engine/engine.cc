@@ -153,16 +153,31 @@ std::optional<int64_t> Engine::remove(RequestId id) {
   return std::nullopt;
 }
 
-std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) const {
-  int64_t steps_done = 0;
+int64_t Engine::steps_done(Time elapsed) const {
+  int64_t done = 0;
   Time end = Time::zero();
-  while (stepping_ && steps_done < run_steps_ && end + run_step_times_[static_cast<size_t>(steps_done)] <= elapsed)
-    end += run_step_times_[static_cast<size_t>(steps_done++)];
+  while (stepping_ && done < run_steps_ && end + run_step_times_[static_cast<size_t>(done)] <= elapsed)
+    end += run_step_times_[static_cast<size_t>(done++)];
+  return done;
+}
+
+std::vector<std::pair<RequestId, int64_t>> Engine::cached_request_tokens(Time elapsed) const {
+  const int64_t done = steps_done(elapsed);
+  std::vector<std::pair<RequestId, int64_t>> tokens;
+  for (const Group& g : running_) {
+    if (g.shadow) continue;
+    const int64_t cached = prefill_done(g) ? blocks_->tokens(g.first_seq) + (g.decodes ? done : 0) : g.computed;
+    tokens.emplace_back(g.request.id, cached);
+  }
+  return tokens;
+}
+
+std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) const {
+  const int64_t done = steps_done(elapsed);
   std::vector<std::pair<RequestId, int64_t>> tokens;
   for (const std::deque<Group>* queue : {&waiting_, &running_, &swapped_})
     for (const Group& g : *queue)
-      if (!g.shadow)
-        tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated + (g.decodes ? steps_done : 0));
+      if (!g.shadow) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated + (g.decodes ? done : 0));
   return tokens;
 }
 

@@ -200,6 +200,9 @@ class Engine {
   // The ids of the requests here, and the input plus generated tokens of each, `elapsed` into
   // the step in progress: the steps of a fast-forwarded run that ended by then count.
   std::vector<std::pair<RequestId, int64_t>> request_tokens(Time elapsed = Time::zero()) const;
+  // The same for the tokens whose keys and values are in the GPU's cache (what a KV copy can
+  // move): none for a request waiting or swapped out.
+  std::vector<std::pair<RequestId, int64_t>> cached_request_tokens(Time elapsed = Time::zero()) const;
 
   // Plans the next step (or run of decode steps) and returns its duration; nullopt with
   // nothing to do.
@@ -248,6 +251,8 @@ class Engine {
   void preempt(Group g);
   std::vector<SeqId> seqs_of(const Group& g) const;
   int64_t run_length();
+  // Steps of the run in progress that ended `elapsed` after it began.
+  int64_t steps_done(Time elapsed) const;
   void release(Group& g);
   // The shadow of request `id`: its queue and position; throws if there is none.
   std::pair<std::deque<Group>*, std::deque<Group>::iterator> find_shadow(RequestId id);

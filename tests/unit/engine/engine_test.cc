@@ -505,4 +505,23 @@ TEST(Engine, RemovedShadowFreesItsBlocks) {
   EXPECT_THROW(h.engine.remove_shadow(9), std::logic_error);
 }
 
+TEST(Engine, CachedTokensLeaveOutWhatIsNotInTheCacheYet) {
+  Harness h(params(256, 100));
+  h.engine.enqueue({1, 40, 10});
+  h.engine.enqueue({2, 90, 10});  // does not fit the 100-token budget beside request 1: waits
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  ASSERT_TRUE(h.engine.begin_step());  // request 2's prefill alone
+  h.engine.finish_step();
+  // Request 1: 40 prompt tokens and 1 generated, whose keys and values the next decode computes.
+  // Request 2: its 90 prompt tokens.
+  const auto cached = h.engine.cached_request_tokens();
+  ASSERT_EQ(cached.size(), 2u);
+  EXPECT_EQ(cached[0], (std::pair<RequestId, int64_t>{1, 40}));
+  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2, 90}));
+  h.engine.enqueue({3, 10, 10});
+  EXPECT_EQ(h.engine.cached_request_tokens().size(), 2u);  // waiting: nothing cached
+  EXPECT_EQ(h.engine.request_tokens().size(), 3u);
+}
+
 }  // namespace slsim
