@@ -24,7 +24,9 @@ Time prefill_time(const LatencyModel& latency, int64_t tokens) {
 
 bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
 
-bool live(MigrationMethod method) { return method == MigrationMethod::live_token || method == MigrationMethod::live_kv; }
+bool live(MigrationMethod method) {
+  return method == MigrationMethod::live_token || method == MigrationMethod::live_kv;
+}
 
 }  // namespace
 
@@ -668,10 +670,10 @@ void ControlPlane::switch_over(int32_t index) {
     } else {
       destination.engine->enqueue_resumed(engine_request(f.request), generated, 0);
     }
-    const int64_t tokens = count - resident;
-    last_round.prefill_tokens += tokens;
-    last_round.prefill_attention_pairs +=
-        (static_cast<double>(count) * static_cast<double>(count) - static_cast<double>(resident) * static_cast<double>(resident)) / 2;
+    last_round.prefill_tokens += count - resident;
+    const auto after = static_cast<double>(count);
+    const auto before = static_cast<double>(resident);
+    last_round.prefill_attention_pairs += (after * after - before * before) / 2;
     ++last_round.prefill_sequences;
   }
   // Shadows of requests that finished on the source since the last round.
