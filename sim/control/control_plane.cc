@@ -11,7 +11,8 @@ EngineRequest engine_request(const Request& r) {
   return EngineRequest{r.id, r.input_tokens, r.output_tokens, r.samples, r.beam_width, r.prefix_blocks};
 }
 
-// One prompt of `tokens` prefilled alone: what a live migration's round costs the destination.
+// One prompt of `tokens` prefilled alone: what the placement's migration estimate a·tokens + b
+// is fitted to.
 Time prefill_time(const LatencyModel& latency, int64_t tokens) {
   if (tokens <= 0) return Time::zero();
   StepShape shape;
@@ -22,6 +23,10 @@ Time prefill_time(const LatencyModel& latency, int64_t tokens) {
 }
 
 bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
+
+bool live(MigrationMethod method) {
+  return method == MigrationMethod::live_token || method == MigrationMethod::live_kv;
+}
 
 }  // namespace
 
@@ -121,7 +126,6 @@ void ControlPlane::on_event(const Event& event) {
       act(scheduled_actions_[event.target]);
       free_action_slots_.push_back(event.target);
       break;
-    case kMigrationRound: migration_round(static_cast<int32_t>(event.target)); break;
     case kAutoscaleTick: autoscale_tick(); break;
     default: throw std::logic_error("unknown control-plane event");
   }
@@ -185,15 +189,18 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   inst.served_any = true;
   ++m.outstanding;
   inst.engine->enqueue(engine_request(f.request));
-  if (inst.engine->stepping()) {
-    // A run of decode steps ends early so that the next step can admit this request.
-    const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
-    if (end != inst.step_end) {
-      inst.step_end = end;
-      inst.step_event = sim_.schedule_at(end, handler_, kStepDone, best);
-    }
-  }
+  cut_run_short(best);
   kick(best);
+}
+
+void ControlPlane::cut_run_short(InstanceId id) {
+  Instance& inst = instances_[id];
+  if (!inst.engine->stepping()) return;
+  const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
+  if (end != inst.step_end) {
+    inst.step_end = end;
+    inst.step_event = sim_.schedule_at(end, handler_, kStepDone, id);
+  }
 }
 
 ModelDemand ControlPlane::demand(ModelId model) const {
@@ -350,7 +357,7 @@ std::vector<InstanceView> ControlPlane::movable_instances() {
     v.model = inst.model;
     v.server = inst.server;
     v.gpus = static_cast<int64_t>(inst.gpus.size());
-    for (const auto& [request, tokens] : inst.engine->request_tokens()) {
+    for (const auto& [request, tokens] : tokens_now(id)) {
       ++v.requests;
       v.tokens += tokens;
     }
@@ -365,9 +372,9 @@ std::vector<InstanceView> ControlPlane::movable_instances() {
 }
 
 std::optional<Placement> ControlPlane::cheapest_room(const PlacementRequest& request) {
-  const bool live = policies_.migration->method() == MigrationMethod::live_token;
-  const auto cost = [live](const InstanceView& v) {
-    return live && v.requests > 0 && v.relocation_load_s < 0 ? 1e300 : static_cast<double>(v.tokens);
+  const bool moves_live = live(policies_.migration->method());
+  const auto cost = [moves_live](const InstanceView& v) {
+    return moves_live && v.requests > 0 && v.relocation_load_s < 0 ? 1e300 : static_cast<double>(v.tokens);
   };
   std::optional<Placement> best;
   double best_cost = 0;
@@ -397,7 +404,7 @@ void ControlPlane::make_room(const Placement& placement, ModelId model, StartRea
       release(victim, policies_.keepalive->decide(inst.model, sim_.now()).keep_checkpoint_in_dram);
       continue;
     }
-    if (policies_.migration->method() == MigrationMethod::live_token && start_live_migration(victim, model)) continue;
+    if (live(policies_.migration->method()) && start_live_migration(victim, model)) continue;
     preempt_instance(victim, model);
   }
   fill_reservations(placement.server);
@@ -455,10 +462,13 @@ bool ControlPlane::start_live_migration(InstanceId id, ModelId made_room_for) {
   }
   const ModelId model = instances_[id].model;
   ModelState& m = models_[model];
-  // The destination is not routable until the switch: it joins the model's instances then.
   const InstanceId destination = place_on(model, StartReason{}, *to, -1, sim_.now());
-  std::erase(m.instances, destination);
-  migrations_[slot] = Migration{id, destination, made_room_for, sim_.now(), 0, 0, {}};
+  Migration& g = migrations_[slot];
+  g = Migration{};
+  g.source = id;
+  g.destination = destination;
+  g.made_room_for = made_room_for;
+  g.started = sim_.now();
   instances_[id].migration = slot;
   instances_[destination].migration = slot;
   // The source takes no new requests; while it moves, the model counts it as starting.
@@ -470,64 +480,210 @@ bool ControlPlane::start_live_migration(InstanceId id, ModelId made_room_for) {
 
 void ControlPlane::migration_round(int32_t index) {
   Migration& g = migrations_[index];
-  Instance& source = instances_[g.source];
-  int64_t arrived = 0;
-  const auto tokens = source.engine->request_tokens();
-  for (const auto& [request, count] : tokens) {
-    const auto it = g.sent.find(request);
-    arrived += count - (it == g.sent.end() ? 0 : it->second);
+  const bool kv = policies_.migration->method() == MigrationMethod::live_kv;
+  const auto tokens = tokens_now(g.source);
+  // Requests that finished on the source need nothing more on the destination.
+  for (auto it = g.sent.begin(); it != g.sent.end();) {
+    const RequestId request = it->first;
+    if (std::any_of(tokens.begin(), tokens.end(), [request](const auto& t) { return t.first == request; })) {
+      ++it;
+      continue;
+    }
+    if (!kv) instances_[g.destination].engine->remove_shadow(request);
+    it = g.sent.erase(it);
   }
-  const bool last = tokens.empty() || (g.rounds > 0 && (arrived < policies_.migration->stop_below_tokens() ||
-                                                        g.rounds >= policies_.migration->max_rounds()));
+  bool last = tokens.empty();
+  int64_t arrived = 0;
+  int64_t blocks = 0;
+  if (kv) {
+    blocks = blocks_to_copy(g);
+    last = last || blocks <= policies_.migration->last_stage_max_blocks() ||
+           g.rounds + 1 >= policies_.migration->max_rounds();
+  } else {
+    for (const auto& [request, count] : tokens) {
+      const auto it = g.sent.find(request);
+      arrived += count - (it == g.sent.end() ? 0 : it->second);
+    }
+    last = last || (g.rounds > 0 && (arrived < policies_.migration->stop_below_tokens() ||
+                                      g.rounds >= policies_.migration->max_rounds()));
+  }
   if (last) {
-    if (!source.engine->stepping()) {
-      switch_over(index);
-      return;
-    }
-    // The source stops at the end of the step in progress.
-    source.stop_for_migration = true;
-    const Time end = sim_.now() + source.engine->interrupt(sim_.now() - source.step_started);
-    if (end != source.step_end) {
-      source.step_end = end;
-      source.step_event = sim_.schedule_at(end, handler_, kStepDone, g.source);
-    }
+    stop_source(index);
     return;
   }
   ++g.rounds;
+  if (kv) {
+    copy_kv(index, blocks);
+    return;
+  }
+  // The round is a prefill in the destination's engine beside its other work.
+  Instance& destination = instances_[g.destination];
   g.tokens_recomputed += arrived;
-  for (const auto& [request, count] : tokens) g.sent[request] = count;
-  sim_.schedule_in(prefill_time(*instances_[g.destination].latency, arrived), handler_, kMigrationRound,
-                   static_cast<uint32_t>(index));
+  for (const auto& [request, count] : tokens) {
+    const auto it = g.sent.find(request);
+    if (it == g.sent.end()) {
+      EngineRequest shadow = engine_request(in_flight_.at(request).request);
+      shadow.output_tokens = shadow.input_tokens + shadow.output_tokens - count;
+      shadow.input_tokens = count;
+      shadow.prefix_blocks.clear();
+      destination.engine->enqueue_shadow(std::move(shadow));
+    } else if (count > it->second) {
+      destination.engine->extend_shadow(request, count - it->second);
+    }
+    g.sent[request] = count;
+  }
+  g.round_pending = true;
+  cut_run_short(g.destination);
+  kick(g.destination);
+}
+
+bool ControlPlane::migration_step_done(InstanceId id) {
+  const int32_t index = instances_[id].migration;
+  Migration& g = migrations_[index];
+  if (id == g.source) {
+    if (!instances_[id].stop_for_migration) return false;
+    source_stopped(index);
+    return true;
+  }
+  if (g.switch_waiting) {
+    switch_over(index);
+    return true;
+  }
+  if (g.round_pending && instances_[id].engine->unparked_shadows() == 0) {
+    g.round_pending = false;
+    migration_round(index);
+    // The round may have ended the migration, whose switch set the destination going.
+    return instances_[id].migration < 0;
+  }
+  return false;
+}
+
+void ControlPlane::stop_source(int32_t index) {
+  Migration& g = migrations_[index];
+  Instance& source = instances_[g.source];
+  if (!source.engine->stepping()) {
+    source_stopped(index);
+    return;
+  }
+  source.stop_for_migration = true;
+  cut_run_short(g.source);
+}
+
+void ControlPlane::source_stopped(int32_t index) {
+  Migration& g = migrations_[index];
+  g.stopped = sim_.now();
+  if (policies_.migration->method() == MigrationMethod::live_kv) {
+    const int64_t blocks = blocks_to_copy(g);
+    if (blocks > 0) {
+      g.final_copy = true;
+      copy_kv(index, blocks);
+      return;
+    }
+  }
+  switch_over(index);
+}
+
+std::vector<std::pair<RequestId, int64_t>> ControlPlane::tokens_now(InstanceId id, bool cached) const {
+  const Instance& inst = instances_[id];
+  const Time elapsed = inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero();
+  return cached ? inst.engine->cached_request_tokens(elapsed) : inst.engine->request_tokens(elapsed);
+}
+
+// A request's blocks from the one holding its first cached token not yet copied (a partial block
+// is sent again once it has grown) to the one holding its last. A request waiting or swapped out
+// has nothing in the GPUs' cache: the destination recomputes what was never copied.
+int64_t ControlPlane::blocks_to_copy(const Migration& g) const {
+  const int64_t block = engine_params_.block_size;
+  int64_t blocks = 0;
+  for (const auto& [request, count] : tokens_now(g.source, true)) {
+    const auto it = g.sent.find(request);
+    const int64_t copied = it == g.sent.end() ? 0 : it->second;
+    if (count > copied) blocks += (count + block - 1) / block - copied / block;
+  }
+  return blocks;
+}
+
+void ControlPlane::copy_kv(int32_t index, int64_t blocks) {
+  Migration& g = migrations_[index];
+  const Instance& source = instances_[g.source];
+  const Instance& destination = instances_[g.destination];
+  for (const auto& [request, count] : tokens_now(g.source, true)) g.sent[request] = std::max(g.sent[request], count);
+  const int64_t bytes = blocks * engine_params_.block_size * models_[source.model].served.spec.kv_bytes_per_token();
+  g.bytes_copied += bytes;
+  // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.
+  const Topology& topology = loader_.topology();
+  const size_t shards = source.gpus.size();
+  g.flows_pending = static_cast<int64_t>(shards);
+  for (size_t i = 0; i < shards; ++i)
+    loader_.network().start(topology.gpu(source.server, source.gpus[i]),
+                            topology.gpu(destination.server, destination.gpus[i]),
+                            static_cast<double>(bytes) / static_cast<double>(shards), *this,
+                            static_cast<uint64_t>(index));
+}
+
+void ControlPlane::on_flow_done(FlowId, uint64_t tag) {
+  const auto index = static_cast<int32_t>(tag);
+  Migration& g = migrations_[index];
+  if (--g.flows_pending > 0) return;
+  if (g.final_copy)
+    switch_over(index);
+  else
+    migration_round(index);
 }
 
 void ControlPlane::switch_over(int32_t index) {
   Migration& g = migrations_[index];
   Instance& source = instances_[g.source];
   Instance& destination = instances_[g.destination];
+  // The destination takes the requests between steps.
+  if (destination.engine->stepping()) {
+    g.switch_waiting = true;
+    cut_run_short(g.destination);
+    return;
+  }
+  const bool kv = policies_.migration->method() == MigrationMethod::live_kv;
   ModelState& m = models_[source.model];
   MigrationRecord record;
-  record.method = "live-token";
+  record.method = kv ? "live-kv" : "live-token";
   record.model = source.model;
   record.source = g.source;
   record.from = source.server;
   record.to = destination.server;
   record.made_room_for = g.made_room_for;
   record.started = g.started;
-  int64_t last_tokens = 0;
+  StepShape last_round;
   for (const auto& [request, count] : source.engine->request_tokens()) {
     const int64_t generated = *source.engine->remove(request);
     const auto sent = g.sent.find(request);
     const int64_t resident = sent == g.sent.end() ? 0 : sent->second;
-    last_tokens += count - resident;
     InFlight& f = in_flight_.at(request);
     ++f.migrated;
     f.server = destination.server;
-    destination.engine->enqueue_resumed(engine_request(f.request), generated, resident);
     ++record.requests;
+    if (kv) {
+      destination.engine->enqueue_resumed(engine_request(f.request), generated, resident);
+      continue;
+    }
+    if (resident > 0) {
+      destination.engine->promote_shadow(engine_request(f.request), generated);
+      g.sent.erase(sent);
+    } else {
+      destination.engine->enqueue_resumed(engine_request(f.request), generated, 0);
+    }
+    last_round.prefill_tokens += count - resident;
+    const auto after = static_cast<double>(count);
+    const auto before = static_cast<double>(resident);
+    last_round.prefill_attention_pairs += (after * after - before * before) / 2;
+    ++last_round.prefill_sequences;
   }
+  // Shadows of requests that finished on the source since the last round.
+  if (!kv)
+    for (const auto& [request, tokens] : g.sent) destination.engine->remove_shadow(request);
   record.rounds = g.rounds + 1;
-  record.tokens_recomputed = g.tokens_recomputed + last_tokens;
-  record.pause = prefill_time(*destination.latency, last_tokens);
+  record.tokens_recomputed = g.tokens_recomputed + last_round.prefill_tokens;
+  record.bytes_copied = g.bytes_copied;
+  record.pause = sim_.now() - g.stopped;
+  if (last_round.prefill_tokens > 0) record.pause += destination.latency->step_time(last_round);
   record.ended = sim_.now();
   observer_.on_migration(record);
 
@@ -539,14 +695,10 @@ void ControlPlane::switch_over(int32_t index) {
   destination.served_any = true;
   g.sent.clear();
   free_migration_slots_.push_back(index);
-  m.instances.push_back(destination_id);
-  set_state(destination_id, InstanceState::idle);
-  // The source stops counting as starting; the destination is ready; release() takes the source's
-  // ready count back as it lets it go.
-  --m.starting;
-  m.ready += 2;
-  // Requests first: releasing the source may place other instances, which must not find the
-  // destination idle and take it as a victim before it got what was waiting for it.
+  // release() takes the source's ready count back as it lets it go; the destination counts as
+  // ready since it loaded. Requests first: releasing the source may place other instances, which
+  // must not find the destination idle and take it as a victim before it got what was waiting.
+  ++m.ready;
   while (!m.router_queue.empty()) {
     const RequestId r = m.router_queue.front();
     m.router_queue.pop_front();
@@ -597,20 +749,22 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   if (inst.estimated_start_s >= 0)
     observer_.on_placement_estimate(inst.model, Time::from_seconds(inst.estimated_start_s), sim_.now() - inst.placed);
   policies_.autoscaler->on_load(inst.model, inst.ready_at - inst.load_started);
-  if (inst.migration >= 0) {
-    set_state(id, InstanceState::migrating);
-    migration_round(inst.migration);
-    return;
-  }
+  // A migration's destination serves like any instance from now; the model stops counting its
+  // source as starting.
   --m.starting;
   ++m.ready;
   set_state(id, InstanceState::idle);
+  if (inst.migration >= 0) {
+    migration_round(inst.migration);
+    // A source with nothing left switches at once, and the switch set everything going.
+    if (instances_[id].migration < 0) return;
+  }
   while (!m.router_queue.empty()) {
     const RequestId r = m.router_queue.front();
     m.router_queue.pop_front();
     route(r, true);
   }
-  if (inst.state == InstanceState::idle) went_idle(id);
+  if (instances_[id].state == InstanceState::idle) went_idle(id);
 }
 
 void ControlPlane::kick(InstanceId id) {
@@ -623,7 +777,7 @@ void ControlPlane::kick(InstanceId id) {
     went_idle(id);
     return;
   }
-  if (inst.migration < 0) set_state(id, InstanceState::busy);
+  if (inst.state != InstanceState::migrating) set_state(id, InstanceState::busy);
   inst.step_started = sim_.now();
   inst.step_end = sim_.now() + *duration;
   inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id);
@@ -658,17 +812,18 @@ void ControlPlane::on_step_done(InstanceId id) {
     --m.outstanding;
   }
   if (!result.finished.empty() && m.outstanding == 0 && m.router_queue.empty()) model_went_idle(inst.model);
-  if (inst.stop_for_migration) {
-    switch_over(inst.migration);
-    return;
-  }
+  if (inst.migration >= 0 && migration_step_done(id)) return;
   kick(id);
 }
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_[id];
-  // A migration's source with nothing left to decode waits for its next round to let go.
-  if (inst.migration >= 0) return;
+  // A migration's instances stay until the switch: the source with nothing left to decode waits
+  // for the next round to let go, the destination for what it is being sent.
+  if (inst.migration >= 0) {
+    if (inst.state != InstanceState::migrating) set_state(id, InstanceState::idle);
+    return;
+  }
   set_state(id, InstanceState::idle);
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry_event = sim_.schedule_in(inst.reason.keep_alive, handler_, kIdleExpired, id);
@@ -783,6 +938,14 @@ void ControlPlane::audit() const {
       if (!cluster_.server(inst.server).gpu_taken[static_cast<size_t>(gpu)])
         fail(fmt::format("instance {} holds GPU {} of server {}, which is marked free", id, gpu, inst.server));
     inst.engine->audit();
+    // Shadows are a live-token destination's recomputations of the requests it was sent.
+    size_t shadows = 0;
+    if (inst.migration >= 0 && migrations_[inst.migration].destination == id &&
+        policies_.migration->method() == MigrationMethod::live_token)
+      shadows = migrations_[inst.migration].sent.size();
+    if (static_cast<size_t>(inst.engine->shadows()) != shadows)
+      fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,
+                       inst.engine->shadows(), shadows));
   }
   int64_t dispatched = 0;
   for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;

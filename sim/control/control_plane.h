@@ -51,7 +51,7 @@ struct Policies {
   std::unique_ptr<MigrationPolicy> migration;
 };
 
-class ControlPlane final : public EventHandler, public LoadListener {
+class ControlPlane final : public EventHandler, public LoadListener, public FlowListener {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
                const EngineParams& engine_params, Policies policies, RequestSource& source,
@@ -68,6 +68,8 @@ class ControlPlane final : public EventHandler, public LoadListener {
   // exactly one live instance, and every engine's KV blocks are consistent and within capacity.
   void audit() const;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
+  // A live-kv migration's copy flow arrived (tag: the migration).
+  void on_flow_done(FlowId flow, uint64_t tag) override;
 
   // Read-only counts for time series.
   int64_t models() const { return static_cast<int64_t>(models_.size()); }
@@ -76,7 +78,7 @@ class ControlPlane final : public EventHandler, public LoadListener {
 
  private:
   enum EventKind : uint16_t {
-    kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kMigrationRound, kAutoscaleTick
+    kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kAutoscaleTick
   };
 
   struct InFlight {
@@ -129,19 +131,27 @@ class ControlPlane final : public EventHandler, public LoadListener {
     double estimated_start_s = -1;
     Time placed;
     int32_t migration = -1;  // the live migration it is the source or destination of
-    bool stop_for_migration = false;  // switch to the destination when the step in progress ends
+    bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
     // Its keep-alive ran out while the autoscaler's target still wanted it.
     bool keep_alive_expired = false;
   };
-  // A live migration: the source keeps decoding while the destination recomputes what it was sent.
+  // A live migration: the source keeps decoding while the destination recomputes what it was
+  // sent (live-token: shadow sequences in its engine) or receives its KV cache (live-kv: flows).
+  // The destination serves the model's new requests once loaded.
   struct Migration {
     InstanceId source = 0;
     InstanceId destination = 0;
     ModelId made_room_for = 0;
     Time started;
+    Time stopped;  // when the source stopped for the last round
     int64_t rounds = 0;
     int64_t tokens_recomputed = 0;
-    std::unordered_map<RequestId, int64_t> sent;  // input + generated tokens sent so far, per request
+    int64_t bytes_copied = 0;
+    int64_t flows_pending = 0;
+    bool round_pending = false;   // live-token: a round ends when the destination parked every shadow
+    bool final_copy = false;      // live-kv: the stop-and-copy is in flight
+    bool switch_waiting = false;  // the switch waits for the destination's step in progress
+    std::map<RequestId, int64_t> sent;  // input + generated tokens sent (or whose KV was copied), per request
   };
   // An instance waiting for victims to leave its server.
   struct Reservation {
@@ -172,7 +182,20 @@ class ControlPlane final : public EventHandler, public LoadListener {
   void preempt_instance(InstanceId id, ModelId made_room_for);
   bool start_live_migration(InstanceId id, ModelId made_room_for);
   void migration_round(int32_t migration);
+  // A migration's instance finished a step; true if the migration took it over (no kick).
+  bool migration_step_done(InstanceId id);
+  void stop_source(int32_t migration);
+  void source_stopped(int32_t migration);
+  // An instance's requests and their tokens now, part-way through its step in progress; with
+  // `cached`, only the tokens whose keys and values are in its GPUs' cache.
+  std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id, bool cached = false) const;
+  // KV blocks of the source not yet (fully) copied.
+  int64_t blocks_to_copy(const Migration& g) const;
+  void copy_kv(int32_t migration, int64_t blocks);
   void switch_over(int32_t migration);
+  // Ends an instance's run of decode steps after the step in progress, so that the next step
+  // can take up new work.
+  void cut_run_short(InstanceId id);
   void fill_reservations(ServerId server);
   std::optional<ServerId> relocation_server(const Instance& inst, double* load_s);
   void place_waiting();

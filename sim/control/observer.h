@@ -36,7 +36,7 @@ struct RequestOutcome {
 
 // One instance moved (or preempted) to make room for another model's cold start.
 struct MigrationRecord {
-  const char* method = "";  // "preempt" or "live-token"
+  const char* method = "";  // "preempt", "live-token" or "live-kv"
   ModelId model = 0;        // the victim's
   InstanceId source = 0;
   ServerId from = 0;
@@ -46,8 +46,11 @@ struct MigrationRecord {
   Time ended;
   int64_t rounds = 0;
   int64_t requests = 0;            // moved or restarted
-  int64_t tokens_recomputed = 0;   // prefilled on the destination, over every round
-  Time pause;  // the requests' stall: the stop-and-copy round's prefill (0 for a preemption)
+  int64_t tokens_recomputed = 0;   // live-token: prefilled on the destination, over every round
+  int64_t bytes_copied = 0;        // live-kv: KV cache sent over the network, over every stage
+  // The requests' stall, from the source's stop to the switch, plus for live-token the last
+  // round's prefill (0 for a preemption).
+  Time pause;
 };
 
 struct InstanceTransition {

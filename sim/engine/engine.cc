@@ -78,15 +78,91 @@ void Engine::enqueue_resumed(EngineRequest request, int64_t generated, int64_t r
   waiting_.push_back(std::move(g));
 }
 
+void Engine::enqueue_shadow(EngineRequest request) {
+  if (!fits(request)) throw std::logic_error("a shadow that can never fit was sent to an engine");
+  if (request.width() > 1) throw std::logic_error("only single-sequence requests are recomputed by a migration");
+  Group g;
+  g.prompt = request.input_tokens;
+  g.shadow = true;
+  g.request = std::move(request);
+  waiting_.push_back(std::move(g));
+  ++shadows_;
+}
+
+std::pair<std::deque<Engine::Group>::iterator, std::vector<uint32_t>::iterator> Engine::find_shadow(RequestId id) {
+  if (stepping_) throw std::logic_error("a shadow was changed in a stepping engine");
+  const auto matches = [id](const Group& g) { return g.shadow && g.request.id == id; };
+  const auto waiting = std::find_if(waiting_.begin(), waiting_.end(), matches);
+  const auto running = waiting != waiting_.end()
+                           ? running_.end()
+                           : std::find_if(running_.begin(), running_.end(), [&](uint32_t slot) { return matches(slots_[slot]); });
+  if (waiting == waiting_.end() && running == running_.end()) throw std::logic_error("no shadow of this request in the engine");
+  return {waiting, running};
+}
+
+// Without chunked prefill only admission prefills, so a running group with tokens to compute
+// goes back to the waiting queue, at its front, keeping the blocks of what it holds.
+void Engine::unpark(std::vector<uint32_t>::iterator it) {
+  Group g = take_slot(*it);
+  running_.erase(it);
+  g.holds_blocks = true;
+  waiting_.push_front(std::move(g));
+}
+
+void Engine::extend_shadow(RequestId id, int64_t tokens) {
+  const auto [waiting, running] = find_shadow(id);
+  Group& g = waiting != waiting_.end() ? *waiting : slots_[*running];
+  g.request.input_tokens += tokens;
+  g.request.output_tokens -= tokens;
+  g.prompt += tokens;
+  if (running != running_.end() && !params_.enable_chunked_prefill) unpark(running);
+}
+
+void Engine::promote_shadow(const EngineRequest& request, int64_t generated) {
+  const auto [waiting, running] = find_shadow(request.id);
+  Group& g = waiting != waiting_.end() ? *waiting : slots_[*running];
+  --shadows_;
+  g.shadow = false;
+  g.request = request;
+  g.generated = generated;
+  g.prompt = request.input_tokens + generated;
+  if (running != running_.end() && !params_.enable_chunked_prefill && g.computed < g.prompt) unpark(running);
+}
+
+void Engine::remove_shadow(RequestId id) {
+  const auto [waiting, running] = find_shadow(id);
+  if (waiting != waiting_.end()) {
+    if (waiting->holds_blocks) {
+      blocks_->free(waiting->first_seq);
+      return_seq_ids(*waiting);
+    }
+    waiting_.erase(waiting);
+  } else {
+    const Group g = take_slot(*running);
+    running_.erase(running);
+    blocks_->free(g.first_seq);
+    return_seq_ids(g);
+  }
+  --shadows_;
+}
+
+int64_t Engine::unparked_shadows() const {
+  int64_t n = 0;
+  for (const Group& g : waiting_) n += g.shadow;
+  for (const uint32_t slot : running_) n += slots_[slot].shadow && !prefill_done(slots_[slot]);
+  return n;
+}
+
 std::optional<int64_t> Engine::remove(RequestId id) {
   if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
-  const auto matches = [id](const Group& g) { return g.request.id == id; };
+  const auto matches = [id](const Group& g) { return !g.shadow && g.request.id == id; };
   const auto free_seqs = [this](const Group& g) {
     for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
     return_seq_ids(g);
   };
   if (const auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
     const int64_t generated = it->generated;
+    if (it->holds_blocks) free_seqs(*it);
     waiting_.erase(it);
     return generated;
   }
@@ -122,9 +198,31 @@ Engine::Group Engine::take_slot(uint32_t slot) {
   return std::move(slots_[slot]);
 }
 
-std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens() const {
+int64_t Engine::steps_done(Time elapsed) const {
+  int64_t done = 0;
+  Time end = Time::zero();
+  while (stepping_ && done < run_steps_ && end + run_step_times_[static_cast<size_t>(done)] <= elapsed)
+    end += run_step_times_[static_cast<size_t>(done++)];
+  return done;
+}
+
+std::vector<std::pair<RequestId, int64_t>> Engine::cached_request_tokens(Time elapsed) const {
+  const int64_t done = steps_done(elapsed);
   std::vector<std::pair<RequestId, int64_t>> tokens;
-  const auto add = [&tokens](const Group& g) { tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated); };
+  for (const uint32_t slot : running_) {
+    const Group& g = slots_[slot];
+    if (g.shadow) continue;
+    tokens.emplace_back(g.request.id, prefill_done(g) ? g.tokens + (g.decodes ? done : 0) : g.computed);
+  }
+  return tokens;
+}
+
+std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) const {
+  const int64_t done = steps_done(elapsed);
+  std::vector<std::pair<RequestId, int64_t>> tokens;
+  const auto add = [&tokens, done](const Group& g) {
+    if (!g.shadow) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated + (g.decodes ? done : 0));
+  };
   for (const Group& g : waiting_) add(g);
   for (const uint32_t slot : running_) add(slots_[slot]);
   for (const Group& g : swapped_) add(g);
@@ -182,7 +280,8 @@ bool Engine::schedule_prefills(int64_t& token_budget) {
     if (sequences + g.sequences > params_.max_num_seqs) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
     const int64_t cached_tokens =
-        std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
+        g.holds_blocks ? g.computed
+                       : std::max(blocks_->cached_prefix_blocks(g.prompt, prefix) * params_.block_size, g.resident);
     // vLLM computes at least the last prompt token, whose logits give the next token.
     const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
     int64_t chunk = to_compute;
@@ -193,12 +292,20 @@ bool Engine::schedule_prefills(int64_t& token_budget) {
       break;
     }
     const int64_t max = max_tokens(g);
-    const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
-    if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
-    g.first_seq = take_seq_ids(g.sequences);
-    blocks_->admit(g.first_seq, g.prompt, max, prefix);
+    if (g.holds_blocks) {
+      const int64_t held = blocks_->blocks_held(g.first_seq);
+      if (!may_take(std::max<int64_t>(0, blocks_->blocks_to_admit(g.prompt, max, {}) - held))) break;
+      const int64_t appended = g.prompt - g.tokens;
+      if (appended > 0) blocks_->append(g.first_seq, appended);
+      g.holds_blocks = false;
+    } else {
+      const int64_t fork_blocks = blocks_->shares_blocks() ? 0 : blocks_->blocks_to_admit(g.prompt, max, {});
+      if (!may_take(blocks_->blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
+      g.first_seq = take_seq_ids(g.sequences);
+      blocks_->admit(g.first_seq, g.prompt, max, prefix);
+      for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
+    }
     g.tokens = g.prompt;
-    for (int64_t i = 1; i < g.sequences; ++i) blocks_->fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
     token_budget -= chunk;
@@ -247,7 +354,7 @@ void Engine::preempt(Group g) {
   g.chunk = 0;
   g.decodes = false;
   // vLLM recomputes only single-sequence requests; samples and beams would lose their state.
-  if (params_.preemption_mode == "swap" || g.sequences > 1) {
+  if ((params_.preemption_mode == "swap" && !g.shadow) || g.sequences > 1) {
     const int64_t moved = blocks_->swap_out(seqs_of(g));
     swap_blocks_this_step_ += moved;
     swapped_.push_back(std::move(g));
@@ -274,6 +381,7 @@ bool Engine::schedule_running(int64_t& token_budget) {
       }
       continue;
     }
+    if (g.shadow) continue;  // parked: it holds its KV cache and decodes nothing
     // Most tokens go into a block their sequence already holds: no preemption can be needed.
     if (g.sequences == 1 && blocks_->append_in_place(g.first_seq)) {
       grown(g);
@@ -429,11 +537,7 @@ Time Engine::interrupt(Time elapsed) {
 }
 
 void Engine::settle(Time elapsed) {
-  if (!stepping_) return;
-  int64_t done = 0;
-  Time end = Time::zero();
-  while (done < run_steps_ && end + run_step_times_[static_cast<size_t>(done)] <= elapsed)
-    end += run_step_times_[static_cast<size_t>(done++)];
+  const int64_t done = steps_done(elapsed);
   if (done == 0) return;
   // A run's completions and first tokens come only at its last step, which is not among these.
   run_steps_ = done;
@@ -451,6 +555,7 @@ const StepResult& Engine::finish_step() {
   stepping_ = false;
   result_.first_tokens.clear();
   result_.finished.clear();
+  result_.shadows_parked.clear();
 
   const double block_size = static_cast<double>(params_.block_size);
   for (int64_t k = 0; k < run_steps_; ++k) {
@@ -477,7 +582,9 @@ const StepResult& Engine::finish_step() {
     } else if (g.chunk > 0) {
       g.computed += g.chunk;
       stats_.prefilled_tokens += g.chunk;
-      if (g.computed >= g.prompt) {
+      if (g.computed >= g.prompt && g.shadow) {
+        result_.shadows_parked.push_back(g.request.id);
+      } else if (g.computed >= g.prompt) {
         // The prompt's last logits give each sequence its next token.
         if (g.generated == 0) result_.first_tokens.push_back(g.request.id);
         ++g.generated;

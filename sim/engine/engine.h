@@ -144,6 +144,7 @@ struct EngineCapacity {
 struct StepResult {
   std::vector<RequestId> first_tokens;
   std::vector<RequestId> finished;
+  std::vector<RequestId> shadows_parked;  // shadow sequences whose prefill completed
 };
 
 // Running totals of one engine, for the metrics.
@@ -173,11 +174,35 @@ class Engine {
   // prompt is the input plus those tokens, of which `resident` already have keys and values
   // here (recomputed by a live migration's rounds); the rest is prefilled when admitted.
   void enqueue_resumed(EngineRequest request, int64_t generated, int64_t resident);
+  // Shadow sequences: a live migration's destination recomputing a request that still runs on
+  // its source. A shadow is scheduled as a prefill of the tokens sent so far (it takes blocks
+  // and step time beside the engine's other work), produces no token and, once its prefill is
+  // done, parks holding its KV cache (reported in StepResult::shadows_parked). It is not a
+  // request: outstanding() and request_tokens() leave it out. A preempted shadow is recomputed,
+  // never swapped. `request` is the real request's, with input_tokens = the tokens sent.
+  void enqueue_shadow(EngineRequest request);
+  // Sends `tokens` more to a shadow: a parked one prefills them as a chunk with its KV as context.
+  // Not while stepping.
+  void extend_shadow(RequestId id, int64_t tokens);
+  // The shadow becomes the request, `generated` tokens produced on the source: what it holds
+  // stays resident; the rest of input + generated is prefilled when next scheduled. Not while
+  // stepping.
+  void promote_shadow(const EngineRequest& request, int64_t generated);
+  // Drops a shadow and frees its blocks. Not while stepping.
+  void remove_shadow(RequestId id);
+  int64_t shadows() const { return shadows_; }
+  // Shadows still to prefill (waiting, or part-way through their prefill).
+  int64_t unparked_shadows() const;
+
   // Takes a request out wherever it is (waiting, running or swapped) and frees its blocks;
   // returns the tokens it had generated, or nullopt if it is not here. Not while stepping.
   std::optional<int64_t> remove(RequestId id);
-  // The ids of the requests here, and the input plus generated tokens of each.
-  std::vector<std::pair<RequestId, int64_t>> request_tokens() const;
+  // The ids of the requests here, and the input plus generated tokens of each, `elapsed` into
+  // the step in progress: the steps of a fast-forwarded run that ended by then count.
+  std::vector<std::pair<RequestId, int64_t>> request_tokens(Time elapsed = Time::zero()) const;
+  // The same for the tokens whose keys and values are in the GPU's cache (what a KV copy can
+  // move): none for a request waiting or swapped out.
+  std::vector<std::pair<RequestId, int64_t>> cached_request_tokens(Time elapsed = Time::zero()) const;
 
   // Plans the next step (or run of decode steps) and returns its duration; nullopt with
   // nothing to do.
@@ -193,7 +218,7 @@ class Engine {
   bool stepping() const { return stepping_; }
   bool idle() const { return !stepping_ && waiting_.empty() && running_.empty() && swapped_.empty(); }
   int64_t outstanding() const {
-    return static_cast<int64_t>(waiting_.size() + running_.size() + swapped_.size());
+    return static_cast<int64_t>(waiting_.size() + running_.size() + swapped_.size()) - shadows_;
   }
   const BlockManager& blocks() const { return *blocks_; }
   // Throws std::logic_error unless the KV blocks are consistent and every admitted request's
@@ -213,6 +238,8 @@ class Engine {
     int64_t tokens = 0;      // keys and values each sequence holds while admitted (all hold as many)
     int64_t chunk = 0;       // prompt tokens this step prefills
     bool decodes = false;    // this step decodes one token per sequence
+    bool shadow = false;     // a live migration's recomputation, not a request
+    bool holds_blocks = false;  // waiting with its blocks for `computed` tokens (an extended shadow)
   };
 
   bool prefill_done(const Group& g) const { return g.computed >= g.prompt; }
@@ -235,9 +262,16 @@ class Engine {
   SeqId take_seq_ids(int64_t sequences);
   void return_seq_ids(const Group& g);
   int64_t run_length();
+  // Steps of the run in progress that ended `elapsed` after it began.
+  int64_t steps_done(Time elapsed) const;
   void release(Group& g);
   uint32_t put_in_slot(Group g);
   Group take_slot(uint32_t slot);
+  // Where the shadow of request `id` is, waiting or running (the other iterator is end());
+  // throws while stepping or if there is none.
+  std::pair<std::deque<Group>::iterator, std::vector<uint32_t>::iterator> find_shadow(RequestId id);
+  // A parked shadow with tokens to add goes back to the front of the waiting queue with its blocks.
+  void unpark(std::vector<uint32_t>::iterator it);
 
   const LatencyModel& latency_;
   EngineParams params_;
@@ -247,6 +281,7 @@ class Engine {
   const SwapChannel& swap_;
   SeqId next_seq_ = 0;
   std::vector<std::vector<SeqId>> free_seq_ids_;  // by width: the first ids of freed ranges
+  int64_t shadows_ = 0;
 
   std::deque<Group> waiting_;
   // Running groups stay in their slots while they run, so that a step's bookkeeping moves

@@ -31,9 +31,13 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
     ssd_.emplace_back(s.profile->ssd_cache_bytes, ssd_policy());
   }
   busy_until_.assign(cluster.servers().size(), Time::zero());
+  transferring_.assign(cluster.servers().size(), 0);
+  waiting_jobs_.resize(cluster.servers().size());
+  observed_gbps_.assign(cluster.servers().size(), {});
 }
 
-Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
+Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
+                      bool observed_rates) const {
   const NodeId gpu = topology_.gpu(server, 0);
   double transfer_s = 0;
   Time fill;
@@ -44,7 +48,8 @@ Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, in
                         : tier == Tier::ssd ? topology_.ssd(server)
                                             : topology_.remote_storage();
     const double shard_bytes = static_cast<double>(part.bytes) / static_cast<double>(tensor_parallel);
-    transfer_s += shard_bytes / (capped_rate_gbps(from, gpu) * 1e9);
+    const double observed = observed_rates ? observed_rate_gbps(server, tier) : 0;
+    transfer_s += shard_bytes / ((observed > 0 ? observed : capped_rate_gbps(from, gpu)) * 1e9);
     if (tier != Tier::dram) fill = std::max(fill, pipeline_fill(from, gpu));
     tensors += part.tensors;
   }
@@ -152,6 +157,15 @@ void Loader::on_event(const Event& event) {
 }
 
 void Loader::begin_transfers(uint32_t job_id) {
+  const ServerId s = jobs_[job_id].request.server;
+  if (params_.serialize_per_server) {
+    if (transferring_[s]) {
+      waiting_jobs_[s].push_back(job_id);
+      return;
+    }
+    transferring_[s] = 1;
+  }
+  jobs_[job_id].transfers_began = sim_.now();
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
 }
 
@@ -234,6 +248,17 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
     case Phase::done: throw std::logic_error("a finished part received a flow");
   }
   if (--job.parts_pending > 0) return;
+  const Time took = sim_.now() - job.transfers_began;
+  if (took > Time::zero()) {
+    double shard_bytes = 0;
+    for (const PartLoad& p : job.parts) shard_bytes += static_cast<double>(p.part.bytes);
+    shard_bytes /= static_cast<double>(job.request.gpus.size());
+    // GB/s is bytes per nanosecond.
+    const double rate_gbps = shard_bytes / static_cast<double>(took.ns());
+    double& average = observed_gbps_[s][static_cast<size_t>(job.outcome.tier)];
+    average = average > 0 ? params_.observed_rate_weight * rate_gbps + (1 - params_.observed_rate_weight) * average
+                          : rate_gbps;
+  }
   if (job.finish_delay > Time::zero()) sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
   else finish(job_id);
 }
@@ -245,6 +270,14 @@ void Loader::finish(uint32_t job_id) {
     if (load.tier == Tier::ssd || load.tier == Tier::remote) dram_[s].insert(load.part.id, load.part.bytes, sim_.now());
   job.active = false;
   free_jobs_.push_back(job_id);
+  if (params_.serialize_per_server) {
+    transferring_[s] = 0;
+    if (!waiting_jobs_[s].empty()) {
+      const uint32_t next = waiting_jobs_[s].front();
+      waiting_jobs_[s].pop_front();
+      begin_transfers(next);
+    }
+  }
   // The listener may start another load, which can reuse this job's slot.
   LoadListener* listener = job.listener;
   const InstanceId instance = job.request.instance;

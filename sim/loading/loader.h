@@ -10,7 +10,9 @@
 // and per-tensor overheads last. What passes through DRAM and the SSD is offered to their
 // caches, whose eviction policies decide what stays.
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -38,6 +40,8 @@ struct LoaderParams {
   double process_start_s = 2.0;
   double gpu_context_s = 0.5;
   int64_t chunk_bytes = int64_t{32} << 20;
+  bool serialize_per_server = false;
+  double observed_rate_weight = 0.5;
 
   template <class V>
   void visit(V& v) {
@@ -49,6 +53,12 @@ struct LoaderParams {
     v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s (assumption)", at_least(0));
     v.field("chunk_bytes", chunk_bytes, "pipeline chunk (ServerlessLLM default 32 MiB); sets the pipeline fill",
             at_least(1));
+    v.field("serialize_per_server", serialize_per_server,
+            "one load's transfers at a time per server, the others waiting in order of their start-up's end "
+            "(ServerlessLLM's loading queue); false: concurrent loads share the links");
+    v.field("observed_rate_weight", observed_rate_weight,
+            "weight of the newest load in each server's moving average of measured load rates per tier, which "
+            "estimates may use instead of the idle-link rates (assumption: half)", between(0, 1));
   }
 };
 
@@ -97,15 +107,28 @@ class Loader final : public EventHandler, public FlowListener {
   // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
   // start-up, each part's shard at the capped rate of the path from the fastest tier holding it
   // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
-  Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
+  // With `observed_rates`, a tier's rate is the server's moving average of the rates its loads
+  // from that tier achieved (checkpoint bytes per GPU over the transfers' time, contention
+  // included), where it has one.
+  Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
+                bool observed_rates = false) const;
+  // The moving average of measured load rates from `tier` to `server`'s GPUs, GB/s; 0: none yet.
+  double observed_rate_gbps(ServerId server, Tier tier) const {
+    return observed_gbps_[server][static_cast<size_t>(tier)];
+  }
   // The estimated time until loads already started on `server` are done: the loading-queue wait
-  // of ServerlessLLM's scheduler, which loads one model at a time per server.
+  // of ServerlessLLM's scheduler, which loads one model at a time per server (a real queue with
+  // `serialize_per_server`, else concurrent loads that share the links).
   Time queue_wait(ServerId server) const { return std::max(Time::zero(), busy_until_[server] - sim_.now()); }
   // The fastest tier of `server` holding the part, ignoring GPUs.
   Tier tier_holding(ServerId server, CheckpointId part) const;
   const TierCache& dram(ServerId server) const { return dram_[server]; }
   const TierCache& ssd(ServerId server) const { return ssd_[server]; }
   uint64_t preloads_started() const { return preloads_started_; }
+  // The transfer machinery loads run on, for other transfers that share its links (a live
+  // migration's KV copy).
+  FlowNetwork& network() { return network_; }
+  const Topology& topology() const { return topology_; }
 
   void on_event(const Event& event) override;
   const char* name() const override { return "loader"; }
@@ -129,6 +152,7 @@ class Loader final : public EventHandler, public FlowListener {
     int64_t parts_pending = 0;
     LoadOutcome outcome;
     Time finish_delay;
+    Time transfers_began;
     bool active = false;
   };
   // A copy into a cache tier: a preload, or the SSD write-behind of a remote load.
@@ -166,6 +190,10 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
   std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
+  // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
+  std::vector<uint8_t> transferring_;
+  std::vector<std::array<double, std::size(kAllTiers)>> observed_gbps_;  // by server and tier
+  std::vector<std::deque<uint32_t>> waiting_jobs_;
 };
 
 }  // namespace slsim

@@ -137,6 +137,7 @@ void MetricsRecorder::on_migration(const MigrationRecord& m) {
   migration_pause_s_.add(m.pause.seconds());
   migration_rounds_ += m.rounds;
   migration_tokens_ += m.tokens_recomputed;
+  migration_bytes_ += m.bytes_copied;
   migrated_requests_ += m.requests;
 }
 
@@ -246,6 +247,7 @@ Json MetricsRecorder::summary(Time end) {
                      {"requests_moved", migrated_requests_},
                      {"rounds", migration_rounds_},
                      {"tokens_recomputed", migration_tokens_},
+                     {"bytes_copied", migration_bytes_},
                      {"duration_s", distribution(migration_s_)},
                      {"pause_s", distribution(migration_pause_s_)}};
   const int64_t estimated = estimate_abs_error_s_.count();

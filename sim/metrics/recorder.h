@@ -106,7 +106,7 @@ class MetricsRecorder final : public ServingObserver {
   std::map<std::pair<ModelId, std::string>, std::vector<std::string>> latency_estimates_;
   std::map<std::string, int64_t> migrations_by_method_;
   QuantileSketch migration_s_, migration_pause_s_;
-  int64_t migration_rounds_ = 0, migration_tokens_ = 0, migrated_requests_ = 0;
+  int64_t migration_rounds_ = 0, migration_tokens_ = 0, migration_bytes_ = 0, migrated_requests_ = 0;
   // |actual − estimated| start, per placement with an estimate, and the signed sum for the bias.
   QuantileSketch estimate_abs_error_s_;
   double estimate_error_sum_s_ = 0;

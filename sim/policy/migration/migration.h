@@ -9,7 +9,7 @@
 
 namespace slsim {
 
-enum class MigrationMethod : uint8_t { none, preempt, live_token };
+enum class MigrationMethod : uint8_t { none, preempt, live_token, live_kv };
 
 class MigrationPolicy {
  public:
@@ -19,8 +19,10 @@ class MigrationPolicy {
   virtual MigrationMethod method() const = 0;
   // A live migration stops the source after a round in which fewer tokens than this arrived.
   virtual int64_t stop_below_tokens() const { return 0; }
-  // At most this many rounds before the source is stopped anyway.
+  // At most this many rounds (stages of a KV copy) before the source is stopped anyway.
   virtual int64_t max_rounds() const { return 0; }
+  // A KV copy's stage is the last (stop-and-copy) when it has at most this many blocks to copy.
+  virtual int64_t last_stage_max_blocks() const { return 0; }
 };
 
 const Registry<MigrationPolicy>& migration_policies();
@@ -69,6 +71,38 @@ class LiveTokenMigration final : public MigrationPolicy {
   MigrationMethod method() const override { return MigrationMethod::live_token; }
   int64_t stop_below_tokens() const override { return params_.stop_below_tokens; }
   int64_t max_rounds() const override { return params_.max_rounds; }
+
+ private:
+  Params params_;
+};
+
+// Llumnix's live migration (OSDI'24 §4.3): the victim's model loads on a destination; the
+// source's KV cache is copied over the network block by block, as flows, while the source keeps
+// decoding: stage 1 copies every block it holds, each next stage the blocks that appeared (or
+// grew) during the previous one. A stage with at most `last_stage_max_blocks` blocks to copy, or
+// the stage after `max_stages`, is the stop-and-copy: the source stops, the last blocks are
+// copied (the requests' pause) and they resume on the destination with their KV cache resident.
+class LiveKvMigration final : public MigrationPolicy {
+ public:
+  struct Params {
+    int64_t last_stage_max_blocks = 16;
+    int64_t max_stages = 3;
+
+    template <class V>
+    void visit(V& v) {
+      v.field("last_stage_max_blocks", last_stage_max_blocks,
+              "copy the rest with the source stopped once a stage has at most this many blocks to copy, summed "
+              "over its requests (Llumnix default 16)", at_least(0));
+      v.field("max_stages", max_stages,
+              "stop the source after this many stages whatever is left (Llumnix default 3; Llumnix then "
+              "abandons the migration, here it ends with a stop-and-copy because the GPUs are needed)",
+              at_least(1));
+    }
+  };
+  LiveKvMigration(const Params& params, Context&) : params_(params) {}
+  MigrationMethod method() const override { return MigrationMethod::live_kv; }
+  int64_t last_stage_max_blocks() const override { return params_.last_stage_max_blocks; }
+  int64_t max_rounds() const override { return params_.max_stages; }
 
  private:
   Params params_;

@@ -9,6 +9,7 @@ const Registry<MigrationPolicy>& migration_policies() {
     r.add<PreemptMigration>("preempt", "stop the victim's requests and restart them from scratch elsewhere");
     r.add<LiveTokenMigration>("live-token",
                               "move the victim by sending its tokens in rounds while it decodes (ServerlessLLM)");
+    r.add<LiveKvMigration>("live-kv", "move the victim by copying its KV cache in stages while it decodes (Llumnix)");
     return r;
   }();
   return registry;

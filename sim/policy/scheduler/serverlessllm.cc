@@ -14,7 +14,8 @@ double ServerlessLlmPlacement::migration_s(const InstanceView& victim) const {
 std::optional<Placement> ServerlessLlmPlacement::place(const PlacementRequest& request) {
   std::optional<Placement> best;
   for (const Server& s : cluster_.servers()) {
-    const double load_s = (loader_.queue_wait(s.id) + loader_.estimate(s.id, request.checkpoint, request.gpus)).seconds();
+    const Time load = loader_.estimate(s.id, request.checkpoint, request.gpus, params_.refine_from_observed_loads);
+    const double load_s = (loader_.queue_wait(s.id) + load).seconds();
     Placement candidate{s.id, {}, load_s};
     if (s.free_gpus < request.gpus) {
       if (!request.may_free_gpus) continue;
@@ -34,7 +35,7 @@ std::optional<Placement> ServerlessLlmPlacement::place(const PlacementRequest& r
           }
       if (!movable) continue;
       candidate.victims = std::move(*victims);
-      candidate.estimated_start_s = std::max(load_s, freed_s + loader_.estimate(s.id, request.checkpoint, request.gpus).seconds());
+      candidate.estimated_start_s = std::max(load_s, freed_s + load.seconds());
     }
     if (!best || candidate.estimated_start_s < best->estimated_start_s) best = std::move(candidate);
   }

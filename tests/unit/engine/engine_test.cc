@@ -431,4 +431,97 @@ TEST(Engine, ResumedRequestPrefillsOnlyWhatIsNotResidentAndGeneratesTheRest) {
   EXPECT_TRUE(first.empty());  // its first token came out on the source
 }
 
+TEST(Engine, ShadowPrefillsBesideOtherWorkParksWithoutATokenAndIsNoRequest) {
+  Harness h(params());
+  h.engine.enqueue({1, 40, 10});
+  // A migration sends request 9's 100 tokens (of 110 in all).
+  h.engine.enqueue_shadow({9, 100, 10});
+  EXPECT_EQ(h.engine.outstanding(), 1);
+  EXPECT_EQ(h.engine.shadows(), 1);
+  EXPECT_EQ(h.engine.unparked_shadows(), 1);
+  ASSERT_EQ(h.engine.request_tokens().size(), 1u);
+  // Both prefill in one step: the shadow shares the batch and takes ceil(100 / 16) = 7 blocks.
+  ASSERT_TRUE(h.engine.begin_step());
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 140);
+  EXPECT_EQ(h.latency.shapes.back().prefill_sequences, 2);
+  const StepResult& r = h.engine.finish_step();
+  EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1});
+  EXPECT_EQ(r.shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(h.engine.unparked_shadows(), 0);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 3 + 7);
+  // Parked, it decodes nothing: the next step decodes request 1 alone.
+  ASSERT_TRUE(h.engine.begin_step());
+  EXPECT_EQ(h.latency.shapes.back().decode_sequences, 1);
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.stats().generated_tokens, 2);
+}
+
+TEST(Engine, ExtendedShadowPrefillsOnlyTheNewTokensWithItsKvAsContext) {
+  Harness h(params());
+  h.engine.enqueue_shadow({9, 100, 10});
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  h.engine.extend_shadow(9, 5);
+  EXPECT_EQ(h.engine.unparked_shadows(), 1);
+  ASSERT_TRUE(h.engine.begin_step());
+  const StepShape& shape = h.latency.shapes.back();
+  EXPECT_EQ(shape.prefill_tokens, 5);
+  EXPECT_DOUBLE_EQ(shape.prefill_attention_pairs, (105.0 * 105 - 100.0 * 100) / 2);
+  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 7);  // ceil(105 / 16)
+  EXPECT_EQ(h.engine.stats().prefilled_tokens, 105);
+  h.engine.blocks().audit();
+}
+
+TEST(Engine, PromotedShadowResumesWithItsKvResidentAndPrefillsOnlyTheRest) {
+  Harness h(params());
+  h.engine.enqueue_shadow({9, 100, 10});
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  // On the source it generated 4 tokens: 104 in all, 100 of them resident here.
+  h.engine.promote_shadow({9, 100, 10}, 4);
+  EXPECT_EQ(h.engine.shadows(), 0);
+  EXPECT_EQ(h.engine.outstanding(), 1);
+  std::vector<RequestId> finished, first;
+  // One prefill of 4 tokens (it yields token 5), then 5 decodes for tokens 6..10.
+  EXPECT_EQ(h.run_to_completion(&finished, &first), 6);
+  EXPECT_EQ(h.latency.shapes[1].prefill_tokens, 4);
+  EXPECT_EQ(h.engine.stats().prefilled_tokens, 104);
+  EXPECT_EQ(h.engine.stats().generated_tokens, 6);
+  EXPECT_EQ(finished, std::vector<RequestId>{9});
+  EXPECT_TRUE(first.empty());
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
+}
+
+TEST(Engine, RemovedShadowFreesItsBlocks) {
+  Harness h(params());
+  h.engine.enqueue_shadow({9, 100, 10});
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  h.engine.remove_shadow(9);
+  EXPECT_EQ(h.engine.shadows(), 0);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
+  EXPECT_TRUE(h.engine.idle());
+  EXPECT_THROW(h.engine.remove_shadow(9), std::logic_error);
+}
+
+TEST(Engine, CachedTokensLeaveOutWhatIsNotInTheCacheYet) {
+  Harness h(params(256, 100));
+  h.engine.enqueue({1, 40, 10});
+  h.engine.enqueue({2, 90, 10});  // does not fit the 100-token budget beside request 1: waits
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  ASSERT_TRUE(h.engine.begin_step());  // request 2's prefill alone
+  h.engine.finish_step();
+  // Request 1: 40 prompt tokens and 1 generated, whose keys and values the next decode computes.
+  // Request 2: its 90 prompt tokens.
+  const auto cached = h.engine.cached_request_tokens();
+  ASSERT_EQ(cached.size(), 2u);
+  EXPECT_EQ(cached[0], (std::pair<RequestId, int64_t>{1, 40}));
+  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2, 90}));
+  h.engine.enqueue({3, 10, 10});
+  EXPECT_EQ(h.engine.cached_request_tokens().size(), 2u);  // waiting: nothing cached
+  EXPECT_EQ(h.engine.request_tokens().size(), 3u);
+}
+
 }  // namespace slsim

@@ -74,6 +74,33 @@ TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
   EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);
 }
 
+TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
+  LoaderParams params{"sllm", 0, 0, 1};
+  params.serialize_per_server = true;
+  Bench b(ideal(), params);
+  b.load(0, 1, 1.0, {0});
+  b.load(1, 2, 1.0, {1});
+  EXPECT_EQ(b.loader.queue_wait(0), Time::from_seconds(2.0));  // both loads' estimates
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 1.0);  // alone on the 1 GB/s store
+  EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);  // then the second, alone too
+}
+
+TEST(Loader, EstimatesCanUseTheRatesEarlierLoadsAchieved) {
+  Bench b(ideal(), LoaderParams{"sllm", 0, 0, 1, false, 0.5});
+  const std::vector<CheckpointPart> other{CheckpointPart{9, 1'000'000'000, 1}};
+  EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0));  // nothing observed: idle links
+  b.load(0, 1, 1.0, {0});
+  b.load(1, 2, 1.0, {1});
+  b.sim.run();  // both shared the 1 GB/s store: 0.5 GB/s each
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbps(0, Tier::remote), 0.5);
+  b.load(2, 3, 1.0, {0});
+  b.sim.run();  // alone: 1 GB/s, averaged with weight 0.5
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbps(0, Tier::remote), 0.75);
+  EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0 / 0.75));
+  EXPECT_EQ(b.loader.estimate(0, other, 1), Time::from_seconds(1.0));
+}
+
 TEST(Loader, ShardsOfATensorParallelLoadShareTheSsdAndUseTheirOwnHostLinks) {
   Bench b(ideal());
   b.loader.preload(0, CheckpointPart{5, 1'000'000'000, 1}, Tier::ssd);
