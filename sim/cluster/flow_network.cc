@@ -110,10 +110,7 @@ FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& li
   ++stats_.flows_started;
   bytes_started_ += bytes;
 
-  seed_flows_.assign(1, id);
-  seed_links_.clear();
-  recompute(seed_flows_, seed_links_);
-  reschedule();
+  mark_changed(id);
   return id;
 }
 
@@ -128,19 +125,17 @@ void FlowNetwork::cancel(FlowId id) {
     projections_.erase(flow.projection);
     detach(id);
     --moving_flows_;
-    seed_flows_.clear();
-    seed_links_.assign(flow.path->begin(), flow.path->end());
+    mark_changed(*flow.path);
     release(id);
-    recompute(seed_flows_, seed_links_);
-    reschedule();
   } else {
     release(id);
   }
 }
 
-double FlowNetwork::rate_gbps(FlowId id) const {
+double FlowNetwork::rate_gbps(FlowId id) {
   if (id >= flows_.size() || flows_[id].phase == Phase::free)
     throw std::logic_error(fmt::format("rate of flow {}, which is not active", id));
+  recompute_changed();
   const Flow& flow = flows_[id];
   return flow.phase == Phase::moving ? flow.rate_gbps : 0;
 }
@@ -218,7 +213,9 @@ void FlowNetwork::recompute(const std::vector<FlowId>& seed_flows, const std::ve
       component_links_.push_back(link);
     }
   };
-  for (const FlowId id : seed_flows) visit_flow(id);
+  // A seed flow cancelled since it started is no longer there (or its id is another flow's).
+  for (const FlowId id : seed_flows)
+    if (flows_[id].phase == Phase::moving) visit_flow(id);
   for (const LinkId link : seed_links) {
     if (link_seen_[link] == epoch_) continue;
     link_seen_[link] = epoch_;
@@ -236,7 +233,31 @@ void FlowNetwork::recompute(const std::vector<FlowId>& seed_flows, const std::ve
   stats_.flows_recomputed += component_flows_.size();
 }
 
+void FlowNetwork::mark_changed(FlowId started) {
+  seed_flows_.push_back(started);
+  if (!changed_) sim_.at_end_of_timestamp(handler_);
+  changed_ = true;
+}
+
+void FlowNetwork::mark_changed(const std::vector<LinkId>& links) {
+  seed_links_.insert(seed_links_.end(), links.begin(), links.end());
+  if (!changed_) sim_.at_end_of_timestamp(handler_);
+  changed_ = true;
+}
+
+void FlowNetwork::recompute_changed() {
+  if (!changed_) return;
+  changed_ = false;
+  recompute(seed_flows_, seed_links_);
+  seed_flows_.clear();
+  seed_links_.clear();
+  reschedule();
+}
+
+void FlowNetwork::on_end_of_timestamp() { recompute_changed(); }
+
 void FlowNetwork::recompute_all_rates() {
+  changed_ = false;
   seed_flows_.clear();
   for (FlowId id = 0; id < flows_.size(); ++id)
     if (flows_[id].phase == Phase::moving) seed_flows_.push_back(id);
@@ -329,8 +350,6 @@ void FlowNetwork::on_event(const Event& e) {
   pending_completion_ = 0;
   const Time now = sim_.now();
   finished_.clear();
-  seed_flows_.clear();
-  seed_links_.clear();
   while (!projections_.empty() && projections_.top().finish <= now) {
     const FlowId id = projections_.top().flow;
     projections_.pop();
@@ -341,16 +360,17 @@ void FlowNetwork::on_event(const Event& e) {
     for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes;
     bytes_ended_ += flow.bytes;
     detach(id);
-    seed_links_.insert(seed_links_.end(), flow.path->begin(), flow.path->end());
+    mark_changed(*flow.path);
     flow.phase = Phase::in_flight;
     --moving_flows_;
     ++stats_.flows_finished;
     finished_.emplace_back(id, flow.generation);
   }
-  recompute(seed_flows_, seed_links_);
-  reschedule();
-  // Listeners run last, when the network is consistent, since they may start or cancel flows;
-  // one may cancel another finished flow, hence the generation check.
+  // Nothing finished (the flow due was cancelled): nothing to recompute, but the next is due.
+  if (!changed_) reschedule();
+  // Listeners run last, with every finished flow detached, since they may start or cancel
+  // flows (recomputed with the finishes at the end of the timestamp); one may cancel another
+  // finished flow, hence the generation check.
   for (size_t i = 0; i < finished_.size(); ++i) {
     const auto [id, generation] = finished_[i];
     Flow& flow = flows_[id];

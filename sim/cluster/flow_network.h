@@ -3,6 +3,9 @@
 // the flows' rates are max-min fair (progressive filling), with an optional per-flow cap. Rates
 // change only when a flow starts, finishes or is cancelled, so a flow's progress is linear between
 // changes and is accounted lazily: each flow keeps its remaining bytes as of its last change.
+// Starts, finishes and cancels at one simulated time are recomputed together at the end of that
+// timestamp (Simulator::at_end_of_timestamp): no byte moves in between, so the rates are those
+// of recomputing after each, and F loads starting at once cost one fill, not F.
 // The next completion is one Simulator event, taken from a mutable heap of projected finish times;
 // an event made stale by a later change is recognised by its sequence number and ignored.
 //
@@ -61,14 +64,16 @@ class FlowNetwork final : public EventHandler {
   FlowId start(NodeId from, NodeId to, double bytes, FlowListener& listener, uint64_t tag,
                double max_rate_gbps = std::numeric_limits<double>::infinity());
   void cancel(FlowId flow);  // no callback
-  // 0 once the last byte has left (the flow then waits out its path's latency).
-  double rate_gbps(FlowId flow) const;
+  // 0 once the last byte has left (the flow then waits out its path's latency). Brings the
+  // rates of the current timestamp's changes up to date first.
+  double rate_gbps(FlowId flow);
   double remaining_bytes(FlowId flow) const;             // as of now
   size_t active_flows() const { return moving_flows_; }  // flows still moving bytes
   // Bytes delivered so far per link class (for summary.json "bytes moved per link class"): each
   // byte counts once on every link it crossed.
   std::map<std::string, double> bytes_by_link_class() const;
   void on_event(const Event& e) override;
+  void on_end_of_timestamp() override;
   const char* name() const override { return "flow network"; }
 
   // Recomputes every flow's rate from scratch: the reference the incremental update is tested
@@ -134,6 +139,10 @@ class FlowNetwork final : public EventHandler {
   void settle(Flow& flow);
   Time projected_finish(const Flow& flow) const;
   void recompute(const std::vector<FlowId>& seed_flows, const std::vector<LinkId>& seed_links);
+  // The seeds of changes since the last recompute; recomputed at the end of the timestamp.
+  void mark_changed(FlowId started);
+  void mark_changed(const std::vector<LinkId>& links);
+  void recompute_changed();
   void fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links);
   void freeze(FlowId id, double rate_gbps);
   void reschedule();
@@ -168,6 +177,7 @@ class FlowNetwork final : public EventHandler {
   std::vector<Share> shares_;
   std::vector<FlowId> seed_flows_;
   std::vector<LinkId> seed_links_;
+  bool changed_ = false;  // seeds are waiting for the end of the timestamp
   std::vector<std::pair<FlowId, uint32_t>> finished_;
 };
 

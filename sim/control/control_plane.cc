@@ -174,11 +174,17 @@ void ControlPlane::on_arrival() {
 void ControlPlane::route(RequestId id, bool cold_start) {
   InFlight& f = in_flight_.at(id);
   ModelState& m = models_[f.request.model];
-  route_candidates_.clear();
-  for (const InstanceId i : m.instances)
-    if (serving(instances_[i].state)) route_candidates_.push_back(RouteCandidate{i, instances_[i].engine->outstanding()});
-  if (route_candidates_.empty()) throw std::logic_error("routed a request to a model without a ready instance");
-  const InstanceId best = route_candidates_[policies_.routing->route(f.request.model, route_candidates_)].instance;
+  InstanceId best;
+  if (policies_.routing->routes_to_least_outstanding()) {
+    if (m.by_outstanding.empty()) throw std::logic_error("routed a request to a model without a ready instance");
+    best = m.by_outstanding.begin()->instance;
+  } else {
+    route_candidates_.clear();
+    for (const InstanceId i : m.instances)
+      if (serving(instances_[i].state)) route_candidates_.push_back(RouteCandidate{i, instances_[i].engine->outstanding()});
+    if (route_candidates_.empty()) throw std::logic_error("routed a request to a model without a ready instance");
+    best = route_candidates_[policies_.routing->route(f.request.model, route_candidates_)].instance;
+  }
   Instance& inst = instances_[best];
   f.cold_start = cold_start;
   f.dispatched = sim_.now();
@@ -189,6 +195,7 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   inst.served_any = true;
   ++m.outstanding;
   inst.engine->enqueue(engine_request(f.request));
+  reindex(best);
   cut_run_short(best);
   kick(best);
 }
@@ -327,7 +334,7 @@ InstanceId ControlPlane::place_on(ModelId model, StartReason reason, ServerId se
       break;
     }
   }
-  m.instances.push_back(id);
+  join_instances(id);
   set_state(id, InstanceState::loading);
   loader_.start(load, *this);
   return id;
@@ -695,6 +702,8 @@ void ControlPlane::switch_over(int32_t index) {
   destination.served_any = true;
   g.sent.clear();
   free_migration_slots_.push_back(index);
+  reindex(source_id);
+  reindex(destination_id);
   // release() takes the source's ready count back as it lets it go; the destination counts as
   // ready since it loaded. Requests first: releasing the source may place other instances, which
   // must not find the destination idle and take it as a victim before it got what was waiting.
@@ -773,6 +782,7 @@ void ControlPlane::kick(InstanceId id) {
   inst.expiry_event = 0;
   inst.keep_alive_expired = false;
   const auto duration = inst.engine->begin_step();
+  reindex(id);
   if (!duration) {
     went_idle(id);
     return;
@@ -789,6 +799,7 @@ void ControlPlane::on_step_done(InstanceId id) {
   ModelState& m = models_[inst.model];
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
+  reindex(id);
   observer_.on_batch(id, inst.model, inst.server, inst.step_started, sim_.now(), batch);
   for (const RequestId r : result.first_tokens) in_flight_.at(r).first_token = sim_.now();
   for (const RequestId r : result.finished) {
@@ -878,6 +889,23 @@ void ControlPlane::set_state(InstanceId id, InstanceState to) {
   observer_.on_instance(InstanceTransition{id, inst.model, inst.server, models_[inst.model].served.tensor_parallel,
                                            inst.state, to, sim_.now()});
   inst.state = to;
+  reindex(id);
+}
+
+void ControlPlane::join_instances(InstanceId id) {
+  ModelState& m = models_[instances_[id].model];
+  instances_[id].route_order = m.next_route_order++;
+  m.instances.push_back(id);
+}
+
+void ControlPlane::reindex(InstanceId id) {
+  Instance& inst = instances_[id];
+  std::set<RouteKey>& index = models_[inst.model].by_outstanding;
+  const int64_t outstanding = inst.engine && serving(inst.state) ? inst.engine->outstanding() : -1;
+  if (outstanding == inst.indexed_outstanding) return;
+  if (inst.indexed_outstanding >= 0) index.erase(RouteKey{inst.indexed_outstanding, inst.route_order, id});
+  if (outstanding >= 0) index.insert(RouteKey{outstanding, inst.route_order, id});
+  inst.indexed_outstanding = outstanding;
 }
 
 void ControlPlane::run_preload_plan() {
@@ -946,7 +974,16 @@ void ControlPlane::audit() const {
     if (static_cast<size_t>(inst.engine->shadows()) != shadows)
       fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,
                        inst.engine->shadows(), shadows));
+    const int64_t expected = serving(inst.state) ? inst.engine->outstanding() : -1;
+    if (inst.indexed_outstanding != expected ||
+        (expected >= 0 && !models_[inst.model].by_outstanding.contains(RouteKey{expected, inst.route_order, id})))
+      fail(fmt::format("instance {} is in its model's routing index with {} requests, but has {}", id,
+                       inst.indexed_outstanding, expected));
   }
+  for (const ModelState& m : models_)
+    for (const RouteKey& key : m.by_outstanding)
+      if (instances_[key.instance].indexed_outstanding != key.outstanding)
+        fail(fmt::format("instance {} is in the routing index with a stale count", key.instance));
   int64_t dispatched = 0;
   for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;
   if (queued + dispatched != static_cast<int64_t>(in_flight_.size()) || in_engines != dispatched)

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -92,12 +93,22 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     ServerId server = kNoId;
     int64_t migrated = 0;
   };
+  struct RouteKey {
+    int64_t outstanding;
+    uint64_t order;  // rises with each push onto ModelState::instances, whose order it keeps
+    InstanceId instance;
+    auto operator<=>(const RouteKey&) const = default;
+  };
   struct ModelState {
     ServedModel served;
     int64_t checkpoint_bytes = 0;
     int64_t longest_fit_tokens = 0;  // the largest KV capacity over server types
     std::deque<RequestId> router_queue;
     std::vector<InstanceId> instances;  // loading or ready
+    // Its serving instances by (requests in flight, place in `instances`): least-outstanding
+    // routing takes the first instead of scanning `instances` per arrival.
+    std::set<RouteKey> by_outstanding;
+    uint64_t next_route_order = 0;
     int64_t ready = 0;
     int64_t starting = 0;  // loading, or waiting for GPUs
     int64_t outstanding = 0;
@@ -134,6 +145,8 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
     // Its keep-alive ran out while the autoscaler's target still wanted it.
     bool keep_alive_expired = false;
+    uint64_t route_order = 0;
+    int64_t indexed_outstanding = -1;  // its key's count in ModelState::by_outstanding; -1: absent
   };
   // A live migration: the source keeps decoding while the destination recomputes what it was
   // sent (live-token: shadow sequences in its engine) or receives its KV cache (live-kv: flows).
@@ -206,6 +219,10 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
   void model_went_idle(ModelId model);
   void release(InstanceId id, bool keep_checkpoint_in_dram);
   void set_state(InstanceId id, InstanceState to);
+  void join_instances(InstanceId id);  // appends it to its model's instances
+  // Brings the instance's key in its model's routing index up to date; called after every
+  // change of its state or of its engine's request count.
+  void reindex(InstanceId id);
   void run_preload_plan();
   void act(const PreloadAction& action);
   void start_engine(Instance& inst, const GpuProfile& gpu);

@@ -8,6 +8,7 @@ uint16_t Simulator::add_handler(EventHandler* handler) {
   if (handlers_.size() >= UINT16_MAX) throw std::length_error("too many event handlers");
   handlers_.push_back(handler);
   background_.push_back(false);
+  ending_asked_.push_back(false);
   return static_cast<uint16_t>(handlers_.size() - 1);
 }
 
@@ -19,9 +20,23 @@ EventSeq Simulator::schedule_at(Time when, uint16_t handler, uint16_t kind, uint
   return queue_.push(when, handler, kind, target);
 }
 
+void Simulator::at_end_of_timestamp(uint16_t handler) {
+  if (ending_asked_.at(handler)) return;
+  ending_asked_[handler] = true;
+  ending_.push_back(handler);
+}
+
 void Simulator::run(Time end) {
   stopped_at_end_ = false;
-  while (foreground_pending_ > 0) {
+  while (foreground_pending_ > 0 || !ending_.empty()) {
+    if (!ending_.empty() && (foreground_pending_ == 0 || queue_.top().time > now_)) {
+      // In the order asked; a handler asking again from here is called again before time moves.
+      ending_now_.swap(ending_);
+      for (const uint16_t handler : ending_now_) ending_asked_[handler] = false;
+      for (const uint16_t handler : ending_now_) handlers_[handler]->on_end_of_timestamp();
+      ending_now_.clear();
+      continue;
+    }
     if (queue_.top().time > end) {
       now_ = end;
       stopped_at_end_ = true;

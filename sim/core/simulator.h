@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <vector>
-#include <vector>
 
 #include "sim/core/event_queue.h"
 #include "sim/core/time.h"
@@ -17,6 +16,9 @@ class EventHandler {
   virtual void on_event(const Event& event) = 0;
   // For messages that name an event, such as an invariant it broke.
   virtual const char* name() const { return "handler"; }
+  // Asked for with Simulator::at_end_of_timestamp(): runs once every event at the current time
+  // has been handled, before the clock moves on.
+  virtual void on_end_of_timestamp() {}
 };
 
 // Called after every event (--check-invariants); may throw to stop the run.
@@ -39,6 +41,11 @@ class Simulator {
     return schedule_at(now_ + delay, handler, kind, target);
   }
 
+  // Calls handler->on_end_of_timestamp() once the events at now() are all handled, so that work
+  // many events at one time make stale (a bandwidth share) is done once. It may schedule events
+  // at now(); they run before the clock moves. Asking twice in one timestamp calls it once.
+  void at_end_of_timestamp(uint16_t handler);
+
   // Runs until no events remain or the next one lies beyond `end`; the clock then rests at
   // the last event handled (or at `end` if events remained past it).
   void run(Time end = Time::max());
@@ -53,6 +60,9 @@ class Simulator {
   EventQueue queue_;
   std::vector<EventHandler*> handlers_;
   std::vector<bool> background_;  // by handler id
+  std::vector<bool> ending_asked_;  // by handler id: in ending_
+  std::vector<uint16_t> ending_;    // handlers to call at the end of the current timestamp
+  std::vector<uint16_t> ending_now_;
   int64_t foreground_pending_ = 0;
   Time now_;
   uint64_t events_handled_ = 0;

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The ServeGen m-large replay on 1,000 GPUs (tests/benchmarks/scale/m_large.json: 125 x
-# dgx-h100, six models, default policies, no requests.csv), timed with /usr/bin/time -v.
+# dgx-h100, six models, no requests.csv), timed with /usr/bin/time -v. The cluster keeps up:
+# `kpa` (Knative's defaults) scales each model with its load, where the default `on-demand` only
+# scales from zero (one instance per model, which m-large's ~200 requests/s outgrow), and the
+# remote store serves 100 GB/s, where the default 1.25 GB/s (one 10 GbE store) makes a fresh
+# instance wait ~45 min behind the others' 18 GB checkpoints. See docs/decisions.md.
 # Usage: tests/benchmarks/scale_replay.sh [START_S [DURATION_S [EXTRA slsim run ARGS...]]]
 # (defaults: the whole 14 days). Prints wall seconds, max RSS, requests and requests per second.
 # SLSIM=path/to/slsim times another build (default build/release/sim/slsim), e.g. a before/after pair.

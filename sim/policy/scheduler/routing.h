@@ -21,6 +21,10 @@ class RoutingPolicy {
   // The index in `ready` (never empty, in the order the instances started) of the instance
   // that gets the request.
   virtual size_t route(ModelId model, std::span<const RouteCandidate> ready) = 0;
+  // True when route() always picks the fewest requests in flight, ties to the earliest started:
+  // the control plane then answers from its index of instances by that count, without building
+  // the candidates.
+  virtual bool routes_to_least_outstanding() const { return false; }
 };
 
 const Registry<RoutingPolicy>& routing_policies();
@@ -34,6 +38,7 @@ class LeastOutstandingRouting final : public RoutingPolicy {
   };
   LeastOutstandingRouting(const Params&, Context&) {}
   size_t route(ModelId model, std::span<const RouteCandidate> ready) override;
+  bool routes_to_least_outstanding() const override { return true; }
 };
 
 // Each model's requests go to its ready instances in turn.

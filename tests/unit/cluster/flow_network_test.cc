@@ -254,13 +254,45 @@ TEST_F(Net, ChangeRecomputesOnlyTheFlowsThatShareLinksWithIt) {
   build(b);
   start("a", "b", 1e9, 1);
   start("a", "b", 1e9, 2);
-  start("c", "d", 1e9, 3);
+  net->rate_gbps(start("c", "d", 1e9, 3));  // reading a rate applies the changes so far
   FlowNetworkStats before = net->stats();
-  start("c", "d", 1e9, 4);  // shares c->d with one flow only
+  net->rate_gbps(start("c", "d", 1e9, 4));  // shares c->d with one flow only
   EXPECT_EQ(net->stats().flows_recomputed - before.flows_recomputed, 2u);
   before = net->stats();
-  start("a", "d", 1e9, 5);  // joins both groups through b->c: all five
+  net->rate_gbps(start("a", "d", 1e9, 5));  // joins both groups through b->c: all five
   EXPECT_EQ(net->stats().flows_recomputed - before.flows_recomputed, 5u);
+}
+
+// Three flows start at time 0 from three events: one recomputation at the end of the
+// timestamp gives each 10 / 3 GB/s; they finish together at 0.3 s (one more).
+TEST_F(Net, FlowsStartedAtOneTimeAreRecomputedOnceAtItsEnd) {
+  CustomBuilder b;
+  b.link("a", "b", 10);
+  build(b);
+  std::vector<FlowId> flows;
+  for (uint64_t tag = 1; tag <= 3; ++tag) at.schedule(Time::zero(), [&, tag] { flows.push_back(start("a", "b", 1e9, tag)); });
+  at.schedule(Time::from_ms(100), [&] {
+    for (const FlowId f : flows) EXPECT_DOUBLE_EQ(net->rate_gbps(f), 10.0 / 3);
+  });
+  sim.run();
+  EXPECT_EQ(net->stats().recomputations, 2u);
+  ASSERT_EQ(recorder.done.size(), 3u);
+  for (const Done& d : recorder.done) EXPECT_EQ(d.at, Time::from_ms(300));
+}
+
+// A flow started and cancelled in one timestamp leaves nothing to recompute for: its id may be
+// taken by the next start at that time, which then gets the link alone.
+TEST_F(Net, FlowCancelledInTheTimestampItStartedIsForgotten) {
+  CustomBuilder b;
+  b.link("a", "b", 10);
+  build(b);
+  FlowId second = 0;
+  at.schedule(Time::zero(), [&] {
+    net->cancel(start("a", "b", 1e9, 1));
+    second = start("a", "b", 1e9, 2);
+  });
+  sim.run();
+  EXPECT_EQ(recorder.done, (std::vector<Done>{{second, 2, Time::from_ms(100)}}));
 }
 
 // Two servers of rack 0 send to rack 1 through its 2:1 oversubscribed uplink (2 x 12.5 / 2 =
@@ -316,7 +348,7 @@ TEST(FlowNetworkOnGeneratedFabric, SameInputsGiveTheSameCompletions) {
 // Max-min fairness, checked from its definition: every link carries at most its bandwidth, and
 // every flow is at its cap or has a bottleneck, a saturated link on its path where no flow is
 // faster than it.
-void expect_max_min_fair(const Topology& topology, const FlowNetwork& net, const std::vector<FlowId>& flows,
+void expect_max_min_fair(const Topology& topology, FlowNetwork& net, const std::vector<FlowId>& flows,
                          const std::vector<std::vector<LinkId>>& paths, const std::vector<double>& caps) {
   std::vector<double> load(topology.link_count(), 0);
   std::vector<double> fastest(topology.link_count(), 0);

@@ -39,6 +39,34 @@ TEST(Simulator, DispatchesToTheRegisteredHandlerAtTheEventTime) {
   EXPECT_EQ(sim.events_handled(), 2u);
 }
 
+// Two events at 10 ns ask for the end of the timestamp; it runs once, after both and before
+// the event at 20 ns, and an event it schedules at 10 ns still runs at 10 ns.
+TEST(Simulator, EndOfTimestampRunsOnceAfterEveryEventAtThatTime) {
+  struct Batcher : EventHandler {
+    Simulator* sim = nullptr;
+    uint16_t id = 0;
+    std::vector<std::pair<int64_t, int>> log;  // (time, target or -1 for the end of a timestamp)
+    void on_event(const Event& e) override {
+      log.emplace_back(sim->now().ns(), static_cast<int>(e.target));
+      if (e.target < 2) sim->at_end_of_timestamp(id);
+    }
+    void on_end_of_timestamp() override {
+      log.emplace_back(sim->now().ns(), -1);
+      if (log.size() == 3) sim->schedule_at(sim->now(), id, 0, 7);
+    }
+  };
+  Simulator sim;
+  Batcher b;
+  b.sim = &sim;
+  b.id = sim.add_handler(&b);
+  sim.schedule_at(Time::from_ns(20), b.id, 0, 2);
+  sim.schedule_at(Time::from_ns(10), b.id, 0, 0);
+  sim.schedule_at(Time::from_ns(10), b.id, 0, 1);
+  sim.run();
+  EXPECT_EQ(b.log, (std::vector<std::pair<int64_t, int>>{{10, 0}, {10, 1}, {10, -1}, {10, 7}, {20, 2}}));
+  EXPECT_EQ(sim.events_handled(), 4u);
+}
+
 TEST(Simulator, CancelledEventIsSkippedByItsVersion) {
   Simulator sim;
   Recorder r;
