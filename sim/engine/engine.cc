@@ -100,8 +100,9 @@ std::pair<std::deque<Engine::Group>::iterator, std::vector<uint32_t>::iterator> 
   return {waiting, running};
 }
 
-// Without chunked prefill only admission prefills, so a running group with tokens to compute
-// goes back to the waiting queue, at its front, keeping the blocks of what it holds.
+// A running group with tokens to add goes back to the front of the waiting queue, keeping the
+// blocks of what it holds: admission appends the blocks for the new tokens (behind the watermark
+// check) and prefills them, in chunks where chunked prefill is on.
 void Engine::unpark(std::vector<uint32_t>::iterator it) {
   Group g = take_slot(*it);
   running_.erase(it);
@@ -115,7 +116,7 @@ void Engine::extend_shadow(RequestId id, int64_t tokens) {
   g.request.input_tokens += tokens;
   g.request.output_tokens -= tokens;
   g.prompt += tokens;
-  if (running != running_.end() && !params_.enable_chunked_prefill) unpark(running);
+  if (running != running_.end()) unpark(running);
 }
 
 void Engine::promote_shadow(const EngineRequest& request, int64_t generated) {
@@ -126,7 +127,7 @@ void Engine::promote_shadow(const EngineRequest& request, int64_t generated) {
   g.request = request;
   g.generated = generated;
   g.prompt = request.input_tokens + generated;
-  if (running != running_.end() && !params_.enable_chunked_prefill && g.computed < g.prompt) unpark(running);
+  if (running != running_.end() && g.tokens < g.prompt) unpark(running);
 }
 
 void Engine::remove_shadow(RequestId id) {

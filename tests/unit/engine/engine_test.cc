@@ -473,6 +473,22 @@ TEST(Engine, ExtendedShadowPrefillsOnlyTheNewTokensWithItsKvAsContext) {
   h.engine.blocks().audit();
 }
 
+TEST(Engine, ExtendedShadowTakesBlocksForItsNewTokensWithChunkedPrefill) {
+  EngineParams p = params();
+  p.enable_chunked_prefill = true;
+  Harness h(p);
+  h.engine.enqueue_shadow({9, 100, 30});
+  ASSERT_TRUE(h.engine.begin_step());
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 7);  // ceil(100 / 16)
+  h.engine.extend_shadow(9, 20);
+  ASSERT_TRUE(h.engine.begin_step());
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 20);
+  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 8);  // ceil(120 / 16)
+  h.engine.audit();
+}
+
 TEST(Engine, PromotedShadowResumesWithItsKvResidentAndPrefillsOnlyTheRest) {
   Harness h(params());
   h.engine.enqueue_shadow({9, 100, 10});
