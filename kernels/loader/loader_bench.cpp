@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   std::vector<double> parallel_runs;
   for (int r = 0; r < disk_repeats; ++r) {
     dropped = drop_page_cache() && dropped;
-    const LoadStats one = read_direct_sequential(partition_paths.front(), 16u << 20);
+    const LoadStats one = read_direct_parallel({partition_paths.front()}, 16u << 20, 1);
     one_reader_runs.push_back(static_cast<double>(one.bytes) / one.total_s / 1e9);
     dropped = drop_page_cache() && dropped;
     const LoadStats parallel = read_direct_parallel(partition_paths, 16u << 20, opt.io_threads);

@@ -309,30 +309,6 @@ LoadStats load_per_tensor(const std::string& dir, const Checkpoint& ckpt, void* 
   return stats;
 }
 
-LoadStats read_direct_sequential(const std::string& path, std::size_t block_bytes) {
-  bool direct = false;
-  const int fd = open_direct(path, &direct);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw std::runtime_error("cannot stat " + path);
-  void* buf = nullptr;
-  // Pinned like the fast loader's chunks: on the GPU machines' VMs, O_DIRECT into
-  // pageable memory read at 1.3-1.5 GB/s where the loader's pinned reads reached 2.2.
-  CUDA_CHECK(cudaHostAlloc(&buf, block_bytes, cudaHostAllocDefault));
-  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-  const auto t0 = Clock::now();
-  for (std::uint64_t off = 0; off < size; off += block_bytes) {
-    // O_DIRECT needs whole 4 KiB blocks; the partition files are padded to them.
-    pread_all(fd, buf, static_cast<std::size_t>(std::min<std::uint64_t>(block_bytes, size - off)), off, path);
-  }
-  LoadStats stats;
-  stats.total_s = seconds_since(t0);
-  stats.bytes = size;
-  CUDA_CHECK(cudaFreeHost(buf));
-  ::close(fd);
-  if (!direct) std::fprintf(stderr, "direct read: O_DIRECT refused by the file system\n");
-  return stats;
-}
-
 LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_t block_bytes, int readers) {
   struct Block {
     std::size_t file;

@@ -66,14 +66,10 @@ LoadStats load_safetensors_buffered(const std::string& dir, const Checkpoint& ck
 LoadStats load_safetensors_mmap(const std::string& dir, const Checkpoint& ckpt, void* device_image);
 LoadStats load_per_tensor(const std::string& dir, const Checkpoint& ckpt, void* device_image);
 
-// Baselines: one reader, O_DIRECT, sequential blocks into an aligned buffer
-// (what `dd iflag=direct bs=16M` measures); host-to-device copy bandwidth
+// Baselines: the disk at queue depth `readers`: that many threads read the files' blocks with
+// O_DIRECT into pinned buffers, each taking the next unread block of the concatenated files (one
+// reader over one file is what `dd iflag=direct bs=16M` measures); host-to-device copy bandwidth
 // from pinned memory.
-LoadStats read_direct_sequential(const std::string& path, std::size_t block_bytes);
-
-// The disk at queue depth `readers`: that many threads read the files' blocks with
-// O_DIRECT, each taking the next unread block of the concatenated files, so the
-// device sees the same number of outstanding requests as the fast loader's readers.
 LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_t block_bytes, int readers);
 double pinned_h2d_gbps(std::size_t bytes, int repeats);
 
