@@ -1,5 +1,7 @@
 #include "sim/control/control_plane.h"
 
+#include "sim/core/slots.h"
+
 #include <algorithm>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -304,14 +306,7 @@ bool ControlPlane::try_place(ModelId model, StartReason reason) {
 InstanceId ControlPlane::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
                                   Time placed) {
   ModelState& m = models_[model];
-  InstanceId id;
-  if (!free_instance_slots_.empty()) {
-    id = free_instance_slots_.back();
-    free_instance_slots_.pop_back();
-  } else {
-    id = static_cast<InstanceId>(instances_.size());
-    instances_.emplace_back();
-  }
+  const InstanceId id = reuse_or_append(instances_, free_instance_slots_);
   Instance& inst = instances_[id];
   const GpuProfile& gpu = *cluster_.server(server).gpu;
   inst = Instance{};
@@ -459,14 +454,7 @@ bool ControlPlane::start_live_migration(InstanceId id, ModelId made_room_for) {
   double load_s = 0;
   const auto to = relocation_server(instances_[id], &load_s);
   if (!to) return false;
-  int32_t slot;
-  if (!free_migration_slots_.empty()) {
-    slot = free_migration_slots_.back();
-    free_migration_slots_.pop_back();
-  } else {
-    slot = static_cast<int32_t>(migrations_.size());
-    migrations_.emplace_back();
-  }
+  const int32_t slot = reuse_or_append(migrations_, free_migration_slots_);
   const ModelId model = instances_[id].model;
   ModelState& m = models_[model];
   const InstanceId destination = place_on(model, StartReason{}, *to, -1, sim_.now());
@@ -916,14 +904,7 @@ void ControlPlane::run_preload_plan() {
       act(action);
       continue;
     }
-    uint32_t slot;
-    if (!free_action_slots_.empty()) {
-      slot = free_action_slots_.back();
-      free_action_slots_.pop_back();
-    } else {
-      slot = static_cast<uint32_t>(scheduled_actions_.size());
-      scheduled_actions_.emplace_back();
-    }
+    const uint32_t slot = reuse_or_append(scheduled_actions_, free_action_slots_);
     scheduled_actions_[slot] = action;
     sim_.schedule_at(action.at, handler_, kPreloadAction, slot);
   }

@@ -1,5 +1,7 @@
 #include "sim/engine/engine.h"
 
+#include "sim/core/slots.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -184,12 +186,7 @@ std::optional<int64_t> Engine::remove(RequestId id) {
 }
 
 uint32_t Engine::put_in_slot(Group g) {
-  if (free_slots_.empty()) {
-    slots_.push_back(std::move(g));
-    return static_cast<uint32_t>(slots_.size() - 1);
-  }
-  const uint32_t slot = free_slots_.back();
-  free_slots_.pop_back();
+  const uint32_t slot = reuse_or_append(slots_, free_slots_);
   slots_[slot] = std::move(g);
   return slot;
 }

@@ -1,5 +1,7 @@
 #include "sim/loading/loader.h"
 
+#include "sim/core/slots.h"
+
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -98,14 +100,7 @@ FlowId Loader::start_flow(NodeId from, NodeId to, double bytes, uint64_t tag) {
 }
 
 void Loader::start(const LoadRequest& request, LoadListener& listener) {
-  uint32_t id;
-  if (!free_jobs_.empty()) {
-    id = free_jobs_.back();
-    free_jobs_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(jobs_.size());
-    jobs_.emplace_back();
-  }
+  const uint32_t id = reuse_or_append(jobs_, free_jobs_);
   Job& job = jobs_[id];
   job = Job{};
   job.request = request;
@@ -299,14 +294,7 @@ void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
 }
 
 uint32_t Loader::add_cache_fill(ServerId server, const CheckpointPart& part, Tier target) {
-  uint32_t id;
-  if (!free_preloads_.empty()) {
-    id = free_preloads_.back();
-    free_preloads_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(preloads_.size());
-    preloads_.emplace_back();
-  }
+  const uint32_t id = reuse_or_append(preloads_, free_preloads_);
   preloads_[id] = PendingPreload{server, part, target, true};
   return id;
 }

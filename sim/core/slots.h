@@ -1,0 +1,21 @@
+#pragma once
+// Entities that come and go (instances, loads, migrations, batch slots) live in vectors indexed
+// by dense ids; a freed id is reused, the last freed first, so ids stay below the peak in use.
+
+#include <vector>
+
+namespace slsim {
+
+// An id of `items` to fill: the last one in `free_ids`, else a new default element's.
+template <class Index, class T>
+Index reuse_or_append(std::vector<T>& items, std::vector<Index>& free_ids) {
+  if (!free_ids.empty()) {
+    const Index id = free_ids.back();
+    free_ids.pop_back();
+    return id;
+  }
+  items.emplace_back();
+  return static_cast<Index>(items.size() - 1);
+}
+
+}  // namespace slsim
