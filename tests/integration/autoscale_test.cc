@@ -13,14 +13,6 @@ namespace slsim {
 using namespace testing_support;
 
 namespace {
-// One request every `period_s` seconds, starting at 0.
-std::string periodic_trace(const std::filesystem::path& dir, int requests, int period_s) {
-  const auto path = dir / "periodic.csv";
-  std::ofstream out(path);
-  out << "arrival_s,input_tokens,output_tokens\n";
-  for (int i = 0; i < requests; ++i) out << i * period_s << ",100,3\n";
-  return path.string();
-}
 
 std::vector<std::string> periodic(const std::string& trace) {
   return {"workload.sources.0={\"kind\": \"trace\", \"model\": \"tiny\", \"path\": \"" + trace + "\"}"};

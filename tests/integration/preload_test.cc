@@ -11,22 +11,6 @@
 namespace slsim {
 using namespace testing_support;
 
-namespace {
-// A trace with one request every `period_s` seconds.
-std::string periodic_trace(const std::filesystem::path& dir, int requests, int period_s) {
-  const auto path = dir / "periodic.csv";
-  std::ofstream out(path);
-  out << "TIMESTAMP,ContextTokens,GeneratedTokens\n";
-  for (int i = 0; i < requests; ++i) {
-    const int t = i * period_s;
-    char line[64];
-    std::snprintf(line, sizeof line, "2023-11-16 %02d:%02d:%02d.0,100,3\n", t / 3600, t / 60 % 60, t % 60);
-    out << line;
-  }
-  return path.string();
-}
-}  // namespace
-
 TEST(Preload, HistogramKeepAlivePrewarmsAheadOfPeriodicRequests) {
   // Requests every 630 s. The first ten idle periods feed the histogram while the fallback
   // keep-alive (4 h) keeps the instance; then each idle instance is released and a new one is
@@ -35,7 +19,7 @@ TEST(Preload, HistogramKeepAlivePrewarmsAheadOfPeriodicRequests) {
   const std::string trace = periodic_trace(dir, 20, 630);
   const auto experiment = load_experiment(
       testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"azure-llm-2023\"", "workload.sources.0.path=\"" + trace + "\"",
+      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
        "policies.keepalive.name=histogram", "policies.keepalive.params={}"});
   const Json s = run_experiment(experiment, dir / "out");
   EXPECT_EQ(s["completed"], 20);
@@ -53,7 +37,7 @@ TEST(Preload, FixedKeepAliveWithoutPrewarmColdStartsEveryPeriodicRequest) {
   const std::string trace = periodic_trace(dir, 20, 630);
   const auto experiment = load_experiment(
       testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"azure-llm-2023\"", "workload.sources.0.path=\"" + trace + "\""});
+      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\""});
   const Json s = run_experiment(experiment, dir / "out");
   EXPECT_EQ(s["cold_starts"], 20);  // keep-alive 0
   EXPECT_EQ(s["preloaded_requests"], 0);
@@ -65,7 +49,7 @@ TEST(Preload, PopularityPreloadPutsTheCheckpointInDramBeforeTheFirstRequest) {
   const std::string trace = periodic_trace(dir, 3, 630);
   const auto experiment = load_experiment(
       testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"azure-llm-2023\"", "workload.sources.0.path=\"" + trace + "\"",
+      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
        "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
        "policies.dram_cache.name=none", "policies.keepalive.params.keep_checkpoint_in_dram=false"});
   const Json s = run_experiment(experiment, dir / "out");
@@ -74,7 +58,7 @@ TEST(Preload, PopularityPreloadPutsTheCheckpointInDramBeforeTheFirstRequest) {
   EXPECT_EQ(s["cold_starts_by_tier"]["remote"], 3);
   const auto with_cache = load_experiment(
       testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"azure-llm-2023\"", "workload.sources.0.path=\"" + trace + "\"",
+      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
        "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
        "policies.keepalive.params.keep_checkpoint_in_dram=false"});
   const Json p = run_experiment(with_cache, dir / "out2");

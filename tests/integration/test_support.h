@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the integration tests: temporary folders, file contents, running the CLI.
+// Helpers shared by the integration tests: temporary folders, file contents, traces, running the CLI.
 
 #include <array>
 #include <cstdio>
@@ -26,6 +26,16 @@ inline std::string read_file(const std::filesystem::path& path) {
 
 inline std::filesystem::path testdata(const std::string& name) {
   return std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/testdata" / name;
+}
+
+// A canonical trace (arrival_s, input_tokens, output_tokens) of one request every `period_s`
+// seconds from 0, 100 tokens in and 3 out, written to DIR/periodic.csv; returns its path.
+inline std::string periodic_trace(const std::filesystem::path& dir, int requests, int period_s) {
+  const auto path = dir / "periodic.csv";
+  std::ofstream out(path);
+  out << "arrival_s,input_tokens,output_tokens\n";
+  for (int i = 0; i < requests; ++i) out << i * period_s << ",100,3\n";
+  return path.string();
 }
 
 struct CommandResult {
