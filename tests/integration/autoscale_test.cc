@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "test_support.h"
