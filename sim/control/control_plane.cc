@@ -891,8 +891,16 @@ void ControlPlane::reindex(InstanceId id) {
   std::set<RouteKey>& index = models_[inst.model].by_outstanding;
   const int64_t outstanding = inst.engine && serving(inst.state) ? inst.engine->outstanding() : -1;
   if (outstanding == inst.indexed_outstanding) return;
-  if (inst.indexed_outstanding >= 0) index.erase(RouteKey{inst.indexed_outstanding, inst.route_order, id});
-  if (outstanding >= 0) index.insert(RouteKey{outstanding, inst.route_order, id});
+  // A count that changes moves its key by re-inserting the same node: no allocation per request.
+  if (inst.indexed_outstanding >= 0 && outstanding >= 0) {
+    auto node = index.extract(RouteKey{inst.indexed_outstanding, inst.route_order, id});
+    node.value().outstanding = outstanding;
+    index.insert(std::move(node));
+  } else if (inst.indexed_outstanding >= 0) {
+    index.erase(RouteKey{inst.indexed_outstanding, inst.route_order, id});
+  } else {
+    index.insert(RouteKey{outstanding, inst.route_order, id});
+  }
   inst.indexed_outstanding = outstanding;
 }
 

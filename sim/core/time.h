@@ -15,8 +15,8 @@ class Time {
 
   static constexpr Time from_ns(int64_t ns) { return Time(ns); }
   // Rounds to the nearest nanosecond; callers convert rates and sizes once, here.
-  static Time from_seconds(double s) { return Time(static_cast<int64_t>(std::llround(s * 1e9))); }
-  static Time from_ms(double ms) { return Time(static_cast<int64_t>(std::llround(ms * 1e6))); }
+  static Time from_seconds(double s) { return Time(round_half_away(s * 1e9)); }
+  static Time from_ms(double ms) { return Time(round_half_away(ms * 1e6)); }
   static constexpr Time zero() { return Time(0); }
   static constexpr Time max() { return Time(std::numeric_limits<int64_t>::max()); }
 
@@ -32,6 +32,17 @@ class Time {
 
  private:
   constexpr explicit Time(int64_t ns) : ns_(ns) {}
+  // std::llround's result without its library call (a step time is rounded several times per
+  // simulated step): truncation and the remainder are exact for every double below 2^63, and
+  // above 2^52 every double is an integer already.
+  static int64_t round_half_away(double v) {
+    if (!(std::fabs(v) < 0x1p62)) return static_cast<int64_t>(std::llround(v));
+    const auto whole = static_cast<int64_t>(v);
+    const double rest = v - static_cast<double>(whole);
+    if (rest >= 0.5) return whole + 1;
+    if (rest <= -0.5) return whole - 1;
+    return whole;
+  }
   int64_t ns_ = 0;
 };
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
+
 namespace slsim {
 
 TEST(Time, ConvertsSecondsAndMillisecondsToWholeNanoseconds) {
@@ -14,6 +17,21 @@ TEST(Time, ConvertsSecondsAndMillisecondsToWholeNanoseconds) {
 TEST(Time, RoundsToTheNearestNanosecond) {
   EXPECT_EQ(Time::from_seconds(1e-9 * 0.6).ns(), 1);
   EXPECT_EQ(Time::from_seconds(1e-9 * 0.4).ns(), 0);
+}
+
+TEST(Time, RoundsHalvesAwayFromZeroExactlyAsLlroundDoes) {
+  const double cases[] = {0.5e-9, 1.5e-9, 2.5e-9, -0.5e-9, -2.5e-9, 0.49999999999999994e-9, 1e-9 * 4503599627370495.5,
+                          1e-9 * 9007199254740993.0, -1e-9 * 4503599627370497.0, 1e-9 * 0x1p62, 1e-9 * 0x1p61 * 1.5};
+  for (const double s : cases) EXPECT_EQ(Time::from_seconds(s).ns(), std::llround(s * 1e9)) << s;
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 100000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const double s = static_cast<double>(static_cast<int64_t>(x >> 12) - (int64_t{1} << 51)) * 0x1p-30;
+    ASSERT_EQ(Time::from_seconds(s).ns(), std::llround(s * 1e9)) << s;
+    ASSERT_EQ(Time::from_ms(s).ns(), std::llround(s * 1e6)) << s;
+  }
 }
 
 TEST(Time, TransferTimeIsBytesOverBandwidth) {
