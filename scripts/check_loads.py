@@ -21,9 +21,12 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "kernels", "baselines"))
+from summarize import disk_gbps  # noqa: E402  (the rule that judges the loader's targets)
 MACHINES = {"h200": "h200-gpu-machine", "h100-sxm": "h100-gpu-machine"}
 MODELS = ["opt-1.3b", "opt-6.7b"]
 # (format, tier, measurement file prefix, loader name in it, state)
@@ -55,11 +58,10 @@ NOTES = {
 
 
 def same_run_baselines(gpu, model):
-    """The disk: the better of the same run's one-reader and four-reader O_DIRECT medians."""
+    """The same run's disk figure (as the loader's targets judge it) and pinned host-to-device copy."""
     with open(os.path.join(REPO, "models", "calibration", "measurements", gpu, f"loader_{model}.json")) as f:
         b = json.load(f)["baselines"]
-    disk = max(b["disk_direct_read_one_reader_16MiB_GBps"], b.get("disk_direct_read_parallel_16MiB_GBps", 0.0))
-    return disk, b["pinned_h2d_GBps_1GiB"]
+    return disk_gbps(b), b["pinned_h2d_GBps_1GiB"]
 
 
 def measured_seconds(gpu, prefix, model, loader, state):
