@@ -124,14 +124,15 @@ class BlockManager {
   int64_t blocks_covering(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
 
  private:
+  // What every append reads comes first, within one cache line.
   struct Table {
-    std::vector<int32_t> blocks;  // materialized
-    int64_t anonymous = 0;        // blocks held alone after `blocks`, resident
     int64_t tokens = 0;
+    int64_t anonymous = 0;        // blocks held alone after `blocks`, resident
+    std::vector<int32_t> blocks;  // materialized
+    bool live = false;
     int64_t max_tokens = 0;
     std::vector<int32_t> host_blocks;  // while swapped out: indices into host_
     int64_t host_anonymous = 0;        // while swapped out: the anonymous blocks moved to host
-    bool live = false;
     bool swapped_out() const { return !host_blocks.empty() || host_anonymous > 0; }
   };
   struct Block {
