@@ -35,7 +35,9 @@ BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
   if (seq >= tables_.size()) tables_.resize(seq + 1);
   Table& t = tables_[seq];
   t.blocks.clear();
+  t.anonymous = 0;
   t.host_blocks.clear();
+  t.host_anonymous = 0;
   t.tokens = 0;
   t.max_tokens = 0;
   t.live = true;
@@ -43,26 +45,36 @@ BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
 }
 
 int32_t BlockManager::take_block() {
-  int32_t b = 0;
+  if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  int32_t id = 0;
   if (!free_list_.empty()) {
-    b = free_list_.back();
+    id = free_list_.back();
     free_list_.pop_back();
   } else {
-    if (touched_blocks() == total_blocks_)
-      throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
-    b = static_cast<int32_t>(touched_blocks());
-    refcount_.push_back(0);
-    fill_.push_back(0);
-    prefix_of_.push_back(kNotCached);
+    id = static_cast<int32_t>(touched_blocks());
+    blocks_.emplace_back();
   }
-  refcount_[b] = 1;
-  fill_[b] = 0;
-  return b;
+  blocks_[id].refcount = 1;
+  blocks_[id].fill = 0;
+  return id;
 }
 
-void BlockManager::forget_prefix(int32_t block) {
-  prefix_cache_.erase(prefix_of_[block]);
-  prefix_of_[block] = kNotCached;
+void BlockManager::materialize(Table& t) {
+  const int64_t anonymous = t.anonymous;
+  int64_t tokens_left = anonymous_tokens(t, t.blocks.size());
+  anonymous_blocks_ -= anonymous;
+  t.anonymous = 0;
+  for (int64_t i = 0; i < anonymous; ++i) {
+    const int32_t id = take_block();
+    blocks_[id].fill = static_cast<int32_t>(std::min(tokens_left, block_size_));
+    tokens_left -= blocks_[id].fill;
+    t.blocks.push_back(id);
+  }
+}
+
+void BlockManager::forget_prefix(int32_t id) {
+  prefix_cache_.erase(blocks_[id].prefix_of);
+  blocks_[id].prefix_of = kNotCached;
 }
 
 int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
@@ -85,45 +97,46 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
   t.tokens = prompt_tokens;
   t.max_tokens = max_tokens;
   const auto count = static_cast<size_t>(blocks_for(prompt_tokens, max_tokens));
+  // Only the full prompt blocks under a prefix id are materialized: the cache shares them.
   const size_t cacheable = shares_blocks() ? std::min(prefix.size(), static_cast<size_t>(prompt_tokens / block_size_)) : 0;
-  t.blocks.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    if (i < cacheable) {
-      if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end()) {
-        ++refcount_[it->second];
-        t.blocks.push_back(it->second);
-        continue;
-      }
+  t.blocks.reserve(cacheable);
+  for (size_t i = 0; i < cacheable; ++i) {
+    if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end()) {
+      ++blocks_[it->second].refcount;
+      t.blocks.push_back(it->second);
+      continue;
     }
-    const int32_t b = take_block();
-    fill_[b] = std::clamp<int64_t>(prompt_tokens - static_cast<int64_t>(i) * block_size_, 0, block_size_);
-    stored_tokens_ += fill_[b];
-    if (i < cacheable) {
-      prefix_of_[b] = prefix[i];
-      prefix_cache_.emplace(prefix[i], b);
-    }
-    t.blocks.push_back(b);
+    const int32_t id = take_block();
+    blocks_[id].fill = static_cast<int32_t>(block_size_);
+    blocks_[id].prefix_of = prefix[i];
+    stored_tokens_ += block_size_;
+    prefix_cache_.emplace(prefix[i], id);
+    t.blocks.push_back(id);
   }
+  t.anonymous = static_cast<int64_t>(count - cacheable);
+  anonymous_blocks_ += t.anonymous;
+  stored_tokens_ += anonymous_tokens(t, cacheable);
   unshared_blocks_ += static_cast<int64_t>(count);
 }
 
 void BlockManager::append_into_new_block(SeqId seq) {
   Table& t = table(seq);
-  if (!t.host_blocks.empty()) throw std::logic_error("a swapped-out sequence was appended to");
-  const auto index = static_cast<size_t>(t.tokens / block_size_);
-  if (index >= t.blocks.size()) {
-    t.blocks.push_back(take_block());
+  if (t.swapped_out()) throw std::logic_error("a swapped-out sequence was appended to");
+  if (t.tokens >= first_anonymous_token(t)) {
+    if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+    ++t.anonymous;
+    ++anonymous_blocks_;
     ++unshared_blocks_;
-  } else if (refcount_[t.blocks[index]] > 1) {
-    // Copy-on-write: the other holders keep the original, this sequence writes into a copy.
-    const int32_t shared = t.blocks[index];
-    const int32_t copy = take_block();
-    fill_[copy] = fill_[shared];
-    stored_tokens_ += fill_[copy];
-    drop_reference(shared);
-    t.blocks[index] = copy;
+  } else {
+    // Copy-on-write of the shared partial last block: the other holders keep the original,
+    // this sequence writes into an anonymous copy of it (its other blocks are all full).
+    if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+    drop_reference(t.blocks.back());
+    t.blocks.pop_back();
+    ++t.anonymous;
+    ++anonymous_blocks_;
+    stored_tokens_ += anonymous_tokens(t, t.blocks.size());
   }
-  ++fill_[t.blocks[index]];
   ++stored_tokens_;
   ++t.tokens;
 }
@@ -132,18 +145,23 @@ void BlockManager::append(SeqId seq, int64_t tokens) {
   if (tokens <= 0) return;
   append(seq);  // the first token may copy a shared block on write; the rest go into its own
   Table& t = table(seq);
-  for (int64_t left = tokens - 1; left > 0;) {
-    const auto index = static_cast<size_t>(t.tokens / block_size_);
-    if (index >= t.blocks.size()) {
-      t.blocks.push_back(take_block());
-      ++unshared_blocks_;
-    }
-    const int64_t added = std::min(left, block_size_ - t.tokens % block_size_);
-    fill_[t.blocks[index]] += static_cast<int32_t>(added);
+  int64_t left = tokens - 1;
+  if (t.tokens < first_anonymous_token(t)) {
+    // The last block is materialized, held alone and partial: fill it first.
+    const int64_t added = std::min(left, first_anonymous_token(t) - t.tokens);
+    blocks_[t.blocks.back()].fill += static_cast<int32_t>(added);
     stored_tokens_ += added;
     t.tokens += added;
     left -= added;
   }
+  if (left == 0) return;
+  const int64_t opened = std::max<int64_t>(0, blocks_covering(t.tokens + left - first_anonymous_token(t)) - t.anonymous);
+  if (opened > free_blocks()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  t.anonymous += opened;
+  anonymous_blocks_ += opened;
+  unshared_blocks_ += opened;
+  stored_tokens_ += left;
+  t.tokens += left;
 }
 
 int64_t BlockManager::blocks_to_fork(SeqId parent) const {
@@ -152,70 +170,83 @@ int64_t BlockManager::blocks_to_fork(SeqId parent) const {
 
 void BlockManager::fork(SeqId parent, SeqId child) {
   if (blocks_to_fork(parent) > free_blocks()) throw std::logic_error("a sequence was forked without room");
-  if (!table(parent).host_blocks.empty()) throw std::logic_error("a swapped-out sequence was forked");
+  if (table(parent).swapped_out()) throw std::logic_error("a swapped-out sequence was forked");
   Table& copy = new_table(child, "a sequence was forked onto an existing one");
-  const Table& from = tables_[parent];  // after new_table, which may move the tables
-  copy.blocks = from.blocks;
+  Table& from = tables_[parent];  // after new_table, which may move the tables
+  if (shares_blocks()) {
+    materialize(from);
+    for (const int32_t id : from.blocks) ++blocks_[id].refcount;
+    copy.blocks = from.blocks;
+  } else {
+    // Shares nothing, so holds no materialized block: the child gets its own anonymous copies.
+    copy.anonymous = from.anonymous;
+    anonymous_blocks_ += copy.anonymous;
+    stored_tokens_ += anonymous_tokens(from, 0);
+  }
   copy.tokens = from.tokens;
   copy.max_tokens = from.max_tokens;
-  for (int32_t& b : copy.blocks) {
-    if (shares_blocks()) {
-      ++refcount_[b];
-    } else {
-      const int32_t own = take_block();
-      fill_[own] = fill_[b];
-      stored_tokens_ += fill_[own];
-      b = own;
-    }
-  }
-  unshared_blocks_ += static_cast<int64_t>(copy.blocks.size());
+  unshared_blocks_ += static_cast<int64_t>(copy.blocks.size()) + copy.anonymous;
 }
 
 void BlockManager::free(SeqId seq) {
   if (!holds(seq)) throw std::logic_error("a sequence without blocks was freed");
   Table& t = tables_[seq];
-  for (const int32_t b : t.blocks) drop_reference(b);
-  unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
+  for (const int32_t id : t.blocks) drop_reference(id);
+  unshared_blocks_ -= static_cast<int64_t>(t.blocks.size()) + t.anonymous;
+  if (t.anonymous > 0) stored_tokens_ -= anonymous_tokens(t, t.blocks.size());
+  anonymous_blocks_ -= t.anonymous;
   for (const int32_t h : t.host_blocks) {
     if (--host_[h].references == 0) {
       host_.erase(h);
       --host_blocks_;
     }
   }
+  host_blocks_ -= t.host_anonymous;
   t.blocks.clear();
+  t.anonymous = 0;
   t.host_blocks.clear();
+  t.host_anonymous = 0;
   t.live = false;
 }
 
 int64_t BlockManager::swap_out(std::span<const SeqId> seqs) {
   std::unordered_map<int32_t, int32_t> host_of;
+  int64_t anonymous = 0;
   for (const SeqId seq : seqs) {
     Table& t = table(seq);
-    for (const int32_t b : t.blocks) {
-      auto [it, inserted] = host_of.emplace(b, next_host_block_);
-      if (inserted) host_[next_host_block_++] = HostBlock{fill_[b], 0};
+    for (const int32_t id : t.blocks) {
+      auto [it, inserted] = host_of.emplace(id, next_host_block_);
+      if (inserted) host_[next_host_block_++] = HostBlock{blocks_[id].fill, 0};
       ++host_[it->second].references;
       t.host_blocks.push_back(it->second);
     }
   }
   for (const SeqId seq : seqs) {
     Table& t = table(seq);
-    for (const int32_t b : t.blocks) drop_reference(b);
-    unshared_blocks_ -= static_cast<int64_t>(t.blocks.size());
+    for (const int32_t id : t.blocks) drop_reference(id);
+    unshared_blocks_ -= static_cast<int64_t>(t.blocks.size()) + t.anonymous;
+    if (t.anonymous > 0) stored_tokens_ -= anonymous_tokens(t, t.blocks.size());
+    anonymous_blocks_ -= t.anonymous;
+    t.host_anonymous += t.anonymous;
+    anonymous += t.anonymous;
+    t.anonymous = 0;
     t.blocks.clear();
   }
-  host_blocks_ += static_cast<int64_t>(host_of.size());
-  return static_cast<int64_t>(host_of.size());
+  const int64_t moved = static_cast<int64_t>(host_of.size()) + anonymous;
+  host_blocks_ += moved;
+  return moved;
 }
 
 int64_t BlockManager::blocks_to_swap_in(std::span<const SeqId> seqs) const {
   std::vector<int32_t> distinct;
+  int64_t anonymous = 0;
   for (const SeqId seq : seqs) {
     const Table& t = table(seq);
     distinct.insert(distinct.end(), t.host_blocks.begin(), t.host_blocks.end());
+    anonymous += t.host_anonymous;
   }
   std::sort(distinct.begin(), distinct.end());
-  return std::unique(distinct.begin(), distinct.end()) - distinct.begin();
+  return (std::unique(distinct.begin(), distinct.end()) - distinct.begin()) + anonymous;
 }
 
 void BlockManager::swap_in(std::span<const SeqId> seqs) {
@@ -227,10 +258,10 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
       auto [it, inserted] = gpu_of.emplace(h, 0);
       if (inserted) {
         it->second = take_block();
-        fill_[it->second] = host_[h].fill;
+        blocks_[it->second].fill = static_cast<int32_t>(host_[h].fill);
         stored_tokens_ += host_[h].fill;
       } else {
-        ++refcount_[it->second];
+        ++blocks_[it->second].refcount;
       }
       t.blocks.push_back(it->second);
       if (--host_[h].references == 0) {
@@ -238,7 +269,12 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
         --host_blocks_;
       }
     }
-    unshared_blocks_ += static_cast<int64_t>(t.blocks.size());
+    t.anonymous = t.host_anonymous;
+    anonymous_blocks_ += t.anonymous;
+    host_blocks_ -= t.host_anonymous;
+    t.host_anonymous = 0;
+    if (t.anonymous > 0) stored_tokens_ += anonymous_tokens(t, t.blocks.size());
+    unshared_blocks_ += static_cast<int64_t>(t.blocks.size()) + t.anonymous;
     t.host_blocks.clear();
   }
 }
@@ -248,21 +284,37 @@ void BlockManager::audit() const {
   const int64_t touched = touched_blocks();
   std::vector<int32_t> references(static_cast<size_t>(touched), 0);
   int64_t unshared = 0;
+  int64_t anonymous = 0;
+  int64_t host_anonymous = 0;
+  int64_t stored = 0;
   for (SeqId seq = 0; seq < tables_.size(); ++seq) {
     const Table& t = tables_[seq];
     if (!t.live) continue;
-    unshared += static_cast<int64_t>(t.blocks.size());
+    const auto materialized = static_cast<int64_t>(t.blocks.size());
+    if (t.anonymous < 0 || t.host_anonymous < 0) fail(fmt::format("sequence {} holds a negative block count", seq));
+    if (t.swapped_out() && (materialized > 0 || t.anonymous > 0))
+      fail(fmt::format("sequence {} is swapped out but holds blocks", seq));
+    if (!shares_blocks() && (materialized > 0 || !t.host_blocks.empty()))
+      fail(fmt::format("sequence {} holds materialized blocks in a manager that shares none", seq));
+    unshared += materialized + t.anonymous;
+    anonymous += t.anonymous;
+    host_anonymous += t.host_anonymous;
     for (const int32_t b : t.blocks) {
       if (b < 0 || b >= touched) fail(fmt::format("sequence {} holds block {}, never taken", seq, b));
       ++references[b];
     }
-    if (t.host_blocks.empty() && static_cast<int64_t>(t.blocks.size()) != blocks_for(t.tokens, t.max_tokens))
-      fail(fmt::format("sequence {} holds {} blocks for {} tokens", seq, t.blocks.size(), t.tokens));
+    if (!t.swapped_out() && materialized + t.anonymous != blocks_for(t.tokens, t.max_tokens))
+      fail(fmt::format("sequence {} holds {} blocks for {} tokens", seq, materialized + t.anonymous, t.tokens));
+    if (t.anonymous > 0 && t.tokens < materialized * block_size_)
+      fail(fmt::format("sequence {} holds anonymous blocks after a partial materialized one", seq));
+    if (t.tokens > (materialized + t.anonymous) * block_size_ && !t.swapped_out())
+      fail(fmt::format("sequence {} stores {} tokens in {} blocks", seq, t.tokens, materialized + t.anonymous));
     for (size_t i = 0; i < t.blocks.size(); ++i) {
       const int64_t written = std::clamp<int64_t>(t.tokens - static_cast<int64_t>(i) * block_size_, 0, block_size_);
-      if (fill_[t.blocks[i]] != written)
-        fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, fill_[t.blocks[i]], written));
+      if (blocks_[t.blocks[i]].fill != written)
+        fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, blocks_[t.blocks[i]].fill, written));
     }
+    if (t.anonymous > 0) stored += anonymous_tokens(t, t.blocks.size());
   }
   std::vector<bool> is_free(static_cast<size_t>(touched), false);
   for (const int32_t b : free_list_) {
@@ -270,16 +322,18 @@ void BlockManager::audit() const {
     if (is_free[b]) fail(fmt::format("block {} is free twice", b));
     is_free[b] = true;
   }
-  int64_t stored = 0;
   for (int64_t b = 0; b < touched; ++b) {
-    if (references[b] != refcount_[b])
-      fail(fmt::format("block {} has reference count {} but {} holders", b, refcount_[b], references[b]));
+    if (references[b] != blocks_[b].refcount)
+      fail(fmt::format("block {} has reference count {} but {} holders", b, blocks_[b].refcount, references[b]));
     if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free nor held", b));
-    stored += fill_[b];
+    stored += blocks_[b].fill;
   }
   if (stored != stored_tokens_) fail(fmt::format("{} tokens stored, counted {}", stored_tokens_, stored));
   if (unshared != unshared_blocks_) fail(fmt::format("{} unshared blocks, counted {}", unshared_blocks_, unshared));
-  if (host_blocks_ != static_cast<int64_t>(host_.size())) fail("host block count");
+  if (anonymous != anonymous_blocks_) fail(fmt::format("{} anonymous blocks in use, counted {}", anonymous_blocks_, anonymous));
+  if (free_blocks() < 0) fail(fmt::format("{} blocks in use of {}", used_blocks(), total_blocks_));
+  if (host_blocks_ != static_cast<int64_t>(host_.size()) + host_anonymous)
+    fail(fmt::format("{} host blocks, counted {}", host_blocks_, static_cast<int64_t>(host_.size()) + host_anonymous));
 }
 
 }  // namespace slsim

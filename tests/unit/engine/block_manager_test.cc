@@ -193,6 +193,206 @@ TEST_P(BlockManagerTest, AccountingIsConservedUnderRandomOperations) {
   m->audit();
 }
 
+// A grown sequence holds its appended blocks without ids; a fork must still share them and copy
+// only the partial last one when either side writes into it.
+TEST_P(BlockManagerTest, AForkOfAGrownSequenceSharesItsBlocksAndCopiesOnlyThePartialLastOne) {
+  auto m = make(20);
+  m->admit(1, 4, kMaxTokens, {});
+  m->append(1, 6);  // 10 tokens: 4 + 4 + 2
+  EXPECT_EQ(m->blocks_held(1), paged() ? 3 : 4);
+  m->fork(1, 2);
+  EXPECT_EQ(m->used_blocks(), paged() ? 3 : 8);
+  EXPECT_EQ(m->unshared_blocks(), paged() ? 6 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 10 : 20);
+  EXPECT_EQ(m->blocks_to_append(2), paged() ? 1 : 0);
+  m->append(2);  // the child copies the shared 2-token block and writes its third token
+  EXPECT_EQ(m->blocks_to_append(1), 0);
+  m->append(1);  // the parent, alone on the original now, writes in place
+  EXPECT_EQ(m->used_blocks(), paged() ? 4 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 4 + 4 + 3 + 3 : 22);
+  EXPECT_EQ(m->blocks_held(1), paged() ? 3 : 4);
+  EXPECT_EQ(m->blocks_held(2), paged() ? 3 : 4);
+  m->audit();
+  m->free(1);  // the child still holds the two full blocks
+  EXPECT_EQ(m->used_blocks(), paged() ? 3 : 4);
+  EXPECT_EQ(m->stored_tokens(), 11);
+  m->audit();
+  m->free(2);
+  EXPECT_EQ(m->free_blocks(), 20);
+  EXPECT_EQ(m->stored_tokens(), 0);
+  EXPECT_EQ(m->unshared_blocks(), 0);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, SwappingAForkedPairKeepsItsSharingAndTheHostCount) {
+  auto m = make(20);
+  m->admit(1, 4, kMaxTokens, {});
+  m->append(1, 6);
+  m->fork(1, 2);
+  m->append(2);  // paged: two shared full blocks, the parent's 2-token one, the child's 3-token copy
+  const std::vector<SeqId> pair = {1, 2};
+  EXPECT_EQ(m->swap_out(pair), paged() ? 4 : 8);
+  EXPECT_EQ(m->host_blocks(), paged() ? 4 : 8);
+  EXPECT_EQ(m->free_blocks(), 20);
+  EXPECT_EQ(m->stored_tokens(), 0);
+  EXPECT_EQ(m->unshared_blocks(), 0);
+  m->audit();
+  EXPECT_EQ(m->blocks_to_swap_in(pair), paged() ? 4 : 8);
+  m->swap_in(pair);
+  EXPECT_EQ(m->used_blocks(), paged() ? 4 : 8);
+  EXPECT_EQ(m->host_blocks(), 0);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 13 : 21);
+  EXPECT_EQ(m->unshared_blocks(), paged() ? 6 : 8);
+  EXPECT_EQ(m->blocks_to_append(1), 0);
+  EXPECT_EQ(m->blocks_to_append(2), 0);
+  m->audit();
+  // The child alone: its shared blocks stay on the GPU for the parent and come back as copies.
+  const std::vector<SeqId> child = {2};
+  EXPECT_EQ(m->swap_out(child), paged() ? 3 : 4);
+  EXPECT_EQ(m->used_blocks(), paged() ? 3 : 4);
+  EXPECT_EQ(m->host_blocks(), paged() ? 3 : 4);
+  EXPECT_EQ(m->stored_tokens(), 10);
+  m->audit();
+  m->swap_in(child);
+  EXPECT_EQ(m->used_blocks(), paged() ? 6 : 8);
+  EXPECT_EQ(m->stored_tokens(), 21);
+  EXPECT_EQ(m->tokens(2), 11);
+  m->audit();
+  m->free(1);
+  m->free(2);
+  EXPECT_EQ(m->free_blocks(), 20);
+  EXPECT_EQ(m->host_blocks(), 0);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, FreeingASwappedOutForkReturnsItsHostBlocks) {
+  auto m = make(20);
+  m->admit(1, 6, kMaxTokens, {});
+  m->fork(1, 2);
+  m->append(2);
+  const std::vector<SeqId> pair = {1, 2};
+  m->swap_out(pair);
+  m->free(1);
+  EXPECT_EQ(m->host_blocks(), paged() ? 2 : 4);  // the child's full block and its copy
+  m->audit();
+  m->free(2);
+  EXPECT_EQ(m->host_blocks(), 0);
+  EXPECT_EQ(m->free_blocks(), 20);
+  m->audit();
+}
+
+TEST_P(BlockManagerTest, APrefixCachedPromptGrowsByManyAppends) {
+  auto m = make(20);
+  const std::vector<uint64_t> prefix = {7, 8};
+  m->admit(1, 10, kMaxTokens, prefix);
+  m->admit(2, 10, kMaxTokens, prefix);  // paged: two cached blocks shared, a 2-token block each
+  EXPECT_EQ(m->used_blocks(), paged() ? 4 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 12 : 20);
+  m->append(1, 6);
+  for (int i = 0; i < 6; ++i) m->append(2);
+  EXPECT_EQ(m->tokens(1), 16);
+  EXPECT_EQ(m->tokens(2), 16);
+  EXPECT_EQ(m->blocks_held(1), 4);
+  EXPECT_EQ(m->used_blocks(), paged() ? 6 : 8);
+  EXPECT_EQ(m->stored_tokens(), paged() ? 8 + 8 + 8 : 32);
+  EXPECT_EQ(m->unshared_blocks(), 8);
+  EXPECT_EQ(m->cached_prefix_blocks(10, prefix), paged() ? 2 : 0);
+  m->audit();
+  m->free(1);
+  EXPECT_EQ(m->cached_prefix_blocks(10, prefix), paged() ? 2 : 0);
+  EXPECT_EQ(m->used_blocks(), 4);
+  EXPECT_EQ(m->stored_tokens(), 16);
+  m->free(2);
+  EXPECT_EQ(m->cached_prefix_blocks(10, prefix), 0);
+  EXPECT_EQ(m->free_blocks(), 20);
+  m->audit();
+}
+
+// As above with longer sequences, bulk appends of many tokens, forked groups swapped together
+// and several seeds.
+TEST_P(BlockManagerTest, AccountingIsConservedUnderRandomBulkOperations) {
+  constexpr int64_t kLongMax = 64;  // 16 blocks
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    auto m = make(96);
+    RandomStream random(seed);
+    std::vector<SeqId> live;
+    std::vector<std::vector<SeqId>> swapped;
+    SeqId next = 0;
+    for (int op = 0; op < 20000; ++op) {
+      const uint64_t choice = random.below(8);
+      if (choice == 0 || live.empty()) {
+        const auto prompt = static_cast<int64_t>(1 + random.below(kLongMax - 8));
+        const std::vector<uint64_t> prefix = {random.below(4), 4 + random.below(2), 6 + random.below(2)};
+        if (m->blocks_to_admit(prompt, kLongMax, prefix) <= m->free_blocks()) {
+          m->admit(next, prompt, kLongMax, prefix);
+          live.push_back(next++);
+        }
+      } else if (choice == 1) {
+        const SeqId s = live[random.below(live.size())];
+        if (m->tokens(s) < kLongMax && m->blocks_to_append(s) <= m->free_blocks()) m->append(s);
+      } else if (choice == 2) {
+        const SeqId s = live[random.below(live.size())];
+        const int64_t room = kLongMax - m->tokens(s);
+        if (room > 0) {
+          const auto n = static_cast<int64_t>(1 + random.below(static_cast<uint64_t>(room)));
+          const int64_t opened = paged() ? (m->tokens(s) + n + kBlockSize - 1) / kBlockSize - m->blocks_held(s) + 1 : 0;
+          if (opened <= m->free_blocks()) m->append(s, n);
+        }
+      } else if (choice == 3) {
+        const SeqId s = live[random.below(live.size())];
+        if (m->blocks_to_fork(s) <= m->free_blocks()) {
+          m->fork(s, next);
+          live.push_back(next++);
+        }
+      } else if (choice == 4) {
+        const size_t i = random.below(live.size());
+        m->free(live[i]);
+        live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+      } else if (choice == 5) {
+        // Swaps out up to three sequences at once (forks of each other or not).
+        std::vector<SeqId> group;
+        for (uint64_t k = 1 + random.below(3); k > 0 && !live.empty(); --k) {
+          const size_t i = random.below(live.size());
+          group.push_back(live[i]);
+          live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        const int64_t used = m->used_blocks();
+        const int64_t host = m->host_blocks();
+        const int64_t moved = m->swap_out(group);
+        ASSERT_EQ(m->host_blocks(), host + moved);
+        ASSERT_GE(used - m->used_blocks(), 0);
+        ASSERT_LE(used - m->used_blocks(), moved);
+        swapped.push_back(group);
+      } else if (choice == 6 && !swapped.empty()) {
+        const size_t i = random.below(swapped.size());
+        const int64_t needed = m->blocks_to_swap_in(swapped[i]);
+        if (needed <= m->free_blocks()) {
+          const int64_t used = m->used_blocks();
+          m->swap_in(swapped[i]);
+          ASSERT_EQ(m->used_blocks(), used + needed);
+          live.insert(live.end(), swapped[i].begin(), swapped[i].end());
+          swapped.erase(swapped.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+      } else if (!swapped.empty()) {
+        const size_t i = random.below(swapped.size());
+        for (const SeqId s : swapped[i]) m->free(s);
+        swapped.erase(swapped.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      ASSERT_NO_THROW(m->audit()) << "seed " << seed << ", after operation " << op;
+      ASSERT_LE(m->used_blocks(), m->total_blocks());
+      for (const SeqId s : live)
+        if (paged()) ASSERT_EQ(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+    }
+    for (const SeqId s : live) m->free(s);
+    for (const auto& group : swapped)
+      for (const SeqId s : group) m->free(s);
+    EXPECT_EQ(m->free_blocks(), 96);
+    EXPECT_EQ(m->stored_tokens(), 0);
+    EXPECT_EQ(m->host_blocks(), 0);
+    m->audit();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Allocators, BlockManagerTest,
                          testing::Values(KvAllocatorKind::paged, KvAllocatorKind::contiguous),
                          [](const testing::TestParamInfo<KvAllocatorKind>& info) {
