@@ -599,28 +599,37 @@ bool Engine::schedule_lazy_decode(int64_t& token_budget) {
   return true;
 }
 
+int64_t Engine::lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const {
+  // Every block_size consecutive steps open one block per lazy group.
+  const int64_t cycles = (to_clock - from_clock) / params_.block_size;
+  int64_t opened = cycles * lazy_groups_;
+  for (int64_t clock = from_clock + cycles * params_.block_size; clock < to_clock; ++clock)
+    opened += lazy_blocks_opened(clock);
+  return opened;
+}
+
 // run_length() for a step of lazy groups: the first to finish bounds the run, and step k
-// opens the blocks of the groups whose phase it reaches.
+// opens the blocks of the groups whose phase it reaches. finish_step() counts the blocks of
+// the steps that ran, so a run cut short costs only those.
 int64_t Engine::lazy_run_length() {
   const int64_t steps = std::max<int64_t>(lazy_finishes_.top().first - run_start_clock_, 1);
-  run_new_blocks_.assign(static_cast<size_t>(steps), 0);
   const int64_t free = free_blocks();
+  if (lazy_blocks_opened(run_start_clock_ + 1, run_start_clock_ + steps) <= free) return steps;
   int64_t taken = 0;
   for (int64_t k = 1; k < steps; ++k) {
     taken += lazy_blocks_opened(run_start_clock_ + k);
     if (taken > free) return k;
-    run_new_blocks_[static_cast<size_t>(k)] = taken;
   }
   return steps;
 }
 
 // The end of a step of lazy groups: the counter advances, and only the groups that are done
 // are visited (in admission order, as finish_step() reports them).
-void Engine::finish_lazy_groups() {
+void Engine::finish_lazy_groups(int64_t later_blocks) {
   lazy_step_ = false;
   clock_ += run_steps_;
   lazy_tokens_ += (run_steps_ - 1) * lazy_groups_;
-  lazy_blocks_ += run_new_blocks_[static_cast<size_t>(run_steps_ - 1)];
+  lazy_blocks_ += later_blocks;
   stats_.generated_tokens += run_steps_ * lazy_groups_;
   finished_positions_.clear();
   while (!lazy_finishes_.empty() && lazy_finishes_.top().first <= clock_) {
@@ -676,16 +685,18 @@ const StepResult& Engine::finish_step() {
   result_.shadows_parked.clear();
 
   const double block_size = static_cast<double>(params_.block_size);
+  int64_t lazy_opened = 0;  // blocks opened by the steps of a lazy run after its first, so far
   for (int64_t k = 0; k < run_steps_; ++k) {
     const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
     ++stats_.steps;
     stats_.busy_s += seconds;
     stats_.stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
-    const auto opened = static_cast<double>(run_new_blocks_[static_cast<size_t>(k)]);
+    if (lazy_step_ && k > 0) lazy_opened += lazy_blocks_opened(run_start_clock_ + k);
+    const auto opened = static_cast<double>(lazy_step_ ? lazy_opened : run_new_blocks_[static_cast<size_t>(k)]);
     stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
     stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
   }
-  if (lazy_step_) finish_lazy_groups();
+  if (lazy_step_) finish_lazy_groups(lazy_opened);
   // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
   // one-by-one steps would take (their ids differ, which nothing observes).
   const int64_t later_tokens = run_steps_ - 1;

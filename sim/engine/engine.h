@@ -275,6 +275,8 @@ class Engine {
   int64_t lazy_blocks_opened(int64_t clock) const {
     return phase_counts_[static_cast<size_t>(floor_mod(-clock, params_.block_size))];
   }
+  // ... and at the steps that begin at from_clock .. to_clock - 1.
+  int64_t lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const;
   int64_t free_blocks() const { return blocks_->free_blocks() - lazy_blocks_; }
   // Whether a running group may decode by the counter: nothing it appends copies a block.
   bool may_be_lazy(const Group& g) const;
@@ -289,7 +291,8 @@ class Engine {
   // The common decode step: every running group decodes and the blocks they open are free.
   bool schedule_lazy_decode(int64_t& token_budget);
   int64_t lazy_run_length();
-  void finish_lazy_groups();
+  // later_blocks: opened by the run's steps after its first.
+  void finish_lazy_groups(int64_t later_blocks);
 
   bool prefill_done(const Group& g) const { return g.computed >= g.prompt; }
   int64_t max_tokens(const Group& g) const;
@@ -343,7 +346,7 @@ class Engine {
   bool stepping_ = false;
   int64_t run_steps_ = 1;
   std::vector<Time> run_step_times_;
-  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first
+  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first (not for a lazy run)
   int64_t swap_blocks_this_step_ = 0;
   // The step's shape before any of a run's later tokens: what the statistics integrate.
   int64_t step_decode_sequences_ = 0;
