@@ -603,8 +603,9 @@ int64_t Engine::lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const {
   // Every block_size consecutive steps open one block per lazy group.
   const int64_t cycles = (to_clock - from_clock) / params_.block_size;
   int64_t opened = cycles * lazy_groups_;
-  for (int64_t clock = from_clock + cycles * params_.block_size; clock < to_clock; ++clock)
-    opened += lazy_blocks_opened(clock);
+  int64_t clock = from_clock + cycles * params_.block_size;
+  for (size_t phase = lazy_phase_at(clock); clock < to_clock; ++clock, phase = previous_phase(phase))
+    opened += phase_counts_[phase];
   return opened;
 }
 
@@ -684,18 +685,37 @@ const StepResult& Engine::finish_step() {
   result_.finished.clear();
   result_.shadows_parked.clear();
 
+  // Summed in locals, step by step in the same order, so that the loop keeps them in registers.
   const double block_size = static_cast<double>(params_.block_size);
-  int64_t lazy_opened = 0;  // blocks opened by the steps of a lazy run after its first, so far
-  for (int64_t k = 0; k < run_steps_; ++k) {
+  double busy_s = stats_.busy_s;
+  double stored_token_s = stats_.stored_token_s;
+  double allocated_token_s = stats_.allocated_token_s;
+  double unshared_token_s = stats_.unshared_token_s;
+  const auto add_step = [&](int64_t k, int64_t opened_blocks) {
     const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
-    ++stats_.steps;
-    stats_.busy_s += seconds;
-    stats_.stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
-    if (lazy_step_ && k > 0) lazy_opened += lazy_blocks_opened(run_start_clock_ + k);
-    const auto opened = static_cast<double>(lazy_step_ ? lazy_opened : run_new_blocks_[static_cast<size_t>(k)]);
-    stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
-    stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
+    busy_s += seconds;
+    stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
+    const auto opened = static_cast<double>(opened_blocks);
+    allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
+    unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
+  };
+  int64_t lazy_opened = 0;  // blocks opened by the steps of a lazy run after its first
+  if (lazy_step_) {
+    size_t phase = lazy_phase_at(run_start_clock_);
+    add_step(0, 0);
+    for (int64_t k = 1; k < run_steps_; ++k) {
+      phase = previous_phase(phase);
+      lazy_opened += phase_counts_[phase];
+      add_step(k, lazy_opened);
+    }
+  } else {
+    for (int64_t k = 0; k < run_steps_; ++k) add_step(k, run_new_blocks_[static_cast<size_t>(k)]);
   }
+  stats_.steps += run_steps_;
+  stats_.busy_s = busy_s;
+  stats_.stored_token_s = stored_token_s;
+  stats_.allocated_token_s = allocated_token_s;
+  stats_.unshared_token_s = unshared_token_s;
   if (lazy_step_) finish_lazy_groups(lazy_opened);
   // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
   // one-by-one steps would take (their ids differ, which nothing observes).

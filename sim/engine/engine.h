@@ -271,10 +271,14 @@ class Engine {
   // at the steps where (phase + clock) % block_size == 0.
   int64_t phase(const Group& g) const { return floor_mod(g.tokens - g.base, params_.block_size); }
   static int64_t floor_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
-  // Blocks the lazy groups open at the step that begins at `clock`.
-  int64_t lazy_blocks_opened(int64_t clock) const {
-    return phase_counts_[static_cast<size_t>(floor_mod(-clock, params_.block_size))];
+  // The phase whose lazy groups open a block at the step that begins at `clock`; the next
+  // step's is the previous phase (stepping through them without a division per step).
+  size_t lazy_phase_at(int64_t clock) const { return static_cast<size_t>(floor_mod(-clock, params_.block_size)); }
+  size_t previous_phase(size_t phase) const {
+    return phase == 0 ? static_cast<size_t>(params_.block_size) - 1 : phase - 1;
   }
+  // Blocks the lazy groups open at the step that begins at `clock`.
+  int64_t lazy_blocks_opened(int64_t clock) const { return phase_counts_[lazy_phase_at(clock)]; }
   // ... and at the steps that begin at from_clock .. to_clock - 1.
   int64_t lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const;
   int64_t free_blocks() const { return blocks_->free_blocks() - lazy_blocks_; }
