@@ -53,7 +53,8 @@ Engine::Engine(const LatencyModel& latency, const EngineParams& params, const En
       capacity_(capacity),
       watermark_blocks_(static_cast<int64_t>(params.watermark * static_cast<double>(capacity.kv_blocks))),
       blocks_(make_block_manager(parse_kv_allocator(params.kv_allocator), capacity.kv_blocks, params.block_size)),
-      swap_(swap) {}
+      swap_(swap),
+      phase_counts_(static_cast<size_t>(params.block_size), 0) {}
 
 bool Engine::fits(const EngineRequest& request) const {
   return request.width() <= params_.max_num_seqs &&
@@ -93,6 +94,7 @@ void Engine::enqueue_shadow(EngineRequest request) {
 
 std::pair<std::deque<Engine::Group>::iterator, std::vector<uint32_t>::iterator> Engine::find_shadow(RequestId id) {
   if (stepping_) throw std::logic_error("a shadow was changed in a stepping engine");
+  leave_lazy();
   const auto matches = [id](const Group& g) { return g.shadow && g.request.id == id; };
   const auto waiting = std::find_if(waiting_.begin(), waiting_.end(), matches);
   const auto running = waiting != waiting_.end()
@@ -158,6 +160,7 @@ int64_t Engine::unparked_shadows() const {
 
 std::optional<int64_t> Engine::remove(RequestId id) {
   if (stepping_) throw std::logic_error("a request was removed from a stepping engine");
+  leave_lazy();
   const auto matches = [id](const Group& g) { return !g.shadow && g.request.id == id; };
   const auto free_seqs = [this](const Group& g) {
     for (int64_t i = 0; i < g.sequences; ++i) blocks_->free(g.first_seq + static_cast<SeqId>(i));
@@ -210,7 +213,7 @@ std::vector<std::pair<RequestId, int64_t>> Engine::cached_request_tokens(Time el
   for (const uint32_t slot : running_) {
     const Group& g = slots_[slot];
     if (g.shadow) continue;
-    tokens.emplace_back(g.request.id, prefill_done(g) ? g.tokens + (g.decodes ? done : 0) : g.computed);
+    tokens.emplace_back(g.request.id, prefill_done(g) ? tokens_now(g) + (decodes_now(g) ? done : 0) : g.computed);
   }
   return tokens;
 }
@@ -218,8 +221,9 @@ std::vector<std::pair<RequestId, int64_t>> Engine::cached_request_tokens(Time el
 std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) const {
   const int64_t done = steps_done(elapsed);
   std::vector<std::pair<RequestId, int64_t>> tokens;
-  const auto add = [&tokens, done](const Group& g) {
-    if (!g.shadow) tokens.emplace_back(g.request.id, g.request.input_tokens + g.generated + (g.decodes ? done : 0));
+  const auto add = [this, &tokens, done](const Group& g) {
+    if (!g.shadow)
+      tokens.emplace_back(g.request.id, g.request.input_tokens + generated_now(g) + (decodes_now(g) ? done : 0));
   };
   for (const Group& g : waiting_) add(g);
   for (const uint32_t slot : running_) add(slots_[slot]);
@@ -233,8 +237,8 @@ int64_t Engine::max_tokens(const Group& g) const {
 }
 
 int64_t Engine::running_sequences() const {
-  int64_t n = 0;
-  for (const uint32_t slot : running_) n += slots_[slot].sequences;
+  int64_t n = lazy_groups_;
+  for (size_t i = static_cast<size_t>(lazy_groups_); i < running_.size(); ++i) n += slots_[running_[i]].sequences;
   return n;
 }
 
@@ -243,7 +247,7 @@ int64_t Engine::running_sequences() const {
 // request that needs nearly every block would never start (or come back from host memory).
 bool Engine::may_take(int64_t blocks) const {
   const int64_t reserve = running_.empty() ? 0 : watermark_blocks_;
-  return blocks_->free_blocks() - blocks >= reserve;
+  return free_blocks() - blocks >= reserve;
 }
 
 SeqId Engine::take_seq_ids(int64_t sequences) {
@@ -387,7 +391,7 @@ bool Engine::schedule_running(int64_t& token_budget) {
       continue;
     }
     bool self_preempted = false;
-    while (blocks_to_grow(slots_[running_[i]]) > blocks_->free_blocks()) {
+    while (blocks_to_grow(slots_[running_[i]]) > free_blocks()) {
       preempted = true;
       const uint32_t victim = running_.back();
       running_.pop_back();
@@ -440,7 +444,8 @@ std::optional<Time> Engine::begin_step() {
     // vLLM v0: a step prefills newly admitted prompts alone; it decodes only when none is admitted.
     // Without chunking, only an admission gives a group prompt tokens to compute.
     prefilling = swapped_.empty() && schedule_prefills(budget);
-    if (!prefilling) {
+    if (!prefilling && !schedule_lazy_decode(budget)) {
+      leave_lazy();
       preempted = schedule_running(budget);
       if (!preempted) schedule_swapped();
     }
@@ -448,8 +453,9 @@ std::optional<Time> Engine::begin_step() {
 
   StepShape shape = shape_;
   if (prefilling) {
-    for (const uint32_t slot : running_) {
-      const Group& g = slots_[slot];
+    // Lazy groups have nothing to prefill; admissions join the back.
+    for (size_t i = static_cast<size_t>(lazy_groups_); i < running_.size(); ++i) {
+      const Group& g = slots_[running_[i]];
       if (g.chunk == 0) continue;
       const auto before = static_cast<double>(g.computed);
       const auto after = static_cast<double>(g.computed + g.chunk);
@@ -464,12 +470,12 @@ std::optional<Time> Engine::begin_step() {
   }
   stepping_ = true;
   step_decode_sequences_ = shape.decode_sequences;
-  step_stored_tokens_ = blocks_->stored_tokens();
-  step_allocated_blocks_ = blocks_->used_blocks();
-  step_unshared_blocks_ = blocks_->unshared_blocks();
+  step_stored_tokens_ = blocks_->stored_tokens() + lazy_tokens_;
+  step_allocated_blocks_ = blocks_->used_blocks() + lazy_blocks_;
+  step_unshared_blocks_ = blocks_->unshared_blocks() + lazy_blocks_;  // a lazy group's blocks are its own
   run_new_blocks_.assign(1, 0);
   if (params_.fast_forward && shape.prefill_tokens == 0 && !preempted && swap_blocks_this_step_ == 0)
-    run_steps_ = run_length();
+    run_steps_ = lazy_step_ ? lazy_run_length() : run_length();
 
   run_step_times_.clear();
   const double swap_bytes = static_cast<double>(swap_blocks_this_step_ * params_.block_size * capacity_.kv_bytes_per_token);
@@ -515,10 +521,134 @@ int64_t Engine::run_length() {
   int64_t taken = 0;
   for (int64_t k = 1; k < steps; ++k) {
     taken += run_new_blocks_[static_cast<size_t>(k)];
-    if (taken > blocks_->free_blocks()) return k;
+    if (taken > free_blocks()) return k;
     run_new_blocks_[static_cast<size_t>(k)] = taken;
   }
   return steps;
+}
+
+bool Engine::may_be_lazy(const Group& g) const {
+  if (g.shadow || !prefill_done(g) || g.sequences != 1 || g.holds_blocks) return false;
+  const int64_t block_size = params_.block_size;
+  return blocks_->blocks_held(g.first_seq) == (g.tokens + block_size - 1) / block_size &&
+         blocks_->blocks_to_append(g.first_seq) == (g.tokens % block_size == 0 ? 1 : 0);
+}
+
+void Engine::join_lazy(uint32_t slot) {
+  Group& g = slots_[slot];
+  g.lazy = true;
+  g.base = clock_;
+  ++lazy_groups_;
+  lazy_context_offset_ += g.tokens - g.base;
+  ++phase_counts_[static_cast<size_t>(phase(g))];
+  lazy_finishes_.emplace(g.base + g.request.output_tokens - g.generated, slot);
+}
+
+void Engine::materialize(Group& g) {
+  const int64_t missing = tokens_now(g) - blocks_->tokens(g.first_seq);
+  if (missing == 0) return;
+  const int64_t held = blocks_->blocks_held(g.first_seq);
+  blocks_->append(g.first_seq, missing);
+  lazy_tokens_ -= missing;
+  lazy_blocks_ -= blocks_->blocks_held(g.first_seq) - held;
+}
+
+void Engine::materialize_blocks() {
+  for (size_t i = 0; i < static_cast<size_t>(lazy_groups_); ++i) materialize(slots_[running_[i]]);
+}
+
+void Engine::drop_lazy(Group& g) {
+  materialize(g);
+  --phase_counts_[static_cast<size_t>(phase(g))];
+  lazy_context_offset_ -= g.tokens - g.base;
+  --lazy_groups_;
+  g.generated = generated_now(g);
+  g.tokens += clock_ - g.base;
+  g.lazy = false;
+}
+
+void Engine::leave_lazy() {
+  if (lazy_groups_ == 0) return;
+  if (stepping_) throw std::logic_error("an engine left counted decoding while stepping");
+  const auto lazy = static_cast<size_t>(lazy_groups_);
+  for (size_t i = 0; i < lazy; ++i) drop_lazy(slots_[running_[i]]);
+  lazy_finishes_ = {};
+  if (lazy_tokens_ != 0 || lazy_blocks_ != 0) throw std::logic_error("an engine lost track of counted tokens");
+}
+
+// A decode step in which every running group is (or can become) lazy and the blocks the step
+// opens are free: then schedule_running() would grow each group in place or into a free block,
+// preempting nothing, and this does the same arithmetic without visiting the lazy groups.
+bool Engine::schedule_lazy_decode(int64_t& token_budget) {
+  if (running_.empty() || !swapped_.empty() || !blocks_->shares_blocks()) return false;
+  int64_t opened = lazy_blocks_opened(clock_);
+  for (size_t i = static_cast<size_t>(lazy_groups_); i < running_.size(); ++i) {
+    const Group& g = slots_[running_[i]];
+    if (!may_be_lazy(g)) return false;
+    opened += blocks_->blocks_to_append(g.first_seq);
+  }
+  if (opened > free_blocks()) return false;
+  for (size_t i = static_cast<size_t>(lazy_groups_); i < running_.size(); ++i) join_lazy(running_[i]);
+  lazy_step_ = true;
+  run_start_clock_ = clock_;
+  lazy_tokens_ += lazy_groups_;
+  lazy_blocks_ += opened;
+  token_budget -= lazy_groups_;
+  shape_.decode_sequences += lazy_groups_;
+  shape_.decode_context_tokens += lazy_context_offset_ + lazy_groups_ * (clock_ + 1);
+  return true;
+}
+
+int64_t Engine::lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const {
+  // Every block_size consecutive steps open one block per lazy group.
+  const int64_t cycles = (to_clock - from_clock) / params_.block_size;
+  int64_t opened = cycles * lazy_groups_;
+  int64_t clock = from_clock + cycles * params_.block_size;
+  for (size_t phase = lazy_phase_at(clock); clock < to_clock; ++clock, phase = previous_phase(phase))
+    opened += phase_counts_[phase];
+  return opened;
+}
+
+// run_length() for a step of lazy groups: the first to finish bounds the run, and step k
+// opens the blocks of the groups whose phase it reaches. finish_step() counts the blocks of
+// the steps that ran, so a run cut short costs only those.
+int64_t Engine::lazy_run_length() {
+  const int64_t steps = std::max<int64_t>(lazy_finishes_.top().first - run_start_clock_, 1);
+  const int64_t free = free_blocks();
+  if (lazy_blocks_opened(run_start_clock_ + 1, run_start_clock_ + steps) <= free) return steps;
+  int64_t taken = 0;
+  for (int64_t k = 1; k < steps; ++k) {
+    taken += lazy_blocks_opened(run_start_clock_ + k);
+    if (taken > free) return k;
+  }
+  return steps;
+}
+
+// The end of a step of lazy groups: the counter advances, and only the groups that are done
+// are visited (in admission order, as finish_step() reports them).
+void Engine::finish_lazy_groups(int64_t later_blocks) {
+  lazy_step_ = false;
+  clock_ += run_steps_;
+  lazy_tokens_ += (run_steps_ - 1) * lazy_groups_;
+  lazy_blocks_ += later_blocks;
+  stats_.generated_tokens += run_steps_ * lazy_groups_;
+  finished_positions_.clear();
+  while (!lazy_finishes_.empty() && lazy_finishes_.top().first <= clock_) {
+    const uint32_t slot = lazy_finishes_.top().second;
+    lazy_finishes_.pop();
+    const auto lazy_end = running_.begin() + lazy_groups_;
+    finished_positions_.push_back(static_cast<size_t>(std::find(running_.begin(), lazy_end, slot) - running_.begin()));
+  }
+  if (finished_positions_.empty()) return;
+  std::sort(finished_positions_.begin(), finished_positions_.end());
+  for (const size_t i : finished_positions_) {
+    Group& g = slots_[running_[i]];
+    drop_lazy(g);
+    release(g);
+    take_slot(running_[i]);
+  }
+  for (auto it = finished_positions_.rbegin(); it != finished_positions_.rend(); ++it)
+    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(*it));
 }
 
 Time Engine::interrupt(Time elapsed) {
@@ -555,21 +685,43 @@ const StepResult& Engine::finish_step() {
   result_.finished.clear();
   result_.shadows_parked.clear();
 
+  // Summed in locals, step by step in the same order, so that the loop keeps them in registers.
   const double block_size = static_cast<double>(params_.block_size);
-  for (int64_t k = 0; k < run_steps_; ++k) {
+  double busy_s = stats_.busy_s;
+  double stored_token_s = stats_.stored_token_s;
+  double allocated_token_s = stats_.allocated_token_s;
+  double unshared_token_s = stats_.unshared_token_s;
+  const auto add_step = [&](int64_t k, int64_t opened_blocks) {
     const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
-    ++stats_.steps;
-    stats_.busy_s += seconds;
-    stats_.stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
-    const auto opened = static_cast<double>(run_new_blocks_[static_cast<size_t>(k)]);
-    stats_.allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
-    stats_.unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
+    busy_s += seconds;
+    stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
+    const auto opened = static_cast<double>(opened_blocks);
+    allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
+    unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
+  };
+  int64_t lazy_opened = 0;  // blocks opened by the steps of a lazy run after its first
+  if (lazy_step_) {
+    size_t phase = lazy_phase_at(run_start_clock_);
+    add_step(0, 0);
+    for (int64_t k = 1; k < run_steps_; ++k) {
+      phase = previous_phase(phase);
+      lazy_opened += phase_counts_[phase];
+      add_step(k, lazy_opened);
+    }
+  } else {
+    for (int64_t k = 0; k < run_steps_; ++k) add_step(k, run_new_blocks_[static_cast<size_t>(k)]);
   }
+  stats_.steps += run_steps_;
+  stats_.busy_s = busy_s;
+  stats_.stored_token_s = stored_token_s;
+  stats_.allocated_token_s = allocated_token_s;
+  stats_.unshared_token_s = unshared_token_s;
+  if (lazy_step_) finish_lazy_groups(lazy_opened);
   // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
   // one-by-one steps would take (their ids differ, which nothing observes).
   const int64_t later_tokens = run_steps_ - 1;
-  size_t kept = 0;
-  for (size_t i = 0; i < running_.size(); ++i) {
+  auto kept = static_cast<size_t>(lazy_groups_);
+  for (size_t i = kept; i < running_.size(); ++i) {
     Group& g = slots_[running_[i]];
     if (g.decodes) {
       if (later_tokens > 0)
@@ -604,13 +756,38 @@ const StepResult& Engine::finish_step() {
 
 void Engine::audit() const {
   blocks_->audit();
+  // The lazy groups' counts, recounted: they lead running_, and their tokens not yet in the
+  // block manager, the blocks those take, their phases and the sums agree with the engine's.
+  const int64_t block_size = params_.block_size;
+  int64_t tokens = 0;
+  int64_t blocks = 0;
+  int64_t offset = 0;
+  std::vector<int64_t> phases(static_cast<size_t>(block_size), 0);
+  for (size_t i = 0; i < running_.size(); ++i) {
+    const Group& g = slots_[running_[i]];
+    if (g.lazy != (i < static_cast<size_t>(lazy_groups_)))
+      throw std::logic_error(fmt::format("engine: request {} is out of place among the counted ones", g.request.id));
+    if (!g.lazy) continue;
+    const int64_t now = tokens_now(g);
+    const int64_t stored = blocks_->tokens(g.first_seq);
+    if (stored > now || generated_now(g) >= g.request.output_tokens)
+      throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence holds {}", g.request.id, now, stored));
+    tokens += now - stored;
+    blocks += (now + block_size - 1) / block_size - blocks_->blocks_held(g.first_seq);
+    offset += g.tokens - g.base;
+    ++phases[static_cast<size_t>(phase(g))];
+  }
+  if (tokens != lazy_tokens_ || blocks != lazy_blocks_ || offset != lazy_context_offset_ || phases != phase_counts_ ||
+      static_cast<int64_t>(lazy_finishes_.size()) != lazy_groups_ || free_blocks() < 0)
+    throw std::logic_error(fmt::format("engine: {} counted tokens in {} blocks, recounted {} in {}", lazy_tokens_,
+                                       lazy_blocks_, tokens, blocks));
   const auto check = [this](const Group& g) {
     for (int64_t i = 0; i < g.sequences; ++i)
       if (blocks_->tokens(g.first_seq + static_cast<SeqId>(i)) != g.tokens)
         throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence {} holds {}", g.request.id,
                                            g.tokens, i, blocks_->tokens(g.first_seq + static_cast<SeqId>(i))));
   };
-  for (const uint32_t slot : running_) check(slots_[slot]);
+  for (size_t i = static_cast<size_t>(lazy_groups_); i < running_.size(); ++i) check(slots_[running_[i]]);
   for (const Group& g : swapped_) check(g);
 }
 

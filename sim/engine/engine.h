@@ -15,12 +15,25 @@
 // begin_step() may cover a run of decode steps up to the next request completion, or until
 // the blocks they take are no longer free; interrupt() cuts the run short at the end of the step in progress (the caller
 // does this when a request arrives), so that the outcome equals stepping one by one.
+//
+// Decoding is counted, not stepped through per request: while every running request is a plain
+// one (one sequence, paged blocks, nothing shared in its last block), a decode step advances an
+// engine-wide step counter, and each such "lazy" request's tokens are its count when it joined
+// plus the steps since. The aggregates a step needs (sequences, Σ context tokens, the step at
+// which the first request finishes, and the blocks each step opens, from how many requests sit
+// at each offset within a block) are kept incrementally, so a step costs O(1) plus the requests
+// that join, finish or change. The tokens the block manager has not been given yet are counted
+// (lazy_tokens_, lazy_blocks_), and every read of its free blocks is net of them; they go in
+// when a request finishes, before anything unusual (preemption, swapping, beams, samples,
+// shadows, chunked prefill, remove()), which steps every request as before, and in blocks().
 
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <utility>
 #include <vector>
@@ -220,7 +233,11 @@ class Engine {
   int64_t outstanding() const {
     return static_cast<int64_t>(waiting_.size() + running_.size() + swapped_.size()) - shadows_;
   }
-  const BlockManager& blocks() const { return *blocks_; }
+  // The block manager with every counted token put in (so not const).
+  const BlockManager& blocks() {
+    materialize_blocks();
+    return *blocks_;
+  }
   // Throws std::logic_error unless the KV blocks are consistent and every admitted request's
   // sequences hold the tokens its group counts.
   void audit() const;
@@ -240,7 +257,46 @@ class Engine {
     bool decodes = false;    // this step decodes one token per sequence
     bool shadow = false;     // a live migration's recomputation, not a request
     bool holds_blocks = false;  // waiting with its blocks for `computed` tokens (an extended shadow)
+    bool lazy = false;          // decoding by the step counter: tokens and generated are as of step `base`
+    int64_t base = 0;
   };
+
+  // What a lazy group's counts are now: the steps since it joined, and the first token of a
+  // step in progress.
+  int64_t steps_since_base(const Group& g) const { return g.lazy ? clock_ - g.base : 0; }
+  int64_t tokens_now(const Group& g) const { return g.tokens + steps_since_base(g) + (g.lazy && lazy_step_ ? 1 : 0); }
+  int64_t generated_now(const Group& g) const { return g.generated + steps_since_base(g); }
+  bool decodes_now(const Group& g) const { return g.decodes || (g.lazy && lazy_step_); }
+  // Position within its block of a lazy group's token written at step `clock`: it opens a block
+  // at the steps where (phase + clock) % block_size == 0.
+  int64_t phase(const Group& g) const { return floor_mod(g.tokens - g.base, params_.block_size); }
+  static int64_t floor_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
+  // The phase whose lazy groups open a block at the step that begins at `clock`; the next
+  // step's is the previous phase (stepping through them without a division per step).
+  size_t lazy_phase_at(int64_t clock) const { return static_cast<size_t>(floor_mod(-clock, params_.block_size)); }
+  size_t previous_phase(size_t phase) const {
+    return phase == 0 ? static_cast<size_t>(params_.block_size) - 1 : phase - 1;
+  }
+  // Blocks the lazy groups open at the step that begins at `clock`.
+  int64_t lazy_blocks_opened(int64_t clock) const { return phase_counts_[lazy_phase_at(clock)]; }
+  // ... and at the steps that begin at from_clock .. to_clock - 1.
+  int64_t lazy_blocks_opened(int64_t from_clock, int64_t to_clock) const;
+  int64_t free_blocks() const { return blocks_->free_blocks() - lazy_blocks_; }
+  // Whether a running group may decode by the counter: nothing it appends copies a block.
+  bool may_be_lazy(const Group& g) const;
+  void join_lazy(uint32_t slot);
+  // Puts a lazy group's counted tokens into the block manager.
+  void materialize(Group& g);
+  void materialize_blocks();
+  // A lazy group back to counting its own tokens, its counted ones put in.
+  void drop_lazy(Group& g);
+  // Every lazy group back to counting its own tokens (not while stepping).
+  void leave_lazy();
+  // The common decode step: every running group decodes and the blocks they open are free.
+  bool schedule_lazy_decode(int64_t& token_budget);
+  int64_t lazy_run_length();
+  // later_blocks: opened by the run's steps after its first.
+  void finish_lazy_groups(int64_t later_blocks);
 
   bool prefill_done(const Group& g) const { return g.computed >= g.prompt; }
   int64_t max_tokens(const Group& g) const;
@@ -294,7 +350,7 @@ class Engine {
   bool stepping_ = false;
   int64_t run_steps_ = 1;
   std::vector<Time> run_step_times_;
-  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first
+  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first (not for a lazy run)
   int64_t swap_blocks_this_step_ = 0;
   // The step's shape before any of a run's later tokens: what the statistics integrate.
   int64_t step_decode_sequences_ = 0;
@@ -302,6 +358,19 @@ class Engine {
   int64_t step_allocated_blocks_ = 0;
   int64_t step_unshared_blocks_ = 0;
   StepShape shape_;  // the step being planned: decoding sequences, added by grow()
+  // The lazy groups are running_[0, lazy_groups_): single sequences, so also their sequences.
+  int64_t clock_ = 0;           // decode steps the lazy groups have finished
+  bool lazy_step_ = false;      // the step in progress decodes the lazy groups
+  int64_t run_start_clock_ = 0;
+  int64_t lazy_groups_ = 0;
+  int64_t lazy_context_offset_ = 0;  // Σ (tokens - base) over lazy groups
+  int64_t lazy_tokens_ = 0;          // counted tokens not yet in the block manager
+  int64_t lazy_blocks_ = 0;          // the blocks they take
+  std::vector<int64_t> phase_counts_;  // lazy groups by phase()
+  // (step counter at which it has generated all its tokens, slot) of each lazy group, soonest first.
+  std::priority_queue<std::pair<int64_t, uint32_t>, std::vector<std::pair<int64_t, uint32_t>>, std::greater<>>
+      lazy_finishes_;
+  std::vector<size_t> finished_positions_;  // in running_, of the lazy groups a step finishes
   StepResult result_;
   EngineStats stats_;
 };

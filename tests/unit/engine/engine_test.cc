@@ -540,4 +540,187 @@ TEST(Engine, CachedTokensLeaveOutWhatIsNotInTheCacheYet) {
   EXPECT_EQ(h.engine.request_tokens().size(), 3u);
 }
 
+// Decode steps of plain requests are counted, not stepped per request (see engine.h). The
+// following check that counting takes the blocks, tokens and times that stepping each request
+// one by one does, at block boundaries, completions, interruptions and switches to stepping.
+
+// What a run to completion produced, with Engine::audit() (which does not put the counted
+// tokens in) after every begin and finish.
+struct Trace {
+  std::vector<Time> durations;
+  std::vector<RequestId> finished;
+  std::vector<int64_t> used_blocks;  // after each finish, the counted tokens put in
+};
+
+Trace audited_run(Harness& h, bool read_blocks) {
+  Trace t;
+  while (const auto d = h.engine.begin_step()) {
+    h.engine.audit();
+    const StepResult& r = h.engine.finish_step();
+    h.engine.audit();
+    t.durations.push_back(*d);
+    t.finished.insert(t.finished.end(), r.finished.begin(), r.finished.end());
+    if (read_blocks) t.used_blocks.push_back(h.engine.blocks().used_blocks());
+  }
+  return t;
+}
+
+// Blocks of 4; prompts of 3, 6 and 8 tokens sit at three phases of their blocks and open their
+// next ones at different steps. Request 2 (6 tokens out) finishes after the prefill and 5
+// decodes while 1 and 3 continue. The fast-forwarded run of 5 decodes ends there, holding
+// 3 + 5 = 8 tokens (2 blocks) and 8 + 5 = 13 (4 blocks): 6 blocks, as stepping one by one.
+TEST(Engine, CountedRunTakesTheBlocksOfOneByOneStepsAcrossPhases) {
+  EngineParams p = params(256, 8192, 4);
+  p.fast_forward = true;
+  Harness fast(p, capacity(100));
+  Harness stepped(params(256, 8192, 4), capacity(100));
+  for (Harness* h : {&fast, &stepped}) {
+    h->engine.enqueue({1, 3, 10});
+    h->engine.enqueue({2, 6, 6});
+    h->engine.enqueue({3, 8, 12});
+  }
+  fast.engine.begin_step();
+  fast.engine.finish_step();
+  EXPECT_EQ(fast.engine.begin_step(), Time::from_ms(50));
+  fast.engine.audit();
+  EXPECT_EQ(fast.engine.finish_step().finished, std::vector<RequestId>{2});
+  fast.engine.audit();
+  EXPECT_EQ(fast.engine.blocks().used_blocks(), 2 + 4);
+  const auto tokens = fast.engine.request_tokens();
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0], (std::pair<RequestId, int64_t>{1, 3 + 6}));
+  EXPECT_EQ(tokens[1], (std::pair<RequestId, int64_t>{3, 8 + 6}));
+  const Trace rest = audited_run(fast, true);
+  const Trace one_by_one = audited_run(stepped, true);
+  // Prefill, then 11 decodes: request 1 done after 9, request 3 after 11.
+  ASSERT_EQ(one_by_one.durations.size(), 12u);
+  EXPECT_EQ(one_by_one.finished, (std::vector<RequestId>{2, 1, 3}));
+  EXPECT_EQ(one_by_one.used_blocks[5], 6);
+  EXPECT_EQ(rest.finished, (std::vector<RequestId>{1, 3}));
+  EXPECT_EQ(fast.engine.stats().steps, stepped.engine.stats().steps);
+  EXPECT_EQ(fast.engine.stats().generated_tokens, 10 + 6 + 12);
+  EXPECT_EQ(fast.engine.stats().generated_tokens, stepped.engine.stats().generated_tokens);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().stored_token_s, stepped.engine.stats().stored_token_s);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().allocated_token_s, stepped.engine.stats().allocated_token_s);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().unshared_token_s, stepped.engine.stats().unshared_token_s);
+  EXPECT_EQ(fast.latency.shapes.size(), stepped.latency.shapes.size());
+  for (size_t i = 0; i < std::min(fast.latency.shapes.size(), stepped.latency.shapes.size()); ++i)
+    EXPECT_EQ(fast.latency.shapes[i].decode_context_tokens, stepped.latency.shapes[i].decode_context_tokens) << i;
+  EXPECT_EQ(fast.engine.blocks().used_blocks(), 0);
+}
+
+// Blocks of 4 and 7 of them: prompts of 4 and 6 tokens hold 1 + 2 blocks, 4 are free. The
+// two requests open blocks at different steps; the run ends before the step that would need
+// a fifth, and what follows (a preemption) is what stepping one by one does.
+TEST(Engine, CountedRunStopsWhereTheBlocksOfSeveralPhasesRunOut) {
+  EngineParams p = params(256, 8192, 4);
+  p.fast_forward = true;
+  Harness fast(p, capacity(7));
+  Harness stepped(params(256, 8192, 4), capacity(7));
+  for (Harness* h : {&fast, &stepped}) {
+    h->engine.enqueue({1, 4, 20});
+    h->engine.enqueue({2, 6, 20});
+  }
+  fast.engine.begin_step();
+  fast.engine.finish_step();
+  // Decode k (1-based) writes token 4 + k of request 1 and 6 + k of request 2. Opened: k=1
+  // (token 5), k=3 (token 9 of request 2), k=5 (token 9 of request 1), k=7 (token 13 of
+  // request 2): 4 blocks, all that is free; k=9 (token 13 of request 1) needs a fifth.
+  EXPECT_EQ(fast.engine.begin_step(), Time::from_ms(80));
+  fast.engine.finish_step();
+  fast.engine.audit();
+  EXPECT_EQ(fast.engine.blocks().free_blocks(), 0);
+  EXPECT_EQ(fast.engine.blocks().tokens(0), 12);
+  const Trace rest = audited_run(fast, false);
+  const Trace one_by_one = audited_run(stepped, false);
+  EXPECT_EQ(rest.finished, one_by_one.finished);
+  EXPECT_EQ(fast.engine.stats().preemptions, stepped.engine.stats().preemptions);
+  EXPECT_GE(fast.engine.stats().preemptions, 1);
+  EXPECT_EQ(fast.engine.stats().busy_s, stepped.engine.stats().busy_s);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().allocated_token_s, stepped.engine.stats().allocated_token_s);
+  EXPECT_EQ(fast.engine.stats().generated_tokens, stepped.engine.stats().generated_tokens);
+}
+
+// An arrival 25 ms into a run of 10 ms decodes cuts it after its third step: the counted
+// tokens put in are the prompt plus those three, and the arrival is admitted beside them.
+TEST(Engine, InterruptedCountedRunPutsInTheTokensOfTheStepsThatRan) {
+  EngineParams p = params(256, 8192, 4);
+  p.fast_forward = true;
+  Harness h(p, capacity(100));
+  h.engine.enqueue({1, 5, 20});
+  h.engine.enqueue({2, 10, 20});
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(190));
+  const auto mid_run = h.engine.request_tokens(Time::from_ms(25));
+  EXPECT_EQ(mid_run[0], (std::pair<RequestId, int64_t>{1, 5 + 1 + 2}));
+  EXPECT_EQ(h.engine.interrupt(Time::from_ms(25)), Time::from_ms(5));
+  h.engine.finish_step();
+  h.engine.audit();
+  h.engine.enqueue({3, 7, 2});
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));  // the arrival's prefill alone
+  h.engine.finish_step();
+  h.engine.audit();
+  EXPECT_EQ(h.engine.blocks().tokens(0), 5 + 3);
+  EXPECT_EQ(h.engine.blocks().tokens(1), 10 + 3);
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 2 + 4 + 2);
+  const auto cached = h.engine.cached_request_tokens();
+  ASSERT_EQ(cached.size(), 3u);
+  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2, 13}));
+  EXPECT_EQ(cached[2], (std::pair<RequestId, int64_t>{3, 7}));
+  // Request 3 needs one decode; the three decode together and it finishes first.
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{3});
+  h.engine.audit();
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(150));  // tokens 6 to 20 of requests 1 and 2
+  EXPECT_EQ(h.engine.finish_step().finished, (std::vector<RequestId>{1, 2}));
+  EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
+}
+
+// Plain requests decode by the counter; a request of two samples joining makes every step
+// visit each request again, a removal in between puts the counted tokens in, and once the
+// samples are done the others go back to counting: the audit stays clean throughout and the
+// outcome is that of stepping one by one.
+TEST(Engine, SwitchingBetweenCountedAndSteppedDecodingKeepsTheAuditClean) {
+  EngineParams p = params(256, 8192, 4);
+  p.fast_forward = true;
+  Harness fast(p, capacity(40));
+  Harness stepped(params(256, 8192, 4), capacity(40));
+  for (Harness* h : {&fast, &stepped}) {
+    h->engine.enqueue({1, 5, 70});
+    h->engine.enqueue({2, 9, 60});
+    h->engine.enqueue({3, 2, 35});
+  }
+  for (Harness* h : {&fast, &stepped}) {
+    for (int i = 0; i < 2; ++i) {  // the prefill and a decode (in the fast one a run of 34, which finishes 3)
+      ASSERT_TRUE(h->engine.begin_step());
+      h->engine.audit();
+      h->engine.finish_step();
+      h->engine.audit();
+    }
+  }
+  // Bring the stepped engine to the same token counts as the fast one's first run.
+  const int64_t behind = fast.engine.request_tokens()[0].second - stepped.engine.request_tokens()[0].second;
+  for (int64_t i = 0; i < behind; ++i) {
+    ASSERT_TRUE(stepped.engine.begin_step());
+    stepped.engine.finish_step();
+  }
+  ASSERT_EQ(fast.engine.request_tokens(), stepped.engine.request_tokens());
+  for (Harness* h : {&fast, &stepped}) {
+    ASSERT_EQ(h->engine.request_tokens()[1], (std::pair<RequestId, int64_t>{2, 9 + 35}));
+    h->engine.enqueue({4, 6, 8, 2});
+    EXPECT_EQ(h->engine.remove(2), 35);
+    h->engine.audit();
+  }
+  const Trace a = audited_run(fast, false);
+  const Trace b = audited_run(stepped, false);
+  EXPECT_EQ(a.finished, (std::vector<RequestId>{4, 1}));
+  EXPECT_EQ(a.finished, b.finished);
+  EXPECT_EQ(fast.engine.stats().busy_s, stepped.engine.stats().busy_s);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().stored_token_s, stepped.engine.stats().stored_token_s);
+  EXPECT_DOUBLE_EQ(fast.engine.stats().unshared_token_s, stepped.engine.stats().unshared_token_s);
+  EXPECT_EQ(fast.engine.stats().generated_tokens, stepped.engine.stats().generated_tokens);
+  EXPECT_EQ(fast.engine.blocks().used_blocks(), 0);
+}
+
 }  // namespace slsim
