@@ -479,13 +479,11 @@ std::optional<Time> Engine::begin_step() {
 
   run_step_times_.clear();
   const double swap_bytes = static_cast<double>(swap_blocks_this_step_ * params_.block_size * capacity_.kv_bytes_per_token);
-  Time total = Time::zero();
-  for (int64_t k = 0; k < run_steps_; ++k) {
-    Time t = latency_.step_time(shape);
-    if (k == 0 && swap_bytes > 0) t += swap_.transfer_time(swap_bytes);
-    run_step_times_.push_back(t);
-    total += t;
-    shape.decode_context_tokens += shape.decode_sequences;
+  Time total = latency_.run_step_times(shape, run_steps_, run_step_times_);
+  if (swap_bytes > 0) {
+    const Time swap = swap_.transfer_time(swap_bytes);  // the first step waits for it
+    run_step_times_.front() += swap;
+    total += swap;
   }
   stats_.swapped_bytes += static_cast<int64_t>(swap_bytes);
   return total;

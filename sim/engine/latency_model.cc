@@ -31,16 +31,40 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       interconnect_gbps_(gpu.interconnect_gbps),
       overhead_(Time::from_ms(params.step_overhead_ms)) {}
 
+Time LatencyModel::run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const {
+  Time total = Time::zero();
+  for (int64_t k = 0; k < steps; ++k) {
+    const Time t = step_time(shape);
+    times.push_back(t);
+    total += t;
+    shape.decode_context_tokens += shape.decode_sequences;
+  }
+  return total;
+}
+
+double RooflineLatency::communication_seconds(double tokens) const {
+  return all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
+}
+
 Time RooflineLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
-  const double context = static_cast<double>(shape.decode_context_tokens);
-  const double flops = linear_flops_per_token_ * tokens +
-                       attention_flops_per_pair_ * (shape.prefill_attention_pairs + context);
-  // Every step streams the weights once; decode also reads each sequence's KV cache, and
-  // every processed token writes its keys and values.
-  const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
-  const double communication = all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
-  return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_) + communication) + overhead_;
+  return time_of(tokens, static_cast<double>(shape.decode_context_tokens), shape.prefill_attention_pairs,
+                 communication_seconds(tokens));
+}
+
+Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const {
+  const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
+  const double communication = communication_seconds(tokens);
+  const size_t first = times.size();
+  times.resize(first + static_cast<size_t>(steps));
+  Time total = Time::zero();
+  for (int64_t k = 0; k < steps; ++k) {
+    const Time t = time_of(tokens, static_cast<double>(shape.decode_context_tokens + k * shape.decode_sequences),
+                           shape.prefill_attention_pairs, communication);
+    times[first + static_cast<size_t>(k)] = t;
+    total += t;
+  }
+  return total;
 }
 
 double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x) {

@@ -5,6 +5,7 @@
 // `calibrated` sums measured kernel tables (docs/calibration.md) and falls back to the
 // roofline, part by part, where a shape was not measured, and says so in estimates().
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,11 @@ class LatencyModel {
  public:
   virtual ~LatencyModel() = default;
   virtual Time step_time(const StepShape& shape) const = 0;
+  // The times of `steps` decode steps, each one token per sequence longer than the one before
+  // (its decode_context_tokens grows by decode_sequences), appended to `times`; returns their
+  // sum. Each is step_time of its shape: a fast-forwarded run asks for a step time per step,
+  // so an implementation may keep what the steps share out of the loop.
+  virtual Time run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const;
   // Which parts of the step time are estimates rather than measurements, one line each.
   virtual std::vector<std::string> estimates() const { return {}; }
 };
@@ -61,9 +67,19 @@ class RooflineLatency final : public LatencyModel {
   RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                   const RooflineParams& params);
   Time step_time(const StepShape& shape) const override;
+  Time run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const override;
   std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
 
  private:
+  double communication_seconds(double tokens) const;
+  // step_time's arithmetic, one definition for both callers so that they agree to the bit.
+  Time time_of(double tokens, double context, double prefill_attention_pairs, double communication) const {
+    const double flops = linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
+    // Every step streams the weights once; decode also reads each sequence's KV cache, and
+    // every processed token writes its keys and values.
+    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+    return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_) + communication) + overhead_;
+  }
   double weight_bytes_;
   double linear_flops_per_token_;
   double attention_flops_per_pair_;

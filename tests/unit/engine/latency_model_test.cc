@@ -140,4 +140,30 @@ TEST(LatencyModelFactory, BuildsTheConfiguredModel) {
   EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates().size(), 2u);
 }
 
+TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
+  EngineParams params;
+  params.calibration_dir = std::string(SLSIM_SOURCE_DIR) + "/tests/testdata/calibration";
+  for (const std::string kind : {"roofline", "calibrated"}) {
+    params.latency_model = kind;
+    for (const int64_t tensor_parallel : {1, 4}) {
+      const auto model = make_latency_model(tiny_model(), test_gpu(), tensor_parallel, params);
+      StepShape shape;
+      shape.decode_sequences = 7;
+      shape.decode_context_tokens = 7 * 90;
+      std::vector<Time> times{Time::from_ns(5)};  // appended after what is there
+      const Time total = model->run_step_times(shape, 40, times);
+      ASSERT_EQ(times.size(), 41u);
+      EXPECT_EQ(times.front(), Time::from_ns(5));
+      Time sum = Time::zero();
+      for (int64_t k = 0; k < 40; ++k) {
+        EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape)) << kind << " step " << k;
+        sum += model->step_time(shape);
+        shape.decode_context_tokens += shape.decode_sequences;
+      }
+      EXPECT_EQ(total, sum);
+      EXPECT_GT(times.back(), times[1]) << kind;  // longer contexts read more
+    }
+  }
+}
+
 }  // namespace slsim
