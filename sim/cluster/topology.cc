@@ -226,44 +226,78 @@ Time Topology::path_latency(NodeId from, NodeId to) const {
   return total;
 }
 
-// Breadth-first over the graph's out-edges, stopping after the layer that reaches `to` (Boost's
-// breadth_first_search has no early exit short of throwing from a visitor). Among paths with the
-// fewest hops it keeps the widest (largest bottleneck bandwidth; ties: the link added first), so
-// GPU peers talk over their interconnect rather than through host memory.
+// Breadth-first over the graph's out-edges. Among paths with the fewest hops it keeps the widest
+// (largest bottleneck bandwidth; ties: the link added first), so GPU peers talk over their
+// interconnect rather than through host memory. A node's arrived_by is final once the layer before
+// its own has been expanded, so a search that stops after the layer reaching `to` and a complete
+// search agree on every node the first one reaches: one complete search serves every destination.
+// It is kept for a source once that source's early-exit searches have together reached
+// node_count() nodes, which bounds the trees' memory by the work they save (in practice: the remote
+// store and remote sites, whose paths cross the fabric; a server's own host memory, SSD and GPUs
+// are reached within a few nodes and keep using short searches).
 std::vector<LinkId> Topology::find_path(NodeId from, NodeId to) const {
   if (from >= node_count() || to >= node_count())
     throw std::out_of_range(fmt::format("no node {} or {} in the topology", from, to));
   if (from == to) return {};
-  constexpr uint32_t kUnseen = std::numeric_limits<uint32_t>::max();
-  std::vector<uint32_t> depth(node_count(), kUnseen);
-  std::vector<double> width_gbps(node_count(), 0);
-  std::vector<LinkId> arrived_by(node_count(), kNoId);
-  depth[from] = 0;
-  width_gbps[from] = std::numeric_limits<double>::infinity();
-  std::vector<NodeId> frontier = {from};
-  std::vector<NodeId> next;
-  bool found = false;
-  while (!frontier.empty() && !found) {
-    next.clear();
-    for (const NodeId node : frontier) {
-      for (const auto edge : boost::make_iterator_range(boost::out_edges(node, graph_))) {
-        const auto target = static_cast<NodeId>(boost::target(edge, graph_));
-        const LinkId link = graph_[edge];
-        const double width = std::min(width_gbps[node], links_[link].bandwidth_gbps);
-        if (depth[target] == kUnseen) {
-          depth[target] = depth[node] + 1;
-          next.push_back(target);
-        } else if (depth[target] != depth[node] + 1 || width <= width_gbps[target]) {
-          continue;
-        }
-        width_gbps[target] = width;
-        arrived_by[target] = link;
-        if (target == to) found = true;
-      }
-    }
-    frontier.swap(next);
+  if (const auto tree = source_trees_.find(from); tree != source_trees_.end())
+    return trace_back(tree->second, from, to);
+  if (nodes_reached_from_.empty()) nodes_reached_from_.assign(node_count(), 0);
+  if (nodes_reached_from_[from] >= node_count()) {
+    search(from, kNoId);
+    return trace_back(source_trees_.emplace(from, search_.arrived_by).first->second, from, to);
   }
-  if (!found)
+  search(from, to);
+  nodes_reached_from_[from] += search_.reached.size();
+  return trace_back(search_.arrived_by, from, to);
+}
+
+// Expands layer by layer; stops after the layer that reaches `stop_after_layer_of` (kNoId: runs
+// to completion). Its result stays in search_ until the next search, which first clears only
+// the nodes this one reached.
+void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
+  constexpr uint32_t kUnseen = std::numeric_limits<uint32_t>::max();
+  Search& s = search_;
+  if (s.depth.empty()) {
+    s.depth.assign(node_count(), kUnseen);
+    s.width_gbps.assign(node_count(), 0);
+    s.arrived_by.assign(node_count(), kNoId);
+  }
+  for (const NodeId node : s.reached) {
+    s.depth[node] = kUnseen;
+    s.width_gbps[node] = 0;
+    s.arrived_by[node] = kNoId;
+  }
+  s.reached.clear();
+  s.depth[from] = 0;
+  s.width_gbps[from] = std::numeric_limits<double>::infinity();
+  s.reached.push_back(from);
+  bool found = false;
+  size_t layer_end = s.reached.size();
+  for (size_t next = 0; next < s.reached.size(); ++next) {
+    if (next == layer_end) {
+      if (found) return;
+      layer_end = s.reached.size();
+    }
+    const NodeId node = s.reached[next];
+    for (const auto edge : boost::make_iterator_range(boost::out_edges(node, graph_))) {
+      const auto target = static_cast<NodeId>(boost::target(edge, graph_));
+      const LinkId link = graph_[edge];
+      const double width = std::min(s.width_gbps[node], links_[link].bandwidth_gbps);
+      if (s.depth[target] == kUnseen) {
+        s.reached.push_back(target);
+        s.depth[target] = s.depth[node] + 1;
+      } else if (s.depth[target] != s.depth[node] + 1 || width <= s.width_gbps[target]) {
+        continue;
+      }
+      s.width_gbps[target] = width;
+      s.arrived_by[target] = link;
+      if (target == stop_after_layer_of) found = true;
+    }
+  }
+}
+
+std::vector<LinkId> Topology::trace_back(const std::vector<LinkId>& arrived_by, NodeId from, NodeId to) const {
+  if (arrived_by[to] == kNoId)
     throw InputError(fmt::format("the topology has no path from {} to {}", node_names_[from], node_names_[to]));
   std::vector<LinkId> path;
   for (NodeId node = to; node != from; node = links_[arrived_by[node]].from) path.push_back(arrived_by[node]);

@@ -14,7 +14,8 @@
 // uplinks. `custom` replaces all of this with the user's own nodes and links.
 //
 // Paths are fewest-hop, the widest of those (ties: the link added first), computed on first use
-// and cached.
+// and cached. A source asked for many far destinations (the remote store) keeps the predecessor
+// links of one complete search and reads its later paths from them.
 // Not thread-safe: the cache is filled from const methods; each simulation owns its Topology.
 
 #include <boost/graph/adjacency_list.hpp>
@@ -168,6 +169,7 @@ class Topology {
   NodeKind node_kind(NodeId node) const { return node_kinds_[node]; }
   const std::string& node_name(NodeId node) const { return node_names_[node]; }
   size_t cached_paths() const { return path_cache_.size(); }
+  size_t cached_source_trees() const { return source_trees_.size(); }
 
  private:
   struct ServerNodes {
@@ -181,7 +183,17 @@ class Topology {
   void add_duplex(NodeId a, NodeId b, double bandwidth_gbps, Time latency, const std::string& link_class);
   void generate(const Cluster& cluster, const TopologyParams& params);
   void build_custom(const Cluster& cluster, const CustomTopologyParams& custom);
+  // Breadth-first search state kept between searches, so that a search costs what it touches.
+  struct Search {
+    std::vector<uint32_t> depth;
+    std::vector<double> width_gbps;
+    std::vector<LinkId> arrived_by;
+    std::vector<NodeId> reached;  // in discovery order, which is the order nodes are expanded in
+  };
+
   std::vector<LinkId> find_path(NodeId from, NodeId to) const;
+  void search(NodeId from, NodeId stop_after_layer_of) const;
+  std::vector<LinkId> trace_back(const std::vector<LinkId>& arrived_by, NodeId from, NodeId to) const;
   const ServerNodes& server_nodes(ServerId server) const;
 
   Graph graph_;
@@ -191,6 +203,11 @@ class Topology {
   std::vector<ServerNodes> servers_;
   NodeId remote_storage_ = kNoId;
   mutable std::unordered_map<uint64_t, std::vector<LinkId>> path_cache_;
+  mutable Search search_;
+  // Per source: nodes its early-exit searches have reached so far; at node_count() it earns a tree.
+  mutable std::vector<uint64_t> nodes_reached_from_;
+  // Per such source: the link each node is reached by in a complete search (kNoId: unreachable).
+  mutable std::unordered_map<NodeId, std::vector<LinkId>> source_trees_;
 };
 
 }  // namespace slsim

@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sim/core/errors.h"
+#include "sim/core/random.h"
 #include "tests/unit/cluster/test_clusters.h"
 
 namespace slsim {
@@ -14,6 +18,65 @@ namespace {
 using testing::CustomBuilder;
 using testing::node_named;
 using testing::server_group;
+
+// The search Topology used before it kept per-source trees and scratch buffers, over the link
+// list (a node's out-edges are its links in the order they were added): one breadth-first search
+// per pair, stopping after the layer that reaches `to`. nullopt: unreachable.
+std::optional<std::vector<LinkId>> reference_path(const Topology& t, NodeId from, NodeId to) {
+  if (from == to) return std::vector<LinkId>{};
+  std::vector<std::vector<LinkId>> out_links(t.node_count());
+  for (LinkId id = 0; id < t.link_count(); ++id) out_links[t.link(id).from].push_back(id);
+  constexpr uint32_t kUnseen = std::numeric_limits<uint32_t>::max();
+  std::vector<uint32_t> depth(t.node_count(), kUnseen);
+  std::vector<double> width_gbps(t.node_count(), 0);
+  std::vector<LinkId> arrived_by(t.node_count(), kNoId);
+  depth[from] = 0;
+  width_gbps[from] = std::numeric_limits<double>::infinity();
+  std::vector<NodeId> frontier = {from};
+  std::vector<NodeId> next;
+  bool found = false;
+  while (!frontier.empty() && !found) {
+    next.clear();
+    for (const NodeId node : frontier) {
+      for (const LinkId link : out_links[node]) {
+        const NodeId target = t.link(link).to;
+        const double width = std::min(width_gbps[node], t.link(link).bandwidth_gbps);
+        if (depth[target] == kUnseen) {
+          depth[target] = depth[node] + 1;
+          next.push_back(target);
+        } else if (depth[target] != depth[node] + 1 || width <= width_gbps[target]) {
+          continue;
+        }
+        width_gbps[target] = width;
+        arrived_by[target] = link;
+        if (target == to) found = true;
+      }
+    }
+    frontier.swap(next);
+  }
+  if (!found) return std::nullopt;
+  std::vector<LinkId> path;
+  for (NodeId node = to; node != from; node = t.link(arrived_by[node]).from) path.push_back(arrived_by[node]);
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+// Asks for every pair in a random order, so that sources switch to a complete search's tree at
+// different points, and compares each path (or the refusal) with the reference search's.
+void expect_reference_paths(const Topology& t, RandomStream& rng, const std::string& label) {
+  std::vector<std::pair<NodeId, NodeId>> pairs;
+  for (NodeId from = 0; from < t.node_count(); ++from)
+    for (NodeId to = 0; to < t.node_count(); ++to) pairs.emplace_back(from, to);
+  for (size_t i = pairs.size(); i > 1; --i) std::swap(pairs[i - 1], pairs[rng.below(i)]);
+  for (const auto& [from, to] : pairs) {
+    const auto expected = reference_path(t, from, to);
+    if (expected) {
+      EXPECT_EQ(t.path(from, to), *expected) << label << ": " << t.node_name(from) << " -> " << t.node_name(to);
+    } else {
+      EXPECT_THROW(t.path(from, to), InputError) << label << ": " << t.node_name(from) << " -> " << t.node_name(to);
+    }
+  }
+}
 
 std::vector<std::string> classes(const Topology& t, const std::vector<LinkId>& path) {
   std::vector<std::string> out;
@@ -171,6 +234,51 @@ TEST(Topology, CustomTopologyMissingAServersGpuIsRefused) {
   Cluster cluster({server_group(1, 2)}, 1.25);  // two GPUs, the builder lists one
   CustomBuilder b;
   EXPECT_THROW(Topology(cluster, b.params), ConfigError);
+}
+
+// Random custom fabrics: a duplex spanning tree over some nodes, one-way extra links (some nodes
+// reach others only one way, some not at all) and bandwidths from a few values, so that many
+// fewest-hop paths tie on width and the link added first has to win.
+TEST(TopologyRandomized, PathsMatchTheReferenceSearchOnRandomTopologies) {
+  RandomStream rng(20261121);
+  size_t trees = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    Cluster cluster({server_group(1, 1)}, 1.25);
+    CustomBuilder b;
+    const int switches = 2 + static_cast<int>(rng.below(20));
+    std::vector<std::string> names = {"host", "ssd", "nic", "gpu", "store"};
+    for (int i = 0; i < switches; ++i) {
+      names.push_back("s" + std::to_string(i));
+      b.node(names.back());
+    }
+    const auto bandwidth = [&] { return 1.0 + static_cast<double>(rng.below(3)); };
+    for (size_t i = 1; i < names.size(); ++i) {
+      if (rng.uniform() < 0.8)
+        b.params.custom.links.push_back(CustomLinkParams{names[rng.below(i)], names[i], bandwidth(), 0, "tree", true});
+    }
+    for (size_t extra = rng.below(3 * names.size()); extra > 0; --extra) {
+      const size_t from = rng.below(names.size());
+      const size_t to = (from + 1 + rng.below(names.size() - 1)) % names.size();
+      b.link(names[from], names[to], bandwidth());
+    }
+    Topology topology(cluster, b.params);
+    expect_reference_paths(topology, rng, "trial " + std::to_string(trial));
+    trees += topology.cached_source_trees();
+  }
+  EXPECT_GT(trees, 0u);  // the complete-search trees were exercised, not only the short searches
+}
+
+TEST(TopologyRandomized, PathsMatchTheReferenceSearchOnAGeneratedFabricWithARemoteSite) {
+  Cluster cluster({server_group(5, 4), server_group(3, 2, 25, "edge"), server_group(2, 1)}, 2.5);
+  TopologyParams params;
+  params.servers_per_rack = 2;
+  params.oversubscription = 3;
+  params.sites.push_back(SiteParams{"edge", 1, 5});
+  Topology topology(cluster, params);
+  RandomStream rng(5);
+  expect_reference_paths(topology, rng, "generated");
+  EXPECT_GT(topology.cached_source_trees(), 0u);
+  EXPECT_LT(topology.cached_source_trees(), topology.node_count());
 }
 
 }  // namespace
