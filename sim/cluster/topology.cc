@@ -226,15 +226,16 @@ Time Topology::path_latency(NodeId from, NodeId to) const {
   return total;
 }
 
-// Breadth-first over the graph's out-edges. Among paths with the fewest hops it keeps the widest
-// (largest bottleneck bandwidth; ties: the link added first), so GPU peers talk over their
-// interconnect rather than through host memory. A node's arrived_by is final once the layer before
-// its own has been expanded, so a search that stops after the layer reaching `to` and a complete
-// search agree on every node the first one reaches: one complete search serves every destination.
-// It is kept for a source once that source's early-exit searches have together reached
-// node_count() nodes, which bounds the trees' memory by the work they save (in practice: the remote
-// store and remote sites, whose paths cross the fabric; a server's own host memory, SSD and GPUs
-// are reached within a few nodes and keep using short searches).
+// Breadth-first over the graph's out-edges (Boost's breadth_first_search has no early exit short
+// of throwing from a visitor). Among paths with the fewest hops it keeps the widest (largest
+// bottleneck bandwidth; ties: the link added first), so GPU peers talk over their interconnect
+// rather than through host memory. A node's arrived_by is final once the layer before its own has
+// been expanded, so a search that stops after the layer reaching `to` and a complete search agree
+// on every node the first one reaches: one complete search serves every destination. It is kept
+// for a source once that source's early-exit searches have together reached node_count() nodes,
+// which bounds the trees' memory by the work they save (in practice the remote store, whose paths
+// cross the fabric; a server's host memory reaches its own GPUs and SSD within a few nodes and
+// keeps using short searches).
 std::vector<LinkId> Topology::find_path(NodeId from, NodeId to) const {
   if (from >= node_count() || to >= node_count())
     throw std::out_of_range(fmt::format("no node {} or {} in the topology", from, to));
