@@ -697,13 +697,14 @@ const StepResult& Engine::finish_step() {
   double allocated_token_s = stats_.allocated_token_s;
   double unshared_token_s = stats_.unshared_token_s;
   double stored_tokens = static_cast<double>(step_stored_tokens_);
-  double allocated_slots = (allocated + 0.0) * block_size;
-  double unshared_slots = (unshared + 0.0) * block_size;
+  double allocated_slots = 0;
+  double unshared_slots = 0;
   const auto open = [&](int64_t opened_blocks) {
     const auto opened = static_cast<double>(opened_blocks);
     allocated_slots = (allocated + opened) * block_size;
     unshared_slots = (unshared + opened) * block_size;
   };
+  open(0);
   const auto add_step = [&](int64_t k) {
     const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
     busy_s += seconds;
@@ -722,9 +723,9 @@ const StepResult& Engine::finish_step() {
       add_step(k);
     }
   } else {
+    int64_t opened = 0;
     for (int64_t k = 0; k < run_steps_; ++k) {
-      const int64_t opened = run_new_blocks_[static_cast<size_t>(k)];
-      if (k == 0 || opened != run_new_blocks_[static_cast<size_t>(k) - 1]) open(opened);
+      if (run_new_blocks_[static_cast<size_t>(k)] != opened) open(opened = run_new_blocks_[static_cast<size_t>(k)]);
       add_step(k);
     }
   }
