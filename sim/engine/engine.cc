@@ -477,9 +477,10 @@ std::optional<Time> Engine::begin_step() {
   if (params_.fast_forward && shape.prefill_tokens == 0 && !preempted && swap_blocks_this_step_ == 0)
     run_steps_ = lazy_step_ ? lazy_run_length() : run_length();
 
-  run_step_times_.clear();
+  // The buffer only grows: resizing it per run zeroed every planned step's time first.
+  if (run_step_times_.size() < static_cast<size_t>(run_steps_)) run_step_times_.resize(static_cast<size_t>(run_steps_));
   const double swap_bytes = static_cast<double>(swap_blocks_this_step_ * params_.block_size * capacity_.kv_bytes_per_token);
-  Time total = latency_.run_step_times(shape, run_steps_, run_step_times_);
+  Time total = latency_.run_step_times(shape, run_steps_, run_step_times_.data());
   if (swap_bytes > 0) {
     const Time swap = swap_.transfer_time(swap_bytes);  // the first step waits for it
     run_step_times_.front() += swap;
@@ -683,31 +684,50 @@ const StepResult& Engine::finish_step() {
   result_.finished.clear();
   result_.shadows_parked.clear();
 
-  // Summed in locals, step by step in the same order, so that the loop keeps them in registers.
+  // Summed in locals, step by step in the same order, so that the loop keeps them in registers;
+  // each product is the one stepping one by one computes: token and block counts are integers
+  // far below 2^53, so counting them as doubles is exact, and (allocated + opened) × block size
+  // changes only at a step that opens blocks.
   const double block_size = static_cast<double>(params_.block_size);
+  const auto allocated = static_cast<double>(step_allocated_blocks_);
+  const auto unshared = static_cast<double>(step_unshared_blocks_);
+  const auto decode_sequences = static_cast<double>(step_decode_sequences_);
   double busy_s = stats_.busy_s;
   double stored_token_s = stats_.stored_token_s;
   double allocated_token_s = stats_.allocated_token_s;
   double unshared_token_s = stats_.unshared_token_s;
-  const auto add_step = [&](int64_t k, int64_t opened_blocks) {
+  double stored_tokens = static_cast<double>(step_stored_tokens_);
+  double allocated_slots = 0;
+  double unshared_slots = 0;
+  const auto open = [&](int64_t opened_blocks) {
+    const auto opened = static_cast<double>(opened_blocks);
+    allocated_slots = (allocated + opened) * block_size;
+    unshared_slots = (unshared + opened) * block_size;
+  };
+  open(0);
+  const auto add_step = [&](int64_t k) {
     const double seconds = run_step_times_[static_cast<size_t>(k)].seconds();
     busy_s += seconds;
-    stored_token_s += static_cast<double>(step_stored_tokens_ + k * step_decode_sequences_) * seconds;
-    const auto opened = static_cast<double>(opened_blocks);
-    allocated_token_s += (static_cast<double>(step_allocated_blocks_) + opened) * block_size * seconds;
-    unshared_token_s += (static_cast<double>(step_unshared_blocks_) + opened) * block_size * seconds;
+    stored_token_s += stored_tokens * seconds;
+    stored_tokens += decode_sequences;
+    allocated_token_s += allocated_slots * seconds;
+    unshared_token_s += unshared_slots * seconds;
   };
   int64_t lazy_opened = 0;  // blocks opened by the steps of a lazy run after its first
   if (lazy_step_) {
     size_t phase = lazy_phase_at(run_start_clock_);
-    add_step(0, 0);
+    add_step(0);
     for (int64_t k = 1; k < run_steps_; ++k) {
       phase = previous_phase(phase);
-      lazy_opened += phase_counts_[phase];
-      add_step(k, lazy_opened);
+      if (const int64_t opened = phase_counts_[phase]; opened != 0) open(lazy_opened += opened);
+      add_step(k);
     }
   } else {
-    for (int64_t k = 0; k < run_steps_; ++k) add_step(k, run_new_blocks_[static_cast<size_t>(k)]);
+    int64_t opened = 0;
+    for (int64_t k = 0; k < run_steps_; ++k) {
+      if (run_new_blocks_[static_cast<size_t>(k)] != opened) open(opened = run_new_blocks_[static_cast<size_t>(k)]);
+      add_step(k);
+    }
   }
   stats_.steps += run_steps_;
   stats_.busy_s = busy_s;

@@ -31,11 +31,11 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       interconnect_gbps_(gpu.interconnect_gbps),
       overhead_(Time::from_ms(params.step_overhead_ms)) {}
 
-Time LatencyModel::run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const {
+Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) const {
   Time total = Time::zero();
   for (int64_t k = 0; k < steps; ++k) {
     const Time t = step_time(shape);
-    times.push_back(t);
+    times[k] = t;
     total += t;
     shape.decode_context_tokens += shape.decode_sequences;
   }
@@ -52,16 +52,31 @@ Time RooflineLatency::step_time(const StepShape& shape) const {
                  communication_seconds(tokens));
 }
 
-Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const {
+Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
   const double communication = communication_seconds(tokens);
-  const size_t first = times.size();
-  times.resize(first + static_cast<size_t>(steps));
+  // Context counts are integers far below 2^53, so stepping them as doubles is exact.
+  const auto first_context = static_cast<double>(shape.decode_context_tokens);
+  const auto growth = static_cast<double>(shape.decode_sequences);
   Time total = Time::zero();
-  for (int64_t k = 0; k < steps; ++k) {
-    const Time t = time_of(tokens, static_cast<double>(shape.decode_context_tokens + k * shape.decode_sequences),
-                           shape.prefill_attention_pairs, communication);
-    times[first + static_cast<size_t>(k)] = t;
+  // Flops and bytes both grow linearly over the run, so a margin at its first and last steps
+  // holds at every step in between: max() is the bytes term throughout, and the flops need
+  // not be computed (decode is memory-bound but for huge batches; near the crossover, both).
+  const double last_context = static_cast<double>(shape.decode_context_tokens + (steps - 1) * shape.decode_sequences);
+  if (clearly_memory_bound(tokens, first_context, shape.prefill_attention_pairs) &&
+      clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs)) {
+    double context = first_context;
+    for (int64_t k = 0; k < steps; ++k, context += growth) {
+      const Time t = memory_bound_time_of(tokens, context, communication);
+      times[k] = t;
+      total += t;
+    }
+    return total;
+  }
+  double context = first_context;
+  for (int64_t k = 0; k < steps; ++k, context += growth) {
+    const Time t = time_of(tokens, context, shape.prefill_attention_pairs, communication);
+    times[k] = t;
     total += t;
   }
   return total;

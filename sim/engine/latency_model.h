@@ -34,10 +34,11 @@ class LatencyModel {
   virtual ~LatencyModel() = default;
   virtual Time step_time(const StepShape& shape) const = 0;
   // The times of `steps` decode steps, each one token per sequence longer than the one before
-  // (its decode_context_tokens grows by decode_sequences), appended to `times`; returns their
-  // sum. Each is step_time of its shape: a fast-forwarded run asks for a step time per step,
-  // so an implementation may keep what the steps share out of the loop.
-  virtual Time run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const;
+  // (its decode_context_tokens grows by decode_sequences), written to times[0, steps); returns
+  // their sum. Each is step_time of its shape: a fast-forwarded run asks for a step time per
+  // step, so an implementation may keep what the steps share out of the loop. (A buffer the
+  // caller reuses, not a vector to append to: resizing one zeroed every run's times first.)
+  virtual Time run_step_times(StepShape shape, int64_t steps, Time* times) const;
   // Which parts of the step time are estimates rather than measurements, one line each.
   virtual std::vector<std::string> estimates() const { return {}; }
 };
@@ -67,11 +68,18 @@ class RooflineLatency final : public LatencyModel {
   RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                   const RooflineParams& params);
   Time step_time(const StepShape& shape) const override;
-  Time run_step_times(StepShape shape, int64_t steps, std::vector<Time>& times) const override;
+  Time run_step_times(StepShape shape, int64_t steps, Time* times) const override;
   std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
 
  private:
   double communication_seconds(double tokens) const;
+  // Whether the bytes term is max()'s answer at a step of `tokens` and `context`, by a margin
+  // that no rounding of either quotient can close.
+  bool clearly_memory_bound(double tokens, double context, double prefill_attention_pairs) const {
+    const double flops = linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
+    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+    return flops / flops_per_s_ < bytes / bytes_per_s_ * (1 - 1e-9);
+  }
   // step_time's arithmetic, one definition for both callers so that they agree to the bit.
   Time time_of(double tokens, double context, double prefill_attention_pairs, double communication) const {
     const double flops = linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
@@ -79,6 +87,11 @@ class RooflineLatency final : public LatencyModel {
     // every processed token writes its keys and values.
     const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
     return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_) + communication) + overhead_;
+  }
+  // time_of where the bytes term is known to be max()'s answer: the same value.
+  Time memory_bound_time_of(double tokens, double context, double communication) const {
+    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+    return Time::from_seconds(bytes / bytes_per_s_ + communication) + overhead_;
   }
   double weight_bytes_;
   double linear_flops_per_token_;

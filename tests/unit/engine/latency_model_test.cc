@@ -150,10 +150,11 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
       StepShape shape;
       shape.decode_sequences = 7;
       shape.decode_context_tokens = 7 * 90;
-      std::vector<Time> times{Time::from_ns(5)};  // appended after what is there
-      const Time total = model->run_step_times(shape, 40, times);
-      ASSERT_EQ(times.size(), 41u);
+      std::vector<Time> times(42, Time::from_ns(5));  // written to times[1, 41) only
+      const Time total = model->run_step_times(shape, 40, times.data() + 1);
       EXPECT_EQ(times.front(), Time::from_ns(5));
+      EXPECT_EQ(times.back(), Time::from_ns(5));
+      times.pop_back();
       Time sum = Time::zero();
       for (int64_t k = 0; k < 40; ++k) {
         EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape)) << kind << " step " << k;
@@ -162,6 +163,48 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
       }
       EXPECT_EQ(total, sum);
       EXPECT_GT(times.back(), times[1]) << kind;  // longer contexts read more
+    }
+  }
+}
+
+// The roofline skips the flops of a run that is memory-bound by a clear margin at its first and
+// last steps; runs from compute-bound to memory-bound (many sequences of short context) and
+// near the crossover time both terms. Every step must still be step_time of its shape.
+TEST(LatencyModel, ARunsStepTimesEqualStepTimeOnBothSidesOfTheRooflineCrossover) {
+  EngineParams params;
+  for (const int64_t tensor_parallel : {1, 2}) {
+    ModelSpec seven_b = tiny_model();  // Llama-2-7B's shape: its weights outweigh the overhead
+    seven_b.architecture.layers = 32;
+    seven_b.architecture.hidden_size = 4096;
+    seven_b.architecture.attention_heads = 32;
+    seven_b.architecture.kv_heads = 32;
+    seven_b.architecture.head_dim = 128;
+    seven_b.architecture.ffn_size = 11008;
+    seven_b.architecture.vocab_size = 32000;
+    seven_b.architecture.max_context = 4096;
+    const auto model = make_latency_model(seven_b, test_gpu(), tensor_parallel, params);
+    for (const int64_t sequences : {1, 7, 64, 512, 4096, 32768, 262144}) {
+      for (const int64_t context_per_sequence : {1, 2, 17, 300, 4000}) {
+        for (const int64_t prefill_tokens : {0, 1000}) {
+          StepShape shape;
+          shape.prefill_tokens = prefill_tokens;
+          shape.prefill_attention_pairs = static_cast<double>(prefill_tokens * prefill_tokens) / 2;
+          shape.prefill_sequences = prefill_tokens > 0 ? 1 : 0;
+          shape.decode_sequences = sequences;
+          shape.decode_context_tokens = sequences * context_per_sequence;
+          const int64_t steps = 300;
+          std::vector<Time> times(static_cast<size_t>(steps));
+          const Time total = model->run_step_times(shape, steps, times.data());
+          Time sum = Time::zero();
+          for (int64_t k = 0; k < steps; ++k) {
+            ASSERT_EQ(times[static_cast<size_t>(k)], model->step_time(shape))
+                << sequences << " sequences of " << context_per_sequence << " tokens, step " << k;
+            sum += times[static_cast<size_t>(k)];
+            shape.decode_context_tokens += shape.decode_sequences;
+          }
+          EXPECT_EQ(total, sum);
+        }
+      }
     }
   }
 }
