@@ -159,7 +159,9 @@ std::optional<int64_t> parse_time_ns(std::string_view text, int64_t unit_ns) {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) return std::nullopt;
-    return std::llround(value * static_cast<double>(unit_ns));
+    const double ns = value * static_cast<double>(unit_ns);
+    if (!(std::fabs(ns) < 0x1p63)) return std::nullopt;  // beyond what a nanosecond count holds
+    return std::llround(ns);
   }
   const bool negative = text.front() == '-';
   if (negative) text.remove_prefix(1);
@@ -180,7 +182,11 @@ std::optional<int64_t> parse_time_ns(std::string_view text, int64_t unit_ns) {
     scale *= 10;
   }
   if (fraction.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-  const int64_t ns = units * unit_ns + std::llround(static_cast<double>(digits) / scale * static_cast<double>(unit_ns));
+  int64_t ns = 0;
+  // A time beyond what a nanosecond count holds (about 292 years) is malformed, not wrapped.
+  if (__builtin_mul_overflow(units, unit_ns, &ns) ||
+      __builtin_add_overflow(ns, std::llround(static_cast<double>(digits) / scale * static_cast<double>(unit_ns)), &ns))
+    return std::nullopt;
   return negative ? -ns : ns;
 }
 

@@ -71,6 +71,18 @@ TEST(ParseDatetime, RefusesMalformedText) {
   EXPECT_FALSE(parse_datetime_ns("2023-11-16 18:17:03.5 UTC"));
 }
 
+// Found by fuzzing (tests/fuzz/trace_reader_fuzz.cc): 23,369,799,600 s overflowed the
+// nanosecond count (signed overflow, reported by UBSan).
+TEST(ParseTime, TimesBeyondSixtyFourBitNanosecondsAreRejectedNotOverflowed) {
+  EXPECT_EQ(parse_time_ns("23369799600", time_unit_ns("s")), std::nullopt);
+  EXPECT_EQ(parse_time_ns("-23369799600.5", time_unit_ns("s")), std::nullopt);
+  EXPECT_EQ(parse_time_ns("9223372036.854775808", time_unit_ns("s")), std::nullopt);  // the fraction tips it over
+  EXPECT_EQ(parse_time_ns("9223372036.854775807", time_unit_ns("s")), INT64_MAX);
+  EXPECT_EQ(parse_time_ns("2.4e10", time_unit_ns("s")), std::nullopt);
+  EXPECT_EQ(parse_time_ns("9223372036854775807", time_unit_ns("ns")), INT64_MAX);
+  EXPECT_EQ(parse_time_ns("9223372035", time_unit_ns("s")), 9'223'372'035 * kSecond);
+}
+
 TEST(ParseTime, NumbersInEachUnitAreExactToTheNanosecond) {
   EXPECT_EQ(parse_time_ns("1.5", time_unit_ns("s")), 1'500'000'000);
   EXPECT_EQ(parse_time_ns("1700000000.123456789", time_unit_ns("s")), 1'700'000'000 * kSecond + 123'456'789);
