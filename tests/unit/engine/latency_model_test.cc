@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sim/config/experiment_config.h"
 #include "sim/core/errors.h"
 #include "sim/engine/engine.h"
 
@@ -173,15 +174,10 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
 TEST(LatencyModel, ARunsStepTimesEqualStepTimeOnBothSidesOfTheRooflineCrossover) {
   EngineParams params;
   for (const int64_t tensor_parallel : {1, 2}) {
-    ModelSpec seven_b = tiny_model();  // Llama-2-7B's shape: its weights outweigh the overhead
-    seven_b.architecture.layers = 32;
-    seven_b.architecture.hidden_size = 4096;
-    seven_b.architecture.attention_heads = 32;
-    seven_b.architecture.kv_heads = 32;
-    seven_b.architecture.head_dim = 128;
-    seven_b.architecture.ffn_size = 11008;
-    seven_b.architecture.vocab_size = 32000;
-    seven_b.architecture.max_context = 4096;
+    // A catalogue model, whose weights outweigh the step overhead.
+    const auto file = std::filesystem::path(SLSIM_SOURCE_DIR) / "models/llm/llama-2-7b.json";
+    ModelSpec seven_b;
+    JsonReader::read_struct(load_json_file(file), file.string(), seven_b);
     const auto model = make_latency_model(seven_b, test_gpu(), tensor_parallel, params);
     for (const int64_t sequences : {1, 7, 64, 512, 4096, 32768, 262144}) {
       for (const int64_t context_per_sequence : {1, 2, 17, 300, 4000}) {
