@@ -16,6 +16,8 @@ namespace slsim {
 namespace {
 
 using testing::CustomBuilder;
+using testing::random_fabric;
+using testing::RandomFabric;
 using testing::node_named;
 using testing::server_group;
 
@@ -378,25 +380,11 @@ TEST(FlowNetworkRandomized, RatesAreMaxMinFairOnRandomTopologies) {
   RandomStream rng(20240611);
   for (int trial = 0; trial < 40; ++trial) {
     Cluster cluster({server_group(1, 1)}, 1.25);
-    CustomBuilder b;
-    const int switches = 4 + static_cast<int>(rng.below(12));
-    std::vector<std::string> names = {"host", "ssd", "nic", "gpu", "store"};
-    for (int i = 0; i < switches; ++i) {
-      names.push_back("s" + std::to_string(i));
-      b.node(names.back());
-    }
     // A random spanning tree of duplex links keeps every node reachable; random one-way links
     // add alternative routes and shared bottlenecks.
-    for (size_t i = 1; i < names.size(); ++i) {
-      b.params.custom.links.push_back(
-          CustomLinkParams{names[rng.below(i)], names[i], 1 + 99 * rng.uniform(), 0, "tree", true});
-    }
-    for (size_t extra = rng.below(2 * names.size()); extra > 0; --extra) {
-      const size_t from = rng.below(names.size());
-      const size_t to = (from + 1 + rng.below(names.size() - 1)) % names.size();
-      b.link(names[from], names[to], 1 + 99 * rng.uniform());
-    }
-    Topology topology(cluster, b.params);
+    const RandomFabric fabric = random_fabric(rng, 4, 12, 1.0, 2, [&] { return 1 + 99 * rng.uniform(); });
+    const std::vector<std::string>& names = fabric.names;
+    Topology topology(cluster, fabric.builder.params);
     Simulator sim;
     Recorder recorder(sim);
     FlowNetwork net(sim, topology);

@@ -7,6 +7,7 @@
 
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/topology.h"
+#include "sim/core/random.h"
 
 namespace slsim::testing {
 
@@ -58,6 +59,39 @@ struct CustomBuilder {
     return *this;
   }
 };
+
+// A random custom fabric for the randomized tests: the builder's five nodes plus min_switches +
+// below(more_switches) switches; a spanning tree of duplex links (each node after the first
+// joins an earlier one, with probability tree_link_probability: below 1, some nodes are reached
+// only one way or not at all); then below(extra_links_per_node × nodes) one-way links between
+// distinct random nodes. Every bandwidth is bandwidth_gbps(). The draws come in that order, so a
+// seed gives the same fabric every time.
+struct RandomFabric {
+  CustomBuilder builder;
+  std::vector<std::string> names;
+};
+template <class Bandwidth>
+RandomFabric random_fabric(RandomStream& rng, uint64_t min_switches, uint64_t more_switches, double tree_link_probability,
+                           uint64_t extra_links_per_node, Bandwidth bandwidth_gbps) {
+  RandomFabric f;
+  f.names = {"host", "ssd", "nic", "gpu", "store"};
+  const uint64_t switches = min_switches + rng.below(more_switches);
+  for (uint64_t i = 0; i < switches; ++i) {
+    f.names.push_back("s" + std::to_string(i));
+    f.builder.node(f.names.back());
+  }
+  for (size_t i = 1; i < f.names.size(); ++i) {
+    if (tree_link_probability < 1 && !(rng.uniform() < tree_link_probability)) continue;
+    const size_t parent = rng.below(i);
+    f.builder.params.custom.links.push_back(CustomLinkParams{f.names[parent], f.names[i], bandwidth_gbps(), 0, "tree", true});
+  }
+  for (uint64_t extra = rng.below(extra_links_per_node * f.names.size()); extra > 0; --extra) {
+    const size_t from = rng.below(f.names.size());
+    const size_t to = (from + 1 + rng.below(f.names.size() - 1)) % f.names.size();
+    f.builder.link(f.names[from], f.names[to], bandwidth_gbps());
+  }
+  return f;
+}
 
 // The node a custom topology named `name` (nodes are numbered in the order they were listed).
 inline NodeId node_named(const Topology& topology, const std::string& name) {

@@ -16,6 +16,8 @@ namespace slsim {
 namespace {
 
 using testing::CustomBuilder;
+using testing::random_fabric;
+using testing::RandomFabric;
 using testing::node_named;
 using testing::server_group;
 
@@ -244,24 +246,9 @@ TEST(TopologyRandomized, PathsMatchTheReferenceSearchOnRandomTopologies) {
   size_t trees = 0;
   for (int trial = 0; trial < 60; ++trial) {
     Cluster cluster({server_group(1, 1)}, 1.25);
-    CustomBuilder b;
-    const int switches = 2 + static_cast<int>(rng.below(20));
-    std::vector<std::string> names = {"host", "ssd", "nic", "gpu", "store"};
-    for (int i = 0; i < switches; ++i) {
-      names.push_back("s" + std::to_string(i));
-      b.node(names.back());
-    }
-    const auto bandwidth = [&] { return 1.0 + static_cast<double>(rng.below(3)); };
-    for (size_t i = 1; i < names.size(); ++i) {
-      if (rng.uniform() < 0.8)
-        b.params.custom.links.push_back(CustomLinkParams{names[rng.below(i)], names[i], bandwidth(), 0, "tree", true});
-    }
-    for (size_t extra = rng.below(3 * names.size()); extra > 0; --extra) {
-      const size_t from = rng.below(names.size());
-      const size_t to = (from + 1 + rng.below(names.size() - 1)) % names.size();
-      b.link(names[from], names[to], bandwidth());
-    }
-    Topology topology(cluster, b.params);
+    const RandomFabric fabric =
+        random_fabric(rng, 2, 20, 0.8, 3, [&] { return 1.0 + static_cast<double>(rng.below(3)); });
+    Topology topology(cluster, fabric.builder.params);
     expect_reference_paths(topology, rng, "trial " + std::to_string(trial));
     trees += topology.cached_source_trees();
   }
