@@ -108,10 +108,7 @@ void ControlPlane::on_event(const Event& event) {
       if (instances_[event.target].step_event == event.seq) on_step_done(event.target);
       break;
     case kIdleExpired:
-      if (instances_[event.target].expiry_event == event.seq) {
-        instances_[event.target].expiry_event = 0;
-        expire(event.target);
-      }
+      if (instances_[event.target].expiry.fire(sim_, event)) expire(event.target);
       break;
     case kPrewarm: {
       const KeepAliveDecision d = policies_.keepalive->decide(event.target, sim_.now());
@@ -767,7 +764,7 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
 void ControlPlane::kick(InstanceId id) {
   Instance& inst = instances_[id];
   if (inst.engine->stepping()) return;
-  inst.expiry_event = 0;
+  inst.expiry.cancel();
   inst.keep_alive_expired = false;
   const auto duration = inst.engine->begin_step();
   reindex(id);
@@ -825,7 +822,7 @@ void ControlPlane::went_idle(InstanceId id) {
   }
   set_state(id, InstanceState::idle);
   if (inst.reason.prewarm && !inst.served_any) {
-    inst.expiry_event = sim_.schedule_in(inst.reason.keep_alive, handler_, kIdleExpired, id);
+    inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id);
     return;
   }
   const KeepAliveDecision d = policies_.keepalive->decide(inst.model, sim_.now());
@@ -844,7 +841,7 @@ void ControlPlane::went_idle(InstanceId id) {
       release(id, d.keep_checkpoint_in_dram);
     return;
   }
-  inst.expiry_event = sim_.schedule_in(d.keep_alive, handler_, kIdleExpired, id);
+  inst.expiry.arm(sim_, sim_.now() + d.keep_alive, handler_, kIdleExpired, id);
 }
 
 void ControlPlane::model_went_idle(ModelId model) {
@@ -865,7 +862,7 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   publish_stats(id);
   inst.engine.reset();
   inst.step_event = 0;
-  inst.expiry_event = 0;
+  inst.expiry.cancel();
   free_instance_slots_.push_back(id);
   fill_reservations(inst.server);
   place_waiting();

@@ -21,6 +21,7 @@
 
 #include "sim/cluster/cluster.h"
 #include "sim/control/observer.h"
+#include "sim/core/deferred_timer.h"
 #include "sim/core/simulator.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/latency_model.h"
@@ -137,7 +138,7 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     EventSeq step_event = 0;
     Time step_started;
     Time step_end;
-    EventSeq expiry_event = 0;
+    DeferredTimer expiry;  // its keep-alive while idle
     // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
     double estimated_start_s = -1;
     Time placed;

@@ -4,8 +4,10 @@
 // an owner that keeps the sequence of the event it still wants can recognise and skip a
 // cancelled one in O(1), without searching the heap.
 //
-// Invariants: no allocation per event once the heap's vector has grown; `sequence` strictly
-// increases with every push, so no two events compare equal.
+// Invariants: no allocation per event once the heap's vector has grown; every sequence is drawn
+// once from one rising counter, so no two events compare equal. A sequence may be drawn before
+// its event is pushed (reserve_seq(), push_reserved()): a DeferredTimer pushes the event that a
+// re-arming would have scheduled only once its earlier event fires, under the same key.
 
 #include <boost/heap/d_ary_heap.hpp>
 #include <cstdint>
@@ -29,9 +31,13 @@ static_assert(sizeof(Event) == 24, "events stay small so the heap stays cache-fr
 class EventQueue {
  public:
   EventSeq push(Time time, uint16_t handler, uint16_t kind, uint32_t target) {
-    const EventSeq seq = ++last_seq_;
-    heap_.push(Event{time, seq, handler, kind, target});
+    const EventSeq seq = reserve_seq();
+    push_reserved(time, seq, handler, kind, target);
     return seq;
+  }
+  EventSeq reserve_seq() { return ++last_seq_; }
+  void push_reserved(Time time, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target) {
+    heap_.push(Event{time, seq, handler, kind, target});
   }
   const Event& top() const { return heap_.top(); }
   Event pop() {

@@ -15,9 +15,15 @@ uint16_t Simulator::add_handler(EventHandler* handler) {
 void Simulator::set_background(uint16_t handler) { background_.at(handler) = true; }
 
 EventSeq Simulator::schedule_at(Time when, uint16_t handler, uint16_t kind, uint32_t target) {
+  const EventSeq seq = queue_.reserve_seq();
+  schedule_reserved(when, seq, handler, kind, target);
+  return seq;
+}
+
+void Simulator::schedule_reserved(Time when, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target) {
   if (when < now_) throw std::logic_error("an event was scheduled in the past");
   if (!background_[handler]) ++foreground_pending_;
-  return queue_.push(when, handler, kind, target);
+  queue_.push_reserved(when, seq, handler, kind, target);
 }
 
 void Simulator::at_end_of_timestamp(uint16_t handler) {

@@ -40,6 +40,11 @@ class Simulator {
   EventSeq schedule_in(Time delay, uint16_t handler, uint16_t kind, uint32_t target) {
     return schedule_at(now_ + delay, handler, kind, target);
   }
+  // The sequence the next schedule_at() would take, drawn now for an event pushed later with
+  // schedule_reserved(). The event then sorts where it would have had it been scheduled now;
+  // pushing it is the caller's promise that no event it should precede has run yet.
+  EventSeq reserve_seq() { return queue_.reserve_seq(); }
+  void schedule_reserved(Time when, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target);
 
   // Calls handler->on_end_of_timestamp() once the events at now() are all handled, so that work
   // many events at one time make stale (a bandwidth share) is done once. It may schedule events
