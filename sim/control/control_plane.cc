@@ -175,8 +175,8 @@ void ControlPlane::route(RequestId id, bool cold_start) {
   ModelState& m = models_[f.request.model];
   InstanceId best;
   if (policies_.routing->routes_to_least_outstanding()) {
-    if (m.by_outstanding.empty()) throw std::logic_error("routed a request to a model without a ready instance");
-    best = m.by_outstanding.begin()->instance;
+    if (m.route_index.empty()) throw std::logic_error("routed a request to a model without a ready instance");
+    best = m.route_index.best();
   } else {
     route_candidates_.clear();
     for (const InstanceId i : m.instances)
@@ -885,19 +885,15 @@ void ControlPlane::join_instances(InstanceId id) {
 
 void ControlPlane::reindex(InstanceId id) {
   Instance& inst = instances_[id];
-  std::set<RouteKey>& index = models_[inst.model].by_outstanding;
+  RouteIndex& index = models_[inst.model].route_index;
   const int64_t outstanding = inst.engine && serving(inst.state) ? inst.engine->outstanding() : -1;
   if (outstanding == inst.indexed_outstanding) return;
-  // A count that changes moves its key by re-inserting the same node: no allocation per request.
-  if (inst.indexed_outstanding >= 0 && outstanding >= 0) {
-    auto node = index.extract(RouteKey{inst.indexed_outstanding, inst.route_order, id});
-    node.value().outstanding = outstanding;
-    index.insert(std::move(node));
-  } else if (inst.indexed_outstanding >= 0) {
-    index.erase(RouteKey{inst.indexed_outstanding, inst.route_order, id});
-  } else {
-    index.insert(RouteKey{outstanding, inst.route_order, id});
-  }
+  if (inst.indexed_outstanding >= 0 && outstanding >= 0)
+    index.update(inst.route_leaf, outstanding);
+  else if (inst.indexed_outstanding >= 0)
+    index.erase(inst.route_leaf);
+  else
+    inst.route_leaf = index.insert(id, inst.route_order, outstanding);
   inst.indexed_outstanding = outstanding;
 }
 
@@ -961,15 +957,17 @@ void ControlPlane::audit() const {
       fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,
                        inst.engine->shadows(), shadows));
     const int64_t expected = serving(inst.state) ? inst.engine->outstanding() : -1;
+    const RouteIndex::Key* key = expected >= 0 ? &models_[inst.model].route_index.at(inst.route_leaf) : nullptr;
     if (inst.indexed_outstanding != expected ||
-        (expected >= 0 && !models_[inst.model].by_outstanding.contains(RouteKey{expected, inst.route_order, id})))
+        (key && (key->instance != id || key->outstanding != expected || key->order != inst.route_order)))
       fail(fmt::format("instance {} is in its model's routing index with {} requests, but has {}", id,
                        inst.indexed_outstanding, expected));
   }
   for (const ModelState& m : models_)
-    for (const RouteKey& key : m.by_outstanding)
+    m.route_index.for_each([&](const RouteIndex::Key& key) {
       if (instances_[key.instance].indexed_outstanding != key.outstanding)
         fail(fmt::format("instance {} is in the routing index with a stale count", key.instance));
+    });
   int64_t dispatched = 0;
   for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;
   if (queued + dispatched != static_cast<int64_t>(in_flight_.size()) || in_engines != dispatched)

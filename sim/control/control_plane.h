@@ -14,13 +14,13 @@
 #include <map>
 #include <string>
 #include <memory>
-#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
 #include "sim/control/observer.h"
+#include "sim/control/route_index.h"
 #include "sim/core/deferred_timer.h"
 #include "sim/core/simulator.h"
 #include "sim/engine/engine.h"
@@ -94,12 +94,6 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     ServerId server = kNoId;
     int64_t migrated = 0;
   };
-  struct RouteKey {
-    int64_t outstanding;
-    uint64_t order;  // rises with each push onto ModelState::instances, whose order it keeps
-    InstanceId instance;
-    auto operator<=>(const RouteKey&) const = default;
-  };
   struct ModelState {
     ServedModel served;
     int64_t checkpoint_bytes = 0;
@@ -108,7 +102,7 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     std::vector<InstanceId> instances;  // loading or ready
     // Its serving instances by (requests in flight, place in `instances`): least-outstanding
     // routing takes the first instead of scanning `instances` per arrival.
-    std::set<RouteKey> by_outstanding;
+    RouteIndex route_index;
     uint64_t next_route_order = 0;
     int64_t ready = 0;
     int64_t starting = 0;  // loading, or waiting for GPUs
@@ -146,8 +140,9 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
     bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
     // Its keep-alive ran out while the autoscaler's target still wanted it.
     bool keep_alive_expired = false;
-    uint64_t route_order = 0;
-    int64_t indexed_outstanding = -1;  // its key's count in ModelState::by_outstanding; -1: absent
+    uint64_t route_order = 0;  // rises with each push onto ModelState::instances, whose order it keeps
+    int64_t indexed_outstanding = -1;  // its count in ModelState::route_index; -1: absent
+    uint32_t route_leaf = 0;           // its place there while present
   };
   // A live migration: the source keeps decoding while the destination recomputes what it was
   // sent (live-token: shadow sequences in its engine) or receives its KV cache (live-kv: flows).
