@@ -957,14 +957,14 @@ void ControlPlane::audit() const {
       fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,
                        inst.engine->shadows(), shadows));
     const int64_t expected = serving(inst.state) ? inst.engine->outstanding() : -1;
-    const RouteIndex::Key* key = expected >= 0 ? &models_[inst.model].route_index.at(inst.route_leaf) : nullptr;
+    const auto entry = models_[inst.model].route_index.at(inst.route_leaf);
     if (inst.indexed_outstanding != expected ||
-        (key && (key->instance != id || key->outstanding != expected || key->order != inst.route_order)))
+        (expected >= 0 && (entry.instance != id || entry.outstanding != expected || entry.order != inst.route_order)))
       fail(fmt::format("instance {} is in its model's routing index with {} requests, but has {}", id,
                        inst.indexed_outstanding, expected));
   }
   for (const ModelState& m : models_)
-    m.route_index.for_each([&](const RouteIndex::Key& key) {
+    m.route_index.for_each([&](const RouteIndex::Entry& key) {
       if (instances_[key.instance].indexed_outstanding != key.outstanding)
         fail(fmt::format("instance {} is in the routing index with a stale count", key.instance));
     });

@@ -4,9 +4,16 @@
 
 namespace slsim {
 
+uint64_t RouteIndex::rank_of(int64_t outstanding, uint64_t order) {
+  // Beyond either bound a run would have held 2^31 requests on one instance or started 2^32
+  // instances of one model.
+  if (outstanding < 0 || outstanding >= (int64_t{1} << 31) || order > 0xffffffffu)
+    throw std::length_error("a routing index count or order is out of its range");
+  return (static_cast<uint64_t>(outstanding) << 32) | order;
+}
+
 uint32_t RouteIndex::insert(InstanceId instance, uint64_t order, int64_t outstanding) {
-  if (outstanding == std::numeric_limits<int64_t>::max())
-    throw std::invalid_argument("a routing index count must be below int64's largest value");
+  const uint64_t rank = rank_of(outstanding, order);
   uint32_t leaf;
   if (!free_leaves_.empty()) {
     leaf = free_leaves_.back();
@@ -16,29 +23,32 @@ uint32_t RouteIndex::insert(InstanceId instance, uint64_t order, int64_t outstan
     leaf = next_leaf_++;
   }
   ++size_;
-  set(leaf, Key{outstanding, order, instance});
+  set(leaf, Node{rank, instance});
   return leaf;
 }
 
 void RouteIndex::update(uint32_t leaf, int64_t outstanding) {
-  Key key = at(leaf);
-  key.outstanding = outstanding;
-  set(leaf, key);
+  const Node& node = nodes_[capacity_ + leaf];
+  set(leaf, Node{rank_of(outstanding, node.rank & 0xffffffffu), node.instance});
 }
 
 void RouteIndex::erase(uint32_t leaf) {
-  set(leaf, Key{});
+  set(leaf, Node{});
   free_leaves_.push_back(leaf);
   --size_;
 }
 
-void RouteIndex::set(uint32_t leaf, const Key& key) {
+void RouteIndex::set(uint32_t leaf, Node node) {
   size_t i = capacity_ + leaf;
-  nodes_[i] = key;
+  nodes_[i] = node;
+  // Ranks are unique but for empty leaves, so an unchanged (rank, instance) above means nothing
+  // higher changes either.
   for (i /= 2; i >= 1; i /= 2) {
-    const Key& left = nodes_[2 * i];
-    const Key& right = nodes_[2 * i + 1];
-    nodes_[i] = before(right, left) ? right : left;
+    const Node& left = nodes_[2 * i];
+    const Node& right = nodes_[2 * i + 1];
+    const Node& winner = right.rank < left.rank ? right : left;
+    if (nodes_[i].rank == winner.rank && nodes_[i].instance == winner.instance) return;
+    nodes_[i] = winner;
   }
 }
 
@@ -46,12 +56,12 @@ void RouteIndex::set(uint32_t leaf, const Key& key) {
 void RouteIndex::grow() {
   const size_t old_capacity = capacity_;
   capacity_ *= 2;
-  std::vector<Key> nodes(2 * capacity_);
+  std::vector<Node> nodes(2 * capacity_);
   for (size_t i = 0; i < old_capacity; ++i) nodes[capacity_ + i] = nodes_[old_capacity + i];
   for (size_t i = capacity_ - 1; i >= 1; --i) {
-    const Key& left = nodes[2 * i];
-    const Key& right = nodes[2 * i + 1];
-    nodes[i] = before(right, left) ? right : left;
+    const Node& left = nodes[2 * i];
+    const Node& right = nodes[2 * i + 1];
+    nodes[i] = right.rank < left.rank ? right : left;
   }
   nodes_ = std::move(nodes);
 }

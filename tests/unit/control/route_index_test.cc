@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 namespace slsim {
@@ -37,6 +38,15 @@ TEST(RouteIndex, LeavesKeepTheirNumbersAsTheTreeGrows) {
   EXPECT_EQ(index.best(), 99u);
 }
 
+TEST(RouteIndex, RefusesCountsAndOrdersBeyondItsPackedRange) {
+  RouteIndex index;
+  EXPECT_THROW(index.insert(1, 0, int64_t{1} << 31), std::length_error);
+  EXPECT_THROW(index.insert(1, uint64_t{1} << 32, 0), std::length_error);
+  const uint32_t leaf = index.insert(1, 0xffffffffu, (int64_t{1} << 31) - 1);
+  EXPECT_EQ(index.at(leaf).outstanding, (int64_t{1} << 31) - 1);
+  EXPECT_EQ(index.at(leaf).order, 0xffffffffu);
+}
+
 // Random inserts, count changes and erases agree with a std::set of (count, order, instance).
 TEST(RouteIndex, AgreesWithAnOrderedSetUnderRandomChanges) {
   std::mt19937_64 rng(3);
@@ -66,7 +76,7 @@ TEST(RouteIndex, AgreesWithAnOrderedSetUnderRandomChanges) {
     if (!reference.empty()) ASSERT_EQ(index.best(), std::get<2>(*reference.begin())) << "step " << step;
   }
   size_t visited = 0;
-  index.for_each([&](const RouteIndex::Key& key) {
+  index.for_each([&](const RouteIndex::Entry& key) {
     ++visited;
     EXPECT_TRUE(reference.contains({key.outstanding, key.order, key.instance}));
   });
