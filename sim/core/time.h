@@ -39,9 +39,8 @@ class Time {
     if (!(std::fabs(v) < 0x1p62)) return static_cast<int64_t>(std::llround(v));
     const auto whole = static_cast<int64_t>(v);
     const double rest = v - static_cast<double>(whole);
-    if (rest >= 0.5) return whole + 1;
-    if (rest <= -0.5) return whole - 1;
-    return whole;
+    // Without branches: which way a step time rounds is a coin toss a predictor cannot learn.
+    return whole + static_cast<int64_t>(rest >= 0.5) - static_cast<int64_t>(rest <= -0.5);
   }
   int64_t ns_ = 0;
 };
