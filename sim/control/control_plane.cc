@@ -161,7 +161,7 @@ void ControlPlane::on_arrival() {
     observer_.on_rejected(r, "larger than the KV cache of any instance");
     return;
   }
-  in_flight_.emplace(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId, 0});
+  in_flight_.insert(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId, 0});
   if (m.ready > 0) {
     route(r.id, false);
   } else {
@@ -788,8 +788,7 @@ void ControlPlane::on_step_done(InstanceId id) {
   observer_.on_batch(id, inst.model, inst.server, inst.step_started, sim_.now(), batch);
   for (const RequestId r : result.first_tokens) in_flight_.at(r).first_token = sim_.now();
   for (const RequestId r : result.finished) {
-    const auto it = in_flight_.find(r);
-    const InFlight& f = it->second;
+    const InFlight& f = in_flight_.at(r);
     RequestOutcome outcome;
     outcome.request = f.request;
     outcome.first_token = f.first_token;
@@ -804,7 +803,7 @@ void ControlPlane::on_step_done(InstanceId id) {
     outcome.migrated = f.migrated;
     observer_.on_finished(outcome);
     ++finished_;
-    in_flight_.erase(it);
+    in_flight_.erase(r);
     --m.outstanding;
   }
   if (!result.finished.empty() && m.outstanding == 0 && m.router_queue.empty()) model_went_idle(inst.model);
@@ -932,8 +931,8 @@ void ControlPlane::audit() const {
   for (const ModelState& m : models_) {
     queued += static_cast<int64_t>(m.router_queue.size());
     for (const RequestId id : m.router_queue) {
-      const auto it = in_flight_.find(id);
-      if (it == in_flight_.end() || it->second.server != kNoId)
+      const InFlight* f = in_flight_.find(id);
+      if (!f || f->server != kNoId)
         fail(fmt::format("request {} is in a router queue but not waiting there", id));
     }
   }
@@ -969,7 +968,7 @@ void ControlPlane::audit() const {
         fail(fmt::format("instance {} is in the routing index with a stale count", key.instance));
     });
   int64_t dispatched = 0;
-  for (const auto& [id, f] : in_flight_) dispatched += f.server != kNoId;
+  in_flight_.for_each([&](RequestId, const InFlight& f) { dispatched += f.server != kNoId; });
   if (queued + dispatched != static_cast<int64_t>(in_flight_.size()) || in_engines != dispatched)
     fail(fmt::format("{} requests in flight, but {} are queued at routers and {} in engines ({} dispatched)",
                      in_flight_.size(), queued, in_engines, dispatched));

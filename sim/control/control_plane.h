@@ -14,7 +14,6 @@
 #include <map>
 #include <string>
 #include <memory>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -22,6 +21,7 @@
 #include "sim/control/observer.h"
 #include "sim/control/route_index.h"
 #include "sim/core/deferred_timer.h"
+#include "sim/core/id_window.h"
 #include "sim/core/simulator.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/latency_model.h"
@@ -245,7 +245,7 @@ class ControlPlane final : public EventHandler, public LoadListener, public Flow
   bool placing_ = false;
   bool place_again_ = false;
   std::optional<Request> next_arrival_;
-  std::unordered_map<RequestId, InFlight> in_flight_;
+  IdWindow<InFlight> in_flight_;  // by id; ids rise with arrival order (MergedSource)
   int64_t arrived_ = 0;
   int64_t finished_ = 0;
   int64_t rejected_ = 0;

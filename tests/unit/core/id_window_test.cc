@@ -1,0 +1,76 @@
+#include "sim/core/id_window.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+namespace slsim {
+
+TEST(IdWindow, FindsWhatWasInsertedAndForgetsWhatWasErased) {
+  IdWindow<int> window;
+  window.insert(5, 50);
+  window.insert(9, 90);  // 6..8 never inserted (rejected requests)
+  EXPECT_EQ(window.size(), 2u);
+  EXPECT_EQ(window.at(5), 50);
+  EXPECT_EQ(window.find(7), nullptr);
+  EXPECT_EQ(window.find(4), nullptr);
+  EXPECT_EQ(window.find(10), nullptr);
+  window.erase(5);
+  EXPECT_EQ(window.find(5), nullptr);
+  EXPECT_EQ(window.at(9), 90);
+  EXPECT_THROW(window.at(5), std::out_of_range);
+  EXPECT_THROW(window.erase(5), std::out_of_range);
+  window.erase(9);
+  EXPECT_TRUE(window.empty());
+  window.insert(200, 2);  // after the window emptied, a later id starts it again
+  EXPECT_EQ(window.at(200), 2);
+}
+
+TEST(IdWindow, RefusesAnIdNotAboveEveryEarlierOne) {
+  IdWindow<int> window;
+  window.insert(3, 0);
+  EXPECT_THROW(window.insert(3, 0), std::logic_error);
+  window.erase(3);
+  EXPECT_THROW(window.insert(2, 0), std::logic_error);
+}
+
+// Rising ids with gaps, retired in a random order, agree with a std::map throughout, across the
+// ring's growth and wrap-around.
+TEST(IdWindow, AgreesWithAMapWhenIdsRetireOutOfOrder) {
+  std::mt19937_64 rng(11);
+  IdWindow<uint64_t> window;
+  std::map<uint64_t, uint64_t> reference;
+  uint64_t next = 0;
+  for (int step = 0; step < 50000; ++step) {
+    if (reference.empty() || rng() % 2 == 0) {
+      next += 1 + rng() % 3;
+      window.insert(next, next * 7);
+      reference[next] = next * 7;
+    } else {
+      // Mostly the oldest few, sometimes any: the window stays narrow but not trivially so.
+      auto it = reference.begin();
+      std::advance(it, static_cast<long>(rng() % std::min<size_t>(reference.size(), rng() % 8 == 0 ? 500 : 4)));
+      window.erase(it->first);
+      reference.erase(it);
+    }
+    ASSERT_EQ(window.size(), reference.size());
+    const uint64_t probe = next - rng() % 600;
+    const uint64_t* found = window.find(probe);
+    const auto expected = reference.find(probe);
+    ASSERT_EQ(found != nullptr, expected != reference.end()) << "id " << probe;
+    if (found) ASSERT_EQ(*found, expected->second);
+  }
+  std::vector<uint64_t> visited;
+  window.for_each([&](uint64_t id, uint64_t value) {
+    EXPECT_EQ(value, id * 7);
+    visited.push_back(id);
+  });
+  std::vector<uint64_t> expected;
+  for (const auto& [id, value] : reference) expected.push_back(id);
+  EXPECT_EQ(visited, expected);
+}
+
+}  // namespace slsim
