@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
+#include <utility>
 #include <vector>
 
 namespace slsim {
@@ -34,6 +36,37 @@ TEST(EventQueue, RandomScheduleComesOutSortedByTimeThenSequence) {
     ASSERT_TRUE(previous.time < e.time || (previous.time == e.time && previous.seq < e.seq));
     previous = e;
   }
+}
+
+// Pushes and pops interleaved at random, at queue sizes that leave the last parent with one to
+// four children, agree with a sorted reference of (time, sequence).
+TEST(EventQueue, InterleavedPushesAndPopsAgreeWithASortedReference) {
+  EventQueue q;
+  std::set<std::pair<int64_t, EventSeq>> reference;
+  std::mt19937_64 rng(5);
+  int64_t now = 0;
+  for (int i = 0; i < 200000; ++i) {
+    if (reference.empty() || rng() % 100 < 52) {
+      const int64_t at = now + static_cast<int64_t>(rng() % 40);
+      const EventSeq seq = q.push(Time::from_ns(at), 0, 0, 0);
+      reference.emplace(at, seq);
+    } else {
+      const Event e = q.pop();
+      ASSERT_EQ(std::make_pair(e.time.ns(), e.seq), *reference.begin()) << "pop " << i;
+      reference.erase(reference.begin());
+      now = e.time.ns();
+    }
+    ASSERT_EQ(q.size(), reference.size());
+  }
+}
+
+TEST(EventQueue, AReservedSequenceSortsWhereItWasDrawn) {
+  EventQueue q;
+  const EventSeq early = q.reserve_seq();
+  q.push(Time::from_ns(10), 0, 0, 2);
+  q.push_reserved(Time::from_ns(10), early, 0, 0, 1);
+  EXPECT_EQ(q.pop().target, 1u);
+  EXPECT_EQ(q.pop().target, 2u);
 }
 
 TEST(EventQueue, SequenceNumbersAreUniqueAndIncreasing) {
