@@ -766,8 +766,9 @@ void ControlPlane::kick(InstanceId id) {
   if (inst.engine->stepping()) return;
   inst.expiry.cancel();
   inst.keep_alive_expired = false;
+  // A step moves requests between the engine's queues but never changes how many it holds, so
+  // the routing index needs no update here.
   const auto duration = inst.engine->begin_step();
-  reindex(id);
   if (!duration) {
     went_idle(id);
     return;
