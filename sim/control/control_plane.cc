@@ -785,7 +785,7 @@ void ControlPlane::on_step_done(InstanceId id) {
   ModelState& m = models_[inst.model];
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
-  reindex(id);
+  if (!result.finished.empty()) reindex(id);  // only a completion changes how many it holds
   observer_.on_batch(id, inst.model, inst.server, inst.step_started, sim_.now(), batch);
   for (const RequestId r : result.first_tokens) in_flight_.at(r).first_token = sim_.now();
   for (const RequestId r : result.finished) {
@@ -873,8 +873,9 @@ void ControlPlane::set_state(InstanceId id, InstanceState to) {
   if (inst.state == to) return;
   observer_.on_instance(InstanceTransition{id, inst.model, inst.server, models_[inst.model].served.tensor_parallel,
                                            inst.state, to, sim_.now()});
+  const bool was_serving = serving(inst.state);
   inst.state = to;
-  reindex(id);
+  if (serving(to) != was_serving) reindex(id);
 }
 
 void ControlPlane::join_instances(InstanceId id) {
