@@ -26,6 +26,12 @@ void Simulator::schedule_reserved(Time when, EventSeq seq, uint16_t handler, uin
   queue_.push_reserved(when, seq, handler, kind, target);
 }
 
+EventSeq Simulator::schedule_lane_at(Time when, uint16_t handler, uint16_t kind, uint32_t target) {
+  if (when < now_) throw std::logic_error("an event was scheduled in the past");
+  if (!background_[handler]) ++foreground_pending_;
+  return queue_.push_lane(when, handler, kind, target);
+}
+
 void Simulator::at_end_of_timestamp(uint16_t handler) {
   if (ending_asked_.at(handler)) return;
   ending_asked_[handler] = true;

@@ -45,6 +45,10 @@ class Simulator {
   // pushing it is the caller's promise that no event it should precede has run yet.
   EventSeq reserve_seq() { return queue_.reserve_seq(); }
   void schedule_reserved(Time when, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target);
+  // schedule_at() for the one source that always has exactly one event pending and schedules
+  // the next as each fires (the workload's next arrival): the event waits beside the heap
+  // (EventQueue::push_lane), in the same order. At most one such event may be pending.
+  EventSeq schedule_lane_at(Time when, uint16_t handler, uint16_t kind, uint32_t target);
 
   // Calls handler->on_end_of_timestamp() once the events at now() are all handled, so that work
   // many events at one time make stale (a bandwidth share) is done once. It may schedule events

@@ -4,6 +4,7 @@
 
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -38,21 +39,28 @@ TEST(EventQueue, RandomScheduleComesOutSortedByTimeThenSequence) {
   }
 }
 
-// Pushes and pops interleaved at random, at queue sizes that leave the last parent with one to
-// four children, agree with a sorted reference of (time, sequence).
+// Pushes (to the heap and to the lane beside it) and pops interleaved at random, at queue sizes
+// that leave the last parent with one to four children, agree with a sorted reference of
+// (time, sequence).
 TEST(EventQueue, InterleavedPushesAndPopsAgreeWithASortedReference) {
   EventQueue q;
+  bool lane_full = false;
   std::set<std::pair<int64_t, EventSeq>> reference;
   std::mt19937_64 rng(5);
   int64_t now = 0;
   for (int i = 0; i < 200000; ++i) {
     if (reference.empty() || rng() % 100 < 52) {
       const int64_t at = now + static_cast<int64_t>(rng() % 40);
-      const EventSeq seq = q.push(Time::from_ns(at), 0, 0, 0);
+      // The lane takes an event whenever it is free and a coin says so.
+      const bool lane = !lane_full && rng() % 3 == 0;
+      const EventSeq seq = lane ? q.push_lane(Time::from_ns(at), 0, 0, 1) : q.push(Time::from_ns(at), 0, 0, 0);
+      lane_full = lane_full || lane;
       reference.emplace(at, seq);
     } else {
+      ASSERT_EQ(std::make_pair(q.top().time.ns(), q.top().seq), *reference.begin()) << "top " << i;
       const Event e = q.pop();
       ASSERT_EQ(std::make_pair(e.time.ns(), e.seq), *reference.begin()) << "pop " << i;
+      if (e.target == 1) lane_full = false;
       reference.erase(reference.begin());
       now = e.time.ns();
     }
@@ -67,6 +75,19 @@ TEST(EventQueue, AReservedSequenceSortsWhereItWasDrawn) {
   q.push_reserved(Time::from_ns(10), early, 0, 0, 1);
   EXPECT_EQ(q.pop().target, 1u);
   EXPECT_EQ(q.pop().target, 2u);
+}
+
+TEST(EventQueue, TheLaneHoldsOneEventAtATime) {
+  EventQueue q;
+  q.push(Time::from_ns(5), 0, 0, 2);
+  q.push_lane(Time::from_ns(5), 0, 0, 1);  // ties with the heap's event, scheduled after it
+  EXPECT_THROW(q.push_lane(Time::from_ns(1), 0, 0, 3), std::logic_error);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.pop().target, 2u);
+  EXPECT_EQ(q.pop().target, 1u);
+  EXPECT_TRUE(q.empty());
+  q.push_lane(Time::from_ns(9), 0, 0, 4);
+  EXPECT_EQ(q.top().target, 4u);
 }
 
 TEST(EventQueue, SequenceNumbersAreUniqueAndIncreasing) {
