@@ -59,6 +59,20 @@ Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times
   const auto first_context = static_cast<double>(shape.decode_context_tokens);
   const auto growth = static_cast<double>(shape.decode_sequences);
   Time total = Time::zero();
+  const int64_t last = shape.decode_context_tokens + steps - 1;
+  if (shape.decode_sequences == 1 && shape.prefill_tokens == 0 && shape.prefill_attention_pairs == 0 &&
+      last < kMaxTabulatedContext) {
+    if (lone_decode_by_context_.size() <= static_cast<size_t>(last))
+      lone_decode_by_context_.resize(static_cast<size_t>(last) + 1, Time::from_ns(-1));
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t context = shape.decode_context_tokens + k;
+      Time& t = lone_decode_by_context_[static_cast<size_t>(context)];
+      if (t < Time::zero()) t = time_of(tokens, static_cast<double>(context), 0, communication);
+      times[k] = t;
+      total += t;
+    }
+    return total;
+  }
   // Flops and bytes both grow linearly over the run, so a margin at its first and last steps
   // holds at every step in between: max() is the bytes term throughout, and the flops need
   // not be computed (decode is memory-bound but for huge batches; near the crossover, both).

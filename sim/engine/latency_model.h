@@ -93,6 +93,12 @@ class RooflineLatency final : public LatencyModel {
     const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
     return Time::from_seconds(bytes / bytes_per_s_ + communication) + overhead_;
   }
+  // A lone request's decode steps (one sequence, no prefill) by context length, filled on first
+  // use: in serverless serving an instance mostly decodes one request at a time, and every such
+  // step of every request at a given context takes the same time, so a run of them looks its
+  // steps up instead of timing each again. The values are time_of's, computed once.
+  static constexpr int64_t kMaxTabulatedContext = int64_t{1} << 20;
+  mutable std::vector<Time> lone_decode_by_context_;  // negative: not computed yet
   double weight_bytes_;
   double linear_flops_per_token_;
   double attention_flops_per_pair_;

@@ -168,6 +168,26 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
   }
 }
 
+// A lone request's decode steps are timed once per context and looked up after: runs that
+// overlap ones before, and one at contexts beyond the table, still give step_time at every step.
+TEST(LatencyModel, ALoneRequestsStepsAreTheSameWhetherTimedOrLookedUp) {
+  const auto model = make_latency_model(tiny_model(), test_gpu(), 1, EngineParams{});
+  for (const int64_t first_context : std::vector<int64_t>{100, 150, 40, (int64_t{1} << 20) + 5}) {
+    StepShape shape;
+    shape.decode_sequences = 1;
+    shape.decode_context_tokens = first_context;
+    std::vector<Time> times(100);
+    const Time total = model->run_step_times(shape, 100, times.data());
+    Time sum = Time::zero();
+    for (int64_t k = 0; k < 100; ++k) {
+      ASSERT_EQ(times[static_cast<size_t>(k)], model->step_time(shape)) << "context " << shape.decode_context_tokens;
+      sum += times[static_cast<size_t>(k)];
+      ++shape.decode_context_tokens;
+    }
+    EXPECT_EQ(total, sum);
+  }
+}
+
 // The roofline skips the flops of a run that is memory-bound by a clear margin at its first and
 // last steps; runs from compute-bound to memory-bound (many sequences of short context) and
 // near the crossover time both terms. Every step must still be step_time of its shape.
