@@ -167,7 +167,7 @@ class FieldDescriber {
     add(key, JsonReader::expected_of<T>(limits), default_of(value), doc);
   }
   template <class T>
-  void required(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
+  void required(std::string_view key, const T&, std::string_view doc, Limits limits = {}) {
     add(key, JsonReader::expected_of<T>(limits), "required", doc);
   }
   void choice(std::string_view key, const std::string& value, std::string_view doc,

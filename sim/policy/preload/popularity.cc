@@ -44,7 +44,7 @@ void PopularityPreload::plan(Time now, std::vector<PreloadAction>& actions) {
         if (room[s] < checkpoint_bytes_[model]) continue;
         room[s] -= checkpoint_bytes_[model];
         actions.push_back(PreloadAction{to_dram ? PreloadAction::Target::dram : PreloadAction::Target::ssd, model,
-                                        static_cast<ServerId>(s), now});
+                                        static_cast<ServerId>(s), now, Time::zero()});
         next_server = s + 1;
         break;
       }
