@@ -958,9 +958,11 @@ void ControlPlane::audit() const {
       fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,
                        inst.engine->shadows(), shadows));
     const int64_t expected = serving(inst.state) ? inst.engine->outstanding() : -1;
-    const auto entry = models_[inst.model].route_index.at(inst.route_leaf);
-    if (inst.indexed_outstanding != expected ||
-        (expected >= 0 && (entry.instance != id || entry.outstanding != expected || entry.order != inst.route_order)))
+    const auto holds_its_leaf = [&] {
+      const RouteIndex::Entry entry = models_[inst.model].route_index.at(inst.route_leaf);
+      return entry.instance == id && entry.outstanding == expected && entry.order == inst.route_order;
+    };
+    if (inst.indexed_outstanding != expected || (expected >= 0 && !holds_its_leaf()))
       fail(fmt::format("instance {} is in its model's routing index with {} requests, but has {}", id,
                        inst.indexed_outstanding, expected));
   }

@@ -22,7 +22,6 @@ uint32_t RouteIndex::insert(InstanceId instance, uint64_t order, int64_t outstan
     if (next_leaf_ == capacity_) grow();
     leaf = next_leaf_++;
   }
-  ++size_;
   set(leaf, Node{rank, instance});
   return leaf;
 }
@@ -35,7 +34,6 @@ void RouteIndex::update(uint32_t leaf, int64_t outstanding) {
 void RouteIndex::erase(uint32_t leaf) {
   set(leaf, Node{});
   free_leaves_.push_back(leaf);
-  --size_;
 }
 
 void RouteIndex::set(uint32_t leaf, Node node) {
@@ -44,11 +42,9 @@ void RouteIndex::set(uint32_t leaf, Node node) {
   // Ranks are unique but for empty leaves, so an unchanged (rank, instance) above means nothing
   // higher changes either.
   for (i /= 2; i >= 1; i /= 2) {
-    const Node& left = nodes_[2 * i];
-    const Node& right = nodes_[2 * i + 1];
-    const Node& winner = right.rank < left.rank ? right : left;
-    if (nodes_[i].rank == winner.rank && nodes_[i].instance == winner.instance) return;
-    nodes_[i] = winner;
+    const Node& best = winner(nodes_[2 * i], nodes_[2 * i + 1]);
+    if (nodes_[i].rank == best.rank && nodes_[i].instance == best.instance) return;
+    nodes_[i] = best;
   }
 }
 
@@ -58,11 +54,7 @@ void RouteIndex::grow() {
   capacity_ *= 2;
   std::vector<Node> nodes(2 * capacity_);
   for (size_t i = 0; i < old_capacity; ++i) nodes[capacity_ + i] = nodes_[old_capacity + i];
-  for (size_t i = capacity_ - 1; i >= 1; --i) {
-    const Node& left = nodes[2 * i];
-    const Node& right = nodes[2 * i + 1];
-    nodes[i] = right.rank < left.rank ? right : left;
-  }
+  for (size_t i = capacity_ - 1; i >= 1; --i) nodes[i] = winner(nodes[2 * i], nodes[2 * i + 1]);
   nodes_ = std::move(nodes);
 }
 

@@ -29,8 +29,8 @@ class RouteIndex {
   void update(uint32_t leaf, int64_t outstanding);
   void erase(uint32_t leaf);
 
-  bool empty() const { return size_ == 0; }
-  size_t size() const { return size_; }
+  size_t size() const { return next_leaf_ - free_leaves_.size(); }
+  bool empty() const { return size() == 0; }
   // The instance with the fewest requests outstanding, the earliest in route order among ties.
   InstanceId best() const { return nodes_[1].instance; }
   Entry at(uint32_t leaf) const { return entry(nodes_[capacity_ + leaf]); }
@@ -50,6 +50,7 @@ class RouteIndex {
   };
   static constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
   static uint64_t rank_of(int64_t outstanding, uint64_t order);
+  static const Node& winner(const Node& left, const Node& right) { return right.rank < left.rank ? right : left; }
   static Entry entry(const Node& n) {
     return Entry{static_cast<int64_t>(n.rank >> 32), n.rank & 0xffffffffu, n.instance};
   }
@@ -59,7 +60,6 @@ class RouteIndex {
   // nodes_[1] is the root, node i's children are 2i and 2i + 1, leaves are [capacity_, 2 capacity_).
   std::vector<Node> nodes_ = std::vector<Node>(2);
   size_t capacity_ = 1;
-  size_t size_ = 0;
   std::vector<uint32_t> free_leaves_;
   uint32_t next_leaf_ = 0;
 };

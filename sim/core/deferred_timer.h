@@ -25,7 +25,6 @@ class DeferredTimer {
     push(sim, handler, kind, target);
   }
   void cancel() { deadline_seq_ = 0; }
-  bool armed() const { return deadline_seq_ != 0; }
 
   // To be called with every event of this timer's handler, kind and target. True when the
   // deadline has passed (the timer is then disarmed); false for an event that was stale or that

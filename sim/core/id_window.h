@@ -29,9 +29,8 @@ class IdWindow {
  public:
   // `id` must exceed every id inserted before.
   T& insert(uint64_t id, T value) {
-    if (inserted_any_ && id < next_id_)
+    if (id < next_id_)
       throw std::logic_error("id " + std::to_string(id) + " inserted out of order (next: " + std::to_string(next_id_) + ")");
-    inserted_any_ = true;
     next_id_ = id + 1;
     if (slots_.empty()) first_id_ = id;
     const auto width = static_cast<size_t>(id - first_id_) + 1;
@@ -98,8 +97,7 @@ class IdWindow {
   boost::circular_buffer<std::optional<T>> slots_;
   std::unordered_map<uint64_t, T> stragglers_;  // live values older than the ring's first id
   uint64_t first_id_ = 0;  // the id of slots_.front()
-  uint64_t next_id_ = 0;
-  bool inserted_any_ = false;
+  uint64_t next_id_ = 0;  // the least id insert() accepts
   size_t size_ = 0;
 };
 

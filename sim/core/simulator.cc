@@ -20,15 +20,18 @@ EventSeq Simulator::schedule_at(Time when, uint16_t handler, uint16_t kind, uint
   return seq;
 }
 
-void Simulator::schedule_reserved(Time when, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target) {
+void Simulator::count_scheduled(Time when, uint16_t handler) {
   if (when < now_) throw std::logic_error("an event was scheduled in the past");
   if (!background_[handler]) ++foreground_pending_;
+}
+
+void Simulator::schedule_reserved(Time when, EventSeq seq, uint16_t handler, uint16_t kind, uint32_t target) {
+  count_scheduled(when, handler);
   queue_.push_reserved(when, seq, handler, kind, target);
 }
 
 EventSeq Simulator::schedule_lane_at(Time when, uint16_t handler, uint16_t kind, uint32_t target) {
-  if (when < now_) throw std::logic_error("an event was scheduled in the past");
-  if (!background_[handler]) ++foreground_pending_;
+  count_scheduled(when, handler);
   return queue_.push_lane(when, handler, kind, target);
 }
 

@@ -66,6 +66,8 @@ class Simulator {
   bool stopped_at_end() const { return stopped_at_end_; }
 
  private:
+  // What every way of scheduling checks and counts before the event goes in the queue.
+  void count_scheduled(Time when, uint16_t handler);
   EventQueue queue_;
   std::vector<EventHandler*> handlers_;
   std::vector<bool> background_;  // by handler id

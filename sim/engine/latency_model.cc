@@ -58,42 +58,38 @@ Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times
   // Context counts are integers far below 2^53, so stepping them as doubles is exact.
   const auto first_context = static_cast<double>(shape.decode_context_tokens);
   const auto growth = static_cast<double>(shape.decode_sequences);
-  Time total = Time::zero();
+  // Writes step k's time_at(k, its context) to times[k] and returns their sum.
+  const auto run = [&](auto time_at) {
+    Time total = Time::zero();
+    double context = first_context;
+    for (int64_t k = 0; k < steps; ++k, context += growth) {
+      const Time t = time_at(k, context);
+      times[k] = t;
+      total += t;
+    }
+    return total;
+  };
   const int64_t last = shape.decode_context_tokens + steps - 1;
   if (shape.decode_sequences == 1 && shape.prefill_tokens == 0 && shape.prefill_attention_pairs == 0 &&
       last < kMaxTabulatedContext) {
     if (lone_decode_by_context_.size() <= static_cast<size_t>(last))
       lone_decode_by_context_.resize(static_cast<size_t>(last) + 1, Time::from_ns(-1));
-    for (int64_t k = 0; k < steps; ++k) {
-      const int64_t context = shape.decode_context_tokens + k;
-      Time& t = lone_decode_by_context_[static_cast<size_t>(context)];
-      if (t < Time::zero()) t = time_of(tokens, static_cast<double>(context), 0, communication);
-      times[k] = t;
-      total += t;
-    }
-    return total;
+    return run([&](int64_t k, double context) {
+      Time& t = lone_decode_by_context_[static_cast<size_t>(shape.decode_context_tokens + k)];
+      if (t < Time::zero()) t = time_of(tokens, context, 0, communication);
+      return t;
+    });
   }
   // Flops and bytes both grow linearly over the run, so a margin at its first and last steps
   // holds at every step in between: max() is the bytes term throughout, and the flops need
   // not be computed (decode is memory-bound but for huge batches; near the crossover, both).
   const double last_context = static_cast<double>(shape.decode_context_tokens + (steps - 1) * shape.decode_sequences);
   if (clearly_memory_bound(tokens, first_context, shape.prefill_attention_pairs) &&
-      clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs)) {
-    double context = first_context;
-    for (int64_t k = 0; k < steps; ++k, context += growth) {
-      const Time t = memory_bound_time_of(tokens, context, communication);
-      times[k] = t;
-      total += t;
-    }
-    return total;
-  }
-  double context = first_context;
-  for (int64_t k = 0; k < steps; ++k, context += growth) {
-    const Time t = time_of(tokens, context, shape.prefill_attention_pairs, communication);
-    times[k] = t;
-    total += t;
-  }
-  return total;
+      clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs))
+    return run([&](int64_t, double context) { return memory_bound_time_of(tokens, context, communication); });
+  return run([&](int64_t, double context) {
+    return time_of(tokens, context, shape.prefill_attention_pairs, communication);
+  });
 }
 
 double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x) {
