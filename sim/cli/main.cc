@@ -13,6 +13,7 @@
 #include "sim/cli/sweep_command.h"
 #include "sim/cli/trace_command.h"
 #include "sim/config/experiment_runner.h"
+#include "sim/config/version.h"
 #include "sim/core/errors.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/keepalive/keepalive.h"

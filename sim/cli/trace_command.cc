@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 
 #include "sim/config/experiment_config.h"
@@ -91,11 +92,7 @@ std::string seconds_text(int64_t ns) {
   return fmt::format("{}{}.{:09d}", sign, magnitude / 1000000000, magnitude % 1000000000);
 }
 
-std::string blocks_text(const std::vector<uint64_t>& blocks) {
-  std::string out;
-  for (const uint64_t b : blocks) out += (out.empty() ? "" : " ") + std::to_string(b);
-  return out;
-}
+std::string blocks_text(const std::vector<uint64_t>& blocks) { return fmt::format("{}", fmt::join(blocks, " ")); }
 
 void report_skipped(const TraceReader& reader) {
   if (reader.skipped() > 0) std::cerr << fmt::format("slsim trace: skipped {} bad lines of {}\n", reader.skipped(), reader.path());

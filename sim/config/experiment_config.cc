@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "sim/config/version.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/preload/preload.h"
@@ -219,7 +220,7 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
 
 Json ResolvedExperiment::to_json(const fs::path& relative_to) const {
   ExperimentConfig copy = config;
-  copy.slsim_version = SLSIM_VERSION;
+  copy.slsim_version = slsim_version();
   for (SourceSpec& s : copy.workload.sources) {
     for (std::string* path : {&s.path, &s.lengths.table})
       if (!path->empty()) *path = fs::relative(*path, fs::absolute(relative_to)).generic_string();

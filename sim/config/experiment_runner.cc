@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/config/version.h"
 #include "sim/control/control_plane.h"
 #include "sim/core/errors.h"
 #include "sim/core/random.h"
@@ -57,8 +58,6 @@ class InvariantChecker final : public EventObserver {
 };
 
 }  // namespace
-
-const char* slsim_version() { return SLSIM_VERSION; }
 
 Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline) {
   const ExperimentConfig& c = experiment.config;

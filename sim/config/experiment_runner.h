@@ -10,9 +10,6 @@
 
 namespace slsim {
 
-// The version string recorded in every result file (git describe of the build).
-const char* slsim_version();
-
 // Runs the experiment, writes its results into `out_dir` (created if needed) and returns the
 // summary; with a `timeline` path, also a Chrome/Perfetto trace of instances and batches there.
 Json run_experiment(const ResolvedExperiment& experiment, const std::filesystem::path& out_dir,

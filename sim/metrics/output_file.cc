@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fmt/format.h>
 #include <stdexcept>
 #include <system_error>
 #include <unistd.h>
@@ -9,8 +10,7 @@
 namespace slsim {
 
 OutputFile::OutputFile(std::filesystem::path final_path) : final_path_(std::move(final_path)) {
-  temp_path_ = final_path_.parent_path() /
-               ("." + final_path_.filename().string() + ".tmp." + std::to_string(::getpid()));
+  temp_path_ = final_path_.parent_path() / fmt::format(".{}.tmp.{}", final_path_.filename().string(), ::getpid());
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (!file_) throw std::runtime_error("cannot create " + temp_path_.string() + ": " + std::strerror(errno));
 }
