@@ -11,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ci_runs=([trace_reader]=40000 [config]=1000000)
 mode="${1:-45}"
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)"
+bash scripts/build.sh fuzz
 mkdir -p build/fuzz/artifacts
 for target in trace_reader config; do
   if [[ "$mode" == --ci ]]; then

@@ -3,10 +3,11 @@
 #pragma once
 
 #include "common/cuda_check.h"
-#include "common/json_writer.h"
+#include "common/json_output.h"
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
 #include <string>
@@ -33,7 +34,7 @@ inline std::string utc_now() {
 
 // The driver's release string (e.g. 580.159.04) is not available through the
 // runtime API; gpu_measure.sh exports it from nvidia-smi as SLSIM_DRIVER.
-inline void write_environment(JsonWriter& w, int argc, char** argv) {
+inline Json environment(int argc, char** argv) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   cudaDeviceProp prop{};
@@ -43,20 +44,19 @@ inline void write_environment(JsonWriter& w, int argc, char** argv) {
   CUDA_CHECK(cudaRuntimeGetVersion(&runtime_version));
   CUDA_CHECK(cudaDriverGetVersion(&driver_api_version));
   const char* driver = std::getenv("SLSIM_DRIVER");
-  w.begin_object("environment");
-  w.field("gpu", prop.name);
-  w.field("compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor));
-  w.field("sm_count", prop.multiProcessorCount);
-  w.field("memory_bytes", static_cast<std::uint64_t>(prop.totalGlobalMem));
-  w.field("l2_bytes", prop.l2CacheSize);
-  w.field("driver", driver != nullptr ? driver : "unknown");
-  w.field("cuda_runtime", std::to_string(runtime_version / 1000) + "." +
-                              std::to_string(runtime_version % 1000 / 10));
-  w.field("cuda_driver_api", std::to_string(driver_api_version / 1000) + "." +
-                                 std::to_string(driver_api_version % 1000 / 10));
-  w.field("date_utc", utc_now());
-  w.field("command", command_line(argc, argv));
-  w.end_object();
+  Json env;
+  env["gpu"] = prop.name;
+  env["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  env["sm_count"] = prop.multiProcessorCount;
+  env["memory_bytes"] = static_cast<std::uint64_t>(prop.totalGlobalMem);
+  env["l2_bytes"] = prop.l2CacheSize;
+  env["driver"] = driver != nullptr ? driver : "unknown";
+  env["cuda_runtime"] = std::to_string(runtime_version / 1000) + "." + std::to_string(runtime_version % 1000 / 10);
+  env["cuda_driver_api"] =
+      std::to_string(driver_api_version / 1000) + "." + std::to_string(driver_api_version % 1000 / 10);
+  env["date_utc"] = utc_now();
+  env["command"] = command_line(argc, argv);
+  return env;
 }
 
 }  // namespace slsim::kernels

@@ -10,13 +10,14 @@
 #include "common/cuda_check.h"
 #include "common/environment.h"
 #include "common/fill.cuh"
-#include "common/json_writer.h"
+#include "common/json_output.h"
 #include "common/timing.h"
 #include "gemm/lt_gemm.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace slsim::kernels;
@@ -96,18 +97,17 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaStreamCreate(&stream));
   const long long max_tokens = *std::max_element(tokens.begin(), tokens.end());
 
-  JsonWriter w;
-  w.begin_object();
-  w.field("program", "gemm_bench");
-  write_environment(w, argc, argv);
-  w.begin_object("config");
-  w.field("dtype", dtype_name);
-  w.field("library", "cuBLASLt, first heuristic algorithm, 32 MiB workspace, fp32 accumulation");
-  w.field("operation", "y[tokens, out] = x[tokens, in] * W[out, in]^T");
-  w.field("trials", trials);
-  w.field("statistic", "median over trials of the mean time per GEMM");
-  w.end_object();
-  w.begin_array("results");
+  Json report;
+  report["program"] = "gemm_bench";
+  report["environment"] = environment(argc, argv);
+  report["config"] = {
+      {"dtype", dtype_name},
+      {"library", "cuBLASLt, first heuristic algorithm, 32 MiB workspace, fp32 accumulation"},
+      {"operation", "y[tokens, out] = x[tokens, in] * W[out, in]^T"},
+      {"trials", trials},
+      {"statistic", "median over trials of the mean time per GEMM"},
+  };
+  Json results = Json::array();
   std::printf("%-14s %-13s %6s %6s %6s %10s %8s %8s\n", "model", "layer", "tokens", "in", "out", "us",
               "TFLOP/s", "GB/s");
   for (const auto& arch : archs) {
@@ -139,26 +139,25 @@ int main(int argc, char** argv) {
         std::printf("%-14s %-13s %6lld %6d %6d %10.1f %8.1f %8.0f\n", arch.name.c_str(), lin.name, m,
                     lin.in_features, lin.out_features, ms * 1e3, flops / (ms * 1e-3) / 1e12,
                     bytes / (ms * 1e-3) / 1e9);
-        w.begin_object();
-        w.field("model", arch.name);
-        w.field("layer", lin.name);
-        w.field("tokens", static_cast<long long>(m));
-        w.field("in_features", lin.in_features);
-        w.field("out_features", lin.out_features);
-        w.field("us", ms * 1e3);
-        w.field("TFLOPs", flops / (ms * 1e-3) / 1e12);
-        w.field("GBps", bytes / (ms * 1e-3) / 1e9);
-        w.end_object();
+        results.push_back({
+            {"model", arch.name},
+            {"layer", lin.name},
+            {"tokens", m},
+            {"in_features", lin.in_features},
+            {"out_features", lin.out_features},
+            {"us", ms * 1e3},
+            {"TFLOPs", flops / (ms * 1e-3) / 1e12},
+            {"GBps", bytes / (ms * 1e-3) / 1e9},
+        });
       }
       CUDA_CHECK(cudaFree(weights));
       CUDA_CHECK(cudaFree(x));
       CUDA_CHECK(cudaFree(y));
     }
   }
-  w.end_array();
-  w.end_object();
   CUBLAS_CHECK(cublasLtDestroy(handle));
-  if (!w.write_file(out_path)) {
+  report["results"] = std::move(results);
+  if (!write_json_file(out_path, report)) {
     std::fprintf(stderr, "gemm_bench: cannot write %s\n", out_path.c_str());
     return 1;
   }

@@ -9,7 +9,7 @@
 #include "common/args.h"
 #include "common/cuda_check.h"
 #include "common/environment.h"
-#include "common/json_writer.h"
+#include "common/json_output.h"
 #include "loader/checkpoint.h"
 #include "loader/loaders.h"
 
@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -43,13 +44,12 @@ bool verify_sample(const Checkpoint& c, const void* device_image) {
 }
 
 struct Recorder {
-  JsonWriter& w;
   const Checkpoint& ckpt;
   void* image;
 
-  // Clears the image, drops the page cache for a cold run, loads, verifies, records.
+  // Clears the image, drops the page cache for a cold run, loads, verifies, appends a row to `rows`.
   // paired_disk_gbps: an O_DIRECT read of the same files just before this load (0 = none).
-  LoadStats run(const std::string& loader, const std::string& format, bool cold,
+  LoadStats run(Json& rows, const std::string& loader, const std::string& format, bool cold,
                 const std::function<LoadStats()>& load, bool verify = true, double paired_disk_gbps = 0.0) {
     CUDA_CHECK(cudaMemset(image, 0, ckpt.device_bytes));
     CUDA_CHECK(cudaDeviceSynchronize());
@@ -59,22 +59,23 @@ struct Recorder {
     const double gbps = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
     std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(),
                 cold ? "cold" : "warm", s.total_s, gbps, ok ? "" : "VERIFY FAILED");
-    w.begin_object();
-    w.field("loader", loader);
-    w.field("format", format);
-    w.field("state", cold ? "cold" : "warm");
-    w.field("page_cache_dropped", dropped);
-    w.field("seconds", s.total_s);
-    w.field("GBps", gbps);
+    Json row = {
+        {"loader", loader},
+        {"format", format},
+        {"state", cold ? "cold" : "warm"},
+        {"page_cache_dropped", dropped},
+        {"seconds", s.total_s},
+        {"GBps", gbps},
+    };
     if (s.last_read_done_s > 0.0) {
-      w.field("disk_stage_done_s", s.last_read_done_s);
-      w.field("disk_stage_GBps", static_cast<double>(ckpt.bytes()) / s.last_read_done_s / 1e9);
-      w.field("io_threads_wait_for_pinned_chunk_s", s.io_wait_slot_s);
-      w.field("copy_thread_wait_for_disk_s", s.copy_wait_chunk_s);
+      row["disk_stage_done_s"] = s.last_read_done_s;
+      row["disk_stage_GBps"] = static_cast<double>(ckpt.bytes()) / s.last_read_done_s / 1e9;
+      row["io_threads_wait_for_pinned_chunk_s"] = s.io_wait_slot_s;
+      row["copy_thread_wait_for_disk_s"] = s.copy_wait_chunk_s;
     }
-    if (paired_disk_gbps > 0.0) w.field("paired_disk_direct_read_GBps", paired_disk_gbps);
-    w.field("verified", verify ? (ok ? "ok" : "FAILED") : "not checked");
-    w.end_object();
+    if (paired_disk_gbps > 0.0) row["paired_disk_direct_read_GBps"] = paired_disk_gbps;
+    row["verified"] = verify ? (ok ? "ok" : "FAILED") : "not checked";
+    rows.push_back(std::move(row));
     if (!ok) std::exit(1);
     return s;
   }
@@ -118,47 +119,46 @@ int main(int argc, char** argv) {
   const Checkpoint ckpt = make_checkpoint(arch, partitions);
   CUDA_CHECK(cudaFree(nullptr));  // create the context before any timed region
 
-  JsonWriter w;
-  w.begin_object();
-  w.field("program", "loader_bench");
-  write_environment(w, argc, argv);
-  w.begin_object("config");
-  w.field("model", arch.name);
-  w.field("tensors", static_cast<std::uint64_t>(ckpt.tensors.size()));
-  w.field("checkpoint_bytes", ckpt.bytes());
-  w.field("device_image_bytes", ckpt.device_bytes);
-  w.field("partitions", partitions);
-  w.field("dtype", "float16");
-  w.field("io_threads", opt.io_threads);
-  w.field("chunk_bytes", static_cast<std::uint64_t>(opt.chunk_bytes));
-  w.field("pool_bytes", static_cast<std::uint64_t>(opt.pool_bytes));
-  w.field("copy_streams", opt.copy_streams);
-  w.field("bandwidth_definition", "checkpoint_bytes / wall seconds of the load, 1e9 bytes per GB");
-  w.end_object();
+  Json report;
+  report["program"] = "loader_bench";
+  report["environment"] = environment(argc, argv);
+  report["config"] = {
+      {"model", arch.name},
+      {"tensors", ckpt.tensors.size()},
+      {"checkpoint_bytes", ckpt.bytes()},
+      {"device_image_bytes", ckpt.device_bytes},
+      {"partitions", partitions},
+      {"dtype", "float16"},
+      {"io_threads", opt.io_threads},
+      {"chunk_bytes", opt.chunk_bytes},
+      {"pool_bytes", opt.pool_bytes},
+      {"copy_streams", opt.copy_streams},
+      {"bandwidth_definition", "checkpoint_bytes / wall seconds of the load, 1e9 bytes per GB"},
+  };
 
   if (!skip_write) {
-    w.begin_object("write_seconds");
+    Json write_seconds;
     using Clock = std::chrono::steady_clock;
     const auto timed = [&](const char* name, auto fn) {
       const auto t0 = Clock::now();
       fn();
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
       std::printf("wrote %-12s in %.1f s\n", name, s);
-      w.field(name, s);
+      write_seconds[name] = s;
     };
     timed("sllm", [&] { write_sllm(dir, ckpt); });
     timed("safetensors", [&] { write_safetensors(dir, ckpt); });
     if (!skip_naive) timed("per_tensor", [&] { write_per_tensor(dir, ckpt); });
-    w.end_object();
+    report["write_seconds"] = std::move(write_seconds);
   }
 
   void* image = nullptr;
   CUDA_CHECK(cudaMalloc(&image, ckpt.device_bytes));
 
-  w.begin_object("baselines");
+  Json baselines;
   const double h2d = pinned_h2d_gbps(std::size_t{1} << 30, 10);
   std::printf("pinned host->device copy, 1 GiB: %.2f GB/s\n", h2d);
-  w.field("pinned_h2d_GBps_1GiB", h2d);
+  baselines["pinned_h2d_GBps_1GiB"] = h2d;
   // The virtual disks of the GPU machines vary from one read to the next (a
   // host-side cache serves some reads faster than the device), so each figure is
   // the median of several reads, each after dropping the page cache.
@@ -181,21 +181,17 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v.size() % 2 == 1 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
   };
-  w.field("disk_direct_read_one_reader_16MiB_GBps", median(one_reader_runs));
-  w.field("disk_direct_read_parallel_16MiB_GBps", median(parallel_runs));
-  w.field("disk_direct_read_parallel_readers", opt.io_threads);
-  w.begin_array("disk_direct_read_one_reader_runs_GBps");
-  for (const double g : one_reader_runs) w.value(g);
-  w.end_array();
-  w.begin_array("disk_direct_read_parallel_runs_GBps");
-  for (const double g : parallel_runs) w.value(g);
-  w.end_array();
-  w.field("disk_direct_read_statistic", "median of the runs, page cache dropped before each");
-  w.field("disk_direct_read_page_cache_dropped", dropped);
-  w.end_object();
+  baselines["disk_direct_read_one_reader_16MiB_GBps"] = median(one_reader_runs);
+  baselines["disk_direct_read_parallel_16MiB_GBps"] = median(parallel_runs);
+  baselines["disk_direct_read_parallel_readers"] = opt.io_threads;
+  baselines["disk_direct_read_one_reader_runs_GBps"] = one_reader_runs;
+  baselines["disk_direct_read_parallel_runs_GBps"] = parallel_runs;
+  baselines["disk_direct_read_statistic"] = "median of the runs, page cache dropped before each";
+  baselines["disk_direct_read_page_cache_dropped"] = dropped;
+  report["baselines"] = std::move(baselines);
 
-  Recorder rec{w, ckpt, image};
-  w.begin_array("loads");
+  Recorder rec{ckpt, image};
+  Json loads = Json::array();
   {
     FastLoader fast(opt);
     // Each cold load is paired with an O_DIRECT read right before it: the virtual disk's
@@ -204,13 +200,13 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeats; ++r) {
       drop_page_cache();
       const LoadStats disk = read_direct_parallel(partition_paths, 16u << 20, opt.io_threads);
-      rec.run("sllm_fast", "sllm", true, [&] { return fast.load(dir, ckpt, image); }, true,
+      rec.run(loads, "sllm_fast", "sllm", true, [&] { return fast.load(dir, ckpt, image); }, true,
               static_cast<double>(disk.bytes) / disk.total_s / 1e9);
     }
     FastLoaderOptions io_only = opt;
     io_only.copy_to_gpu = false;
     FastLoader reader(io_only);
-    rec.run("sllm_fast_disk_to_dram_only", "sllm", true, [&] { return reader.load(dir, ckpt, image); },
+    rec.run(loads, "sllm_fast_disk_to_dram_only", "sllm", true, [&] { return reader.load(dir, ckpt, image); },
             false);
   }
   {
@@ -227,7 +223,7 @@ int main(int argc, char** argv) {
       std::fclose(f);
     }
     for (int r = 0; r < std::max(repeats, 3); ++r) {
-      rec.run("sllm_fast_from_pinned_dram", "sllm", false, [&] {
+      rec.run(loads, "sllm_fast_from_pinned_dram", "sllm", false, [&] {
         return copy_from_pinned(pinned, ckpt.device_bytes, image, opt.chunk_bytes, opt.copy_streams);
       });
     }
@@ -235,18 +231,18 @@ int main(int argc, char** argv) {
   }
   if (!skip_naive) {
     for (const bool cold : {true, false}) {
-      rec.run("naive_buffered_pageable", "safetensors", cold,
+      rec.run(loads, "naive_buffered_pageable", "safetensors", cold,
               [&] { return load_safetensors_buffered(dir, ckpt, image); });
-      rec.run("naive_mmap_pageable", "safetensors", cold,
+      rec.run(loads, "naive_mmap_pageable", "safetensors", cold,
               [&] { return load_safetensors_mmap(dir, ckpt, image); });
-      rec.run("naive_per_tensor_files", "per_tensor", cold,
+      rec.run(loads, "naive_per_tensor_files", "per_tensor", cold,
               [&] { return load_per_tensor(dir, ckpt, image); });
     }
   }
-  w.end_array();
+  report["loads"] = std::move(loads);
 
   if (!sweep_threads.empty() || !sweep_chunks.empty()) {
-    w.begin_array("sweep");
+    Json sweep = Json::array();
     for (const long long t : sweep_threads.empty() ? std::vector<long long>{opt.io_threads} : sweep_threads) {
       for (const long long c : sweep_chunks.empty() ? std::vector<long long>{static_cast<long long>(opt.chunk_bytes >> 20)}
                                                     : sweep_chunks) {
@@ -254,22 +250,17 @@ int main(int argc, char** argv) {
         o.io_threads = static_cast<int>(t);
         o.chunk_bytes = static_cast<std::size_t>(c) << 20;
         FastLoader fl(o);
-        w.begin_object();
-        w.field("io_threads", o.io_threads);
-        w.field("chunk_mib", static_cast<int>(c));
-        w.begin_array("runs");
-        rec.run("sllm_fast_t" + std::to_string(t) + "_c" + std::to_string(c), "sllm", true,
+        Json runs = Json::array();
+        rec.run(runs, "sllm_fast_t" + std::to_string(t) + "_c" + std::to_string(c), "sllm", true,
                 [&] { return fl.load(dir, ckpt, image); });
-        w.end_array();
-        w.end_object();
+        sweep.push_back({{"io_threads", o.io_threads}, {"chunk_mib", c}, {"runs", std::move(runs)}});
       }
     }
-    w.end_array();
+    report["sweep"] = std::move(sweep);
   }
-  w.end_object();
   CUDA_CHECK(cudaFree(image));
   if (!keep) std::filesystem::remove_all(dir);
-  if (!w.write_file(out_path)) {
+  if (!write_json_file(out_path, report)) {
     std::fprintf(stderr, "loader_bench: cannot write %s\n", out_path.c_str());
     return 1;
   }

@@ -8,7 +8,7 @@
 #include "common/cuda_check.h"
 #include "common/environment.h"
 #include "common/fill.cuh"
-#include "common/json_writer.h"
+#include "common/json_output.h"
 #include "common/timing.h"
 #include "paged_attention/paged_attention.h"
 
@@ -19,6 +19,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace slsim::kernels;
@@ -51,24 +52,23 @@ int main(int argc, char** argv) {
   int l2_bytes = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
 
-  JsonWriter w;
-  w.begin_object();
-  w.field("program", "pa_bench");
-  write_environment(w, argc, argv);
-  w.begin_object("config");
-  w.field("label", label);
-  w.field("dtype", dtype_name);
-  w.field("q_heads", q_heads);
-  w.field("kv_heads", kv_heads);
-  w.field("head_dim", head_dim);
-  w.field("block_size", block_size);
-  w.field("heads_per_cta_requested", heads_per_cta);
-  w.field("layout", "k/v [num_blocks, kv_heads, block_size, head_dim]");
-  w.field("iters_per_trial", iters);
-  w.field("trials", trials);
-  w.field("statistic", "median over trials of the mean time per launch");
-  w.end_object();
-  w.begin_array("results");
+  Json report;
+  report["program"] = "pa_bench";
+  report["environment"] = environment(argc, argv);
+  report["config"] = {
+      {"label", label},
+      {"dtype", dtype_name},
+      {"q_heads", q_heads},
+      {"kv_heads", kv_heads},
+      {"head_dim", head_dim},
+      {"block_size", block_size},
+      {"heads_per_cta_requested", heads_per_cta},
+      {"layout", "k/v [num_blocks, kv_heads, block_size, head_dim]"},
+      {"iters_per_trial", iters},
+      {"trials", trials},
+      {"statistic", "median over trials of the mean time per launch"},
+  };
+  Json results = Json::array();
 
   cudaStream_t stream{};
   CUDA_CHECK(cudaStreamCreate(&stream));
@@ -149,16 +149,16 @@ int main(int argc, char** argv) {
       const double gbps = bytes / (ms * 1e-3) / 1e9;
       std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3,
                   gbps);
-      w.begin_object();
-      w.field("batch", batch);
-      w.field("context", ctx);
-      w.field("splits", splits);
-      w.field("ctas_per_sm", paged_attention_ctas_per_sm(p));
-      w.field("cache_sets_rotated", sets);
-      w.field("bytes", bytes);
-      w.field("us", ms * 1e3);
-      w.field("GBps", gbps);
-      w.end_object();
+      results.push_back({
+          {"batch", batch},
+          {"context", ctx},
+          {"splits", splits},
+          {"ctas_per_sm", paged_attention_ctas_per_sm(p)},
+          {"cache_sets_rotated", sets},
+          {"bytes", bytes},
+          {"us", ms * 1e3},
+          {"GBps", gbps},
+      });
 
       CUDA_CHECK(cudaFree(k));
       CUDA_CHECK(cudaFree(v));
@@ -169,9 +169,8 @@ int main(int argc, char** argv) {
       if (ws != nullptr) CUDA_CHECK(cudaFree(ws));
     }
   }
-  w.end_array();
-  w.end_object();
-  if (!w.write_file(out_path)) {
+  report["results"] = std::move(results);
+  if (!write_json_file(out_path, report)) {
     std::fprintf(stderr, "pa_bench: cannot write %s\n", out_path.c_str());
     return 1;
   }
