@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/core/errors.h"
@@ -43,10 +44,10 @@ class Registry {
 
   // `Impl` has a `Params` struct with visit() and a constructor Impl(const Params&, Context&).
   template <class Impl>
-  void add(std::string name, std::string description) {
+  void add(std::string_view name, std::string_view description) {
     Entry e;
-    e.name = std::move(name);
-    e.description = std::move(description);
+    e.name = name;
+    e.description = description;
     e.resolve = [](const Json& params, const std::string& path) {
       typename Impl::Params p;
       JsonReader::read_struct(params.is_null() ? Json::object() : params, path, p);

@@ -34,13 +34,13 @@ double run(bool bf16, int tokens, int in, int out, cublasLtHandle_t handle, void
   };
   auto from_bits = [&](std::uint16_t b) -> double {
     if (bf16) {
-      __nv_bfloat16 h;
-      std::memcpy(&h, &b, 2);
-      return __bfloat162float(h);
+      __nv_bfloat16_raw raw;
+      raw.x = b;
+      return __bfloat162float(__nv_bfloat16(raw));
     }
-    __half h;
-    std::memcpy(&h, &b, 2);
-    return __half2float(h);
+    __half_raw raw;
+    raw.x = b;
+    return __half2float(__half(raw));
   };
   std::vector<std::uint16_t> x(static_cast<std::size_t>(tokens) * in), w(static_cast<std::size_t>(out) * in),
       y(static_cast<std::size_t>(tokens) * out);
