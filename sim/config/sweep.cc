@@ -171,6 +171,7 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
   header.insert(header.end(), metric_columns.begin(), metric_columns.end());
   std::string out;
   std::vector<std::string> fields;
+  fields.reserve(header.size());
   for (const auto& h : header) fields.push_back(csv_field(h));
   out += fmt::format("{}\n", fmt::join(fields, ","));
   for (size_t i = 0; i < points.size(); ++i) {

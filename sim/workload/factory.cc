@@ -38,7 +38,7 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
   if (!spec.preset.empty() && !(spec.kind == "trace" || spec.kind == "azure-llm-2023" ||
                                 (spec.kind == "servegen" && spec.preset == "servegen")))
     throw ConfigError(json_path + ".preset", "a preset names a trace format; kind " + spec.kind + " reads no file");
-  ModelAssigner(spec, catalogue, RandomStream(0), json_path);  // throws on unknown models
+  [[maybe_unused]] const ModelAssigner models_known(spec, catalogue, RandomStream(0), json_path);  // throws if not
   if (is_trace(spec) || is_servegen(spec)) {
     if (spec.path.empty()) throw ConfigError(json_path + ".path", "missing; expected the trace file");
     const fs::path file = fs::absolute(base_dir / spec.path).lexically_normal();

@@ -67,6 +67,7 @@ std::vector<ServeGenClient> read_servegen(const fs::path& path) {
   std::sort(files.begin(), files.end());
   if (files.empty()) throw InputError(path.string() + ": no .csv client files in the ServeGen folder");
   std::vector<ServeGenClient> clients;
+  clients.reserve(files.size());
   for (const auto& [number, file] : files) clients.push_back(read_servegen_client(file));
   return clients;
 }
@@ -86,7 +87,7 @@ ServeGenSource::ServeGenSource(std::vector<ServeGenClient> clients, const ModelC
     if (advance(clients_[i])) heads_.emplace(clients_[i].clock_s, i);
 }
 
-bool ServeGenSource::advance(Client& c) {
+bool ServeGenSource::advance(Client& c) const {
   while (c.window < c.data.windows.size()) {
     const ServeGenWindow& w = c.data.windows[c.window];
     if (c.clock_s >= w.end_s || w.rate_per_s <= 0 || w.family.empty()) {

@@ -55,7 +55,7 @@ class ServeGenSource final : public RequestSource {
     std::optional<GapDistribution> gaps;  // the current window's
   };
   // Advances a client to its next arrival; false when it has none left.
-  bool advance(Client& c);
+  bool advance(Client& c) const;
 
   std::vector<Client> clients_;
   std::vector<int64_t> max_context_;
