@@ -73,7 +73,9 @@ TEST(RouteIndex, AgreesWithAnOrderedSetUnderRandomChanges) {
       index.update(it->second.first, count);
     }
     ASSERT_EQ(index.size(), reference.size());
-    if (!reference.empty()) ASSERT_EQ(index.best(), std::get<2>(*reference.begin())) << "step " << step;
+    if (!reference.empty()) {
+      ASSERT_EQ(index.best(), std::get<2>(*reference.begin())) << "step " << step;
+    }
   }
   size_t visited = 0;
   index.for_each([&](const RouteIndex::Entry& key) {

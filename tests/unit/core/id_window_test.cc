@@ -78,7 +78,9 @@ TEST(IdWindow, AgreesWithAMapWhenIdsRetireOutOfOrder) {
     const uint64_t* found = window.find(probe);
     const auto expected = reference.find(probe);
     ASSERT_EQ(found != nullptr, expected != reference.end()) << "id " << probe;
-    if (found) ASSERT_EQ(*found, expected->second);
+    if (found) {
+      ASSERT_EQ(*found, expected->second);
+    }
   }
   std::vector<uint64_t> visited;
   window.for_each([&](uint64_t id, uint64_t value) {

@@ -184,7 +184,9 @@ TEST_P(BlockManagerTest, AccountingIsConservedUnderRandomOperations) {
     ASSERT_NO_THROW(m->audit()) << "after operation " << op;
     ASSERT_LE(m->used_blocks(), m->total_blocks());
     for (const SeqId s : live)
-      if (paged()) ASSERT_LE(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+      if (paged()) {
+        ASSERT_LE(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+      }
   }
   for (const SeqId s : live) m->free(s);
   for (const SeqId s : swapped) m->free(s);
@@ -381,7 +383,9 @@ TEST_P(BlockManagerTest, AccountingIsConservedUnderRandomBulkOperations) {
       ASSERT_NO_THROW(m->audit()) << "seed " << seed << ", after operation " << op;
       ASSERT_LE(m->used_blocks(), m->total_blocks());
       for (const SeqId s : live)
-        if (paged()) ASSERT_EQ(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+        if (paged()) {
+          ASSERT_EQ(m->blocks_held(s), (m->tokens(s) + kBlockSize - 1) / kBlockSize);
+        }
     }
     for (const SeqId s : live) m->free(s);
     for (const auto& group : swapped)
