@@ -2,9 +2,8 @@
 // shortest text that reads back as the same double) and non-finite ones become null.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace slsim::kernels {
