@@ -48,31 +48,31 @@ struct Recorder {
   void* image;
 
   // Clears the image, drops the page cache for a cold run, loads, verifies, records.
-  // paired_disk_gbps: an O_DIRECT read of the same files just before this load (0 = none).
-  LoadStats run(const std::string& loader, const std::string& format, bool cold,
-                const std::function<LoadStats()>& load, bool verify = true, double paired_disk_gbps = 0.0) {
+  // paired_disk_gbytes_per_s: an O_DIRECT read of the same files just before this load (0 = none).
+  LoadStats run(const std::string& loader, const std::string& format, bool cold, const std::function<LoadStats()>& load,
+                bool verify = true, double paired_disk_gbytes_per_s = 0.0) {
     CUDA_CHECK(cudaMemset(image, 0, ckpt.device_bytes));
     CUDA_CHECK(cudaDeviceSynchronize());
     const bool dropped = cold && drop_page_cache();
     const LoadStats s = load();
     const bool ok = !verify || verify_sample(ckpt, image);
-    const double gbps = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
-    std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(),
-                cold ? "cold" : "warm", s.total_s, gbps, ok ? "" : "VERIFY FAILED");
+    const double gbytes_per_s = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
+    std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(), cold ? "cold" : "warm",
+                s.total_s, gbytes_per_s, ok ? "" : "VERIFY FAILED");
     w.begin_object();
     w.field("loader", loader);
     w.field("format", format);
     w.field("state", cold ? "cold" : "warm");
     w.field("page_cache_dropped", dropped);
     w.field("seconds", s.total_s);
-    w.field("GBps", gbps);
+    w.field("GBps", gbytes_per_s);
     if (s.last_read_done_s > 0.0) {
       w.field("disk_stage_done_s", s.last_read_done_s);
       w.field("disk_stage_GBps", static_cast<double>(ckpt.bytes()) / s.last_read_done_s / 1e9);
       w.field("io_threads_wait_for_pinned_chunk_s", s.io_wait_slot_s);
       w.field("copy_thread_wait_for_disk_s", s.copy_wait_chunk_s);
     }
-    if (paired_disk_gbps > 0.0) w.field("paired_disk_direct_read_GBps", paired_disk_gbps);
+    if (paired_disk_gbytes_per_s > 0.0) w.field("paired_disk_direct_read_GBps", paired_disk_gbytes_per_s);
     w.field("verified", verify ? (ok ? "ok" : "FAILED") : "not checked");
     w.end_object();
     if (!ok) std::exit(1);
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaMalloc(&image, ckpt.device_bytes));
 
   w.begin_object("baselines");
-  const double h2d = pinned_h2d_gbps(std::size_t{1} << 30, 10);
+  const double h2d = pinned_h2d_gbytes_per_s(std::size_t{1} << 30, 10);
   std::printf("pinned host->device copy, 1 GiB: %.2f GB/s\n", h2d);
   w.field("pinned_h2d_GBps_1GiB", h2d);
   // The virtual disks of the GPU machines vary from one read to the next (a

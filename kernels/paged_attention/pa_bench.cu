@@ -146,9 +146,8 @@ int main(int argc, char** argv) {
           },
           stream, iters, trials);
       const double bytes = static_cast<double>(set_bytes) + 2.0 * q_elems * elem;
-      const double gbps = bytes / (ms * 1e-3) / 1e9;
-      std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3,
-                  gbps);
+      const double gbytes_per_s = bytes / (ms * 1e-3) / 1e9;
+      std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3, gbytes_per_s);
       w.begin_object();
       w.field("batch", batch);
       w.field("context", ctx);
@@ -157,7 +156,7 @@ int main(int argc, char** argv) {
       w.field("cache_sets_rotated", sets);
       w.field("bytes", bytes);
       w.field("us", ms * 1e3);
-      w.field("GBps", gbps);
+      w.field("GBps", gbytes_per_s);
       w.end_object();
 
       CUDA_CHECK(cudaFree(k));
