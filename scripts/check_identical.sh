@@ -80,6 +80,8 @@ for s in "${scenarios[@]}"; do
   done
   for f in requests.csv timeseries.csv config.json summary.json; do
     a="$work/old/$name/$f"; b="$work/new/$name/$f"
+    if [ ! -e "$a" ] && [ ! -e "$b" ]; then continue; fi  # not written by either (output.requests_csv false)
+    if [ ! -e "$a" ] || [ ! -e "$b" ]; then echo "DIFF $name/$f: written by one binary only"; failed=1; continue; fi
     if [ "$f" = config.json ]; then
       if ! cmp -s <(comparable_config old "$name") <(comparable_config new "$name"); then
         echo "DIFF $name/$f"; failed=1; fi
