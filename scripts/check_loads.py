@@ -7,8 +7,8 @@ requests 600 s apart, keep-alive 0, process_start_s and gpu_context_s 0 because 
 times the transfer only — runs `slsim run` on it, and takes the second request's load_s
 (the first loads from remote storage and leaves the checkpoint on the SSD and in DRAM).
 The SSD tier keeps no DRAM cache, so the second load reads the SSD. The server's
-ssd_read_gbps is set to the bench's same-run O_DIRECT figure (the better of the medians of
-three one-reader and three four-reader reads), and the GPU's host_link_measured_gbps to the
+ssd_read_gbytes_per_s is set to the bench's same-run O_DIRECT figure (the better of the medians of
+three one-reader and three four-reader reads), and the GPU's host_link_measured_gbytes_per_s to the
 same run's pinned host-to-device copy. Error = simulated / median measured - 1.
 
 Writes results/calibration/loads_<gpu>.md.
@@ -26,7 +26,7 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "kernels", "baselines"))
-from summarize import disk_gbps  # noqa: E402  (the rule that judges the loader's targets)
+from summarize import disk_gbytes_per_s  # noqa: E402  (the rule that judges the loader's targets)
 MACHINES = {"h200": "h200-gpu-machine", "h100-sxm": "h100-gpu-machine"}
 MODELS = ["opt-1.3b", "opt-6.7b"]
 # (format, tier, measurement file prefix, loader name in it, state)
@@ -61,7 +61,7 @@ def same_run_baselines(gpu, model):
     """The same run's disk figure (as the loader's targets judge it) and pinned host-to-device copy."""
     with open(os.path.join(REPO, "models", "calibration", "measurements", gpu, f"loader_{model}.json")) as f:
         b = json.load(f)["baselines"]
-    return disk_gbps(b), b["pinned_h2d_GBps_1GiB"]
+    return disk_gbytes_per_s(b), b["pinned_h2d_GBps_1GiB"]
 
 
 def measured_seconds(gpu, prefix, model, loader, state):
@@ -70,15 +70,15 @@ def measured_seconds(gpu, prefix, model, loader, state):
     return [l["seconds"] for l in doc["loads"] if l["loader"] == loader and l["state"] == state]
 
 
-def write_config(path, gpu, model, fmt, tier, disk_gbps, h2d_gbps):
-    server = {"ssd_read_gbps": round(disk_gbps, 4)}
+def write_config(path, gpu, model, fmt, tier, disk_gbytes_per_s, h2d_gbytes_per_s):
+    server = {"ssd_read_gbytes_per_s": round(disk_gbytes_per_s, 4)}
     if tier == "ssd":
         server["dram_cache_bytes"] = 0
     config = {
         "name": f"load-{gpu}-{model}-{fmt}-{tier}",
         "seed": 1,
         "cluster": {"server_groups": [{"profile": MACHINES[gpu], "count": 1, "server": server,
-                                               "gpu": {"host_link_measured_gbps": round(h2d_gbps, 4)}}]},
+                                               "gpu": {"host_link_measured_gbytes_per_s": round(h2d_gbytes_per_s, 4)}}]},
         "models": [{"name": model}],
         "workload": {"sources": [{"kind": "trace", "model": model, "path": "two_requests.csv"}]},
         "policies": {"keepalive": {"name": "fixed", "params": {"ttl_s": 0}}},
@@ -113,10 +113,10 @@ def main():
                  "`results/calibration/loads/configs/`). Measured: `models/calibration/measurements/" + gpu +
                  "/loader_*.json` (sllm: `sllm_fast` cold, `sllm_fast_from_pinned_dram` warm) and "
                  "`safetensors_*.json` (`load_file(device=cuda)`, cold after dropping the page cache, warm "
-                 "from it). Each config sets the server's `ssd_read_gbps` to that bench run's O_DIRECT "
+                 "from it). Each config sets the server's `ssd_read_gbytes_per_s` to that bench run's O_DIRECT "
                  "read (the better of the medians of three one-reader and three four-reader reads; the "
                  f"profile `{MACHINES[gpu]}` has its own, earlier figure) and the GPU's "
-                 "`host_link_measured_gbps` to that run's pinned host-to-device copy; "
+                 "`host_link_measured_gbytes_per_s` to that run's pinned host-to-device copy; "
                  "`process_start_s` and `gpu_context_s` are 0 (the bench times the transfer only). "
                  "Error = simulated / median measured - 1.", "", NOTES.get(gpu, ""), "",
                  "| model | format | tier | disk GB/s, H2D GB/s (same run) | measured s (runs) | median s | simulated s | error |",

@@ -83,7 +83,7 @@ def number(text):
 def column_label(column):
     """A readable axis label with its unit from a flattened sweep.csv column name."""
     leaf = column.split(".")
-    units = {"_s": "s", "_bytes": "bytes", "_gbps": "GB/s", "_ms": "ms"}
+    units = {"_s": "s", "_bytes": "bytes", "_gbytes_per_s": "GB/s", "_ms": "ms"}
     for i in range(len(leaf) - 1, -1, -1):
         for suffix, unit in units.items():
             if leaf[i].endswith(suffix):

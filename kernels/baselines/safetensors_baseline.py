@@ -29,7 +29,7 @@ def drop_page_cache():
         return False
 
 
-def direct_read_gbps(path, block_bytes=16 << 20):
+def direct_read_gbytes_per_s(path, block_bytes=16 << 20):
     """Reads the file once with O_DIRECT in 16 MiB blocks into an aligned buffer."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     # Pinned like loader_bench's baseline buffers (pageable O_DIRECT reads were slower on the
@@ -65,7 +65,7 @@ def main():
         paired = None
         if state == "cold":
             drop_page_cache()
-            paired = direct_read_gbps(a.path)
+            paired = direct_read_gbytes_per_s(a.path)
         dropped = drop_page_cache() if state == "cold" else False
         t0 = time.perf_counter()
         tensors = load_file(a.path, device="cuda")

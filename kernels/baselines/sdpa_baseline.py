@@ -69,10 +69,10 @@ def main():
                 per_iter.append(s.elapsed_time(e) / a.iters)
             ms = sorted(per_iter)[len(per_iter) // 2]
             nbytes = set_bytes + 2 * b * a.q_heads * a.head_dim * elem
-            gbps = nbytes / (ms * 1e-3) / 1e9
-            print(f"{a.label:24s} {b:6d} {L:6d} {ms * 1e3:10.1f} {gbps:10.1f}")
+            gbytes_per_s = nbytes / (ms * 1e-3) / 1e9
+            print(f"{a.label:24s} {b:6d} {L:6d} {ms * 1e3:10.1f} {gbytes_per_s:10.1f}")
             results.append({"batch": b, "context": L, "cache_sets_rotated": sets, "bytes": nbytes,
-                            "us": ms * 1e3, "GBps": gbps})
+                            "us": ms * 1e3, "GBps": gbytes_per_s})
             del ks, vs, q
             torch.cuda.empty_cache()
 

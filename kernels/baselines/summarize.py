@@ -23,7 +23,7 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
-def disk_gbps(baselines):
+def disk_gbytes_per_s(baselines):
     """The disk's O_DIRECT bandwidth in a loader_bench file: the better of one reader and the
     loader's number of readers (older files have only the one-reader figure)."""
     return max(baselines["disk_direct_read_one_reader_16MiB_GBps"],
@@ -67,7 +67,7 @@ def main():
         fast_cold = median([l["seconds"] for l in loads if l["loader"] == "sllm_fast" and l["state"] == "cold"])
         fast_warm = median([l["seconds"] for l in loads if l["loader"] == "sllm_fast_from_pinned_dram"])
         nbytes = ld["config"]["checkpoint_bytes"]
-        disk = disk_gbps(ld["baselines"])
+        disk = disk_gbytes_per_s(ld["baselines"])
         h2d = ld["baselines"]["pinned_h2d_GBps_1GiB"]
         base = {"target": "loader", "config": model, "checkpoint_bytes": nbytes}
         rows.append({**base, "criterion": "cold GB/s >= 0.9 x O_DIRECT sequential read",

@@ -48,24 +48,24 @@ struct Recorder {
   void* image;
 
   // Clears the image, drops the page cache for a cold run, loads, verifies, appends a row to `rows`.
-  // paired_disk_gbps: an O_DIRECT read of the same files just before this load (0 = none).
+  // paired_disk_gbytes_per_s: an O_DIRECT read of the same files just before this load (0 = none).
   LoadStats run(Json& rows, const std::string& loader, const std::string& format, bool cold,
-                const std::function<LoadStats()>& load, bool verify = true, double paired_disk_gbps = 0.0) {
+                const std::function<LoadStats()>& load, bool verify = true, double paired_disk_gbytes_per_s = 0.0) {
     CUDA_CHECK(cudaMemset(image, 0, ckpt.device_bytes));
     CUDA_CHECK(cudaDeviceSynchronize());
     const bool dropped = cold && drop_page_cache();
     const LoadStats s = load();
     const bool ok = !verify || verify_sample(ckpt, image);
-    const double gbps = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
+    const double gbytes_per_s = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
     std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(),
-                cold ? "cold" : "warm", s.total_s, gbps, ok ? "" : "VERIFY FAILED");
+                cold ? "cold" : "warm", s.total_s, gbytes_per_s, ok ? "" : "VERIFY FAILED");
     Json row = {
         {"loader", loader},
         {"format", format},
         {"state", cold ? "cold" : "warm"},
         {"page_cache_dropped", dropped},
         {"seconds", s.total_s},
-        {"GBps", gbps},
+        {"GBps", gbytes_per_s},
     };
     if (s.last_read_done_s > 0.0) {
       row["disk_stage_done_s"] = s.last_read_done_s;
@@ -73,7 +73,7 @@ struct Recorder {
       row["io_threads_wait_for_pinned_chunk_s"] = s.io_wait_slot_s;
       row["copy_thread_wait_for_disk_s"] = s.copy_wait_chunk_s;
     }
-    if (paired_disk_gbps > 0.0) row["paired_disk_direct_read_GBps"] = paired_disk_gbps;
+    if (paired_disk_gbytes_per_s > 0.0) row["paired_disk_direct_read_GBps"] = paired_disk_gbytes_per_s;
     row["verified"] = verify ? (ok ? "ok" : "FAILED") : "not checked";
     rows.push_back(std::move(row));
     if (!ok) std::exit(1);
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaMalloc(&image, ckpt.device_bytes));
 
   Json baselines;
-  const double h2d = pinned_h2d_gbps(std::size_t{1} << 30, 10);
+  const double h2d = pinned_h2d_gbytes_per_s(std::size_t{1} << 30, 10);
   std::printf("pinned host->device copy, 1 GiB: %.2f GB/s\n", h2d);
   baselines["pinned_h2d_GBps_1GiB"] = h2d;
   // The virtual disks of the GPU machines vary from one read to the next (a

@@ -368,7 +368,7 @@ LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_
   return stats;
 }
 
-double pinned_h2d_gbps(std::size_t bytes, int repeats) {
+double pinned_h2d_gbytes_per_s(std::size_t bytes, int repeats) {
   void* host = nullptr;
   void* dev = nullptr;
   CUDA_CHECK(cudaHostAlloc(&host, bytes, cudaHostAllocDefault));
@@ -379,7 +379,7 @@ double pinned_h2d_gbps(std::size_t bytes, int repeats) {
   CUDA_CHECK(cudaEventCreate(&a));
   CUDA_CHECK(cudaEventCreate(&b));
   CUDA_CHECK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));  // warm-up
-  std::vector<double> gbps;
+  std::vector<double> gbytes_per_s;
   for (int r = 0; r < repeats; ++r) {
     CUDA_CHECK(cudaEventRecord(a));
     CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice));
@@ -387,14 +387,14 @@ double pinned_h2d_gbps(std::size_t bytes, int repeats) {
     CUDA_CHECK(cudaEventSynchronize(b));
     float ms = 0.0f;
     CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    gbps.push_back(static_cast<double>(bytes) / (ms * 1e-3) / 1e9);
+    gbytes_per_s.push_back(static_cast<double>(bytes) / (ms * 1e-3) / 1e9);
   }
-  std::sort(gbps.begin(), gbps.end());
+  std::sort(gbytes_per_s.begin(), gbytes_per_s.end());
   CUDA_CHECK(cudaEventDestroy(a));
   CUDA_CHECK(cudaEventDestroy(b));
   CUDA_CHECK(cudaFree(dev));
   CUDA_CHECK(cudaFreeHost(host));
-  return gbps[gbps.size() / 2];
+  return gbytes_per_s[gbytes_per_s.size() / 2];
 }
 
 bool drop_page_cache() {

@@ -71,7 +71,7 @@ LoadStats load_per_tensor(const std::string& dir, const Checkpoint& ckpt, void* 
 // reader over one file is what `dd iflag=direct bs=16M` measures); host-to-device copy bandwidth
 // from pinned memory.
 LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_t block_bytes, int readers);
-double pinned_h2d_gbps(std::size_t bytes, int repeats);
+double pinned_h2d_gbytes_per_s(std::size_t bytes, int repeats);
 
 // Drops the page cache (root only); returns false where not permitted.
 bool drop_page_cache();

@@ -146,9 +146,9 @@ int main(int argc, char** argv) {
           },
           stream, iters, trials);
       const double bytes = static_cast<double>(set_bytes) + 2.0 * q_elems * elem;
-      const double gbps = bytes / (ms * 1e-3) / 1e9;
+      const double gbytes_per_s = bytes / (ms * 1e-3) / 1e9;
       std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3,
-                  gbps);
+                  gbytes_per_s);
       results.push_back({
           {"batch", batch},
           {"context", ctx},
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
           {"cache_sets_rotated", sets},
           {"bytes", bytes},
           {"us", ms * 1e3},
-          {"GBps", gbps},
+          {"GBps", gbytes_per_s},
       });
 
       CUDA_CHECK(cudaFree(k));

@@ -4,8 +4,8 @@
 
 namespace slsim {
 
-Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps)
-    : groups_(std::move(groups)), remote_storage_gbps_(remote_storage_gbps) {
+Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbytes_per_s)
+    : groups_(std::move(groups)), remote_storage_gbytes_per_s_(remote_storage_gbytes_per_s) {
   for (const auto& group : groups_) {
     for (int64_t i = 0; i < group.count; ++i) {
       Server s;

@@ -31,14 +31,14 @@ struct Server {
 
 class Cluster {
  public:
-  Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbps);
+  Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbytes_per_s);
   // Servers point into groups_, so a copy would point into the original.
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
   const std::vector<Server>& servers() const { return servers_; }
   const Server& server(ServerId id) const { return servers_[id]; }
-  double remote_storage_gbps() const { return remote_storage_gbps_; }
+  double remote_storage_gbytes_per_s() const { return remote_storage_gbytes_per_s_; }
 
   // Takes the lowest-numbered free GPUs of the server for one instance and returns their indices.
   std::vector<int64_t> take_gpus(ServerId id, int64_t gpus);
@@ -47,7 +47,7 @@ class Cluster {
  private:
   std::vector<ServerGroupSpec> groups_;
   std::vector<Server> servers_;
-  double remote_storage_gbps_;
+  double remote_storage_gbytes_per_s_;
 };
 
 }  // namespace slsim

@@ -23,7 +23,7 @@ FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topology)
       handler_(sim.add_handler(this)),
       flows_on_link_(topology.link_count()),
       link_seen_(topology.link_count(), 0),
-      capacity_left_gbps_(topology.link_count(), 0),
+      capacity_left_gbytes_per_s_(topology.link_count(), 0),
       unfrozen_on_link_(topology.link_count(), 0) {
   std::map<std::string, uint16_t> class_index;
   for (const auto& link : topology.links()) class_index.emplace(link.link_class, 0);
@@ -85,11 +85,11 @@ void FlowNetwork::detach(FlowId id) {
 }
 
 FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& listener, uint64_t tag,
-                          double max_rate_gbps) {
+                          double max_rate_gbytes_per_s) {
   if (!(bytes >= 0) || !std::isfinite(bytes))
     throw std::invalid_argument(fmt::format("a flow needs a finite byte count >= 0, got {}", bytes));
-  if (!(max_rate_gbps > 0))
-    throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbps));
+  if (!(max_rate_gbytes_per_s > 0))
+    throw std::invalid_argument(fmt::format("a flow's rate cap must be > 0, got {}", max_rate_gbytes_per_s));
   const std::vector<LinkId>& path = topology_.path(from, to);
   const FlowId id = allocate();
   Flow& flow = flows_[id];
@@ -98,8 +98,8 @@ FlowId FlowNetwork::start(NodeId from, NodeId to, double bytes, FlowListener& li
   flow.tag = tag;
   flow.bytes = bytes;
   flow.remaining_bytes = bytes;
-  flow.rate_gbps = 0;
-  flow.max_rate_gbps = max_rate_gbps;
+  flow.rate_gbytes_per_s = 0;
+  flow.max_rate_gbytes_per_s = max_rate_gbytes_per_s;
   flow.updated_at = sim_.now();
   flow.latency = topology_.path_latency(from, to);
   flow.delivery = 0;
@@ -132,12 +132,12 @@ void FlowNetwork::cancel(FlowId id) {
   }
 }
 
-double FlowNetwork::rate_gbps(FlowId id) {
+double FlowNetwork::rate_gbytes_per_s(FlowId id) {
   if (id >= flows_.size() || flows_[id].phase == Phase::free)
     throw std::logic_error(fmt::format("rate of flow {}, which is not active", id));
   recompute_changed();
   const Flow& flow = flows_[id];
-  return flow.phase == Phase::moving ? flow.rate_gbps : 0;
+  return flow.phase == Phase::moving ? flow.rate_gbytes_per_s : 0;
 }
 
 double FlowNetwork::remaining_bytes(FlowId id) const {
@@ -147,7 +147,7 @@ double FlowNetwork::remaining_bytes(FlowId id) const {
   if (flow.phase != Phase::moving) return 0;
   const double elapsed_ns = static_cast<double>((sim_.now() - flow.updated_at).ns());
   if (elapsed_ns == 0) return flow.remaining_bytes;
-  return std::max(0.0, flow.remaining_bytes - flow.rate_gbps * elapsed_ns);
+  return std::max(0.0, flow.remaining_bytes - flow.rate_gbytes_per_s * elapsed_ns);
 }
 
 std::map<std::string, double> FlowNetwork::bytes_by_link_class() const {
@@ -175,8 +175,8 @@ void FlowNetwork::audit() const {
   }
   for (LinkId link = 0; link < flows_on_link_.size(); ++link) {
     double rate = 0;
-    for (const FlowId id : flows_on_link_[link]) rate += flows_[id].rate_gbps;
-    const double bandwidth = topology_.link(link).bandwidth_gbps;
+    for (const FlowId id : flows_on_link_[link]) rate += flows_[id].rate_gbytes_per_s;
+    const double bandwidth = topology_.link(link).bandwidth_gbytes_per_s;
     if (rate > bandwidth * (1 + kSlack))
       fail(fmt::format("link {} carries {} GB/s over its {} GB/s", link, rate, bandwidth));
   }
@@ -187,13 +187,13 @@ void FlowNetwork::audit() const {
 void FlowNetwork::settle(Flow& flow) {
   const Time now = sim_.now();
   const double elapsed_ns = static_cast<double>((now - flow.updated_at).ns());
-  if (elapsed_ns > 0) flow.remaining_bytes = std::max(0.0, flow.remaining_bytes - flow.rate_gbps * elapsed_ns);
+  if (elapsed_ns > 0) flow.remaining_bytes = std::max(0.0, flow.remaining_bytes - flow.rate_gbytes_per_s * elapsed_ns);
   flow.updated_at = now;
 }
 
 Time FlowNetwork::projected_finish(const Flow& flow) const {
-  if (flow.remaining_bytes == 0 || std::isinf(flow.rate_gbps)) return flow.updated_at;
-  const double ns = std::ceil(flow.remaining_bytes / flow.rate_gbps - kRoundingSlackNs);
+  if (flow.remaining_bytes == 0 || std::isinf(flow.rate_gbytes_per_s)) return flow.updated_at;
+  const double ns = std::ceil(flow.remaining_bytes / flow.rate_gbytes_per_s - kRoundingSlackNs);
   return flow.updated_at + Time::from_ns(static_cast<int64_t>(std::clamp(ns, 0.0, kNeverNs)));
 }
 
@@ -276,22 +276,22 @@ void FlowNetwork::recompute_all_rates() {
 // a later flow slower than an earlier bottleneck.
 void FlowNetwork::fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links) {
   shares_.clear();
-  double level_gbps = 0;
+  double level_gbytes_per_s = 0;
   const auto push = [&](const Share& share) {
     shares_.push_back(share);
     std::push_heap(shares_.begin(), shares_.end(), LargerShare{});
   };
   const auto link_share = [&](LinkId link) {
-    return std::max(capacity_left_gbps_[link], 0.0) / unfrozen_on_link_[link];
+    return std::max(capacity_left_gbytes_per_s_[link], 0.0) / unfrozen_on_link_[link];
   };
   for (const LinkId link : links) {
-    capacity_left_gbps_[link] = topology_.link(link).bandwidth_gbps;
+    capacity_left_gbytes_per_s_[link] = topology_.link(link).bandwidth_gbytes_per_s;
     unfrozen_on_link_[link] = static_cast<uint32_t>(flows_on_link_[link].size());
     if (unfrozen_on_link_[link] > 0) push(Share{link_share(link), link, false});
   }
   for (const FlowId id : flows) {
     flow_frozen_[id] = 0;
-    if (std::isfinite(flows_[id].max_rate_gbps)) push(Share{flows_[id].max_rate_gbps, id, true});
+    if (std::isfinite(flows_[id].max_rate_gbytes_per_s)) push(Share{flows_[id].max_rate_gbytes_per_s, id, true});
   }
   while (!shares_.empty()) {
     std::pop_heap(shares_.begin(), shares_.end(), LargerShare{});
@@ -299,32 +299,32 @@ void FlowNetwork::fill(const std::vector<FlowId>& flows, const std::vector<LinkI
     shares_.pop_back();
     if (share.is_flow_cap) {
       if (flow_frozen_[share.id]) continue;
-      level_gbps = std::max(level_gbps, share.rate_gbps);
-      freeze(share.id, level_gbps);
+      level_gbytes_per_s = std::max(level_gbytes_per_s, share.rate_gbytes_per_s);
+      freeze(share.id, level_gbytes_per_s);
       continue;
     }
     const LinkId link = share.id;
     if (unfrozen_on_link_[link] == 0) continue;
     const double current = link_share(link);
-    if (current != share.rate_gbps) {
+    if (current != share.rate_gbytes_per_s) {
       push(Share{current, link, false});
       continue;
     }
-    level_gbps = std::max(level_gbps, current);
+    level_gbytes_per_s = std::max(level_gbytes_per_s, current);
     for (const FlowId id : flows_on_link_[link])
-      if (!flow_frozen_[id]) freeze(id, level_gbps);
+      if (!flow_frozen_[id]) freeze(id, level_gbytes_per_s);
   }
   // Flows on no link with no cap (a copy within one node) are unconstrained.
   for (const FlowId id : flows)
-    if (!flow_frozen_[id]) flows_[id].rate_gbps = std::numeric_limits<double>::infinity();
+    if (!flow_frozen_[id]) flows_[id].rate_gbytes_per_s = std::numeric_limits<double>::infinity();
 }
 
-void FlowNetwork::freeze(FlowId id, double rate_gbps) {
+void FlowNetwork::freeze(FlowId id, double rate_gbytes_per_s) {
   Flow& flow = flows_[id];
   flow_frozen_[id] = 1;
-  flow.rate_gbps = rate_gbps;
+  flow.rate_gbytes_per_s = rate_gbytes_per_s;
   for (const LinkId link : *flow.path) {
-    capacity_left_gbps_[link] -= rate_gbps;
+    capacity_left_gbytes_per_s_[link] -= rate_gbytes_per_s;
     --unfrozen_on_link_[link];
   }
 }
@@ -355,7 +355,7 @@ void FlowNetwork::on_event(const Event& e) {
     projections_.pop();
     Flow& flow = flows_[id];
     flow.remaining_bytes = 0;
-    flow.rate_gbps = 0;
+    flow.rate_gbytes_per_s = 0;
     flow.updated_at = now;
     for (const LinkId link : *flow.path) class_bytes_done_[link_class_of_[link]] += flow.bytes;
     bytes_ended_ += flow.bytes;

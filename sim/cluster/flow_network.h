@@ -58,15 +58,15 @@ class FlowNetwork final : public EventHandler {
   FlowNetwork(const FlowNetwork&) = delete;
   FlowNetwork& operator=(const FlowNetwork&) = delete;
 
-  // Starts moving `bytes` from `from` to `to`; `max_rate_gbps` caps the flow (a loader that cannot
+  // Starts moving `bytes` from `from` to `to`; `max_rate_gbytes_per_s` caps the flow (a loader that cannot
   // go faster than its own CPU work, say). Completion is reported to the listener with `tag`, at
   // the time the last byte arrives plus the path's latency.
   FlowId start(NodeId from, NodeId to, double bytes, FlowListener& listener, uint64_t tag,
-               double max_rate_gbps = std::numeric_limits<double>::infinity());
+               double max_rate_gbytes_per_s = std::numeric_limits<double>::infinity());
   void cancel(FlowId flow);  // no callback
   // 0 once the last byte has left (the flow then waits out its path's latency). Brings the
   // rates of the current timestamp's changes up to date first.
-  double rate_gbps(FlowId flow);
+  double rate_gbytes_per_s(FlowId flow);
   double remaining_bytes(FlowId flow) const;             // as of now
   size_t active_flows() const { return moving_flows_; }  // flows still moving bytes
   // Bytes delivered so far per link class (for summary.json "bytes moved per link class"): each
@@ -108,8 +108,8 @@ class FlowNetwork final : public EventHandler {
     uint64_t tag = 0;
     double bytes = 0;
     double remaining_bytes = 0;  // as of updated_at
-    double rate_gbps = 0;        // GB/s, which is bytes per nanosecond
-    double max_rate_gbps = 0;
+    double rate_gbytes_per_s = 0;  // GB/s, which is bytes per nanosecond
+    double max_rate_gbytes_per_s = 0;
     Time updated_at;
     Time latency;
     ProjectionHeap::handle_type projection;
@@ -120,13 +120,13 @@ class FlowNetwork final : public EventHandler {
 
   // A constraint in progressive filling: a link's fair share, or a flow's own cap.
   struct Share {
-    double rate_gbps;
+    double rate_gbytes_per_s;
     uint32_t id;
     bool is_flow_cap;
   };
   struct LargerShare {
     bool operator()(const Share& a, const Share& b) const {
-      if (a.rate_gbps != b.rate_gbps) return a.rate_gbps > b.rate_gbps;
+      if (a.rate_gbytes_per_s != b.rate_gbytes_per_s) return a.rate_gbytes_per_s > b.rate_gbytes_per_s;
       if (a.is_flow_cap != b.is_flow_cap) return a.is_flow_cap;
       return a.id > b.id;
     }
@@ -144,7 +144,7 @@ class FlowNetwork final : public EventHandler {
   void mark_changed(const std::vector<LinkId>& links);
   void recompute_changed();
   void fill(const std::vector<FlowId>& flows, const std::vector<LinkId>& links);
-  void freeze(FlowId id, double rate_gbps);
+  void freeze(FlowId id, double rate_gbytes_per_s);
   void reschedule();
   void deliver(FlowId id);
 
@@ -170,7 +170,7 @@ class FlowNetwork final : public EventHandler {
   std::vector<uint64_t> link_seen_;
   std::vector<uint64_t> flow_seen_;
   std::vector<uint8_t> flow_frozen_;
-  std::vector<double> capacity_left_gbps_;
+  std::vector<double> capacity_left_gbytes_per_s_;
   std::vector<uint32_t> unfrozen_on_link_;
   std::vector<FlowId> component_flows_;
   std::vector<LinkId> component_links_;

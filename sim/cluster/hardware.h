@@ -1,7 +1,7 @@
 #pragma once
 // Hardware profiles as the catalogue in models/hardware/ describes them. Bandwidths are in
-// GB/s (10^9 bytes per second), compute in TFLOP/s, sizes in bytes. Every figure in a
-// catalogue file names its source under "sources".
+// GB/s (gigabytes per second, 10^9 bytes per second; names end in `_gbytes_per_s`), compute in TFLOP/s, sizes in bytes.
+// Every figure in a catalogue file names its source under "sources".
 
 #include <cstdint>
 #include <optional>
@@ -14,26 +14,32 @@ namespace slsim {
 struct GpuProfile {
   std::string name;
   int64_t memory_bytes = 0;
-  double hbm_bandwidth_gbps = 0;
+  double hbm_bandwidth_gbytes_per_s = 0;
   double dense_fp16_tflops = 0;
-  double host_link_gbps = 0;
-  std::optional<double> host_link_measured_gbps;
-  double interconnect_gbps = 0;
+  double host_link_gbytes_per_s = 0;
+  std::optional<double> host_link_measured_gbytes_per_s;
+  double interconnect_gbytes_per_s = 0;
   double price_per_hour = 0;
   Json sources = Json::object();
 
   // What a pinned host-to-device copy achieves: the measurement where there is one.
-  double effective_host_link_gbps() const { return host_link_measured_gbps.value_or(host_link_gbps); }
+  double effective_host_link_gbytes_per_s() const {
+    return host_link_measured_gbytes_per_s.value_or(host_link_gbytes_per_s);
+  }
 
   template <class V>
   void visit(V& v) {
     v.required("name", name, "profile name");
     v.required("memory_bytes", memory_bytes, "GPU memory, bytes", positive());
-    v.required("hbm_bandwidth_gbps", hbm_bandwidth_gbps, "peak memory bandwidth, GB/s", positive());
+    v.required("hbm_bandwidth_gbytes_per_s", hbm_bandwidth_gbytes_per_s,
+               "peak memory bandwidth, GB/s (gigabytes per second)", positive());
     v.required("dense_fp16_tflops", dense_fp16_tflops, "dense fp16/bf16 tensor throughput, TFLOP/s", positive());
-    v.required("host_link_gbps", host_link_gbps, "host link per direction, GB/s", positive());
-    v.field("host_link_measured_gbps", host_link_measured_gbps, "measured pinned host-to-device, GB/s", positive());
-    v.required("interconnect_gbps", interconnect_gbps, "GPU-to-GPU per direction inside a server, GB/s", positive());
+    v.required("host_link_gbytes_per_s", host_link_gbytes_per_s, "host link per direction, GB/s (gigabytes per second)",
+               positive());
+    v.field("host_link_measured_gbytes_per_s", host_link_measured_gbytes_per_s,
+            "measured pinned host-to-device, GB/s (gigabytes per second)", positive());
+    v.required("interconnect_gbytes_per_s", interconnect_gbytes_per_s,
+               "GPU-to-GPU per direction inside a server, GB/s (gigabytes per second)", positive());
     v.field("price_per_hour", price_per_hour, "on-demand price of one GPU for an hour, USD (cost reports)", at_least(0));
     v.raw("sources", sources, "where each figure comes from");
   }
@@ -47,12 +53,12 @@ struct ServerProfile {
   int64_t dram_cache_bytes = 0;
   int64_t ssd_bytes = 0;
   int64_t ssd_cache_bytes = 0;
-  double ssd_read_gbps = 0;
-  std::optional<double> ssd_write_gbps;
-  double nic_gbps = 0;
+  double ssd_read_gbytes_per_s = 0;
+  std::optional<double> ssd_write_gbytes_per_s;
+  double nic_gbytes_per_s = 0;
   Json sources = Json::object();
 
-  double effective_ssd_write_gbps() const { return ssd_write_gbps.value_or(ssd_read_gbps); }
+  double effective_ssd_write_gbytes_per_s() const { return ssd_write_gbytes_per_s.value_or(ssd_read_gbytes_per_s); }
 
   template <class V>
   void visit(V& v) {
@@ -63,9 +69,12 @@ struct ServerProfile {
     v.required("dram_cache_bytes", dram_cache_bytes, "pinned checkpoint cache in host memory, bytes", at_least(0));
     v.required("ssd_bytes", ssd_bytes, "local SSD, bytes", at_least(0));
     v.required("ssd_cache_bytes", ssd_cache_bytes, "checkpoint cache on the SSD, bytes", at_least(0));
-    v.required("ssd_read_gbps", ssd_read_gbps, "SSD sequential read, GB/s", positive());
-    v.field("ssd_write_gbps", ssd_write_gbps, "SSD sequential write, GB/s (null: as ssd_read_gbps)", positive());
-    v.required("nic_gbps", nic_gbps, "network interface, GB/s", positive());
+    v.required("ssd_read_gbytes_per_s", ssd_read_gbytes_per_s, "SSD sequential read, GB/s (gigabytes per second)",
+               positive());
+    v.field("ssd_write_gbytes_per_s", ssd_write_gbytes_per_s,
+            "SSD sequential write, GB/s (gigabytes per second; null: as ssd_read_gbytes_per_s)", positive());
+    v.required("nic_gbytes_per_s", nic_gbytes_per_s,
+               "network interface, GB/s (gigabytes per second: a 400 Gb/s NIC is 50)", positive());
     v.raw("sources", sources, "where each figure comes from");
   }
 };

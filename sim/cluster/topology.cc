@@ -50,15 +50,17 @@ NodeId Topology::add_node(NodeKind kind, std::string name) {
   return id;
 }
 
-void Topology::add_link(NodeId from, NodeId to, double bandwidth_gbps, Time latency, const std::string& link_class) {
+void Topology::add_link(NodeId from, NodeId to, double bandwidth_gbytes_per_s, Time latency,
+                        const std::string& link_class) {
   const auto id = static_cast<LinkId>(links_.size());
-  links_.push_back(Link{from, to, bandwidth_gbps, latency, link_class});
+  links_.push_back(Link{from, to, bandwidth_gbytes_per_s, latency, link_class});
   boost::add_edge(from, to, id, graph_);
 }
 
-void Topology::add_duplex(NodeId a, NodeId b, double bandwidth_gbps, Time latency, const std::string& link_class) {
-  add_link(a, b, bandwidth_gbps, latency, link_class);
-  add_link(b, a, bandwidth_gbps, latency, link_class);
+void Topology::add_duplex(NodeId a, NodeId b, double bandwidth_gbytes_per_s, Time latency,
+                          const std::string& link_class) {
+  add_link(a, b, bandwidth_gbytes_per_s, latency, link_class);
+  add_link(b, a, bandwidth_gbytes_per_s, latency, link_class);
 }
 
 void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
@@ -69,7 +71,7 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
 
   const NodeId spine = add_node(NodeKind::spine_switch, "spine");
   remote_storage_ = add_node(NodeKind::remote_storage, "remote_storage");
-  add_duplex(remote_storage_, spine, cluster.remote_storage_gbps(), Time::from_ms(params.storage_latency_ms),
+  add_duplex(remote_storage_, spine, cluster.remote_storage_gbytes_per_s(), Time::from_ms(params.storage_latency_ms),
              "storage");
 
   // Each site's spine: the main spine, or the site's WAN gateway.
@@ -80,7 +82,7 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
     if (site.name.empty()) throw ConfigError(path, "a site needs a non-empty name (empty is the main site)");
     if (site_spines.count(site.name)) throw ConfigError(path, "site \"" + site.name + "\" is listed twice");
     const NodeId gateway = add_node(NodeKind::wan_gateway, "site." + site.name + ".gateway");
-    add_duplex(gateway, spine, site.wan_gbps, Time::from_ms(site.wan_latency_ms), "wan");
+    add_duplex(gateway, spine, site.wan_gbytes_per_s, Time::from_ms(site.wan_latency_ms), "wan");
     site_spines.emplace(site.name, gateway);
   }
 
@@ -88,7 +90,7 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
   struct Rack {
     NodeId tor;
     NodeId spine;
-    double nic_gbps_sum = 0;
+    double nic_gbytes_per_s_sum = 0;
     int64_t servers = 0;
   };
   std::vector<Rack> racks;
@@ -108,28 +110,29 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
     }
     Rack& rack = racks[open->second];
     ++rack.servers;
-    rack.nic_gbps_sum += server.profile->nic_gbps;
+    rack.nic_gbytes_per_s_sum += server.profile->nic_gbytes_per_s;
 
     ServerNodes& nodes = servers_[server.id];
     const std::string name = fmt::format("server{}", server.id);
     nodes.host_memory = add_node(NodeKind::host_memory, name + ".host_memory");
     nodes.ssd = add_node(NodeKind::ssd, name + ".ssd");
     nodes.nic = add_node(NodeKind::nic, name + ".nic");
-    add_link(nodes.ssd, nodes.host_memory, server.profile->ssd_read_gbps, ssd_latency, "ssd_read");
-    add_link(nodes.host_memory, nodes.ssd, server.profile->effective_ssd_write_gbps(), ssd_latency, "ssd_write");
-    add_duplex(nodes.host_memory, nodes.nic, server.profile->nic_gbps, hop, "nic");
-    add_duplex(nodes.nic, rack.tor, server.profile->nic_gbps, hop, "tor_port");
+    add_link(nodes.ssd, nodes.host_memory, server.profile->ssd_read_gbytes_per_s, ssd_latency, "ssd_read");
+    add_link(nodes.host_memory, nodes.ssd, server.profile->effective_ssd_write_gbytes_per_s(), ssd_latency,
+             "ssd_write");
+    add_duplex(nodes.host_memory, nodes.nic, server.profile->nic_gbytes_per_s, hop, "nic");
+    add_duplex(nodes.nic, rack.tor, server.profile->nic_gbytes_per_s, hop, "tor_port");
     const NodeId gpu_switch = server.profile->gpus > 1 ? add_node(NodeKind::gpu_switch, name + ".gpu_switch") : kNoId;
     for (int64_t i = 0; i < server.profile->gpus; ++i) {
       const NodeId gpu = add_node(NodeKind::gpu, fmt::format("{}.gpu{}", name, i));
       nodes.gpus.push_back(gpu);
-      add_duplex(nodes.host_memory, gpu, server.gpu->effective_host_link_gbps(), pcie, "pcie");
+      add_duplex(nodes.host_memory, gpu, server.gpu->effective_host_link_gbytes_per_s(), pcie, "pcie");
       if (gpu_switch != kNoId)
-        add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbps, interconnect, "gpu_interconnect");
+        add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbytes_per_s, interconnect, "gpu_interconnect");
     }
   }
   for (const Rack& rack : racks)
-    add_duplex(rack.tor, rack.spine, rack.nic_gbps_sum / params.oversubscription, hop, "tor_uplink");
+    add_duplex(rack.tor, rack.spine, rack.nic_gbytes_per_s_sum / params.oversubscription, hop, "tor_uplink");
 }
 
 void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& custom) {
@@ -191,9 +194,9 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
     if (from->second == to->second) throw ConfigError(path + ".to", "a link joins two different nodes");
     const Time latency = microseconds(spec.latency_us);
     if (spec.duplex)
-      add_duplex(from->second, to->second, spec.bandwidth_gbps, latency, spec.link_class);
+      add_duplex(from->second, to->second, spec.bandwidth_gbytes_per_s, latency, spec.link_class);
     else
-      add_link(from->second, to->second, spec.bandwidth_gbps, latency, spec.link_class);
+      add_link(from->second, to->second, spec.bandwidth_gbytes_per_s, latency, spec.link_class);
   }
 }
 
@@ -260,17 +263,17 @@ void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
   Search& s = search_;
   if (s.depth.empty()) {
     s.depth.assign(node_count(), kUnseen);
-    s.width_gbps.assign(node_count(), 0);
+    s.width_gbytes_per_s.assign(node_count(), 0);
     s.arrived_by.assign(node_count(), kNoId);
   }
   for (const NodeId node : s.reached) {
     s.depth[node] = kUnseen;
-    s.width_gbps[node] = 0;
+    s.width_gbytes_per_s[node] = 0;
     s.arrived_by[node] = kNoId;
   }
   s.reached.clear();
   s.depth[from] = 0;
-  s.width_gbps[from] = std::numeric_limits<double>::infinity();
+  s.width_gbytes_per_s[from] = std::numeric_limits<double>::infinity();
   s.reached.push_back(from);
   bool found = false;
   size_t layer_end = s.reached.size();
@@ -283,14 +286,14 @@ void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
     for (const auto edge : boost::make_iterator_range(boost::out_edges(node, graph_))) {
       const auto target = static_cast<NodeId>(boost::target(edge, graph_));
       const LinkId link = graph_[edge];
-      const double width = std::min(s.width_gbps[node], links_[link].bandwidth_gbps);
+      const double width = std::min(s.width_gbytes_per_s[node], links_[link].bandwidth_gbytes_per_s);
       if (s.depth[target] == kUnseen) {
         s.reached.push_back(target);
         s.depth[target] = s.depth[node] + 1;
-      } else if (s.depth[target] != s.depth[node] + 1 || width <= s.width_gbps[target]) {
+      } else if (s.depth[target] != s.depth[node] + 1 || width <= s.width_gbytes_per_s[target]) {
         continue;
       }
-      s.width_gbps[target] = width;
+      s.width_gbytes_per_s[target] = width;
       s.arrived_by[target] = link;
       if (target == stop_after_layer_of) found = true;
     }

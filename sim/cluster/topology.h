@@ -5,11 +5,11 @@
 //
 // The generated fabric, per server: host memory <-> each GPU ("pcie", the GPU's effective host
 // link), each GPU <-> the server's GPU switch node ("gpu_interconnect"; NVSwitch or PCIe P2P, so a
-// GPU's total peer bandwidth is capped at its interconnect_gbps), SSD -> host memory ("ssd_read")
+// GPU's total peer bandwidth is capped at its interconnect_gbytes_per_s), SSD -> host memory ("ssd_read")
 // and host memory -> SSD ("ssd_write"), host memory <-> NIC ("nic") and NIC <-> its rack's ToR
 // switch ("tor_port"). Each rack's ToR <-> its site's spine ("tor_uplink", the sum of the rack's
 // NIC bandwidth / oversubscription). The main site's spine <-> the remote store ("storage", the
-// cluster's remote_storage_gbps). A remote site's spine is its WAN gateway, joined to the main
+// cluster's remote_storage_gbytes_per_s). A remote site's spine is its WAN gateway, joined to the main
 // spine by "wan" links. A spine is one non-blocking node: a folded Clos whose limits are the ToR
 // uplinks. `custom` replaces all of this with the user's own nodes and links.
 //
@@ -50,20 +50,22 @@ enum class NodeKind : uint8_t {
 // Directed; a full-duplex cable is two links. `link_class` groups links for statistics.
 struct Link {
   NodeId from, to;
-  double bandwidth_gbps;
+  double bandwidth_gbytes_per_s;
   Time latency;
   std::string link_class;
 };
 
 struct SiteParams {
   std::string name;
-  double wan_gbps = 1.25;
+  double wan_gbytes_per_s = 1.25;
   double wan_latency_ms = 20;
 
   template <class V>
   void visit(V& v) {
     v.required("name", name, "the site's name, as server groups' `site` names it");
-    v.field("wan_gbps", wan_gbps, "wide-area link to the main site, per direction, GB/s (10 Gb/s)", positive());
+    v.field("wan_gbytes_per_s", wan_gbytes_per_s,
+            "wide-area link to the main site, per direction, GB/s (gigabytes per second; 1.25 GB/s = 10 Gb/s)",
+            positive());
     v.field("wan_latency_ms", wan_latency_ms,
             "one-way wide-area latency, ms (assumption: a regional edge-to-cloud path, 10-40 ms)", at_least(0));
   }
@@ -89,7 +91,7 @@ struct CustomNodeParams {
 struct CustomLinkParams {
   std::string from;
   std::string to;
-  double bandwidth_gbps = 0;
+  double bandwidth_gbytes_per_s = 0;
   double latency_us = 0;
   std::string link_class;
   bool duplex = true;
@@ -98,7 +100,8 @@ struct CustomLinkParams {
   void visit(V& v) {
     v.required("from", from, "node name");
     v.required("to", to, "node name");
-    v.required("bandwidth_gbps", bandwidth_gbps, "per direction, GB/s", positive());
+    v.required("bandwidth_gbytes_per_s", bandwidth_gbytes_per_s, "per direction, GB/s (gigabytes per second)",
+               positive());
     v.field("latency_us", latency_us, "one-way latency, microseconds", at_least(0));
     v.required("link_class", link_class, "what the link is, for bytes-moved statistics (pcie, nic, wan, ...)");
     v.field("duplex", duplex, "true: also the link to -> from with the same figures");
@@ -179,14 +182,14 @@ class Topology {
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property, LinkId>;
 
   NodeId add_node(NodeKind kind, std::string name);
-  void add_link(NodeId from, NodeId to, double bandwidth_gbps, Time latency, const std::string& link_class);
-  void add_duplex(NodeId a, NodeId b, double bandwidth_gbps, Time latency, const std::string& link_class);
+  void add_link(NodeId from, NodeId to, double bandwidth_gbytes_per_s, Time latency, const std::string& link_class);
+  void add_duplex(NodeId a, NodeId b, double bandwidth_gbytes_per_s, Time latency, const std::string& link_class);
   void generate(const Cluster& cluster, const TopologyParams& params);
   void build_custom(const Cluster& cluster, const CustomTopologyParams& custom);
   // Breadth-first search state kept between searches, so that a search costs what it touches.
   struct Search {
     std::vector<uint32_t> depth;
-    std::vector<double> width_gbps;
+    std::vector<double> width_gbytes_per_s;
     std::vector<LinkId> arrived_by;
     std::vector<NodeId> reached;  // in discovery order, which is the order nodes are expanded in
   };

@@ -40,14 +40,16 @@ struct ServerGroupConfig {
 
 struct ClusterConfig {
   std::vector<ServerGroupConfig> server_groups;
-  double remote_storage_gbps = 1.25;
+  double remote_storage_gbytes_per_s = 1.25;
   TopologyParams topology;
 
   template <class V>
   void visit(V& v) {
     v.list("server_groups", server_groups, "groups of identical servers");
-    v.field("remote_storage_gbps", remote_storage_gbps,
-            "bandwidth of the remote checkpoint store, GB/s (10 Gb/s = 1.25, as ServerlessLLM's MinIO)", positive());
+    v.field("remote_storage_gbytes_per_s", remote_storage_gbytes_per_s,
+            "bandwidth of the remote checkpoint store, GB/s (gigabytes per second; 1.25 GB/s = 10 Gb/s, as "
+            "ServerlessLLM's MinIO)",
+            positive());
     v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
   }
 };

@@ -70,7 +70,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   MergedSource source(std::move(sources));
 
   Simulator sim;
-  Cluster cluster(experiment.server_groups, c.cluster.remote_storage_gbps);
+  Cluster cluster(experiment.server_groups, c.cluster.remote_storage_gbytes_per_s);
   const Topology topology(cluster, c.cluster.topology);
   FlowNetwork network(sim, topology);
   EvictionPolicy::Context cache_context;

@@ -45,8 +45,15 @@ const Json* JsonReader::find(std::string_view key) {
 }
 
 void JsonReader::finish() const {
+  const auto read_here = [this](std::string_view key) {
+    return std::find(seen_.begin(), seen_.end(), key) != seen_.end();
+  };
   for (const auto& [key, value] : node_.items()) {
-    if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
+    if (read_here(key)) continue;
+    for (const RenamedKey& renamed : kRenamedKeys)
+      if (renamed.old_name == key && read_here(renamed.new_name))
+        throw ConfigError(join_path(path_, key), fmt::format("`{}` was renamed `{}` ({})", renamed.old_name,
+                                                             renamed.new_name, renamed.meaning));
     std::string known;
     for (const auto& k : seen_) known += (known.empty() ? "" : ", ") + std::string(k);
     throw ConfigError(join_path(path_, key), "unknown key; expected one of: " + known);

@@ -33,11 +33,32 @@ inline Limits at_least(double min) { return Limits{min}; }
 inline Limits positive() { return Limits{0, std::numeric_limits<double>::infinity(), true}; }
 inline Limits between(double min, double max) { return Limits{min, max}; }
 
+// A key that once had another name: a document still using `old_name` is told the new one
+// (and why) instead of only "unknown key". Bandwidths were `_gbps`, which reads as gigabits.
+struct RenamedKey {
+  std::string_view old_name;
+  std::string_view new_name;
+  std::string_view meaning;
+};
+inline constexpr RenamedKey kRenamedKeys[] = {
+    {"hbm_bandwidth_gbps", "hbm_bandwidth_gbytes_per_s", "gigabytes per second"},
+    {"host_link_gbps", "host_link_gbytes_per_s", "gigabytes per second"},
+    {"host_link_measured_gbps", "host_link_measured_gbytes_per_s", "gigabytes per second"},
+    {"interconnect_gbps", "interconnect_gbytes_per_s", "gigabytes per second"},
+    {"ssd_read_gbps", "ssd_read_gbytes_per_s", "gigabytes per second"},
+    {"ssd_write_gbps", "ssd_write_gbytes_per_s", "gigabytes per second"},
+    {"nic_gbps", "nic_gbytes_per_s", "gigabytes per second"},
+    {"remote_storage_gbps", "remote_storage_gbytes_per_s", "gigabytes per second"},
+    {"wan_gbps", "wan_gbytes_per_s", "gigabytes per second"},
+    {"bandwidth_gbps", "bandwidth_gbytes_per_s", "gigabytes per second"},
+};
+
 std::string describe_limits(const Limits& limits);
 std::string join_path(const std::string& path, std::string_view key);
 std::string json_type_name(const Json& value);
 
-// Reads a struct's fields from a JSON object; call finish() to refuse keys nobody read.
+// Reads a struct's fields from a JSON object; call finish() to refuse keys nobody read (a
+// renamed key's refusal names its new name).
 class JsonReader {
  public:
   JsonReader(const Json& node, std::string path);

@@ -45,7 +45,9 @@ class Time {
   int64_t ns_ = 0;
 };
 
-// Time to move `bytes` at `gbps` (10^9 bytes per second).
-inline Time transfer_time(double bytes, double gbps) { return Time::from_seconds(bytes / (gbps * 1e9)); }
+// Time to move `bytes` at `gbytes_per_s` (10^9 bytes per second).
+inline Time transfer_time(double bytes, double gbytes_per_s) {
+  return Time::from_seconds(bytes / (gbytes_per_s * 1e9));
+}
 
 }  // namespace slsim

@@ -138,7 +138,7 @@ class SwapChannel {
 class HostLinkSwapChannel final : public SwapChannel {
  public:
   HostLinkSwapChannel(const GpuProfile& gpu, int64_t tensor_parallel)
-      : bytes_per_s_(gpu.effective_host_link_gbps() * 1e9 * static_cast<double>(tensor_parallel)) {}
+      : bytes_per_s_(gpu.effective_host_link_gbytes_per_s() * 1e9 * static_cast<double>(tensor_parallel)) {}
   Time transfer_time(double bytes) const override { return Time::from_seconds(bytes / bytes_per_s_); }
 
  private:

@@ -11,10 +11,10 @@
 
 namespace slsim {
 
-double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbps) {
+double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbytes_per_s) {
   if (tensor_parallel <= 1 || bytes <= 0) return 0;
   const auto p = static_cast<double>(tensor_parallel);
-  return 2 * (p - 1) / p * bytes / (interconnect_gbps * 1e9);
+  return 2 * (p - 1) / p * bytes / (interconnect_gbytes_per_s * 1e9);
 }
 
 RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
@@ -25,10 +25,11 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       attention_flops_per_pair_(4.0 * static_cast<double>(model.architecture.layers * model.attention_width())),
       kv_bytes_per_token_(static_cast<double>(model.kv_bytes_per_token())),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * params.compute_efficiency * static_cast<double>(tensor_parallel)),
-      bytes_per_s_(gpu.hbm_bandwidth_gbps * 1e9 * params.memory_efficiency * static_cast<double>(tensor_parallel)),
+      bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * params.memory_efficiency *
+                   static_cast<double>(tensor_parallel)),
       all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
       tensor_parallel_(tensor_parallel),
-      interconnect_gbps_(gpu.interconnect_gbps),
+      interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_(Time::from_ms(params.step_overhead_ms)) {}
 
 Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) const {
@@ -43,7 +44,7 @@ Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) c
 }
 
 double RooflineLatency::communication_seconds(double tokens) const {
-  return all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
+  return all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
 }
 
 Time RooflineLatency::step_time(const StepShape& shape) const {
@@ -181,11 +182,11 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     : profile_(profile),
       layers_(static_cast<double>(model.architecture.layers)),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
-      bytes_per_s_(gpu.hbm_bandwidth_gbps * 1e9 * roofline.memory_efficiency),
+      bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * roofline.memory_efficiency),
       bytes_per_value_(model.bytes_per_parameter()),
       all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
       tensor_parallel_(tensor_parallel),
-      interconnect_gbps_(gpu.interconnect_gbps),
+      interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_us_(profile.step_overhead_us) {
   const Architecture& a = model.architecture;
   const auto tp = static_cast<double>(tensor_parallel);
@@ -308,7 +309,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
     }
   }
-  const double communication = all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbps_);
+  const double communication =
+      all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
   return Time::from_seconds(us * 1e-6 + communication);
 }
 

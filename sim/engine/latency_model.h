@@ -61,7 +61,7 @@ struct RooflineParams {
 
 // Ring all-reduce of `bytes` over `tensor_parallel` GPUs: each sends and receives
 // 2 (p - 1) / p of the data over its link.
-double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbps);
+double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbytes_per_s);
 
 class RooflineLatency final : public LatencyModel {
  public:
@@ -108,7 +108,7 @@ class RooflineLatency final : public LatencyModel {
   // Two all-reduces per layer (after attention and after the FFN) of hidden_size values per token.
   double all_reduce_bytes_per_token_;
   int64_t tensor_parallel_;
-  double interconnect_gbps_;
+  double interconnect_gbytes_per_s_;
   Time overhead_;
 };
 
@@ -246,7 +246,7 @@ class CalibratedLatency final : public LatencyModel {
   double bytes_per_value_;
   double all_reduce_bytes_per_token_;
   int64_t tensor_parallel_;
-  double interconnect_gbps_;
+  double interconnect_gbytes_per_s_;
   double overhead_us_;
   std::vector<std::string> estimates_;
 };

@@ -35,7 +35,7 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
   busy_until_.assign(cluster.servers().size(), Time::zero());
   transferring_.assign(cluster.servers().size(), 0);
   waiting_jobs_.resize(cluster.servers().size());
-  observed_gbps_.assign(cluster.servers().size(), {});
+  observed_gbytes_per_s_.assign(cluster.servers().size(), {});
 }
 
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
@@ -50,8 +50,8 @@ Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, in
                         : tier == Tier::ssd ? topology_.ssd(server)
                                             : topology_.remote_storage();
     const double shard_bytes = static_cast<double>(part.bytes) / static_cast<double>(tensor_parallel);
-    const double observed = observed_rates ? observed_rate_gbps(server, tier) : 0;
-    transfer_s += shard_bytes / ((observed > 0 ? observed : capped_rate_gbps(from, gpu)) * 1e9);
+    const double observed = observed_rates ? observed_rate_gbytes_per_s(server, tier) : 0;
+    transfer_s += shard_bytes / ((observed > 0 ? observed : capped_rate_gbytes_per_s(from, gpu)) * 1e9);
     if (tier != Tier::dram) fill = std::max(fill, pipeline_fill(from, gpu));
     tensors += part.tensors;
   }
@@ -66,7 +66,7 @@ Tier Loader::tier_holding(ServerId server, CheckpointId part) const {
   return Tier::remote;
 }
 
-double Loader::capped_rate_gbps(NodeId from, NodeId to) const {
+double Loader::capped_rate_gbytes_per_s(NodeId from, NodeId to) const {
   double cap = std::numeric_limits<double>::infinity();
   for (const LinkId id : topology_.path(from, to)) {
     const Link& link = topology_.link(id);
@@ -76,7 +76,7 @@ double Loader::capped_rate_gbps(NodeId from, NodeId to) const {
     else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
              link.link_class == "storage" || link.link_class == "wan")
       efficiency = format_.network_efficiency;
-    cap = std::min(cap, efficiency * link.bandwidth_gbps);
+    cap = std::min(cap, efficiency * link.bandwidth_gbytes_per_s);
   }
   return cap;
 }
@@ -85,18 +85,18 @@ Time Loader::pipeline_fill(NodeId from, NodeId to) const {
   // The first chunk crosses every stage before the slowest one sets the pace; the last crosses
   // every stage after it: one chunk time per stage other than the slowest.
   double total_s = 0;
-  double slowest_gbps = std::numeric_limits<double>::infinity();
+  double slowest_gbytes_per_s = std::numeric_limits<double>::infinity();
   const auto chunk = static_cast<double>(params_.chunk_bytes);
   for (const LinkId id : topology_.path(from, to)) {
-    const double gbps = topology_.link(id).bandwidth_gbps;
-    total_s += chunk / (gbps * 1e9);
-    slowest_gbps = std::min(slowest_gbps, gbps);
+    const double gbytes_per_s = topology_.link(id).bandwidth_gbytes_per_s;
+    total_s += chunk / (gbytes_per_s * 1e9);
+    slowest_gbytes_per_s = std::min(slowest_gbytes_per_s, gbytes_per_s);
   }
-  return Time::from_seconds(total_s - chunk / (slowest_gbps * 1e9));
+  return Time::from_seconds(total_s - chunk / (slowest_gbytes_per_s * 1e9));
 }
 
 FlowId Loader::start_flow(NodeId from, NodeId to, double bytes, uint64_t tag) {
-  return network_.start(from, to, bytes, *this, tag, capped_rate_gbps(from, to));
+  return network_.start(from, to, bytes, *this, tag, capped_rate_gbytes_per_s(from, to));
 }
 
 void Loader::start(const LoadRequest& request, LoadListener& listener) {
@@ -249,10 +249,11 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
     for (const PartLoad& p : job.parts) shard_bytes += static_cast<double>(p.part.bytes);
     shard_bytes /= static_cast<double>(job.request.gpus.size());
     // GB/s is bytes per nanosecond.
-    const double rate_gbps = shard_bytes / static_cast<double>(took.ns());
-    double& average = observed_gbps_[s][static_cast<size_t>(job.outcome.tier)];
-    average = average > 0 ? params_.observed_rate_weight * rate_gbps + (1 - params_.observed_rate_weight) * average
-                          : rate_gbps;
+    const double rate_gbytes_per_s = shard_bytes / static_cast<double>(took.ns());
+    double& average = observed_gbytes_per_s_[s][static_cast<size_t>(job.outcome.tier)];
+    average = average > 0
+                  ? params_.observed_rate_weight * rate_gbytes_per_s + (1 - params_.observed_rate_weight) * average
+                  : rate_gbytes_per_s;
   }
   if (job.finish_delay > Time::zero()) sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
   else finish(job_id);

@@ -113,8 +113,8 @@ class Loader final : public EventHandler, public FlowListener {
   Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
                 bool observed_rates = false) const;
   // The moving average of measured load rates from `tier` to `server`'s GPUs, GB/s; 0: none yet.
-  double observed_rate_gbps(ServerId server, Tier tier) const {
-    return observed_gbps_[server][static_cast<size_t>(tier)];
+  double observed_rate_gbytes_per_s(ServerId server, Tier tier) const {
+    return observed_gbytes_per_s_[server][static_cast<size_t>(tier)];
   }
   // The estimated time until loads already started on `server` are done: the loading-queue wait
   // of ServerlessLLM's scheduler, which loads one model at a time per server (a real queue with
@@ -169,7 +169,7 @@ class Loader final : public EventHandler, public FlowListener {
   void finish(uint32_t job_id);
   uint32_t add_cache_fill(ServerId server, const CheckpointPart& part, Tier target);
   FlowId start_flow(NodeId from, NodeId to, double bytes, uint64_t tag);
-  double capped_rate_gbps(NodeId from, NodeId to) const;
+  double capped_rate_gbytes_per_s(NodeId from, NodeId to) const;
   Time pipeline_fill(NodeId from, NodeId to) const;
   static uint64_t make_tag(uint32_t index, uint32_t part, FlowKind kind) {
     return (uint64_t{index} << 32) | (uint64_t{part} << 8) | kind;
@@ -192,7 +192,7 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
   std::vector<uint8_t> transferring_;
-  std::vector<std::array<double, std::size(kAllTiers)>> observed_gbps_;  // by server and tier
+  std::vector<std::array<double, std::size(kAllTiers)>> observed_gbytes_per_s_;  // by server and tier
   std::vector<std::deque<uint32_t>> waiting_jobs_;
 };
 

@@ -30,11 +30,11 @@ ServerGroupSpec dgx_like() {
   g.server.gpu = "bench-gpu";
   g.server.gpus = kGpus;
   g.server.dram_bytes = int64_t{1} << 41;
-  g.server.ssd_read_gbps = 16;
-  g.server.nic_gbps = 12.5;
+  g.server.ssd_read_gbytes_per_s = 16;
+  g.server.nic_gbytes_per_s = 12.5;
   g.gpu.name = "bench-gpu";
-  g.gpu.host_link_gbps = 25;
-  g.gpu.interconnect_gbps = 300;
+  g.gpu.host_link_gbytes_per_s = 25;
+  g.gpu.interconnect_gbytes_per_s = 300;
   return g;
 }
 

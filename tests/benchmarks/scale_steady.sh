@@ -24,7 +24,7 @@ run_point() {
     local start end
     start=$(date +%s%N)
     /usr/bin/time -f '%M' -o "$out/time.txt" "$slsim" run tests/benchmarks/scale/steady.json -o "$out/run" \
-      --set "cluster.server_groups.0.count=$((gpus / 8))" --set cluster.remote_storage_gbps=100000 \
+      --set "cluster.server_groups.0.count=$((gpus / 8))" --set cluster.remote_storage_gbytes_per_s=100000 \
       --set "policies.autoscale={\"name\": \"fixed\", \"params\": {\"instances\": $((gpus / 6))}}" \
       --set "workload.sources.0.rate_per_s=$rate" --set "workload.sources.0.requests=$requests" >/dev/null
     end=$(date +%s%N)

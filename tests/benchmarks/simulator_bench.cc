@@ -25,7 +25,7 @@ void BM_SteadyReplay(benchmark::State& state) {
   const auto config = std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/benchmarks/scale/steady.json";
   const ResolvedExperiment experiment =
       load_experiment(config, {"cluster.server_groups.0.count=" + std::to_string(gpus / 8),
-                               "cluster.remote_storage_gbps=100000",
+                               "cluster.remote_storage_gbytes_per_s=100000",
                                R"(policies.autoscale={"name": "fixed", "params": {"instances": )" +
                                    std::to_string(gpus / 6) + "}}",
                                "workload.sources.0.rate_per_s=" + std::to_string(rate_per_s),

@@ -57,6 +57,15 @@ TEST(Cli, WrongTypeInOverrideExitsTwoNamingThePath) {
   EXPECT_THAT(r.output, HasSubstr("engine.max_num_seqs: expected an integer >= 1, got the string \"many\""));
 }
 
+TEST(Cli, OldGbpsKeyExitsTwoNamingItsNewName) {
+  const auto dir = fresh_dir("cli_renamed_key");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+  const auto r = run_slsim("validate " + config.string() + " --set cluster.server_groups.0.gpu.interconnect_gbps=32");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("cluster.server_groups[0].gpu.interconnect_gbps: `interconnect_gbps` was renamed "
+                                  "`interconnect_gbytes_per_s` (gigabytes per second)"));
+}
+
 TEST(Cli, UnknownModelAndMissingFileAreUsageErrors) {
   const auto dir = fresh_dir("cli_model");
   const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");

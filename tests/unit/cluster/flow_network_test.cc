@@ -84,7 +84,7 @@ TEST_F(Net, OneFlowGetsTheWholeLink) {
   b.link("a", "b", 10);
   build(b);
   const FlowId f = start("a", "b", 1e9, 7);
-  EXPECT_EQ(net->rate_gbps(f), 10);
+  EXPECT_EQ(net->rate_gbytes_per_s(f), 10);
   EXPECT_EQ(net->active_flows(), 1u);
   sim.run();
   EXPECT_EQ(recorder.done, (std::vector<Done>{{f, 7, Time::from_ms(100)}}));
@@ -97,8 +97,8 @@ TEST_F(Net, TwoEqualFlowsOnOneLinkGetHalfEachAndFinishInIdOrder) {
   build(b);
   const FlowId f1 = start("a", "b", 1e9, 1);
   const FlowId f2 = start("a", "b", 1e9, 2);
-  EXPECT_EQ(net->rate_gbps(f1), 5);
-  EXPECT_EQ(net->rate_gbps(f2), 5);
+  EXPECT_EQ(net->rate_gbytes_per_s(f1), 5);
+  EXPECT_EQ(net->rate_gbytes_per_s(f2), 5);
   sim.run();
   EXPECT_EQ(recorder.done, (std::vector<Done>{{f1, 1, Time::from_ms(200)}, {f2, 2, Time::from_ms(200)}}));
 }
@@ -112,13 +112,13 @@ TEST_F(Net, FlowBottleneckedElsewhereLeavesItsShareToOthers) {
   const FlowId f1 = start("a", "c", 1e9, 1);
   const FlowId f2 = start("a", "b", 1e12, 2);
   const FlowId f3 = start("b", "c", 0.5e9, 3);
-  EXPECT_DOUBLE_EQ(net->rate_gbps(f1), 1);
-  EXPECT_DOUBLE_EQ(net->rate_gbps(f2), 9);
-  EXPECT_DOUBLE_EQ(net->rate_gbps(f3), 1);
+  EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f1), 1);
+  EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f2), 9);
+  EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f3), 1);
   // f3 is done at 0.5 s; f1 (0.5e9 bytes left) then gets all of b->c, and f2 the rest of a->b.
   at.schedule(Time::from_ms(600), [&] {
-    EXPECT_DOUBLE_EQ(net->rate_gbps(f1), 2);
-    EXPECT_DOUBLE_EQ(net->rate_gbps(f2), 8);
+    EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f1), 2);
+    EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f2), 8);
     net->cancel(f2);
   });
   sim.run();
@@ -142,8 +142,8 @@ TEST_F(Net, RateCapLimitsAFlowAndTheOthersTakeTheRest) {
   build(b);
   const FlowId capped = start("a", "b", 1e9, 1, 2);
   const FlowId free = start("a", "b", 1e9, 2);
-  EXPECT_EQ(net->rate_gbps(capped), 2);
-  EXPECT_EQ(net->rate_gbps(free), 8);
+  EXPECT_EQ(net->rate_gbytes_per_s(capped), 2);
+  EXPECT_EQ(net->rate_gbytes_per_s(free), 8);
   sim.run();
   // The free flow finishes at 0.125 s; the capped one stays at 2 GB/s: 0.5 s.
   EXPECT_EQ(recorder.done, (std::vector<Done>{{free, 2, Time::from_ms(125)}, {capped, 1, Time::from_ms(500)}}));
@@ -158,7 +158,7 @@ TEST_F(Net, CancelledFlowHasNoCallbackAndFreesItsShare) {
   at.schedule(Time::from_ms(100), [&] {
     EXPECT_DOUBLE_EQ(net->remaining_bytes(keep), 0.5e9);
     net->cancel(drop);
-    EXPECT_EQ(net->rate_gbps(keep), 10);
+    EXPECT_EQ(net->rate_gbytes_per_s(keep), 10);
     EXPECT_EQ(net->active_flows(), 1u);
   });
   sim.run();
@@ -173,7 +173,7 @@ TEST_F(Net, CompletionComesAfterTheLastByteAndThePathLatency) {
   const FlowId f = start("a", "c", 1e9, 1);
   at.schedule(Time::from_ms(100) + Time::from_ns(1), [&] {
     EXPECT_EQ(net->active_flows(), 0u);  // the last byte has left; it is still on its way
-    EXPECT_EQ(net->rate_gbps(f), 0);
+    EXPECT_EQ(net->rate_gbytes_per_s(f), 0);
     EXPECT_EQ(net->remaining_bytes(f), 0);
   });
   sim.run();
@@ -256,12 +256,12 @@ TEST_F(Net, ChangeRecomputesOnlyTheFlowsThatShareLinksWithIt) {
   build(b);
   start("a", "b", 1e9, 1);
   start("a", "b", 1e9, 2);
-  net->rate_gbps(start("c", "d", 1e9, 3));  // reading a rate applies the changes so far
+  net->rate_gbytes_per_s(start("c", "d", 1e9, 3));  // reading a rate applies the changes so far
   FlowNetworkStats before = net->stats();
-  net->rate_gbps(start("c", "d", 1e9, 4));  // shares c->d with one flow only
+  net->rate_gbytes_per_s(start("c", "d", 1e9, 4));  // shares c->d with one flow only
   EXPECT_EQ(net->stats().flows_recomputed - before.flows_recomputed, 2u);
   before = net->stats();
-  net->rate_gbps(start("a", "d", 1e9, 5));  // joins both groups through b->c: all five
+  net->rate_gbytes_per_s(start("a", "d", 1e9, 5));  // joins both groups through b->c: all five
   EXPECT_EQ(net->stats().flows_recomputed - before.flows_recomputed, 5u);
 }
 
@@ -274,7 +274,7 @@ TEST_F(Net, FlowsStartedAtOneTimeAreRecomputedOnceAtItsEnd) {
   std::vector<FlowId> flows;
   for (uint64_t tag = 1; tag <= 3; ++tag) at.schedule(Time::zero(), [&, tag] { flows.push_back(start("a", "b", 1e9, tag)); });
   at.schedule(Time::from_ms(100), [&] {
-    for (const FlowId f : flows) EXPECT_DOUBLE_EQ(net->rate_gbps(f), 10.0 / 3);
+    for (const FlowId f : flows) EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f), 10.0 / 3);
   });
   sim.run();
   EXPECT_EQ(net->stats().recomputations, 2u);
@@ -313,10 +313,10 @@ TEST(FlowNetworkOnGeneratedFabric, OversubscribedUplinkAndRemoteStoreAreTheBottl
   const FlowId b = net.start(t.host_memory(1), t.host_memory(3), 1e9, recorder, 1);
   const FlowId download = net.start(t.remote_storage(), t.host_memory(0), 1e9, recorder, 2);
   const FlowId copy = net.start(t.host_memory(0), t.gpu(0, 1), 1e9, recorder, 3);
-  EXPECT_EQ(net.rate_gbps(a), 6.25);
-  EXPECT_EQ(net.rate_gbps(b), 6.25);
-  EXPECT_EQ(net.rate_gbps(download), 1.25);
-  EXPECT_EQ(net.rate_gbps(copy), 25);
+  EXPECT_EQ(net.rate_gbytes_per_s(a), 6.25);
+  EXPECT_EQ(net.rate_gbytes_per_s(b), 6.25);
+  EXPECT_EQ(net.rate_gbytes_per_s(download), 1.25);
+  EXPECT_EQ(net.rate_gbytes_per_s(copy), 25);
   sim.run();
   ASSERT_EQ(recorder.done.size(), 4u);
   // The copy: 40 ms plus 1 us of PCIe latency.
@@ -356,20 +356,20 @@ void expect_max_min_fair(const Topology& topology, FlowNetwork& net, const std::
   std::vector<double> fastest(topology.link_count(), 0);
   for (size_t i = 0; i < flows.size(); ++i) {
     for (const LinkId l : paths[i]) {
-      load[l] += net.rate_gbps(flows[i]);
-      fastest[l] = std::max(fastest[l], net.rate_gbps(flows[i]));
+      load[l] += net.rate_gbytes_per_s(flows[i]);
+      fastest[l] = std::max(fastest[l], net.rate_gbytes_per_s(flows[i]));
     }
   }
   const double tolerance = 1e-9;
   for (LinkId l = 0; l < topology.link_count(); ++l)
-    ASSERT_LE(load[l], topology.link(l).bandwidth_gbps * (1 + tolerance)) << "link " << l;
+    ASSERT_LE(load[l], topology.link(l).bandwidth_gbytes_per_s * (1 + tolerance)) << "link " << l;
   for (size_t i = 0; i < flows.size(); ++i) {
-    const double rate = net.rate_gbps(flows[i]);
+    const double rate = net.rate_gbytes_per_s(flows[i]);
     ASSERT_GT(rate, 0);
     if (rate >= caps[i] * (1 - tolerance)) continue;
     bool bottlenecked = false;
     for (const LinkId l : paths[i]) {
-      const bool saturated = load[l] >= topology.link(l).bandwidth_gbps * (1 - tolerance);
+      const bool saturated = load[l] >= topology.link(l).bandwidth_gbytes_per_s * (1 - tolerance);
       if (saturated && rate >= fastest[l] * (1 - tolerance)) bottlenecked = true;
     }
     ASSERT_TRUE(bottlenecked) << "flow " << flows[i] << " at " << rate << " GB/s has no bottleneck";
@@ -412,10 +412,10 @@ TEST(FlowNetworkRandomized, RatesAreMaxMinFairOnRandomTopologies) {
     }
     // The incremental rates are those a recomputation of every flow gives.
     std::vector<double> incremental;
-    for (const FlowId f : flows) incremental.push_back(net.rate_gbps(f));
+    for (const FlowId f : flows) incremental.push_back(net.rate_gbytes_per_s(f));
     net.recompute_all_rates();
     for (size_t i = 0; i < flows.size(); ++i)
-      EXPECT_NEAR(net.rate_gbps(flows[i]), incremental[i], 1e-9 * incremental[i]) << "trial " << trial;
+      EXPECT_NEAR(net.rate_gbytes_per_s(flows[i]), incremental[i], 1e-9 * incremental[i]) << "trial " << trial;
     sim.run();
     EXPECT_EQ(recorder.done.size(), flows.size());
   }
@@ -460,7 +460,7 @@ TEST(FlowNetworkRandomized, RatesStayMaxMinFairAsFlowsFinish) {
     std::vector<std::vector<LinkId>> live_paths;
     std::vector<double> live_caps;
     for (size_t i = 0; i < flows.size(); ++i) {
-      if (finished[i] || net.rate_gbps(flows[i]) == 0) continue;  // done, or its last byte in flight
+      if (finished[i] || net.rate_gbytes_per_s(flows[i]) == 0) continue;  // done, or its last byte in flight
       live.push_back(flows[i]);
       live_paths.push_back(paths[i]);
       live_caps.push_back(caps[i]);

@@ -30,10 +30,10 @@ std::optional<std::vector<LinkId>> reference_path(const Topology& t, NodeId from
   for (LinkId id = 0; id < t.link_count(); ++id) out_links[t.link(id).from].push_back(id);
   constexpr uint32_t kUnseen = std::numeric_limits<uint32_t>::max();
   std::vector<uint32_t> depth(t.node_count(), kUnseen);
-  std::vector<double> width_gbps(t.node_count(), 0);
+  std::vector<double> width_gbytes_per_s(t.node_count(), 0);
   std::vector<LinkId> arrived_by(t.node_count(), kNoId);
   depth[from] = 0;
-  width_gbps[from] = std::numeric_limits<double>::infinity();
+  width_gbytes_per_s[from] = std::numeric_limits<double>::infinity();
   std::vector<NodeId> frontier = {from};
   std::vector<NodeId> next;
   bool found = false;
@@ -42,14 +42,14 @@ std::optional<std::vector<LinkId>> reference_path(const Topology& t, NodeId from
     for (const NodeId node : frontier) {
       for (const LinkId link : out_links[node]) {
         const NodeId target = t.link(link).to;
-        const double width = std::min(width_gbps[node], t.link(link).bandwidth_gbps);
+        const double width = std::min(width_gbytes_per_s[node], t.link(link).bandwidth_gbytes_per_s);
         if (depth[target] == kUnseen) {
           depth[target] = depth[node] + 1;
           next.push_back(target);
-        } else if (depth[target] != depth[node] + 1 || width <= width_gbps[target]) {
+        } else if (depth[target] != depth[node] + 1 || width <= width_gbytes_per_s[target]) {
           continue;
         }
-        width_gbps[target] = width;
+        width_gbytes_per_s[target] = width;
         arrived_by[target] = link;
         if (target == to) found = true;
       }
@@ -101,7 +101,7 @@ struct TwoRacks : ::testing::Test {
 TEST_F(TwoRacks, RemoteStoreReachesHostMemoryOverSpineTorAndNic) {
   const auto& path = topology.path(topology.remote_storage(), topology.host_memory(3));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"storage", "tor_uplink", "tor_port", "nic"}));
-  EXPECT_EQ(topology.link(path[0]).bandwidth_gbps, 1.25);
+  EXPECT_EQ(topology.link(path[0]).bandwidth_gbytes_per_s, 1.25);
   // 1 ms to the store's first byte, then three 2 us network hops.
   EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(3)), Time::from_ns(1'006'000));
 }
@@ -110,8 +110,8 @@ TEST_F(TwoRacks, TorUplinkIsTheRacksNicBandwidthOverOversubscription) {
   const auto& path = topology.path(topology.host_memory(0), topology.host_memory(2));
   ASSERT_EQ(classes(topology, path),
             (std::vector<std::string>{"nic", "tor_port", "tor_uplink", "tor_uplink", "tor_port", "nic"}));
-  EXPECT_EQ(topology.link(path[2]).bandwidth_gbps, 2 * 12.5 / 2);
-  EXPECT_EQ(topology.link(path[0]).bandwidth_gbps, 12.5);
+  EXPECT_EQ(topology.link(path[2]).bandwidth_gbytes_per_s, 2 * 12.5 / 2);
+  EXPECT_EQ(topology.link(path[0]).bandwidth_gbytes_per_s, 12.5);
 }
 
 TEST_F(TwoRacks, ServersInOneRackTalkThroughTheirTorOnly) {
@@ -122,17 +122,17 @@ TEST_F(TwoRacks, ServersInOneRackTalkThroughTheirTorOnly) {
 TEST_F(TwoRacks, ServerLocalPathsUseTheProfilesLinks) {
   const auto& to_gpu = topology.path(topology.host_memory(1), topology.gpu(1, 1));
   ASSERT_EQ(classes(topology, to_gpu), std::vector<std::string>{"pcie"});
-  EXPECT_EQ(topology.link(to_gpu[0]).bandwidth_gbps, 25);  // the measured host link, not the nominal 32
+  EXPECT_EQ(topology.link(to_gpu[0]).bandwidth_gbytes_per_s, 25);  // the measured host link, not the nominal 32
   EXPECT_EQ(topology.link(to_gpu[0]).to, topology.gpu(1, 1));
   const auto& read = topology.path(topology.ssd(1), topology.host_memory(1));
   ASSERT_EQ(classes(topology, read), std::vector<std::string>{"ssd_read"});
-  EXPECT_EQ(topology.link(read[0]).bandwidth_gbps, 4);
+  EXPECT_EQ(topology.link(read[0]).bandwidth_gbytes_per_s, 4);
   const auto& write = topology.path(topology.host_memory(1), topology.ssd(1));
   ASSERT_EQ(classes(topology, write), std::vector<std::string>{"ssd_write"});
-  EXPECT_EQ(topology.link(write[0]).bandwidth_gbps, 4);  // no ssd_write_gbps: as fast as reads
+  EXPECT_EQ(topology.link(write[0]).bandwidth_gbytes_per_s, 4);  // no ssd_write_gbytes_per_s: as fast as reads
   const auto& peer = topology.path(topology.gpu(2, 0), topology.gpu(2, 1));
   EXPECT_EQ(classes(topology, peer), (std::vector<std::string>{"gpu_interconnect", "gpu_interconnect"}));
-  EXPECT_EQ(topology.link(peer[0]).bandwidth_gbps, 300);
+  EXPECT_EQ(topology.link(peer[0]).bandwidth_gbytes_per_s, 300);
 }
 
 TEST_F(TwoRacks, PathsAreCachedAndReturnTheSameVector) {
@@ -156,17 +156,17 @@ TEST(Topology, DefaultPutsEveryServerInOneRack) {
 
 TEST(Topology, HeterogeneousServersKeepTheirOwnFigures) {
   ServerGroupSpec fast = server_group(1, 8, 50);
-  fast.server.ssd_write_gbps = 2;
+  fast.server.ssd_write_gbytes_per_s = 2;
   Cluster cluster({server_group(1, 1), fast}, 1.25);
   Topology topology(cluster, TopologyParams{});
   EXPECT_THROW(topology.gpu(0, 1), std::out_of_range);
   EXPECT_NO_THROW(topology.gpu(1, 7));
-  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.nic(1))[0]).bandwidth_gbps, 50);
-  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.ssd(1))[0]).bandwidth_gbps, 2);
+  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.nic(1))[0]).bandwidth_gbytes_per_s, 50);
+  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.ssd(1))[0]).bandwidth_gbytes_per_s, 2);
   // One rack: its uplink carries the sum of both NICs.
   const auto& up = topology.path(topology.host_memory(1), topology.remote_storage());
   EXPECT_EQ(topology.link(up[2]).link_class, "tor_uplink");
-  EXPECT_EQ(topology.link(up[2]).bandwidth_gbps, 62.5);
+  EXPECT_EQ(topology.link(up[2]).bandwidth_gbytes_per_s, 62.5);
 }
 
 TEST(Topology, RemoteSiteSitsBehindItsWanLink) {
@@ -176,7 +176,7 @@ TEST(Topology, RemoteSiteSitsBehindItsWanLink) {
   Topology topology(cluster, params);
   const auto& path = topology.path(topology.remote_storage(), topology.host_memory(2));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"storage", "wan", "tor_uplink", "tor_port", "nic"}));
-  EXPECT_EQ(topology.link(path[1]).bandwidth_gbps, 0.5);
+  EXPECT_EQ(topology.link(path[1]).bandwidth_gbytes_per_s, 0.5);
   EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(2)),
             Time::from_ms(1) + Time::from_ms(30) + Time::from_ns(3 * 2000));
   // The main site's servers do not cross the WAN.

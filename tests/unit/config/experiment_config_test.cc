@@ -71,14 +71,26 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
 }
 
+TEST(ExperimentConfig, BandwidthKeysOfTheOldGbpsNamesAreRefusedWithTheirNewNames) {
+  Json server_override = minimal();
+  server_override["cluster"]["server_groups"][0]["server"] = {{"nic_gbps", 50}};
+  EXPECT_THAT(error_of(server_override), HasSubstr("cluster.server_groups[0].server.nic_gbps: `nic_gbps` was renamed "
+                                                   "`nic_gbytes_per_s` (gigabytes per second)"));
+  Json cluster_key = minimal();
+  cluster_key["cluster"]["remote_storage_gbps"] = 1.25;
+  EXPECT_THAT(error_of(cluster_key), HasSubstr("cluster.remote_storage_gbps: `remote_storage_gbps` was renamed "
+                                               "`remote_storage_gbytes_per_s` (gigabytes per second)"));
+}
+
 TEST(ExperimentConfig, TopologyIsReadAndServerSitesMustBeListed) {
   Json doc = minimal();
-  doc["cluster"]["topology"] = Json::parse(R"({"servers_per_rack": 1, "sites": [{"name": "edge", "wan_gbps": 0.5}]})");
+  doc["cluster"]["topology"] =
+      Json::parse(R"({"servers_per_rack": 1, "sites": [{"name": "edge", "wan_gbytes_per_s": 0.5}]})");
   doc["cluster"]["server_groups"][0]["site"] = "edge";
   const auto r = resolve_experiment(doc, ".");
   EXPECT_EQ(r.server_groups[0].site, "edge");
   EXPECT_EQ(r.config.cluster.topology.servers_per_rack, 1);
-  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_gbps, 0.5);
+  EXPECT_EQ(r.config.cluster.topology.sites[0].wan_gbytes_per_s, 0.5);
   EXPECT_EQ(r.config.cluster.topology.sites[0].wan_latency_ms, 20);
   Json unlisted = doc;
   unlisted["cluster"]["server_groups"][0]["site"] = "moon";

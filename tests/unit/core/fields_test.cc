@@ -7,9 +7,15 @@ namespace slsim {
 namespace {
 
 struct Inner {
-  double rate_gbps = 1.5;
+  double rate_gbytes_per_s = 1.5;
   template <class V>
-  void visit(V& v) { v.field("rate_gbps", rate_gbps, "a rate", positive()); }
+  void visit(V& v) { v.field("rate_gbytes_per_s", rate_gbytes_per_s, "a rate", positive()); }
+};
+
+struct Nic {
+  double nic_gbytes_per_s = 1;
+  template <class V>
+  void visit(V& v) { v.field("nic_gbytes_per_s", nic_gbytes_per_s, "a NIC"); }
 };
 
 struct Outer {
@@ -42,27 +48,44 @@ std::string error_of(const char* text) {
 
 TEST(Fields, ReadsValuesAndKeepsDefaultsForMissingKeys) {
   Outer o;
-  JsonReader::read_struct(Json::parse(R"({"count": 5, "items": [{"rate_gbps": 3}]})"), "", o);
+  JsonReader::read_struct(Json::parse(R"({"count": 5, "items": [{"rate_gbytes_per_s": 3}]})"), "", o);
   EXPECT_EQ(o.count, 5);
   EXPECT_EQ(o.mode, "a");
   ASSERT_EQ(o.items.size(), 1u);
-  EXPECT_EQ(o.items[0].rate_gbps, 3);
-  EXPECT_EQ(o.inner.rate_gbps, 1.5);
+  EXPECT_EQ(o.items[0].rate_gbytes_per_s, 3);
+  EXPECT_EQ(o.inner.rate_gbytes_per_s, 1.5);
 }
 
 TEST(Fields, UnknownKeyNamesItsPath) {
   EXPECT_THAT(error_of(R"({"inner": {"rate_gbs": 1}})"), testing::StartsWith("inner.rate_gbs: unknown key"));
 }
 
+TEST(Fields, RenamedKeyIsRefusedNamingItsNewNameAndPath) {
+  Nic nic;
+  try {
+    JsonReader::read_struct(Json::parse(R"({"nic_gbps": 50})"), "servers[2]", nic);
+    FAIL() << "the old key was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "servers[2].nic_gbps: `nic_gbps` was renamed `nic_gbytes_per_s` (gigabytes per second)");
+  }
+}
+
+TEST(Fields, RenamedKeyWhereItsNewNameIsNotReadIsAnUnknownKey) {
+  // Outer reads no `nic_gbytes_per_s`, so pointing at it would send the user to another wrong key.
+  EXPECT_THAT(error_of(R"({"nic_gbps": 50})"), testing::StartsWith("nic_gbps: unknown key; expected one of: count"));
+}
+
 TEST(Fields, WrongTypeNamesPathAndExpectation) {
   EXPECT_EQ(error_of(R"({"count": "three"})"), "count: expected an integer >= 1, got the string \"three\"");
   EXPECT_EQ(error_of(R"({"flag": 1})"), "flag: expected true or false, got the number 1");
-  EXPECT_THAT(error_of(R"({"items": [{}, {"rate_gbps": "x"}]})"), testing::StartsWith("items[1].rate_gbps: expected a number > 0"));
+  EXPECT_THAT(error_of(R"({"items": [{}, {"rate_gbytes_per_s": "x"}]})"),
+              testing::StartsWith("items[1].rate_gbytes_per_s: expected a number > 0"));
 }
 
 TEST(Fields, OutOfRangeValueIsRefused) {
   EXPECT_THAT(error_of(R"({"count": 0})"), testing::StartsWith("count: expected an integer >= 1, got 0"));
-  EXPECT_THAT(error_of(R"({"inner": {"rate_gbps": 0}})"), testing::StartsWith("inner.rate_gbps: expected a number > 0"));
+  EXPECT_THAT(error_of(R"({"inner": {"rate_gbytes_per_s": 0}})"),
+              testing::StartsWith("inner.rate_gbytes_per_s: expected a number > 0"));
   EXPECT_THAT(error_of(R"({"count": 1.5})"), testing::StartsWith("count: expected an integer"));
 }
 
@@ -78,7 +101,7 @@ TEST(Fields, WriterRoundTripsEveryField) {
   Outer back;
   JsonReader::read_struct(j, "", back);
   EXPECT_EQ(back.count, 9);
-  EXPECT_EQ(back.items.at(0).rate_gbps, 4);
+  EXPECT_EQ(back.items.at(0).rate_gbytes_per_s, 4);
   EXPECT_EQ(JsonWriter::to_json(back), j);
 }
 

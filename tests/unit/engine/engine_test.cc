@@ -375,9 +375,9 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   m.architecture.ffn_kind = "gated";
   m.architecture.vocab_size = 32000;
   GpuProfile gpu;
-  gpu.hbm_bandwidth_gbps = 1000;
+  gpu.hbm_bandwidth_gbytes_per_s = 1000;
   gpu.dense_fp16_tflops = 100;
-  gpu.interconnect_gbps = 100;
+  gpu.interconnect_gbytes_per_s = 100;
   RooflineParams p{1.0, 1.0, 0.0};
   const RooflineLatency latency(m, gpu, 1, p);
   StepShape decode;

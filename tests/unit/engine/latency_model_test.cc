@@ -35,9 +35,9 @@ GpuProfile test_gpu() {
   GpuProfile gpu;
   gpu.name = "test-gpu";
   gpu.memory_bytes = int64_t{1} << 30;
-  gpu.hbm_bandwidth_gbps = 1000;
+  gpu.hbm_bandwidth_gbytes_per_s = 1000;
   gpu.dense_fp16_tflops = 100;
-  gpu.interconnect_gbps = 100;
+  gpu.interconnect_gbytes_per_s = 100;
   return gpu;
 }
 

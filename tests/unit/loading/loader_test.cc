@@ -93,10 +93,10 @@ TEST(Loader, EstimatesCanUseTheRatesEarlierLoadsAchieved) {
   b.load(0, 1, 1.0, {0});
   b.load(1, 2, 1.0, {1});
   b.sim.run();  // both shared the 1 GB/s store: 0.5 GB/s each
-  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbps(0, Tier::remote), 0.5);
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(0, Tier::remote), 0.5);
   b.load(2, 3, 1.0, {0});
   b.sim.run();  // alone: 1 GB/s, averaged with weight 0.5
-  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbps(0, Tier::remote), 0.75);
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(0, Tier::remote), 0.75);
   EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0 / 0.75));
   EXPECT_EQ(b.loader.estimate(0, other, 1), Time::from_seconds(1.0));
 }

@@ -21,14 +21,14 @@ inline ServerGroupSpec round_servers(int64_t count, int64_t gpus) {
   g.server.dram_cache_bytes = int64_t{1} << 40;
   g.server.ssd_bytes = int64_t{1} << 40;
   g.server.ssd_cache_bytes = int64_t{1} << 40;
-  g.server.ssd_read_gbps = 4;
-  g.server.nic_gbps = 10;
+  g.server.ssd_read_gbytes_per_s = 4;
+  g.server.nic_gbytes_per_s = 10;
   g.gpu.name = "test-gpu";
   g.gpu.memory_bytes = int64_t{80} << 30;
-  g.gpu.hbm_bandwidth_gbps = 3000;
+  g.gpu.hbm_bandwidth_gbytes_per_s = 3000;
   g.gpu.dense_fp16_tflops = 1000;
-  g.gpu.host_link_gbps = 100;
-  g.gpu.interconnect_gbps = 400;
+  g.gpu.host_link_gbytes_per_s = 100;
+  g.gpu.interconnect_gbytes_per_s = 400;
   return g;
 }
 
