@@ -262,8 +262,13 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
 void Loader::finish(uint32_t job_id) {
   Job& job = jobs_[job_id];
   const ServerId s = job.request.server;
-  for (const PartLoad& load : job.parts)
-    if (load.tier == Tier::ssd || load.tier == Tier::remote) dram_[s].insert(load.part.id, load.part.bytes, sim_.now());
+  for (size_t i = 0; i < job.parts.size(); ++i) {
+    const PartLoad& load = job.parts[i];
+    if (load.tier != Tier::ssd && load.tier != Tier::remote) continue;
+    const bool was_cached = dram_[s].contains(load.part.id);
+    if (dram_[s].insert(load.part.id, load.part.bytes, sim_.now()) && !was_cached && i < 32)
+      job.outcome.parts_cached_in_dram |= 1u << i;
+  }
   job.active = false;
   free_jobs_.push_back(job_id);
   if (params_.serialize_per_server) {
@@ -303,5 +308,7 @@ uint32_t Loader::add_cache_fill(ServerId server, const CheckpointPart& part, Tie
 void Loader::keep_in_dram(ServerId server, const CheckpointPart& part) {
   dram_[server].insert(part.id, part.bytes, sim_.now());
 }
+
+void Loader::drop_from_dram(ServerId server, CheckpointId part) { dram_[server].erase(part); }
 
 }  // namespace slsim

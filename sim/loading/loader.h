@@ -81,6 +81,10 @@ struct LoadRequest {
 struct LoadOutcome {
   Tier tier = Tier::remote;  // the slowest tier any part was read from
   bool preloaded = false;    // a part came from a tier a preloader filled
+  // Bit i: part i of the request was not in the server's DRAM cache before and this load put it
+  // there (parts beyond the 32nd are not tracked; a checkpoint is a base and at most one delta).
+  uint32_t parts_cached_in_dram = 0;
+  bool cached_in_dram(size_t part) const { return part < 32 && (parts_cached_in_dram >> part & 1u) != 0; }
 };
 
 class LoadListener {
@@ -103,6 +107,9 @@ class Loader final : public EventHandler, public FlowListener {
   // An instance is going away: keep its checkpoint in the server's DRAM cache, as
   // ServerlessLLM's pool does (the GPU-to-host copy is not modelled).
   void keep_in_dram(ServerId server, const CheckpointPart& part);
+  // An instance is going away and its checkpoint is not to be kept: the part leaves the server's
+  // DRAM cache (if it is there).
+  void drop_from_dram(ServerId server, CheckpointId part);
 
   // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
   // start-up, each part's shard at the capped rate of the path from the fastest tier holding it

@@ -41,4 +41,13 @@ bool TierCache::insert(CheckpointId id, int64_t bytes, Time now, bool preloaded)
   return true;
 }
 
+bool TierCache::erase(CheckpointId id) {
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  used_bytes_ -= it->second.bytes;
+  entries_.erase(it);
+  policy_->on_remove(id);
+  return true;
+}
+
 }  // namespace slsim

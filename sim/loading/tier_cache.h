@@ -32,6 +32,8 @@ class TierCache {
   void record_lookup(CheckpointId id, Time now);
   // Keeps the checkpoint if the policy admits it, evicting as the policy chooses; false if not kept.
   bool insert(CheckpointId id, int64_t bytes, Time now, bool preloaded = false);
+  // Removes the checkpoint if cached (not an eviction: its owner let it go); false if it was not.
+  bool erase(CheckpointId id);
 
   int64_t used_bytes() const { return used_bytes_; }
   int64_t capacity_bytes() const { return capacity_bytes_; }

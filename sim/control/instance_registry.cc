@@ -1,0 +1,120 @@
+#include "sim/control/instance_registry.h"
+
+#include <algorithm>
+
+#include "sim/core/slots.h"
+
+namespace slsim {
+
+InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models,
+                                   const EngineParams& engine_params, ServingObserver& observer)
+    : sim_(sim), cluster_(cluster), engine_params_(engine_params), observer_(observer) {
+  for (auto& served : models) {
+    ModelState m;
+    m.checkpoint_bytes = served.spec.checkpoint_bytes();
+    for (const Server& s : cluster_.servers()) {
+      if (s.profile->gpus < served.tensor_parallel) continue;
+      m.longest_fit_tokens = std::max(
+          m.longest_fit_tokens, kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params_));
+    }
+    m.served = std::move(served);
+    models_.push_back(std::move(m));
+  }
+}
+
+int64_t InstanceRegistry::instances_in(ModelId model, InstanceState state) const {
+  const std::vector<InstanceId>& ids = models_[model].instances_;
+  return std::count_if(ids.begin(), ids.end(), [&](InstanceId i) { return instances_[i].state == state; });
+}
+
+InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int64_t> gpus, StartReason reason,
+                                 double estimated_start_s, Time placed) {
+  ModelState& m = models_[model];
+  const InstanceId id = reuse_or_append(instances_, free_slots_);
+  Instance& inst = instances_[id];
+  inst = Instance{};
+  inst.model = model;
+  inst.server = server;
+  inst.reason = reason;
+  inst.gpus = std::move(gpus);
+  inst.load_started = sim_.now();
+  inst.estimated_start_s = estimated_start_s;
+  inst.placed = placed;
+  start_engine(inst, *cluster_.server(server).gpu);
+  m.last_server = server;
+  inst.route_order = m.next_route_order_++;
+  m.instances_.push_back(id);
+  return id;
+}
+
+const Instance* InstanceRegistry::loaded_copy(ModelId model, ServerId server) const {
+  for (const InstanceId other : models_[model].instances_) {
+    const Instance& o = instances_[other];
+    if (o.server == server && o.state != InstanceState::loading) return &o;
+  }
+  return nullptr;
+}
+
+void InstanceRegistry::start_engine(Instance& inst, const GpuProfile& gpu) {
+  const ServedModel& served = models_[inst.model].served;
+  auto& latency = latency_models_[{inst.model, gpu.name}];
+  if (!latency) latency = make_latency_model(served.spec, gpu, served.tensor_parallel, engine_params_);
+  inst.latency = latency.get();
+  inst.swap = std::make_unique<HostLinkSwapChannel>(gpu, served.tensor_parallel);
+  const EngineCapacity capacity{kv_capacity_blocks(served.spec, gpu, served.tensor_parallel, engine_params_),
+                                served.spec.architecture.max_context, served.spec.kv_bytes_per_token()};
+  inst.engine = std::make_unique<Engine>(*inst.latency, engine_params_, capacity, *inst.swap);
+}
+
+void InstanceRegistry::set_state(InstanceId id, InstanceState to) {
+  Instance& inst = instances_[id];
+  if (inst.state == to) return;
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, models_[inst.model].served.tensor_parallel,
+                                           inst.state, to, sim_.now()});
+  const bool was_serving = serving(inst.state);
+  inst.state = to;
+  if (serving(to) != was_serving) reindex(id);
+}
+
+void InstanceRegistry::reindex(InstanceId id) {
+  Instance& inst = instances_[id];
+  RouteIndex& index = models_[inst.model].route_index_;
+  const int64_t outstanding = inst.engine && serving(inst.state) ? inst.engine->outstanding() : -1;
+  if (outstanding == inst.indexed_outstanding) return;
+  if (inst.indexed_outstanding >= 0 && outstanding >= 0)
+    index.update(inst.route_leaf, outstanding);
+  else if (inst.indexed_outstanding >= 0)
+    index.erase(inst.route_leaf);
+  else
+    inst.route_leaf = index.insert(id, inst.route_order, outstanding);
+  inst.indexed_outstanding = outstanding;
+}
+
+void InstanceRegistry::retire(InstanceId id) {
+  Instance& inst = instances_[id];
+  ModelState& m = models_[inst.model];
+  set_state(id, InstanceState::released);
+  cluster_.give_back_gpus(inst.server, inst.gpus);
+  std::erase(m.instances_, id);
+  --m.ready_;
+  publish_stats(id);
+  inst.engine.reset();
+  inst.step_event = 0;
+  inst.expiry.cancel();
+  free_slots_.push_back(id);
+}
+
+void InstanceRegistry::publish_stats(InstanceId id) {
+  const Instance& inst = instances_[id];
+  const std::vector<std::string> estimates = inst.latency->estimates();
+  observer_.on_instance_stats(InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name,
+                                            &inst.engine->stats(), &estimates});
+}
+
+std::vector<std::pair<RequestId, int64_t>> InstanceRegistry::tokens_now(InstanceId id, bool cached) const {
+  const Instance& inst = instances_[id];
+  const Time elapsed = inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero();
+  return cached ? inst.engine->cached_request_tokens(elapsed) : inst.engine->request_tokens(elapsed);
+}
+
+}  // namespace slsim

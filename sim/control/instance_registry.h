@@ -1,0 +1,170 @@
+#pragma once
+// The instances of every served model: their slots, engines and states, each model's routing
+// index, and the per-model counts the autoscaler and the router read (ready, starting, requests
+// outstanding). Counts change only through the named transitions below, so every place that
+// moves an instance or a request through its life says which step it takes.
+//
+// Invariants: `ModelState::instances()` lists exactly the model's instances that are loading,
+// serving or migrating, in the order they were placed; an instance is in its model's routing
+// index, keyed by its engine's request count, exactly while it is idle or busy (reindex() after
+// every change of either).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/cluster/cluster.h"
+#include "sim/control/observer.h"
+#include "sim/control/route_index.h"
+#include "sim/core/deferred_timer.h"
+#include "sim/core/simulator.h"
+#include "sim/engine/engine.h"
+#include "sim/engine/latency_model.h"
+#include "sim/engine/model_spec.h"
+#include "sim/loading/loader.h"
+
+namespace slsim {
+
+struct ServedModel {
+  ModelSpec spec;
+  int64_t tensor_parallel = 1;
+  // What a load must bring: the base checkpoint, then the model's own delta if it has one.
+  std::vector<CheckpointPart> checkpoint;
+};
+
+// Why an instance starts: on demand, or pre-warmed ahead of a predicted request, in which case
+// it may stay idle for `keep_alive` before its first request.
+struct StartReason {
+  bool prewarm = false;
+  Time keep_alive;
+};
+
+inline bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
+
+struct Instance {
+  ModelId model = 0;
+  ServerId server = 0;
+  InstanceState state = InstanceState::released;
+  std::vector<int64_t> gpus;
+  Time load_started;
+  Time ready_at;
+  LoadOutcome load;
+  StartReason reason;
+  bool served_any = false;
+  const LatencyModel* latency = nullptr;
+  std::unique_ptr<SwapChannel> swap;
+  std::unique_ptr<Engine> engine;
+  EventSeq step_event = 0;
+  Time step_started;
+  Time step_end;
+  DeferredTimer expiry;  // its keep-alive while idle
+  // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
+  double estimated_start_s = -1;
+  Time placed;
+  int32_t migration = -1;  // the live migration it is the source or destination of
+  bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
+  // Its keep-alive ran out while the autoscaler's target still wanted it.
+  bool keep_alive_expired = false;
+  uint64_t route_order = 0;  // rises with each instance the model places, whose order it keeps
+  int64_t indexed_outstanding = -1;  // its count in ModelState::route_index; -1: absent
+  uint32_t route_leaf = 0;           // its place there while present
+};
+
+class ModelState {
+ public:
+  ServedModel served;
+  int64_t checkpoint_bytes = 0;
+  int64_t longest_fit_tokens = 0;  // the largest KV capacity over server types
+  ServerId last_server = kNoId;
+  int64_t desired = 0;  // the target-based autoscaler's last answer
+
+  const std::vector<InstanceId>& instances() const { return instances_; }  // loading or ready
+  // Its serving instances by (requests in flight, place in `instances`): least-outstanding
+  // routing takes the first instead of scanning `instances` per arrival.
+  const RouteIndex& route_index() const { return route_index_; }
+  int64_t ready() const { return ready_; }
+  int64_t starting() const { return starting_; }  // loading, or waiting for GPUs
+  int64_t outstanding() const { return outstanding_; }  // dispatched to its instances, not finished
+
+ private:
+  friend class InstanceRegistry;
+  std::vector<InstanceId> instances_;
+  RouteIndex route_index_;
+  uint64_t next_route_order_ = 0;
+  int64_t ready_ = 0;
+  int64_t starting_ = 0;
+  int64_t outstanding_ = 0;
+};
+
+class InstanceRegistry {
+ public:
+  InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models, const EngineParams& engine_params,
+                   ServingObserver& observer);
+
+  const EngineParams& engine_params() const { return engine_params_; }
+  size_t models() const { return models_.size(); }
+  ModelState& model(ModelId model) { return models_[model]; }
+  const ModelState& model(ModelId model) const { return models_[model]; }
+  // Every slot, released ones included: ids run below this.
+  InstanceId slots() const { return static_cast<InstanceId>(instances_.size()); }
+  Instance& instance(InstanceId id) { return instances_[id]; }
+  const Instance& instance(InstanceId id) const { return instances_[id]; }
+  int64_t instances_in(ModelId model, InstanceState state) const;
+
+  // Per-model counts, as instances and requests move through their lives.
+  void start_requested(ModelId model) { ++models_[model].starting_; }
+  void start_withdrawn(ModelId model) { --models_[model].starting_; }
+  void load_finished(ModelId model) {
+    --models_[model].starting_;
+    ++models_[model].ready_;
+  }
+  // A live migration's source takes no new requests; while it moves the model counts it as
+  // starting, until its destination's load_finished().
+  void migration_started(ModelId model) {
+    --models_[model].ready_;
+    ++models_[model].starting_;
+  }
+  // The switch: the destination, ready since its load, is counted beside the source until the
+  // source's retire() takes that one back.
+  void migration_switched(ModelId model) { ++models_[model].ready_; }
+  void request_dispatched(ModelId model) { ++models_[model].outstanding_; }
+  // Finished, or taken back to the router by a preemption.
+  void request_left(ModelId model) { --models_[model].outstanding_; }
+
+  // A new instance of `model` on `gpus` of `server` (already taken), with its engine, in state
+  // `released` until set_state(); it joins the model's instances.
+  InstanceId add(ModelId model, ServerId server, std::vector<int64_t> gpus, StartReason reason,
+                 double estimated_start_s, Time placed);
+  // A loaded instance of `model` on `server`, whose GPUs a new one can copy from; nullptr: none.
+  const Instance* loaded_copy(ModelId model, ServerId server) const;
+  // Publishes the transition and keeps the routing index in step.
+  void set_state(InstanceId id, InstanceState to);
+  // Brings the instance's key in its model's routing index up to date; called after every
+  // change of its state or of its engine's request count.
+  void reindex(InstanceId id);
+  // Lets a ready instance go: its GPUs back to the server, its engine's statistics published,
+  // its slot free for reuse, and the model's ready count down by one.
+  void retire(InstanceId id);
+  void publish_stats(InstanceId id);
+  // An instance's requests and their tokens now, part-way through its step in progress; with
+  // `cached`, only the tokens whose keys and values are in its GPUs' cache.
+  std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id, bool cached = false) const;
+
+ private:
+  void start_engine(Instance& inst, const GpuProfile& gpu);
+
+  Simulator& sim_;
+  Cluster& cluster_;
+  EngineParams engine_params_;
+  ServingObserver& observer_;
+  std::vector<ModelState> models_;
+  std::vector<Instance> instances_;
+  std::vector<InstanceId> free_slots_;
+  // Stateless, so shared by every instance of a model on one GPU type.
+  std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
+};
+
+}  // namespace slsim

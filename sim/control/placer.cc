@@ -1,0 +1,195 @@
+#include "sim/control/placer.h"
+
+namespace slsim {
+namespace {
+
+// One prompt of `tokens` prefilled alone: what the placement's migration estimate a·tokens + b
+// is fitted to.
+Time prefill_time(const LatencyModel& latency, int64_t tokens) {
+  if (tokens <= 0) return Time::zero();
+  StepShape shape;
+  shape.prefill_tokens = tokens;
+  shape.prefill_attention_pairs = static_cast<double>(tokens) * static_cast<double>(tokens) / 2;
+  shape.prefill_sequences = 1;
+  return latency.step_time(shape);
+}
+
+bool live(MigrationMethod method) {
+  return method == MigrationMethod::live_token || method == MigrationMethod::live_kv;
+}
+
+}  // namespace
+
+InstancePlacer::InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& loader, InstanceRegistry& instances,
+                               PlacementPolicy& placement, const MigrationPolicy& migration,
+                               LoadListener& load_listener, VictimHandler& victims)
+    : sim_(sim),
+      cluster_(cluster),
+      loader_(loader),
+      instances_(instances),
+      placement_(placement),
+      migration_(migration),
+      load_listener_(load_listener),
+      victims_(victims) {}
+
+void InstancePlacer::start(ModelId model, StartReason reason) {
+  instances_.start_requested(model);
+  if (!try_place(model, reason)) waiting_.emplace_back(model, reason);
+}
+
+int64_t InstancePlacer::withdraw_waiting(ModelId model, int64_t count) {
+  int64_t withdrawn = 0;
+  for (auto it = waiting_.end(); withdrawn < count && it != waiting_.begin();) {
+    --it;
+    if (it->first != model) continue;
+    it = waiting_.erase(it);
+    instances_.start_withdrawn(model);
+    ++withdrawn;
+  }
+  return withdrawn;
+}
+
+bool InstancePlacer::try_place(ModelId model, StartReason reason) {
+  const ModelState& m = instances_.model(model);
+  PlacementRequest request{model, m.served.tensor_parallel, m.checkpoint_bytes, m.served.checkpoint, false, {}};
+  std::vector<InstanceView> movable;
+  if (migration_.method() != MigrationMethod::none) {
+    movable = movable_instances();
+    request.may_free_gpus = true;
+    request.movable = movable;
+  }
+  auto placement = placement_.place(request);
+  if (!placement && request.may_free_gpus) placement = cheapest_room(request);
+  if (!placement) return false;
+  if (placement->victims.empty()) {
+    place_on(model, reason, placement->server, placement->estimated_start_s, sim_.now());
+    return true;
+  }
+  make_room(*placement, model, reason);
+  return true;
+}
+
+InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
+                                    Time placed) {
+  const ServedModel& served = instances_.model(model).served;
+  LoadRequest load{0, server, {}, {}, served.checkpoint};
+  // A loaded copy of the same model on this server can be copied GPU to GPU.
+  if (const Instance* copy = instances_.loaded_copy(model, server)) load.source_gpus = copy->gpus;
+  load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
+                                 estimated_start_s, placed);
+  load.gpus = instances_.instance(load.instance).gpus;
+  instances_.set_state(load.instance, InstanceState::loading);
+  loader_.start(load, load_listener_);
+  return load.instance;
+}
+
+std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, double* load_s) const {
+  const ServedModel& served = instances_.model(inst.model).served;
+  std::optional<ServerId> best;
+  for (const Server& s : cluster_.servers()) {
+    if (s.id == inst.server || s.free_gpus < served.tensor_parallel) continue;
+    const double t = (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
+    if (!best || t < *load_s) {
+      best = s.id;
+      *load_s = t;
+    }
+  }
+  return best;
+}
+
+std::vector<InstanceView> InstancePlacer::movable_instances() const {
+  std::vector<InstanceView> views;
+  for (InstanceId id = 0; id < instances_.slots(); ++id) {
+    const Instance& inst = instances_.instance(id);
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    InstanceView v;
+    v.instance = id;
+    v.model = inst.model;
+    v.server = inst.server;
+    v.gpus = static_cast<int64_t>(inst.gpus.size());
+    for (const auto& [request, tokens] : instances_.tokens_now(id)) {
+      ++v.requests;
+      v.tokens += tokens;
+    }
+    const double one = prefill_time(*inst.latency, 1).seconds();
+    const double many = prefill_time(*inst.latency, 2048).seconds();
+    v.prefill_s_per_token = (many - one) / 2047;
+    v.prefill_base_s = one - v.prefill_s_per_token;
+    if (v.requests > 0) relocation_server(inst, &v.relocation_load_s);
+    views.push_back(v);
+  }
+  return views;
+}
+
+std::optional<Placement> InstancePlacer::cheapest_room(const PlacementRequest& request) const {
+  const bool moves_live = live(migration_.method());
+  const auto cost = [moves_live](const InstanceView& v) {
+    return moves_live && v.requests > 0 && v.relocation_load_s < 0 ? 1e300 : static_cast<double>(v.tokens);
+  };
+  std::optional<Placement> best;
+  double best_cost = 0;
+  for (const Server& s : cluster_.servers()) {
+    auto victims = cheapest_victims(s, request, cost);
+    if (!victims) continue;
+    double total = 0;
+    for (const InstanceId id : *victims)
+      for (const InstanceView& v : request.movable)
+        if (v.instance == id) total += cost(v);
+    if (total >= 1e300) continue;
+    if (!best || total < best_cost) {
+      best = Placement{s.id, std::move(*victims), -1};
+      best_cost = total;
+    }
+  }
+  return best;
+}
+
+void InstancePlacer::make_room(const Placement& placement, ModelId model, StartReason reason) {
+  reservations_.push_back(Reservation{model, reason, placement.server, placement.estimated_start_s, sim_.now()});
+  for (const InstanceId victim : placement.victims) {
+    const Instance& inst = instances_.instance(victim);
+    // An earlier victim's release may have let a nested placement move this one already.
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (inst.engine->outstanding() == 0 && !inst.engine->stepping()) {
+      victims_.release_victim(victim);
+      continue;
+    }
+    if (live(migration_.method()) && victims_.migrate_victim(victim, model)) continue;
+    victims_.preempt_victim(victim, model);
+  }
+  fill_reservations(placement.server);
+}
+
+void InstancePlacer::fill_reservations(ServerId server) {
+  for (auto it = reservations_.begin(); it != reservations_.end();) {
+    const ModelState& m = instances_.model(it->model);
+    if (it->server != server || cluster_.server(server).free_gpus < m.served.tensor_parallel) {
+      ++it;
+      continue;
+    }
+    const Reservation r = *it;
+    it = reservations_.erase(it);
+    place_on(r.model, r.reason, r.server, r.estimated_start_s, r.placed);
+  }
+}
+
+void InstancePlacer::place_waiting() {
+  // Making room releases instances, which comes back here: the outer call goes round again.
+  if (placing_) {
+    place_again_ = true;
+    return;
+  }
+  placing_ = true;
+  do {
+    place_again_ = false;
+    const size_t waiting = waiting_.size();
+    for (size_t i = 0; i < waiting; ++i) {
+      const auto [model, reason] = waiting_.front();
+      waiting_.pop_front();
+      if (!try_place(model, reason)) waiting_.emplace_back(model, reason);
+    }
+  } while (place_again_);
+  placing_ = false;
+}
+
+}  // namespace slsim

@@ -1,0 +1,94 @@
+#pragma once
+// Placement of new instances: asks the placement policy for a server (and, where the migration
+// policy can free GPUs, for the instances that must leave it), takes the GPUs and has the loader
+// bring the checkpoint. A start that finds no room waits, in order, until GPUs come back; one
+// whose server must first be emptied holds a reservation there until its victims are gone.
+//
+// Invariants: every start counted by InstanceRegistry::start_requested() is, until it is placed
+// or withdrawn, either waiting for GPUs or reserved on a server; a reservation is filled, in
+// order, as soon as its server has the GPUs.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "sim/cluster/cluster.h"
+#include "sim/control/instance_registry.h"
+#include "sim/core/simulator.h"
+#include "sim/loading/loader.h"
+#include "sim/policy/migration/migration.h"
+#include "sim/policy/scheduler/placement.h"
+
+namespace slsim {
+
+// What becomes of the instances a placement names as victims; the control plane decides what a
+// release or a preemption means for their requests.
+class VictimHandler {
+ public:
+  virtual ~VictimHandler() = default;
+  // An idle victim: released.
+  virtual void release_victim(InstanceId victim) = 0;
+  // A busy one moves live to another server; false if none can take it.
+  virtual bool migrate_victim(InstanceId victim, ModelId made_room_for) = 0;
+  // A busy one that cannot move: stopped, its requests back at the router.
+  virtual void preempt_victim(InstanceId victim, ModelId made_room_for) = 0;
+};
+
+class InstancePlacer {
+ public:
+  InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& loader, InstanceRegistry& instances,
+                 PlacementPolicy& placement, const MigrationPolicy& migration, LoadListener& load_listener,
+                 VictimHandler& victims);
+
+  // Counts a start of the model and places it now, or once GPUs come back.
+  void start(ModelId model, StartReason reason);
+  // Withdraws up to `count` of the model's starts still waiting for GPUs, the latest first;
+  // returns how many.
+  int64_t withdraw_waiting(ModelId model, int64_t count);
+  // Places every start waiting for GPUs that now finds room, in order, until none does.
+  void place_waiting();
+  // Places the reservations on `server` whose GPUs are now free, in order.
+  void fill_reservations(ServerId server);
+
+  // An instance of the model on `server`, loading from now.
+  InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
+  // The other server with free GPUs where the instance's model would load soonest, with that
+  // estimate in `*load_s`; nullopt: none has room.
+  std::optional<ServerId> relocation_server(const Instance& inst, double* load_s) const;
+
+  size_t waiting_for_gpus() const { return waiting_.size(); }
+  size_t reservations() const { return reservations_.size(); }
+
+ private:
+  // An instance waiting for victims to leave its server.
+  struct Reservation {
+    ModelId model = 0;
+    StartReason reason;
+    ServerId server = 0;
+    double estimated_start_s = -1;
+    Time placed;
+  };
+
+  bool try_place(ModelId model, StartReason reason);
+  std::vector<InstanceView> movable_instances() const;
+  // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
+  std::optional<Placement> cheapest_room(const PlacementRequest& request) const;
+  void make_room(const Placement& placement, ModelId model, StartReason reason);
+
+  const Simulator& sim_;
+  Cluster& cluster_;
+  Loader& loader_;
+  InstanceRegistry& instances_;
+  PlacementPolicy& placement_;
+  const MigrationPolicy& migration_;
+  LoadListener& load_listener_;
+  VictimHandler& victims_;
+  std::deque<std::pair<ModelId, StartReason>> waiting_;
+  std::deque<Reservation> reservations_;
+  bool placing_ = false;
+  bool place_again_ = false;
+};
+
+}  // namespace slsim
