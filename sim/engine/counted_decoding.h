@@ -56,22 +56,25 @@ class CountedDecoding {
   // Steps from this one up to the first member's finish, as long as the blocks the later ones
   // open fit in `free_blocks`.
   int64_t run_length(int64_t free_blocks) const;
-  // The blocks the run's later steps open: next() gives the blocks opened by steps 1..k for
-  // k = 1, 2, ... in turn (stepping through the phases without a division per step).
+  // The blocks the run's later steps open: next() gives those step k opens for k = 1, 2, ... in
+  // turn (stepping through the phases without a division per step).
   class RunBlocks {
    public:
-    RunBlocks(const CountedDecoding& counted, size_t phase) : counted_(counted), phase_(phase) {}
+    RunBlocks(const int64_t* phase_counts, size_t block_size, size_t phase)
+        : phase_counts_(phase_counts), last_phase_(block_size - 1), phase_(phase) {}
     int64_t next() {
-      phase_ = counted_.previous_phase(phase_);
-      return opened_ += counted_.phase_counts_[phase_];
+      phase_ = phase_ == 0 ? last_phase_ : phase_ - 1;
+      return phase_counts_[phase_];
     }
 
    private:
-    const CountedDecoding& counted_;
+    const int64_t* phase_counts_;
+    size_t last_phase_;
     size_t phase_;
-    int64_t opened_ = 0;
   };
-  RunBlocks run_blocks() const { return RunBlocks(*this, phase_at(run_start_clock_)); }
+  RunBlocks run_blocks() const {
+    return RunBlocks(phase_counts_.data(), phase_counts_.size(), phase_at(run_start_clock_));
+  }
   // The run ends after `steps` steps whose later ones opened `later_blocks`: the clock advances;
   // appends the slots of the members done to `done` (in no particular order).
   void finish_run(int64_t steps, int64_t later_blocks, std::vector<uint32_t>& done);

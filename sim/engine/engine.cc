@@ -247,7 +247,6 @@ std::optional<Time> Engine::begin_step() {
   const int64_t unstored_blocks = batch_.counted.unstored_blocks();  // a member's blocks are its own
   stats_.begin_run(shape.decode_sequences, blocks.stored_tokens() + batch_.counted.unstored_tokens(),
                    blocks.used_blocks() + unstored_blocks, blocks.unshared_blocks() + unstored_blocks);
-  run_new_blocks_.assign(1, 0);
   if (batch_.params.fast_forward && shape.prefill_tokens == 0 && !plan.preempted && batch_.swap_blocks == 0)
     run_steps_ = batch_.counted.stepping() ? batch_.counted.run_length(batch_.free_blocks()) : run_length();
 
@@ -269,7 +268,7 @@ std::optional<Time> Engine::begin_step() {
 // later steps take are free: until then only an arrival can change the batch (admission and
 // swap-in only get harder as blocks are taken), and the caller interrupts the run for that.
 // Beams end a run at their block boundary, where they are re-forked. Fills
-// run_new_blocks_[k]: blocks taken by steps 2..k+1 together.
+// run_new_blocks_[k]: the blocks step k takes.
 int64_t Engine::run_length() {
   const int64_t block_size = batch_.params.block_size;
   int64_t steps = std::numeric_limits<int64_t>::max();
@@ -297,7 +296,6 @@ int64_t Engine::run_length() {
   for (int64_t k = 1; k < steps; ++k) {
     taken += run_new_blocks_[static_cast<size_t>(k)];
     if (taken > batch_.free_blocks()) return k;
-    run_new_blocks_[static_cast<size_t>(k)] = taken;
   }
   return steps;
 }
@@ -360,16 +358,10 @@ const StepResult& Engine::finish_step() {
 
   if (batch_.counted.stepping()) {
     CountedDecoding::RunBlocks run_blocks = batch_.counted.run_blocks();
-    int64_t later_blocks = 0;  // opened by the run's steps after its first
-    stats_.add_run(run_step_times_.data(), run_steps_,
-                   [&](int64_t k) {
-                     if (k > 0) later_blocks = run_blocks.next();
-                     return later_blocks;
-                   });
-    finish_counted_run(later_blocks);
+    finish_counted_run(stats_.add_run(run_step_times_.data(), run_steps_, [&] { return run_blocks.next(); }));
   } else {
-    stats_.add_run(run_step_times_.data(), run_steps_,
-                   [this](int64_t k) { return run_new_blocks_[static_cast<size_t>(k)]; });
+    size_t k = 0;
+    stats_.add_run(run_step_times_.data(), run_steps_, [&] { return run_new_blocks_[++k]; });
   }
   // A run's later tokens go in a sequence at a time: the same blocks taken and filled as
   // one-by-one steps would take (their ids differ, which nothing observes).

@@ -167,7 +167,7 @@ class Engine {
   bool stepping_ = false;
   int64_t run_steps_ = 1;
   std::vector<Time> run_step_times_;
-  std::vector<int64_t> run_new_blocks_;  // by step of the run: blocks opened since its first (not for a counted run)
+  std::vector<int64_t> run_new_blocks_;  // by step of the run: the blocks it opens (not for a counted run)
   std::vector<uint32_t> finished_slots_;  // of the members a counted run finishes
   std::vector<size_t> finished_positions_;  // in running, of the same
   StepResult result_;

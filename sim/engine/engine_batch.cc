@@ -1,7 +1,5 @@
 #include "sim/engine/engine_batch.h"
 
-#include "sim/core/slots.h"
-
 #include <algorithm>
 
 namespace slsim {
@@ -16,23 +14,6 @@ int64_t EngineBatch::max_tokens(const SequenceGroup& g) const {
   const int64_t longest = g.request.input_tokens + g.request.output_tokens;
   return params.contiguous_reservation == ContiguousReservation::exact ? longest
                                                                        : std::max(longest, capacity.max_context);
-}
-
-int64_t EngineBatch::running_sequences() const {
-  int64_t n = counted.members();
-  for (size_t i = static_cast<size_t>(counted.members()); i < running.size(); ++i) n += slots[running[i]].sequences;
-  return n;
-}
-
-uint32_t EngineBatch::put_in_slot(SequenceGroup g) {
-  const uint32_t slot = reuse_or_append(slots, free_slots);
-  slots[slot] = std::move(g);
-  return slot;
-}
-
-SequenceGroup EngineBatch::take_slot(uint32_t slot) {
-  free_slots.push_back(slot);
-  return std::move(slots[slot]);
 }
 
 SeqId EngineBatch::take_seq_ids(int64_t sequences) {

@@ -13,8 +13,10 @@
 #include <deque>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
+#include "sim/core/slots.h"
 #include "sim/engine/block_manager.h"
 #include "sim/engine/counted_decoding.h"
 #include "sim/engine/engine_params.h"
@@ -54,11 +56,22 @@ struct EngineBatch {
   bool prefill_done(const SequenceGroup& g) const { return g.computed >= g.prompt; }
   // The tokens the allocator reserves for a sequence of `g` (the contiguous one uses it).
   int64_t max_tokens(const SequenceGroup& g) const;
-  int64_t running_sequences() const;
+  int64_t running_sequences() const {
+    int64_t n = counted.members();
+    for (size_t i = static_cast<size_t>(counted.members()); i < running.size(); ++i) n += slots[running[i]].sequences;
+    return n;
+  }
   int64_t free_blocks() const { return blocks->free_blocks() - counted.unstored_blocks(); }
 
-  uint32_t put_in_slot(SequenceGroup g);
-  SequenceGroup take_slot(uint32_t slot);
+  uint32_t put_in_slot(SequenceGroup g) {
+    const uint32_t slot = reuse_or_append(slots, free_slots);
+    slots[slot] = std::move(g);
+    return slot;
+  }
+  SequenceGroup take_slot(uint32_t slot) {
+    free_slots.push_back(slot);
+    return std::move(slots[slot]);
+  }
   // Ids for a group's sequences: freed ranges of that width are reused, so that ids stay
   // dense (the block manager indexes its tables by them).
   SeqId take_seq_ids(int64_t sequences);

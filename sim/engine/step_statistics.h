@@ -36,11 +36,11 @@ class StepStatistics {
     allocated_blocks_ = allocated_blocks;
     unshared_blocks_ = unshared_blocks;
   }
-  // Adds the run's first `steps` steps, step k taking step_times[k] with blocks_opened(k) blocks
-  // opened by its steps 1..k (called for k = 0, 1, ... in turn; 0 at k = 0), each opened block
-  // held alone.
+  // Adds the run's first `steps` steps, step k taking step_times[k]; for k = 1, 2, ... in turn,
+  // blocks_opened() gives the blocks step k opens, each held alone. Returns the blocks its later
+  // steps opened.
   template <class BlocksOpened>
-  void add_run(const Time* step_times, int64_t steps, BlocksOpened&& blocks_opened);
+  int64_t add_run(const Time* step_times, int64_t steps, BlocksOpened&& blocks_opened);
 
   void count_generated(int64_t tokens) { totals_.generated_tokens += tokens; }
   void count_prefilled(int64_t tokens) { totals_.prefilled_tokens += tokens; }
@@ -62,7 +62,7 @@ class StepStatistics {
 // far below 2^53, so counting them as doubles is exact, and (allocated + opened) × block size
 // changes only at a step that opens blocks.
 template <class BlocksOpened>
-void StepStatistics::add_run(const Time* step_times, int64_t steps, BlocksOpened&& blocks_opened) {
+int64_t StepStatistics::add_run(const Time* step_times, int64_t steps, BlocksOpened&& blocks_opened) {
   const auto allocated = static_cast<double>(allocated_blocks_);
   const auto unshared = static_cast<double>(unshared_blocks_);
   const auto decode_sequences = static_cast<double>(decode_sequences_);
@@ -73,25 +73,30 @@ void StepStatistics::add_run(const Time* step_times, int64_t steps, BlocksOpened
   double stored_tokens = static_cast<double>(stored_tokens_);
   double allocated_slots = allocated * block_size_;
   double unshared_slots = unshared * block_size_;
-  int64_t opened = 0;
-  for (int64_t k = 0; k < steps; ++k) {
-    if (const int64_t now = blocks_opened(k); now != opened) {
-      opened = now;
-      allocated_slots = (allocated + static_cast<double>(opened)) * block_size_;
-      unshared_slots = (unshared + static_cast<double>(opened)) * block_size_;
-    }
+  const auto add_step = [&](int64_t k) {
     const double seconds = step_times[k].seconds();
     busy_s += seconds;
     stored_token_s += stored_tokens * seconds;
     stored_tokens += decode_sequences;
     allocated_token_s += allocated_slots * seconds;
     unshared_token_s += unshared_slots * seconds;
+  };
+  add_step(0);
+  int64_t opened = 0;
+  for (int64_t k = 1; k < steps; ++k) {
+    if (const int64_t now = blocks_opened(); now != 0) {
+      opened += now;
+      allocated_slots = (allocated + static_cast<double>(opened)) * block_size_;
+      unshared_slots = (unshared + static_cast<double>(opened)) * block_size_;
+    }
+    add_step(k);
   }
   totals_.steps += steps;
   totals_.busy_s = busy_s;
   totals_.stored_token_s = stored_token_s;
   totals_.allocated_token_s = allocated_token_s;
   totals_.unshared_token_s = unshared_token_s;
+  return opened;
 }
 
 }  // namespace slsim

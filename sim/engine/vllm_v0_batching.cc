@@ -43,6 +43,7 @@ bool VllmV0Batching::may_take(const EngineBatch& batch, int64_t blocks) const {
 }
 
 bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget) const {
+  if (batch.waiting.empty()) return false;
   BlockManager& blocks = *batch.blocks;
   const int64_t block_size = batch.params.block_size;
   bool admitted = false;
@@ -128,6 +129,7 @@ bool VllmV0Batching::schedule_running(EngineBatch& batch, int64_t& token_budget)
 }
 
 void VllmV0Batching::schedule_swapped(EngineBatch& batch) const {
+  if (batch.swapped.empty()) return;
   int64_t sequences = batch.running_sequences();
   while (!batch.swapped.empty()) {
     SequenceGroup& g = batch.swapped.front();

@@ -65,14 +65,14 @@ TEST(CountedDecoding, ARunEndsAtTheFirstFinishOrWhereItsBlocksRunOut) {
   EXPECT_EQ(counted.run_length(0), 3);
 }
 
-TEST(CountedDecoding, RunBlocksCountTheLaterStepsBlocksInTurn) {
+TEST(CountedDecoding, RunBlocksGiveEachLaterStepsBlocksInTurn) {
   CountedDecoding counted = two_members(10, 10);
   counted.begin_step(1);
   CountedDecoding::RunBlocks run = counted.run_blocks();
   EXPECT_EQ(run.next(), 0);  // clock 1
   EXPECT_EQ(run.next(), 0);  // clock 2
   EXPECT_EQ(run.next(), 1);  // clock 3: A
-  EXPECT_EQ(run.next(), 2);  // clock 4: B
+  EXPECT_EQ(run.next(), 1);  // clock 4: B
 }
 
 TEST(CountedDecoding, FinishingARunAdvancesTheClockAndReportsTheMembersDone) {

@@ -15,8 +15,9 @@ TEST(StepStatistics, ARunIntegratesEachStepsTokensAndBlocksOverItsTime) {
   StepStatistics stats(4);
   stats.begin_run(2, 10, 3, 2);
   const std::vector<Time> times{Time::from_seconds(1), Time::from_seconds(2), Time::from_seconds(1)};
-  const std::vector<int64_t> opened{0, 0, 1};
-  stats.add_run(times.data(), 3, [&](int64_t k) { return opened[static_cast<size_t>(k)]; });
+  const std::vector<int64_t> opened_at{0, 1};  // by steps 1 and 2
+  size_t k = 0;
+  EXPECT_EQ(stats.add_run(times.data(), 3, [&] { return opened_at[k++]; }), 1);
   const EngineStats& t = stats.totals();
   EXPECT_EQ(t.steps, 3);
   EXPECT_DOUBLE_EQ(t.busy_s, 4);
@@ -30,10 +31,10 @@ TEST(StepStatistics, RunsAddUpAndCountersAccumulate) {
   // One 1 s step holding 4 tokens in 1 block, then one 2 s step holding 8 in 2 (one shared).
   stats.begin_run(0, 4, 1, 1);
   const Time one_s = Time::from_seconds(1);
-  stats.add_run(&one_s, 1, [](int64_t) { return int64_t{0}; });
+  stats.add_run(&one_s, 1, [] { return int64_t{0}; });
   stats.begin_run(0, 8, 2, 1);
   const Time two_s = Time::from_seconds(2);
-  stats.add_run(&two_s, 1, [](int64_t) { return int64_t{0}; });
+  stats.add_run(&two_s, 1, [] { return int64_t{0}; });
   stats.count_generated(3);
   stats.count_generated(2);
   stats.count_prefilled(7);
