@@ -119,7 +119,7 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   ExperimentConfig& c = r.config;
   JsonReader::read_struct(document, "", c);
   const fs::path catalog = c.catalog_dir.empty() ? default_catalog_dir() : base_dir / c.catalog_dir;
-  if (c.engine.latency_model == "calibrated")
+  if (c.engine.latency_model == LatencyModelKind::calibrated)
     c.engine.calibration_dir =
         (c.engine.calibration_dir.empty() ? catalog / "calibration" : base_dir / c.engine.calibration_dir).string();
 
@@ -186,7 +186,7 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     r.models.push_back(ServedModel{std::move(spec), m.tensor_parallel, std::move(checkpoint)});
   }
   // A missing or malformed calibration profile is an input error before the run, not during it.
-  if (c.engine.latency_model == "calibrated")
+  if (c.engine.latency_model == LatencyModelKind::calibrated)
     for (const ServedModel& m : r.models)
       for (const ServerGroupSpec& g : r.server_groups)
         if (g.server.gpus >= m.tensor_parallel) make_latency_model(m.spec, g.gpu, m.tensor_parallel, c.engine);

@@ -62,16 +62,17 @@ void JsonReader::finish() const {
 
 void JsonReader::choice(std::string_view key, std::string& value, std::string_view,
                         const std::vector<std::string>& choices) {
-  const Json* v = find(key);
-  if (!v) return;
-  const std::string path = join_path(path_, key);
+  if (const Json* v = find(key)) value = choices[index_of_choice(*v, join_path(path_, key), choices)];
+}
+
+size_t JsonReader::index_of_choice(const Json& v, const std::string& path, const std::vector<std::string>& choices) {
   std::string list;
   for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
-  if (!v->is_string()) throw ConfigError(path, "expected one of " + list + "; got " + json_type_name(*v));
-  const auto s = v->get<std::string>();
-  if (std::find(choices.begin(), choices.end(), s) == choices.end())
-    throw ConfigError(path, "unknown value \"" + s + "\"; expected one of " + list);
-  value = s;
+  if (!v.is_string()) throw ConfigError(path, "expected one of " + list + "; got " + json_type_name(v));
+  const auto s = v.get<std::string>();
+  const auto it = std::find(choices.begin(), choices.end(), s);
+  if (it == choices.end()) throw ConfigError(path, "unknown value \"" + s + "\"; expected one of " + list);
+  return static_cast<size_t>(it - choices.begin());
 }
 
 namespace {

@@ -8,11 +8,19 @@
 //     double ttl_s = 60;
 //     template <class V> void visit(V& v) { v.field("ttl_s", ttl_s, "idle seconds kept", at_least(0)); }
 //   };
+//
+// A mode is an enum bound by a name table, so that code compares enums and the JSON keeps names:
+//
+//   enum class Mode : uint8_t { fast, exact };
+//   inline constexpr EnumNames<Mode, 2> kModeNames{{{Mode::fast, "fast"}, {Mode::exact, "exact"}}};
+//   v.choice("mode", mode, "how", kModeNames);
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -53,6 +61,22 @@ inline constexpr RenamedKey kRenamedKeys[] = {
     {"bandwidth_gbps", "bandwidth_gbytes_per_s", "gigabytes per second"},
 };
 
+template <class E>
+struct EnumName {
+  E value;
+  std::string_view name;
+};
+template <class E, size_t N>
+using EnumNames = std::array<EnumName<E>, N>;
+
+// The name of `value` in its table (a value missing from its table is a programming error).
+template <class E, size_t N>
+std::string_view name_of(E value, const EnumNames<E, N>& names) {
+  for (const EnumName<E>& n : names)
+    if (n.value == value) return n.name;
+  throw std::logic_error("an enum value is missing from its name table");
+}
+
 std::string describe_limits(const Limits& limits);
 std::string join_path(const std::string& path, std::string_view key);
 std::string json_type_name(const Json& value);
@@ -75,6 +99,14 @@ class JsonReader {
   }
   void choice(std::string_view key, std::string& value, std::string_view doc,
               const std::vector<std::string>& choices);
+  template <class E, size_t N>
+  void choice(std::string_view key, E& value, std::string_view /*doc*/, const EnumNames<E, N>& names) {
+    const Json* v = find(key);
+    if (!v) return;
+    std::vector<std::string> choices;
+    for (const EnumName<E>& n : names) choices.emplace_back(n.name);
+    value = names[index_of_choice(*v, join_path(path_, key), choices)].value;
+  }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view /*doc*/) {
     if (const Json* v = find(key)) read_struct(*v, join_path(path_, key), sub);
@@ -107,6 +139,8 @@ class JsonReader {
 
  private:
   const Json* find(std::string_view key);
+  // The position of `v` among `choices`; refuses anything else, listing them.
+  static size_t index_of_choice(const Json& v, const std::string& path, const std::vector<std::string>& choices);
   static void read_value(const Json& v, const std::string& path, double& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, int64_t& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, bool& out, const Limits& limits);
@@ -146,6 +180,10 @@ class JsonWriter {
   void choice(std::string_view key, const std::string& value, std::string_view,
               const std::vector<std::string>&) {
     out_[std::string(key)] = value;
+  }
+  template <class E, size_t N>
+  void choice(std::string_view key, E value, std::string_view, const EnumNames<E, N>& names) {
+    out_[std::string(key)] = std::string(name_of(value, names));
   }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view) {
@@ -193,6 +231,12 @@ class FieldDescriber {
   }
   void choice(std::string_view key, const std::string& value, std::string_view doc,
               const std::vector<std::string>& choices);
+  template <class E, size_t N>
+  void choice(std::string_view key, E value, std::string_view doc, const EnumNames<E, N>& names) {
+    std::vector<std::string> choices;
+    for (const EnumName<E>& n : names) choices.emplace_back(n.name);
+    choice(key, std::string(name_of(value, names)), doc, choices);
+  }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view doc) {
     Json fields;

@@ -8,12 +8,6 @@
 
 namespace slsim {
 
-KvAllocatorKind parse_kv_allocator(const std::string& name) {
-  if (name == "paged") return KvAllocatorKind::paged;
-  if (name == "contiguous") return KvAllocatorKind::contiguous;
-  throw std::invalid_argument("unknown KV allocator '" + name + "'");
-}
-
 std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens) {
   if (kind == KvAllocatorKind::contiguous)
     return std::make_unique<ContiguousBlockManager>(total_blocks, block_size_tokens);

@@ -45,7 +45,6 @@ namespace slsim {
 using SeqId = uint64_t;
 
 enum class KvAllocatorKind : uint8_t { paged, contiguous };
-KvAllocatorKind parse_kv_allocator(const std::string& name);
 
 class BlockManager {
  public:

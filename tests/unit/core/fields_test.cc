@@ -34,6 +34,15 @@ struct Outer {
   }
 };
 
+enum class Shade : uint8_t { light, dark };
+constexpr EnumNames<Shade, 2> kShadeNames{{{Shade::light, "light"}, {Shade::dark, "dark"}}};
+
+struct Painted {
+  Shade shade = Shade::dark;
+  template <class V>
+  void visit(V& v) { v.choice("shade", shade, "a shade", kShadeNames); }
+};
+
 std::string error_of(const char* text) {
   Outer o;
   try {
@@ -112,6 +121,35 @@ TEST(Fields, DescriberListsNamesTypesAndDefaults) {
   EXPECT_EQ(d[0]["name"], "count");
   EXPECT_EQ(d[0]["type"], "an integer >= 1");
   EXPECT_EQ(d[0]["default"], 2);
+}
+
+TEST(Fields, EnumChoiceReadsItsNameAndWritesItBack) {
+  Painted p;
+  JsonReader::read_struct(Json::parse(R"({"shade": "light"})"), "", p);
+  EXPECT_EQ(p.shade, Shade::light);
+  EXPECT_EQ(JsonWriter::to_json(p), Json::parse(R"({"shade": "light"})"));
+  Painted unset;
+  JsonReader::read_struct(Json::parse("{}"), "", unset);
+  EXPECT_EQ(unset.shade, Shade::dark);
+}
+
+TEST(Fields, UnknownEnumNameIsRefusedWithItsPathAndTheNames) {
+  Painted p;
+  try {
+    JsonReader::read_struct(Json::parse(R"({"shade": "grey"})"), "paint", p);
+    FAIL() << "an unknown name was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "paint.shade: unknown value \"grey\"; expected one of light, dark");
+  }
+  EXPECT_THROW(JsonReader::read_struct(Json::parse(R"({"shade": 1})"), "", p), ConfigError);
+}
+
+TEST(Fields, DescriberListsAnEnumsNamesAndItsDefaultName) {
+  Painted p;
+  const Json d = FieldDescriber::describe(p);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0]["type"], "light|dark");
+  EXPECT_EQ(d[0]["default"], "dark");
 }
 
 }  // namespace slsim

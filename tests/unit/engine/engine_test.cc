@@ -180,7 +180,7 @@ TEST(Engine, PreemptsTheLatestRequestByRecomputeWhenBlocksRunOut) {
 
 TEST(Engine, SwapPreemptionMovesBlocksOverTheHostLinkAndBack) {
   EngineParams p = params(256, 8192, 4);
-  p.preemption_mode = "swap";
+  p.preemption_mode = PreemptionMode::swap;
   Harness h(p, capacity(6));
   h.engine.enqueue({1, 8, 12});
   h.engine.enqueue({2, 8, 12});
@@ -196,7 +196,7 @@ TEST(Engine, SwapPreemptionMovesBlocksOverTheHostLinkAndBack) {
 
 TEST(Engine, SwapTimeIsAddedToTheStepThatSwaps) {
   EngineParams p = params(256, 8192, 4);
-  p.preemption_mode = "swap";
+  p.preemption_mode = PreemptionMode::swap;
   Harness h(p, capacity(6));
   h.engine.enqueue({1, 8, 12});
   h.engine.enqueue({2, 8, 12});
@@ -264,7 +264,7 @@ TEST(Engine, CachedPrefixBlocksAreNeitherStoredNorComputedTwice) {
 
 TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
   EngineParams p = params();
-  p.kv_allocator = "contiguous";
+  p.kv_allocator = KvAllocatorKind::contiguous;
   Harness h(p, capacity(20, 64));
   h.engine.enqueue({1, 10, 2});
   h.engine.begin_step();
@@ -280,8 +280,8 @@ TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
 
 TEST(Engine, ExactContiguousReservationHoldsTheRequestsOwnLength) {
   EngineParams p = params();
-  p.kv_allocator = "contiguous";
-  p.contiguous_reservation = "exact";
+  p.kv_allocator = KvAllocatorKind::contiguous;
+  p.contiguous_reservation = ContiguousReservation::exact;
   Harness h(p, capacity(20, 64));
   h.engine.enqueue({1, 10, 30});  // 40 tokens: 3 blocks, not the 4 of a 64-token context
   h.engine.begin_step();

@@ -136,7 +136,7 @@ TEST(LatencyModelFactory, BuildsTheConfiguredModel) {
   EngineParams params;
   EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates(),
             std::vector<std::string>{"all parts: roofline"});
-  params.latency_model = "calibrated";
+  params.latency_model = LatencyModelKind::calibrated;
   params.calibration_dir = std::string(SLSIM_SOURCE_DIR) + "/tests/testdata/calibration";
   EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates().size(), 2u);
 }
@@ -144,7 +144,7 @@ TEST(LatencyModelFactory, BuildsTheConfiguredModel) {
 TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
   EngineParams params;
   params.calibration_dir = std::string(SLSIM_SOURCE_DIR) + "/tests/testdata/calibration";
-  for (const std::string kind : {"roofline", "calibrated"}) {
+  for (const LatencyModelKind kind : {LatencyModelKind::roofline, LatencyModelKind::calibrated}) {
     params.latency_model = kind;
     for (const int64_t tensor_parallel : {1, 4}) {
       const auto model = make_latency_model(tiny_model(), test_gpu(), tensor_parallel, params);
@@ -158,12 +158,12 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
       times.pop_back();
       Time sum = Time::zero();
       for (int64_t k = 0; k < 40; ++k) {
-        EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape)) << kind << " step " << k;
+        EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape)) << name_of(kind, kLatencyModelNames) << " step " << k;
         sum += model->step_time(shape);
         shape.decode_context_tokens += shape.decode_sequences;
       }
       EXPECT_EQ(total, sum);
-      EXPECT_GT(times.back(), times[1]) << kind;  // longer contexts read more
+      EXPECT_GT(times.back(), times[1]) << name_of(kind, kLatencyModelNames);  // longer contexts read more
     }
   }
 }
