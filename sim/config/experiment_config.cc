@@ -101,9 +101,8 @@ Json catalogue_entry(const fs::path& dir, const std::string& name, const Json& o
     throw ConfigError(path, "unknown name \"" + name + "\": the catalogue folder " + dir.string() +
                                 " is missing (set catalog_dir, or give the entry's fields in full)");
   std::vector<std::string> names;
-  {
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;

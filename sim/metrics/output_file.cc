@@ -73,7 +73,11 @@ extern "C" void remove_temporaries_and_die(int signal_number) {
 // A unique sibling of `final_path` with `tag` in its name, created by mkstemp or mkdtemp.
 fs::path unique_sibling(const fs::path& final_path, const char* tag, bool folder) {
   const fs::path parent = final_path.has_parent_path() ? final_path.parent_path() : fs::path(".");
-  std::string name = (parent / ("." + final_path.filename().string() + tag + "XXXXXX")).string();
+  std::string leaf = ".";
+  leaf += final_path.filename().string();
+  leaf += tag;
+  leaf += "XXXXXX";
+  std::string name = (parent / leaf).string();
   if (folder) {
     if (!::mkdtemp(name.data())) throw std::runtime_error("cannot create a folder like " + name + ": " + std::strerror(errno));
   } else {
@@ -222,6 +226,9 @@ void ResultSet::carry_over_other_entries() const {
   for (const auto& entry : fs::directory_iterator(folder_)) {
     const std::string name = entry.path().filename().string();
     if (std::find(result_names_.begin(), result_names_.end(), name) != result_names_.end()) continue;
+    // The temporary of an interrupted write (".requests.csv.tmp-…", or ".tmp.<pid>" before) is
+    // no file to keep.
+    if (name.starts_with(".") && name.find(".tmp") != std::string::npos) continue;
     if (fs::exists(staged_ / name)) continue;
     if (entry.is_directory())
       throw std::runtime_error(folder_.string() + ": a subfolder " + name + " appeared during the run");

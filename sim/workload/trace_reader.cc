@@ -470,7 +470,10 @@ std::string canonical_trace_row(const TraceRecord& record) {
     model = quoted + "\"";
   }
   std::string blocks;
-  for (const uint64_t b : record.prefix_blocks) blocks += (blocks.empty() ? "" : " ") + std::to_string(b);
+  for (const uint64_t b : record.prefix_blocks) {
+    if (!blocks.empty()) blocks += ' ';
+    blocks += std::to_string(b);
+  }
   return fmt::format("{},{},{},{},{},{},{}\n", canonical_seconds(record.time_ns), model, record.input_tokens,
                      record.output_tokens, record.samples, record.beam_width, blocks);
 }

@@ -65,7 +65,7 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(source_model), HasSubstr("workload.sources[0].model: \"opt-1.3b\" is not one of the models"));
   Json policy_param = minimal();
   policy_param["policies"]["keepalive"] = {{"name", "fixed"}, {"params", {{"ttl_s", -1}}}};
-  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number >= 0, got -1"));
+  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number in [0, 1000000000], got -1"));
   Json gpu_override = minimal();
   gpu_override["cluster"]["server_groups"][0]["gpu"] = {{"memory_bytes", "lots"}};
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));

@@ -128,7 +128,7 @@ std::string parse_error(const std::string& text) {
 TEST(FieldUnits, SecondsAndBytesFieldsAreBoundedByTheirUnit) {
   EXPECT_EQ(read_error(R"({"wait_s": 1e9, "size_bytes": 9007199254740992})"), "");
   EXPECT_THAT(read_error(R"({"wait_s": 1.5e9})"), ::testing::HasSubstr("p.wait_s: expected a number in [0, "));
-  EXPECT_THAT(read_error(R"({"size_bytes": 9007199254740993})"), ::testing::HasSubstr("p.size_bytes: expected"));
+  EXPECT_THAT(read_error(R"({"size_bytes": 9007199254740994})"), ::testing::HasSubstr("p.size_bytes: expected"));
 }
 
 TEST(FieldUnits, AnIntegerBeyondInt64IsRefusedNotWrappedToANegative) {
