@@ -15,6 +15,7 @@
 #include "sim/config/experiment_runner.h"
 #include "sim/config/version.h"
 #include "sim/core/errors.h"
+#include "sim/metrics/output_file.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/migration/migration.h"
@@ -83,7 +84,9 @@ int run_command(const std::vector<std::string>& args) {
     // Set on every source before resolution, so that validation reads the traces with it too.
     const int64_t skip = cl.values["skip-bad"].as<int64_t>();
     if (skip < 0) throw InputError("--skip-bad: expected a count >= 0");
-    const Json document = load_json_file(cl.values["config"].as<std::string>());
+    // Counted after the other overrides, which may add sources (--set workload.sources=[...]).
+    Json document = load_json_file(cl.values["config"].as<std::string>());
+    for (const std::string& o : overrides) apply_override(document, o);
     const Json* sources = nullptr;
     if (document.contains("workload") && document["workload"].is_object() && document["workload"].contains("sources"))
       sources = &document["workload"]["sources"];
@@ -169,6 +172,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[0];
   args.erase(args.begin());
+  remove_temporaries_on_signals();
   try {
     if (command == "run") return run_command(args);
     if (command == "validate") return validate_command(args);

@@ -135,7 +135,7 @@ std::vector<size_t> share(size_t count, int rank, int size) {
 
 struct Outcome {
   std::vector<std::pair<uint64_t, std::string>> summaries;  // index, summary.json text
-  std::vector<std::string> failures;
+  std::vector<std::pair<uint64_t, std::string>> failures;  // index, message
   std::string input_error;
   uint64_t ran = 0;
 
@@ -154,7 +154,7 @@ Outcome run_share(const SweepRequest& request, const std::vector<SweepPoint>& po
                                           request.threads, [&](size_t, bool ran) { progress.point_done(ran); });
     for (const size_t i : mine)
       if (!run.summaries[i].is_null()) outcome.summaries.emplace_back(i, run.summaries[i].dump());
-    outcome.failures = run.failures;
+    for (const auto& [i, message] : run.failures) outcome.failures.emplace_back(i, message);
   } catch (const InputError& e) {
     outcome.input_error = e.what();
   }
@@ -162,23 +162,26 @@ Outcome run_share(const SweepRequest& request, const std::vector<SweepPoint>& po
   return outcome;
 }
 
-// Rank 0 (or the only process): report, and write sweep.csv only when every point has a summary.
+// Rank 0 (or the only process): report, and write sweep.csv with a row per point; a failed
+// point's row holds its error, and the sweep then exits 1.
 int finish(const SweepRequest& request, const std::vector<SweepPoint>& points, const std::vector<Outcome>& outcomes) {
   std::vector<Json> summaries(points.size());
+  std::map<size_t, std::string> errors;
   uint64_t ran = 0;
-  int exit_code = 0;
   for (const Outcome& o : outcomes) {
     if (!o.input_error.empty()) throw InputError(o.input_error);
-    for (const auto& f : o.failures) std::cerr << "slsim sweep: point " << f << "\n";
-    if (!o.failures.empty()) exit_code = 1;
+    for (const auto& [i, message] : o.failures) errors.emplace(i, message);
     for (const auto& [i, text] : o.summaries) summaries[i] = Json::parse(text);
     ran += o.ran;
   }
-  if (exit_code != 0) {
-    std::cerr << "slsim sweep: no sweep.csv written; rerun to retry the failed points (complete ones are kept)\n";
-    return exit_code;
+  for (const auto& [i, message] : errors) std::cerr << "slsim sweep: point " << points[i].folder << ": " << message << "\n";
+  write_file_atomically(request.out_dir / "sweep.csv", sweep_csv(points, summaries, errors));
+  if (!errors.empty()) {
+    std::cerr << fmt::format("slsim sweep: {} of {} points failed (see the error column of {}); rerun to retry them "
+                             "(complete ones are kept)\n", errors.size(), points.size(),
+                             (request.out_dir / "sweep.csv").string());
+    return 1;
   }
-  write_file_atomically(request.out_dir / "sweep.csv", sweep_csv(points, summaries));
   std::cout << fmt::format("sweep: {} points ({} run, {} reused) -> {}\n", points.size(), ran, points.size() - ran,
                            (request.out_dir / "sweep.csv").string());
   return 0;

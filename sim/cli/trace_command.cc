@@ -2,7 +2,6 @@
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <iostream>
 
 #include "sim/config/experiment_config.h"
@@ -28,9 +27,6 @@ const char* kTraceHelp = R"(usage:
       '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}'
 )";
 
-// The canonical CSV that `convert` and `synth` write and the default mapping reads
-// (with model_field "model").
-constexpr const char* kCanonicalHeader = "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n";
 
 void add_mapping_options(po::options_description& options) {
   options.add_options()
@@ -86,14 +82,6 @@ po::variables_map parse_options(const std::vector<std::string>& args, po::option
   return values;
 }
 
-std::string seconds_text(int64_t ns) {
-  const char* sign = ns < 0 ? "-" : "";
-  const uint64_t magnitude = ns < 0 ? static_cast<uint64_t>(-(ns + 1)) + 1 : static_cast<uint64_t>(ns);
-  return fmt::format("{}{}.{:09d}", sign, magnitude / 1000000000, magnitude % 1000000000);
-}
-
-std::string blocks_text(const std::vector<uint64_t>& blocks) { return fmt::format("{}", fmt::join(blocks, " ")); }
-
 void report_skipped(const TraceReader& reader) {
   if (reader.skipped() > 0) std::cerr << fmt::format("slsim trace: skipped {} bad lines of {}\n", reader.skipped(), reader.path());
 }
@@ -144,13 +132,10 @@ int convert(const std::vector<std::string>& args) {
   }
   TraceReader reader(values["file"].as<std::string>(), mapping_of(values), values["skip-bad"].as<int64_t>());
   OutputFile out(values["output"].as<std::string>());
-  out.write(kCanonicalHeader);
-  std::string row;
+  out.write(kCanonicalTraceHeader);
   int64_t rows = 0;
   while (const TraceRecord* r = reader.next()) {
-    row = fmt::format("{},{},{},{},{},{},{}\n", seconds_text(r->time_ns), r->model_id, r->input_tokens, r->output_tokens,
-                      r->samples, r->beam_width, blocks_text(r->prefix_blocks));
-    out.write(row);
+    out.write(canonical_trace_row(*r));
     ++rows;
   }
   out.commit();
@@ -176,11 +161,7 @@ int synth(const std::vector<std::string>& args) {
   const bool inline_json = !text.empty() && text.front() == '{';
   Json document;
   if (inline_json) {
-    try {
-      document = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-      throw InputError(std::string("the source description is not valid JSON: ") + e.what());
-    }
+    document = parse_json(text, "the source description");
   } else {
     document = load_json_file(text);
   }
@@ -206,12 +187,13 @@ int synth(const std::vector<std::string>& args) {
   if (catalogue.names.empty()) add("model");
   if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[0];
   validate_source(spec, catalogue, base_dir, "");
+  if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
   const auto source = make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);
   OutputFile out(values["output"].as<std::string>());
-  out.write(kCanonicalHeader);
+  out.write(kCanonicalTraceHeader);
   int64_t rows = 0;
   while (const auto r = source->next()) {
-    out.write(fmt::format("{},{},{},{},{},{},\n", seconds_text(r->arrival.ns()), catalogue.names[r->model],
+    out.write(fmt::format("{},{},{},{},{},{},\n", canonical_seconds(r->arrival.ns()), catalogue.names[r->model],
                           r->input_tokens, r->output_tokens, r->samples, r->beam_width));
     ++rows;
   }

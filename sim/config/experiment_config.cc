@@ -1,6 +1,8 @@
 #include "sim/config/experiment_config.h"
 
 #include <algorithm>
+#include <fmt/format.h>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -19,15 +21,26 @@ namespace slsim {
 namespace fs = std::filesystem;
 
 Json load_json_file(const fs::path& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) throw InputError(path.string() + ": is a folder; expected a JSON file");
   std::ifstream in(path);
   if (!in) throw InputError(path.string() + ": cannot open the file");
   std::stringstream text;
   text << in.rdbuf();
-  try {
-    return Json::parse(text.str());
-  } catch (const Json::parse_error& e) {
-    throw InputError(path.string() + ": not valid JSON: " + e.what());
-  }
+  return parse_json(text.str(), path.string());
+}
+
+void OutputConfig::check(const std::string& path) const {
+  if (timeseries_interval_s > 0 && Time::from_seconds(timeseries_interval_s) <= Time::zero())
+    throw ConfigError(join_path(path, "timeseries_interval_s"),
+                      "expected 0 (none) or at least 1 ns, got " + Json(timeseries_interval_s).dump() + " s");
+}
+
+void ExperimentConfig::check(const std::string& path) const {
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
+      name.find('\0') != std::string::npos)
+    throw ConfigError(join_path(path, "name"), "expected a name usable as one folder name (no / or \\, not . or ..), got \"" +
+                                                   name + "\"");
 }
 
 void apply_override(Json& root, const std::string& assignment) {
@@ -38,8 +51,8 @@ void apply_override(Json& root, const std::string& assignment) {
   const std::string text = assignment.substr(eq + 1);
   Json value;
   try {
-    value = Json::parse(text);
-  } catch (const Json::parse_error&) {
+    value = parse_json(text, "--set " + key);
+  } catch (const JsonSyntaxError&) {
     value = text;  // bare words are strings: --set policies.keepalive.name=fixed
   }
   Json* node = &root;
@@ -53,11 +66,13 @@ void apply_override(Json& root, const std::string& assignment) {
     if (seg.empty()) throw ConfigError("--set " + key, "empty key segment");
     const bool last = i + 1 == segments.size();
     if (node->is_array()) {
-      const bool numeric = std::all_of(seg.begin(), seg.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (!numeric || std::stoull(seg) >= node->size())
+      // Parsed without a library call that would fail on a 30-digit index with its own message.
+      size_t index = 0;
+      const auto [end, error] = std::from_chars(seg.data(), seg.data() + seg.size(), index);
+      if (error != std::errc() || end != seg.data() + seg.size() || index >= node->size())
         throw ConfigError(walked, "--set " + key + ": expected an index below " + std::to_string(node->size()));
       walked += "[" + seg + "]";
-      node = &(*node)[std::stoull(seg)];
+      node = &(*node)[index];
     } else {
       if (node->is_null()) *node = Json::object();
       if (!node->is_object()) throw ConfigError(walked, "--set " + key + ": is not an object");
@@ -83,10 +98,12 @@ Json catalogue_entry(const fs::path& dir, const std::string& name, const Json& o
     return merged;
   }
   if (!overrides.empty()) return overrides;
+  if (!fs::is_directory(dir))
+    throw ConfigError(path, "unknown name \"" + name + "\": the catalogue folder " + dir.string() +
+                                " is missing (set catalog_dir, or give the entry's fields in full)");
   std::vector<std::string> names;
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
@@ -162,6 +179,12 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     if (variant) entry.merge_patch(m.spec);
     entry["name"] = m.name;
     ModelSpec spec = parse_entry<ModelSpec>(entry, path + ".spec");
+    // vLLM splits heads evenly across GPUs; a degree that divides neither head count cannot.
+    if (m.tensor_parallel > 0 && spec.architecture.attention_heads % m.tensor_parallel != 0 &&
+        spec.architecture.kv_heads % m.tensor_parallel != 0)
+      throw ConfigError(path + ".tensor_parallel",
+                        fmt::format("expected a degree dividing the {} attention heads or the {} key/value heads, got {}",
+                                    spec.architecture.attention_heads, spec.architecture.kv_heads, m.tensor_parallel));
     if (m.tensor_parallel == 0) {
       const auto tp = choose_tensor_parallel(spec, r.server_groups, c.engine);
       // A model no server can hold is still served: the control plane rejects each of its

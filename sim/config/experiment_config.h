@@ -122,6 +122,8 @@ struct OutputConfig {
     v.field("timeline_max_batches", timeline_max_batches,
             "engine-step slices written to a --timeline file before the rest are only counted", at_least(0));
   }
+  // An interval that rounds to 0 ns would sample forever at one simulated time.
+  void check(const std::string& path) const;
 };
 
 struct ExperimentConfig {
@@ -158,6 +160,8 @@ struct ExperimentConfig {
             "verify the simulator's invariants after every event and stop at the first broken one (slow)");
     v.field("slsim_version", slsim_version, "the slsim that wrote this resolved config; informational");
   }
+  // The name is the default output folder results/<name>: one path segment, never a way out.
+  void check(const std::string& path) const;
 };
 
 // Everything a run needs, with catalogue entries looked up and paths made absolute.

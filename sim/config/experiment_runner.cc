@@ -61,7 +61,25 @@ class InvariantChecker final : public EventObserver {
 
 Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline) {
   const ExperimentConfig& c = experiment.config;
-  fs::create_directories(out_dir);
+  const std::vector<std::string> result_names{"config.json", "summary.json", "requests.csv", "timeseries.csv"};
+  // A timeline directly in the output folder is one more file of the set; one inside a result
+  // file's path, or in a subfolder that the swap would drop, is refused before the run.
+  const fs::path folder = checked_result_folder(out_dir, result_names);
+  fs::path timeline_path = timeline.empty() ? fs::path() : fs::absolute(timeline).lexically_normal();
+  const bool timeline_in_set = !timeline.empty() && timeline_path.parent_path() == folder;
+  if (!timeline.empty()) {
+    if (!timeline_path.has_filename()) throw InputError("--timeline " + timeline.string() + ": expected a file name, got a folder");
+    const auto [end, rest] = std::mismatch(folder.begin(), folder.end(), timeline_path.begin(), timeline_path.end());
+    const bool under_folder = end == folder.end();
+    const std::string first = under_folder && rest != timeline_path.end() ? rest->string() : "";
+    if (timeline_path == folder || (under_folder && std::find(result_names.begin(), result_names.end(), first) != result_names.end()))
+      throw InputError("--timeline " + timeline.string() + ": is the output folder or one of its result files (" +
+                       fmt::format("{}", fmt::join(result_names, ", ")) + ")");
+    if (under_folder && !timeline_in_set)
+      throw InputError("--timeline " + timeline.string() + ": is in a subfolder of the output folder " +
+                       folder.string() + ", which a run replaces as a whole");
+  }
+  ResultSet results(folder, result_names);
   const RandomStreams random(static_cast<uint64_t>(c.seed));
 
   std::vector<std::unique_ptr<RequestSource>> sources;
@@ -100,9 +118,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   std::vector<std::string> server_names;
   for (const Server& s : cluster.servers()) server_names.push_back(s.profile->name + "/" + std::to_string(s.id));
 
-  std::unique_ptr<OutputFile> requests_csv;
-  if (c.output.requests_csv) requests_csv = std::make_unique<OutputFile>(out_dir / "requests.csv");
-  MetricsRecorder recorder(model_names, server_names, requests_csv.get());
+  OutputFile* requests_csv = nullptr;
+  if (c.output.requests_csv) requests_csv = &results.add("requests.csv");
+  MetricsRecorder recorder(model_names, server_names, requests_csv);
   std::vector<ServerBilling> billing;
   for (const Server& s : cluster.servers()) billing.push_back(ServerBilling{s.profile->gpus, s.gpu->price_per_hour});
   recorder.configure(c.metrics, std::move(billing));
@@ -110,23 +128,27 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   std::unique_ptr<TimelineWriter> timeline_writer;
   std::vector<ServingObserver*> observers{&recorder};
   if (!timeline.empty()) {
-    if (timeline.has_parent_path()) fs::create_directories(timeline.parent_path());
-    timeline_file = std::make_unique<OutputFile>(timeline);
-    timeline_writer =
-        std::make_unique<TimelineWriter>(model_names, server_names, c.output.timeline_max_batches, *timeline_file);
+    OutputFile* file = nullptr;
+    if (timeline_in_set) {
+      file = &results.add(timeline_path.filename().string());
+    } else {
+      fs::create_directories(timeline_path.parent_path());
+      timeline_file = std::make_unique<OutputFile>(timeline_path);
+      file = timeline_file.get();
+    }
+    timeline_writer = std::make_unique<TimelineWriter>(model_names, server_names, c.output.timeline_max_batches, *file);
     observers.push_back(timeline_writer.get());
   }
   ObserverFanOut observer(observers);
 
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, observer);
-  std::unique_ptr<OutputFile> timeseries_csv;
   std::unique_ptr<TimeseriesWriter> timeseries;
   if (c.output.timeseries_interval_s > 0) {
-    timeseries_csv = std::make_unique<OutputFile>(out_dir / "timeseries.csv");
+    OutputFile& timeseries_csv = results.add("timeseries.csv");
     std::vector<int64_t> gpus_per_instance;
     for (const ServedModel& m : experiment.models) gpus_per_instance.push_back(m.tensor_parallel);
     timeseries = std::make_unique<TimeseriesWriter>(sim, cluster, loader, control, model_names, gpus_per_instance,
-                                                    Time::from_seconds(c.output.timeseries_interval_s), *timeseries_csv);
+                                                    Time::from_seconds(c.output.timeseries_interval_s), timeseries_csv);
     timeseries->start();
   }
   InvariantChecker checker(sim, cluster, loader, network, control);
@@ -165,17 +187,12 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
                                     [](const SourceSpec& s) { return s.skip_bad > 0; });
   if (skipping) summary["skipped_trace_lines"] = source.skipped_lines();
 
-  const Json config = experiment.to_json(out_dir);
-  // Everything is complete before anything is renamed into place.
-  OutputFile config_file(out_dir / "config.json");
-  config_file.write(config.dump(2) + "\n");
-  OutputFile summary_file(out_dir / "summary.json");
-  summary_file.write(summary.dump(2) + "\n");
-  if (requests_csv) requests_csv->commit();
-  if (timeseries_csv) timeseries_csv->commit();
+  const Json config = experiment.to_json(folder);
+  // Everything is complete before the set replaces the output folder.
+  results.add("config.json").write(config.dump(2) + "\n");
+  results.add("summary.json").write(summary.dump(2) + "\n");
+  results.commit();
   if (timeline_file) timeline_file->commit();
-  config_file.commit();
-  summary_file.commit();
   return summary;
 }
 

@@ -124,8 +124,12 @@ std::vector<SweepPoint> expand_sweep(const fs::path& config_path, const std::vec
                                      const std::vector<SweepAxis>& axes) {
   Json base = load_json_file(config_path);
   for (const auto& o : overrides) apply_override(base, o);
+  // Each point is a whole config in memory: refuse a grid beyond kMaxSweepPoints before the
+  // product can overflow (which once read as "0 points") or the points exhaust memory.
   size_t count = 1;
-  for (const SweepAxis& axis : axes) count *= axis.size();
+  for (const SweepAxis& axis : axes)
+    if (__builtin_mul_overflow(count, axis.size(), &count) || count > kMaxSweepPoints)
+      throw InputError(fmt::format("the grid has more than {} points; split the sweep", kMaxSweepPoints));
   std::vector<SweepPoint> points;
   std::set<std::string> folders;
   for (size_t n = 0; n < count; ++n) {
@@ -158,17 +162,20 @@ std::map<std::string, std::string> flatten_summary(const Json& summary) {
   return out;
 }
 
-std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<Json>& summaries) {
+std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<Json>& summaries,
+                      const std::map<size_t, std::string>& errors) {
   std::vector<std::map<std::string, std::string>> rows;
   std::set<std::string> metric_columns;
   for (const Json& s : summaries) {
-    rows.push_back(flatten_summary(s));
+    // A failed point has no summary (null), and so no metric cells.
+    rows.push_back(s.is_null() ? std::map<std::string, std::string>{} : flatten_summary(s));
     for (const auto& [column, value] : rows.back()) metric_columns.insert(column);
   }
   std::vector<std::string> header{"point"};
   for (const auto& [key, value] : points.empty() ? decltype(points.front().parameters){} : points.front().parameters)
     header.push_back(key);
   header.insert(header.end(), metric_columns.begin(), metric_columns.end());
+  if (!errors.empty()) header.push_back("error");
   std::string out;
   std::vector<std::string> fields;
   fields.reserve(header.size());
@@ -180,6 +187,10 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
     for (const auto& column : metric_columns) {
       const auto it = rows[i].find(column);
       fields.push_back(it == rows[i].end() ? "" : csv_field(it->second));
+    }
+    if (!errors.empty()) {
+      const auto error = errors.find(i);
+      fields.push_back(error == errors.end() ? "" : csv_field(error->second));
     }
     out += fmt::format("{}\n", fmt::join(fields, ","));
   }
@@ -215,15 +226,15 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
       const size_t i = pending[n].first;
       const fs::path dir = out_dir / points[i].folder;
       try {
-        fs::remove_all(dir);
         Json summary = run_experiment(*pending[n].second, dir);
         pending[n].second.reset();
         const std::lock_guard lock(mutex);
         result.summaries[i] = std::move(summary);
         on_done(i, true);
       } catch (const std::exception& e) {
+        pending[n].second.reset();
         const std::lock_guard lock(mutex);
-        result.failures.push_back(points[i].folder + ": " + e.what());
+        result.failures.emplace_back(i, e.what());
       }
     }
   };

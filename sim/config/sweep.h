@@ -44,6 +44,9 @@ struct SweepPoint {
 
 // The cross product of the axes (the first axis varies slowest), applied over the config at
 // `config_path` with `overrides` (applied first, to every point).
+// The most points one sweep expands to.
+inline constexpr size_t kMaxSweepPoints = 1'000'000;
+
 std::vector<SweepPoint> expand_sweep(const std::filesystem::path& config_path,
                                      const std::vector<std::string>& overrides, const std::vector<SweepAxis>& axes);
 
@@ -52,19 +55,21 @@ std::vector<SweepPoint> expand_sweep(const std::filesystem::path& config_path,
 std::map<std::string, std::string> flatten_summary(const Json& summary);
 
 // One row per point: `point`, the parameters (in axis order), then every flattened summary
-// column seen in any point, sorted; a column a point lacks is empty.
-std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<Json>& summaries);
+// column seen in any point, sorted; a column a point lacks is empty. With `errors` (by point
+// index), a last column `error` holds why each failed point has no summary.
+std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<Json>& summaries,
+                      const std::map<size_t, std::string>& errors = {});
 
 bool point_complete(const std::filesystem::path& point_dir);
 
 // Runs `indices` of `points` under `out_dir` on `threads` threads. Complete points are read,
-// not rerun; incomplete folders are cleared first. `on_done(index, ran)` is called (under a
-// lock) after each point. A point that throws is recorded in `failures` as "folder: message"
-// and the others go on. Returns the summaries, indexed like `points` (null for points not
+// not rerun (a point's folder only ever holds a complete set). `on_done(index, ran)` is called
+// (under a lock) after each point. A point that throws is recorded in `failures` as its index
+// and message, and the others go on. Returns the summaries, indexed like `points` (null for points not
 // in `indices` or failed).
 struct SweepRun {
   std::vector<Json> summaries;
-  std::vector<std::string> failures;
+  std::vector<std::pair<size_t, std::string>> failures;
 };
 SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vector<size_t>& indices,
                           const std::filesystem::path& config_dir, const std::filesystem::path& out_dir, int threads,

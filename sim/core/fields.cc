@@ -6,10 +6,21 @@
 
 namespace slsim {
 
+Limits with_unit_bounds(std::string_view key, Limits limits) {
+  double bound = std::numeric_limits<double>::infinity();
+  if (key.ends_with("_s")) bound = kMaxSeconds;
+  else if (key.ends_with("_ms")) bound = kMaxSeconds * 1e3;
+  else if (key.ends_with("_us")) bound = kMaxSeconds * 1e6;
+  else if (key.ends_with("_bytes")) bound = kMaxBytes;
+  limits.max = std::min(limits.max, bound);
+  limits.min = std::max(limits.min, -bound);
+  return limits;
+}
+
 std::string describe_limits(const Limits& limits) {
   const bool has_min = std::isfinite(limits.min);
   const bool has_max = std::isfinite(limits.max);
-  if (has_min && has_max) return fmt::format(" in [{}, {}]", limits.min, limits.max);
+  if (has_min && has_max) return fmt::format(" in {}{}, {}]", limits.min_exclusive ? "(" : "[", limits.min, limits.max);
   if (has_min) return fmt::format(" {} {}", limits.min_exclusive ? ">" : ">=", limits.min);
   if (has_max) return fmt::format(" <= {}", limits.max);
   return "";
@@ -30,6 +41,63 @@ std::string json_type_name(const Json& value) {
     case Json::value_t::object: return "an object";
     case Json::value_t::array: return "an array";
     default: return "an unsupported value";
+  }
+}
+
+namespace {
+
+// The parser's position, for the path of a repeated key.
+struct JsonFrame {
+  bool array = false;
+  int64_t index = -1;
+  std::string key;
+  std::vector<std::string> keys;
+};
+
+std::string frames_path(const std::vector<JsonFrame>& frames) {
+  std::string path;
+  for (const JsonFrame& f : frames)
+    path = f.array ? path + "[" + std::to_string(f.index) + "]" : join_path(path, f.key);
+  return path;
+}
+
+}  // namespace
+
+Json parse_json(std::string_view text, const std::string& source) {
+  std::vector<JsonFrame> frames;
+  const auto element_starts = [&] {
+    if (!frames.empty() && frames.back().array) ++frames.back().index;
+  };
+  const Json::parser_callback_t track = [&](int, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+      case Json::parse_event_t::array_start:
+        element_starts();
+        if (static_cast<int>(frames.size()) >= kMaxJsonDepth)
+          throw ConfigError(frames_path(frames), fmt::format("nested deeper than {} levels", kMaxJsonDepth));
+        frames.push_back(JsonFrame{event == Json::parse_event_t::array_start, -1, {}, {}});
+        break;
+      case Json::parse_event_t::key: {
+        JsonFrame& top = frames.back();
+        top.key = parsed.get<std::string>();
+        if (std::find(top.keys.begin(), top.keys.end(), top.key) != top.keys.end())
+          throw ConfigError(frames_path(frames), "the key appears twice in one object; expected each key once");
+        top.keys.push_back(top.key);
+        break;
+      }
+      case Json::parse_event_t::value: element_starts(); break;
+      case Json::parse_event_t::object_end:
+      case Json::parse_event_t::array_end: frames.pop_back(); break;
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text, track);
+  } catch (const ConfigError& e) {
+    throw InputError(source + ": " + e.what());
+  } catch (const Json::exception& e) {
+    // Syntax errors and numbers beyond a double (1e400) both land here.
+    throw JsonSyntaxError(source + ": not valid JSON: " + e.what());
   }
 }
 
@@ -96,6 +164,8 @@ void JsonReader::read_value(const Json& v, const std::string& path, int64_t& out
                         (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>() &&
                          std::abs(v.get<double>()) < 9.0e15);
   if (!integral) throw ConfigError(path, "expected " + expected_of<int64_t>(limits) + ", got " + json_type_name(v));
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw ConfigError(path, "expected " + expected_of<int64_t>(limits) + ", got " + json_type_name(v));
   out = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
         : v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
   check_limits(static_cast<double>(out), path, limits, "an integer");

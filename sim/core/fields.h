@@ -77,7 +77,29 @@ std::string_view name_of(E value, const EnumNames<E, N>& names) {
   throw std::logic_error("an enum value is missing from its name table");
 }
 
+// A field's unit, read from its name's suffix (units are in names), bounds it further: times
+// (`_s`, `_ms`, `_us`) to kMaxSeconds, so that a time plus another stays within int64
+// nanoseconds (9.2 × 10^9 s), and sizes (`_bytes`) to kMaxBytes, which a double and an int64
+// hold exactly and far beyond any memory.
+inline constexpr double kMaxSeconds = 1e9;
+inline constexpr double kMaxBytes = 0x1p53;
+Limits with_unit_bounds(std::string_view key, Limits limits);
+
 std::string describe_limits(const Limits& limits);
+
+// JSON text that is not JSON at all (as opposed to JSON refused for its content).
+class JsonSyntaxError : public InputError {
+ public:
+  using InputError::InputError;
+};
+// Nesting deeper than any config needs is refused while parsing, before a deep tree exists:
+// code that walks a tree recursively would run out of stack on ~10^5 levels.
+inline constexpr int kMaxJsonDepth = 128;
+// Parses JSON text; `source` (a file name, an option) starts every error. Refuses, with the JSON
+// path, a key repeated in one object (the parser would keep the last silently) and nesting
+// deeper than kMaxJsonDepth; a number beyond a double's range is a JsonSyntaxError.
+Json parse_json(std::string_view text, const std::string& source);
+
 std::string join_path(const std::string& path, std::string_view key);
 std::string json_type_name(const Json& value);
 
@@ -89,13 +111,13 @@ class JsonReader {
 
   template <class T>
   void field(std::string_view key, T& value, std::string_view /*doc*/, Limits limits = {}) {
-    if (const Json* v = find(key)) read_value(*v, join_path(path_, key), value, limits);
+    if (const Json* v = find(key)) read_value(*v, join_path(path_, key), value, with_unit_bounds(key, limits));
   }
   template <class T>
   void required(std::string_view key, T& value, std::string_view /*doc*/, Limits limits = {}) {
     const Json* v = find(key);
-    if (!v) throw ConfigError(join_path(path_, key), "missing; expected " + expected_of<T>(limits));
-    read_value(*v, join_path(path_, key), value, limits);
+    if (!v) throw ConfigError(join_path(path_, key), "missing; expected " + expected_of<T>(with_unit_bounds(key, limits)));
+    read_value(*v, join_path(path_, key), value, with_unit_bounds(key, limits));
   }
   void choice(std::string_view key, std::string& value, std::string_view doc,
               const std::vector<std::string>& choices);
@@ -128,11 +150,14 @@ class JsonReader {
   void finish() const;
   const std::string& path() const { return path_; }
 
+  // A struct whose fields constrain each other (a minimum below a maximum, a window that must
+  // round to a whole nanosecond) checks that in `void check(const std::string& path) const`.
   template <class S>
   static void read_struct(const Json& node, const std::string& path, S& out) {
     JsonReader reader(node, path);
     out.visit(reader);
     reader.finish();
+    if constexpr (requires { out.check(path); }) out.check(path);
   }
   template <class T>
   static std::string expected_of(const Limits& limits);
@@ -223,11 +248,11 @@ class FieldDescriber {
   explicit FieldDescriber(Json& out) : out_(out) { out_ = Json::array(); }
   template <class T>
   void field(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
-    add(key, JsonReader::expected_of<T>(limits), default_of(value), doc);
+    add(key, JsonReader::expected_of<T>(with_unit_bounds(key, limits)), default_of(value), doc);
   }
   template <class T>
   void required(std::string_view key, const T&, std::string_view doc, Limits limits = {}) {
-    add(key, JsonReader::expected_of<T>(limits), "required", doc);
+    add(key, JsonReader::expected_of<T>(with_unit_bounds(key, limits)), "required", doc);
   }
   void choice(std::string_view key, const std::string& value, std::string_view doc,
               const std::vector<std::string>& choices);

@@ -6,6 +6,8 @@
 #include <compare>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace slsim {
 
@@ -36,11 +38,19 @@ class Time {
   // simulated step): truncation and the remainder are exact for every double below 2^63, and
   // above 2^52 every double is an integer already.
   static int64_t round_half_away(double v) {
-    if (!(std::fabs(v) < 0x1p62)) return static_cast<int64_t>(std::llround(v));
+    if (!(std::fabs(v) < 0x1p62)) {
+      // Beyond int64 (or NaN) a conversion would wrap silently: a bug, since config fields are
+      // bounded (kMaxSeconds) before any time is made of them.
+      if (!(std::fabs(v) < 0x1p63)) out_of_range(v);
+      return static_cast<int64_t>(std::llround(v));
+    }
     const auto whole = static_cast<int64_t>(v);
     const double rest = v - static_cast<double>(whole);
     // Without branches: which way a step time rounds is a coin toss a predictor cannot learn.
     return whole + static_cast<int64_t>(rest >= 0.5) - static_cast<int64_t>(rest <= -0.5);
+  }
+  [[noreturn]] static void out_of_range(double ns) {
+    throw std::out_of_range("a time of " + std::to_string(ns * 1e-9) + " s is beyond int64 nanoseconds");
   }
   int64_t ns_ = 0;
 };

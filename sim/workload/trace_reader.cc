@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fmt/format.h>
 
 #include "sim/core/errors.h"
 
@@ -257,6 +258,8 @@ bool TraceReader::read_line(std::string_view& line) {
       const char* stop = newline ? newline : buffer_.data() + end_;
       line = std::string_view(start, static_cast<size_t>(stop - start));
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      // Editors on Windows start UTF-8 files with a byte-order mark.
+      if (line_number_ == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
       begin_ = newline ? static_cast<size_t>(newline - buffer_.data()) + 1 : end_;
       ++line_number_;
       return true;
@@ -303,6 +306,7 @@ void TraceReader::read_header() {
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }
+  header_columns_ = static_cast<int64_t>(columns.size());
   for (int s = 0; s < kSlots; ++s) {
     if (names_[s].empty()) continue;
     const auto it = std::find(columns.begin(), columns.end(), names_[s]);
@@ -347,6 +351,13 @@ std::string TraceReader::split_csv(std::string_view line) {
     ++column;
     if (stop == std::string_view::npos) break;
     pos = stop + 1;
+    // More fields than the header names: a shifted or merged row, not data to read silently.
+    if (column > last_column_ && header_columns_ > 0) {
+      const auto fields = column + 1 + std::count(line.begin() + static_cast<std::ptrdiff_t>(pos), line.end(), separator);
+      if (fields > header_columns_)
+        return "the line has " + std::to_string(fields) + " fields, more than the header's " +
+               std::to_string(header_columns_);
+    }
   }
   for (int s = 0; s < kSlots; ++s) {
     present_[s] = columns_[s] >= 0 && columns_[s] < column;
@@ -442,6 +453,24 @@ std::string TraceReader::parse_record() {
   record_.input_tokens = *input;
   record_.output_tokens = *output;
   return {};
+}
+
+std::string canonical_seconds(int64_t ns) {
+  const char* sign = ns < 0 ? "-" : "";
+  const uint64_t magnitude = ns < 0 ? static_cast<uint64_t>(-(ns + 1)) + 1 : static_cast<uint64_t>(ns);
+  return fmt::format("{}{}.{:09d}", sign, magnitude / 1000000000, magnitude % 1000000000);
+}
+
+std::string canonical_trace_row(const TraceRecord& record) {
+  std::string model(record.model_id);
+  // Quoted, with quotes doubled, when a comma or a quote would otherwise split or end the field.
+  if (model.find_first_of(",\"") != std::string::npos) {
+    std::string quoted = "\"";
+    for (const char c : model) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    model = quoted + "\"";
+  }
+  return fmt::format("{},{},{},{},{},{},{}\n", canonical_seconds(record.time_ns), model, record.input_tokens,
+                     record.output_tokens, record.samples, record.beam_width, fmt::join(record.prefix_blocks, " "));
 }
 
 const TraceRecord* TraceReader::next() {

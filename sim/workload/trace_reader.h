@@ -40,6 +40,14 @@ struct TraceRecord {
   std::vector<uint64_t> prefix_blocks;
 };
 
+// The canonical CSV that `slsim trace convert` and `synth` write and the default mapping (with
+// model_field "model") reads back to the same records.
+inline constexpr const char* kCanonicalTraceHeader =
+    "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n";
+std::string canonical_trace_row(const TraceRecord& record);
+// A time in seconds with every nanosecond: "-1.000000005".
+std::string canonical_seconds(int64_t ns);
+
 class TraceReader {
  public:
   TraceReader(std::string path, const TraceMapping& mapping, int64_t max_skipped = 0);
@@ -80,6 +88,7 @@ class TraceReader {
   std::string names_[kSlots];
   int64_t columns_[kSlots];  // CSV column of each slot; -1 when not mapped
   int64_t last_column_ = -1;
+  int64_t header_columns_ = 0;  // columns the header names; 0 without a header
   std::string_view values_[kSlots];
   bool present_[kSlots] = {};  // JSONL: the line has the field
   std::string unquoted_;  // CSV lines with quotes are rewritten here

@@ -38,7 +38,7 @@ TEST(Cli, MalformedTraceLineExitsTwoNamingFileAndLineAndLeavesNoResults) {
   const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("trace.csv:3: field GeneratedTokens"));
-  EXPECT_TRUE(fs::is_empty(dir / "out"));
+  EXPECT_FALSE(fs::exists(dir / "out") && !fs::is_empty(dir / "out"));
 }
 
 TEST(Cli, UnknownPolicyExitsTwoNamingThePath) {
@@ -90,6 +90,49 @@ TEST(Cli, VersionHelpAndUnknownCommand) {
   EXPECT_EQ(run_slsim("run --help").exit_code, 0);
   EXPECT_EQ(run_slsim("frobnicate").exit_code, 2);
   EXPECT_EQ(run_slsim("run").exit_code, 2);
+}
+
+TEST(Cli, ATimelineAtAResultFilesPathIsRefusedWithExitTwo) {
+  const auto dir = fresh_dir("cli_timeline_clash");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const std::string out = (dir / "out").string();
+  for (const std::string timeline : {out + "/summary.json", out + "/requests.csv/t.json", out, out + "/sub/t.json"}) {
+    const auto r = run_slsim("run " + config.string() + " -o " + out + " --timeline " + timeline);
+    EXPECT_EQ(r.exit_code, 2) << timeline << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--timeline " + timeline)) << r.output;
+  }
+  // Directly in the output folder, the timeline is one more file of the set.
+  const auto r = run_slsim("run " + config.string() + " -o " + out + " --timeline " + out + "/timeline.json");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "out/timeline.json"));
+}
+
+TEST(Cli, AFolderGivenAsConfigIsNamedAsAFolder) {
+  const auto dir = fresh_dir("cli_folder_config");
+  const auto r = run_slsim("run " + dir.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr(dir.string() + ": is a folder; expected a JSON file"));
+}
+
+TEST(Cli, SkipBadAppliesToSourcesAddedBySet) {
+  const auto dir = fresh_dir("cli_skip_bad_set");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  std::ofstream(dir / "bad.csv") << "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n"
+                                    "2023-11-16 18:17:04.5,100,ten\n";
+  const std::string sources =
+      R"('workload.sources=[{"kind": "azure-llm-2023", "model": "opt-6.7b", "path": "bad.csv"}]')";
+  const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string() + " --set " + sources +
+                           " --skip-bad 1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("skipped 1 bad trace lines"));
+}
+
+TEST(Cli, ADuplicateKeyInAConfigIsRefusedWithItsPath) {
+  const auto dir = fresh_dir("cli_duplicate_key");
+  std::ofstream(dir / "config.json") << R"({"name": "a", "seed": 1, "seed": 2})";
+  const auto r = run_slsim("validate " + (dir / "config.json").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("config.json: seed: the key appears twice"));
 }
 
 }  // namespace slsim

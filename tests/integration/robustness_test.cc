@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "test_support.h"
@@ -63,10 +64,13 @@ TEST(Robustness, AKilledRunLeavesNoFileThatLooksComplete) {
     execl(SLSIM_BINARY, SLSIM_BINARY, "run", config.c_str(), "-o", out.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  // Rows go to requests.csv in the run's staged folder, a sibling of the output folder.
   auto partial_rows_written = [&] {
-    if (!fs::exists(out)) return false;
-    for (const auto& entry : fs::directory_iterator(out))
-      if (entry.path().filename().string().starts_with(".requests.csv") && fs::file_size(entry.path()) > 0) return true;
+    for (const auto& staged : fs::directory_iterator(dir))
+      if (std::error_code error; staged.path().filename().string().starts_with(".out.new-"))
+        for (const auto& entry : fs::directory_iterator(staged.path(), error))
+          if (entry.path().filename().string().starts_with(".requests.csv") && fs::file_size(entry.path()) > 0)
+            return true;
     return false;
   };
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -78,6 +82,109 @@ TEST(Robustness, AKilledRunLeavesNoFileThatLooksComplete) {
   waitpid(child, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it was killed";
   for (const char* f : {"config.json", "summary.json", "requests.csv"}) EXPECT_FALSE(fs::exists(out / f)) << f;
+}
+
+namespace {
+
+// A run of a few hundred milliseconds, long enough to be killed at any stage: reading the
+// config, simulating, writing the set, swapping it in.
+std::string chaos_config(int requests) {
+  return R"({"name": "chaos", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}], "output": {"timeseries_interval_s": 10},
+    "workload": {"sources": [{"kind": "poisson", "model": "opt-6.7b", "rate_per_s": 20, "requests": )" +
+         std::to_string(requests) + R"(, "input_tokens": 64, "output_tokens": 8}]}})";
+}
+
+pid_t spawn_slsim(const std::vector<std::string>& args) {
+  const pid_t child = fork();
+  if (child == 0) {
+    std::vector<char*> argv{const_cast<char*>(SLSIM_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    execv(SLSIM_BINARY, argv.data());
+    _exit(127);
+  }
+  return child;
+}
+
+// A result folder is absent, or holds one complete set: config.json and summary.json of the same
+// seed, and a requests.csv with a row per request the summary counts (plus the header).
+void expect_one_complete_set(const fs::path& out, const std::vector<int>& seeds) {
+  if (!fs::exists(out)) return;
+  ASSERT_TRUE(fs::exists(out / "summary.json")) << out;
+  const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
+  const auto config = nlohmann::json::parse(read_file(out / "config.json"));
+  EXPECT_EQ(summary["seed"], config["seed"]) << out;
+  EXPECT_THAT(seeds, ::testing::Contains(summary["seed"].get<int>())) << out;
+  const std::string rows = read_file(out / "requests.csv");
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), summary["requests"].get<int64_t>() + 1) << out;
+  EXPECT_TRUE(fs::exists(out / "timeseries.csv")) << out;
+}
+
+std::string fmt_round(int round, int signal_number, int status) {
+  return "round " + std::to_string(round) + ", signal " + std::to_string(signal_number) +
+         (WIFEXITED(status) ? ", exited " + std::to_string(WEXITSTATUS(status)) : ", killed");
+}
+
+// Hidden names are the temporaries of OutputFile and ResultSet.
+std::vector<fs::path> temporaries_under(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().filename().string().starts_with(".")) found.push_back(e.path());
+  return found;
+}
+
+}  // namespace
+
+TEST(Chaos, ARunKilledAtAnyPointLeavesTheOldSetOrTheNewOneAndSigtermLeavesNoTemporaries) {
+  const auto dir = fresh_dir("chaos_run");
+  std::ofstream(dir / "config.json") << chaos_config(4000);
+  const fs::path out = dir / "out";
+  const std::string config = (dir / "config.json").string();
+  ASSERT_EQ(run_slsim("run " + config + " -o " + out.string() + " --set seed=1").exit_code, 0);
+  std::mt19937 random(20240521);  // fixed, so that a failure can be replayed
+  for (int round = 0; round < 12; ++round) {
+    const int signal_number = round % 2 == 0 ? SIGTERM : SIGKILL;
+    const int seed = 2 + round;
+    const pid_t child = spawn_slsim({"run", config, "-o", out.string(), "--set", "seed=" + std::to_string(seed)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(random)));
+    kill(child, signal_number);
+    int status = 0;
+    waitpid(child, &status, 0);
+    SCOPED_TRACE(fmt_round(round, signal_number, status));
+    // Each earlier round's run may have finished before its signal, so any seed so far may be in place.
+    std::vector<int> seeds_so_far;
+    for (int s = 1; s <= seed; ++s) seeds_so_far.push_back(s);
+    expect_one_complete_set(out, seeds_so_far);
+    if (signal_number == SIGTERM) EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    for (const auto& t : temporaries_under(dir)) fs::remove_all(t);
+  }
+}
+
+TEST(Chaos, ASweepKilledAtAnyPointLeavesOnlyCompletePointsAndSigtermLeavesNoTemporaries) {
+  const auto dir = fresh_dir("chaos_sweep");
+  std::ofstream(dir / "config.json") << chaos_config(1500);
+  const fs::path out = dir / "out";
+  std::mt19937 random(20240522);
+  for (int round = 0; round < 6; ++round) {
+    const int signal_number = round % 2 == 0 ? SIGTERM : SIGKILL;
+    const pid_t child = spawn_slsim({"sweep", (dir / "config.json").string(), "--grid", "seed=1,2,3,4", "-j", "2",
+                                     "-o", out.string()});
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 600)(random)));
+    kill(child, signal_number);
+    int status = 0;
+    waitpid(child, &status, 0);
+    SCOPED_TRACE(fmt_round(round, signal_number, status));
+    if (fs::exists(out))
+      for (const auto& point : fs::directory_iterator(out))
+        if (point.is_directory() && !point.path().filename().string().starts_with("."))
+          expect_one_complete_set(point.path(), {1, 2, 3, 4});
+    if (signal_number == SIGTERM) EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    for (const auto& t : temporaries_under(dir)) fs::remove_all(t);
+    fs::remove_all(out);
+  }
 }
 
 }  // namespace slsim

@@ -74,7 +74,8 @@ TEST(Sweep, RerunRedoesOnlyInterruptedPointsAndGivesTheSameCsv) {
   const auto dir = fresh_dir("sweep_resume");
   ASSERT_EQ(run_slsim(sweep_args(dir, 2)).exit_code, 0);
   const std::string first = read_file(dir / "sweep.csv");
-  // What a kill leaves: a point without summary.json, with a half-written temporary file.
+  // What a kill left before point folders were replaced as sets (an older slsim): a point
+  // without summary.json, with a half-written temporary file.
   fs::path interrupted;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory()) interrupted = e.path();

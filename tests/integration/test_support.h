@@ -8,14 +8,11 @@
 #include <sstream>
 #include <string>
 
+#include "tests/unique_temp_dir.h"
+
 namespace slsim::testing_support {
 
-inline std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("slsim_it_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+inline std::filesystem::path fresh_dir(const std::string& name) { return unique_temp_dir("it_" + name); }
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -2,8 +2,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fmt/format.h>
 
 namespace slsim {
+
+void KnativeWindows::check(const std::string& path) const {
+  const auto at_least_a_nanosecond = [&](std::string_view key, double seconds) {
+    if (Time::from_seconds(seconds) <= Time::zero())
+      throw ConfigError(join_path(path, key), fmt::format("expected a window of at least 1 ns, got {} s", seconds));
+  };
+  at_least_a_nanosecond("stable_window_s", stable_window_s);
+  at_least_a_nanosecond("panic_window_percentage", stable_window_s * panic_window_percentage / 100);
+  at_least_a_nanosecond("tick_s", tick_s);
+  if (max_scale > 0 && min_scale > max_scale)
+    throw ConfigError(join_path(path, "min_scale"),
+                      fmt::format("expected at most max_scale ({}), got {}", max_scale, min_scale));
+}
 
 KnativeDecider::KnativeDecider(const KnativeWindows& windows, double target, int64_t models)
     : windows_(windows), target_(target * windows.target_utilization_percentage / 100), state_(models) {}

@@ -45,6 +45,8 @@ struct KnativeWindows {
     v.field("max_scale", max_scale, "most instances per model; 0: unbounded (Knative: 0)", at_least(0));
     v.field("tick_s", tick_s, "seconds between decisions (Knative: 2)", positive());
   }
+  // Windows hold samples of whole nanoseconds: one that rounds to none would hold no sample.
+  void check(const std::string& path) const;
 };
 
 // The windowed decider shared by `kpa` (concurrency) and `rps` (requests per second).
@@ -86,6 +88,7 @@ class KpaAutoscaler final : public Autoscaler {
               "concurrent requests per instance (Knative container-concurrency-target-default: 100)", positive());
       windows.visit(v);
     }
+    void check(const std::string& path) const { windows.check(path); }
   };
   KpaAutoscaler(const Params& params, Context& context)
       : decider_(params.windows, params.target_concurrency, context.models) {}
@@ -113,6 +116,7 @@ class RpsAutoscaler final : public Autoscaler {
               positive());
       windows.visit(v);
     }
+    void check(const std::string& path) const { windows.check(path); }
   };
   RpsAutoscaler(const Params& params, Context& context)
       : decider_(params.windows, params.target_rps, context.models), arrivals_(context.models, 0) {}

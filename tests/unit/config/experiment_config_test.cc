@@ -65,7 +65,7 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(source_model), HasSubstr("workload.sources[0].model: \"opt-1.3b\" is not one of the models"));
   Json policy_param = minimal();
   policy_param["policies"]["keepalive"] = {{"name", "fixed"}, {"params", {{"ttl_s", -1}}}};
-  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number >= 0, got -1"));
+  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number in [0, 1000000000], got -1"));
   Json gpu_override = minimal();
   gpu_override["cluster"]["server_groups"][0]["gpu"] = {{"memory_bytes", "lots"}};
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
@@ -145,6 +145,66 @@ TEST(ModelVariants, QuantizedVariantHasItsOwnSmallerCheckpoint) {
   EXPECT_NE(r.models[1].checkpoint[0].id, r.models[0].checkpoint[0].id);
   EXPECT_EQ(r.models[1].checkpoint[0].bytes * 2, r.models[0].checkpoint[0].bytes);
   EXPECT_EQ(r.models[1].spec.architecture.layers, 40);
+}
+
+}  // namespace slsim
+
+namespace slsim {
+
+// Times are int64 nanoseconds: 10^10 s would be 10^19 ns, beyond 9.2 × 10^18.
+TEST(ExperimentConfigLimits, ASecondsFieldBeyondInt64NanosecondsIsRefusedWithItsPath) {
+  Json doc = minimal();
+  doc["duration_s"] = 1e10;
+  EXPECT_THAT(error_of(doc), HasSubstr("duration_s: expected a number in (0, "));
+  doc["duration_s"] = 100;
+  doc["policies"] = Json::parse(R"({"keepalive": {"name": "fixed", "params": {"ttl_s": 5e9}}})");
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.keepalive.params.ttl_s: expected"));
+}
+
+TEST(ExperimentConfigLimits, AWindowOrIntervalThatRoundsToNoNanosecondIsRefused) {
+  Json doc = minimal();
+  doc["output"] = {{"timeseries_interval_s", 1e-10}};
+  EXPECT_THAT(error_of(doc), HasSubstr("output.timeseries_interval_s: expected 0 (none) or at least 1 ns"));
+  doc = minimal();
+  doc["policies"] = Json::parse(R"({"autoscale": {"name": "kpa", "params": {"stable_window_s": 1e-10}}})");
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.autoscale.params.stable_window_s: expected a window of at least 1 ns"));
+  // 60 s × 1e-12 % = 6e-13 s: the panic window rounds to 0 ns although both fields are positive.
+  doc["policies"]["autoscale"]["params"] = {{"panic_window_percentage", 1e-12}};
+  EXPECT_THAT(error_of(doc), HasSubstr("panic_window_percentage: expected a window of at least 1 ns"));
+}
+
+TEST(ExperimentConfigLimits, MinScaleAboveMaxScaleIsRefused) {
+  Json doc = minimal();
+  doc["policies"] = Json::parse(R"({"autoscale": {"name": "rps", "params": {"min_scale": 3, "max_scale": 2}}})");
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.autoscale.params.min_scale: expected at most max_scale (2), got 3"));
+}
+
+// opt-13b has 40 attention heads and 40 key/value heads: 3 divides neither.
+TEST(ExperimentConfigLimits, ATensorParallelDegreeDividingNoHeadCountIsRefused) {
+  Json doc = minimal();
+  doc["models"][0]["tensor_parallel"] = 3;
+  EXPECT_THAT(error_of(doc), HasSubstr("models[0].tensor_parallel: expected a degree dividing the 40 attention heads"));
+}
+
+TEST(ExperimentConfigLimits, ANameThatWouldLeaveTheResultsFolderIsRefused) {
+  for (const char* name : {"../../x", "a/b", "..", ""}) {
+    Json doc = minimal();
+    doc["name"] = name;
+    EXPECT_THAT(error_of(doc), HasSubstr("name: expected a name usable as one folder name")) << name;
+  }
+}
+
+TEST(ExperimentConfigLimits, AHugeListIndexInSetIsAnInputErrorNotALibraryOne) {
+  Json doc = minimal();
+  EXPECT_THAT([&] { apply_override(doc, "models.99999999999999999999999.name=x"); },
+              ::testing::ThrowsMessage<ConfigError>(HasSubstr("expected an index below 1")));
+}
+
+TEST(ExperimentConfigLimits, AMissingCatalogueFolderIsNamedRatherThanAnEmptyList) {
+  Json doc = minimal();
+  doc["catalog_dir"] = "no-such-catalogue";
+  EXPECT_THAT(error_of(doc), HasSubstr("the catalogue folder"));
+  EXPECT_THAT(error_of(doc), HasSubstr("is missing"));
 }
 
 }  // namespace slsim

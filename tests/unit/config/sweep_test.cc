@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "sim/core/errors.h"
+#include "tests/unique_temp_dir.h"
 
 namespace slsim {
 namespace {
@@ -31,8 +32,7 @@ TEST(SweepAxis, ZipKeepsKeysTogetherAndRefusesUnequalLengths) {
 }
 
 TEST(SweepExpand, CrossProductWithFirstAxisSlowestAndZippedKeysTogether) {
-  const fs::path dir = fs::temp_directory_path() / "slsim_sweep_expand";
-  fs::create_directories(dir);
+  const fs::path dir = testing_support::unique_temp_dir("sweep_expand");
   std::ofstream(dir / "base.json") << R"({"name": "x", "seed": 1})";
   const auto points = expand_sweep(dir / "base.json", {"seed=5"},
                                    {parse_grid_axis("a=1,2"), parse_zip_axis("b=x,y;c=3,4")});
@@ -48,8 +48,7 @@ TEST(SweepExpand, CrossProductWithFirstAxisSlowestAndZippedKeysTogether) {
 }
 
 TEST(SweepExpand, FolderNamesKeepAsManyKeySegmentsAsTellTheKeysApart) {
-  const fs::path dir = fs::temp_directory_path() / "slsim_sweep_names";
-  fs::create_directories(dir);
+  const fs::path dir = testing_support::unique_temp_dir("sweep_names");
   std::ofstream(dir / "base.json") << R"({"name": "x"})";
   const auto points = expand_sweep(dir / "base.json", {},
                                    {parse_zip_axis("p.dram_cache.name=lru;p.ssd_cache.name=none;p.keepalive.ttl_s=60")});
@@ -72,4 +71,30 @@ TEST(SweepCsv, FlattensSummariesToSortedDottedColumnsWithEmptyCellsForMissingOne
 }
 
 }  // namespace
+}  // namespace slsim
+
+namespace slsim {
+
+// 7 axes of 1,000 values: 10^21 points, beyond size_t (1.8 × 10^19); once read as "0 points".
+TEST(SweepExpand, AGridBeyondTheLimitIsRefusedEvenWhenItsSizeOverflows) {
+  const fs::path dir = testing_support::unique_temp_dir("sweep_huge");
+  std::ofstream(dir / "base.json") << R"({"name": "x"})";
+  std::string values = "0";
+  for (int i = 1; i < 1000; ++i) values += "," + std::to_string(i);
+  std::vector<SweepAxis> axes;
+  for (int a = 0; a < 7; ++a) axes.push_back(parse_grid_axis("k" + std::to_string(a) + "=" + values));
+  EXPECT_THAT([&] { expand_sweep(dir / "base.json", {}, axes); },
+              ::testing::ThrowsMessage<InputError>(::testing::HasSubstr("more than 1000000 points")));
+}
+
+TEST(SweepCsv, AFailedPointHasARowWithItsErrorInTheLastColumn) {
+  std::vector<SweepPoint> points(2);
+  points[0].folder = "p0";
+  points[1].folder = "p1";
+  points[0].parameters = points[1].parameters = {{"seed", "1"}};
+  const std::vector<Json> summaries{Json{{"requests", 3}}, Json()};
+  EXPECT_EQ(sweep_csv(points, summaries, {{1, "boom, at t = 5"}}),
+            "point,seed,requests,error\np0,1,3,\np1,1,,\"boom, at t = 5\"\n");
+}
+
 }  // namespace slsim

@@ -153,3 +153,65 @@ TEST(Fields, DescriberListsAnEnumsNamesAndItsDefaultName) {
 }
 
 }  // namespace slsim
+
+namespace slsim {
+namespace {
+struct Sized {
+  double wait_s = 0;
+  int64_t size_bytes = 0;
+  int64_t count = 0;
+  template <class V>
+  void visit(V& v) {
+    v.field("wait_s", wait_s, "seconds", at_least(0));
+    v.field("size_bytes", size_bytes, "bytes", at_least(0));
+    v.field("count", count, "a count");
+  }
+};
+std::string read_error(const std::string& text) {
+  Sized s;
+  try {
+    JsonReader::read_struct(Json::parse(text), "p", s);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+std::string parse_error(const std::string& text) {
+  try {
+    parse_json(text, "f.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(FieldUnits, SecondsAndBytesFieldsAreBoundedByTheirUnit) {
+  EXPECT_EQ(read_error(R"({"wait_s": 1e9, "size_bytes": 9007199254740992})"), "");
+  EXPECT_THAT(read_error(R"({"wait_s": 1.5e9})"), ::testing::HasSubstr("p.wait_s: expected a number in [0, "));
+  EXPECT_THAT(read_error(R"({"size_bytes": 9007199254740994})"), ::testing::HasSubstr("p.size_bytes: expected"));
+}
+
+TEST(FieldUnits, AnIntegerBeyondInt64IsRefusedNotWrappedToANegative) {
+  // 2^64 - 1 read through int64 once became -1.
+  EXPECT_THAT(read_error(R"({"count": 18446744073709551615})"), ::testing::HasSubstr("p.count: expected an integer"));
+}
+
+TEST(ParseJson, RefusesARepeatedKeyWithItsPath) {
+  EXPECT_THAT(parse_error(R"({"a": [{"b": 1}, {"c": {"d": 1, "d": 2}}]})"),
+              ::testing::HasSubstr("f.json: a[1].c.d: the key appears twice"));
+  EXPECT_EQ(parse_error(R"({"a": {"d": 1}, "b": {"d": 2}})"), "");
+}
+
+TEST(ParseJson, RefusesNestingDeeperThanTheLimitInsteadOfOverflowingTheStack) {
+  const std::string deep = std::string(70000, '[') + std::string(70000, ']');
+  EXPECT_THAT(parse_error(deep), ::testing::HasSubstr("nested deeper than 128 levels"));
+  const std::string fine = std::string(100, '[') + std::string(100, ']');
+  EXPECT_EQ(parse_error(fine), "");
+}
+
+TEST(ParseJson, ANumberBeyondADoubleIsASyntaxError) {
+  EXPECT_THROW(parse_json("1e400", "x"), JsonSyntaxError);
+}
+
+}  // namespace slsim

@@ -39,3 +39,15 @@ TEST(Time, TransferTimeIsBytesOverBandwidth) {
 }
 
 }  // namespace slsim
+
+namespace slsim {
+
+// 10^10 s is 10^19 ns, beyond int64's 9.2 × 10^18: a wrapped, negative time once.
+TEST(Time, FromSecondsBeyondInt64ThrowsInsteadOfWrapping) {
+  EXPECT_THROW(Time::from_seconds(1e10), std::out_of_range);
+  EXPECT_THROW(Time::from_seconds(-1e10), std::out_of_range);
+  EXPECT_THROW(Time::from_seconds(std::nan("")), std::out_of_range);
+  EXPECT_EQ(Time::from_seconds(9e9).ns(), 9'000'000'000'000'000'000);
+}
+
+}  // namespace slsim

@@ -10,6 +10,7 @@
 #include "sim/config/experiment_config.h"
 #include "sim/core/errors.h"
 #include "sim/engine/engine.h"
+#include "tests/unique_temp_dir.h"
 
 namespace slsim {
 namespace {
@@ -120,7 +121,7 @@ TEST(CalibratedLatency, SplitsUnmeasuredTensorParallelShapesOverTheGpus) {
 }
 
 TEST(CalibratedLatency, MalformedTablesNameTheFileAndThePath) {
-  const auto path = std::filesystem::temp_directory_path() / "slsim_bad_calibration.json";
+  const auto path = testing_support::unique_temp_dir("calibration") / "bad_calibration.json";
   std::ofstream(path) << R"({"gpu": "x", "gemm": [{"in_features": 8, "out_features": 8, "tokens": [1, 2], "us": [1]}]})";
   try {
     load_calibration(path.string());

@@ -6,17 +6,25 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "sim/core/errors.h"
 #include "sim/workload/factory.h"
+#include "tests/unique_temp_dir.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
 
 namespace {
-fs::path write_client(const std::string& name, const std::string& body, const std::string& folder = "slsim_test_servegen") {
-  const fs::path dir = fs::temp_directory_path() / folder;
-  fs::create_directories(dir);
+// One unique folder per label for the whole test run.
+fs::path folder_for(const std::string& label) {
+  static std::map<std::string, fs::path> folders;
+  fs::path& folder = folders[label];
+  if (folder.empty()) folder = testing_support::unique_temp_dir(label);
+  return folder;
+}
+fs::path write_client(const std::string& name, const std::string& body, const std::string& folder = "servegen") {
+  const fs::path dir = folder_for(folder);
   std::ofstream(dir / name, std::ios::binary) << body;
   return dir / name;
 }
@@ -57,13 +65,12 @@ TEST(ServeGen, EachWindowReproducesItsRateAndCv) {
 }
 
 TEST(ServeGen, ClientsAreMergedInTimeOrderAndMappedToModelsById) {
-  fs::remove_all(fs::temp_directory_path() / "slsim_test_servegen_merge");
-  write_client("chunk-1-trace.csv", "0,5,1,Gamma,1,0.2\n", "slsim_test_servegen_merge");
-  write_client("chunk-2-trace.csv", "0,5,1,Weibull,1,0.2\n", "slsim_test_servegen_merge");
+  write_client("chunk-1-trace.csv", "0,5,1,Gamma,1,0.2\n", "servegen_merge");
+  write_client("chunk-2-trace.csv", "0,5,1,Weibull,1,0.2\n", "servegen_merge");
   const ModelCatalogue catalogue{{"x", "y"}, {4096, 4096}};
   SourceSpec spec;
   spec.kind = "servegen";
-  spec.path = (fs::temp_directory_path() / "slsim_test_servegen_merge").string();
+  spec.path = folder_for("servegen_merge").string();
   spec.assign = "map";
   spec.model_map = {{"chunk-1-trace", "y"}, {"chunk-2-trace", "x"}};
   spec.duration_s = 100;
@@ -81,7 +88,7 @@ TEST(ServeGen, ClientsAreMergedInTimeOrderAndMappedToModelsById) {
 }
 
 TEST(ServeGen, StartSkipsEarlierWindowsWithoutGeneratingThem) {
-  const auto file = write_client("chunk-9-trace.csv", "0,1000,1,Gamma,1,0.001\n600,2,1,Gamma,1,0.5\n", "slsim_test_servegen_start");
+  const auto file = write_client("chunk-9-trace.csv", "0,1000,1,Gamma,1,0.001\n600,2,1,Gamma,1,0.5\n", "servegen_start");
   const ModelCatalogue catalogue{{"m"}, {4096}};
   SourceSpec spec;
   spec.kind = "servegen";
@@ -104,7 +111,7 @@ TEST(ServeGen, BundledMLargeHas162ClientsOf2016Windows) {
 }
 
 TEST(ServeGen, BadLinesNameFileLineAndField) {
-  const auto file = write_client("bad-trace.csv", "0,1,1,Gamma,1,1\n600,x,1,Gamma,1,1\n", "slsim_test_servegen_bad");
+  const auto file = write_client("bad-trace.csv", "0,1,1,Gamma,1,1\n600,x,1,Gamma,1,1\n", "servegen_bad");
   try {
     read_servegen_client(file);
     FAIL();

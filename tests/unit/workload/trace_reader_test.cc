@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "sim/core/errors.h"
+#include "tests/unique_temp_dir.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -14,7 +15,7 @@ using ::testing::HasSubstr;
 
 namespace {
 fs::path write_trace(const std::string& name, const std::string& body) {
-  const fs::path path = fs::temp_directory_path() / ("slsim_test_" + name);
+  const fs::path path = testing_support::unique_temp_dir("trace") / name;
   std::ofstream(path, std::ios::binary) << body;
   return path;
 }
@@ -242,6 +243,51 @@ TEST(TraceReader, BundledTracesParseCompletelyAndInOrder) {
     EXPECT_EQ(n, std::string(name) == "code" ? 8819 : 19366);
     EXPECT_NEAR(last * 1e-9, std::string(name) == "code" ? 3435.9 : 3501.7, 0.1);
   }
+}
+
+}  // namespace slsim
+
+namespace slsim {
+
+TEST(TraceReaderInput, AByteOrderMarkBeforeTheHeaderIsIgnored) {
+  const auto path = write_trace("bom.csv", "\xEF\xBB\xBFTIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  TraceReader reader(path.string(), azure());
+  const TraceRecord* r = reader.next();
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->input_tokens, 100);
+}
+
+TEST(TraceReaderInput, ALineWithMoreFieldsThanTheHeaderIsAnErrorNamingTheLine) {
+  const auto path = write_trace("extra.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                             "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,10,7\n");
+  EXPECT_THAT(error_of(path), HasSubstr(":3: the line has 4 fields, more than the header's 3"));
+}
+
+// A model id with a comma and a quote must come back whole through the canonical CSV.
+TEST(TraceReaderInput, TheCanonicalRowReadsBackToTheSameRecord) {
+  TraceRecord record;
+  record.time_ns = -1'000'000'005;
+  record.input_tokens = 7;
+  record.output_tokens = 3;
+  record.samples = 2;
+  record.beam_width = 1;
+  const std::string model = "a,\"b\"";
+  record.model_id = model;
+  record.prefix_blocks = {4, 5};
+  const auto path = write_trace("round_trip.csv", std::string(kCanonicalTraceHeader) + canonical_trace_row(record));
+  TraceMapping canonical;
+  canonical.model_field = "model";
+  canonical.samples_field = "samples";
+  canonical.beam_field = "beam_width";
+  canonical.prefix_field = "prefix_blocks";
+  canonical.relative = false;
+  TraceReader reader(path.string(), canonical);
+  const TraceRecord* back = reader.next();
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->time_ns, record.time_ns);
+  EXPECT_EQ(back->model_id, model);
+  EXPECT_EQ(back->samples, 2);
+  EXPECT_EQ(back->prefix_blocks, record.prefix_blocks);
 }
 
 }  // namespace slsim
