@@ -21,7 +21,8 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in engine["models"]:
         rows = [("prefill", r["batch"], r["prompt_tokens"], r["forward_ms"], r["step_ms"]) for r in m["prefill"]]
-        rows += [("decode", r["batch"], r["context_tokens"], r["graph_ms"], r["step_ms"]) for r in m["decode"]]
+        rows += [("decode", r["batch"], r["context_tokens"], r["graph_ms"], r["step_ms"]) for r in m["decode"]
+                 if "skipped" not in r]
         for phase, b, t, gpu, step in rows:
             ref = eager.get((m["model"], phase, b, t))
             ratio = f"{gpu / ref:.2f}" if ref else "–"
