@@ -31,6 +31,8 @@ if has startup; then
     --models "${SLSIM_STARTUP_MODELS:-opt-1.3b,opt-6.7b,llama-3.1-8b}" --repeats "${SLSIM_STARTUP_REPEATS:-3}"
 fi
 if has compare; then
-  python3 "$tb/compare.py" "$out/engine_steps.json" "$repo/results/calibration/transformer_measured_h200.json" \
-    "$repo/results/calibration/transformer_measured_h200_heldout.json" > "$out/engine_vs_eager.md"
+  gpu=h200
+  if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H100; then gpu=h100-sxm; fi
+  python3 "$tb/compare.py" "$out/engine_steps.json" "$repo"/results/calibration/transformer_measured_"$gpu"*.json \
+    > "$out/engine_vs_eager.md"
 fi
