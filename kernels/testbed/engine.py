@@ -1,0 +1,733 @@
+#!/usr/bin/env python3
+"""A graph-captured serving engine for the testbed, and its step-time measurement.
+
+The engine runs a catalogue model (models/llm/<name>.json, its real shapes, bf16, random
+weights held in one flat device buffer, as the project's loader fills it) with
+  - a paged KV cache [layers, 2, blocks, kv_heads, 16, head_dim] and block tables
+    (scheduling.BlockManager), sized like vLLM's gpu_memory_utilization 0.9;
+  - continuous batching with vLLM-v0-like admission (scheduling.Scheduler);
+  - prefill with torch SDPA (causal; FlashAttention backend where it applies);
+  - decode with the project's paged-attention kernel (kernels/paged_attention, through
+    pa_capi.cu and ctypes), captured in CUDA graphs at vLLM's padded batch sizes
+    (1, 2, 4, 8, 16, ..., 256), one graph per size sharing one memory pool;
+  - elementwise work (residual add + norm, rotary, SiLU·mul) fused by torch.compile
+    (`--fuse compile`), or unfused eager PyTorch (`--fuse none`).
+
+usage: engine.py --out FILE [--models a,b] [--prefill 1x128,...] [--decode 1x512,...]
+                 [--fuse compile|none] [--check]
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler,  # noqa: E402
+                        Sequence, padded_batch_size)
+
+DTYPE = torch.bfloat16
+BLOCK_SIZE = 16
+
+
+def load_arch(name):
+    path = os.path.join(REPO, "models", "llm", name + ".json")
+    with open(path) as f:
+        return json.load(f)["architecture"]
+
+
+def environment(command):
+    props = torch.cuda.get_device_properties(0)
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, check=True).stdout.split("\n")[0].strip()
+    except (OSError, subprocess.CalledProcessError):
+        driver = "unknown"
+    return {"gpu": props.name, "sm_count": props.multi_processor_count, "memory_bytes": props.total_memory,
+            "driver": driver, "torch": torch.__version__, "cuda_runtime": torch.version.cuda,
+            "triton": _version("triton"), "python": sys.version.split()[0],
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command}
+
+
+def _version(module):
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------- paged attention kernel
+
+class PagedAttentionKernel:
+    """kernels/paged_attention through pa_capi.cu, loaded with ctypes; built with nvcc on first use."""
+
+    def __init__(self, lib_path=None):
+        lib_path = lib_path or os.environ.get("SLSIM_PA_LIB") or os.path.join(HERE, "build", "libslsim_pa.so")
+        try:
+            self.lib = ctypes.CDLL(lib_path)
+        except OSError:  # absent, or built against another CUDA: build it here
+            lib_path = os.path.join(HERE, "build", f"libslsim_pa_{os.getpid()}.so")
+            build(lib_path)
+            self.lib = ctypes.CDLL(lib_path)
+        i, p = ctypes.c_int, ctypes.c_void_p
+        self.lib.slsim_pa_splits.argtypes = [i] * 8
+        self.lib.slsim_pa_splits.restype = i
+        self.lib.slsim_pa_workspace_bytes.argtypes = [i] * 9
+        self.lib.slsim_pa_workspace_bytes.restype = ctypes.c_ulonglong
+        self.lib.slsim_pa_run.argtypes = [p] * 6 + [i] * 7 + [ctypes.c_float, i, i, p, p]
+        self.lib.slsim_pa_run.restype = i
+        self.path = lib_path
+
+    def __call__(self, q, k_cache, v_cache, block_tables, context_lens, max_context_len):
+        """q [batch, q_heads, head_dim]; caches [blocks, kv_heads, block_size, head_dim];
+        block_tables [batch, max_blocks] int32; context_lens [batch] int32."""
+        batch, hq, d = q.shape
+        hkv, bs = k_cache.shape[1], k_cache.shape[2]
+        nb = block_tables.shape[1]
+        bf16 = int(q.dtype == torch.bfloat16)
+        splits = self.lib.slsim_pa_splits(batch, hq, hkv, d, bs, nb, max_context_len, bf16)
+        if splits == 0:
+            raise ValueError(f"paged attention does not support q_heads {hq}, kv_heads {hkv}, head_dim {d}")
+        ws_bytes = self.lib.slsim_pa_workspace_bytes(batch, hq, hkv, d, bs, nb, max_context_len, bf16, splits)
+        ws = torch.empty(max(ws_bytes, 1), dtype=torch.uint8, device=q.device)
+        out = torch.empty_like(q)
+        err = self.lib.slsim_pa_run(q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
+                                    block_tables.data_ptr(), context_lens.data_ptr(), out.data_ptr(),
+                                    batch, hq, hkv, d, bs, nb, max_context_len, 1.0 / math.sqrt(d), bf16,
+                                    splits, ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        if err != 0:
+            raise RuntimeError(f"paged attention launch failed: CUDA error {err}")
+        return out
+
+
+def build(lib_path):
+    os.makedirs(os.path.dirname(lib_path), exist_ok=True)
+    cmd = ["nvcc", "-O3", "-std=c++17", "-gencode", "arch=compute_90,code=sm_90",
+           "-gencode", "arch=compute_90,code=compute_90", "-Xcompiler", "-fPIC", "-shared",
+           "-cudart", "shared", "-I" + os.path.join(REPO, "kernels"), os.path.join(HERE, "pa_capi.cu"),
+           os.path.join(REPO, "kernels", "paged_attention", "paged_attention.cu"), "-o", lib_path]
+    subprocess.run(cmd, check=True)
+
+
+def torch_paged_attention(q, k_cache, v_cache, block_tables, context_lens):
+    """Reference: gathers each sequence's blocks and runs masked SDPA."""
+    batch, hq, d = q.shape
+    hkv, bs = k_cache.shape[1], k_cache.shape[2]
+    bt = block_tables.long()
+    keys = k_cache[bt].permute(0, 2, 1, 3, 4).reshape(batch, hkv, -1, d)
+    values = v_cache[bt].permute(0, 2, 1, 3, 4).reshape(batch, hkv, -1, d)
+    mask = torch.arange(keys.shape[2], device=q.device)[None, :] < context_lens[:, None]
+    out = F.scaled_dot_product_attention(q[:, :, None, :], keys, values, attn_mask=mask[:, None, None, :],
+                                         enable_gqa=hq != hkv)
+    return out[:, :, 0, :]
+
+
+# ---------------------------------------------------------------- elementwise ops
+
+def _norm(x, w, b, eps, rms):
+    xf = x.float()
+    if rms:
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+        return (y * w.float()).to(x.dtype)
+    mean = xf.mean(-1, keepdim=True)
+    var = (xf - mean).pow(2).mean(-1, keepdim=True)
+    y = (xf - mean) * torch.rsqrt(var + eps)
+    return (y * w.float() + b.float()).to(x.dtype)
+
+
+def norm_rms(x, w, eps):
+    return _norm(x, w, None, eps, True)
+
+
+def norm_ln(x, w, b, eps):
+    return _norm(x, w, b, eps, False)
+
+
+def add_norm_rms(residual, x, w, eps):
+    r = residual + x
+    return r, _norm(r, w, None, eps, True)
+
+
+def add_norm_ln(residual, x, w, b, eps):
+    r = residual + x
+    return r, _norm(r, w, b, eps, False)
+
+
+def rotary(q, k, cos_sin, positions):
+    """Neox-style rotary (rotate_half) of q [T, hq, d] and k [T, hkv, d]; returns contiguous q, k."""
+    cs = cos_sin[positions]  # [T, d] = cos | sin halves
+    half = cs.shape[-1] // 2
+    cos, sin = cs[:, None, :half].float(), cs[:, None, half:].float()
+
+    def rot(x):
+        x1, x2 = x[..., :half].float(), x[..., half:].float()
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+    return rot(q), rot(k)
+
+
+def silu_mul(gu):
+    g, u = gu.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+
+class Ops:
+    names = ["norm_rms", "norm_ln", "add_norm_rms", "add_norm_ln", "rotary", "silu_mul"]
+
+    def __init__(self, fuse):
+        self.fuse = fuse
+        for name in self.names:
+            fn = globals()[name]
+            setattr(self, name, torch.compile(fn, dynamic=True, fullgraph=True) if fuse == "compile" else fn)
+
+    def fall_back(self):
+        self.fuse = "none"
+        for name in self.names:
+            setattr(self, name, globals()[name])
+
+
+# ---------------------------------------------------------------- weights
+
+def weight_spec(a):
+    """(name, shape) of every tensor, in checkpoint order, for catalogue architecture `a`."""
+    h, d, hq, hkv, f, v = (a["hidden_size"], a["head_dim"], a["attention_heads"], a["kv_heads"],
+                           a["ffn_size"], a["vocab_size"])
+    gated = a["ffn_kind"] == "gated"
+    ln = a.get("norm", "layernorm") == "layernorm"
+    spec = [("embed", (v, h))]
+    if a.get("position_embeddings", 0):
+        spec.append(("pos_embed", (a["position_embeddings"], h)))
+    for i in range(a["layers"]):
+        p = f"layers.{i}."
+        spec += [(p + "norm1.w", (h,))] + ([(p + "norm1.b", (h,))] if ln else [])
+        spec.append((p + "qkv.w", ((hq + 2 * hkv) * d, h)))
+        if a.get("qkv_bias"):
+            spec.append((p + "qkv.b", ((hq + 2 * hkv) * d,)))
+        spec.append((p + "o.w", (h, hq * d)))
+        if a.get("out_bias"):
+            spec.append((p + "o.b", (h,)))
+        spec += [(p + "norm2.w", (h,))] + ([(p + "norm2.b", (h,))] if ln else [])
+        if gated:
+            spec += [(p + "gate_up.w", (2 * f, h)), (p + "down.w", (h, f))]
+        else:
+            spec.append((p + "fc1.w", (f, h)))
+            if a.get("mlp_bias"):
+                spec.append((p + "fc1.b", (f,)))
+            spec.append((p + "fc2.w", (h, f)))
+            if a.get("mlp_bias"):
+                spec.append((p + "fc2.b", (h,)))
+    spec += [("final_norm.w", (h,))] + ([("final_norm.b", (h,))] if ln else [])
+    if not a.get("tied_embeddings"):
+        spec.append(("lm_head", (v, h)))
+    return spec
+
+
+class Weights:
+    """Every tensor a view into one flat device buffer (256-byte aligned offsets), so a
+    checkpoint image loads with one copy per chunk."""
+
+    def __init__(self, arch, device="cuda"):
+        align = 128  # elements of bf16: 256 bytes
+        self.views_at = []
+        offset = 0
+        for name, shape in weight_spec(arch):
+            self.views_at.append((name, shape, offset))
+            offset += (math.prod(shape) + align - 1) // align * align
+        self.numel = offset
+        self.flat = torch.empty(offset, dtype=DTYPE, device=device)
+        self.t = {name: self.flat[o:o + math.prod(s)].view(s) for name, s, o in self.views_at}
+        self.bytes = self.flat.numel() * self.flat.element_size()
+
+    def init_random(self, seed=0):
+        gen = torch.Generator(device=self.flat.device).manual_seed(seed)
+        self.flat.normal_(0, 0.02, generator=gen)
+        for name, t in self.t.items():
+            if ".norm" in name or name.startswith("final_norm"):
+                t.fill_(1.0 if name.endswith(".w") else 0.0)
+
+
+# ---------------------------------------------------------------- engine
+
+class Engine:
+    def __init__(self, arch_name, max_model_len=4096, gpu_memory_utilization=0.9, max_num_seqs=256,
+                 max_num_batched_tokens=8192, fuse="compile", attention="slsim", kv_blocks=None):
+        self.name = arch_name
+        self.a = load_arch(arch_name)
+        a = self.a
+        self.hq, self.hkv, self.d, self.h = a["attention_heads"], a["kv_heads"], a["head_dim"], a["hidden_size"]
+        self.gated = a["ffn_kind"] == "gated"
+        self.rms = a.get("norm", "layernorm") == "rmsnorm"
+        self.eps = 1e-5
+        # Not capped at the model's max_context: the calibration grid decodes OPT at context
+        # 2048 + 1, past its 2,048 learned positions (which then wrap, as in measure_transformer.py).
+        self.max_model_len = max_model_len
+        self.max_blocks = (self.max_model_len + BLOCK_SIZE - 1) // BLOCK_SIZE
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.max_num_seqs = max_num_seqs
+        self.max_num_batched_tokens = max_num_batched_tokens
+        self.kv_blocks_requested = kv_blocks
+        self.ops = Ops(fuse)
+        # Prefill runs eagerly (no graph): the compiled ops' per-call dispatch cost 0.2-0.9 ms
+        # a layer on the H100 (opt-1.3b 1 x 128 prefill 21 ms), more than the fusion saves.
+        self.prefill_ops = Ops("none")
+        self.attention = attention
+        self.pa = PagedAttentionKernel() if attention == "slsim" else None
+        self.graphs = {}
+        self.timings = {}
+
+    # -- start-up phases (each timed by the caller)
+    def allocate_weights(self):
+        self.w = Weights(self.a)
+        self.use_rope = not self.a.get("position_embeddings", 0)
+        if self.use_rope:
+            half = self.d // 2
+            inv = 1.0 / (10000.0 ** (torch.arange(0, half, device="cuda", dtype=torch.float32) / half))
+            ang = torch.arange(self.max_model_len, device="cuda", dtype=torch.float32)[:, None] * inv[None, :]
+            self.cos_sin = torch.cat((ang.cos(), ang.sin()), dim=-1).to(DTYPE)
+
+    def activation_reserve_bytes(self):
+        """Peak activations of a max_num_batched_tokens prefill (what vLLM's profile run
+        measures), estimated: the widest intermediates of one layer plus the logits."""
+        t, a = self.max_num_batched_tokens, self.a
+        widest = (self.hq + 2 * self.hkv) * self.d + (3 if self.gated else 2) * a["ffn_size"] + 4 * self.h
+        return int(1.5 * t * widest * 2 + self.max_num_seqs * a["vocab_size"] * 4) + (256 << 20)
+
+    def kv_block_bytes(self):
+        return 2 * self.a["layers"] * self.hkv * BLOCK_SIZE * self.d * 2
+
+    def allocate_kv_cache(self):
+        free, total = torch.cuda.mem_get_info()
+        used_now = total - free
+        budget = int(self.gpu_memory_utilization * total) - used_now - self.activation_reserve_bytes()
+        blocks = budget // self.kv_block_bytes()
+        if self.kv_blocks_requested:
+            blocks = min(blocks, self.kv_blocks_requested)
+        if blocks < 2:
+            raise RuntimeError(f"{self.name}: no room for a KV cache ({budget / 1e9:.1f} GB left)")
+        self.kv = torch.zeros((self.a["layers"], 2, blocks, self.hkv, BLOCK_SIZE, self.d), dtype=DTYPE, device="cuda")
+        self.blocks = BlockManager(blocks, BLOCK_SIZE)
+        self.kv_cache_bytes = self.kv.numel() * 2
+        return blocks
+
+    def warm_up_ops(self):
+        """Runs (and, with torch.compile, compiles) each op at two sizes; falls back to
+        eager ops if compiling fails."""
+        eager = self.prefill_ops
+        self.prefill_ops = self.ops  # the warm-up forwards run (and compile) the decode's ops
+        try:
+            for n in (1, 3, 64):
+                self._forward_tokens(n)
+            torch.cuda.synchronize()
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means: run unfused
+            if self.ops.fuse == "none":
+                raise
+            self.timings["compile_error"] = repr(exc)[:500]
+            self.ops.fall_back()
+            for n in (1, 3):
+                self._forward_tokens(n)
+            torch.cuda.synchronize()
+        finally:
+            self.prefill_ops = eager
+
+    def _forward_tokens(self, n):
+        """A prefill of one n-token sequence written into the null block's slots (warm-up only)."""
+        tokens = torch.zeros(n, dtype=torch.long, device="cuda")
+        positions = torch.arange(n, device="cuda")
+        blk = torch.full((n,), NULL_BLOCK, dtype=torch.long, device="cuda")
+        off = positions % BLOCK_SIZE
+        self.forward(tokens, positions, blk, off, prefill_lens=[n])
+
+    def capture_graphs(self, sizes=CAPTURE_BATCH_SIZES):
+        """One decode graph per padded batch size, largest first, one shared memory pool."""
+        n = max(sizes)
+        self.static = {
+            "tokens": torch.zeros(n, dtype=torch.long, device="cuda"),
+            "positions": torch.zeros(n, dtype=torch.long, device="cuda"),
+            "blk": torch.full((n,), NULL_BLOCK, dtype=torch.long, device="cuda"),
+            "off": torch.zeros(n, dtype=torch.long, device="cuda"),
+            "tables": torch.zeros((n, self.max_blocks), dtype=torch.int32, device="cuda"),
+            "lens": torch.zeros(n, dtype=torch.int32, device="cuda"),
+        }
+        self.graph_out = {}
+        pool = None
+        for b in sorted(sizes, reverse=True):
+            s = {k: v[:b] for k, v in self.static.items()}
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                self._decode_body(s)  # warm-up: library handles, compiled kernels for this size
+            torch.cuda.current_stream().wait_stream(stream)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, pool=pool):
+                self.graph_out[b] = self._decode_body(s)
+            pool = g.pool()
+            self.graphs[b] = g
+        torch.cuda.synchronize()
+
+    def _decode_body(self, s):
+        logits = self.forward(s["tokens"], s["positions"], s["blk"], s["off"], decode=(s["tables"], s["lens"]))
+        return logits, torch.argmax(logits, dim=-1)
+
+    # -- the model
+    def forward(self, tokens, positions, blk, off, prefill_lens=None, decode=None, last_index=None):
+        """Tokens flattened over sequences. Prefill: `prefill_lens` lists each sequence's
+        tokens (no cached prefix); decode: (block tables, context lens). Returns logits of
+        `last_index` rows (prefill: each sequence's last token) or of every row (decode)."""
+        w, a = self.w.t, self.a
+        ops = self.ops if decode is not None else self.prefill_ops
+        x = F.embedding(tokens, w["embed"])
+        if not self.use_rope:
+            rows = w["pos_embed"].shape[0] - 2  # OPT's learned positions start at row 2
+            x = x + F.embedding(positions % rows + 2, w["pos_embed"])
+        residual = x
+        y = ops.norm_rms(x, w["layers.0.norm1.w"], self.eps) if self.rms else \
+            ops.norm_ln(x, w["layers.0.norm1.w"], w["layers.0.norm1.b"], self.eps)
+        qd, kd = self.hq * self.d, self.hkv * self.d
+        for i in range(a["layers"]):
+            p = f"layers.{i}."
+            qkv = F.linear(y, w[p + "qkv.w"], w.get(p + "qkv.b"))
+            q, k, v = qkv.split([qd, kd, kd], dim=-1)
+            q, k, v = q.view(-1, self.hq, self.d), k.view(-1, self.hkv, self.d), v.view(-1, self.hkv, self.d)
+            if self.use_rope:
+                q, k = ops.rotary(q, k, self.cos_sin, positions)
+            else:
+                q = q.contiguous()
+            kc, vc = self.kv[i, 0], self.kv[i, 1]
+            kc[blk, :, off] = k
+            vc[blk, :, off] = v
+            if decode is not None:
+                tables, lens = decode
+                if self.pa is not None:
+                    o = self.pa(q.contiguous(), kc, vc, tables, lens, self.max_model_len)
+                else:
+                    o = torch_paged_attention(q, kc, vc, tables, lens)
+            else:
+                o = self._prefill_attention(q, k, v, prefill_lens)
+            o = F.linear(o.reshape(-1, qd), w[p + "o.w"], w.get(p + "o.b"))
+            residual, y = (ops.add_norm_rms(residual, o, w[p + "norm2.w"], self.eps) if self.rms else
+                           ops.add_norm_ln(residual, o, w[p + "norm2.w"], w[p + "norm2.b"], self.eps))
+            if self.gated:
+                m = F.linear(ops.silu_mul(F.linear(y, w[p + "gate_up.w"])), w[p + "down.w"])
+            else:
+                m = F.linear(F.relu(F.linear(y, w[p + "fc1.w"], w.get(p + "fc1.b"))), w[p + "fc2.w"], w.get(p + "fc2.b"))
+            nxt = f"layers.{i + 1}.norm1" if i + 1 < a["layers"] else "final_norm"
+            residual, y = (ops.add_norm_rms(residual, m, w[nxt + ".w"], self.eps) if self.rms else
+                           ops.add_norm_ln(residual, m, w[nxt + ".w"], w[nxt + ".b"], self.eps))
+        if last_index is not None:
+            y = y[last_index]
+        return F.linear(y, w.get("lm_head", w["embed"]))
+
+    def _prefill_attention(self, q, k, v, lens):
+        if len(set(lens)) == 1:
+            b, s = len(lens), lens[0]
+            qq = q.view(b, s, self.hq, self.d).transpose(1, 2)
+            kk = k.reshape(b, s, self.hkv, self.d).transpose(1, 2)
+            vv = v.reshape(b, s, self.hkv, self.d).transpose(1, 2)
+            o = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True, enable_gqa=self.hq != self.hkv)
+            return o.transpose(1, 2).reshape(-1, self.hq, self.d)
+        outs, start = [], 0
+        for s in lens:
+            qq = q[start:start + s].transpose(0, 1)[None]
+            kk = k[start:start + s].transpose(0, 1)[None]
+            vv = v[start:start + s].transpose(0, 1)[None]
+            o = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True, enable_gqa=self.hq != self.hkv)
+            outs.append(o[0].transpose(0, 1))
+            start += s
+        return torch.cat(outs)
+
+    # -- steps (host bookkeeping + device work + sampled tokens back on the host)
+    def prefill_inputs(self, seqs):
+        toks, pos, blk, off, lens, last = [], [], [], [], [], []
+        for s in seqs:
+            n = s.context
+            table = self.blocks.tables[s.seq_id]
+            toks += [(s.seq_id * 7919 + j) % self.a["vocab_size"] for j in range(n)]
+            pos += range(n)
+            blk += [table[j // BLOCK_SIZE] for j in range(n)]
+            off += [j % BLOCK_SIZE for j in range(n)]
+            lens.append(n)
+            last.append(len(toks) - 1)
+        t = torch.tensor([toks, pos, blk, off], dtype=torch.long).pin_memory().cuda(non_blocking=True)
+        return t[0], t[1], t[2], t[3], lens, torch.tensor(last, device="cuda")
+
+    def prefill(self, seqs):
+        tokens, positions, blk, off, lens, last = self.prefill_inputs(seqs)
+        logits = self.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last)
+        return torch.argmax(logits, dim=-1).cpu()
+
+    def decode(self, seqs):
+        n = len(seqs)
+        b = padded_batch_size(n, sorted(self.graphs))
+        if b is None:
+            raise RuntimeError(f"decode batch {n} exceeds the captured sizes")
+        rows = [[0] * b for _ in range(5)]  # token, position, block, offset, context (padding: null block)
+        table_rows = []
+        for r, s in enumerate(seqs):
+            pos = s.context - 1
+            table = self.blocks.tables[s.seq_id]
+            rows[0][r], rows[1][r], rows[2][r] = (s.seq_id + pos) % self.a["vocab_size"], pos, table[pos // BLOCK_SIZE]
+            rows[3][r], rows[4][r] = pos % BLOCK_SIZE, s.context
+            table_rows.append(table + [0] * (self.max_blocks - len(table)))
+        table_rows += [[0] * self.max_blocks] * (b - n)
+        host = torch.tensor(rows, dtype=torch.long)
+        tables = torch.tensor(table_rows, dtype=torch.int32)
+        st = self.static
+        st["tokens"][:b].copy_(host[0], non_blocking=True)
+        st["positions"][:b].copy_(host[1], non_blocking=True)
+        st["blk"][:b].copy_(host[2], non_blocking=True)
+        st["off"][:b].copy_(host[3], non_blocking=True)
+        st["lens"][:b].copy_(host[4].to(torch.int32), non_blocking=True)
+        st["tables"][:b].copy_(tables, non_blocking=True)
+        self.graphs[b].replay()
+        return self.graph_out[b][1][:n].cpu()
+
+    def step(self, scheduler, now_fn):
+        step = scheduler.schedule()
+        if step is None:
+            return None, []
+        (self.prefill if step.kind == "prefill" else self.decode)(step.seqs)
+        done = scheduler.complete(step, now_fn())
+        return step, done
+
+    def release(self):
+        for attr in ("graphs", "graph_out", "static", "kv", "w"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
+def start_engine(name, fuse, capture_sizes=CAPTURE_BATCH_SIZES, attention="slsim", random_weights=True, **kw):
+    """Builds an engine through its start-up phases; returns it and the seconds of each."""
+    t = {}
+    t0 = time.perf_counter()
+    e = Engine(name, fuse=fuse, attention=attention, **kw)
+    e.allocate_weights()
+    torch.cuda.synchronize()
+    t["allocate_weights_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    t["kv_blocks"] = e.allocate_kv_cache()
+    torch.cuda.synchronize()
+    t["allocate_kv_cache_s"] = time.perf_counter() - t0
+    if random_weights:
+        e.w.init_random()
+        e.kv.normal_(0, 1)  # not zeros: timing on zeros can flatter kernels (METHOD.md)
+    t0 = time.perf_counter()
+    e.warm_up_ops()
+    t["compile_and_warm_ops_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    e.capture_graphs(capture_sizes)
+    t["graph_capture_s"] = time.perf_counter() - t0
+    t["fuse"] = e.ops.fuse
+    t.update({k: v for k, v in e.timings.items()})
+    return e, t
+
+
+# ---------------------------------------------------------------- checks and measurements
+
+def rel_err(x, ref):
+    x, ref = x.double(), ref.double()
+    return ((x - ref).norm() / ref.norm()).item()
+
+
+def check(out):
+    """The kernel against a gathered-SDPA reference, and one engine's decode (graph,
+    paged cache written by its prefill) against a prefill over the same tokens."""
+    results = []
+    pa = PagedAttentionKernel()
+    torch.manual_seed(1)
+    for hq, hkv, d in [(32, 32, 64), (32, 8, 128), (40, 40, 128)]:
+        for batch in (1, 5):
+            blocks = 600
+            kc = torch.randn(blocks, hkv, BLOCK_SIZE, d, dtype=DTYPE, device="cuda")
+            vc = torch.randn_like(kc)
+            lens = torch.randint(1, 1500, (batch,), dtype=torch.int32, device="cuda")
+            tables = torch.randperm(blocks, device="cuda")[:batch * 94].view(batch, 94).to(torch.int32)
+            q = torch.randn(batch, hq, d, dtype=DTYPE, device="cuda")
+            err = rel_err(pa(q, kc, vc, tables, lens, 1504), torch_paged_attention(q, kc, vc, tables, lens))
+            results.append({"check": "paged_attention_vs_sdpa", "heads": [hq, hkv, d], "batch": batch,
+                            "rel_err": err, "ok": err < 1e-2})
+    for name in ("llama-3.1-8b", "opt-1.3b"):
+        a = load_arch(name)
+        a_small = dict(a, layers=2)
+        e = Engine(name, fuse="compile", kv_blocks=64)
+        e.a = a_small
+        e.allocate_weights()
+        e.allocate_kv_cache()
+        e.w.init_random(seed=3)
+        e.warm_up_ops()
+        e.capture_graphs([1, 2, 4])
+        seqs = [Sequence(i, p, max_new_tokens=4) for i, p in enumerate([37, 16, 70])]
+        for s in seqs:
+            e.blocks.allocate(s.seq_id, s.context)
+        e.prefill(seqs)
+        for s in seqs:
+            s.generated = 1
+            e.blocks.append(s.seq_id, s.context)
+        # The decode's logits for position p must equal a fresh prefill's last-token logits over p + 1 tokens.
+        e.decode(seqs)
+        dec = e.graph_out[4][0][:len(seqs)].clone()
+        for r, s in enumerate(seqs):
+            m = s.context
+            toks = [(s.seq_id * 7919 + j) % a["vocab_size"] for j in range(m - 1)] + [(s.seq_id + m - 1) % a["vocab_size"]]
+            tmp_blocks = BlockManager(64, BLOCK_SIZE, watermark=0)
+            table = tmp_blocks.allocate(99, m)
+            blk = torch.tensor([table[j // BLOCK_SIZE] for j in range(m)], device="cuda")
+            kv_saved = e.kv.clone()
+            ref = e.forward(torch.tensor(toks, device="cuda"), torch.arange(m, device="cuda"), blk,
+                            torch.arange(m, device="cuda") % BLOCK_SIZE, prefill_lens=[m],
+                            last_index=torch.tensor([m - 1], device="cuda"))
+            e.kv.copy_(kv_saved)
+            err = rel_err(dec[r:r + 1], ref)
+            results.append({"check": "decode_graph_vs_prefill_logits", "model": name + " (2 layers)",
+                            "fuse": e.ops.fuse, "context": m, "rel_err": err, "ok": err < 3e-2})
+        e.release()
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    for r in results:
+        print("check", r)
+    return all(r["ok"] for r in results)
+
+
+def timed_ms(fn, iters, trials):
+    """(wall ms per call with a host sync after each, GPU ms per call back to back)."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    walls = []
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+            torch.cuda.synchronize()
+        walls.append((time.perf_counter() - t0) * 1e3 / iters)
+    return sorted(walls)[len(walls) // 2]
+
+
+def gpu_ms(fn, iters, trials):
+    fn()
+    torch.cuda.synchronize()
+    per = []
+    for _ in range(trials):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        for _ in range(iters):
+            fn()
+        e.record()
+        e.synchronize()
+        per.append(s.elapsed_time(e) / iters)
+    return sorted(per)[len(per) // 2]
+
+
+def pairs(s):
+    return [tuple(int(v) for v in p.split("x")) for p in s.split(",") if p]
+
+
+def measure_model(name, fuse, prefill_grid, decode_grid, trials):
+    sizes = sorted({padded_batch_size(b) for b, _ in decode_grid})
+    e, startup = start_engine(name, fuse, capture_sizes=sizes, max_model_len=4096)
+    entry = {"model": name, "architecture": e.a, "weight_bytes": e.w.bytes, "kv_cache_bytes": e.kv_cache_bytes,
+             "kv_blocks": startup["kv_blocks"], "fuse": e.ops.fuse, "startup_in_this_process": startup,
+             "prefill": [], "decode": []}
+    print(f"{name}: {e.w.bytes / 1e9:.2f} GB weights, {e.kv_cache_bytes / 1e9:.1f} GB KV, fuse {e.ops.fuse}",
+          flush=True)
+    next_id = [0]
+
+    def make(batch, tokens):
+        seqs = []
+        for _ in range(batch):
+            s = Sequence(next_id[0], tokens, max_new_tokens=1 << 30)
+            next_id[0] += 1
+            e.blocks.allocate(s.seq_id, tokens)
+            seqs.append(s)
+        return seqs
+
+    for batch, prompt in prefill_grid:
+        seqs = make(batch, prompt)
+        inputs = e.prefill_inputs(seqs)
+        fwd = lambda: e.forward(inputs[0], inputs[1], inputs[2], inputs[3], prefill_lens=inputs[4],
+                                last_index=inputs[5])
+        step_ms = timed_ms(lambda: e.prefill(seqs), iters=3, trials=trials)
+        fwd_ms = gpu_ms(fwd, iters=3, trials=trials)
+        print(f"  prefill {batch:3d} x {prompt:5d}: step {step_ms:8.2f} ms  forward {fwd_ms:8.2f} ms", flush=True)
+        entry["prefill"].append({"batch": batch, "prompt_tokens": prompt, "step_ms": step_ms,
+                                 "forward_ms": fwd_ms})
+        for s in seqs:
+            e.blocks.free(s.seq_id)
+    for batch, context in decode_grid:
+        if not e.blocks.can_allocate(batch * (context + BLOCK_SIZE)):
+            print(f"  decode  {batch:3d} x {context:5d}: skipped, KV cache too small", flush=True)
+            entry["decode"].append({"batch": batch, "context_tokens": context, "skipped": "KV cache too small"})
+            continue
+        seqs = make(batch, context)
+        for s in seqs:
+            s.generated = 1  # decode feeds position `context`: context + 1 tokens in the cache
+            e.blocks.append(s.seq_id, s.context)
+        b = padded_batch_size(batch)
+        e.decode(seqs)
+        step_ms = timed_ms(lambda: e.decode(seqs), iters=10, trials=trials)
+        graph_ms = gpu_ms(e.graphs[b].replay, iters=20, trials=trials)
+        print(f"  decode  {batch:3d} x {context:5d}: step {step_ms:8.3f} ms  graph {graph_ms:8.3f} ms "
+              f"(padded to {b})", flush=True)
+        entry["decode"].append({"batch": batch, "context_tokens": context, "padded_batch": b,
+                                "step_ms": step_ms, "graph_ms": graph_ms})
+        for s in seqs:
+            e.blocks.free(s.seq_id)
+    e.release()
+    return entry
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default="opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b,opt-13b,llama-2-13b")
+    ap.add_argument("--prefill", type=pairs, default=pairs("1x128,1x512,1x2048,4x512,8x1024"))
+    ap.add_argument("--decode", type=pairs, default=pairs("1x512,1x2048,8x512,8x2048,32x512,32x2048,64x1024"))
+    ap.add_argument("--fuse", default="compile", choices=["compile", "none"])
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--check", metavar="FILE", help="run the correctness checks first, writing FILE")
+    args = ap.parse_args()
+    torch._dynamo.config.cache_size_limit = 64
+    with torch.inference_mode():
+        if args.check and not check(args.check):
+            print("checks failed", file=sys.stderr)
+            sys.exit(1)
+        models = [measure_model(m, args.fuse, args.prefill, args.decode, args.trials) for m in args.models.split(",")]
+    doc = {
+        "program": "kernels/testbed/engine.py",
+        "environment": environment(" ".join(["python3"] + sys.argv)),
+        "config": {
+            "dtype": "bfloat16", "weights": "random normal(0, 0.02), norms 1",
+            "kv_cache": f"paged, block size {BLOCK_SIZE}, [layers, 2, blocks, kv_heads, {BLOCK_SIZE}, head_dim], "
+                        "gpu_memory_utilization 0.9, filled with random normal",
+            "prefill": "torch SDPA causal over the batch's equal-length prompts, K/V written to the paged cache, "
+                       "logits of each sequence's last token, argmax",
+            "decode": "the project's paged-attention kernel (kernels/paged_attention), CUDA graph per padded batch "
+                      "size, max_model_len 4096, logits of every sequence, argmax inside the graph",
+            "fused_elementwise": "decode graphs: torch.compile (inductor, dynamic shapes) of residual add + norm, "
+                                 "rotary and SiLU*mul (see each model's `fuse`); prefill: the same ops eager "
+                                 "(unfused), because the compiled ops' dispatch made small prefills CPU-bound",
+            "step_ms": "wall time of one engine step: host-side inputs, copies, device work, sampled tokens "
+                       "copied back (median over trials of the mean of several steps)",
+            "forward_ms / graph_ms": "GPU time of the forward pass (prefill) or graph replay (decode), "
+                                     "CUDA events around back-to-back calls, median over trials",
+        },
+        "models": models,
+    }
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(args.out + ".tmp", args.out)
+
+
+if __name__ == "__main__":
+    main()
