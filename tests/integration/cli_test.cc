@@ -96,7 +96,7 @@ TEST(Cli, ATimelineAtAResultFilesPathIsRefusedWithExitTwo) {
   const auto dir = fresh_dir("cli_timeline_clash");
   const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
   const std::string out = (dir / "out").string();
-  for (const std::string timeline : {out + "/summary.json", out + "/requests.csv/t.json", out, out + "/sub/t.json"}) {
+  for (const std::string& timeline : {out + "/summary.json", out + "/requests.csv/t.json", out, out + "/sub/t.json"}) {
     const auto r = run_slsim("run " + config.string() + " -o " + out + " --timeline " + timeline);
     EXPECT_EQ(r.exit_code, 2) << timeline << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("--timeline " + timeline)) << r.output;

@@ -158,7 +158,9 @@ TEST(Chaos, ARunKilledAtAnyPointLeavesTheOldSetOrTheNewOneAndSigtermLeavesNoTemp
     std::vector<int> seeds_so_far;
     for (int s = 1; s <= seed; ++s) seeds_so_far.push_back(s);
     expect_one_complete_set(out, seeds_so_far);
-    if (signal_number == SIGTERM) EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    if (signal_number == SIGTERM) {
+      EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    }
     for (const auto& t : temporaries_under(dir)) fs::remove_all(t);
   }
 }
@@ -181,7 +183,9 @@ TEST(Chaos, ASweepKilledAtAnyPointLeavesOnlyCompletePointsAndSigtermLeavesNoTemp
       for (const auto& point : fs::directory_iterator(out))
         if (point.is_directory() && !point.path().filename().string().starts_with("."))
           expect_one_complete_set(point.path(), {1, 2, 3, 4});
-    if (signal_number == SIGTERM) EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    if (signal_number == SIGTERM) {
+      EXPECT_THAT(temporaries_under(dir), ::testing::IsEmpty());
+    }
     for (const auto& t : temporaries_under(dir)) fs::remove_all(t);
     fs::remove_all(out);
   }

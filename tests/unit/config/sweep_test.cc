@@ -2,9 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <vector>
 
 #include "sim/core/errors.h"
 #include "tests/unique_temp_dir.h"
@@ -79,10 +82,11 @@ namespace slsim {
 TEST(SweepExpand, AGridBeyondTheLimitIsRefusedEvenWhenItsSizeOverflows) {
   const fs::path dir = testing_support::unique_temp_dir("sweep_huge");
   std::ofstream(dir / "base.json") << R"({"name": "x"})";
-  std::string values = "0";
-  for (int i = 1; i < 1000; ++i) values += "," + std::to_string(i);
+  std::vector<int> numbers(1000);
+  std::iota(numbers.begin(), numbers.end(), 0);
+  const std::string values = fmt::format("{}", fmt::join(numbers, ","));
   std::vector<SweepAxis> axes;
-  for (int a = 0; a < 7; ++a) axes.push_back(parse_grid_axis("k" + std::to_string(a) + "=" + values));
+  for (int a = 0; a < 7; ++a) axes.push_back(parse_grid_axis(fmt::format("k{}={}", a, values)));
   EXPECT_THAT([&] { expand_sweep(dir / "base.json", {}, axes); },
               ::testing::ThrowsMessage<InputError>(::testing::HasSubstr("more than 1000000 points")));
 }

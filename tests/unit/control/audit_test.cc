@@ -30,7 +30,7 @@ void serve_one_request(ControlBench<>& b) {
   r.id = 1;
   r.input_tokens = 10;
   r.output_tokens = 1;
-  b.in_flight.insert(r.id, InFlight{r});
+  b.in_flight.insert(r.id, testing::in_flight_of(r));
   ++b.counts.arrived;
   b.router.route(r.id, false);
 }

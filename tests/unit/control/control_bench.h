@@ -18,6 +18,13 @@
 
 namespace slsim::testing {
 
+// A request waiting at the router, every other field at its default.
+inline InFlight in_flight_of(const Request& r) {
+  InFlight f;
+  f.request = r;
+  return f;
+}
+
 inline ServedModel small_model(CheckpointId checkpoint) {
   ServedModel m;
   m.spec.name = "small";

@@ -44,7 +44,7 @@ TEST(Router, RoutesToTheFewestOutstandingAndTheEarliestPlacedOnTies) {
   // Instances 0 and 1 hold 0 and 0: the tie goes to 0; then 1 (0 < 1); then 0 again (1, 1).
   std::vector<InstanceId> chosen;
   for (RequestId id = 1; id <= 3; ++id) {
-    b.in_flight.insert(id, InFlight{request(id, 10, 1)});
+    b.in_flight.insert(id, testing::in_flight_of(request(id, 10, 1)));
     chosen.push_back(b.router.route(id, false));
   }
   EXPECT_EQ(chosen, (std::vector<InstanceId>{0, 1, 0}));
