@@ -8,7 +8,9 @@ namespace slsim {
 
 Limits with_unit_bounds(std::string_view key, Limits limits) {
   double bound = std::numeric_limits<double>::infinity();
-  if (key.ends_with("_s")) bound = kMaxSeconds;
+  // `_per_s` is a rate (requests or gigabytes per second), not a time.
+  if (key.ends_with("_per_s")) bound = std::numeric_limits<double>::infinity();
+  else if (key.ends_with("_s")) bound = kMaxSeconds;
   else if (key.ends_with("_ms")) bound = kMaxSeconds * 1e3;
   else if (key.ends_with("_us")) bound = kMaxSeconds * 1e6;
   else if (key.ends_with("_bytes")) bound = kMaxBytes;

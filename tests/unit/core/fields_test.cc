@@ -159,11 +159,13 @@ namespace {
 struct Sized {
   double wait_s = 0;
   int64_t size_bytes = 0;
+  double link_gbytes_per_s = 1;
   int64_t count = 0;
   template <class V>
   void visit(V& v) {
     v.field("wait_s", wait_s, "seconds", at_least(0));
     v.field("size_bytes", size_bytes, "bytes", at_least(0));
+    v.field("link_gbytes_per_s", link_gbytes_per_s, "GB/s", positive());
     v.field("count", count, "a count");
   }
 };
@@ -190,6 +192,11 @@ TEST(FieldUnits, SecondsAndBytesFieldsAreBoundedByTheirUnit) {
   EXPECT_EQ(read_error(R"({"wait_s": 1e9, "size_bytes": 9007199254740992})"), "");
   EXPECT_THAT(read_error(R"({"wait_s": 1.5e9})"), ::testing::HasSubstr("p.wait_s: expected a number in [0, "));
   EXPECT_THAT(read_error(R"({"size_bytes": 9007199254740994})"), ::testing::HasSubstr("p.size_bytes: expected"));
+}
+
+TEST(FieldUnits, ARatePerSecondIsNotBoundedAsATime) {
+  // `_gbytes_per_s` and `rate_per_s` end in `_s` but are rates: 2e9 is beyond the time bound (1e9 s) only.
+  EXPECT_EQ(read_error(R"({"link_gbytes_per_s": 2e9})"), "");
 }
 
 TEST(FieldUnits, AnIntegerBeyondInt64IsRefusedNotWrappedToANegative) {
