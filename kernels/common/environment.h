@@ -2,15 +2,15 @@
 // which GPU, driver and CUDA version produced it, when, and by which command.
 #pragma once
 
-#include "common/cuda_check.h"
-#include "common/json_output.h"
-
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
 #include <string>
+
+#include "common/cuda_check.h"
+#include "common/json_output.h"
 
 namespace slsim::kernels {
 

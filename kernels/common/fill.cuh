@@ -2,13 +2,13 @@
 // can run faster than real data and hide unwritten outputs.
 #pragma once
 
-#include "common/cuda_check.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "common/cuda_check.h"
 
 namespace slsim::kernels {
 
@@ -17,8 +17,8 @@ template <typename T>
 __global__ void fill_uniform_kernel(T* data, std::size_t n, std::uint32_t seed, float scale) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    std::uint32_t h = static_cast<std::uint32_t>(i) * 0x9E3779B1u ^ seed ^
-                      static_cast<std::uint32_t>(i >> 32) * 0x85EBCA77u;
+    std::uint32_t h =
+        static_cast<std::uint32_t>(i) * 0x9E3779B1u ^ seed ^ static_cast<std::uint32_t>(i >> 32) * 0x85EBCA77u;
     h ^= h >> 15;
     h *= 0x2C1B3C6Du;
     h ^= h >> 12;

@@ -3,12 +3,12 @@
 // clock ramp, another process) does not move the figure.
 #pragma once
 
-#include "common/cuda_check.h"
-
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <vector>
+
+#include "common/cuda_check.h"
 
 namespace slsim::kernels {
 

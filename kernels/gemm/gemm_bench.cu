@@ -5,6 +5,12 @@
 // The engine's latency model multiplies these per-layer times by the layer
 // count. Weights are rotated over enough copies to exceed the L2 several times:
 // in a real forward pass each layer's weights are read once, from HBM.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/architecture.h"
 #include "common/args.h"
 #include "common/cuda_check.h"
@@ -13,12 +19,6 @@
 #include "common/json_output.h"
 #include "common/timing.h"
 #include "gemm/lt_gemm.h"
-
-#include <algorithm>
-#include <cstdio>
-#include <string>
-#include <utility>
-#include <vector>
 
 using namespace slsim::kernels;
 
@@ -108,13 +108,13 @@ int main(int argc, char** argv) {
       {"statistic", "median over trials of the mean time per GEMM"},
   };
   Json results = Json::array();
-  std::printf("%-14s %-13s %6s %6s %6s %10s %8s %8s\n", "model", "layer", "tokens", "in", "out", "us",
-              "TFLOP/s", "GB/s");
+  std::printf("%-14s %-13s %6s %6s %6s %10s %8s %8s\n", "model", "layer", "tokens", "in", "out", "us", "TFLOP/s",
+              "GB/s");
   for (const auto& arch : archs) {
     for (const Linear& lin : linears(arch)) {
       const std::size_t w_elems = static_cast<std::size_t>(lin.in_features) * lin.out_features;
-      const int copies = static_cast<int>(std::clamp<std::size_t>(
-          4 * static_cast<std::size_t>(l2_bytes) / (w_elems * 2) + 1, 1, 16));
+      const int copies =
+          static_cast<int>(std::clamp<std::size_t>(4 * static_cast<std::size_t>(l2_bytes) / (w_elems * 2) + 1, 1, 16));
       void* weights = nullptr;
       void* x = nullptr;
       void* y = nullptr;
@@ -134,11 +134,10 @@ int main(int argc, char** argv) {
         const int iters = static_cast<int>(std::clamp(5.0 / std::max(probe_ms, 1e-3), 3.0, 200.0));
         const double ms = median_ms_per_iter(launch, stream, iters, trials, 3);
         const double flops = 2.0 * static_cast<double>(m) * lin.in_features * lin.out_features;
-        const double bytes = 2.0 * (static_cast<double>(w_elems) +
-                                    static_cast<double>(m) * (lin.in_features + lin.out_features));
-        std::printf("%-14s %-13s %6lld %6d %6d %10.1f %8.1f %8.0f\n", arch.name.c_str(), lin.name, m,
-                    lin.in_features, lin.out_features, ms * 1e3, flops / (ms * 1e-3) / 1e12,
-                    bytes / (ms * 1e-3) / 1e9);
+        const double bytes =
+            2.0 * (static_cast<double>(w_elems) + static_cast<double>(m) * (lin.in_features + lin.out_features));
+        std::printf("%-14s %-13s %6lld %6d %6d %10.1f %8.1f %8.0f\n", arch.name.c_str(), lin.name, m, lin.in_features,
+                    lin.out_features, ms * 1e3, flops / (ms * 1e-3) / 1e12, bytes / (ms * 1e-3) / 1e9);
         results.push_back({
             {"model", arch.name},
             {"layer", lin.name},

@@ -11,14 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CUBLAS_CHECK(expr)                                                               \
-  do {                                                                                   \
-    cublasStatus_t st_ = (expr);                                                         \
-    if (st_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-      std::fprintf(stderr, "%s:%d: %s failed: status %d\n", __FILE__, __LINE__, #expr, \
-                   static_cast<int>(st_));                                               \
-      std::exit(1);                                                                      \
-    }                                                                                    \
+#define CUBLAS_CHECK(expr)                                                                                     \
+  do {                                                                                                         \
+    cublasStatus_t st_ = (expr);                                                                               \
+    if (st_ != CUBLAS_STATUS_SUCCESS) {                                                                        \
+      std::fprintf(stderr, "%s:%d: %s failed: status %d\n", __FILE__, __LINE__, #expr, static_cast<int>(st_)); \
+      std::exit(1);                                                                                            \
+    }                                                                                                          \
   } while (0)
 
 namespace slsim::kernels {
@@ -26,8 +25,8 @@ namespace slsim::kernels {
 class LtLinear {
  public:
   // Picks cuBLASLt's first heuristic algorithm for this shape, with workspace_bytes of workspace.
-  LtLinear(cublasLtHandle_t handle, cudaDataType_t dtype, int tokens, int in_features,
-           int out_features, void* workspace, std::size_t workspace_bytes);
+  LtLinear(cublasLtHandle_t handle, cudaDataType_t dtype, int tokens, int in_features, int out_features,
+           void* workspace, std::size_t workspace_bytes);
   ~LtLinear();
   LtLinear(const LtLinear&) = delete;
   LtLinear& operator=(const LtLinear&) = delete;

@@ -232,8 +232,8 @@ void write_sllm(const std::string& dir, const Checkpoint& c) {
   make_dir(dir);
   make_dir(dir + "/sllm");
   const std::size_t parts = c.partition_first.size() - 1;
-  std::string index = "{\n  \"format\": \"slsim-sllm-1\",\n  \"partitions\": " +
-                      std::to_string(parts) + ",\n  \"tensors\": {";
+  std::string index =
+      "{\n  \"format\": \"slsim-sllm-1\",\n  \"partitions\": " + std::to_string(parts) + ",\n  \"tensors\": {";
   for (std::size_t p = 0; p < parts; ++p) {
     FileWriter w(sllm_partition_path(dir, p));
     std::uint64_t pos = c.partition_base[p];
@@ -244,8 +244,8 @@ void write_sllm(const std::string& dir, const Checkpoint& c) {
       index += std::string(i == 0 ? "" : ",") + "\n    \"" + c.tensors[i].name +
                "\": {\"partition\": " + std::to_string(p) +
                ", \"offset\": " + std::to_string(c.device_offset[i] - c.partition_base[p]) +
-               ", \"size\": " + std::to_string(c.tensors[i].bytes) +
-               ", \"shape\": " + shape_json(c.tensors[i].shape) + ", \"dtype\": \"float16\"}";
+               ", \"size\": " + std::to_string(c.tensors[i].bytes) + ", \"shape\": " + shape_json(c.tensors[i].shape) +
+               ", \"dtype\": \"float16\"}";
     }
     w.zeros(c.partition_base[p + 1] - pos);
     w.close();
@@ -261,9 +261,8 @@ void write_safetensors(const std::string& dir, const Checkpoint& c) {
   std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
   std::uint64_t pos = 0;
   for (const auto& t : c.tensors) {
-    header += ",\"" + t.name + "\":{\"dtype\":\"F16\",\"shape\":" + shape_json(t.shape) +
-              ",\"data_offsets\":[" + std::to_string(pos) + "," + std::to_string(pos + t.bytes) +
-              "]}";
+    header += ",\"" + t.name + "\":{\"dtype\":\"F16\",\"shape\":" + shape_json(t.shape) + ",\"data_offsets\":[" +
+              std::to_string(pos) + "," + std::to_string(pos + t.bytes) + "]}";
     pos += t.bytes;
   }
   header += "}";

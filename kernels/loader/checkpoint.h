@@ -15,12 +15,12 @@
 //       standing in for torch.save's per-tensor records.
 #pragma once
 
-#include "common/architecture.h"
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/architecture.h"
 
 namespace slsim::kernels::loader {
 

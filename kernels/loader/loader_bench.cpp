@@ -6,13 +6,6 @@
 // Bandwidths are checkpoint bytes (sum of tensor sizes) over the load's wall
 // time, from the first read to the last byte on the GPU; a load into an
 // already-allocated device buffer, as a serving engine does.
-#include "common/args.h"
-#include "common/cuda_check.h"
-#include "common/environment.h"
-#include "common/json_output.h"
-#include "loader/checkpoint.h"
-#include "loader/loaders.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +15,13 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/args.h"
+#include "common/cuda_check.h"
+#include "common/environment.h"
+#include "common/json_output.h"
+#include "loader/checkpoint.h"
+#include "loader/loaders.h"
 
 namespace {
 
@@ -35,8 +35,8 @@ bool verify_sample(const Checkpoint& c, const void* device_image) {
   const std::size_t n = c.tensors.size();
   for (const std::size_t i : {std::size_t{0}, n / 2, n - 1}) {
     std::vector<unsigned char> got(c.tensors[i].bytes), want(c.tensors[i].bytes);
-    CUDA_CHECK(cudaMemcpy(got.data(), static_cast<const unsigned char*>(device_image) + c.device_offset[i],
-                          got.size(), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(got.data(), static_cast<const unsigned char*>(device_image) + c.device_offset[i], got.size(),
+                          cudaMemcpyDeviceToHost));
     fill_tensor(i, 0, want.data(), want.size());
     if (got != want) return false;
   }
@@ -57,8 +57,8 @@ struct Recorder {
     const LoadStats s = load();
     const bool ok = !verify || verify_sample(ckpt, image);
     const double gbytes_per_s = static_cast<double>(ckpt.bytes()) / s.total_s / 1e9;
-    std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(),
-                cold ? "cold" : "warm", s.total_s, gbytes_per_s, ok ? "" : "VERIFY FAILED");
+    std::printf("%-28s %-12s %-5s %8.3f s %8.2f GB/s %s\n", loader.c_str(), format.c_str(), cold ? "cold" : "warm",
+                s.total_s, gbytes_per_s, ok ? "" : "VERIFY FAILED");
     Json row = {
         {"loader", loader},
         {"format", format},
@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
   // host-side cache serves some reads faster than the device), so each figure is
   // the median of several reads, each after dropping the page cache.
   std::vector<std::string> partition_paths;
-  for (std::size_t p = 0; p + 1 < ckpt.partition_first.size(); ++p) partition_paths.push_back(sllm_partition_path(dir, p));
+  for (std::size_t p = 0; p + 1 < ckpt.partition_first.size(); ++p)
+    partition_paths.push_back(sllm_partition_path(dir, p));
   bool dropped = true;
   std::vector<double> one_reader_runs;
   std::vector<double> parallel_runs;
@@ -200,14 +201,15 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeats; ++r) {
       drop_page_cache();
       const LoadStats disk = read_direct_parallel(partition_paths, 16u << 20, opt.io_threads);
-      rec.run(loads, "sllm_fast", "sllm", true, [&] { return fast.load(dir, ckpt, image); }, true,
-              static_cast<double>(disk.bytes) / disk.total_s / 1e9);
+      rec.run(
+          loads, "sllm_fast", "sllm", true, [&] { return fast.load(dir, ckpt, image); }, true,
+          static_cast<double>(disk.bytes) / disk.total_s / 1e9);
     }
     FastLoaderOptions io_only = opt;
     io_only.copy_to_gpu = false;
     FastLoader reader(io_only);
-    rec.run(loads, "sllm_fast_disk_to_dram_only", "sllm", true, [&] { return reader.load(dir, ckpt, image); },
-            false);
+    rec.run(
+        loads, "sllm_fast_disk_to_dram_only", "sllm", true, [&] { return reader.load(dir, ckpt, image); }, false);
   }
   {
     // Warm tier: the checkpoint already in the pinned DRAM cache.
@@ -223,9 +225,8 @@ int main(int argc, char** argv) {
       std::fclose(f);
     }
     for (int r = 0; r < std::max(repeats, 3); ++r) {
-      rec.run(loads, "sllm_fast_from_pinned_dram", "sllm", false, [&] {
-        return copy_from_pinned(pinned, ckpt.device_bytes, image, opt.chunk_bytes, opt.copy_streams);
-      });
+      rec.run(loads, "sllm_fast_from_pinned_dram", "sllm", false,
+              [&] { return copy_from_pinned(pinned, ckpt.device_bytes, image, opt.chunk_bytes, opt.copy_streams); });
     }
     CUDA_CHECK(cudaFreeHost(pinned));
   }
@@ -235,8 +236,7 @@ int main(int argc, char** argv) {
               [&] { return load_safetensors_buffered(dir, ckpt, image); });
       rec.run(loads, "naive_mmap_pageable", "safetensors", cold,
               [&] { return load_safetensors_mmap(dir, ckpt, image); });
-      rec.run(loads, "naive_per_tensor_files", "per_tensor", cold,
-              [&] { return load_per_tensor(dir, ckpt, image); });
+      rec.run(loads, "naive_per_tensor_files", "per_tensor", cold, [&] { return load_per_tensor(dir, ckpt, image); });
     }
   }
   report["loads"] = std::move(loads);
@@ -244,8 +244,9 @@ int main(int argc, char** argv) {
   if (!sweep_threads.empty() || !sweep_chunks.empty()) {
     Json sweep = Json::array();
     for (const long long t : sweep_threads.empty() ? std::vector<long long>{opt.io_threads} : sweep_threads) {
-      for (const long long c : sweep_chunks.empty() ? std::vector<long long>{static_cast<long long>(opt.chunk_bytes >> 20)}
-                                                    : sweep_chunks) {
+      for (const long long c : sweep_chunks.empty()
+                                   ? std::vector<long long>{static_cast<long long>(opt.chunk_bytes >> 20)}
+                                   : sweep_chunks) {
         FastLoaderOptions o = opt;
         o.io_threads = static_cast<int>(t);
         o.chunk_bytes = static_cast<std::size_t>(c) << 20;

@@ -1,7 +1,5 @@
 #include "loader/loaders.h"
 
-#include "common/cuda_check.h"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,14 +20,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cuda_check.h"
+
 namespace slsim::kernels::loader {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 template <typename T>
 class BlockingQueue {
@@ -120,12 +118,10 @@ std::unordered_map<std::string, std::size_t> name_index(const Checkpoint& ckpt) 
 FastLoader::FastLoader(const FastLoaderOptions& options) : options_(options) {
   if (options_.chunk_bytes == 0 || options_.chunk_bytes % kDirectIoAlignment != 0)
     throw std::runtime_error("chunk size must be a positive multiple of 4 KiB");
-  options_.pool_bytes = std::max(options_.pool_bytes / options_.chunk_bytes, std::size_t{1}) *
-                        options_.chunk_bytes;
+  options_.pool_bytes = std::max(options_.pool_bytes / options_.chunk_bytes, std::size_t{1}) * options_.chunk_bytes;
   options_.io_threads = std::max(options_.io_threads, 1);
   options_.copy_streams = std::max(options_.copy_streams, 1);
-  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&pool_), options_.pool_bytes,
-                           cudaHostAllocDefault));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&pool_), options_.pool_bytes, cudaHostAllocDefault));
   streams_ = new cudaStream_t[options_.copy_streams];
   for (int i = 0; i < options_.copy_streams; ++i)
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[i], cudaStreamNonBlocking));
@@ -176,8 +172,8 @@ LoadStats FastLoader::load(const std::string& dir, const Checkpoint& ckpt, void*
         const int slot = free_slots.pop();
         wait_slot[t] += seconds_since(w0);
         try {
-          pread_all(chunks[i].fd, pool_ + static_cast<std::size_t>(slot) * options_.chunk_bytes,
-                    chunks[i].bytes, chunks[i].file_offset, dir);
+          pread_all(chunks[i].fd, pool_ + static_cast<std::size_t>(slot) * options_.chunk_bytes, chunks[i].bytes,
+                    chunks[i].file_offset, dir);
         } catch (...) {
           std::lock_guard<std::mutex> lock(error_mutex);
           io_error = std::current_exception();
@@ -201,8 +197,8 @@ LoadStats FastLoader::load(const std::string& dir, const Checkpoint& ckpt, void*
     }
     cudaStream_t s = streams_[k % options_.copy_streams];
     CUDA_CHECK(cudaMemcpyAsync(image + chunks[r.chunk].device_offset,
-                               pool_ + static_cast<std::size_t>(r.slot) * options_.chunk_bytes,
-                               chunks[r.chunk].bytes, cudaMemcpyHostToDevice, s));
+                               pool_ + static_cast<std::size_t>(r.slot) * options_.chunk_bytes, chunks[r.chunk].bytes,
+                               cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaLaunchHostFunc(s, release_slot, &releases[r.slot]));
   }
   for (int i = 0; i < options_.copy_streams; ++i) CUDA_CHECK(cudaStreamSynchronize(streams_[i]));
@@ -217,8 +213,8 @@ LoadStats FastLoader::load(const std::string& dir, const Checkpoint& ckpt, void*
   return stats;
 }
 
-LoadStats copy_from_pinned(const void* pinned_image, std::uint64_t bytes, void* device_image,
-                           std::size_t chunk_bytes, int num_streams) {
+LoadStats copy_from_pinned(const void* pinned_image, std::uint64_t bytes, void* device_image, std::size_t chunk_bytes,
+                           int num_streams) {
   std::vector<cudaStream_t> streams(std::max(num_streams, 1));
   for (auto& s : streams) CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   const auto* src = static_cast<const unsigned char*>(pinned_image);
@@ -227,8 +223,7 @@ LoadStats copy_from_pinned(const void* pinned_image, std::uint64_t bytes, void* 
   std::size_t k = 0;
   for (std::uint64_t off = 0; off < bytes; off += chunk_bytes, ++k) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, bytes - off));
-    CUDA_CHECK(cudaMemcpyAsync(dst + off, src + off, n, cudaMemcpyHostToDevice,
-                               streams[k % streams.size()]));
+    CUDA_CHECK(cudaMemcpyAsync(dst + off, src + off, n, cudaMemcpyHostToDevice, streams[k % streams.size()]));
   }
   for (auto& s : streams) CUDA_CHECK(cudaStreamSynchronize(s));
   LoadStats stats;
@@ -251,8 +246,7 @@ LoadStats load_safetensors_buffered(const std::string& dir, const Checkpoint& ck
     const std::size_t n = e.end - e.begin;
     buf.resize(std::max(buf.size(), n));
     pread_all(fd, buf.data(), n, h.data_start + e.begin, path);
-    CUDA_CHECK(cudaMemcpy(image + ckpt.device_offset[index.at(e.name)], buf.data(), n,
-                          cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(image + ckpt.device_offset[index.at(e.name)], buf.data(), n, cudaMemcpyHostToDevice));
     stats.bytes += n;
   }
   ::close(fd);
@@ -275,8 +269,7 @@ LoadStats load_safetensors_mmap(const std::string& dir, const Checkpoint& ckpt, 
   LoadStats stats;
   for (const auto& e : h.entries) {
     const std::size_t n = e.end - e.begin;
-    CUDA_CHECK(cudaMemcpy(image + ckpt.device_offset[index.at(e.name)], base + e.begin, n,
-                          cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(image + ckpt.device_offset[index.at(e.name)], base + e.begin, n, cudaMemcpyHostToDevice));
     stats.bytes += n;
   }
   ::munmap(map, static_cast<std::size_t>(st.st_size));
@@ -334,24 +327,24 @@ LoadStats read_direct_parallel(const std::vector<std::string>& paths, std::size_
   for (int r = 0; r < readers; ++r) {
     threads.emplace_back([&, r] {
       try {
-      std::vector<int> fds(paths.size(), -1);
-      void* buf = nullptr;
-      // Pinned like the fast loader's chunks: on the GPU machines' VMs, O_DIRECT into
-  // pageable memory read at 1.3-1.5 GB/s where the loader's pinned reads reached 2.2.
-  CUDA_CHECK(cudaHostAlloc(&buf, block_bytes, cudaHostAllocDefault));
-      for (std::size_t i = next++; i < blocks.size(); i = next++) {
-        const Block& b = blocks[i];
-        if (fds[b.file] < 0) {
-          bool direct = false;
-          fds[b.file] = open_direct(paths[b.file], &direct);
-          if (!direct) all_direct = false;
+        std::vector<int> fds(paths.size(), -1);
+        void* buf = nullptr;
+        // Pinned like the fast loader's chunks: on the GPU machines' VMs, O_DIRECT into
+        // pageable memory read at 1.3-1.5 GB/s where the loader's pinned reads reached 2.2.
+        CUDA_CHECK(cudaHostAlloc(&buf, block_bytes, cudaHostAllocDefault));
+        for (std::size_t i = next++; i < blocks.size(); i = next++) {
+          const Block& b = blocks[i];
+          if (fds[b.file] < 0) {
+            bool direct = false;
+            fds[b.file] = open_direct(paths[b.file], &direct);
+            if (!direct) all_direct = false;
+          }
+          pread_all(fds[b.file], buf, b.bytes, b.offset, paths[b.file]);
         }
-        pread_all(fds[b.file], buf, b.bytes, b.offset, paths[b.file]);
-      }
-      for (const int fd : fds) {
-        if (fd >= 0) ::close(fd);
-      }
-      CUDA_CHECK(cudaFreeHost(buf));
+        for (const int fd : fds) {
+          if (fd >= 0) ::close(fd);
+        }
+        CUDA_CHECK(cudaFreeHost(buf));
       } catch (...) {
         errors[static_cast<std::size_t>(r)] = std::current_exception();
       }

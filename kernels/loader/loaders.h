@@ -5,8 +5,6 @@
 // on the same device buffer.
 #pragma once
 
-#include "loader/checkpoint.h"
-
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -14,14 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "loader/checkpoint.h"
+
 namespace slsim::kernels::loader {
 
 struct FastLoaderOptions {
-  int io_threads = 4;                       // O_DIRECT readers
-  std::size_t chunk_bytes = 32u << 20;      // bytes per read and per copy; multiple of 4 KiB
-  std::size_t pool_bytes = 4ull << 30;      // pinned staging pool; multiple of chunk_bytes
-  int copy_streams = 2;                     // streams the copies are spread over
-  bool copy_to_gpu = true;                  // false: disk → pinned DRAM only (stage bandwidth)
+  int io_threads = 4;                   // O_DIRECT readers
+  std::size_t chunk_bytes = 32u << 20;  // bytes per read and per copy; multiple of 4 KiB
+  std::size_t pool_bytes = 4ull << 30;  // pinned staging pool; multiple of chunk_bytes
+  int copy_streams = 2;                 // streams the copies are spread over
+  bool copy_to_gpu = true;              // false: disk → pinned DRAM only (stage bandwidth)
 };
 
 // Times of one load, in seconds from its start.
@@ -57,8 +57,8 @@ class FastLoader {
 
 // Warm tier of the fast loader: the checkpoint already sits in pinned DRAM
 // (ServerlessLLM's DRAM cache); copy it in chunks over several streams.
-LoadStats copy_from_pinned(const void* pinned_image, std::uint64_t bytes, void* device_image,
-                           std::size_t chunk_bytes, int streams);
+LoadStats copy_from_pinned(const void* pinned_image, std::uint64_t bytes, void* device_image, std::size_t chunk_bytes,
+                           int streams);
 
 // Naive paths, as a simple framework loader does them, tensor by tensor with
 // pageable synchronous copies.

@@ -4,14 +4,6 @@
 // and V element once, the queries read and the outputs written once. Each
 // timed launch reads a different set of cache blocks (rotating over enough
 // sets to exceed the L2 several times), so the figure is HBM bandwidth, not L2.
-#include "common/args.h"
-#include "common/cuda_check.h"
-#include "common/environment.h"
-#include "common/fill.cuh"
-#include "common/json_output.h"
-#include "common/timing.h"
-#include "paged_attention/paged_attention.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +13,14 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/args.h"
+#include "common/cuda_check.h"
+#include "common/environment.h"
+#include "common/fill.cuh"
+#include "common/json_output.h"
+#include "common/timing.h"
+#include "paged_attention/paged_attention.h"
 
 using namespace slsim::kernels;
 
@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
       const std::size_t block_bytes = static_cast<std::size_t>(kv_heads) * block_size * head_dim * elem;
       const std::size_t set_blocks = static_cast<std::size_t>(batch) * blocks_per_seq;
       const std::size_t set_bytes = 2 * set_blocks * block_bytes;
-      const int sets = static_cast<int>(std::clamp<std::size_t>(
-          (4 * static_cast<std::size_t>(l2_bytes) + set_bytes - 1) / set_bytes, 1, 64));
+      const int sets = static_cast<int>(
+          std::clamp<std::size_t>((4 * static_cast<std::size_t>(l2_bytes) + set_bytes - 1) / set_bytes, 1, 64));
       const std::size_t pool_blocks = set_blocks * sets;
 
       // Physical blocks shuffled across the pool, as a block manager that has run a while leaves them.
@@ -147,8 +147,7 @@ int main(int argc, char** argv) {
           stream, iters, trials);
       const double bytes = static_cast<double>(set_bytes) + 2.0 * q_elems * elem;
       const double gbytes_per_s = bytes / (ms * 1e-3) / 1e9;
-      std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3,
-                  gbytes_per_s);
+      std::printf("%-24s %6d %6d %7d %10.1f %10.1f\n", label.c_str(), batch, ctx, splits, ms * 1e3, gbytes_per_s);
       results.push_back({
           {"batch", batch},
           {"context", ctx},

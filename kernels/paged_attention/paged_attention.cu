@@ -20,10 +20,6 @@
 // byte for a GQA group of g heads and became issue-bound on the H200 (0.56–0.82
 // of SDPA's bandwidth for g = 4, 8); for MHA the two were within ±1.5% except
 // where this one is faster (see kernels/README.md), so only this one is kept.
-#include "paged_attention/paged_attention.h"
-
-#include "common/cuda_check.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -31,12 +27,15 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/cuda_check.h"
+#include "paged_attention/paged_attention.h"
+
 namespace slsim::kernels {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kVec = 8;             // 16-byte vector = 8 half-precision values
-constexpr int kMmaRows = 16;        // query heads per CTA sharing one KV tile (mma M)
+constexpr int kVec = 8;       // 16-byte vector = 8 half-precision values
+constexpr int kMmaRows = 16;  // query heads per CTA sharing one KV tile (mma M)
 constexpr int kMinTilesPerSplit = 4;
 constexpr int kMaxSplits = 64;
 constexpr float kLog2e = 1.4426950408889634f;
@@ -52,8 +51,7 @@ struct Elem<__half> {
     return *reinterpret_cast<const std::uint32_t*>(&h);
   }
   // c += a·b for one m16n8k16 tile (a row-major 16×16, b column-major 16×8).
-  static __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
-                             std::uint32_t b1) {
+  static __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -67,8 +65,7 @@ struct Elem<__nv_bfloat16> {
     const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<const std::uint32_t*>(&h);
   }
-  static __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
-                             std::uint32_t b1) {
+  static __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -79,8 +76,7 @@ struct Elem<__nv_bfloat16> {
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int src_size = valid ? 16 : 0;  // 0 zero-fills: masked tokens must not carry NaNs into P·V
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
-               "r"(src_size));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_size));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
@@ -115,9 +111,8 @@ __host__ __device__ constexpr int tile_tokens(int head_dim) { return 8192 / head
 // and V tiles; tokens at or past end are zero-filled. Each thread copies a fixed
 // chunk column of several rows (rows tid / kChunks + j·kRowsPerPass).
 template <typename T, int kHeadDim>
-__device__ __forceinline__ void load_kv_tile(T* k_dst, T* v_dst, const T* k_cache,
-                                             const T* v_cache, const int* table, int tile_begin,
-                                             int end, int kv_head, int num_kv_heads,
+__device__ __forceinline__ void load_kv_tile(T* k_dst, T* v_dst, const T* k_cache, const T* v_cache, const int* table,
+                                             int tile_begin, int end, int kv_head, int num_kv_heads,
                                              int log2_block_size) {
   constexpr int kTile = tile_tokens(kHeadDim);
   constexpr int kChunks = kHeadDim / kVec;
@@ -132,9 +127,8 @@ __device__ __forceinline__ void load_kv_tile(T* k_dst, T* v_dst, const T* k_cach
     std::int64_t offset = 0;
     if (valid) {
       const std::int64_t block = table[token >> log2_block_size];
-      offset = (((block * num_kv_heads + kv_head) << log2_block_size) + (token & block_mask)) *
-                   kHeadDim +
-               load_chunk * kVec;
+      offset =
+          (((block * num_kv_heads + kv_head) << log2_block_size) + (token & block_mask)) * kHeadDim + load_chunk * kVec;
     }
     const int dst = row * kHeadDim + swizzled_chunk(row, load_chunk) * kVec;
     cp_async_16(k_dst + dst, k_cache + offset, valid);
@@ -153,7 +147,7 @@ template <typename T, int kHeadDim>
 struct Shape {
   static constexpr int kTile = tile_tokens(kHeadDim);
   static constexpr int kWarps = kThreads / 32;
-  static constexpr int kWarpTokens = kTile / kWarps;  // 16 (head_dim 128) or 32 (64)
+  static constexpr int kWarpTokens = kTile / kWarps;   // 16 (head_dim 128) or 32 (64)
   static constexpr int kScoreTiles = kWarpTokens / 8;  // n-tiles of Q·Kᵀ per warp
   static constexpr int kDimSteps = kHeadDim / 16;      // k-steps of Q·Kᵀ
   static constexpr int kOutTiles = kHeadDim / 8;       // n-tiles of P·V
@@ -166,9 +160,8 @@ struct Shape {
 
 template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kThreads)
-    paged_decode_kernel(PagedAttentionParams p, int heads_per_cta, int log2_block_size,
-                            int tokens_per_split, int num_splits, float* __restrict__ ws_out,
-                            float2* __restrict__ ws_ml) {
+    paged_decode_kernel(PagedAttentionParams p, int heads_per_cta, int log2_block_size, int tokens_per_split,
+                        int num_splits, float* __restrict__ ws_out, float2* __restrict__ ws_ml) {
   using S = Shape<T, kHeadDim>;
   using E = Elem<T>;
   constexpr int kTile = S::kTile;
@@ -196,8 +189,8 @@ __global__ void __launch_bounds__(kThreads)
   const T* v_cache = static_cast<const T*>(p.v_cache);
   auto load_tile = [&](int tile, int stage) {
     T* k_dst = kv_s + (stage * 2) * S::kTileElems;
-    load_kv_tile<T, kHeadDim>(k_dst, k_dst + S::kTileElems, k_cache, v_cache, table,
-                              begin + tile * kTile, end, kv_head, p.num_kv_heads, log2_block_size);
+    load_kv_tile<T, kHeadDim>(k_dst, k_dst + S::kTileElems, k_cache, v_cache, table, begin + tile * kTile, end, kv_head,
+                              p.num_kv_heads, log2_block_size);
   };
   if (num_tiles > 0) load_tile(0, 0);
 
@@ -301,8 +294,7 @@ __global__ void __launch_bounds__(kThreads)
       // 16-token k-step; V's B fragments come transposed: (tokens +0..7 | +8..15) × dims.
 #pragma unroll
       for (int kk = 0; kk < S::kWarpTokens / 16; ++kk) {
-        const std::uint32_t pa[4] = {E::pack(s[2 * kk][0], s[2 * kk][1]),
-                                     E::pack(s[2 * kk][2], s[2 * kk][3]),
+        const std::uint32_t pa[4] = {E::pack(s[2 * kk][0], s[2 * kk][1]), E::pack(s[2 * kk][2], s[2 * kk][3]),
                                      E::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                                      E::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
@@ -327,7 +319,7 @@ __global__ void __launch_bounds__(kThreads)
     l[h] += __shfl_xor_sync(~0u, l[h], 1);
     l[h] += __shfl_xor_sync(~0u, l[h], 2);
   }
-  float* o_s = reinterpret_cast<float*>(smem_raw);  // [kWarps][kMmaRows][kHeadDim]
+  float* o_s = reinterpret_cast<float*>(smem_raw);     // [kWarps][kMmaRows][kHeadDim]
   float* m_s = o_s + S::kWarps * kMmaRows * kHeadDim;  // [kWarps][kMmaRows]
   float* l_s = m_s + S::kWarps * kMmaRows;
 #pragma unroll
@@ -335,8 +327,7 @@ __global__ void __launch_bounds__(kThreads)
     const int r = warp * kMmaRows + row0 + h * 8;
 #pragma unroll
     for (int n = 0; n < S::kOutTiles; ++n) {
-      *reinterpret_cast<float2*>(o_s + r * kHeadDim + n * 8 + col2) =
-          make_float2(o[n][2 * h], o[n][2 * h + 1]);
+      *reinterpret_cast<float2*>(o_s + r * kHeadDim + n * 8 + col2) = make_float2(o[n][2 * h], o[n][2 * h + 1]);
     }
     if (lane % 4 == 0) {
       m_s[r] = m[h];
@@ -452,8 +443,8 @@ void launch(const PagedAttentionParams& p, int num_splits, void* workspace, cuda
   int log2_block = 0;
   while ((1 << log2_block) < p.block_size) ++log2_block;
   auto* ws_out = static_cast<float*>(workspace);
-  auto* ws_ml = reinterpret_cast<float2*>(
-      ws_out + static_cast<std::size_t>(p.batch) * p.num_q_heads * num_splits * kHeadDim);
+  auto* ws_ml =
+      reinterpret_cast<float2*>(ws_out + static_cast<std::size_t>(p.batch) * p.num_q_heads * num_splits * kHeadDim);
   paged_decode_kernel<T, kHeadDim><<<grid, kThreads, Shape<T, kHeadDim>::kBytes, stream>>>(
       p, group, log2_block, tokens_per_split(p, num_splits), num_splits, ws_out, ws_ml);
   CUDA_CHECK_LAUNCH();
@@ -470,8 +461,7 @@ const char* paged_attention_unsupported(const PagedAttentionParams& p) {
   if (p.head_dim != 64 && p.head_dim != 128) return "head_dim must be 64 or 128";
   if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0)
     return "num_q_heads must be a positive multiple of num_kv_heads";
-  if (p.block_size <= 0 || (p.block_size & (p.block_size - 1)) != 0)
-    return "block_size must be a power of two";
+  if (p.block_size <= 0 || (p.block_size & (p.block_size - 1)) != 0) return "block_size must be a power of two";
   if (p.batch <= 0 || p.batch > 65535) return "batch must be in [1, 65535]";
   if (p.max_context_len < 0) return "max_context_len must be non-negative";
   return "";
@@ -479,8 +469,8 @@ const char* paged_attention_unsupported(const PagedAttentionParams& p) {
 
 int paged_attention_splits(const PagedAttentionParams& p, int requested_splits) {
   const int min_split_tokens = tile_tokens(p.head_dim) * kMinTilesPerSplit;
-  const int max_by_length = std::max(
-      1, std::min(kMaxSplits, (p.max_context_len + min_split_tokens - 1) / min_split_tokens));
+  const int max_by_length =
+      std::max(1, std::min(kMaxSplits, (p.max_context_len + min_split_tokens - 1) / min_split_tokens));
   if (requested_splits > 0) return std::min(requested_splits, max_by_length);
   const int group_size = p.num_q_heads / p.num_kv_heads;
   const int group = group_tile(p);
@@ -521,8 +511,7 @@ std::size_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int n
   return rows * p.head_dim * sizeof(float) + rows * sizeof(float2);
 }
 
-void paged_attention(const PagedAttentionParams& p, int num_splits, void* workspace,
-                     cudaStream_t stream) {
+void paged_attention(const PagedAttentionParams& p, int num_splits, void* workspace, cudaStream_t stream) {
   if (p.dtype == AttnDtype::f16) {
     if (p.head_dim == 64) return launch<__half, 64>(p, num_splits, workspace, stream);
     return launch<__half, 128>(p, num_splits, workspace, stream);

@@ -62,7 +62,6 @@ std::size_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int n
 // Launches the decode kernel (and the combine kernel when num_splits > 1) on
 // stream. num_splits comes from paged_attention_splits; the workspace must hold
 // paged_attention_workspace_bytes(p, num_splits) bytes.
-void paged_attention(const PagedAttentionParams& p, int num_splits, void* workspace,
-                     cudaStream_t stream);
+void paged_attention(const PagedAttentionParams& p, int num_splits, void* workspace, cudaStream_t stream);
 
 }  // namespace slsim::kernels

@@ -5,11 +5,12 @@
 
 #include "sim/cli/calibrate_command.h"
 
-#include <algorithm>
-#include <cmath>
-#include <boost/program_options.hpp>
-#include <filesystem>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -87,7 +88,9 @@ AttentionTable read_paged_attention(const fs::path& file) {
   for (const double b : t.batch) {
     for (const double c : t.context) {
       const auto it = us.find({b, c});
-      if (it == us.end()) throw InputError(fmt::format("{}: no measurement at batch {}, context {}: the grid must be complete", file.string(), b, c));
+      if (it == us.end())
+        throw InputError(
+            fmt::format("{}: no measurement at batch {}, context {}: the grid must be complete", file.string(), b, c));
       t.us.push_back(it->second);
     }
   }
@@ -117,7 +120,8 @@ double fitted_step_overhead_us(const Json& zero_layer, const std::vector<GemmTab
       return t.in_features == hidden && t.out_features == vocab;
     });
     if (head == gemms.end()) continue;
-    overheads.push_back(number<double>(z, "graph_decode_batch1_us", file) - interpolate_loglog(head->tokens, head->us, 1));
+    overheads.push_back(number<double>(z, "graph_decode_batch1_us", file) -
+                        interpolate_loglog(head->tokens, head->us, 1));
   }
   if (overheads.empty()) return 0;
   std::sort(overheads.begin(), overheads.end());
@@ -150,7 +154,8 @@ void read_components(const fs::path& file, CalibrationProfile& profile, bool fit
     t.us = numbers(r, "us", file);
     profile.elementwise.push_back(std::move(t));
   }
-  if (fit_overhead) profile.step_overhead_us = fitted_step_overhead_us(member(document, "zero_layer", file), profile.gemm, file);
+  if (fit_overhead)
+    profile.step_overhead_us = fitted_step_overhead_us(member(document, "zero_layer", file), profile.gemm, file);
 }
 
 CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optional<double> step_overhead_us) {
@@ -167,21 +172,26 @@ CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optio
     if (name.starts_with("pa_") && name.ends_with(".json")) {
       AttentionTable t = read_paged_attention(f);
       // One table per shape: f16 over bf16 (the catalogue's models are fp16).
-      const auto same = std::find_if(profile.paged_attention.begin(), profile.paged_attention.end(), [&](const AttentionTable& o) {
-        return o.q_heads == t.q_heads && o.kv_heads == t.kv_heads && o.head_dim == t.head_dim && o.block_size == t.block_size;
-      });
-      if (same == profile.paged_attention.end()) profile.paged_attention.push_back(std::move(t));
-      else if (t.dtype == "f16") *same = std::move(t);
+      const auto same =
+          std::find_if(profile.paged_attention.begin(), profile.paged_attention.end(), [&](const AttentionTable& o) {
+            return o.q_heads == t.q_heads && o.kv_heads == t.kv_heads && o.head_dim == t.head_dim &&
+                   o.block_size == t.block_size;
+          });
+      if (same == profile.paged_attention.end())
+        profile.paged_attention.push_back(std::move(t));
+      else if (t.dtype == "f16")
+        *same = std::move(t);
     }
   }
   if (profile.gemm.empty()) throw InputError(dir.string() + ": no gemm.json");
   const fs::path components = dir / "components.json";
   const bool measured_components = fs::exists(components);
   if (measured_components) read_components(components, profile, !step_overhead_us);
-  profile.source = "slsim calibrate from " + dir.filename().string() + ": gemm.json (cuBLASLt, bf16), pa_*.json (kernels/pa_bench)" +
-                   (measured_components ? ", components.json (scripts/measure_components.py: prefill attention, elementwise "
-                                          "kernels, step overhead from the zero-layer decode step)"
-                                        : "; no prefill attention or elementwise kernels measured");
+  profile.source =
+      "slsim calibrate from " + dir.filename().string() + ": gemm.json (cuBLASLt, bf16), pa_*.json (kernels/pa_bench)" +
+      (measured_components ? ", components.json (scripts/measure_components.py: prefill attention, elementwise "
+                             "kernels, step overhead from the zero-layer decode step)"
+                           : "; no prefill attention or elementwise kernels measured");
   return profile;
 }
 
@@ -191,7 +201,8 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
   GpuProfile gpu;
   JsonReader::read_struct(load_json_file(gpu_file), "", gpu);
   const Json measured = load_json_file(measured_file);
-  std::cout << "| model | step | batch | tokens | measured ms | calibrated ms | error | roofline ms |\n|---|---|---|---|---|---|---|---|\n";
+  std::cout << "| model | step | batch | tokens | measured ms | calibrated ms | error | roofline ms "
+               "|\n|---|---|---|---|---|---|---|---|\n";
   // Absolute percentage errors of the calibrated model, per model and step kind, in file order.
   std::vector<std::tuple<std::string, std::string, std::vector<double>>> errors;
   for (const Json& m : member(measured, "models", measured_file)) {
@@ -206,8 +217,8 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
       if (errors.empty() || std::get<0>(errors.back()) != spec.name || std::get<1>(errors.back()) != step)
         errors.emplace_back(spec.name, step, std::vector<double>{});
       std::get<2>(errors.back()).push_back(std::abs(error));
-      std::cout << fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:+.1f}% | {:.2f} |\n", spec.name, step, batch, tokens, ms,
-                               predicted_ms, 100 * error, roofline.step_time(shape).seconds() * 1e3);
+      std::cout << fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:+.1f}% | {:.2f} |\n", spec.name, step, batch,
+                               tokens, ms, predicted_ms, 100 * error, roofline.step_time(shape).seconds() * 1e3);
     };
     for (const Json& p : member(m, "prefill", measured_file)) {
       const auto batch = number<int64_t>(p, "batch", measured_file);
@@ -226,14 +237,15 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
       shape.decode_context_tokens = batch * context;
       row("decode", batch, context, number<double>(d, "ms", measured_file), shape);
     }
-    for (const std::string& e : calibrated.estimates()) std::cout << "|   " << spec.name << " estimated: " << e << " ||||||||\n";
+    for (const std::string& e : calibrated.estimates())
+      std::cout << "|   " << spec.name << " estimated: " << e << " ||||||||\n";
   }
   std::cout << "\n| model | step | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
   for (const auto& [model, step, e] : errors) {
     double sum = 0;
     for (const double x : e) sum += x;
-    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:.1f}% |\n", model, step, e.size(), 100 * sum / static_cast<double>(e.size()),
-                             100 * *std::max_element(e.begin(), e.end()));
+    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:.1f}% |\n", model, step, e.size(),
+                             100 * sum / static_cast<double>(e.size()), 100 * *std::max_element(e.begin(), e.end()));
   }
 }
 
@@ -241,34 +253,39 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
 
 int calibrate_command(const std::vector<std::string>& args) {
   po::options_description options("slsim calibrate options");
-  options.add_options()
-      ("measurements", po::value<std::string>()->required(), "folder of kernels/ outputs (gemm.json, pa_*.json)")
-      ("gpu", po::value<std::string>()->required(), "GPU profile name the measurements were taken on (h200)")
-      ("output,o", po::value<std::string>()->required(), "calibration profile to write (models/calibration/<gpu>.json)")
-      ("step-overhead-us", po::value<double>(), "fixed cost per step beyond the kernels, µs (default: fitted from components.json, else 0)")
-      ("check", po::value<std::string>(), "measured transformer steps to compare against (results/calibration/transformer_measured_<gpu>.json)")
-      ("gpu-profile", po::value<std::string>(), "the GPU's hardware profile, for --check (models/hardware/gpus/<gpu>.json)")
-      ("help,h", "describe this command");
+  options.add_options()("measurements", po::value<std::string>()->required(),
+                        "folder of kernels/ outputs (gemm.json, pa_*.json)")(
+      "gpu", po::value<std::string>()->required(), "GPU profile name the measurements were taken on (h200)")(
+      "output,o", po::value<std::string>()->required(), "calibration profile to write (models/calibration/<gpu>.json)")(
+      "step-overhead-us", po::value<double>(),
+      "fixed cost per step beyond the kernels, µs (default: fitted from components.json, else 0)")(
+      "check", po::value<std::string>(),
+      "measured transformer steps to compare against (results/calibration/transformer_measured_<gpu>.json)")(
+      "gpu-profile", po::value<std::string>(),
+      "the GPU's hardware profile, for --check (models/hardware/gpus/<gpu>.json)")("help,h", "describe this command");
   po::positional_options_description positional;
   positional.add("measurements", 1);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
   if (values.count("help")) {
-    std::cout << "usage: slsim calibrate MEASUREMENTS_DIR --gpu NAME -o FILE [--check FILE --gpu-profile FILE]\n" << options << "\n";
+    std::cout << "usage: slsim calibrate MEASUREMENTS_DIR --gpu NAME -o FILE [--check FILE --gpu-profile FILE]\n"
+              << options << "\n";
     return 0;
   }
   po::notify(values);
   if (values.count("check") != values.count("gpu-profile")) throw po::error("--check and --gpu-profile go together");
   std::optional<double> step_overhead_us;
   if (values.count("step-overhead-us")) step_overhead_us = values["step-overhead-us"].as<double>();
-  CalibrationProfile profile = merge(values["measurements"].as<std::string>(), values["gpu"].as<std::string>(), step_overhead_us);
+  CalibrationProfile profile =
+      merge(values["measurements"].as<std::string>(), values["gpu"].as<std::string>(), step_overhead_us);
   write_file_atomically(values["output"].as<std::string>(), JsonWriter::to_json(profile).dump(1) + "\n");
   // Read back through the engine's loader, so that a profile this writes is one a run accepts.
   load_calibration(values["output"].as<std::string>());
-  std::cerr << fmt::format("slsim calibrate: {} GEMM shapes, {} paged-attention, {} prefill-attention, {} elementwise tables, "
-                           "step overhead {:.1f} us -> {}\n", profile.gemm.size(), profile.paged_attention.size(),
-                           profile.prefill_attention.size(), profile.elementwise.size(), profile.step_overhead_us,
-                           values["output"].as<std::string>());
+  std::cerr << fmt::format(
+      "slsim calibrate: {} GEMM shapes, {} paged-attention, {} prefill-attention, {} elementwise tables, "
+      "step overhead {:.1f} us -> {}\n",
+      profile.gemm.size(), profile.paged_attention.size(), profile.prefill_attention.size(), profile.elementwise.size(),
+      profile.step_overhead_us, values["output"].as<std::string>());
   if (values.count("check")) check(profile, values["check"].as<std::string>(), values["gpu-profile"].as<std::string>());
   return 0;
 }

@@ -1,17 +1,18 @@
 // slsim: the command line. Exit codes: 0 success, 2 usage or input error, 1 runtime failure.
 
+#include <fmt/format.h>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <exception>
-#include <fmt/format.h>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "sim/cli/calibrate_command.h"
-#include "sim/config/experiment_config.h"
 #include "sim/cli/sweep_command.h"
 #include "sim/cli/trace_command.h"
+#include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "sim/config/version.h"
 #include "sim/core/errors.h"
@@ -68,18 +69,21 @@ CommandLine parse(const std::vector<std::string>& args, po::options_description&
 
 int run_command(const std::vector<std::string>& args) {
   po::options_description options("slsim run options");
-  options.add_options()
-      ("config", po::value<std::string>()->required(), "experiment config (JSON)")
-      ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
-      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
-      ("skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")
-      ("timeline", po::value<std::string>(), "also write a Chrome/Perfetto trace of instances, loads and batches to FILE")
-      ("check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)");
+  options.add_options()("config", po::value<std::string>()->required(), "experiment config (JSON)")(
+      "output,o", po::value<std::string>(), "output folder (default: results/<name>)")(
+      "set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")(
+      "skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")(
+      "timeline", po::value<std::string>(),
+      "also write a Chrome/Perfetto trace of instances, loads and batches to FILE")(
+      "check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl = parse(args, options, positional, "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]");
+  const auto cl =
+      parse(args, options, positional,
+            "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]");
   if (cl.help) return 0;
-  auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto overrides =
+      cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
     // Set on every source before resolution, so that validation reads the traces with it too.
     const int64_t skip = cl.values["skip-bad"].as<int64_t>();
@@ -96,13 +100,15 @@ int run_command(const std::vector<std::string>& args) {
   if (cl.values.count("check-invariants")) overrides.push_back("check_invariants=true");
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
   for (const std::string& warning : experiment.warnings) std::cerr << "slsim run: warning: " << warning << "\n";
-  const std::string out = cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
+  const std::string out =
+      cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
   const Json summary =
       run_experiment(experiment, out, cl.values.count("timeline") ? cl.values["timeline"].as<std::string>() : "");
-  std::cout << fmt::format("{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
-                           experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
-                           summary["rejected"].get<int64_t>(), summary["cold_starts"].get<int64_t>(),
-                           summary["ttft_s"]["p50"].dump(), summary["ttft_s"]["p99"].dump(), out);
+  std::cout << fmt::format(
+      "{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
+      experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
+      summary["rejected"].get<int64_t>(), summary["cold_starts"].get<int64_t>(), summary["ttft_s"]["p50"].dump(),
+      summary["ttft_s"]["p99"].dump(), out);
   if (summary.contains("skipped_trace_lines"))
     std::cerr << fmt::format("slsim run: skipped {} bad trace lines\n", summary["skipped_trace_lines"].get<int64_t>());
   return 0;
@@ -110,20 +116,22 @@ int run_command(const std::vector<std::string>& args) {
 
 int validate_command(const std::vector<std::string>& args) {
   po::options_description options("slsim validate options");
-  options.add_options()
-      ("config", po::value<std::string>()->required(), "experiment config (JSON)")
-      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")
-      ("print", "print the resolved config");
+  options.add_options()("config", po::value<std::string>()->required(), "experiment config (JSON)")(
+      "set", po::value<std::vector<std::string>>()->composing(), "override a config value: a.b.c=value (repeatable)")(
+      "print", "print the resolved config");
   po::positional_options_description positional;
   positional.add("config", 1);
   const auto cl = parse(args, options, positional, "usage: slsim validate CONFIG [--set k=v]... [--print]");
   if (cl.help) return 0;
-  const auto overrides = cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const auto overrides =
+      cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const std::string path = cl.values["config"].as<std::string>();
   const ResolvedExperiment experiment = load_experiment(path, overrides);
   for (const std::string& warning : experiment.warnings) std::cerr << "slsim validate: warning: " << warning << "\n";
-  if (cl.values.count("print")) std::cout << experiment.to_json(".").dump(2) << "\n";
-  else std::cout << path << ": ok\n";
+  if (cl.values.count("print"))
+    std::cout << experiment.to_json(".").dump(2) << "\n";
+  else
+    std::cout << path << ": ok\n";
   return 0;
 }
 
@@ -132,7 +140,8 @@ void describe_registry(const Registry<Interface>& registry, Json& out, bool as_j
   for (const auto& [name, entry] : registry.entries()) {
     const Json params = entry.describe_params();
     if (as_json) {
-      out.push_back({{"kind", Interface::kind}, {"name", name}, {"description", entry.description}, {"parameters", params}});
+      out.push_back(
+          {{"kind", Interface::kind}, {"name", name}, {"description", entry.description}, {"parameters", params}});
       continue;
     }
     std::cout << fmt::format("{:<10} {:<14} {}\n", Interface::kind, name, entry.description);
@@ -180,7 +189,8 @@ int main(int argc, char** argv) {
     if (command == "sweep") return sweep_command(args);
     if (command == "trace") return trace_command(args);
     if (command == "calibrate") return calibrate_command(args);
-    std::cerr << "slsim: unknown command \"" << command << "\"; expected run, validate, sweep, trace, policies or calibrate (see slsim --help)\n";
+    std::cerr << "slsim: unknown command \"" << command
+              << "\"; expected run, validate, sweep, trace, policies or calibrate (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";

@@ -1,14 +1,15 @@
 #include "sim/cli/sweep_command.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fmt/format.h>
 #include <iostream>
 #include <thread>
-#include <unistd.h>
 
 #include "sim/config/experiment_config.h"
 #include "sim/config/sweep.h"
@@ -29,7 +30,8 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: slsim sweep CONFIG --grid key=v1,v2,... [--grid ...] [--zip 'k1=a,b;k2=c,d'] [--set k=v]... [-j N] [-o DIR]\n"
+    "usage: slsim sweep CONFIG --grid key=v1,v2,... [--grid ...] [--zip 'k1=a,b;k2=c,d'] [--set k=v]... [-j N] [-o "
+    "DIR]\n"
     "Runs every point of the cross product of the axes in DIR/<point>/ and writes DIR/sweep.csv.\n"
     "A rerun skips points whose summary.json exists and redoes interrupted ones.";
 
@@ -48,7 +50,8 @@ class Progress {
     ran_ += ran;
     if (!enabled_) return;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const std::string eta = ran_ ? duration_text(elapsed / static_cast<double>(ran_) * static_cast<double>(total_ - done_)) : "?";
+    const std::string eta =
+        ran_ ? duration_text(elapsed / static_cast<double>(ran_) * static_cast<double>(total_ - done_)) : "?";
     std::fprintf(stderr, "\rsweep: %zu/%zu points (%zu reused), %s elapsed, ETA %s   ", done_, total_, done_ - ran_,
                  duration_text(elapsed).c_str(), eta.c_str());
     if (done_ == total_) std::fputc('\n', stderr);
@@ -75,15 +78,16 @@ struct SweepRequest {
 
 SweepRequest parse_request(const std::vector<std::string>& args) {
   po::options_description options("slsim sweep options");
-  options.add_options()
-      ("config", po::value<std::string>()->required(), "base experiment config (JSON)")
-      ("grid", po::value<std::vector<std::string>>()->composing(), "an axis: key.path=v1,v2,... (repeatable; the cross product is run)")
-      ("zip", po::value<std::vector<std::string>>()->composing(), "keys varying together: 'k1=a,b;k2=c,d' (repeatable; one axis each)")
-      ("set", po::value<std::vector<std::string>>()->composing(), "override a config value in every point: a.b.c=value (repeatable)")
-      ("jobs,j", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-       "points run at once (threads)")
-      ("output,o", po::value<std::string>(), "output folder (default: results/<name>)")
-      ("help,h", "describe this command");
+  options.add_options()("config", po::value<std::string>()->required(), "base experiment config (JSON)")(
+      "grid", po::value<std::vector<std::string>>()->composing(),
+      "an axis: key.path=v1,v2,... (repeatable; the cross product is run)")(
+      "zip", po::value<std::vector<std::string>>()->composing(),
+      "keys varying together: 'k1=a,b;k2=c,d' (repeatable; one axis each)")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a config value in every point: a.b.c=value (repeatable)")(
+      "jobs,j", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      "points run at once (threads)")("output,o", po::value<std::string>(), "output folder (default: results/<name>)")(
+      "help,h", "describe this command");
   po::positional_options_description positional;
   positional.add("config", 1);
   po::variables_map values;
@@ -135,13 +139,13 @@ std::vector<size_t> share(size_t count, int rank, int size) {
 
 struct Outcome {
   std::vector<std::pair<uint64_t, std::string>> summaries;  // index, summary.json text
-  std::vector<std::pair<uint64_t, std::string>> failures;  // index, message
+  std::vector<std::pair<uint64_t, std::string>> failures;   // index, message
   std::string input_error;
   uint64_t ran = 0;
 
   template <class Archive>
   void serialize(Archive& archive, unsigned /*version*/) {
-    archive & summaries & failures & input_error & ran;
+    archive& summaries& failures& input_error& ran;
   }
 };
 
@@ -174,12 +178,14 @@ int finish(const SweepRequest& request, const std::vector<SweepPoint>& points, c
     for (const auto& [i, text] : o.summaries) summaries[i] = Json::parse(text);
     ran += o.ran;
   }
-  for (const auto& [i, message] : errors) std::cerr << "slsim sweep: point " << points[i].folder << ": " << message << "\n";
+  for (const auto& [i, message] : errors)
+    std::cerr << "slsim sweep: point " << points[i].folder << ": " << message << "\n";
   write_file_atomically(request.out_dir / "sweep.csv", sweep_csv(points, summaries, errors));
   if (!errors.empty()) {
-    std::cerr << fmt::format("slsim sweep: {} of {} points failed (see the error column of {}); rerun to retry them "
-                             "(complete ones are kept)\n", errors.size(), points.size(),
-                             (request.out_dir / "sweep.csv").string());
+    std::cerr << fmt::format(
+        "slsim sweep: {} of {} points failed (see the error column of {}); rerun to retry them "
+        "(complete ones are kept)\n",
+        errors.size(), points.size(), (request.out_dir / "sweep.csv").string());
     return 1;
   }
   std::cout << fmt::format("sweep: {} points ({} run, {} reused) -> {}\n", points.size(), ran, points.size() - ran,

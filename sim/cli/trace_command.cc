@@ -1,7 +1,8 @@
 #include "sim/cli/trace_command.h"
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+
+#include <boost/program_options.hpp>
 #include <iostream>
 
 #include "sim/config/experiment_config.h"
@@ -27,24 +28,22 @@ const char* kTraceHelp = R"(usage:
       '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}'
 )";
 
-
 void add_mapping_options(po::options_description& options) {
-  options.add_options()
-      ("file", po::value<std::string>()->required(), "trace file (CSV or JSONL)")
-      ("preset", po::value<std::string>(), "known format: azure-llm-2023, vidur, splitwise")
-      ("format", po::value<std::string>(), "csv or jsonl (default: from the extension)")
-      ("no-header", "the CSV has no header; fields are column indices")
-      ("time-field", po::value<std::string>(), "arrival time field (default arrival_s)")
-      ("time-unit", po::value<std::string>(), "s, ms, us or ns (default s)")
-      ("time-format", po::value<std::string>(), "datetime format, e.g. '%Y-%m-%d %H:%M:%S.%f'")
-      ("input-field", po::value<std::string>(), "prompt tokens field (default input_tokens)")
-      ("output-field", po::value<std::string>(), "output tokens field (default output_tokens)")
-      ("model-field", po::value<std::string>(), "model or function id field")
-      ("samples-field", po::value<std::string>(), "parallel samples (n) field")
-      ("beam-field", po::value<std::string>(), "beam width field")
-      ("prefix-field", po::value<std::string>(), "prefix block ids field")
-      ("absolute", "keep time values as they are (default: relative to the first request)")
-      ("skip-bad", po::value<int64_t>()->default_value(0), "bad lines tolerated (skipped and counted)");
+  options.add_options()("file", po::value<std::string>()->required(), "trace file (CSV or JSONL)")(
+      "preset", po::value<std::string>(), "known format: azure-llm-2023, vidur, splitwise")(
+      "format", po::value<std::string>(), "csv or jsonl (default: from the extension)")(
+      "no-header", "the CSV has no header; fields are column indices")("time-field", po::value<std::string>(),
+                                                                       "arrival time field (default arrival_s)")(
+      "time-unit", po::value<std::string>(), "s, ms, us or ns (default s)")(
+      "time-format", po::value<std::string>(), "datetime format, e.g. '%Y-%m-%d %H:%M:%S.%f'")(
+      "input-field", po::value<std::string>(), "prompt tokens field (default input_tokens)")(
+      "output-field", po::value<std::string>(), "output tokens field (default output_tokens)")(
+      "model-field", po::value<std::string>(), "model or function id field")("samples-field", po::value<std::string>(),
+                                                                             "parallel samples (n) field")(
+      "beam-field", po::value<std::string>(), "beam width field")("prefix-field", po::value<std::string>(),
+                                                                  "prefix block ids field")(
+      "absolute", "keep time values as they are (default: relative to the first request)")(
+      "skip-bad", po::value<int64_t>()->default_value(0), "bad lines tolerated (skipped and counted)");
 }
 
 // The mapping options as the config's keys, read (and checked) like a config's source.
@@ -53,10 +52,11 @@ TraceMapping mapping_of(const po::variables_map& values) {
   if (values.count("preset")) spec["preset"] = values["preset"].as<std::string>();
   Json& m = spec["mapping"];
   const std::pair<const char*, const char*> keys[] = {
-      {"format", "format"},           {"time-field", "time_field"},   {"time-unit", "time_unit"},
-      {"time-format", "time_format"}, {"input-field", "input_field"}, {"output-field", "output_field"},
-      {"model-field", "model_field"}, {"samples-field", "samples_field"}, {"beam-field", "beam_field"},
-      {"prefix-field", "prefix_field"}};
+      {"format", "format"},           {"time-field", "time_field"},
+      {"time-unit", "time_unit"},     {"time-format", "time_format"},
+      {"input-field", "input_field"}, {"output-field", "output_field"},
+      {"model-field", "model_field"}, {"samples-field", "samples_field"},
+      {"beam-field", "beam_field"},   {"prefix-field", "prefix_field"}};
   for (const auto& [option, key] : keys)
     if (values.count(option)) m[key] = values[option].as<std::string>();
   if (values.count("no-header")) m["header"] = false;
@@ -83,7 +83,8 @@ po::variables_map parse_options(const std::vector<std::string>& args, po::option
 }
 
 void report_skipped(const TraceReader& reader) {
-  if (reader.skipped() > 0) std::cerr << fmt::format("slsim trace: skipped {} bad lines of {}\n", reader.skipped(), reader.path());
+  if (reader.skipped() > 0)
+    std::cerr << fmt::format("slsim trace: skipped {} bad lines of {}\n", reader.skipped(), reader.path());
 }
 
 int stats(const std::vector<std::string>& args) {
@@ -106,7 +107,9 @@ int stats(const std::vector<std::string>& args) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  const auto number = [](const Json& v) { return v.is_null() ? std::string("-") : v.is_number_integer() ? v.dump() : fmt::format("{:.4g}", v.get<double>()); };
+  const auto number = [](const Json& v) {
+    return v.is_null() ? std::string("-") : v.is_number_integer() ? v.dump() : fmt::format("{:.4g}", v.get<double>());
+  };
   std::cout << fmt::format("{:<16} {}\n", "requests", out["requests"].dump());
   std::cout << fmt::format("{:<16} {:.1f}\n", "duration_s", out["duration_s"].get<double>());
   std::cout << fmt::format("{:<16} {}\n", "mean_rate", number(out["mean_rate"]));
@@ -114,9 +117,11 @@ int stats(const std::vector<std::string>& args) {
   std::cout << fmt::format("{:<16} {}\n", "peak_rate_1s", out["peak_rate_1s"].dump());
   for (const char* key : {"input_tokens", "output_tokens"}) {
     const Json& t = out[key];
-    std::cout << fmt::format("{:<16} mean {}  p50 {}  p99 {}\n", key, number(t["mean"]), number(t["p50"]), number(t["p99"]));
+    std::cout << fmt::format("{:<16} mean {}  p50 {}  p99 {}\n", key, number(t["mean"]), number(t["p50"]),
+                             number(t["p99"]));
   }
-  if (out.contains("skipped_lines")) std::cout << fmt::format("{:<16} {}\n", "skipped_lines", out["skipped_lines"].dump());
+  if (out.contains("skipped_lines"))
+    std::cout << fmt::format("{:<16} {}\n", "skipped_lines", out["skipped_lines"].dump());
   return 0;
 }
 
@@ -146,11 +151,10 @@ int convert(const std::vector<std::string>& args) {
 
 int synth(const std::vector<std::string>& args) {
   po::options_description options("slsim trace synth options");
-  options.add_options()
-      ("file", po::value<std::string>()->required(), "source description: a JSON file or inline JSON")
-      ("seed", po::value<int64_t>()->default_value(1), "seed of the random streams")
-      ("max-context", po::value<int64_t>()->default_value(0), "cap lengths to this context window (0: no cap)")
-      ("output,o", po::value<std::string>()->required(), "canonical CSV to write");
+  options.add_options()("file", po::value<std::string>()->required(), "source description: a JSON file or inline JSON")(
+      "seed", po::value<int64_t>()->default_value(1), "seed of the random streams")(
+      "max-context", po::value<int64_t>()->default_value(0), "cap lengths to this context window (0: no cap)")(
+      "output,o", po::value<std::string>()->required(), "canonical CSV to write");
   bool help = false;
   const auto values = parse_options(args, options, help);
   if (help) {
@@ -169,10 +173,12 @@ int synth(const std::vector<std::string>& args) {
   SourceSpec spec;
   JsonReader::read_struct(document, "", spec);
   if (spec.kind == "trace" || spec.kind == "azure-llm-2023")
-    throw InputError("kind " + spec.kind + " reads a trace; synth needs a generator (poisson, gamma, weibull, servegen)");
+    throw InputError("kind " + spec.kind +
+                     " reads a trace; synth needs a generator (poisson, gamma, weibull, servegen)");
   // The models are labels here; every name the description uses is one.
   ModelCatalogue catalogue;
-  const int64_t max_context = values["max-context"].as<int64_t>() > 0 ? values["max-context"].as<int64_t>() : INT64_MAX / 4;
+  const int64_t max_context =
+      values["max-context"].as<int64_t>() > 0 ? values["max-context"].as<int64_t>() : INT64_MAX / 4;
   const auto add = [&](const std::string& name) {
     if (!name.empty() && std::find(catalogue.names.begin(), catalogue.names.end(), name) == catalogue.names.end()) {
       catalogue.names.push_back(name);
@@ -188,7 +194,8 @@ int synth(const std::vector<std::string>& args) {
   if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[0];
   validate_source(spec, catalogue, base_dir, "");
   if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
-  const auto source = make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);
+  const auto source =
+      make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);
   OutputFile out(values["output"].as<std::string>());
   out.write(kCanonicalTraceHeader);
   int64_t rows = 0;

@@ -171,7 +171,8 @@ void FlowNetwork::audit() const {
     if (flow.phase != Phase::moving) continue;
     active_bytes += flow.bytes;
     const double left = remaining_bytes(id);
-    if (!(left >= 0 && left <= flow.bytes)) fail(fmt::format("flow {} has {} of its {} bytes left", id, left, flow.bytes));
+    if (!(left >= 0 && left <= flow.bytes))
+      fail(fmt::format("flow {} has {} of its {} bytes left", id, left, flow.bytes));
   }
   for (LinkId link = 0; link < flows_on_link_.size(); ++link) {
     double rate = 0;

@@ -107,7 +107,7 @@ class FlowNetwork final : public EventHandler {
     FlowListener* listener = nullptr;
     uint64_t tag = 0;
     double bytes = 0;
-    double remaining_bytes = 0;  // as of updated_at
+    double remaining_bytes = 0;    // as of updated_at
     double rate_gbytes_per_s = 0;  // GB/s, which is bytes per nanosecond
     double max_rate_gbytes_per_s = 0;
     Time updated_at;

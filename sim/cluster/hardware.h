@@ -40,7 +40,8 @@ struct GpuProfile {
             "measured pinned host-to-device, GB/s (gigabytes per second)", positive());
     v.required("interconnect_gbytes_per_s", interconnect_gbytes_per_s,
                "GPU-to-GPU per direction inside a server, GB/s (gigabytes per second)", positive());
-    v.field("price_per_hour", price_per_hour, "on-demand price of one GPU for an hour, USD (cost reports)", at_least(0));
+    v.field("price_per_hour", price_per_hour, "on-demand price of one GPU for an hour, USD (cost reports)",
+            at_least(0));
     v.raw("sources", sources, "where each figure comes from");
   }
 };

@@ -1,7 +1,8 @@
 #include "sim/config/experiment_config.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -10,9 +11,9 @@
 #include "sim/config/version.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/cache/cache_policies.h"
-#include "sim/policy/preload/preload.h"
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/migration/migration.h"
+#include "sim/policy/preload/preload.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/workload/factory.h"
@@ -39,14 +40,13 @@ void OutputConfig::check(const std::string& path) const {
 void ExperimentConfig::check(const std::string& path) const {
   if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
       name.find('\0') != std::string::npos)
-    throw ConfigError(join_path(path, "name"), "expected a name usable as one folder name (no / or \\, not . or ..), got \"" +
-                                                   name + "\"");
+    throw ConfigError(join_path(path, "name"),
+                      "expected a name usable as one folder name (no / or \\, not . or ..), got \"" + name + "\"");
 }
 
 void apply_override(Json& root, const std::string& assignment) {
   const size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError("--set " + assignment, "expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw ConfigError("--set " + assignment, "expected key.path=value");
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   Json value;
@@ -90,7 +90,8 @@ fs::path default_catalog_dir() { return fs::path(SLSIM_DEFAULT_CATALOG_DIR); }
 // A catalogue entry by name, with the config's overrides merged over it. A name with no
 // catalogue file is a custom entry: the overrides must then say everything.
 Json catalogue_entry(const fs::path& dir, const std::string& name, const Json& overrides, const std::string& path) {
-  if (!overrides.is_object()) throw ConfigError(path, "expected an object of overrides, got " + json_type_name(overrides));
+  if (!overrides.is_object())
+    throw ConfigError(path, "expected an object of overrides, got " + json_type_name(overrides));
   const fs::path file = dir / (name + ".json");
   if (!name.empty() && fs::exists(file)) {
     Json merged = load_json_file(file);
@@ -151,10 +152,10 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     if (!g.site.empty() &&
         std::none_of(sites.begin(), sites.end(), [&](const SiteParams& site) { return site.name == g.site; }))
       throw ConfigError(path + ".site", "no site \"" + g.site + "\" in cluster.topology.sites");
-    spec.server = parse_entry<ServerProfile>(catalogue_entry(catalog / "hardware/servers", g.profile, g.server, path + ".profile"),
-                                             path + ".server");
-    spec.gpu = parse_entry<GpuProfile>(catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"),
-                                       path + ".gpu");
+    spec.server = parse_entry<ServerProfile>(
+        catalogue_entry(catalog / "hardware/servers", g.profile, g.server, path + ".profile"), path + ".server");
+    spec.gpu = parse_entry<GpuProfile>(
+        catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);
     g.gpu = JsonWriter::to_json(spec.gpu);
     r.server_groups.push_back(std::move(spec));
@@ -182,9 +183,10 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     // vLLM splits heads evenly across GPUs; a degree that divides neither head count cannot.
     if (m.tensor_parallel > 0 && spec.architecture.attention_heads % m.tensor_parallel != 0 &&
         spec.architecture.kv_heads % m.tensor_parallel != 0)
-      throw ConfigError(path + ".tensor_parallel",
-                        fmt::format("expected a degree dividing the {} attention heads or the {} key/value heads, got {}",
-                                    spec.architecture.attention_heads, spec.architecture.kv_heads, m.tensor_parallel));
+      throw ConfigError(
+          path + ".tensor_parallel",
+          fmt::format("expected a degree dividing the {} attention heads or the {} key/value heads, got {}",
+                      spec.architecture.attention_heads, spec.architecture.kv_heads, m.tensor_parallel));
     if (m.tensor_parallel == 0) {
       const auto tp = choose_tensor_parallel(spec, r.server_groups, c.engine);
       // A model no server can hold is still served: the control plane rejects each of its

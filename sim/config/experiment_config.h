@@ -34,7 +34,8 @@ struct ServerGroupConfig {
     v.field("count", count, "servers of this kind", at_least(1));
     v.raw("server", server, "server profile fields that override the catalogue's");
     v.raw("gpu", gpu, "GPU profile fields that override the catalogue's");
-    v.field("site", site, "the site the servers are in: empty for the main site, else a name in cluster.topology.sites");
+    v.field("site", site,
+            "the site the servers are in: empty for the main site, else a name in cluster.topology.sites");
   }
 };
 
@@ -65,9 +66,10 @@ struct ModelConfig {
   template <class V>
   void visit(V& v) {
     v.required("name", name, "model name in models/llm/ (or any name when `spec` is complete)");
-    v.field("tensor_parallel", tensor_parallel,
-            "GPUs per instance; 0 picks the fewest (1, 2, 4, 8) whose memory holds the weights and a full-context sequence",
-            at_least(0));
+    v.field(
+        "tensor_parallel", tensor_parallel,
+        "GPUs per instance; 0 picks the fewest (1, 2, 4, 8) whose memory holds the weights and a full-context sequence",
+        at_least(0));
     v.raw("spec", spec, "model fields that override the catalogue's");
     v.field("base_model", base_model,
             "a variant of this catalogue model: its architecture by default; with lora_rank or delta_bytes it "
@@ -169,8 +171,8 @@ struct ResolvedExperiment {
   ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
-  CheckpointFormat format;  // the loader format's profile from the calibration folder
-  ModelCatalogue catalogue;  // the served models' names and context lengths, for the sources
+  CheckpointFormat format;            // the loader format's profile from the calibration folder
+  ModelCatalogue catalogue;           // the served models' names and context lengths, for the sources
   std::vector<std::string> warnings;  // what the run will do that the user may not expect
   // The config as JSON, with trace paths written relative to `relative_to`.
   Json to_json(const std::filesystem::path& relative_to) const;

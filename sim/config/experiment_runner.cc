@@ -1,25 +1,26 @@
 #include "sim/config/experiment_runner.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <memory>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/cluster/flow_network.h"
+#include "sim/cluster/topology.h"
 #include "sim/config/version.h"
 #include "sim/control/control_plane.h"
 #include "sim/core/errors.h"
 #include "sim/core/random.h"
 #include "sim/core/simulator.h"
-#include "sim/cluster/flow_network.h"
-#include "sim/cluster/topology.h"
 #include "sim/loading/loader.h"
-#include "sim/policy/cache/cache_policies.h"
 #include "sim/metrics/output_file.h"
 #include "sim/metrics/recorder.h"
 #include "sim/metrics/timeline.h"
 #include "sim/metrics/timeseries.h"
+#include "sim/policy/cache/cache_policies.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -68,11 +69,13 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   fs::path timeline_path = timeline.empty() ? fs::path() : fs::absolute(timeline).lexically_normal();
   const bool timeline_in_set = !timeline.empty() && timeline_path.parent_path() == folder;
   if (!timeline.empty()) {
-    if (!timeline_path.has_filename()) throw InputError("--timeline " + timeline.string() + ": expected a file name, got a folder");
+    if (!timeline_path.has_filename())
+      throw InputError("--timeline " + timeline.string() + ": expected a file name, got a folder");
     const auto [end, rest] = std::mismatch(folder.begin(), folder.end(), timeline_path.begin(), timeline_path.end());
     const bool under_folder = end == folder.end();
     const std::string first = under_folder && rest != timeline_path.end() ? rest->string() : "";
-    if (timeline_path == folder || (under_folder && std::find(result_names.begin(), result_names.end(), first) != result_names.end()))
+    if (timeline_path == folder ||
+        (under_folder && std::find(result_names.begin(), result_names.end(), first) != result_names.end()))
       throw InputError("--timeline " + timeline.string() + ": is the output folder or one of its result files (" +
                        fmt::format("{}", fmt::join(result_names, ", ")) + ")");
     if (under_folder && !timeline_in_set)
@@ -177,7 +180,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
       total.evictions += st.evictions;
       total.insertions += st.insertions;
     }
-    caches[tier] = {{"hits", total.hits}, {"misses", total.misses}, {"evictions", total.evictions},
+    caches[tier] = {{"hits", total.hits},
+                    {"misses", total.misses},
+                    {"evictions", total.evictions},
                     {"insertions", total.insertions}};
   }
   summary["cache"] = caches;

@@ -1,9 +1,10 @@
 #include "sim/config/sweep.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
-#include <fmt/format.h>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -69,7 +70,9 @@ std::string folder_name(const std::vector<std::pair<std::string, std::string>>& 
     std::string leaf;
     for (size_t segments = 1;; ++segments) {
       leaf = key_suffix(key, segments);
-      const auto shared = [&](const auto& other) { return other.first != key && key_suffix(other.first, segments) == leaf; };
+      const auto shared = [&](const auto& other) {
+        return other.first != key && key_suffix(other.first, segments) == leaf;
+      };
       if (leaf == key || std::none_of(parameters.begin(), parameters.end(), shared)) break;
     }
     if (!readable.empty()) readable += '_';

@@ -38,7 +38,7 @@ SweepAxis parse_zip_axis(const std::string& argument);
 
 struct SweepPoint {
   std::vector<std::pair<std::string, std::string>> parameters;  // key, value as given
-  Json document;                                                  // the base config with them applied
+  Json document;                                                // the base config with them applied
   std::string folder;  // readable parameters and a hash of `document`: a changed config is a new point
 };
 

@@ -1,7 +1,8 @@
 #include "sim/control/audit.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -46,7 +46,9 @@ void ControlPlane::schedule_next_arrival() {
 
 void ControlPlane::on_event(const Event& event) {
   switch (event.kind) {
-    case kArrival: on_arrival(); break;
+    case kArrival:
+      on_arrival();
+      break;
     case kStepDone:
       if (instances_.instance(event.target).step_event == event.seq) on_step_done(event.target);
       break;
@@ -62,14 +64,18 @@ void ControlPlane::on_event(const Event& event) {
     case kPreloadTick:
       run_preload_plan();
       // Once the workload is exhausted there is nothing left to prepare for.
-      if (next_arrival_ || !in_flight_.empty()) sim_.schedule_in(policies_.preload->interval(), handler_, kPreloadTick, 0);
+      if (next_arrival_ || !in_flight_.empty())
+        sim_.schedule_in(policies_.preload->interval(), handler_, kPreloadTick, 0);
       break;
     case kPreloadAction:
       act(scheduled_actions_[event.target]);
       free_action_slots_.push_back(event.target);
       break;
-    case kAutoscaleTick: autoscale_tick(); break;
-    default: throw std::logic_error("unknown control-plane event");
+    case kAutoscaleTick:
+      autoscale_tick();
+      break;
+    default:
+      throw std::logic_error("unknown control-plane event");
   }
 }
 

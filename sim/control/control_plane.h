@@ -47,8 +47,7 @@ struct Policies {
 class ControlPlane final : public EventHandler, public LoadListener, private VictimHandler, private MigrationHost {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-               const EngineParams& engine_params, Policies policies, RequestSource& source,
-               ServingObserver& observer);
+               const EngineParams& engine_params, Policies policies, RequestSource& source, ServingObserver& observer);
 
   // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();
@@ -67,7 +66,13 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
 
  private:
   enum EventKind : uint16_t {
-    kArrival, kStepDone, kIdleExpired, kPrewarm, kPreloadTick, kPreloadAction, kAutoscaleTick
+    kArrival,
+    kStepDone,
+    kIdleExpired,
+    kPrewarm,
+    kPreloadTick,
+    kPreloadAction,
+    kAutoscaleTick
   };
 
   void on_arrival();

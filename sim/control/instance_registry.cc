@@ -14,8 +14,8 @@ InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector
     m.checkpoint_bytes = served.spec.checkpoint_bytes();
     for (const Server& s : cluster_.servers()) {
       if (s.profile->gpus < served.tensor_parallel) continue;
-      m.longest_fit_tokens = std::max(
-          m.longest_fit_tokens, kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params_));
+      m.longest_fit_tokens = std::max(m.longest_fit_tokens,
+                                      kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params_));
     }
     m.served = std::move(served);
     models_.push_back(std::move(m));
@@ -107,8 +107,8 @@ void InstanceRegistry::retire(InstanceId id) {
 void InstanceRegistry::publish_stats(InstanceId id) {
   const Instance& inst = instances_[id];
   const std::vector<std::string> estimates = inst.latency->estimates();
-  observer_.on_instance_stats(InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name,
-                                            &inst.engine->stats(), &estimates});
+  observer_.on_instance_stats(
+      InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name, &inst.engine->stats(), &estimates});
 }
 
 std::vector<std::pair<RequestId, int64_t>> InstanceRegistry::tokens_now(InstanceId id, bool cached) const {

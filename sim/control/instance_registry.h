@@ -64,11 +64,11 @@ struct Instance {
   // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
   double estimated_start_s = -1;
   Time placed;
-  int32_t migration = -1;  // the live migration it is the source or destination of
+  int32_t migration = -1;           // the live migration it is the source or destination of
   bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
   // Its keep-alive ran out while the autoscaler's target still wanted it.
   bool keep_alive_expired = false;
-  uint64_t route_order = 0;  // rises with each instance the model places, whose order it keeps
+  uint64_t route_order = 0;          // rises with each instance the model places, whose order it keeps
   int64_t indexed_outstanding = -1;  // its count in ModelState::route_index; -1: absent
   uint32_t route_leaf = 0;           // its place there while present
 };
@@ -86,7 +86,7 @@ class ModelState {
   // routing takes the first instead of scanning `instances` per arrival.
   const RouteIndex& route_index() const { return route_index_; }
   int64_t ready() const { return ready_; }
-  int64_t starting() const { return starting_; }  // loading, or waiting for GPUs
+  int64_t starting() const { return starting_; }        // loading, or waiting for GPUs
   int64_t outstanding() const { return outstanding_; }  // dispatched to its instances, not finished
 
  private:

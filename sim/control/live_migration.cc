@@ -167,18 +167,17 @@ void LiveMigration::copy_kv(int32_t index, int64_t blocks) {
   const Instance& destination = instances_.instance(g.destination);
   for (const auto& [request, count] : instances_.tokens_now(g.source, true))
     g.sent[request] = std::max(g.sent[request], count);
-  const int64_t bytes = blocks * instances_.engine_params().block_size *
-                        instances_.model(source.model).served.spec.kv_bytes_per_token();
+  const int64_t bytes =
+      blocks * instances_.engine_params().block_size * instances_.model(source.model).served.spec.kv_bytes_per_token();
   g.bytes_copied += bytes;
   // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.
   const Topology& topology = loader_.topology();
   const size_t shards = source.gpus.size();
   g.flows_pending = static_cast<int64_t>(shards);
   for (size_t i = 0; i < shards; ++i)
-    loader_.network().start(topology.gpu(source.server, source.gpus[i]),
-                            topology.gpu(destination.server, destination.gpus[i]),
-                            static_cast<double>(bytes) / static_cast<double>(shards), *this,
-                            static_cast<uint64_t>(index));
+    loader_.network().start(
+        topology.gpu(source.server, source.gpus[i]), topology.gpu(destination.server, destination.gpus[i]),
+        static_cast<double>(bytes) / static_cast<double>(shards), *this, static_cast<uint64_t>(index));
 }
 
 void LiveMigration::on_flow_done(FlowId, uint64_t tag) {

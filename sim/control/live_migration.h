@@ -65,9 +65,9 @@ class LiveMigration final : public FlowListener {
     int64_t tokens_recomputed = 0;
     int64_t bytes_copied = 0;
     int64_t flows_pending = 0;
-    bool round_pending = false;   // live-token: a round ends when the destination parked every shadow
-    bool final_copy = false;      // live-kv: the stop-and-copy is in flight
-    bool switch_waiting = false;  // the switch waits for the destination's step in progress
+    bool round_pending = false;         // live-token: a round ends when the destination parked every shadow
+    bool final_copy = false;            // live-kv: the stop-and-copy is in flight
+    bool switch_waiting = false;        // the switch waits for the destination's step in progress
     std::map<RequestId, int64_t> sent;  // input + generated tokens sent (or whose KV was copied), per request
   };
 

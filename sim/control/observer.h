@@ -22,8 +22,8 @@ struct RequestOutcome {
   Request request;
   Time first_token;
   Time finished;
-  bool cold_start = false;   // it waited at the router for an instance to start
-  Time cold_start_wait;      // arrival until it was handed to a ready instance
+  bool cold_start = false;  // it waited at the router for an instance to start
+  Time cold_start_wait;     // arrival until it was handed to a ready instance
   // The cold-start wait split: the part during which its instance was loading, and the rest
   // (waiting for GPUs, for placement, or for process start).
   Time load_wait;
@@ -40,14 +40,14 @@ struct MigrationRecord {
   ModelId model = 0;        // the victim's
   InstanceId source = 0;
   ServerId from = 0;
-  ServerId to = kNoId;      // the destination; kNoId for a preemption
+  ServerId to = kNoId;  // the destination; kNoId for a preemption
   ModelId made_room_for = 0;
   Time started;
   Time ended;
   int64_t rounds = 0;
-  int64_t requests = 0;            // moved or restarted
-  int64_t tokens_recomputed = 0;   // live-token: prefilled on the destination, over every round
-  int64_t bytes_copied = 0;        // live-kv: KV cache sent over the network, over every stage
+  int64_t requests = 0;           // moved or restarted
+  int64_t tokens_recomputed = 0;  // live-token: prefilled on the destination, over every round
+  int64_t bytes_copied = 0;       // live-kv: KV cache sent over the network, over every stage
   // The requests' stall, from the source's stop to the switch, plus for live-token the last
   // round's prefill (0 for a preemption).
   Time pause;
@@ -97,18 +97,30 @@ class ServingObserver {
 class ObserverFanOut final : public ServingObserver {
  public:
   explicit ObserverFanOut(std::vector<ServingObserver*> observers) : observers_(std::move(observers)) {}
-  void on_arrival(const Request& r) override { for (auto* o : observers_) o->on_arrival(r); }
-  void on_rejected(const Request& r, const char* reason) override { for (auto* o : observers_) o->on_rejected(r, reason); }
-  void on_finished(const RequestOutcome& x) override { for (auto* o : observers_) o->on_finished(x); }
-  void on_instance(const InstanceTransition& t) override { for (auto* o : observers_) o->on_instance(t); }
+  void on_arrival(const Request& r) override {
+    for (auto* o : observers_) o->on_arrival(r);
+  }
+  void on_rejected(const Request& r, const char* reason) override {
+    for (auto* o : observers_) o->on_rejected(r, reason);
+  }
+  void on_finished(const RequestOutcome& x) override {
+    for (auto* o : observers_) o->on_finished(x);
+  }
+  void on_instance(const InstanceTransition& t) override {
+    for (auto* o : observers_) o->on_instance(t);
+  }
   void on_load(InstanceId i, ModelId m, ServerId s, Tier t, Time d) override {
     for (auto* o : observers_) o->on_load(i, m, s, t, d);
   }
-  void on_instance_stats(const InstanceStats& s) override { for (auto* o : observers_) o->on_instance_stats(s); }
+  void on_instance_stats(const InstanceStats& s) override {
+    for (auto* o : observers_) o->on_instance_stats(s);
+  }
   void on_batch(InstanceId i, ModelId m, ServerId s, Time start, Time end, int64_t n) override {
     for (auto* o : observers_) o->on_batch(i, m, s, start, end, n);
   }
-  void on_migration(const MigrationRecord& r) override { for (auto* o : observers_) o->on_migration(r); }
+  void on_migration(const MigrationRecord& r) override {
+    for (auto* o : observers_) o->on_migration(r);
+  }
   void on_placement_estimate(ModelId m, Time estimated, Time actual) override {
     for (auto* o : observers_) o->on_placement_estimate(m, estimated, actual);
   }

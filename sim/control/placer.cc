@@ -88,7 +88,8 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
   std::optional<ServerId> best;
   for (const Server& s : cluster_.servers()) {
     if (s.id == inst.server || s.free_gpus < served.tensor_parallel) continue;
-    const double t = (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
+    const double t =
+        (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
     if (!best || t < *load_s) {
       best = s.id;
       *load_s = t;

@@ -1,19 +1,25 @@
 #include "sim/core/fields.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace slsim {
 
 Limits with_unit_bounds(std::string_view key, Limits limits) {
   double bound = std::numeric_limits<double>::infinity();
   // `_per_s` is a rate (requests or gigabytes per second), not a time.
-  if (key.ends_with("_per_s")) bound = std::numeric_limits<double>::infinity();
-  else if (key.ends_with("_s")) bound = kMaxSeconds;
-  else if (key.ends_with("_ms")) bound = kMaxSeconds * 1e3;
-  else if (key.ends_with("_us")) bound = kMaxSeconds * 1e6;
-  else if (key.ends_with("_bytes")) bound = kMaxBytes;
+  if (key.ends_with("_per_s"))
+    bound = std::numeric_limits<double>::infinity();
+  else if (key.ends_with("_s"))
+    bound = kMaxSeconds;
+  else if (key.ends_with("_ms"))
+    bound = kMaxSeconds * 1e3;
+  else if (key.ends_with("_us"))
+    bound = kMaxSeconds * 1e6;
+  else if (key.ends_with("_bytes"))
+    bound = kMaxBytes;
   limits.max = std::min(limits.max, bound);
   limits.min = std::max(limits.min, -bound);
   return limits;
@@ -34,15 +40,22 @@ std::string join_path(const std::string& path, std::string_view key) {
 
 std::string json_type_name(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return value.get<bool>() ? "true" : "false";
-    case Json::value_t::string: return "the string \"" + value.get<std::string>() + "\"";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return value.get<bool>() ? "true" : "false";
+    case Json::value_t::string:
+      return "the string \"" + value.get<std::string>() + "\"";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "the number " + value.dump();
-    case Json::value_t::object: return "an object";
-    case Json::value_t::array: return "an array";
-    default: return "an unsupported value";
+    case Json::value_t::number_float:
+      return "the number " + value.dump();
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    default:
+      return "an unsupported value";
   }
 }
 
@@ -87,9 +100,13 @@ Json parse_json(std::string_view text, const std::string& source) {
         top.keys.push_back(top.key);
         break;
       }
-      case Json::parse_event_t::value: element_starts(); break;
+      case Json::parse_event_t::value:
+        element_starts();
+        break;
       case Json::parse_event_t::object_end:
-      case Json::parse_event_t::array_end: frames.pop_back(); break;
+      case Json::parse_event_t::array_end:
+        frames.pop_back();
+        break;
     }
     return true;
   };
@@ -104,8 +121,7 @@ Json parse_json(std::string_view text, const std::string& source) {
 }
 
 JsonReader::JsonReader(const Json& node, std::string path) : node_(node), path_(std::move(path)) {
-  if (!node_.is_object())
-    throw ConfigError(path_, "expected an object, got " + json_type_name(node_));
+  if (!node_.is_object()) throw ConfigError(path_, "expected an object, got " + json_type_name(node_));
 }
 
 const Json* JsonReader::find(std::string_view key) {
@@ -162,14 +178,15 @@ void JsonReader::read_value(const Json& v, const std::string& path, double& out,
 }
 
 void JsonReader::read_value(const Json& v, const std::string& path, int64_t& out, const Limits& limits) {
-  const bool integral = v.is_number_integer() ||
-                        (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>() &&
-                         std::abs(v.get<double>()) < 9.0e15);
+  const bool integral =
+      v.is_number_integer() ||
+      (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>() && std::abs(v.get<double>()) < 9.0e15);
   if (!integral) throw ConfigError(path, "expected " + expected_of<int64_t>(limits) + ", got " + json_type_name(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
     throw ConfigError(path, "expected " + expected_of<int64_t>(limits) + ", got " + json_type_name(v));
-  out = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
-        : v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
+  out = v.is_number_unsigned()  ? static_cast<int64_t>(v.get<uint64_t>())
+        : v.is_number_integer() ? v.get<int64_t>()
+                                : static_cast<int64_t>(v.get<double>());
   check_limits(static_cast<double>(out), path, limits, "an integer");
 }
 
@@ -194,8 +211,7 @@ void JsonReader::read_value(const Json& v, const std::string& path, std::vector<
   }
 }
 
-void JsonReader::read_value(const Json& v, const std::string& path, std::vector<double>& out,
-                            const Limits& limits) {
+void JsonReader::read_value(const Json& v, const std::string& path, std::vector<double>& out, const Limits& limits) {
   if (!v.is_array()) throw ConfigError(path, "expected an array of numbers, got " + json_type_name(v));
   out.clear();
   for (size_t i = 0; i < v.size(); ++i) {

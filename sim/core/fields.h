@@ -116,11 +116,11 @@ class JsonReader {
   template <class T>
   void required(std::string_view key, T& value, std::string_view /*doc*/, Limits limits = {}) {
     const Json* v = find(key);
-    if (!v) throw ConfigError(join_path(path_, key), "missing; expected " + expected_of<T>(with_unit_bounds(key, limits)));
+    if (!v)
+      throw ConfigError(join_path(path_, key), "missing; expected " + expected_of<T>(with_unit_bounds(key, limits)));
     read_value(*v, join_path(path_, key), value, with_unit_bounds(key, limits));
   }
-  void choice(std::string_view key, std::string& value, std::string_view doc,
-              const std::vector<std::string>& choices);
+  void choice(std::string_view key, std::string& value, std::string_view doc, const std::vector<std::string>& choices);
   template <class E, size_t N>
   void choice(std::string_view key, E& value, std::string_view /*doc*/, const EnumNames<E, N>& names) {
     const Json* v = find(key);
@@ -140,8 +140,7 @@ class JsonReader {
     const std::string path = join_path(path_, key);
     if (!v->is_array()) throw ConfigError(path, "expected an array, got " + json_type_name(*v));
     items.assign(v->size(), S{});
-    for (size_t i = 0; i < v->size(); ++i)
-      read_struct((*v)[i], path + "[" + std::to_string(i) + "]", items[i]);
+    for (size_t i = 0; i < v->size(); ++i) read_struct((*v)[i], path + "[" + std::to_string(i) + "]", items[i]);
   }
   // Keeps a value as JSON for a later stage (a policy's parameters, read by the policy).
   void raw(std::string_view key, Json& value, std::string_view /*doc*/) {
@@ -170,10 +169,8 @@ class JsonReader {
   static void read_value(const Json& v, const std::string& path, int64_t& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, bool& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, std::string& out, const Limits& limits);
-  static void read_value(const Json& v, const std::string& path, std::vector<std::string>& out,
-                         const Limits& limits);
-  static void read_value(const Json& v, const std::string& path, std::vector<double>& out,
-                         const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::vector<std::string>& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::vector<double>& out, const Limits& limits);
   template <class T>
   static void read_value(const Json& v, const std::string& path, std::optional<T>& out, const Limits& limits) {
     if (v.is_null()) {
@@ -202,8 +199,7 @@ class JsonWriter {
   void required(std::string_view key, const T& value, std::string_view doc, Limits limits = {}) {
     field(key, value, doc, limits);
   }
-  void choice(std::string_view key, const std::string& value, std::string_view,
-              const std::vector<std::string>&) {
+  void choice(std::string_view key, const std::string& value, std::string_view, const std::vector<std::string>&) {
     out_[std::string(key)] = value;
   }
   template <class E, size_t N>
@@ -234,10 +230,15 @@ class JsonWriter {
 
  private:
   template <class T>
-  static void write(Json& slot, const T& value) { slot = value; }
+  static void write(Json& slot, const T& value) {
+    slot = value;
+  }
   template <class T>
   static void write(Json& slot, const std::optional<T>& value) {
-    if (value) slot = *value; else slot = nullptr;
+    if (value)
+      slot = *value;
+    else
+      slot = nullptr;
   }
   Json& out_;
 };
@@ -289,9 +290,13 @@ class FieldDescriber {
 
  private:
   template <class T>
-  static Json default_of(const T& value) { return Json(value); }
+  static Json default_of(const T& value) {
+    return Json(value);
+  }
   template <class T>
-  static Json default_of(const std::optional<T>& value) { return value ? Json(*value) : Json(nullptr); }
+  static Json default_of(const std::optional<T>& value) {
+    return value ? Json(*value) : Json(nullptr);
+  }
   void add(std::string_view key, const std::string& type, const Json& default_value, std::string_view doc);
   Json& out_;
 };
@@ -300,15 +305,24 @@ template <class T>
 std::string JsonReader::expected_of(const Limits& limits) {
   using U = std::remove_cvref_t<T>;
   std::string base;
-  if constexpr (std::is_same_v<U, double>) base = "a number";
-  else if constexpr (std::is_same_v<U, int64_t>) base = "an integer";
-  else if constexpr (std::is_same_v<U, bool>) base = "true or false";
-  else if constexpr (std::is_same_v<U, std::string>) base = "a string";
-  else if constexpr (std::is_same_v<U, std::vector<std::string>>) base = "an array of strings";
-  else if constexpr (std::is_same_v<U, std::vector<double>>) base = "an array of numbers";
-  else if constexpr (std::is_same_v<U, std::optional<double>>) base = "a number or null";
-  else if constexpr (std::is_same_v<U, std::optional<int64_t>>) base = "an integer or null";
-  else static_assert(sizeof(U) == 0, "unsupported field type");
+  if constexpr (std::is_same_v<U, double>)
+    base = "a number";
+  else if constexpr (std::is_same_v<U, int64_t>)
+    base = "an integer";
+  else if constexpr (std::is_same_v<U, bool>)
+    base = "true or false";
+  else if constexpr (std::is_same_v<U, std::string>)
+    base = "a string";
+  else if constexpr (std::is_same_v<U, std::vector<std::string>>)
+    base = "an array of strings";
+  else if constexpr (std::is_same_v<U, std::vector<double>>)
+    base = "an array of numbers";
+  else if constexpr (std::is_same_v<U, std::optional<double>>)
+    base = "a number or null";
+  else if constexpr (std::is_same_v<U, std::optional<int64_t>>)
+    base = "an integer or null";
+  else
+    static_assert(sizeof(U) == 0, "unsupported field type");
   return base + describe_limits(limits);
 }
 

@@ -11,12 +11,12 @@
 // margin): values at the front of a wider ring move to a hash map of stragglers. Memory is
 // therefore proportional to the values live, not to how far apart their ids are.
 
+#include <algorithm>
 #include <boost/circular_buffer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
-#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -30,7 +30,8 @@ class IdWindow {
   // `id` must exceed every id inserted before.
   T& insert(uint64_t id, T value) {
     if (id < next_id_)
-      throw std::logic_error("id " + std::to_string(id) + " inserted out of order (next: " + std::to_string(next_id_) + ")");
+      throw std::logic_error("id " + std::to_string(id) + " inserted out of order (next: " + std::to_string(next_id_) +
+                             ")");
     next_id_ = id + 1;
     if (slots_.empty()) first_id_ = id;
     const auto width = static_cast<size_t>(id - first_id_) + 1;
@@ -96,8 +97,8 @@ class IdWindow {
   }
   boost::circular_buffer<std::optional<T>> slots_;
   std::unordered_map<uint64_t, T> stragglers_;  // live values older than the ring's first id
-  uint64_t first_id_ = 0;  // the id of slots_.front()
-  uint64_t next_id_ = 0;  // the least id insert() accepts
+  uint64_t first_id_ = 0;                       // the id of slots_.front()
+  uint64_t next_id_ = 0;                        // the least id insert() accepts
   size_t size_ = 0;
 };
 

@@ -58,8 +58,7 @@ double RandomStream::gamma(double shape, double scale) {
     } while (v <= 0);
     v = v * v * v;
     const double u = 1 - uniform();
-    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v)))
-      return d * v * scale;
+    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v * scale;
   }
 }
 

@@ -70,8 +70,8 @@ class Registry {
     if (it != entries_.end()) return it->second;
     std::string known;
     for (const auto& [n, _] : entries_) known += (known.empty() ? "" : ", ") + n;
-    throw ConfigError(path, "unknown " + std::string(Interface::kind) + " policy \"" + name +
-                                "\"; expected one of: " + known);
+    throw ConfigError(
+        path, "unknown " + std::string(Interface::kind) + " policy \"" + name + "\"; expected one of: " + known);
   }
 
   // The choice with its parameters completed and checked; throws ConfigError naming the path.

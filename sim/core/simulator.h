@@ -70,7 +70,7 @@ class Simulator {
   void count_scheduled(Time when, uint16_t handler);
   EventQueue queue_;
   std::vector<EventHandler*> handlers_;
-  std::vector<bool> background_;  // by handler id
+  std::vector<bool> background_;    // by handler id
   std::vector<bool> ending_asked_;  // by handler id: in ending_
   std::vector<uint16_t> ending_;    // handlers to call at the end of the current timestamp
   std::vector<uint16_t> ending_now_;

@@ -1,14 +1,16 @@
 #include "sim/engine/block_manager.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <stdexcept>
 
 #include "sim/core/errors.h"
 
 namespace slsim {
 
-std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens) {
+std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks,
+                                                 int64_t block_size_tokens) {
   if (kind == KvAllocatorKind::contiguous)
     return std::make_unique<ContiguousBlockManager>(total_blocks, block_size_tokens);
   return std::make_unique<PagedBlockManager>(total_blocks, block_size_tokens);
@@ -20,9 +22,7 @@ BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
     throw std::invalid_argument("a block manager needs 0..2^31 blocks of at least one token");
 }
 
-void BlockManager::throw_missing(SeqId seq) {
-  throw std::logic_error(fmt::format("sequence {} holds no blocks", seq));
-}
+void BlockManager::throw_missing(SeqId seq) { throw std::logic_error(fmt::format("sequence {} holds no blocks", seq)); }
 
 BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
   if (holds(seq)) throw std::logic_error(what);
@@ -80,7 +80,8 @@ int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<cons
   return cached;
 }
 
-int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) const {
+int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens,
+                                      std::span<const uint64_t> prefix) const {
   return blocks_for(prompt_tokens, max_tokens) - cached_prefix_blocks(prompt_tokens, prefix);
 }
 
@@ -92,7 +93,8 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
   t.max_tokens = max_tokens;
   const auto count = static_cast<size_t>(blocks_for(prompt_tokens, max_tokens));
   // Only the full prompt blocks under a prefix id are materialized: the cache shares them.
-  const size_t cacheable = shares_blocks() ? std::min(prefix.size(), static_cast<size_t>(prompt_tokens / block_size_)) : 0;
+  const size_t cacheable =
+      shares_blocks() ? std::min(prefix.size(), static_cast<size_t>(prompt_tokens / block_size_)) : 0;
   t.blocks.reserve(cacheable);
   for (size_t i = 0; i < cacheable; ++i) {
     if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end()) {
@@ -149,7 +151,8 @@ void BlockManager::append(SeqId seq, int64_t tokens) {
     left -= added;
   }
   if (left == 0) return;
-  const int64_t opened = std::max<int64_t>(0, blocks_covering(t.tokens + left - first_anonymous_token(t)) - t.anonymous);
+  const int64_t opened =
+      std::max<int64_t>(0, blocks_covering(t.tokens + left - first_anonymous_token(t)) - t.anonymous);
   if (opened > free_blocks()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
   t.anonymous += opened;
   anonymous_blocks_ += opened;
@@ -158,9 +161,7 @@ void BlockManager::append(SeqId seq, int64_t tokens) {
   t.tokens += left;
 }
 
-int64_t BlockManager::blocks_to_fork(SeqId parent) const {
-  return shares_blocks() ? 0 : blocks_held(parent);
-}
+int64_t BlockManager::blocks_to_fork(SeqId parent) const { return shares_blocks() ? 0 : blocks_held(parent); }
 
 void BlockManager::fork(SeqId parent, SeqId child) {
   if (blocks_to_fork(parent) > free_blocks()) throw std::logic_error("a sequence was forked without room");
@@ -306,7 +307,8 @@ void BlockManager::audit() const {
     for (size_t i = 0; i < t.blocks.size(); ++i) {
       const int64_t written = std::clamp<int64_t>(t.tokens - static_cast<int64_t>(i) * block_size_, 0, block_size_);
       if (blocks_[t.blocks[i]].fill != written)
-        fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq, blocks_[t.blocks[i]].fill, written));
+        fail(fmt::format("block {} of sequence {} holds {} tokens, expected {}", t.blocks[i], seq,
+                         blocks_[t.blocks[i]].fill, written));
     }
     if (t.anonymous > 0) stored += anonymous_tokens(t, t.blocks.size());
   }
@@ -324,7 +326,8 @@ void BlockManager::audit() const {
   }
   if (stored != stored_tokens_) fail(fmt::format("{} tokens stored, counted {}", stored_tokens_, stored));
   if (unshared != unshared_blocks_) fail(fmt::format("{} unshared blocks, counted {}", unshared_blocks_, unshared));
-  if (anonymous != anonymous_blocks_) fail(fmt::format("{} anonymous blocks in use, counted {}", anonymous_blocks_, anonymous));
+  if (anonymous != anonymous_blocks_)
+    fail(fmt::format("{} anonymous blocks in use, counted {}", anonymous_blocks_, anonymous));
   if (free_blocks() < 0) fail(fmt::format("{} blocks in use of {}", used_blocks(), total_blocks_));
   if (host_blocks_ != static_cast<int64_t>(host_.size()) + host_anonymous)
     fail(fmt::format("{} host blocks, counted {}", host_blocks_, static_cast<int64_t>(host_.size()) + host_anonymous));

@@ -146,7 +146,9 @@ class BlockManager {
   Table& table(SeqId seq) { return const_cast<Table&>(std::as_const(*this).table(seq)); }
   [[noreturn]] static void throw_missing(SeqId seq);
   int64_t first_anonymous_token(const Table& t) const { return static_cast<int64_t>(t.blocks.size()) * block_size_; }
-  int64_t held_tokens(const Table& t) const { return (static_cast<int64_t>(t.blocks.size()) + t.anonymous) * block_size_; }
+  int64_t held_tokens(const Table& t) const {
+    return (static_cast<int64_t>(t.blocks.size()) + t.anonymous) * block_size_;
+  }
   // Tokens in the anonymous blocks of a table holding `materialized` blocks (resident or not).
   int64_t anonymous_tokens(const Table& t, size_t materialized) const {
     return std::max<int64_t>(0, t.tokens - static_cast<int64_t>(materialized) * block_size_);

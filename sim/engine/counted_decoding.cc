@@ -1,9 +1,9 @@
 #include "sim/engine/counted_decoding.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace slsim {
 
@@ -74,9 +74,8 @@ void CountedDecoding::finish_run(int64_t steps, int64_t later_blocks, std::vecto
 
 void CountedDecoding::audit(int64_t unstored_tokens, int64_t unstored_blocks, int64_t context_offset,
                             const std::vector<int64_t>& phase_counts) const {
-  if (unstored_tokens != unstored_tokens_ || unstored_blocks != unstored_blocks_ ||
-      context_offset != context_offset_ || phase_counts != phase_counts_ ||
-      static_cast<int64_t>(finishes_.size()) != members_)
+  if (unstored_tokens != unstored_tokens_ || unstored_blocks != unstored_blocks_ || context_offset != context_offset_ ||
+      phase_counts != phase_counts_ || static_cast<int64_t>(finishes_.size()) != members_)
     throw std::logic_error(fmt::format("engine: {} counted tokens in {} blocks, recounted {} in {}", unstored_tokens_,
                                        unstored_blocks_, unstored_tokens, unstored_blocks));
 }

@@ -23,7 +23,7 @@ class CountedDecoding {
  public:
   explicit CountedDecoding(int64_t block_size);
 
-  int64_t clock() const { return clock_; }  // decode steps the members have finished
+  int64_t clock() const { return clock_; }     // decode steps the members have finished
   bool stepping() const { return stepping_; }  // the step in progress decodes the members
   int64_t members() const { return members_; }
   int64_t unstored_tokens() const { return unstored_tokens_; }  // counted, not yet in the block manager
@@ -88,9 +88,7 @@ class CountedDecoding {
   // The phase whose members open a block at the step that begins at `clock`; the next step's
   // is the previous phase.
   size_t phase_at(int64_t clock) const { return static_cast<size_t>(floor_mod(-clock, block_size_)); }
-  size_t previous_phase(size_t phase) const {
-    return phase == 0 ? static_cast<size_t>(block_size_) - 1 : phase - 1;
-  }
+  size_t previous_phase(size_t phase) const { return phase == 0 ? static_cast<size_t>(block_size_) - 1 : phase - 1; }
 
   int64_t block_size_;
   int64_t clock_ = 0;

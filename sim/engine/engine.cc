@@ -1,12 +1,12 @@
 #include "sim/engine/engine.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace slsim {
 
@@ -15,17 +15,18 @@ std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const G
   if (params.latency_model == LatencyModelKind::calibrated) {
     const CalibrationProfile profile =
         load_calibration((std::filesystem::path(params.calibration_dir) / (gpu.name + ".json")).string());
-    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline, profile);
+    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline,
+                                               profile);
   }
   return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline);
 }
 
 int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params) {
-  const double usable = static_cast<double>(gpu.memory_bytes) * params.gpu_memory_utilization *
-                        static_cast<double>(tensor_parallel);
-  const double free_bytes = usable - static_cast<double>(model.checkpoint_bytes()) -
-                            static_cast<double>(params.activation_reserve_bytes);
+  const double usable =
+      static_cast<double>(gpu.memory_bytes) * params.gpu_memory_utilization * static_cast<double>(tensor_parallel);
+  const double free_bytes =
+      usable - static_cast<double>(model.checkpoint_bytes()) - static_cast<double>(params.activation_reserve_bytes);
   if (free_bytes <= 0) return 0;
   const double block_bytes = static_cast<double>(model.kv_bytes_per_token() * params.block_size);
   return static_cast<int64_t>(std::floor(free_bytes / block_bytes));
@@ -98,8 +99,10 @@ std::pair<Engine::WaitingQueue::iterator, std::vector<uint32_t>::iterator> Engin
   const auto waiting = std::find_if(batch_.waiting.begin(), batch_.waiting.end(), matches);
   const auto running = waiting != batch_.waiting.end()
                            ? batch_.running.end()
-                           : std::find_if(batch_.running.begin(), batch_.running.end(), [&](uint32_t slot) { return matches(batch_.slots[slot]); });
-  if (waiting == batch_.waiting.end() && running == batch_.running.end()) throw std::logic_error("no shadow of this request in the engine");
+                           : std::find_if(batch_.running.begin(), batch_.running.end(),
+                                          [&](uint32_t slot) { return matches(batch_.slots[slot]); });
+  if (waiting == batch_.waiting.end() && running == batch_.running.end())
+    throw std::logic_error("no shadow of this request in the engine");
   return {waiting, running};
 }
 
@@ -167,7 +170,8 @@ std::optional<int64_t> Engine::remove(RequestId id) {
     batch_.waiting.erase(it);
     return generated;
   }
-  if (const auto it = std::find_if(batch_.running.begin(), batch_.running.end(), [&](uint32_t slot) { return matches(batch_.slots[slot]); });
+  if (const auto it = std::find_if(batch_.running.begin(), batch_.running.end(),
+                                   [&](uint32_t slot) { return matches(batch_.slots[slot]); });
       it != batch_.running.end()) {
     const SequenceGroup g = batch_.take_slot(*it);
     batch_.running.erase(it);
@@ -197,7 +201,8 @@ std::vector<std::pair<RequestId, int64_t>> Engine::cached_request_tokens(Time el
   for (const uint32_t slot : batch_.running) {
     const SequenceGroup& g = batch_.slots[slot];
     if (g.shadow) continue;
-    tokens.emplace_back(g.request.id, batch_.prefill_done(g) ? batch_.tokens_now(g) + (batch_.decodes_now(g) ? done : 0) : g.computed);
+    tokens.emplace_back(
+        g.request.id, batch_.prefill_done(g) ? batch_.tokens_now(g) + (batch_.decodes_now(g) ? done : 0) : g.computed);
   }
   return tokens;
 }
@@ -207,7 +212,8 @@ std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) 
   std::vector<std::pair<RequestId, int64_t>> tokens;
   const auto add = [this, &tokens, done](const SequenceGroup& g) {
     if (!g.shadow)
-      tokens.emplace_back(g.request.id, g.request.input_tokens + batch_.generated_now(g) + (batch_.decodes_now(g) ? done : 0));
+      tokens.emplace_back(g.request.id,
+                          g.request.input_tokens + batch_.generated_now(g) + (batch_.decodes_now(g) ? done : 0));
   };
   for (const SequenceGroup& g : batch_.waiting) add(g);
   for (const uint32_t slot : batch_.running) add(batch_.slots[slot]);
@@ -372,7 +378,8 @@ const StepResult& Engine::finish_step() {
     SequenceGroup& g = batch_.slots[running[i]];
     if (g.decodes) {
       if (later_tokens > 0)
-        for (int64_t s = 0; s < g.sequences; ++s) batch_.blocks->append(g.first_seq + static_cast<SeqId>(s), later_tokens);
+        for (int64_t s = 0; s < g.sequences; ++s)
+          batch_.blocks->append(g.first_seq + static_cast<SeqId>(s), later_tokens);
       g.tokens += later_tokens;
       g.generated += run_steps_;
       stats_.count_generated(run_steps_ * g.sequences);
@@ -420,7 +427,8 @@ void Engine::audit() const {
     const int64_t now = batch_.tokens_now(g);
     const int64_t stored = blocks.tokens(g.first_seq);
     if (stored > now || batch_.generated_now(g) >= g.request.output_tokens)
-      throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence holds {}", g.request.id, now, stored));
+      throw std::logic_error(
+          fmt::format("engine: request {} counts {} tokens, its sequence holds {}", g.request.id, now, stored));
     unstored_tokens += now - stored;
     unstored_blocks += (now + block_size - 1) / block_size - blocks.blocks_held(g.first_seq);
     offset += g.tokens - g.base;
@@ -431,8 +439,9 @@ void Engine::audit() const {
   const auto check = [&blocks](const SequenceGroup& g) {
     for (int64_t i = 0; i < g.sequences; ++i)
       if (blocks.tokens(g.first_seq + static_cast<SeqId>(i)) != g.tokens)
-        throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence {} holds {}", g.request.id,
-                                           g.tokens, i, blocks.tokens(g.first_seq + static_cast<SeqId>(i))));
+        throw std::logic_error(fmt::format("engine: request {} counts {} tokens, its sequence {} holds {}",
+                                           g.request.id, g.tokens, i,
+                                           blocks.tokens(g.first_seq + static_cast<SeqId>(i))));
   };
   for (size_t i = members; i < batch_.running.size(); ++i) check(batch_.slots[batch_.running[i]]);
   for (const SequenceGroup& g : batch_.swapped) check(g);

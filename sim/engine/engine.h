@@ -131,8 +131,7 @@ class Engine {
   bool stepping() const { return stepping_; }
   bool idle() const { return !stepping_ && batch_.waiting.empty() && batch_.running.empty() && batch_.swapped.empty(); }
   int64_t outstanding() const {
-    return static_cast<int64_t>(batch_.waiting.size() + batch_.running.size() + batch_.swapped.size()) -
-           batch_.shadows;
+    return static_cast<int64_t>(batch_.waiting.size() + batch_.running.size() + batch_.swapped.size()) - batch_.shadows;
   }
   // The block manager with every counted token put in (so not const).
   const BlockManager& blocks() {
@@ -167,8 +166,8 @@ class Engine {
   bool stepping_ = false;
   int64_t run_steps_ = 1;
   std::vector<Time> run_step_times_;
-  std::vector<int64_t> run_new_blocks_;  // by step of the run: the blocks it opens (not for a counted run)
-  std::vector<uint32_t> finished_slots_;  // of the members a counted run finishes
+  std::vector<int64_t> run_new_blocks_;     // by step of the run: the blocks it opens (not for a counted run)
+  std::vector<uint32_t> finished_slots_;    // of the members a counted run finishes
   std::vector<size_t> finished_positions_;  // in running, of the same
   StepResult result_;
   StepStatistics stats_;

@@ -1,9 +1,10 @@
 #include "sim/engine/latency_model.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 
@@ -27,7 +28,8 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * params.compute_efficiency * static_cast<double>(tensor_parallel)),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * params.memory_efficiency *
                    static_cast<double>(tensor_parallel)),
-      all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      all_reduce_bytes_per_token_(2.0 *
+                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_(Time::from_ms(params.step_overhead_ms)) {}
@@ -88,9 +90,8 @@ Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times
   if (clearly_memory_bound(tokens, first_context, shape.prefill_attention_pairs) &&
       clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs))
     return run([&](int64_t, double context) { return memory_bound_time_of(tokens, context, communication); });
-  return run([&](int64_t, double context) {
-    return time_of(tokens, context, shape.prefill_attention_pairs, communication);
-  });
+  return run(
+      [&](int64_t, double context) { return time_of(tokens, context, shape.prefill_attention_pairs, communication); });
 }
 
 double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x) {
@@ -123,13 +124,13 @@ void check_axis(const std::vector<double>& xs, const std::string& path) {
   if (xs.empty()) throw ConfigError(path, "expected at least one measured point");
   for (size_t i = 0; i < xs.size(); ++i) {
     if (!(xs[i] > 0)) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected a positive value");
-    if (i > 0 && xs[i] <= xs[i - 1]) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected ascending values");
+    if (i > 0 && xs[i] <= xs[i - 1])
+      throw ConfigError(path + "[" + std::to_string(i) + "]", "expected ascending values");
   }
 }
 
 void check_values(const std::vector<double>& ys, size_t expected, const std::string& path) {
-  if (ys.size() != expected)
-    throw ConfigError(path, fmt::format("expected {} values, got {}", expected, ys.size()));
+  if (ys.size() != expected) throw ConfigError(path, fmt::format("expected {} values, got {}", expected, ys.size()));
   for (size_t i = 0; i < ys.size(); ++i)
     if (!(ys[i] > 0)) throw ConfigError(path + "[" + std::to_string(i) + "]", "expected a positive time");
 }
@@ -178,13 +179,15 @@ CalibrationProfile load_calibration(const std::string& path) {
 }
 
 CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
-                                     int64_t block_size, const RooflineParams& roofline, const CalibrationProfile& profile)
+                                     int64_t block_size, const RooflineParams& roofline,
+                                     const CalibrationProfile& profile)
     : profile_(profile),
       layers_(static_cast<double>(model.architecture.layers)),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * roofline.memory_efficiency),
       bytes_per_value_(model.bytes_per_parameter()),
-      all_reduce_bytes_per_token_(2.0 * static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      all_reduce_bytes_per_token_(2.0 *
+                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_us_(profile.step_overhead_us) {
@@ -224,7 +227,8 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     if ((l.table = find(l.in, l.out))) return l;
     if (tensor_parallel > 1 && (l.table = find(static_cast<double>(s.in), static_cast<double>(s.out)))) {
       l.scale = 1 / tp;
-      estimates_.push_back(fmt::format("{} {}x{}: the unsplit shape's time / {} GPUs", s.layer, s.in, s.out, tensor_parallel));
+      estimates_.push_back(
+          fmt::format("{} {}x{}: the unsplit shape's time / {} GPUs", s.layer, s.in, s.out, tensor_parallel));
       return l;
     }
     estimates_.push_back(fmt::format("{} {}x{}: roofline (shape not measured)", s.layer, l.in, l.out));
@@ -242,8 +246,10 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
   };
   decode_table_ = find_attention(profile_.paged_attention, block_size);
   prefill_table_ = find_attention(profile_.prefill_attention, 0);
-  const std::string heads = fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
-  if (!decode_table_) estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
+  const std::string heads =
+      fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
+  if (!decode_table_)
+    estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
   if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
 
   // Another model's layer of the same kind stands in, scaled by hidden size: past the launch
@@ -255,14 +261,16 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
       nearest = &t;
       break;
     }
-    if (!nearest || std::abs(t.hidden_size - a.hidden_size) < std::abs(nearest->hidden_size - a.hidden_size)) nearest = &t;
+    if (!nearest || std::abs(t.hidden_size - a.hidden_size) < std::abs(nearest->hidden_size - a.hidden_size))
+      nearest = &t;
   }
   elementwise_table_ = nearest;
   if (!nearest) {
     estimates_.push_back("elementwise kernels: not measured (left out)");
   } else if (nearest->hidden_size != a.hidden_size || nearest->ffn_size != a.ffn_size) {
     elementwise_scale_ = static_cast<double>(a.hidden_size) / static_cast<double>(nearest->hidden_size);
-    estimates_.push_back(fmt::format("elementwise kernels: {}'s layer x {:.3g} (hidden size ratio)", nearest->model, elementwise_scale_));
+    estimates_.push_back(fmt::format("elementwise kernels: {}'s layer x {:.3g} (hidden size ratio)", nearest->model,
+                                     elementwise_scale_));
   }
   if (nearest && tensor_parallel > 1)
     estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
@@ -294,7 +302,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
     if (decode_table_) {
       us += layers_ * interpolate_grid(decode_table_->batch, decode_table_->context, decode_table_->us, batch, context);
     } else {
-      us += layers_ * static_cast<double>(shape.decode_context_tokens) * kv_bytes_per_token_per_gpu_per_layer_ / bytes_per_s_ * 1e6;
+      us += layers_ * static_cast<double>(shape.decode_context_tokens) * kv_bytes_per_token_per_gpu_per_layer_ /
+            bytes_per_s_ * 1e6;
     }
   }
   if (shape.prefill_tokens > 0) {
@@ -303,7 +312,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
     if (prefill_table_) {
       // The table holds equal prompts; unequal ones are scaled by their query-key pairs.
       const double pairs_of_equal = batch * length * length / 2;
-      us += layers_ * interpolate_grid(prefill_table_->batch, prefill_table_->context, prefill_table_->us, batch, length) *
+      us += layers_ *
+            interpolate_grid(prefill_table_->batch, prefill_table_->context, prefill_table_->us, batch, length) *
             shape.prefill_attention_pairs / pairs_of_equal;
     } else {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;

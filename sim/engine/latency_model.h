@@ -52,10 +52,10 @@ struct RooflineParams {
   void visit(V& v) {
     v.field("compute_efficiency", compute_efficiency,
             "share of dense fp16 peak that GEMMs reach (prefill is compute-bound)", between(0.01, 1));
-    v.field("memory_efficiency", memory_efficiency,
-            "share of HBM peak that decode reaches (FACTS.md: 55-85% on H100)", between(0.01, 1));
-    v.field("step_overhead_ms", step_overhead_ms,
-            "fixed cost of a step: scheduling, sampling, kernel launches, ms", at_least(0));
+    v.field("memory_efficiency", memory_efficiency, "share of HBM peak that decode reaches (FACTS.md: 55-85% on H100)",
+            between(0.01, 1));
+    v.field("step_overhead_ms", step_overhead_ms, "fixed cost of a step: scheduling, sampling, kernel launches, ms",
+            at_least(0));
   }
 };
 
@@ -65,8 +65,7 @@ double all_reduce_seconds(double bytes, int64_t tensor_parallel, double intercon
 
 class RooflineLatency final : public LatencyModel {
  public:
-  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
-                  const RooflineParams& params);
+  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, const RooflineParams& params);
   Time step_time(const StepShape& shape) const override;
   Time run_step_times(StepShape shape, int64_t steps, Time* times) const override;
   std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
@@ -76,13 +75,15 @@ class RooflineLatency final : public LatencyModel {
   // Whether the bytes term is max()'s answer at a step of `tokens` and `context`, by a margin
   // that no rounding of either quotient can close.
   bool clearly_memory_bound(double tokens, double context, double prefill_attention_pairs) const {
-    const double flops = linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
+    const double flops =
+        linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
     const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
     return flops / flops_per_s_ < bytes / bytes_per_s_ * (1 - 1e-9);
   }
   // step_time's arithmetic, one definition for both callers so that they agree to the bit.
   Time time_of(double tokens, double context, double prefill_attention_pairs, double communication) const {
-    const double flops = linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
+    const double flops =
+        linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
     // Every step streams the weights once; decode also reads each sequence's KV cache, and
     // every processed token writes its keys and values.
     const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);

@@ -34,9 +34,8 @@ int64_t ModelSpec::parameters() const {
   if (a.qk_norm) per_layer += 2 * a.head_dim;
   // linear_parameters() counts the output head once; a tied head is the input embedding itself.
   const int64_t input_embedding = a.tied_embeddings ? 0 : a.vocab_size * a.hidden_size;
-  return linear_parameters() + a.layers * per_layer + input_embedding +
-         a.position_embeddings * a.hidden_size + (a.final_norm ? norm_width * a.hidden_size : 0) +
-         a.extra_params;
+  return linear_parameters() + a.layers * per_layer + input_embedding + a.position_embeddings * a.hidden_size +
+         (a.final_norm ? norm_width * a.hidden_size : 0) + a.extra_params;
 }
 
 int64_t ModelSpec::checkpoint_bytes() const {

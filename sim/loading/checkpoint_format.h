@@ -24,8 +24,7 @@ struct CheckpointFormat {
   void visit(V& v) {
     v.field("ssd_efficiency", ssd_efficiency, "share of SSD read bandwidth reached", between(0.001, 1));
     v.field("network_efficiency", network_efficiency, "share of network bandwidth reached", between(0.001, 1));
-    v.field("host_to_gpu_efficiency", host_to_gpu_efficiency, "share of the GPU host link reached",
-            between(0.001, 1));
+    v.field("host_to_gpu_efficiency", host_to_gpu_efficiency, "share of the GPU host link reached", between(0.001, 1));
     v.field("pipelined", pipelined, "storage reads overlap host-to-GPU copies");
     v.field("per_tensor_overhead_s", per_tensor_overhead_s, "fixed cost per tensor, s", at_least(0));
     v.raw("sources", sources, "where each figure comes from");

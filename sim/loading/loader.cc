@@ -1,19 +1,23 @@
 #include "sim/loading/loader.h"
 
-#include "sim/core/slots.h"
-
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+
+#include "sim/core/slots.h"
 
 namespace slsim {
 
 const char* tier_name(Tier tier) {
   switch (tier) {
-    case Tier::gpu: return "gpu";
-    case Tier::dram: return "dram";
-    case Tier::ssd: return "ssd";
-    case Tier::remote: return "remote";
+    case Tier::gpu:
+      return "gpu";
+    case Tier::dram:
+      return "dram";
+    case Tier::ssd:
+      return "ssd";
+    case Tier::remote:
+      return "remote";
   }
   return "?";
 }
@@ -71,8 +75,10 @@ double Loader::capped_rate_gbytes_per_s(NodeId from, NodeId to) const {
   for (const LinkId id : topology_.path(from, to)) {
     const Link& link = topology_.link(id);
     double efficiency = 1.0;
-    if (link.link_class == "ssd_read" || link.link_class == "ssd_write") efficiency = format_.ssd_efficiency;
-    else if (link.link_class == "pcie") efficiency = format_.host_to_gpu_efficiency;
+    if (link.link_class == "ssd_read" || link.link_class == "ssd_write")
+      efficiency = format_.ssd_efficiency;
+    else if (link.link_class == "pcie")
+      efficiency = format_.host_to_gpu_efficiency;
     else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
              link.link_class == "storage" || link.link_class == "wan")
       efficiency = format_.network_efficiency;
@@ -137,17 +143,22 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
     job.parts.push_back(load);
   }
   job.parts_pending = static_cast<int64_t>(job.parts.size());
-  busy_until_[s] = std::max(busy_until_[s], sim_.now()) +
-                   estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
+  busy_until_[s] =
+      std::max(busy_until_[s], sim_.now()) + estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
   sim_.schedule_in(Time::from_seconds(params_.process_start_s + params_.gpu_context_s), handler_, kStartupDone, id);
 }
 
 void Loader::on_event(const Event& event) {
   switch (event.kind) {
-    case kStartupDone: begin_transfers(event.target); break;
-    case kFinishDone: finish(event.target); break;
-    default: throw std::logic_error("unknown loader event");
+    case kStartupDone:
+      begin_transfers(event.target);
+      break;
+    case kFinishDone:
+      finish(event.target);
+      break;
+    default:
+      throw std::logic_error("unknown loader event");
   }
 }
 
@@ -186,9 +197,12 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
       const bool staged = !format_.pipelined && load.tier != Tier::gpu;
       for (int64_t i = 0; i < shards; ++i) {
         NodeId from = topology_.host_memory(s);
-        if (load.tier == Tier::gpu) from = topology_.gpu(s, job.request.source_gpus[i]);
-        else if (!staged && load.tier == Tier::ssd) from = topology_.ssd(s);
-        else if (!staged && load.tier == Tier::remote) from = topology_.remote_storage();
+        if (load.tier == Tier::gpu)
+          from = topology_.gpu(s, job.request.source_gpus[i]);
+        else if (!staged && load.tier == Tier::ssd)
+          from = topology_.ssd(s);
+        else if (!staged && load.tier == Tier::remote)
+          from = topology_.remote_storage();
         start_flow(from, topology_.gpu(s, job.request.gpus[i]), bytes / static_cast<double>(shards), tag);
       }
       if (format_.pipelined && load.tier == Tier::remote && has_ssd && ssd_[s].capacity_bytes() >= load.part.bytes) {
@@ -198,7 +212,8 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
       }
       return;
     }
-    case Phase::done: break;
+    case Phase::done:
+      break;
   }
   throw std::logic_error("a finished part was restarted");
 }
@@ -240,7 +255,8 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
     case Phase::copy:
       load.phase = Phase::done;
       break;
-    case Phase::done: throw std::logic_error("a finished part received a flow");
+    case Phase::done:
+      throw std::logic_error("a finished part received a flow");
   }
   if (--job.parts_pending > 0) return;
   const Time took = sim_.now() - job.transfers_began;
@@ -255,8 +271,10 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
                   ? params_.observed_rate_weight * rate_gbytes_per_s + (1 - params_.observed_rate_weight) * average
                   : rate_gbytes_per_s;
   }
-  if (job.finish_delay > Time::zero()) sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
-  else finish(job_id);
+  if (job.finish_delay > Time::zero())
+    sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
+  else
+    finish(job_id);
 }
 
 void Loader::finish(uint32_t job_id) {
@@ -293,8 +311,8 @@ void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
     if (p.active && p.server == server && p.part.id == part.id && p.target == target) return;
   const uint32_t id = add_cache_fill(server, part, target);
   const NodeId to = target == Tier::dram ? topology_.host_memory(server) : topology_.ssd(server);
-  const NodeId from = target == Tier::dram && ssd_[server].contains(part.id) ? topology_.ssd(server)
-                                                                             : topology_.remote_storage();
+  const NodeId from =
+      target == Tier::dram && ssd_[server].contains(part.id) ? topology_.ssd(server) : topology_.remote_storage();
   ++preloads_started_;
   start_flow(from, to, static_cast<double>(part.bytes), make_tag(id, 0, kPreload));
 }

@@ -49,7 +49,8 @@ struct LoaderParams {
              {"sllm", "safetensors", "torch"});
     v.field("process_start_s", process_start_s,
             "serving-process start before loading, s (assumption: container already pulled, Python "
-            "imports and engine set-up of a vLLM-like server)", at_least(0));
+            "imports and engine set-up of a vLLM-like server)",
+            at_least(0));
     v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s (assumption)", at_least(0));
     v.field("chunk_bytes", chunk_bytes, "pipeline chunk (ServerlessLLM default 32 MiB); sets the pipeline fill",
             at_least(1));
@@ -58,7 +59,8 @@ struct LoaderParams {
             "(ServerlessLLM's loading queue); false: concurrent loads share the links");
     v.field("observed_rate_weight", observed_rate_weight,
             "weight of the newest load in each server's moving average of measured load rates per tier, which "
-            "estimates may use instead of the idle-link rates (assumption: half)", between(0, 1));
+            "estimates may use instead of the idle-link rates (assumption: half)",
+            between(0, 1));
   }
 };
 

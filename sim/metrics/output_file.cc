@@ -1,5 +1,10 @@
 #include "sim/metrics/output_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -7,12 +12,8 @@
 #include <climits>
 #include <csignal>
 #include <cstring>
-#include <fcntl.h>
 #include <stdexcept>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <system_error>
-#include <unistd.h>
 
 #include "sim/core/errors.h"
 
@@ -79,7 +80,8 @@ fs::path unique_sibling(const fs::path& final_path, const char* tag, bool folder
   leaf += "XXXXXX";
   std::string name = (parent / leaf).string();
   if (folder) {
-    if (!::mkdtemp(name.data())) throw std::runtime_error("cannot create a folder like " + name + ": " + std::strerror(errno));
+    if (!::mkdtemp(name.data()))
+      throw std::runtime_error("cannot create a folder like " + name + ": " + std::strerror(errno));
   } else {
     const int fd = ::mkstemp(name.data());
     if (fd < 0) throw std::runtime_error("cannot create a file like " + name + ": " + std::strerror(errno));
@@ -185,8 +187,8 @@ fs::path checked_result_folder(const fs::path& folder, const std::vector<std::st
     throw InputError(folder.string() + ": the output folder exists and is not a folder");
   if (fs::is_directory(normal, error))
     for (const auto& entry : fs::directory_iterator(normal))
-      if (entry.is_directory() && std::find(result_names.begin(), result_names.end(),
-                                            entry.path().filename().string()) == result_names.end())
+      if (entry.is_directory() &&
+          std::find(result_names.begin(), result_names.end(), entry.path().filename().string()) == result_names.end())
         throw InputError(folder.string() + ": the output folder holds the folder " + entry.path().filename().string() +
                          "; a run replaces its output folder as a whole, so give it one without subfolders");
   return normal;

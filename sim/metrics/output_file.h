@@ -60,8 +60,8 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view t
 
 // The files of one run, staged in a unique folder beside `folder` and swapped in by commit().
 // Entries of an existing `folder` that are not among `result_names` (an experiment.json kept
-// beside its results) are carried over as hard links, except temporaries of interrupted writes; a subfolder there is refused (InputError),
-// since a folder cannot be carried over in the same step.
+// beside its results) are carried over as hard links, except temporaries of interrupted writes; a subfolder there is
+// refused (InputError), since a folder cannot be carried over in the same step.
 class ResultSet {
  public:
   ResultSet(std::filesystem::path folder, std::vector<std::string> result_names);

@@ -1,7 +1,8 @@
 #include "sim/metrics/recorder.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace slsim {
 namespace {
@@ -22,11 +23,16 @@ Json distribution(const QuantileSketch& samples) {
 
 int state_slot(InstanceState s) {
   switch (s) {
-    case InstanceState::loading: return 0;
-    case InstanceState::idle: return 1;
-    case InstanceState::busy: return 2;
-    case InstanceState::migrating: return 3;
-    case InstanceState::released: break;
+    case InstanceState::loading:
+      return 0;
+    case InstanceState::idle:
+      return 1;
+    case InstanceState::busy:
+      return 2;
+    case InstanceState::migrating:
+      return 3;
+    case InstanceState::released:
+      break;
   }
   return -1;
 }
@@ -78,7 +84,8 @@ void MetricsRecorder::on_finished(const RequestOutcome& o) {
   const double ttft = (o.first_token - o.request.arrival).seconds();
   const double e2e = (o.finished - o.request.arrival).seconds();
   const bool has_tpot = o.request.output_tokens > 1;
-  const double tpot = has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
+  const double tpot =
+      has_tpot ? (o.finished - o.first_token).seconds() / static_cast<double>(o.request.output_tokens - 1) : 0;
   t.samples.ttft_s.add(ttft);
   t.samples.e2e_s.add(e2e);
   if (o.preloaded) ++t.preloaded;
@@ -165,12 +172,16 @@ Json MetricsRecorder::totals_json(const Totals& t, int64_t unfinished, double si
   j["e2e_s"] = distribution(t.samples.e2e_s);
   j["cold_start_s"] = distribution(t.samples.cold_start_s);
   j["load_s"] = distribution(t.samples.load_s);
-  j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]}, {"idle", t.gpu_seconds[1]}, {"loading", t.gpu_seconds[0]},
+  j["gpu_seconds"] = {{"busy", t.gpu_seconds[2]},
+                      {"idle", t.gpu_seconds[1]},
+                      {"loading", t.gpu_seconds[0]},
                       {"migrating", t.gpu_seconds[3]}};
   j["usd"] = t.usd;
-  j["slo"] = {{"within", t.within_slo},
-              {"attainment", t.requests > 0 ? Json(static_cast<double>(t.within_slo) / static_cast<double>(t.requests)) : Json(nullptr)},
-              {"goodput_per_s", simulated_s > 0 ? Json(static_cast<double>(t.within_slo) / simulated_s) : Json(nullptr)}};
+  j["slo"] = {
+      {"within", t.within_slo},
+      {"attainment",
+       t.requests > 0 ? Json(static_cast<double>(t.within_slo) / static_cast<double>(t.requests)) : Json(nullptr)},
+      {"goodput_per_s", simulated_s > 0 ? Json(static_cast<double>(t.within_slo) / simulated_s) : Json(nullptr)}};
   Json loads = Json::object();
   Json cold = Json::object();
   for (const Tier tier : kAllTiers) {

@@ -9,11 +9,16 @@ namespace {
 
 const char* state_name(InstanceState s) {
   switch (s) {
-    case InstanceState::loading: return "loading";
-    case InstanceState::idle: return "idle";
-    case InstanceState::busy: return "busy";
-    case InstanceState::migrating: return "migrating";
-    case InstanceState::released: break;
+    case InstanceState::loading:
+      return "loading";
+    case InstanceState::idle:
+      return "idle";
+    case InstanceState::busy:
+      return "busy";
+    case InstanceState::migrating:
+      return "migrating";
+    case InstanceState::released:
+      break;
   }
   return "released";
 }
@@ -37,7 +42,8 @@ void TimelineWriter::slice(const char* category, const std::string& name, Server
                            Time start, Time end, const std::string& args) {
   line_.clear();
   fmt::format_to(std::back_inserter(line_),
-                 "{}{{\"ph\":\"X\",\"cat\":\"{}\",\"name\":{},\"pid\":{},\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},\"args\":{{{}}}}}",
+                 "{}{{\"ph\":\"X\",\"cat\":\"{}\",\"name\":{},\"pid\":{},\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},"
+                 "\"args\":{{{}}}}}",
                  first_ ? "" : ",\n", category, Json(name).dump(), server, instance, micros(start),
                  micros(end) - micros(start), args);
   first_ = false;
@@ -48,12 +54,14 @@ void TimelineWriter::name_tracks(ServerId server, InstanceId instance, ModelId m
   line_.clear();
   if (!server_named_[server]) {
     server_named_[server] = true;
-    fmt::format_to(std::back_inserter(line_), "{}{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"args\":{{\"name\":{}}}}}",
+    fmt::format_to(std::back_inserter(line_),
+                   "{}{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"args\":{{\"name\":{}}}}}",
                    first_ ? "" : ",\n", server, Json(server_names_[server]).dump());
     first_ = false;
   }
   // Instance ids are reused, so each new instance renames its track.
-  fmt::format_to(std::back_inserter(line_), "{}{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":{}}}}}",
+  fmt::format_to(std::back_inserter(line_),
+                 "{}{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":{}}}}}",
                  first_ ? "" : ",\n", server, instance,
                  Json(fmt::format("instance {} ({})", instance, model_names_[model])).dump());
   first_ = false;

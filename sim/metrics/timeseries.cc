@@ -23,7 +23,8 @@ TimeseriesWriter::TimeseriesWriter(Simulator& sim, const Cluster& cluster, const
       file_(file),
       handler_(sim.add_handler(this)) {
   sim_.set_background(handler_);
-  std::string header = "time_s,gpus_busy,gpus_idle,gpus_loading,gpus_migrating,gpus_free,dram_cached_bytes,ssd_cached_bytes";
+  std::string header =
+      "time_s,gpus_busy,gpus_idle,gpus_loading,gpus_migrating,gpus_free,dram_cached_bytes,ssd_cached_bytes";
   for (const std::string& model : model_names) {
     for (const char* state : kStateNames) header += fmt::format(",{}.{}", model, state);
     header += fmt::format(",{}.queued", model);

@@ -39,9 +39,7 @@ size_t IdleHistogram::bin_at_percent(double percent) const {
 
 double IdleHistogram::head_s(double percent) const { return static_cast<double>(bin_at_percent(percent)) * bin_s_; }
 
-double IdleHistogram::tail_s(double percent) const {
-  return static_cast<double>(bin_at_percent(percent) + 1) * bin_s_;
-}
+double IdleHistogram::tail_s(double percent) const { return static_cast<double>(bin_at_percent(percent) + 1) * bin_s_; }
 
 void IdleTracker::grow(ModelId model) {
   while (histograms_.size() <= model) {

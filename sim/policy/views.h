@@ -17,8 +17,8 @@ struct ModelDemand {
   ModelId model = 0;
   Time now;
   int64_t ready_instances = 0;
-  int64_t starting_instances = 0;  // placed and loading
-  int64_t queued_requests = 0;     // waiting at the router for any instance
+  int64_t starting_instances = 0;    // placed and loading
+  int64_t queued_requests = 0;       // waiting at the router for any instance
   int64_t outstanding_requests = 0;  // routed to instances, not yet finished
 };
 

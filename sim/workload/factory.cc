@@ -13,7 +13,9 @@ namespace slsim {
 namespace fs = std::filesystem;
 namespace {
 
-bool is_trace(const SourceSpec& s) { return (s.kind == "trace" || s.kind == "azure-llm-2023") && s.preset != "servegen"; }
+bool is_trace(const SourceSpec& s) {
+  return (s.kind == "trace" || s.kind == "azure-llm-2023") && s.preset != "servegen";
+}
 bool is_servegen(const SourceSpec& s) { return s.kind == "servegen" || s.preset == "servegen"; }
 
 }  // namespace
@@ -34,7 +36,8 @@ TraceMapping effective_mapping(const SourceSpec& spec) {
 void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs::path& base_dir,
                      const std::string& json_path) {
   if (spec.kind == "azure-llm-2023" && !spec.preset.empty() && spec.preset != "azure-llm-2023")
-    throw ConfigError(json_path + ".preset", "kind azure-llm-2023 is the azure-llm-2023 preset; use kind trace for others");
+    throw ConfigError(json_path + ".preset",
+                      "kind azure-llm-2023 is the azure-llm-2023 preset; use kind trace for others");
   if (!spec.preset.empty() && !(spec.kind == "trace" || spec.kind == "azure-llm-2023" ||
                                 (spec.kind == "servegen" && spec.preset == "servegen")))
     throw ConfigError(json_path + ".preset", "a preset names a trace format; kind " + spec.kind + " reads no file");
@@ -50,18 +53,21 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
       if (m.time_field.empty() || m.input_field.empty() || m.output_field.empty())
         throw ConfigError(json_path + ".mapping", "time_field, input_field and output_field must name fields");
       if (!m.time_format.empty() && m.time_format.find('%') == std::string::npos)
-        throw ConfigError(json_path + ".mapping.time_format", "expected a format with % fields, e.g. %Y-%m-%d %H:%M:%S.%f");
+        throw ConfigError(json_path + ".mapping.time_format",
+                          "expected a format with % fields, e.g. %Y-%m-%d %H:%M:%S.%f");
       // The header and the first record, so that `slsim validate` catches a mapping that does
       // not fit the file before a run starts.
       TraceReader(spec.path, m, spec.skip_bad).next();
     }
   } else if (spec.requests == 0 && !spec.duration_s) {
-    throw ConfigError(json_path + ".requests", "expected a positive count for a " + spec.kind + " source (or a duration_s)");
+    throw ConfigError(json_path + ".requests",
+                      "expected a positive count for a " + spec.kind + " source (or a duration_s)");
   }
   if (spec.kind == "weibull" && spec.weibull_shape && spec.cv != 1)
     throw ConfigError(json_path + ".weibull_shape", "give the Weibull shape or its cv, not both");
   if (!is_trace(spec) && spec.lengths.kind == "table") {
-    if (spec.lengths.table.empty()) throw ConfigError(json_path + ".lengths.table", "missing; expected a length table file");
+    if (spec.lengths.table.empty())
+      throw ConfigError(json_path + ".lengths.table", "missing; expected a length table file");
     const fs::path file = fs::absolute(base_dir / spec.lengths.table).lexically_normal();
     if (!fs::is_regular_file(file)) throw ConfigError(json_path + ".lengths.table", "no such file: " + file.string());
     spec.lengths.table = file.string();
@@ -91,9 +97,10 @@ class SequenceShape final : public RequestSource {
 };
 
 std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const ModelCatalogue& catalogue,
-                                           const RandomStreams& random, size_t index) {
+                                                 const RandomStreams& random, size_t index) {
   const std::string suffix = fmt::format("/{}", index);
-  ModelAssigner assigner(spec, catalogue, random.stream("models" + suffix), "workload.sources[" + std::to_string(index) + "]");
+  ModelAssigner assigner(spec, catalogue, random.stream("models" + suffix),
+                         "workload.sources[" + std::to_string(index) + "]");
   std::unique_ptr<RequestSource> source;
   double rate_scale = 1;  // left for the transformation (traces); generators fold it into their rate
   if (is_trace(spec)) {
@@ -102,8 +109,8 @@ std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const M
   } else {
     LengthSampler lengths(spec, spec.lengths.table, random.stream("lengths" + suffix));
     if (is_servegen(spec)) {
-      source = std::make_unique<ServeGenSource>(read_servegen(spec.path), catalogue, assigner, std::move(lengths), random,
-                                                "arrivals" + suffix, spec.start_s, spec.rate_scale);
+      source = std::make_unique<ServeGenSource>(read_servegen(spec.path), catalogue, assigner, std::move(lengths),
+                                                random, "arrivals" + suffix, spec.start_s, spec.rate_scale);
     } else {
       source = std::make_unique<GeneratedSource>(spec, catalogue, std::move(assigner), std::move(lengths),
                                                  random.stream("arrivals" + suffix));

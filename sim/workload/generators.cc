@@ -16,8 +16,10 @@ double weibull_shape_for_cv(double cv) {
   double lo = std::log(0.02), hi = std::log(100.0);
   for (int i = 0; i < 100; ++i) {
     const double mid = (lo + hi) / 2;
-    if (cv_of(std::exp(mid)) > cv) lo = mid;
-    else hi = mid;
+    if (cv_of(std::exp(mid)) > cv)
+      lo = mid;
+    else
+      hi = mid;
   }
   return std::exp((lo + hi) / 2);
 }
@@ -35,9 +37,12 @@ GapDistribution::GapDistribution(Family family, double rate_per_s, double cv, st
 
 double GapDistribution::draw(RandomStream& random) const {
   switch (family_) {
-    case Family::gamma: return random.gamma(shape_, scale_);
-    case Family::weibull: return random.weibull(shape_, scale_);
-    case Family::exponential: break;
+    case Family::gamma:
+      return random.gamma(shape_, scale_);
+    case Family::weibull:
+      return random.weibull(shape_, scale_);
+    case Family::exponential:
+      break;
   }
   return random.exponential(rate_per_s_);
 }
@@ -55,8 +60,10 @@ double TimeWarp::operator()(double u) const {
     double lo = std::max(0.0, u - 2 * c), hi = u;
     for (int i = 0; i < 60; ++i) {
       const double mid = (lo + hi) / 2;
-      if (mid + c * (1 - std::cos(omega * mid)) < u) lo = mid;
-      else hi = mid;
+      if (mid + c * (1 - std::cos(omega * mid)) < u)
+        lo = mid;
+      else
+        hi = mid;
     }
     t = (lo + hi) / 2;
   }
@@ -101,7 +108,8 @@ std::vector<std::pair<int64_t, int64_t>> read_length_table(const std::filesystem
       pos = comma + 1;
     }
     const auto number = [&](size_t column, const char* name) {
-      if (column >= fields.size()) throw TraceError(path.string(), line_number, std::string("field ") + name + ": missing");
+      if (column >= fields.size())
+        throw TraceError(path.string(), line_number, std::string("field ") + name + ": missing");
       // Some tables write integral counts as floats ("512.0").
       char* end = nullptr;
       const double v = std::strtod(fields[column].c_str(), &end);

@@ -23,7 +23,8 @@ ModelAssigner::ModelAssigner(const SourceSpec& spec, const ModelCatalogue& catal
   for (size_t i = 0; i < spec.models.size(); ++i)
     models_.push_back(lookup(spec.models[i], json_path + ".models[" + std::to_string(i) + "]"));
   if ((mode_ == "map" || mode_ == "name") && !has_ids)
-    throw ConfigError(json_path + ".assign", "\"" + mode_ + "\" needs ids: set mapping.model_field (or use kind servegen)");
+    throw ConfigError(json_path + ".assign",
+                      "\"" + mode_ + "\" needs ids: set mapping.model_field (or use kind servegen)");
   if (mode_ == "map") {
     if (!spec.model_map.is_object() || spec.model_map.empty())
       throw ConfigError(json_path + ".model_map", "expected an object from ids to model names");

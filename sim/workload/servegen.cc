@@ -30,8 +30,10 @@ ServeGenClient read_servegen_client(const fs::path& file) {
       pos = comma + 1;
     }
     if (fields.size() != 6)
-      throw TraceError(file.string(), line_number, "expected 6 fields (window_start_s, rate_req_per_s, cv, arrival_dist, "
-                                                   "param1, param2), got " + std::to_string(fields.size()));
+      throw TraceError(file.string(), line_number,
+                       "expected 6 fields (window_start_s, rate_req_per_s, cv, arrival_dist, "
+                       "param1, param2), got " +
+                           std::to_string(fields.size()));
     double numbers[3];
     for (int i = 0; i < 3; ++i) {
       const auto [end, ec] = std::from_chars(fields[i].data(), fields[i].data() + fields[i].size(), numbers[i]);
@@ -40,10 +42,12 @@ ServeGenClient read_servegen_client(const fs::path& file) {
     }
     ServeGenWindow w{numbers[0], numbers[0] + 600, numbers[1], numbers[2], std::string(fields[3])};
     if (!w.family.empty() && w.family != "Gamma" && w.family != "Weibull")
-      throw TraceError(file.string(), line_number, "field arrival_dist: expected Gamma, Weibull or nothing, got \"" + w.family + "\"");
+      throw TraceError(file.string(), line_number,
+                       "field arrival_dist: expected Gamma, Weibull or nothing, got \"" + w.family + "\"");
     if (!client.windows.empty()) {
       if (w.start_s < client.windows.back().start_s + 1e-9)
-        throw TraceError(file.string(), line_number, "field window_start_s: not after the previous window; windows must be sorted");
+        throw TraceError(file.string(), line_number,
+                         "field window_start_s: not after the previous window; windows must be sorted");
       client.windows.back().end_s = std::min(client.windows.back().end_s, w.start_s);
     }
     client.windows.push_back(std::move(w));

@@ -58,8 +58,9 @@ struct LengthSpec {
 
   template <class V>
   void visit(V& v) {
-    v.choice("kind", kind, "fixed: the source's input_tokens/output_tokens; lognormal: those as medians, with "
-                           "the sigmas below; table: rows drawn uniformly from a length table",
+    v.choice("kind", kind,
+             "fixed: the source's input_tokens/output_tokens; lognormal: those as medians, with "
+             "the sigmas below; table: rows drawn uniformly from a length table",
              {"fixed", "lognormal", "table"});
     v.field("input_sigma", input_sigma, "σ of log(prompt tokens) (lognormal)", at_least(0));
     v.field("output_sigma", output_sigma, "σ of log(output tokens) (lognormal)", at_least(0));
@@ -127,10 +128,13 @@ struct SourceSpec {
     v.field("off_s", off_s, "bursts: seconds without arrivals per cycle", at_least(0));
     v.field("diurnal_amplitude", diurnal_amplitude, "rate × (1 + a·sin(2πt/period)); 0: constant", between(0, 1));
     v.field("diurnal_period_s", diurnal_period_s, "period of the diurnal modulation, s", positive());
-    v.field("input_tokens", input_tokens, "prompt tokens per generated request (lengths.kind fixed), or their median (lognormal)", at_least(1));
-    v.field("output_tokens", output_tokens, "output tokens per generated request (lengths.kind fixed), or their median (lognormal)", at_least(1));
+    v.field("input_tokens", input_tokens,
+            "prompt tokens per generated request (lengths.kind fixed), or their median (lognormal)", at_least(1));
+    v.field("output_tokens", output_tokens,
+            "output tokens per generated request (lengths.kind fixed), or their median (lognormal)", at_least(1));
     v.object("lengths", lengths, "how generated request lengths are drawn");
-    v.field("start_s", start_s, "drop arrivals before this time (relative), then start the clock there, s", at_least(0));
+    v.field("start_s", start_s, "drop arrivals before this time (relative), then start the clock there, s",
+            at_least(0));
     v.field("duration_s", duration_s, "keep arrivals within this many seconds after start_s; null: all", positive());
     v.field("rate_scale", rate_scale,
             "multiply the rate: each arrival is kept k times (integer part) plus once more with the fractional "

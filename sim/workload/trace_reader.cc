@@ -1,11 +1,12 @@
 #include "sim/workload/trace_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 
 #include "sim/core/errors.h"
 
@@ -74,8 +75,10 @@ const char* skip_json_value(const char* p, const char* end) {
   if (p == end) return nullptr;
   if (*p == '"') {
     for (++p; p < end; ++p) {
-      if (*p == '\\') ++p;
-      else if (*p == '"') return p;
+      if (*p == '\\')
+        ++p;
+      else if (*p == '"')
+        return p;
     }
     return nullptr;
   }
@@ -120,13 +123,27 @@ std::optional<int64_t> parse_datetime_ns(std::string_view t, std::string_view fo
     }
     bool ok = true;
     switch (format[++f]) {
-      case 'Y': ok = read_digits(t, pos, 4, year); break;
-      case 'm': ok = read_digits(t, pos, 2, month); break;
-      case 'd': ok = read_digits(t, pos, 2, day); break;
-      case 'H': ok = read_digits(t, pos, 2, hour); break;
-      case 'M': ok = read_digits(t, pos, 2, minute); break;
-      case 'S': ok = read_digits(t, pos, 2, second); break;
-      case '%': ok = pos < t.size() && t[pos++] == '%'; break;
+      case 'Y':
+        ok = read_digits(t, pos, 4, year);
+        break;
+      case 'm':
+        ok = read_digits(t, pos, 2, month);
+        break;
+      case 'd':
+        ok = read_digits(t, pos, 2, day);
+        break;
+      case 'H':
+        ok = read_digits(t, pos, 2, hour);
+        break;
+      case 'M':
+        ok = read_digits(t, pos, 2, minute);
+        break;
+      case 'S':
+        ok = read_digits(t, pos, 2, second);
+        break;
+      case '%':
+        ok = pos < t.size() && t[pos++] == '%';
+        break;
       case 'f': {
         const size_t first = pos;
         int64_t scale = 100000000;
@@ -137,7 +154,8 @@ std::optional<int64_t> parse_datetime_ns(std::string_view t, std::string_view fo
         ok = pos > first;
         break;
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
     if (!ok) return std::nullopt;
   }
@@ -229,8 +247,8 @@ TraceReader::TraceReader(std::string path, const TraceMapping& mapping, int64_t 
   } else {
     jsonl_ = mapping_.format == "jsonl";
   }
-  const std::string* names[kSlots] = {&mapping_.time_field,   &mapping_.input_field, &mapping_.output_field,
-                                      &mapping_.model_field,  &mapping_.samples_field, &mapping_.beam_field,
+  const std::string* names[kSlots] = {&mapping_.time_field,  &mapping_.input_field,   &mapping_.output_field,
+                                      &mapping_.model_field, &mapping_.samples_field, &mapping_.beam_field,
                                       &mapping_.prefix_field};
   for (int s = 0; s < kSlots; ++s) {
     names_[s] = *names[s];
@@ -353,7 +371,8 @@ std::string TraceReader::split_csv(std::string_view line) {
     pos = stop + 1;
     // More fields than the header names: a shifted or merged row, not data to read silently.
     if (column > last_column_ && header_columns_ > 0) {
-      const auto fields = column + 1 + std::count(line.begin() + static_cast<std::ptrdiff_t>(pos), line.end(), separator);
+      const auto fields =
+          column + 1 + std::count(line.begin() + static_cast<std::ptrdiff_t>(pos), line.end(), separator);
       if (fields > header_columns_)
         return "the line has " + std::to_string(fields) + " fields, more than the header's " +
                std::to_string(header_columns_);
@@ -411,16 +430,18 @@ std::string TraceReader::split_jsonl(std::string_view line) {
 }
 
 std::string TraceReader::parse_record() {
-  const auto field_error = [&](int slot, const std::string& message) { return "field " + names_[slot] + ": " + message; };
+  const auto field_error = [&](int slot, const std::string& message) {
+    return "field " + names_[slot] + ": " + message;
+  };
   const auto mapped = [&](int slot) { return !names_[slot].empty(); };
   const std::string_view time_text = trim(values_[kTime]);
   const std::optional<int64_t> ns = mapping_.time_format.empty() ? parse_time_ns(time_text, unit_ns_)
                                                                  : parse_datetime_ns(time_text, mapping_.time_format);
   if (!ns) {
-    return field_error(kTime, mapping_.time_format.empty()
-                                  ? "expected a number of " + mapping_.time_unit + ", got \"" + std::string(time_text) + "\""
-                                  : "expected a datetime like " + mapping_.time_format + ", got \"" +
-                                        std::string(time_text) + "\"");
+    return field_error(
+        kTime, mapping_.time_format.empty()
+                   ? "expected a number of " + mapping_.time_unit + ", got \"" + std::string(time_text) + "\""
+                   : "expected a datetime like " + mapping_.time_format + ", got \"" + std::string(time_text) + "\"");
   }
   const auto input = parse_positive(trim(values_[kInput]));
   if (!input) return field_error(kInput, "expected a positive integer");
@@ -484,8 +505,9 @@ const TraceRecord* TraceReader::next() {
       ++skipped_;
       continue;
     }
-    throw TraceError(path_, line_number_,
-                     error + (max_skipped_ > 0 ? " (more than the " + std::to_string(max_skipped_) + " bad lines allowed)" : ""));
+    throw TraceError(
+        path_, line_number_,
+        error + (max_skipped_ > 0 ? " (more than the " + std::to_string(max_skipped_) + " bad lines allowed)" : ""));
   }
   return nullptr;
 }

@@ -91,7 +91,7 @@ class TraceReader {
   int64_t header_columns_ = 0;  // columns the header names; 0 without a header
   std::string_view values_[kSlots];
   bool present_[kSlots] = {};  // JSONL: the line has the field
-  std::string unquoted_;  // CSV lines with quotes are rewritten here
+  std::string unquoted_;       // CSV lines with quotes are rewritten here
   std::optional<int64_t> first_ns_;
   int64_t last_ns_ = INT64_MIN;
   TraceRecord record_;

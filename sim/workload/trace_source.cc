@@ -4,7 +4,8 @@
 
 namespace slsim {
 
-TraceSource::TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped, ModelAssigner assigner)
+TraceSource::TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped,
+                         ModelAssigner assigner)
     : reader_(path, mapping, max_skipped),
       assigner_(std::move(assigner)),
       keyed_(!mapping.model_field.empty()),

@@ -61,9 +61,8 @@ Json TraceStats::to_json() const {
   out["requests"] = requests_;
   out["duration_s"] = duration_s;
   out["mean_rate"] = duration_s > 0 ? Json(static_cast<double>(requests_) / duration_s) : Json(nullptr);
-  out["interarrival_cv"] = gaps_ > 0 && gap_mean_ > 0
-                               ? Json(std::sqrt(gap_m2_ / static_cast<double>(gaps_)) / gap_mean_)
-                               : Json(nullptr);
+  out["interarrival_cv"] =
+      gaps_ > 0 && gap_mean_ > 0 ? Json(std::sqrt(gap_m2_ / static_cast<double>(gaps_)) / gap_mean_) : Json(nullptr);
   out["peak_rate_1s"] = peak_;
   out["input_tokens"] = input_.to_json(requests_);
   out["output_tokens"] = output_.to_json(requests_);

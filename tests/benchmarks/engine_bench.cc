@@ -17,9 +17,9 @@ void BM_KvAllocatorsRun(benchmark::State& state) {
   const bool fast_forward = state.range(0) != 0;
   const std::string allocator = state.range(1) != 0 ? "contiguous" : "paged";
   const auto config = std::filesystem::path(SLSIM_SOURCE_DIR) / "results/kv-allocators/experiment.json";
-  const ResolvedExperiment experiment =
-      load_experiment(config, {std::string("engine.fast_forward=") + (fast_forward ? "true" : "false"),
-                               "engine.kv_allocator=" + allocator});
+  const ResolvedExperiment experiment = load_experiment(
+      config,
+      {std::string("engine.fast_forward=") + (fast_forward ? "true" : "false"), "engine.kv_allocator=" + allocator});
   const auto out = std::filesystem::temp_directory_path() / "slsim_bench_engine";
   int64_t tokens = 0;
   int64_t events = 0;

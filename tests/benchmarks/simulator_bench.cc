@@ -23,13 +23,12 @@ void BM_SteadyReplay(benchmark::State& state) {
   const int64_t gpus = state.range(0);
   const int64_t rate_per_s = state.range(1);
   const auto config = std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/benchmarks/scale/steady.json";
-  const ResolvedExperiment experiment =
-      load_experiment(config, {"cluster.server_groups.0.count=" + std::to_string(gpus / 8),
-                               "cluster.remote_storage_gbytes_per_s=100000",
-                               R"(policies.autoscale={"name": "fixed", "params": {"instances": )" +
-                                   std::to_string(gpus / 6) + "}}",
-                               "workload.sources.0.rate_per_s=" + std::to_string(rate_per_s),
-                               "workload.sources.0.requests=" + std::to_string(rate_per_s * kArrivalSeconds)});
+  const ResolvedExperiment experiment = load_experiment(
+      config,
+      {"cluster.server_groups.0.count=" + std::to_string(gpus / 8), "cluster.remote_storage_gbytes_per_s=100000",
+       R"(policies.autoscale={"name": "fixed", "params": {"instances": )" + std::to_string(gpus / 6) + "}}",
+       "workload.sources.0.rate_per_s=" + std::to_string(rate_per_s),
+       "workload.sources.0.requests=" + std::to_string(rate_per_s * kArrivalSeconds)});
   const auto out = std::filesystem::temp_directory_path() / "slsim_bench_simulator";
   int64_t requests = 0;
   int64_t events = 0;

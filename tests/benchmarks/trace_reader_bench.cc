@@ -33,12 +33,17 @@ std::filesystem::path trace_file(const std::string& format) {
     if (format == "azure.csv") {
       const int64_t ms = i % 1000, s = i / 1000;
       std::fputs(fmt::format("2023-11-16 {:02}:{:02}:{:02}.{:03}0000,{},{}\n", 10 + s / 3600, s / 60 % 60, s % 60, ms,
-                             input, output).c_str(), f);
+                             input, output)
+                     .c_str(),
+                 f);
     } else if (format == "numeric.csv") {
       std::fputs(fmt::format("{}.{:03},{},{}\n", i / 1000, i % 1000, input, output).c_str(), f);
     } else {
-      std::fputs(fmt::format(R"({{"t": {}.{:03}, "in": {}, "out": {}, "fn": "f{}"}})" "\n", i / 1000, i % 1000, input,
-                             output, i % 50).c_str(), f);
+      std::fputs(fmt::format(R"({{"t": {}.{:03}, "in": {}, "out": {}, "fn": "f{}"}})"
+                             "\n",
+                             i / 1000, i % 1000, input, output, i % 50)
+                     .c_str(),
+                 f);
     }
   }
   std::fclose(f);
@@ -68,8 +73,8 @@ void BM_Jsonl(benchmark::State& state) {
   // Read as a config's mapping is, rather than assigned field by field: GCC 12 takes those
   // short-string assignments for reads of uninitialized memory (-Wmaybe-uninitialized).
   TraceMapping m;
-  JsonReader::read_struct(Json{{"time_field", "t"}, {"input_field", "in"}, {"output_field", "out"}, {"model_field", "fn"}},
-                          "mapping", m);
+  JsonReader::read_struct(
+      Json{{"time_field", "t"}, {"input_field", "in"}, {"output_field", "out"}, {"model_field", "fn"}}, "mapping", m);
   read_all(state, "trace.jsonl", m);
 }
 

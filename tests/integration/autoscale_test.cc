@@ -52,8 +52,7 @@ TEST(Autoscale, PredictiveStartsAnInstanceBeforeAPeriodicArrival) {
   // the phase, so each later instance is started ahead and the request finds it ready.
   const auto dir = fresh_dir("as_predictive");
   auto overrides = periodic(periodic_trace(dir, 10, 120));
-  overrides.push_back(
-      "policies.autoscale={\"name\": \"predictive\", \"params\": {\"period_s\": 120, \"bin_s\": 10}}");
+  overrides.push_back("policies.autoscale={\"name\": \"predictive\", \"params\": {\"period_s\": 120, \"bin_s\": 10}}");
   const Json s = run_experiment(load_experiment(testdata("hand_computed.json"), overrides), dir / "out");
   EXPECT_EQ(s["completed"], 10);
   EXPECT_EQ(s["cold_starts"], 1);
@@ -133,10 +132,10 @@ TEST(Autoscale, ReservedBillingChargesEveryGpuForTheWholeRun) {
 TEST(Autoscale, TimelineIsTraceEventJsonWithCappedBatches) {
   const auto dir = fresh_dir("as_timeline");
   const std::string trace = periodic_trace(dir, 5, 120);
-  const auto r = run_slsim("run " + testdata("hand_computed.json").string() + " -o " + (dir / "out").string() +
-                           " --set 'workload.sources.0={\"kind\": \"trace\", \"model\": \"tiny\", \"path\": \"" +
-                           trace + "\"}' --set output.timeline_max_batches=2 --timeline " +
-                           (dir / "timeline.json").string());
+  const auto r =
+      run_slsim("run " + testdata("hand_computed.json").string() + " -o " + (dir / "out").string() +
+                " --set 'workload.sources.0={\"kind\": \"trace\", \"model\": \"tiny\", \"path\": \"" + trace +
+                "\"}' --set output.timeline_max_batches=2 --timeline " + (dir / "timeline.json").string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Json t = Json::parse(read_file(dir / "timeline.json"));
   int64_t loads = 0, batches = 0, names = 0;

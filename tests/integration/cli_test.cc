@@ -33,8 +33,9 @@ TEST(Cli, RunWritesTheThreeResultFiles) {
 
 TEST(Cli, MalformedTraceLineExitsTwoNamingFileAndLineAndLeavesNoResults) {
   const auto dir = fresh_dir("cli_bad_trace");
-  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                                             "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,ten\n");
+  const auto config = config_with_trace(dir,
+                                        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                        "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,ten\n");
   const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("trace.csv:3: field GeneratedTokens"));
@@ -46,7 +47,8 @@ TEST(Cli, UnknownPolicyExitsTwoNamingThePath) {
   const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
   const auto r = run_slsim("validate " + config.string() + " --set policies.keepalive.name=forever");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.output, HasSubstr("policies.keepalive.name: unknown keepalive policy \"forever\"; expected one of: fixed"));
+  EXPECT_THAT(r.output,
+              HasSubstr("policies.keepalive.name: unknown keepalive policy \"forever\"; expected one of: fixed"));
 }
 
 TEST(Cli, WrongTypeInOverrideExitsTwoNamingThePath) {
@@ -121,8 +123,8 @@ TEST(Cli, SkipBadAppliesToSourcesAddedBySet) {
                                     "2023-11-16 18:17:04.5,100,ten\n";
   const std::string sources =
       R"('workload.sources=[{"kind": "azure-llm-2023", "model": "opt-6.7b", "path": "bad.csv"}]')";
-  const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string() + " --set " + sources +
-                           " --skip-bad 1");
+  const auto r =
+      run_slsim("run " + config.string() + " -o " + (dir / "out").string() + " --set " + sources + " --skip-bad 1");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("skipped 1 bad trace lines"));
 }

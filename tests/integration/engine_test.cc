@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "sim/config/experiment_config.h"
@@ -49,7 +48,9 @@ INSTANTIATE_TEST_SUITE_P(
                     std::vector<std::string>{"engine.kv_allocator=contiguous"},
                     std::vector<std::string>{"engine.enable_chunked_prefill=true", "engine.max_num_batched_tokens=512"},
                     std::vector<std::string>{"duration_s=30.3"}),
-    [](const testing::TestParamInfo<std::vector<std::string>>& info) { return std::string(kVariantNames[info.index]); });
+    [](const testing::TestParamInfo<std::vector<std::string>>& info) {
+      return std::string(kVariantNames[info.index]);
+    });
 
 TEST(EngineOutputs, SummaryReportsKvUtilizationPreemptionsAndThroughput) {
   const auto dir = fresh_dir("engine_outputs");

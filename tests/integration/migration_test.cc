@@ -9,8 +9,8 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -123,9 +123,8 @@ TEST(Migration, LiveTokenRoundsCompeteWithTheDestinationsOtherWork) {
   // Four more requests for A queue while A moves and go to the destination as soon as it is
   // loaded, where they share round 1's prefill step (8,192 tokens at most: the ~1,400 sent plus
   // four of 1,500) and then decode beside the parked shadow.
-  const ScenarioRun busy =
-      run_scenario("live_busy", "live-token", Json::object(),
-                   "0.5,1500,300,A\n0.5,1500,300,A\n0.5,1500,300,A\n0.5,1500,300,A\n", tflops);
+  const ScenarioRun busy = run_scenario("live_busy", "live-token", Json::object(),
+                                        "0.5,1500,300,A\n0.5,1500,300,A\n0.5,1500,300,A\n0.5,1500,300,A\n", tflops);
   const double idle_s = idle.summary["migrations"]["duration_s"]["max"].get<double>();
   const double busy_s = busy.summary["migrations"]["duration_s"]["max"].get<double>();
   // Round 1 at least waits for the four prompts' linear layers: 2 × 14,637,056 × 6,000 FLOPs.

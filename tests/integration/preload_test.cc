@@ -16,9 +16,8 @@ TEST(Preload, HistogramKeepAlivePrewarmsAheadOfPeriodicRequests) {
   const auto dir = fresh_dir("prewarm");
   const std::string trace = periodic_trace(dir, 20, 630);
   const auto experiment = load_experiment(
-      testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
-       "policies.keepalive.name=histogram", "policies.keepalive.params={}"});
+      testdata("hand_computed.json"), {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
+                                       "policies.keepalive.name=histogram", "policies.keepalive.params={}"});
   const Json s = run_experiment(experiment, dir / "out");
   EXPECT_EQ(s["completed"], 20);
   EXPECT_EQ(s["cold_starts"], 1);  // only the very first request
@@ -33,9 +32,9 @@ TEST(Preload, HistogramKeepAlivePrewarmsAheadOfPeriodicRequests) {
 TEST(Preload, FixedKeepAliveWithoutPrewarmColdStartsEveryPeriodicRequest) {
   const auto dir = fresh_dir("no_prewarm");
   const std::string trace = periodic_trace(dir, 20, 630);
-  const auto experiment = load_experiment(
-      testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\""});
+  const auto experiment =
+      load_experiment(testdata("hand_computed.json"),
+                      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\""});
   const Json s = run_experiment(experiment, dir / "out");
   EXPECT_EQ(s["cold_starts"], 20);  // keep-alive 0
   EXPECT_EQ(s["preloaded_requests"], 0);
@@ -45,20 +44,19 @@ TEST(Preload, FixedKeepAliveWithoutPrewarmColdStartsEveryPeriodicRequest) {
 TEST(Preload, PopularityPreloadPutsTheCheckpointInDramBeforeTheFirstRequest) {
   const auto dir = fresh_dir("popularity");
   const std::string trace = periodic_trace(dir, 3, 630);
-  const auto experiment = load_experiment(
-      testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
-       "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
-       "policies.dram_cache.name=none", "policies.keepalive.params.keep_checkpoint_in_dram=false"});
+  const auto experiment =
+      load_experiment(testdata("hand_computed.json"),
+                      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
+                       "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
+                       "policies.dram_cache.name=none", "policies.keepalive.params.keep_checkpoint_in_dram=false"});
   const Json s = run_experiment(experiment, dir / "out");
   // DRAM keeps nothing (policy none), so every load reads remote storage and preloads fail
   // to stick: the popularity preloader tries but the cache refuses.
   EXPECT_EQ(s["cold_starts_by_tier"]["remote"], 3);
   const auto with_cache = load_experiment(
-      testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
-       "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
-       "policies.keepalive.params.keep_checkpoint_in_dram=false"});
+      testdata("hand_computed.json"), {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
+                                       "policies.preload={\"name\": \"popularity\", \"params\": {\"interval_s\": 60}}",
+                                       "policies.keepalive.params.keep_checkpoint_in_dram=false"});
   const Json p = run_experiment(with_cache, dir / "out2");
   EXPECT_GE(p["preloads"].get<int64_t>(), 1);
   EXPECT_EQ(p["cold_starts_by_tier"]["remote"], 1);

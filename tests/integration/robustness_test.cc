@@ -1,6 +1,5 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,8 +40,8 @@ TEST(Robustness, RequestsOfAModelThatFitsNoServerAreRejectedAndTheRunGoesOn) {
 
 TEST(Robustness, CheckInvariantsFlagRunsCleanOnAReplay) {
   const auto dir = fresh_dir("check_invariants");
-  const auto r = run_slsim("run " + testdata("small_replay.json").string() + " --check-invariants -o " +
-                           (dir / "out").string());
+  const auto r =
+      run_slsim("run " + testdata("small_replay.json").string() + " --check-invariants -o " + (dir / "out").string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "out/summary.json"));
 }
@@ -172,8 +171,8 @@ TEST(Chaos, ASweepKilledAtAnyPointLeavesOnlyCompletePointsAndSigtermLeavesNoTemp
   std::mt19937 random(20240522);
   for (int round = 0; round < 6; ++round) {
     const int signal_number = round % 2 == 0 ? SIGTERM : SIGKILL;
-    const pid_t child = spawn_slsim({"sweep", (dir / "config.json").string(), "--grid", "seed=1,2,3,4", "-j", "2",
-                                     "-o", out.string()});
+    const pid_t child =
+        spawn_slsim({"sweep", (dir / "config.json").string(), "--grid", "seed=1,2,3,4", "-j", "2", "-o", out.string()});
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 600)(random)));
     kill(child, signal_number);
     int status = 0;

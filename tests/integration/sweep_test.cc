@@ -19,8 +19,8 @@ namespace {
 // Four points of the small replay (keep-alive 0 or 10 s, seed 7 or 8), two minutes each.
 std::string sweep_args(const fs::path& out, int jobs) {
   return "sweep " + testdata("small_replay.json").string() +
-         " --set duration_s=120 --grid policies.keepalive.params.ttl_s=0,10 --grid seed=7,8 -j " + std::to_string(jobs) +
-         " -o " + out.string();
+         " --set duration_s=120 --grid policies.keepalive.params.ttl_s=0,10 --grid seed=7,8 -j " +
+         std::to_string(jobs) + " -o " + out.string();
 }
 
 std::set<std::string> files_under(const fs::path& root) {

@@ -18,10 +18,12 @@ using ::testing::HasSubstr;
 
 namespace {
 // Three requests for two functions in a JSONL trace with its own field names and times in ms.
-constexpr const char* kJsonlTrace =
-    R"({"when_ms": 1000, "fn": "chat", "prompt": 100, "completion": 5, "n": 2})" "\n"
-    R"({"when_ms": 1250, "fn": "code", "prompt": 200, "completion": 3, "n": 1})" "\n"
-    R"({"when_ms": 4000, "fn": "chat", "prompt": 300, "completion": 4, "n": 1})" "\n";
+constexpr const char* kJsonlTrace = R"({"when_ms": 1000, "fn": "chat", "prompt": 100, "completion": 5, "n": 2})"
+                                    "\n"
+                                    R"({"when_ms": 1250, "fn": "code", "prompt": 200, "completion": 3, "n": 1})"
+                                    "\n"
+                                    R"({"when_ms": 4000, "fn": "chat", "prompt": 300, "completion": 4, "n": 1})"
+                                    "\n";
 
 Json jsonl_config() {
   return Json::parse(R"({
@@ -87,9 +89,13 @@ TEST(Workload, RunSkipBadCountsSkippedLinesAndFailsBeyondTheAllowance) {
   const Json summary = Json::parse(read_file(dir / "ok" / "summary.json"));
   EXPECT_EQ(summary["skipped_trace_lines"], 2);
   EXPECT_EQ(summary["requests"], 2);
-  const auto bad = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "bad").string() + " --skip-bad 1");
+  const auto bad =
+      run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "bad").string() + " --skip-bad 1");
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.output, HasSubstr("trace.csv:5: field output_tokens: missing (the line has 2 fields) (more than the 1 bad lines allowed)"));
+  EXPECT_THAT(
+      bad.output,
+      HasSubstr(
+          "trace.csv:5: field output_tokens: missing (the line has 2 fields) (more than the 1 bad lines allowed)"));
   EXPECT_FALSE(fs::exists(dir / "bad" / "summary.json"));
 }
 
@@ -120,7 +126,8 @@ TEST(Workload, ConvertWritesTheCanonicalCsvThatReplaysWithTheDefaultMapping) {
   std::ofstream(dir / "trace.jsonl") << kJsonlTrace;
   const auto r = run_slsim("trace convert " + (dir / "trace.jsonl").string() +
                            " --time-field when_ms --time-unit ms --input-field prompt --output-field completion"
-                           " --model-field fn --samples-field n -o " + (dir / "canonical.csv").string());
+                           " --model-field fn --samples-field n -o " +
+                           (dir / "canonical.csv").string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_file(dir / "canonical.csv"),
             "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n"

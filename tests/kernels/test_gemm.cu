@@ -1,9 +1,6 @@
 // The cuBLASLt wrapper computes y = x · Wᵀ with PyTorch's row-major layouts:
 // compared with a float64 CPU product on odd sizes, fp16 and bf16. Exits 77
 // (skipped) without a GPU.
-#include "common/cuda_check.h"
-#include "gemm/lt_gemm.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -14,12 +11,15 @@
 #include <random>
 #include <vector>
 
+#include "common/cuda_check.h"
+#include "gemm/lt_gemm.h"
+
 using namespace slsim::kernels;
 
 namespace {
 
-double run(bool bf16, int tokens, int in, int out, cublasLtHandle_t handle, void* ws,
-           std::size_t ws_bytes, std::mt19937& rng) {
+double run(bool bf16, int tokens, int in, int out, cublasLtHandle_t handle, void* ws, std::size_t ws_bytes,
+           std::mt19937& rng) {
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   auto to_bits = [&](float v) {
     std::uint16_t b = 0;
@@ -96,8 +96,8 @@ int main() {
       const double err = run(bf16, s[0], s[1], s[2], handle, ws, ws_bytes, rng);
       const bool ok = err < (bf16 ? 1e-2 : 2e-3);
       failures += ok ? 0 : 1;
-      std::printf("%-4s %s tokens=%d in=%d out=%d rel_err=%.3g\n", ok ? "ok" : "FAIL", bf16 ? "bf16" : "f16",
-                  s[0], s[1], s[2], err);
+      std::printf("%-4s %s tokens=%d in=%d out=%d rel_err=%.3g\n", ok ? "ok" : "FAIL", bf16 ? "bf16" : "f16", s[0],
+                  s[1], s[2], err);
     }
   }
   CUDA_CHECK(cudaFree(ws));

@@ -2,10 +2,6 @@
 // image. A tiny checkpoint in two partitions, with chunks and a pinned pool
 // small enough that chunks straddle tensors and pool slots are reused many
 // times. Exits 77 (skipped) without a GPU.
-#include "common/cuda_check.h"
-#include "loader/checkpoint.h"
-#include "loader/loaders.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +9,10 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "common/cuda_check.h"
+#include "loader/checkpoint.h"
+#include "loader/loaders.h"
 
 using namespace slsim::kernels;
 using namespace slsim::kernels::loader;

@@ -4,9 +4,6 @@
 // 8/16/32, one split and several. Inputs are fresh random values each case, the
 // output is poisoned first, and context lengths include 1 and lengths that end
 // mid-tile and mid-block. Exits 77 (skipped) without a GPU.
-#include "common/cuda_check.h"
-#include "paged_attention/paged_attention.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -17,6 +14,9 @@
 #include <numeric>
 #include <random>
 #include <vector>
+
+#include "common/cuda_check.h"
+#include "paged_attention/paged_attention.h"
 
 namespace {
 
@@ -63,8 +63,7 @@ double run_case(const Case& c, std::mt19937& rng, int batch) {
   std::vector<int> tables(static_cast<std::size_t>(batch) * max_blocks);
   for (std::size_t i = 0; i < tables.size(); ++i) tables[i] = perm[i];
 
-  const std::size_t cache_elems =
-      static_cast<std::size_t>(num_blocks) * c.kv_heads * c.block_size * c.head_dim;
+  const std::size_t cache_elems = static_cast<std::size_t>(num_blocks) * c.kv_heads * c.block_size * c.head_dim;
   const std::size_t q_elems = static_cast<std::size_t>(batch) * c.q_heads * c.head_dim;
   std::vector<std::uint16_t> k(cache_elems), v(cache_elems), q(q_elems);
   // Scaled so that softmax is neither uniform nor one-hot.
@@ -128,14 +127,12 @@ double run_case(const Case& c, std::mt19937& rng, int batch) {
       double m = -INFINITY;
       for (int t = 0; t < lens[b]; ++t) {
         const std::size_t base =
-            ((static_cast<std::size_t>(tables[b * max_blocks + t / c.block_size]) * c.kv_heads + kvh) *
-                 c.block_size +
+            ((static_cast<std::size_t>(tables[b * max_blocks + t / c.block_size]) * c.kv_heads + kvh) * c.block_size +
              t % c.block_size) *
             c.head_dim;
         double s = 0.0;
         for (int d = 0; d < c.head_dim; ++d)
-          s += from_bits(q[(b * c.q_heads + h) * c.head_dim + d], c.dtype) *
-               from_bits(k[base + d], c.dtype);
+          s += from_bits(q[(b * c.q_heads + h) * c.head_dim + d], c.dtype) * from_bits(k[base + d], c.dtype);
         scores[t] = s * p.scale;
         m = std::max(m, scores[t]);
       }
@@ -145,8 +142,7 @@ double run_case(const Case& c, std::mt19937& rng, int batch) {
         double ref = 0.0;
         for (int t = 0; t < lens[b]; ++t) {
           const std::size_t base =
-              ((static_cast<std::size_t>(tables[b * max_blocks + t / c.block_size]) * c.kv_heads + kvh) *
-                   c.block_size +
+              ((static_cast<std::size_t>(tables[b * max_blocks + t / c.block_size]) * c.kv_heads + kvh) * c.block_size +
                t % c.block_size) *
               c.head_dim;
           ref += scores[t] * from_bits(v[base + d], c.dtype);
@@ -196,9 +192,9 @@ int main() {
             const bool ok = err < tolerance;
             if (!ok) ++failures;
             if (!ok || (block_size == 16 && splits == 0)) {
-              std::printf("%s %s d=%d hq=%d hkv=%d bs=%d splits=%d heads/cta=%d rel_err=%.3g\n",
-                          ok ? "ok  " : "FAIL", dtype == AttnDtype::f16 ? "f16" : "bf16", head_dim,
-                          hc[0], hc[1], block_size, splits, heads_per_cta, err);
+              std::printf("%s %s d=%d hq=%d hkv=%d bs=%d splits=%d heads/cta=%d rel_err=%.3g\n", ok ? "ok  " : "FAIL",
+                          dtype == AttnDtype::f16 ? "f16" : "bf16", head_dim, hc[0], hc[1], block_size, splits,
+                          heads_per_cta, err);
             }
           }
         }

@@ -1,8 +1,9 @@
 #include "sim/policy/autoscale/knative.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace slsim {
 

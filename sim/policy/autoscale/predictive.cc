@@ -49,7 +49,8 @@ int64_t PredictiveAutoscaler::desired_instances(const ModelDemand& d) {
     const auto n_bins = static_cast<int64_t>(s.bins.size());
     const int64_t first = bin_of(d.now);
     // The bins that start before the horizon ends, wrapping into the next period.
-    const auto last = static_cast<int64_t>(std::floor((std::fmod(now_s, params_.period_s) + horizon_s) / params_.bin_s));
+    const auto last =
+        static_cast<int64_t>(std::floor((std::fmod(now_s, params_.period_s) + horizon_s) / params_.bin_s));
     for (int64_t k = 0; k <= std::min(last - first, n_bins - 1); ++k) {
       const int64_t b = (first + k) % n_bins;
       const double bin_end_phase = static_cast<double>(b + 1) * params_.bin_s;

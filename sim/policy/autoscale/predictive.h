@@ -38,8 +38,7 @@ class PredictiveAutoscaler final : public Autoscaler {
       v.field("half_life_s", half_life_s, "ewma: seconds after which an observation weighs half", positive());
       v.field("cold_start_s", cold_start_s, "expected cold start before any load was observed, seconds", at_least(0));
       v.field("cold_start_weight", cold_start_weight,
-              "weight of each observed load in the learned cold-start time (EWMA); 0 keeps cold_start_s",
-              at_least(0));
+              "weight of each observed load in the learned cold-start time (EWMA); 0 keeps cold_start_s", at_least(0));
       v.field("min_expected_requests", min_expected_requests,
               "arrivals expected within lead + tick below which the model scales to zero", positive());
       v.field("max_instances", max_instances, "most instances per model; 0: unbounded", at_least(0));

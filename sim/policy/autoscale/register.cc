@@ -12,8 +12,8 @@ const Registry<Autoscaler>& autoscale_policies() {
     r.add<FixedAutoscaler>("fixed", "N instances per model, never released (reserved deployment)");
     r.add<KpaAutoscaler>("kpa", "Knative Pod Autoscaler on concurrency: stable and panic windows, scale-to-zero grace");
     r.add<RpsAutoscaler>("rps", "Knative's KPA on requests per second per instance");
-    r.add<PredictiveAutoscaler>("predictive",
-                                "seasonal-histogram or EWMA arrival forecast, instances started ahead by the learned cold start");
+    r.add<PredictiveAutoscaler>(
+        "predictive", "seasonal-histogram or EWMA arrival forecast, instances started ahead by the learned cold start");
     return r;
   }();
   return registry;

@@ -10,9 +10,7 @@ void LruEviction::on_insert(CheckpointId id, int64_t, Time) {
   where_[id] = recency_.begin();
 }
 
-void LruEviction::on_hit(CheckpointId id, Time) {
-  recency_.splice(recency_.begin(), recency_, where_.at(id));
-}
+void LruEviction::on_hit(CheckpointId id, Time) { recency_.splice(recency_.begin(), recency_, where_.at(id)); }
 
 void LruEviction::on_remove(CheckpointId id) {
   recency_.erase(where_.at(id));

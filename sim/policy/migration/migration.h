@@ -63,7 +63,8 @@ class LiveTokenMigration final : public MigrationPolicy {
     void visit(V& v) {
       v.field("stop_below_tokens", stop_below_tokens,
               "stop the source after a round that brought fewer new tokens than this, summed over its requests "
-              "(ServerlessLLM repository default 20)", at_least(1));
+              "(ServerlessLLM repository default 20)",
+              at_least(1));
       v.field("max_rounds", max_rounds, "stop the source after this many rounds whatever arrived", at_least(1));
     }
   };
@@ -92,7 +93,8 @@ class LiveKvMigration final : public MigrationPolicy {
     void visit(V& v) {
       v.field("last_stage_max_blocks", last_stage_max_blocks,
               "copy the rest with the source stopped once a stage has at most this many blocks to copy, summed "
-              "over its requests (Llumnix default 16)", at_least(0));
+              "over its requests (Llumnix default 16)",
+              at_least(0));
       v.field("max_stages", max_stages,
               "stop the source after this many stages whatever is left (Llumnix default 3; Llumnix then "
               "abandons the migration, here it ends with a stop-and-copy because the GPUs are needed)",

@@ -16,9 +16,9 @@ namespace slsim {
 namespace {
 
 using testing::CustomBuilder;
+using testing::node_named;
 using testing::random_fabric;
 using testing::RandomFabric;
-using testing::node_named;
 using testing::server_group;
 
 struct Done {
@@ -272,7 +272,8 @@ TEST_F(Net, FlowsStartedAtOneTimeAreRecomputedOnceAtItsEnd) {
   b.link("a", "b", 10);
   build(b);
   std::vector<FlowId> flows;
-  for (uint64_t tag = 1; tag <= 3; ++tag) at.schedule(Time::zero(), [&, tag] { flows.push_back(start("a", "b", 1e9, tag)); });
+  for (uint64_t tag = 1; tag <= 3; ++tag)
+    at.schedule(Time::zero(), [&, tag] { flows.push_back(start("a", "b", 1e9, tag)); });
   at.schedule(Time::from_ms(100), [&] {
     for (const FlowId f : flows) EXPECT_DOUBLE_EQ(net->rate_gbytes_per_s(f), 10.0 / 3);
   });

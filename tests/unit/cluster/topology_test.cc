@@ -16,9 +16,9 @@ namespace slsim {
 namespace {
 
 using testing::CustomBuilder;
+using testing::node_named;
 using testing::random_fabric;
 using testing::RandomFabric;
-using testing::node_named;
 using testing::server_group;
 
 // The search Topology used before it kept per-source trees and scratch buffers, over the link

@@ -65,7 +65,8 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(source_model), HasSubstr("workload.sources[0].model: \"opt-1.3b\" is not one of the models"));
   Json policy_param = minimal();
   policy_param["policies"]["keepalive"] = {{"name", "fixed"}, {"params", {{"ttl_s", -1}}}};
-  EXPECT_THAT(error_of(policy_param), HasSubstr("policies.keepalive.params.ttl_s: expected a number in [0, 1000000000], got -1"));
+  EXPECT_THAT(error_of(policy_param),
+              HasSubstr("policies.keepalive.params.ttl_s: expected a number in [0, 1000000000], got -1"));
   Json gpu_override = minimal();
   gpu_override["cluster"]["server_groups"][0]["gpu"] = {{"memory_bytes", "lots"}};
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
@@ -167,7 +168,8 @@ TEST(ExperimentConfigLimits, AWindowOrIntervalThatRoundsToNoNanosecondIsRefused)
   EXPECT_THAT(error_of(doc), HasSubstr("output.timeseries_interval_s: expected 0 (none) or at least 1 ns"));
   doc = minimal();
   doc["policies"] = Json::parse(R"({"autoscale": {"name": "kpa", "params": {"stable_window_s": 1e-10}}})");
-  EXPECT_THAT(error_of(doc), HasSubstr("policies.autoscale.params.stable_window_s: expected a window of at least 1 ns"));
+  EXPECT_THAT(error_of(doc),
+              HasSubstr("policies.autoscale.params.stable_window_s: expected a window of at least 1 ns"));
   // 60 s × 1e-12 % = 6e-13 s: the panic window rounds to 0 ns although both fields are positive.
   doc["policies"]["autoscale"]["params"] = {{"panic_window_percentage", 1e-12}};
   EXPECT_THAT(error_of(doc), HasSubstr("panic_window_percentage: expected a window of at least 1 ns"));

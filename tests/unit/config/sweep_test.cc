@@ -1,8 +1,8 @@
 #include "sim/config/sweep.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -37,8 +37,8 @@ TEST(SweepAxis, ZipKeepsKeysTogetherAndRefusesUnequalLengths) {
 TEST(SweepExpand, CrossProductWithFirstAxisSlowestAndZippedKeysTogether) {
   const fs::path dir = testing_support::unique_temp_dir("sweep_expand");
   std::ofstream(dir / "base.json") << R"({"name": "x", "seed": 1})";
-  const auto points = expand_sweep(dir / "base.json", {"seed=5"},
-                                   {parse_grid_axis("a=1,2"), parse_zip_axis("b=x,y;c=3,4")});
+  const auto points =
+      expand_sweep(dir / "base.json", {"seed=5"}, {parse_grid_axis("a=1,2"), parse_zip_axis("b=x,y;c=3,4")});
   ASSERT_EQ(points.size(), 4u);
   using P = std::vector<std::pair<std::string, std::string>>;
   EXPECT_EQ(points[0].parameters, (P{{"a", "1"}, {"b", "x"}, {"c", "3"}}));
@@ -53,8 +53,8 @@ TEST(SweepExpand, CrossProductWithFirstAxisSlowestAndZippedKeysTogether) {
 TEST(SweepExpand, FolderNamesKeepAsManyKeySegmentsAsTellTheKeysApart) {
   const fs::path dir = testing_support::unique_temp_dir("sweep_names");
   std::ofstream(dir / "base.json") << R"({"name": "x"})";
-  const auto points = expand_sweep(dir / "base.json", {},
-                                   {parse_zip_axis("p.dram_cache.name=lru;p.ssd_cache.name=none;p.keepalive.ttl_s=60")});
+  const auto points = expand_sweep(
+      dir / "base.json", {}, {parse_zip_axis("p.dram_cache.name=lru;p.ssd_cache.name=none;p.keepalive.ttl_s=60")});
   EXPECT_THAT(points[0].folder, ::testing::StartsWith("dram_cache.name=lru_ssd_cache.name=none_ttl_s=60-"));
 }
 

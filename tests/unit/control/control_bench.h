@@ -88,9 +88,7 @@ struct ControlBench {
     instances.load_finished(instances.instance(id).model);
     instances.set_state(id, InstanceState::idle);
   }
-  void audit() const {
-    audit_control_plane(ControlPlaneView{counts, in_flight, router, instances, live, cluster});
-  }
+  void audit() const { audit_control_plane(ControlPlaneView{counts, in_flight, router, instances, live, cluster}); }
 
   Simulator sim;
   Cluster cluster;

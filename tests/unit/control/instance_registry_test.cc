@@ -20,7 +20,7 @@ TEST(InstanceRegistry, CountsFollowStartLoadLiveMigrationAndRelease) {
   EXPECT_EQ(m.starting(), 2);
   EXPECT_EQ(m.ready(), 0);
   EXPECT_TRUE(m.route_index().empty());  // loading instances take no requests
-  b.loaded(a);  // one start became a ready instance
+  b.loaded(a);                           // one start became a ready instance
   EXPECT_EQ(m.starting(), 1);
   EXPECT_EQ(m.ready(), 1);
   EXPECT_EQ(m.route_index().size(), 1u);
@@ -62,8 +62,8 @@ TEST(InstanceRegistry, ARetiredSlotIsReusedWithAFreshRouteOrder) {
   b.loaded(first);
   b.instances.retire(first);
   const InstanceId second = b.instances.add(0, 0, b.cluster.take_gpus(0, 1), StartReason{}, -1, Time::zero());
-  EXPECT_EQ(second, first);  // the freed slot
-  EXPECT_EQ(b.instances.instance(second).route_order, 1u);  // the model's second placement
+  EXPECT_EQ(second, first);                                                // the freed slot
+  EXPECT_EQ(b.instances.instance(second).route_order, 1u);                 // the model's second placement
   EXPECT_EQ(b.instances.instance(second).state, InstanceState::released);  // until set_state()
 }
 

@@ -26,9 +26,9 @@ Json run_three_periodic_requests(bool keep_checkpoint_in_dram) {
   const auto dir = unique_dir();
   const std::string trace = periodic_trace(dir, 3, 630);
   const auto experiment = load_experiment(
-      testdata("hand_computed.json"),
-      {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
-       std::string("policies.keepalive.params.keep_checkpoint_in_dram=") + (keep_checkpoint_in_dram ? "true" : "false")});
+      testdata("hand_computed.json"), {"workload.sources.0.kind=\"trace\"", "workload.sources.0.path=\"" + trace + "\"",
+                                       std::string("policies.keepalive.params.keep_checkpoint_in_dram=") +
+                                           (keep_checkpoint_in_dram ? "true" : "false")});
   const Json summary = run_experiment(experiment, dir / "out");
   std::filesystem::remove_all(dir);
   return summary;

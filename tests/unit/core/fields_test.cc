@@ -9,13 +9,17 @@ namespace {
 struct Inner {
   double rate_gbytes_per_s = 1.5;
   template <class V>
-  void visit(V& v) { v.field("rate_gbytes_per_s", rate_gbytes_per_s, "a rate", positive()); }
+  void visit(V& v) {
+    v.field("rate_gbytes_per_s", rate_gbytes_per_s, "a rate", positive());
+  }
 };
 
 struct Nic {
   double nic_gbytes_per_s = 1;
   template <class V>
-  void visit(V& v) { v.field("nic_gbytes_per_s", nic_gbytes_per_s, "a NIC"); }
+  void visit(V& v) {
+    v.field("nic_gbytes_per_s", nic_gbytes_per_s, "a NIC");
+  }
 };
 
 struct Outer {
@@ -40,7 +44,9 @@ constexpr EnumNames<Shade, 2> kShadeNames{{{Shade::light, "light"}, {Shade::dark
 struct Painted {
   Shade shade = Shade::dark;
   template <class V>
-  void visit(V& v) { v.choice("shade", shade, "a shade", kShadeNames); }
+  void visit(V& v) {
+    v.choice("shade", shade, "a shade", kShadeNames);
+  }
 };
 
 std::string error_of(const char* text) {
@@ -217,8 +223,6 @@ TEST(ParseJson, RefusesNestingDeeperThanTheLimitInsteadOfOverflowingTheStack) {
   EXPECT_EQ(parse_error(fine), "");
 }
 
-TEST(ParseJson, ANumberBeyondADoubleIsASyntaxError) {
-  EXPECT_THROW(parse_json("1e400", "x"), JsonSyntaxError);
-}
+TEST(ParseJson, ANumberBeyondADoubleIsASyntaxError) { EXPECT_THROW(parse_json("1e400", "x"), JsonSyntaxError); }
 
 }  // namespace slsim

@@ -20,8 +20,17 @@ TEST(Time, RoundsToTheNearestNanosecond) {
 }
 
 TEST(Time, RoundsHalvesAwayFromZeroExactlyAsLlroundDoes) {
-  const double cases[] = {0.5e-9, 1.5e-9, 2.5e-9, -0.5e-9, -2.5e-9, 0.49999999999999994e-9, 1e-9 * 4503599627370495.5,
-                          1e-9 * 9007199254740993.0, -1e-9 * 4503599627370497.0, 1e-9 * 0x1p62, 1e-9 * 0x1p61 * 1.5};
+  const double cases[] = {0.5e-9,
+                          1.5e-9,
+                          2.5e-9,
+                          -0.5e-9,
+                          -2.5e-9,
+                          0.49999999999999994e-9,
+                          1e-9 * 4503599627370495.5,
+                          1e-9 * 9007199254740993.0,
+                          -1e-9 * 4503599627370497.0,
+                          1e-9 * 0x1p62,
+                          1e-9 * 0x1p61 * 1.5};
   for (const double s : cases) EXPECT_EQ(Time::from_seconds(s).ns(), std::llround(s * 1e9)) << s;
   uint64_t x = 88172645463325252ull;
   for (int i = 0; i < 100000; ++i) {
@@ -34,9 +43,7 @@ TEST(Time, RoundsHalvesAwayFromZeroExactlyAsLlroundDoes) {
   }
 }
 
-TEST(Time, TransferTimeIsBytesOverBandwidth) {
-  EXPECT_EQ(transfer_time(10e9, 5.0), Time::from_seconds(2.0));
-}
+TEST(Time, TransferTimeIsBytesOverBandwidth) { EXPECT_EQ(transfer_time(10e9, 5.0), Time::from_seconds(2.0)); }
 
 }  // namespace slsim
 

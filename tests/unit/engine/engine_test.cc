@@ -31,7 +31,9 @@ EngineParams params(int64_t max_seqs = 256, int64_t max_batched = 8192, int64_t 
   return p;
 }
 
-EngineCapacity capacity(int64_t blocks, int64_t max_context = 2048) { return EngineCapacity{blocks, max_context, 1000}; }
+EngineCapacity capacity(int64_t blocks, int64_t max_context = 2048) {
+  return EngineCapacity{blocks, max_context, 1000};
+}
 
 struct Harness {
   FixedLatency latency;

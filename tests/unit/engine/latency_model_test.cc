@@ -122,7 +122,8 @@ TEST(CalibratedLatency, SplitsUnmeasuredTensorParallelShapesOverTheGpus) {
 
 TEST(CalibratedLatency, MalformedTablesNameTheFileAndThePath) {
   const auto path = testing_support::unique_temp_dir("calibration") / "bad_calibration.json";
-  std::ofstream(path) << R"({"gpu": "x", "gemm": [{"in_features": 8, "out_features": 8, "tokens": [1, 2], "us": [1]}]})";
+  std::ofstream(path)
+      << R"({"gpu": "x", "gemm": [{"in_features": 8, "out_features": 8, "tokens": [1, 2], "us": [1]}]})";
   try {
     load_calibration(path.string());
     FAIL() << "expected an error";
@@ -159,7 +160,8 @@ TEST(LatencyModel, ARunsStepTimesAreEachStepsTimeWithOneMoreTokenPerSequence) {
       times.pop_back();
       Time sum = Time::zero();
       for (int64_t k = 0; k < 40; ++k) {
-        EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape)) << name_of(kind, kLatencyModelNames) << " step " << k;
+        EXPECT_EQ(times[static_cast<size_t>(k) + 1], model->step_time(shape))
+            << name_of(kind, kLatencyModelNames) << " step " << k;
         sum += model->step_time(shape);
         shape.decode_context_tokens += shape.decode_sequences;
       }

@@ -27,7 +27,8 @@ TEST(ModelSpec, EveryCatalogueModelDerivesItsPublishedSize) {
     SCOPED_TRACE(spec.name);
     EXPECT_EQ(spec.name, entry.path().stem().string());
     const double derived = static_cast<double>(spec.parameters());
-    EXPECT_NEAR(derived, static_cast<double>(spec.published.parameters), 0.01 * static_cast<double>(spec.published.parameters));
+    EXPECT_NEAR(derived, static_cast<double>(spec.published.parameters),
+                0.01 * static_cast<double>(spec.published.parameters));
     if (spec.published.checkpoint_bytes) {
       EXPECT_NEAR(static_cast<double>(spec.checkpoint_bytes()), static_cast<double>(*spec.published.checkpoint_bytes),
                   0.01 * static_cast<double>(*spec.published.checkpoint_bytes));

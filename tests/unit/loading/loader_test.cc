@@ -38,8 +38,9 @@ struct Bench {
     recorder.sim = &sim;
   }
   void load(InstanceId id, CheckpointId part, double gigabytes, std::vector<int64_t> gpus) {
-    loader.start(LoadRequest{id, 0, std::move(gpus), {}, {CheckpointPart{part, static_cast<int64_t>(gigabytes * 1e9), 1}}},
-                 recorder);
+    loader.start(
+        LoadRequest{id, 0, std::move(gpus), {}, {CheckpointPart{part, static_cast<int64_t>(gigabytes * 1e9), 1}}},
+        recorder);
   }
   double done_s(InstanceId id) { return recorder.done.at(id).first.seconds(); }
   Tier tier(InstanceId id) { return recorder.done.at(id).second.tier; }

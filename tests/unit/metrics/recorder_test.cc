@@ -24,11 +24,12 @@
 // The cluster's 4 GPUs over 10 s are 40 GPU-s, of which 16 are held: 24 are free.
 // Reserved billing charges all of them: 20 GPU-s × 0.001 + 20 × 0.002 = $0.06.
 
+#include "sim/metrics/recorder.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "sim/metrics/recorder.h"
 #include "tests/unit/metrics/test_temp_dir.h"
 
 namespace slsim {

@@ -50,18 +50,18 @@ TEST(Timeseries, RowsFollowOneRequestThroughLoadingBusyIdleAndRelease) {
   testing::TempDir dir;
   const auto trace = dir.path() / "one.csv";
   std::ofstream(trace) << "arrival_s,input_tokens,output_tokens\n0.001,100,30\n";
-  const auto experiment = load_experiment(
-      std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/testdata/hand_computed.json",
-      {"workload.sources.0={\"kind\": \"trace\", \"model\": \"tiny\", \"path\": \"" + trace.string() +
-           "\", \"mapping\": {\"relative\": false}}",
-       "policies.keepalive.params.ttl_s=0.05", "output.timeseries_interval_s=0.02"});
+  const auto experiment =
+      load_experiment(std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/testdata/hand_computed.json",
+                      {"workload.sources.0={\"kind\": \"trace\", \"model\": \"tiny\", \"path\": \"" + trace.string() +
+                           "\", \"mapping\": {\"relative\": false}}",
+                       "policies.keepalive.params.ttl_s=0.05", "output.timeseries_interval_s=0.02"});
   const auto out = dir.path() / "out";
   run_experiment(experiment, out);
   const auto rows = read_csv(out / "timeseries.csv");
 
-  const std::vector<std::string> header{"time_s",       "gpus_busy",    "gpus_idle",        "gpus_loading",
-                                        "gpus_migrating", "gpus_free",  "dram_cached_bytes", "ssd_cached_bytes",
-                                        "tiny.loading", "tiny.idle",    "tiny.busy",        "tiny.migrating",
+  const std::vector<std::string> header{"time_s",         "gpus_busy", "gpus_idle",         "gpus_loading",
+                                        "gpus_migrating", "gpus_free", "dram_cached_bytes", "ssd_cached_bytes",
+                                        "tiny.loading",   "tiny.idle", "tiny.busy",         "tiny.migrating",
                                         "tiny.queued"};
   ASSERT_EQ(rows.size(), 8u);
   EXPECT_EQ(rows[0], header);
@@ -77,8 +77,8 @@ TEST(Timeseries, RowsFollowOneRequestThroughLoadingBusyIdleAndRelease) {
   const Cells loading{"0", "0", "1", "0", "0", "0", "1", "0", "0", "0", "1"};
   const Cells busy{"1", "0", "0", "0", "0", "0", "0", "0", "1", "0", "0"};
   const Cells idle{"0", "1", "0", "0", "0", "0", "0", "1", "0", "0", "0"};
-  const std::vector<std::pair<std::string, Cells>> expected{
-      {"0.000", empty}, {"0.020", loading}, {"0.040", busy}, {"0.060", busy}, {"0.080", idle}, {"0.100", idle}};
+  const std::vector<std::pair<std::string, Cells>> expected{{"0.000", empty}, {"0.020", loading}, {"0.040", busy},
+                                                            {"0.060", busy},  {"0.080", idle},    {"0.100", idle}};
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto& row = rows[i + 1];
     ASSERT_EQ(row.size(), header.size()) << "row " << i + 1;

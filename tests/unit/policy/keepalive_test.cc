@@ -1,7 +1,8 @@
+#include "sim/policy/keepalive/keepalive.h"
+
 #include <gtest/gtest.h>
 
 #include "sim/policy/idle_histogram.h"
-#include "sim/policy/keepalive/keepalive.h"
 
 namespace slsim {
 namespace {

@@ -118,8 +118,8 @@ TEST(ForecastPreload, InstanceTargetStartsAnInstanceWithItsKeepAlive) {
   Bench b;
   // Bins of 100 s, margin 50%: idle times of 250 s fall in bin 2 = [200, 300), so the instance
   // starts 0.5 × 200 = 100 s after the model goes idle and may wait 40 s for its request.
-  const auto policy =
-      b.make({{"target", "instance"}, {"bin_s", 100}, {"margin", 0.5}, {"min_samples", 3}, {"instance_keep_alive_s", 40}});
+  const auto policy = b.make(
+      {{"target", "instance"}, {"bin_s", 100}, {"margin", 0.5}, {"min_samples", 3}, {"instance_keep_alive_s", 40}});
   const double t = feed(*policy, 0, 1000, {250, 250, 250});
   policy->on_idle(0, at_s(t));
   const auto actions = planned(*policy, at_s(t));

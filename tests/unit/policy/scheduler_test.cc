@@ -6,10 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "sim/policy/cache/cache_policies.h"
-#include "tests/unit/loading/test_loading.h"
 #include "sim/policy/scheduler/least_loaded.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/scheduler/serverlessllm.h"
+#include "tests/unit/loading/test_loading.h"
 
 namespace slsim {
 namespace {
@@ -23,7 +23,8 @@ struct Bench {
       : cluster({testing::round_servers(2, 1)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &testing::lru_eviction, &testing::lru_eviction),
+        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{},
+               &testing::lru_eviction, &testing::lru_eviction),
         context{cluster, loader, RandomStream(1)} {
     // The checkpoint in server 0's DRAM and server 1's SSD.
     loader.preload(0, part, Tier::dram);

@@ -214,8 +214,7 @@ TEST(GeneratedSource, LengthsAreCappedByTheRequestsModel) {
 }
 
 TEST(TransformedSource, WindowShiftsToZeroAndCompressionDividesTime) {
-  TransformedSource s(std::make_unique<FixedSource>(std::vector<double>{1, 2, 3, 4, 5}), 2, 2.5, 2, 1,
-                      RandomStream(1));
+  TransformedSource s(std::make_unique<FixedSource>(std::vector<double>{1, 2, 3, 4, 5}), 2, 2.5, 2, 1, RandomStream(1));
   EXPECT_EQ(arrivals_of(s), (std::vector<double>{0, 0.5, 1}));  // 2, 3, 4 kept; 4.5 is the end
 }
 

@@ -46,7 +46,8 @@ TEST(ServeGen, EachWindowReproducesItsRateAndCv) {
   ServeGenSource source(read_servegen(file), catalogue, assigner, LengthSampler(spec, "", RandomStream(2)),
                         RandomStreams(5), "arrivals/0", 0, 1);
   std::vector<std::vector<double>> windows(4);
-  while (auto r = source.next()) windows[static_cast<size_t>(r->arrival.seconds() / 600)].push_back(r->arrival.seconds());
+  while (auto r = source.next())
+    windows[static_cast<size_t>(r->arrival.seconds() / 600)].push_back(r->arrival.seconds());
   const double rates[] = {50, 0, 20, 30}, cvs[] = {2, 0, 1.5, 0.5};
   for (size_t w = 0; w < 4; ++w) {
     SCOPED_TRACE(w);
@@ -88,7 +89,8 @@ TEST(ServeGen, ClientsAreMergedInTimeOrderAndMappedToModelsById) {
 }
 
 TEST(ServeGen, StartSkipsEarlierWindowsWithoutGeneratingThem) {
-  const auto file = write_client("chunk-9-trace.csv", "0,1000,1,Gamma,1,0.001\n600,2,1,Gamma,1,0.5\n", "servegen_start");
+  const auto file =
+      write_client("chunk-9-trace.csv", "0,1000,1,Gamma,1,0.001\n600,2,1,Gamma,1,0.5\n", "servegen_start");
   const ModelCatalogue catalogue{{"m"}, {4096}};
   SourceSpec spec;
   spec.kind = "servegen";

@@ -54,7 +54,7 @@ TEST(ParseDatetime, YearsBeyondSixtyFourBitNanosecondsAreRejectedNotOverflowed) 
 TEST(ParseDatetime, FractionDigitsBeyondNanosecondsAreDroppedAndATSeparatorIsAccepted) {
   EXPECT_EQ(parse_datetime_ns("1970-01-01 00:00:00.1234567899"), 123'456'789);
   EXPECT_EQ(parse_datetime_ns("1970-01-01T00:00:02.000000001"), 2 * kSecond + 1);
-  EXPECT_EQ(parse_datetime_ns("1999-12-31 23:59:59") .value() + kSecond, parse_datetime_ns("2000-01-01 00:00:00"));
+  EXPECT_EQ(parse_datetime_ns("1999-12-31 23:59:59").value() + kSecond, parse_datetime_ns("2000-01-01 00:00:00"));
 }
 
 TEST(ParseDatetime, CustomFormatsReadTheirFieldsInAnyOrder) {
@@ -100,9 +100,10 @@ TEST(ParseTime, NumbersInEachUnitAreExactToTheNanosecond) {
 }
 
 TEST(TraceReader, AzureArrivalsAreRelativeToTheFirstRequest) {
-  const auto path = write_trace("ok.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
-                                          "2023-11-16 18:17:03.5,100,10\r\n"
-                                          "2023-11-16 18:17:04.0,200,20");  // no final newline
+  const auto path = write_trace("ok.csv",
+                                "TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
+                                "2023-11-16 18:17:03.5,100,10\r\n"
+                                "2023-11-16 18:17:04.0,200,20");  // no final newline
   TraceReader reader(path.string(), azure());
   const TraceRecord* a = reader.next();
   ASSERT_TRUE(a);
@@ -152,9 +153,12 @@ TEST(TraceReader, JsonlWithItsOwnFieldNamesReadsSamplesBeamAndPrefixBlocks) {
   m.samples_field = "n";
   m.beam_field = "beam";
   m.prefix_field = "blocks";
-  const auto path = write_trace("ok.jsonl",
-      R"({"ts_us": 1000, "prompt_len": 12, "gen_len": 3, "app": "chat", "n": 2, "beam": 1, "blocks": [4, 5, 6], "extra": {"a": [1, "}"]}})" "\n"
-      R"({"extra": null, "blocks": [], "beam": 4, "n": 1, "app": 17, "gen_len": 5, "prompt_len": 9, "ts_us": 3500})" "\n");
+  const auto path = write_trace(
+      "ok.jsonl",
+      R"({"ts_us": 1000, "prompt_len": 12, "gen_len": 3, "app": "chat", "n": 2, "beam": 1, "blocks": [4, 5, 6], "extra": {"a": [1, "}"]}})"
+      "\n"
+      R"({"extra": null, "blocks": [], "beam": 4, "n": 1, "app": 17, "gen_len": 5, "prompt_len": 9, "ts_us": 3500})"
+      "\n");
   TraceReader reader(path.string(), m);
   const TraceRecord* a = reader.next();
   ASSERT_TRUE(a);
@@ -170,9 +174,10 @@ TEST(TraceReader, JsonlWithItsOwnFieldNamesReadsSamplesBeamAndPrefixBlocks) {
 }
 
 TEST(TraceReader, MalformedLineNamesFileLineAndField) {
-  const auto path = write_trace("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                                           "2023-11-16 18:17:03.5,100,10\n"
-                                           "2023-11-16 18:17:04.0,abc,20\n");
+  const auto path = write_trace("bad.csv",
+                                "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                "2023-11-16 18:17:03.5,100,10\n"
+                                "2023-11-16 18:17:04.0,abc,20\n");
   EXPECT_EQ(error_of(path), path.string() + ":3: field ContextTokens: expected a positive integer");
 }
 
@@ -180,7 +185,8 @@ TEST(TraceReader, MissingFieldsAndBadTimestampAreNamed) {
   const auto fields = write_trace("fields.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100\n");
   EXPECT_THAT(error_of(fields), HasSubstr(":2: field GeneratedTokens: missing (the line has 2 fields)"));
   const auto time = write_trace("time.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1\n");
-  EXPECT_THAT(error_of(time), HasSubstr(":2: field TIMESTAMP: expected a datetime like %Y-%m-%d %H:%M:%S.%f, got \"yesterday\""));
+  EXPECT_THAT(error_of(time),
+              HasSubstr(":2: field TIMESTAMP: expected a datetime like %Y-%m-%d %H:%M:%S.%f, got \"yesterday\""));
   TraceMapping m;
   m.time_field = "t";
   const auto jsonl = write_trace("missing.jsonl", "{\"t\": 1, \"input_tokens\": 1}\n");
@@ -188,23 +194,27 @@ TEST(TraceReader, MissingFieldsAndBadTimestampAreNamed) {
 }
 
 TEST(TraceReader, UnsortedRowsAreAnErrorEvenWhenSkippingBadLines) {
-  const auto path = write_trace("unsorted.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                                                "2023-11-16 18:17:04.0,100,10\n"
-                                                "2023-11-16 18:17:03.0,100,10\n");
+  const auto path = write_trace("unsorted.csv",
+                                "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                "2023-11-16 18:17:04.0,100,10\n"
+                                "2023-11-16 18:17:03.0,100,10\n");
   EXPECT_THAT(error_of(path, azure(), 5), HasSubstr(":3: field TIMESTAMP: earlier than the previous row"));
 }
 
 TEST(TraceReader, SkipBadToleratesUpToNLinesAndCountsThem) {
-  const auto path = write_trace("skip.csv", "arrival_s,input_tokens,output_tokens\n"
-                                            "0,1,1\nx,1,1\n1,0,1\n2,1,1\n3,1\n");
+  const auto path = write_trace("skip.csv",
+                                "arrival_s,input_tokens,output_tokens\n"
+                                "0,1,1\nx,1,1\n1,0,1\n2,1,1\n3,1\n");
   TraceMapping m;
   TraceReader reader(path.string(), m, 3);
   int64_t good = 0;
   while (reader.next()) ++good;
   EXPECT_EQ(good, 2);
   EXPECT_EQ(reader.skipped(), 3);
-  EXPECT_THAT(error_of(path, m, 2),
-              HasSubstr("skip.csv:6: field output_tokens: missing (the line has 2 fields) (more than the 2 bad lines allowed)"));
+  EXPECT_THAT(
+      error_of(path, m, 2),
+      HasSubstr(
+          "skip.csv:6: field output_tokens: missing (the line has 2 fields) (more than the 2 bad lines allowed)"));
 }
 
 TEST(TraceReader, WrongHeaderAndMissingFileAreNamed) {
@@ -219,7 +229,8 @@ TEST(TraceReader, WrongHeaderAndMissingFileAreNamed) {
 TEST(TraceReader, LinesLongerThanTheReadBufferAreRead) {
   std::string blocks;
   for (int i = 0; i < 300000; ++i) blocks += std::to_string(i) + " ";
-  const auto path = write_trace("long.csv", "arrival_s,input_tokens,output_tokens,blocks\n0,1,1," + blocks + "\n1,2,2,7\n");
+  const auto path =
+      write_trace("long.csv", "arrival_s,input_tokens,output_tokens,blocks\n0,1,1," + blocks + "\n1,2,2,7\n");
   TraceMapping m;
   m.prefix_field = "blocks";
   TraceReader reader(path.string(), m);
@@ -230,8 +241,8 @@ TEST(TraceReader, LinesLongerThanTheReadBufferAreRead) {
 
 TEST(TraceReader, BundledTracesParseCompletelyAndInOrder) {
   for (const char* name : {"code", "conv"}) {
-    const fs::path path = fs::path(SLSIM_SOURCE_DIR) / "traces/azure-llm-2023" /
-                          (std::string("AzureLLMInferenceTrace_") + name + ".csv");
+    const fs::path path =
+        fs::path(SLSIM_SOURCE_DIR) / "traces/azure-llm-2023" / (std::string("AzureLLMInferenceTrace_") + name + ".csv");
     TraceReader reader(path.string(), azure());
     int64_t n = 0;
     int64_t last = 0;
@@ -250,7 +261,8 @@ TEST(TraceReader, BundledTracesParseCompletelyAndInOrder) {
 namespace slsim {
 
 TEST(TraceReaderInput, AByteOrderMarkBeforeTheHeaderIsIgnored) {
-  const auto path = write_trace("bom.csv", "\xEF\xBB\xBFTIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const auto path =
+      write_trace("bom.csv", "\xEF\xBB\xBFTIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
   TraceReader reader(path.string(), azure());
   const TraceRecord* r = reader.next();
   ASSERT_NE(r, nullptr);
@@ -258,8 +270,9 @@ TEST(TraceReaderInput, AByteOrderMarkBeforeTheHeaderIsIgnored) {
 }
 
 TEST(TraceReaderInput, ALineWithMoreFieldsThanTheHeaderIsAnErrorNamingTheLine) {
-  const auto path = write_trace("extra.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                                             "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,10,7\n");
+  const auto path = write_trace("extra.csv",
+                                "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                "2023-11-16 18:17:03.5,100,10\n2023-11-16 18:17:04.5,100,10,7\n");
   EXPECT_THAT(error_of(path), HasSubstr(":3: the line has 4 fields, more than the header's 3"));
 }
 
