@@ -194,7 +194,7 @@ fs::path checked_result_folder(const fs::path& folder, const std::vector<std::st
   return normal;
 }
 
-ResultSet::ResultSet(fs::path folder, std::vector<std::string> result_names)
+ResultSet::ResultSet(const fs::path& folder, std::vector<std::string> result_names)
     : folder_(checked_result_folder(folder, result_names)), result_names_(std::move(result_names)) {
   fs::create_directories(folder_.parent_path());
   staged_ = unique_sibling(folder_, ".new-", true);

@@ -64,7 +64,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view t
 // refused (InputError), since a folder cannot be carried over in the same step.
 class ResultSet {
  public:
-  ResultSet(std::filesystem::path folder, std::vector<std::string> result_names);
+  ResultSet(const std::filesystem::path& folder, std::vector<std::string> result_names);
   ~ResultSet();
   ResultSet(const ResultSet&) = delete;
   ResultSet& operator=(const ResultSet&) = delete;
