@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "sim/core/errors.h"
+
 namespace slsim {
 
 std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
@@ -28,8 +30,15 @@ int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_
   const double free_bytes =
       usable - static_cast<double>(model.checkpoint_bytes()) - static_cast<double>(params.activation_reserve_bytes);
   if (free_bytes <= 0) return 0;
-  const double block_bytes = static_cast<double>(model.kv_bytes_per_token() * params.block_size);
-  return static_cast<int64_t>(std::floor(free_bytes / block_bytes));
+  const double block_bytes = static_cast<double>(model.kv_bytes_per_token()) * static_cast<double>(params.block_size);
+  const double blocks = std::floor(free_bytes / block_bytes);
+  // No GPU holds 2^31 blocks: more means a mistyped size (or an inf), refused before a cast overflows.
+  if (!(blocks <= static_cast<double>(std::numeric_limits<int32_t>::max())))
+    throw InputError(
+        fmt::format("model {}: a KV cache of {} blocks on {} (KV bytes per block: {}); expected at most "
+                    "2^31 - 1 — check the GPU's memory_bytes, engine.block_size and the architecture",
+                    model.name, blocks, gpu.name, block_bytes));
+  return static_cast<int64_t>(blocks);
 }
 
 int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
