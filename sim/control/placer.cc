@@ -72,7 +72,7 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
 InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
                                     Time placed) {
   const ServedModel& served = instances_.model(model).served;
-  LoadRequest load{0, server, {}, {}, served.checkpoint};
+  LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
   if (const Instance* copy = instances_.loaded_copy(model, server)) load.source_gpus = copy->gpus;
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
@@ -100,7 +100,7 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
 
 std::vector<InstanceView> InstancePlacer::movable_instances() const {
   std::vector<InstanceView> views;
-  for (InstanceId id = 0; id < instances_.slots(); ++id) {
+  for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
     if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
     InstanceView v;
