@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <ostream>
 #include <ranges>
@@ -69,6 +70,7 @@ class IdVector {
   explicit IdVector(size_t count, const T& value = T()) : items_(count, value) {}
   // Element i is the entity with id i.
   explicit IdVector(std::vector<T> items) : items_(std::move(items)) {}
+  IdVector(std::initializer_list<T> items) : items_(items) {}
 
   using reference = typename std::vector<T>::reference;  // a proxy for IdVector<Id, bool>
   using const_reference = typename std::vector<T>::const_reference;
