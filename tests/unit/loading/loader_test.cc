@@ -169,4 +169,23 @@ TEST(Loader, ACopyOnAnotherGpuOfTheServerIsTheFastestSource) {
   EXPECT_NEAR(b.done_s(0), 0.01, 1e-9);  // 4 GB over the 400 GB/s GPU interconnect
 }
 
+TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
+  Bench b(ideal());
+  b.load(0, 7, 1.0, {0});
+  b.sim.run();
+  EXPECT_TRUE(b.recorder.done.at(0).second.cached_in_dram(0));  // new in DRAM: this load put it there
+  b.load(1, 7, 1.0, {1});
+  b.sim.run();
+  EXPECT_EQ(b.tier(1), Tier::dram);
+  EXPECT_FALSE(b.recorder.done.at(1).second.cached_in_dram(0));  // already there before the load
+  b.loader.drop_from_dram(0, 7);
+  EXPECT_FALSE(b.loader.dram(0).contains(7));
+  const Time start = b.sim.now();
+  b.load(2, 7, 1.0, {0});
+  b.sim.run();
+  // DRAM no longer holds it, the SSD still does (written behind by the first load): 1 GB at 4 GB/s.
+  EXPECT_EQ(b.tier(2), Tier::ssd);
+  EXPECT_NEAR(b.done_s(2) - start.seconds(), 0.25, 1e-9);
+}
+
 }  // namespace slsim
