@@ -29,7 +29,7 @@ struct Bench {
     return registry.make(registry.resolve(PolicyChoice{"random", Json::object()}, "test"), context);
   }
 
-  static PlacementRequest needing(int64_t gpus) { return PlacementRequest{0, gpus, 1'000'000, {}, false, {}}; }
+  static PlacementRequest needing(int64_t gpus) { return PlacementRequest{0, gpus, 1'000'000, {}, false, {}, {}}; }
 
   Simulator sim;
   Cluster cluster;

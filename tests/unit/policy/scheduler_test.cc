@@ -36,7 +36,7 @@ struct Bench {
     loader.start(LoadRequest{99, server, {0}, {}, {CheckpointPart{7, static_cast<int64_t>(gigabytes * 1e9), 0}}},
                  ignore);
   }
-  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}}; }
+  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}, {}}; }
 
   CheckpointPart part{1, 8'000'000'000, 0};
   std::vector<CheckpointPart> parts{part};
