@@ -67,7 +67,7 @@ struct ControlBench {
       : cluster({round_servers(servers, 1)}, 1.0),
         topology(cluster, no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{.process_start_s = 0, .gpu_context_s = 0, .chunk_bytes = 1}, CheckpointFormat{}, &lru_eviction,
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &lru_eviction,
                &lru_eviction),
         instances(sim, cluster, served_models(models), EngineParams{}, observer),
         placement_context{cluster, loader, RandomStream(1)},

@@ -30,7 +30,7 @@ CheckpointFormat staged() {
 }
 
 struct Bench {
-  explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{.process_start_s = 0, .gpu_context_s = 0, .chunk_bytes = 1})
+  explicit Bench(const CheckpointFormat& format, LoaderParams params = testing::transfer_only())
       : cluster({testing::round_servers(1, 2)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
@@ -76,7 +76,7 @@ TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
 }
 
 TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
-  LoaderParams params{.process_start_s = 0, .gpu_context_s = 0, .chunk_bytes = 1};
+  LoaderParams params = testing::transfer_only();
   params.serialize_per_server = true;
   Bench b(ideal(), params);
   b.load(0, 1, 1.0, {0});
@@ -88,7 +88,7 @@ TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
 }
 
 TEST(Loader, EstimatesCanUseTheRatesEarlierLoadsAchieved) {
-  Bench b(ideal(), LoaderParams{.process_start_s = 0, .gpu_context_s = 0, .chunk_bytes = 1, .observed_rate_weight = 0.5});
+  Bench b(ideal(), testing::transfer_only());
   const std::vector<CheckpointPart> other{CheckpointPart{9, 1'000'000'000, 1}};
   EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0));  // nothing observed: idle links
   b.load(0, 1, 1.0, {0});
@@ -136,7 +136,7 @@ TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
 }
 
 TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
-  LoaderParams params{.process_start_s = 2.0, .gpu_context_s = 0.5, .chunk_bytes = int64_t{32} << 20};
+  LoaderParams params = testing::transfer_only(2.0, 0.5, int64_t{32} << 20);
   Bench b(ideal(), params);
   b.loader.preload(0, CheckpointPart{6, 1'000'000'000, 1}, Tier::ssd);
   b.sim.run();

@@ -17,7 +17,7 @@ struct Bench {
       : cluster({testing::round_servers(4, 2)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{.process_start_s = 0, .gpu_context_s = 0, .chunk_bytes = 1}, CheckpointFormat{},
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{},
                &testing::lru_eviction, &testing::lru_eviction) {
     cluster.take_gpus(1, 1);
     cluster.take_gpus(2, 2);
