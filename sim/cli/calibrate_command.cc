@@ -252,7 +252,6 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
   }
 }
 
-
 // The `startup` section from kernels/testbed/startup_phases.py's output: per model, the medians
 // of its phases, grouped as the loader pays them.
 StartupProfile read_startup(const fs::path& file, const std::string& profile_gpu) {
@@ -265,7 +264,9 @@ StartupProfile read_startup(const fs::path& file, const std::string& profile_gpu
   startup.command = member(env, "command", file).get<std::string>();
   for (const Json& m : member(document, "models", file)) {
     const Json& summary = member(m, "summary", file);
-    const auto median = [&](const char* phase) { return number<double>(member(summary, phase, file), "median_s", file); };
+    const auto median = [&](const char* phase) {
+      return number<double>(member(summary, phase, file), "median_s", file);
+    };
     StartupMeasurement s;
     s.model = member(m, "model", file).get<std::string>();
     s.checkpoint_bytes = number<int64_t>(m, "weight_bytes", file);
@@ -277,8 +278,9 @@ StartupProfile read_startup(const fs::path& file, const std::string& profile_gpu
     s.warm_up_s = median("warm_up");
     startup.models.push_back(std::move(s));
   }
-  std::sort(startup.models.begin(), startup.models.end(),
-            [](const StartupMeasurement& a, const StartupMeasurement& b) { return a.checkpoint_bytes < b.checkpoint_bytes; });
+  std::sort(startup.models.begin(), startup.models.end(), [](const StartupMeasurement& a, const StartupMeasurement& b) {
+    return a.checkpoint_bytes < b.checkpoint_bytes;
+  });
   // "h100-sxm" is measured on a GPU whose name says "H100": another GPU's figures say so.
   std::string family = profile_gpu.substr(0, profile_gpu.find('-'));
   std::string measured = startup.gpu_name;
@@ -332,7 +334,8 @@ StepShape shape_of(const EngineStep& step) {
   } else {
     shape.prefill_tokens = step.batch * step.tokens;
     shape.prefill_sequences = step.batch;
-    shape.prefill_attention_pairs = static_cast<double>(step.batch) * static_cast<double>(step.tokens * step.tokens) / 2;
+    shape.prefill_attention_pairs =
+        static_cast<double>(step.batch) * static_cast<double>(step.tokens * step.tokens) / 2;
   }
   return shape;
 }
@@ -444,9 +447,9 @@ void update(const fs::path& file, const po::variables_map& values) {
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
     report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
-    const std::vector<Mape> graph = report_mape(profile, "graph-captured", gpu, steps,
-                                                "graph-captured profile against " + steps_file.string() +
-                                                    " (wall step; prefill steps as the eager profile)");
+    const std::vector<Mape> graph = report_mape(
+        profile, "graph-captured", gpu, steps,
+        "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)");
     if (values.count("check-steps"))
       report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
                   "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");

@@ -172,7 +172,7 @@ struct ResolvedExperiment {
   ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
-  CheckpointFormat format;            // the loader format's profile from the calibration folder
+  CheckpointFormat format;  // the loader format's profile from the calibration folder
   // By GPU profile name: the start-up measured on it (its calibration profile's `startup`).
   std::map<std::string, StartupProfile> measured_startup;
   ModelCatalogue catalogue;           // the served models' names and context lengths, for the sources

@@ -19,8 +19,8 @@ std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const G
     const CalibrationProfile profile = load_calibration(file);
     // Checked here, where the file's name is known, so that an unknown name's error names it.
     profile.engine_profile(params.profile, "engine.profile", file);
-    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline,
-                                               profile, params.profile);
+    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline, profile,
+                                               params.profile);
   }
   return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline);
 }

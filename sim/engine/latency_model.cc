@@ -287,7 +287,7 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
 }
 
 CalibratedLatency::Elementwise CalibratedLatency::choose_elementwise(const std::vector<ElementwiseTable>& tables,
-                                                                    const Architecture& a, const std::string& what) {
+                                                                     const Architecture& a, const std::string& what) {
   // Another model's layer of the same kind stands in, scaled by hidden size: past the launch
   // floor these kernels stream activations of hidden (and proportionate FFN) width.
   const ElementwiseTable* nearest = nullptr;
@@ -324,11 +324,11 @@ double CalibratedLatency::linear_us(const Linear& l, double tokens) const {
 
 Time CalibratedLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
-  const bool replayed = graph_ && shape.prefill_tokens == 0 && shape.decode_sequences > 0 &&
-                        shape.decode_sequences <= graph_->max_batch;
-  double us = replayed ? graph_->step_overhead_us +
-                             graph_->per_sequence_us * static_cast<double>(shape.decode_sequences)
-                       : overhead_us_;
+  const bool replayed =
+      graph_ && shape.prefill_tokens == 0 && shape.decode_sequences > 0 && shape.decode_sequences <= graph_->max_batch;
+  double us = replayed
+                  ? graph_->step_overhead_us + graph_->per_sequence_us * static_cast<double>(shape.decode_sequences)
+                  : overhead_us_;
   for (const Linear& l : layer_linears_) us += layers_ * linear_us(l, tokens);
   const Elementwise& elementwise = replayed ? graph_elementwise_ : elementwise_;
   if (elementwise.table)

@@ -136,11 +136,10 @@ class Loader final : public EventHandler, public FlowListener {
   void drop_from_dram(ServerId server, CheckpointId part);
 
   // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
-  // start-up before and after the transfer, each part's shard at the capped rate of the path from the fastest tier holding it
-  // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
-  // With `observed_rates`, a tier's rate is the server's moving average of the rates its loads
-  // from that tier achieved (checkpoint bytes per GPU over the transfers' time, contention
-  // included), where it has one.
+  // start-up before and after the transfer, each part's shard at the capped rate of the path from the fastest tier
+  // holding it (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs. With
+  // `observed_rates`, a tier's rate is the server's moving average of the rates its loads from that tier achieved
+  // (checkpoint bytes per GPU over the transfers' time, contention included), where it has one.
   Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
                 bool observed_rates = false) const;
   // The moving average of measured load rates from `tier` to `server`'s GPUs, GB/s; 0: none yet.

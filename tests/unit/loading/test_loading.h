@@ -42,8 +42,7 @@ inline TopologyParams no_latency() {
 
 // No start-up before or after a load and a 1-byte pipeline chunk (no fill): a load's time is its
 // transfer alone.
-inline LoaderParams transfer_only(double process_start_s = 0, double gpu_context_s = 0,
-                                  int64_t chunk_bytes = 1) {
+inline LoaderParams transfer_only(double process_start_s = 0, double gpu_context_s = 0, int64_t chunk_bytes = 1) {
   LoaderParams p;
   p.process_start_s = process_start_s;
   p.gpu_context_s = gpu_context_s;
