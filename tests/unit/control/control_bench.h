@@ -70,7 +70,7 @@ struct ControlBench {
       : cluster(std::move(groups), 1.0),
         topology(cluster, no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &lru_eviction,
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &lru_eviction,
                &lru_eviction),
         instances(sim, cluster, served_models(models), EngineParams{}, observer),
         placement_context{cluster, loader, RandomStream(1)},

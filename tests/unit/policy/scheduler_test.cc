@@ -23,8 +23,8 @@ struct Bench {
       : cluster({testing::round_servers(2, 1)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{},
-               &testing::lru_eviction, &testing::lru_eviction),
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &testing::lru_eviction,
+               &testing::lru_eviction),
         context{cluster, loader, RandomStream(1)} {
     // The checkpoint in server 0's DRAM and server 1's SSD.
     loader.preload(0, part, Tier::dram);
