@@ -99,25 +99,22 @@ def start_real(args):
     torch.cuda.synchronize()
     phase("cuda_context")
     torch._dynamo.config.cache_size_limit = 64
-    torch.set_grad_enabled(False)
     info = {}
-    e = eng.Engine(args.model, fuse=args.fuse, max_model_len=args.max_model_len,
-                   kv_blocks=max(2, args.kv_bytes // kv_block_bytes(eng, args.model)))
-    e.allocate_weights()
-    torch.cuda.synchronize()
-    phase("engine_setup")
-    info["kv_blocks"] = e.allocate_kv_cache()
-    torch.cuda.synchronize()
-    phase("kv_reserve")
-    t0 = time.time()
-    pool = torch.empty(startup_phases.POOL_CHUNKS * startup_phases.CHUNK, dtype=torch.uint8, pin_memory=True)
-    info["pinned_pool_alloc_s"] = time.time() - t0
-    t0 = time.time()
-    info["read_mode"] = startup_phases.load_file(torch, args.ckpt, e.w.flat.view(torch.uint8), pool)
-    info["load_copy_s"] = time.time() - t0
-    del pool
-    phase("load")
     with torch.inference_mode():
+        e = eng.Engine(args.model, fuse=args.fuse, max_model_len=args.max_model_len,
+                       kv_blocks=max(2, args.kv_bytes // kv_block_bytes(eng, args.model)))
+        e.allocate_weights()
+        torch.cuda.synchronize()
+        phase("engine_setup")
+        info["kv_blocks"] = e.allocate_kv_cache()
+        torch.cuda.synchronize()
+        phase("kv_reserve")
+        t0 = time.time()
+        pool = torch.empty(startup_phases.POOL_CHUNKS * startup_phases.CHUNK, dtype=torch.uint8, pin_memory=True)
+        info["pinned_pool_alloc_s"] = time.time() - t0
+        info["read_mode"] = startup_phases.load_file(torch, args.ckpt, e.w.flat.view(torch.uint8), pool)
+        del pool
+        phase("load")
         e.warm_up_ops()
         phase("compile")
         e.capture_graphs()
