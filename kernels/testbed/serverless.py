@@ -103,16 +103,17 @@ def read_azure_window(path, start_s, duration_s):
 def make_workload(rows, models, weights, keep_every, seed, max_model_len, max_batched_tokens):
     """Requests from Azure rows: every `keep_every`-th row kept (thinning, so one GPU can
     serve the rate), each assigned a model by a seeded draw with `weights`, lengths capped
-    so that prompt + output fits max_model_len and the prompt one step's token budget (as
-    slsim caps generated lengths)."""
+    so that prompt + output fits the model's window (`max_model_len`: tokens, or a dict of
+    tokens per model; slsim rejects a longer request) and the prompt one step's token budget."""
     rng = random.Random(seed)
     requests = []
     for i, (arrival, inp, out) in enumerate(rows):
         if i % keep_every:
             continue
         model = rng.choices(models, weights=weights)[0]
-        inp = max(1, min(inp, max_batched_tokens, max_model_len - 1))
-        out = max(1, min(out, max_model_len - inp))
+        window = max_model_len[model] if isinstance(max_model_len, dict) else max_model_len
+        inp = max(1, min(inp, max_batched_tokens, window - 1))
+        out = max(1, min(out, window - inp))
         requests.append(Request(len(requests), arrival, model, inp, out))
     if requests:
         first = requests[0].arrival_s

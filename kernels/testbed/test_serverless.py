@@ -80,6 +80,14 @@ class AzureWindow(TempDir):
                          [(0.0, 100, 10), (1.0, 4095, 1), (2.0, 4000, 96), (3.0, 4095, 1)])
         self.assertEqual(len(make_workload(rows, ["m"], [1], 2, 0, 4096, 8192)), 2)  # rows 0 and 2
 
+    def test_each_model_has_its_own_window(self):
+        rows = [(0.0, 3000, 100)]
+        # window 2048: prompt 2047, output 1; window 4096: 3000 + 100 fits.
+        small = make_workload(rows, ["opt"], [1], 1, 0, {"opt": 2048, "llama": 4096}, 8192)[0]
+        large = make_workload(rows, ["llama"], [1], 1, 0, {"opt": 2048, "llama": 4096}, 8192)[0]
+        self.assertEqual((small.input_tokens, small.output_tokens), (2047, 1))
+        self.assertEqual((large.input_tokens, large.output_tokens), (3000, 100))
+
     def test_model_draw_is_reproducible_and_follows_the_weights(self):
         rows = [(float(i), 10, 10) for i in range(2000)]
         a = make_workload(rows, ["x", "y"], [0.75, 0.25], 1, seed=5, max_model_len=4096, max_batched_tokens=8192)
@@ -192,7 +200,7 @@ class Metrics(unittest.TestCase):
         recs = [
             # cold: ttft 10, e2e 12, tpot (12 - 10) / (5 - 1) = 0.5
             {"arrival_s": 0, "first_token_s": 10, "last_token_s": 12, "output_tokens": 5, "cold": True},
-            # warm: ttft 0.5, e2e 1.5, tpot 1.0 / 2 = 0.5... output 3 -> (2 - 1) / 2 = 0.5
+            # warm: ttft 0.5, e2e 1.5, tpot (2.5 - 1.5) / (3 - 1) = 0.5
             {"arrival_s": 1, "first_token_s": 1.5, "last_token_s": 2.5, "output_tokens": 3, "cold": False},
             # warm, one token: no tpot; ttft = e2e = 0.25
             {"arrival_s": 2, "first_token_s": 2.25, "last_token_s": 2.25, "output_tokens": 1, "cold": False},

@@ -28,18 +28,25 @@ WORKLOADS = [  # name, trace, keep-alive s
 ]
 
 
+def load_arch_context(model):
+    with open(os.path.join(REPO, "models", "llm", model + ".json")) as f:
+        return json.load(f)["architecture"]["max_context"]
+
+
 def main():
     os.makedirs(os.path.join(HERE, "workloads"), exist_ok=True)
     traces = {}
+    # The testbed engine holds 4096 tokens; the catalogue's window may be shorter (OPT: 2048).
+    windows = {m: min(4096, load_arch_context(m)) for m in MODELS}
     for name, (file, start, duration, keep) in TRACES.items():
         rows = read_azure_window(os.path.join(REPO, "traces", "azure-llm-2023", file), start, duration)
-        requests = make_workload(rows, MODELS, WEIGHTS, keep, seed=16, max_model_len=4096, max_batched_tokens=8192)
+        requests = make_workload(rows, MODELS, WEIGHTS, keep, seed=16, max_model_len=windows, max_batched_tokens=8192)
         path = os.path.join("workloads", name + ".csv")
         write_canonical_trace(os.path.join(HERE, path), requests)
         traces[name] = {"csv": path, "source": f"traces/azure-llm-2023/{file}", "window_start_s": start,
                         "window_s": duration, "keep_every": keep, "requests": len(requests),
                         "per_model": {m: sum(r.model == m for r in requests) for m in MODELS}}
-    doc = {"models": MODELS, "weights": WEIGHTS, "seed": 16, "max_model_len": 4096, "traces": traces,
+    doc = {"models": MODELS, "weights": WEIGHTS, "seed": 16, "max_tokens_per_model": windows, "traces": traces,
            "workloads": [{"name": n, "trace": t, "ttl_s": ttl} for n, t, ttl in WORKLOADS]}
     with open(os.path.join(HERE, "workloads.json"), "w") as f:
         json.dump(doc, f, indent=1)
