@@ -81,12 +81,12 @@ struct LoaderParams {
   }
 };
 
-// One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
-// fine-tuned deltas, its own part.
 // The phases of an instance of `checkpoint_bytes` per GPU: the measured ones where `measured`
 // has models (else kAssumedStartup), each replaced by the value the config sets explicitly.
 StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* measured, double checkpoint_bytes);
 
+// One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
+// fine-tuned deltas, its own part.
 struct CheckpointPart {
   CheckpointId id = 0;
   int64_t bytes = 0;
@@ -124,6 +124,9 @@ class Loader final : public EventHandler, public FlowListener {
   Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
          const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
          const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {});
+  // The simulator holds it by address, and startup_by_server_ points into measured_startup_.
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
 
   void start(const LoadRequest& request, LoadListener& listener);
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
@@ -216,6 +219,7 @@ class Loader final : public EventHandler, public FlowListener {
   LoaderParams params_;
   CheckpointFormat format_;
   std::map<std::string, StartupProfile> measured_startup_;
+  std::vector<const StartupProfile*> startup_by_server_;  // into measured_startup_; null: none measured
   uint16_t handler_;
   std::vector<TierCache> dram_;
   std::vector<TierCache> ssd_;
