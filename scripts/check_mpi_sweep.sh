@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # CI: a two-rank MPI sweep must write the same sweep.csv and point files as one process.
-# Needs the mpi preset built (SLSIM_WITH_MPI=1 scripts/setup.sh; cmake --preset mpi;
-# cmake --build --preset mpi --target slsim). Usage: scripts/check_mpi_sweep.sh [WORK_DIR]
+# Needs an slsim built with SLSIM_MPI=ON (SLSIM_WITH_MPI=1 scripts/setup.sh; cmake --preset mpi;
+# cmake --build --preset mpi --target slsim), by default build/mpi/sim/slsim; SLSIM_BINARY names
+# another. Usage: [SLSIM_BINARY=...] scripts/check_mpi_sweep.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-slsim=build/mpi/sim/slsim
+slsim=${SLSIM_BINARY:-build/mpi/sim/slsim}
 work=${1:-$(mktemp -d)}
 rm -rf "$work/single" "$work/ranks"
 # CI runs as root; OpenMPI refuses root unless told, also for a process started without mpirun.

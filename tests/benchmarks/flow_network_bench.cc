@@ -138,7 +138,7 @@ void BM_FlowEvent(benchmark::State& state) {
   for (auto _ : state) {
     const auto s = static_cast<ServerId>(scene.rng.below(kServers));
     const int slot = slot_of(kind, scene.rng);
-    const size_t tag = static_cast<size_t>(s) * kFlowsPerServer + static_cast<size_t>(slot);
+    const size_t tag = s.index() * kFlowsPerServer + static_cast<size_t>(slot);
     scene.net.cancel(scene.flows[tag]);
     const Endpoints e = endpoints(scene.topology, scene.rng, s, slot);
     scene.flows[tag] = scene.net.start(e.from, e.to, 1e12, scene.restarter, tag);

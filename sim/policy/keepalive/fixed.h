@@ -15,7 +15,8 @@ class FixedKeepAlive final : public KeepAlivePolicy {
     void visit(V& v) {
       v.field("ttl_s", ttl_s, "seconds an idle instance keeps its GPUs; 0 releases them at once", at_least(0));
       v.field("keep_checkpoint_in_dram", keep_checkpoint_in_dram,
-              "on release, keep the checkpoint in the server's DRAM cache (ServerlessLLM)");
+              "on release, keep the checkpoint in the server's DRAM cache (ServerlessLLM); false removes what its load "
+              "put there");
     }
   };
   FixedKeepAlive(const Params& params, Context&) : params_(params) {}

@@ -39,7 +39,8 @@ class HistogramKeepAlive final : public KeepAlivePolicy {
               "share of idle times beyond the range above which the forecast is used", between(0, 1));
       v.field("fallback_keep_alive_s", fallback_keep_alive_s,
               "keep-alive while the histogram is not representative, s (paper: the range, 4 hours)", at_least(0));
-      v.field("keep_checkpoint_in_dram", keep_checkpoint_in_dram, "on release, keep the checkpoint in DRAM");
+      v.field("keep_checkpoint_in_dram", keep_checkpoint_in_dram,
+              "on release, keep the checkpoint in the server's DRAM cache; false removes what its load put there");
     }
   };
   HistogramKeepAlive(const Params& params, Context&) : params_(params), tracker_(params.bin_s, params.range_s) {}

@@ -153,12 +153,12 @@ TEST(Engine, WatermarkKeepsBlocksFreeWhenOthersRun) {
 
 TEST(Engine, RefusesARequestThatCanNeverFit) {
   Harness h(params(), capacity(6));
-  EXPECT_FALSE(h.engine.fits({1, 90, 20}));
-  EXPECT_TRUE(h.engine.fits({1, 80, 16}));
-  EXPECT_FALSE(h.engine.fits({1, 40, 16, 2}));  // two samples of 56 tokens: 8 blocks
+  EXPECT_FALSE(h.engine.fits({RequestId(1), 90, 20}));
+  EXPECT_TRUE(h.engine.fits({RequestId(1), 80, 16}));
+  EXPECT_FALSE(h.engine.fits({RequestId(1), 40, 16, 2}));  // two samples of 56 tokens: 8 blocks
   EXPECT_THROW(h.engine.enqueue({1_r, 90, 20}), std::logic_error);
   Harness narrow(params(4), capacity(100));
-  EXPECT_FALSE(narrow.engine.fits({1, 10, 10, 5}));  // five samples, at most four sequences
+  EXPECT_FALSE(narrow.engine.fits({RequestId(1), 10, 10, 5}));  // five samples, at most four sequences
 }
 
 // 6 blocks of 4 tokens; two requests of 8 + 12 tokens. Both prefill (4 blocks), take a

@@ -131,7 +131,7 @@ TEST(PredictiveAutoscaler, LearnsTheLeadFromObservedLoads) {
   params.cold_start_weight = 0.5;
   PredictiveAutoscaler a(params, context);
   a.on_load(ModelId(0), at_s(30));
-  EXPECT_DOUBLE_EQ(a.expected_cold_start_s(0), 20);
+  EXPECT_DOUBLE_EQ(a.expected_cold_start_s(ModelId(0)), 20);
 }
 
 TEST(PredictiveAutoscaler, EwmaRateSetsInstancesFromTheTarget) {
