@@ -1,8 +1,11 @@
 #include "sim/control/control_plane.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 
+#include "sim/core/errors.h"
 #include "sim/core/slots.h"
 
 namespace slsim {
@@ -141,6 +144,7 @@ void ControlPlane::autoscale(ModelId model) {
 void ControlPlane::autoscale_tick() {
   // Once the workload is exhausted nothing new starts; ticks go on only to scale down.
   const bool active = next_arrival_ || !in_flight_.empty();
+  stop_if_no_progress_possible();
   bool above_floor = false;
   for (ModelId model = 0; model < instances_.models(); ++model) {
     scale_to_target(model, active);
@@ -148,6 +152,35 @@ void ControlPlane::autoscale_tick() {
     if (m.ready() + m.starting() > policies_.autoscaler->floor_instances()) above_floor = true;
   }
   if (active || above_floor) sim_.schedule_in(policies_.autoscaler->tick_interval(), handler_, kAutoscaleTick, 0);
+}
+
+void ControlPlane::stop_if_no_progress_possible() {
+  // With no arrival left and nothing scheduled but the periodic ticks (this one is popped; a
+  // preload tick is always pending then), requests in flight can only be waiting at their
+  // routers, for a start that gets no GPUs. Only a tick can change that, and an autoscaler's
+  // decisions rest on windows (Knative's 60 s, a seasonal day): a simulated day and 1,000 ticks
+  // without another event means none will, and the ticks would go on until the time bound.
+  const int64_t other_ticks = policies_.preload->interval() > Time::zero() ? 1 : 0;
+  if (next_arrival_ || in_flight_.empty() || sim_.foreground_pending() > other_ticks) {
+    waiting_on_ticks_since_.reset();
+    ticks_waited_ = 0;
+    return;
+  }
+  if (!waiting_on_ticks_since_) waiting_on_ticks_since_ = sim_.now();
+  constexpr int64_t kTicksWithoutProgress = 1000;
+  const Time kTimeWithoutProgress = Time::from_seconds(86400);
+  if (++ticks_waited_ < kTicksWithoutProgress || sim_.now() - *waiting_on_ticks_since_ < kTimeWithoutProgress) return;
+  std::string waiting;
+  for (ModelId model = 0; model < instances_.models(); ++model)
+    if (router_.holds_any(model))
+      waiting += fmt::format("{}{} ({} queued)", waiting.empty() ? "" : ", ", instances_.model(model).served.spec.name,
+                             router_.queue(model).size());
+  throw InputError(fmt::format(
+      "no progress possible at {:.3f} s: {} requests wait at the router for {} but no arrival is left and nothing has "
+      "been scheduled except the autoscaler's ticks since {:.3f} s: their instances cannot get GPUs (check the "
+      "autoscaler's fixed or minimum instances, policies.migration.params.idle_instances_yield and the cluster's "
+      "size); no results are written",
+      sim_.now().seconds(), in_flight_.size(), waiting, waiting_on_ticks_since_->seconds()));
 }
 
 void ControlPlane::scale_to_target(ModelId model, bool may_start) {

@@ -85,6 +85,8 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   // ones above it.
   void scale_to_target(ModelId model, bool may_start);
   void autoscale_tick();
+  // Throws when requests wait that no event but a periodic tick can ever serve.
+  void stop_if_no_progress_possible();
   // The keep-alive let an idle instance go: released, unless the autoscaler's target keeps it.
   void expire(InstanceId id);
   // Ends an instance's run of decode steps after the step in progress, so that the next step
@@ -122,6 +124,10 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   InstancePlacer placer_;
   LiveMigration migration_;
   std::optional<Request> next_arrival_;
+  // Since when the requests in flight have been waiting with nothing but this plane's ticks
+  // scheduled (autoscale_tick), and for how many ticks.
+  std::optional<Time> waiting_on_ticks_since_;
+  int64_t ticks_waited_ = 0;
   RequestCounts counts_;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;

@@ -61,6 +61,8 @@ class Simulator {
 
   Time now() const { return now_; }
   uint64_t events_handled() const { return events_handled_; }
+  // Events pending that keep the run going (not a background handler's).
+  int64_t foreground_pending() const { return foreground_pending_; }
   void set_observer(EventObserver* observer) { observer_ = observer; }
   const char* handler_name(uint16_t handler) const { return handlers_[handler]->name(); }
   bool stopped_at_end() const { return stopped_at_end_; }

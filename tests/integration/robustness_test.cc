@@ -39,6 +39,34 @@ TEST(Robustness, RequestsOfAModelThatFitsNoServerAreRejectedAndTheRunGoesOn) {
   EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 4);
 }
 
+// One GPU, two models, `fixed` keeping one instance of each and idle instances not yielding:
+// opt-6.7b's instance holds the GPU for good and opt-1.3b's request can never be served. Only
+// the autoscaler's ticks remain (every 2 s, until the time bound); the run stops once a
+// simulated day and 1,000 ticks pass without another event, with exit 2 and no results.
+TEST(Robustness, RequestsThatOnlyPeriodicTicksCouldServeStopTheRunWithExitTwo) {
+  const auto dir = fresh_dir("no_progress");
+  std::ofstream(dir / "two.csv")
+      << "arrival_s,model,input_tokens,output_tokens\n0,opt-6.7b,100,10\n1,opt-1.3b,100,10\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "no-progress",
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40", "server": {"gpus": 1}}]},
+    "models": [{"name": "opt-6.7b"}, {"name": "opt-1.3b"}],
+    "policies": {"autoscale": {"name": "fixed", "params": {"instances": 1}},
+                 "migration": {"params": {"idle_instances_yield": false}}},
+    "workload": {"sources": [{"kind": "trace", "path": "two.csv", "models": ["opt-6.7b", "opt-1.3b"],
+                              "mapping": {"model_field": "model"}}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("no progress possible"));
+  EXPECT_THAT(r.output, HasSubstr("1 requests wait at the router for opt-1.3b (1 queued)"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  // With idle instances yielding (the default) the same workload completes.
+  const auto yielding = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string() +
+                                  " --set policies.migration.params.idle_instances_yield=true");
+  EXPECT_EQ(yielding.exit_code, 0) << yielding.output;
+  EXPECT_THAT(yielding.output, HasSubstr("2 completed"));
+}
+
 TEST(Robustness, InAMixedClusterAnInstanceGoesOnlyWhereItsWeightsFit) {
   const auto dir = fresh_dir("mixed_cluster");
   // Server 0 has A5000s of 24 GiB, server 1 H100s of 80 GB. llama-2-13b's 26 GB of weights
