@@ -11,8 +11,8 @@
 namespace slsim {
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-                           const EngineParams& engine_params, Policies policies, RequestSource& source,
-                           ServingObserver& observer)
+                           const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
+                           RequestSource& source, ServingObserver& observer)
     : sim_(sim),
       cluster_(cluster),
       loader_(loader),
@@ -22,7 +22,7 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       handler_(sim.add_handler(this)),
       scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()),
       instances_(sim, cluster, std::move(models), engine_params, observer),
-      router_(sim, instances_, *policies_.routing, in_flight_),
+      router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this) {}
 
@@ -65,6 +65,7 @@ void ControlPlane::on_event(const Event& event) {
       break;
     }
     case kPreloadTick:
+      stop_if_no_progress_possible();
       run_preload_plan();
       // Once the workload is exhausted there is nothing left to prepare for.
       if (next_arrival_ || !in_flight_.empty())
@@ -90,7 +91,9 @@ void ControlPlane::on_arrival() {
   policies_.keepalive->on_request(r.model, sim_.now());
   policies_.preload->on_request(r.model, sim_.now());
   policies_.autoscaler->on_arrival(r.model, sim_.now());
-  if (const char* refusal = router_.refusal(r)) {
+  const char* refusal = router_.refusal(r);
+  if (!refusal && instances_.model(r.model).ready() == 0 && router_.full(r.model)) refusal = "router queue full";
+  if (refusal) {
     ++counts_.rejected;
     observer_.on_rejected(r, refusal);
     return;
@@ -155,12 +158,12 @@ void ControlPlane::autoscale_tick() {
 }
 
 void ControlPlane::stop_if_no_progress_possible() {
-  // With no arrival left and nothing scheduled but the periodic ticks (this one is popped; a
-  // preload tick is always pending then), requests in flight can only be waiting at their
-  // routers, for a start that gets no GPUs. Only a tick can change that, and an autoscaler's
-  // decisions rest on windows (Knative's 60 s, a seasonal day): a simulated day and 1,000 ticks
-  // without another event means none will, and the ticks would go on until the time bound.
-  const int64_t other_ticks = policies_.preload->interval() > Time::zero() ? 1 : 0;
+  // With no arrival left and nothing scheduled but the periodic ticks (the one being handled is
+  // popped; the other kind, if configured, is always pending while requests are in flight),
+  // requests in flight can only be waiting at their routers, for a start that gets no GPUs. Only a tick can change
+  // that, and an autoscaler's decisions rest on windows (Knative's 60 s, a seasonal day): a simulated day and 1,000
+  // ticks without another event means none will, and the ticks would go on until the time bound.
+  const int64_t other_ticks = (policies_.preload->interval() > Time::zero() ? 1 : 0) + (scaling_by_target_ ? 1 : 0) - 1;
   if (next_arrival_ || in_flight_.empty() || sim_.foreground_pending() > other_ticks) {
     waiting_on_ticks_since_.reset();
     ticks_waited_ = 0;
@@ -177,7 +180,7 @@ void ControlPlane::stop_if_no_progress_possible() {
                              router_.queue(model).size());
   throw InputError(fmt::format(
       "no progress possible at {:.3f} s: {} requests wait at the router for {} but no arrival is left and nothing has "
-      "been scheduled except the autoscaler's ticks since {:.3f} s: their instances cannot get GPUs (check the "
+      "been scheduled except periodic ticks since {:.3f} s: their instances cannot get GPUs (check the "
       "autoscaler's fixed or minimum instances, policies.migration.params.idle_instances_yield and the cluster's "
       "size); no results are written",
       sim_.now().seconds(), in_flight_.size(), waiting, waiting_on_ticks_since_->seconds()));

@@ -47,7 +47,8 @@ struct Policies {
 class ControlPlane final : public EventHandler, public LoadListener, private VictimHandler, private MigrationHost {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-               const EngineParams& engine_params, Policies policies, RequestSource& source, ServingObserver& observer);
+               const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
+               RequestSource& source, ServingObserver& observer);
 
   // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();

@@ -67,6 +67,27 @@ TEST(Robustness, RequestsThatOnlyPeriodicTicksCouldServeStopTheRunWithExitTwo) {
   EXPECT_THAT(yielding.output, HasSubstr("2 completed"));
 }
 
+// Five requests within 0.4 s, while the first instance takes seconds to start: with at most
+// two waiting at the router, the first two wait and are served, the last three are rejected
+// with the reason counted as the other rejections are.
+TEST(Robustness, ARequestArrivingAtAFullRouterQueueIsRejectedAndCounted) {
+  const auto dir = fresh_dir("router_queue_full");
+  std::ofstream(dir / "burst.csv") << "arrival_s,input_tokens,output_tokens\n0,100,3\n0.1,100,3\n0.2,100,3\n"
+                                      "0.3,100,3\n0.4,100,3\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "router-queue-full",
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}],
+    "router": {"max_queued_per_model": 2},
+    "workload": {"sources": [{"kind": "trace", "model": "opt-6.7b", "path": "burst.csv"}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(read_file(dir / "out/summary.json"));
+  EXPECT_EQ(summary["rejected"], 3);
+  EXPECT_EQ(summary["rejections"]["router queue full"], 3);
+  EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 2);
+}
+
 TEST(Robustness, InAMixedClusterAnInstanceGoesOnlyWhereItsWeightsFit) {
   const auto dir = fresh_dir("mixed_cluster");
   // Server 0 has A5000s of 24 GiB, server 1 H100s of 80 GB. llama-2-13b's 26 GB of weights
