@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,40 @@ TEST(Robustness, ARequestArrivingAtAFullRouterQueueIsRejectedAndCounted) {
   EXPECT_EQ(summary["rejected"], 3);
   EXPECT_EQ(summary["rejections"]["router queue full"], 3);
   EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 2);
+}
+
+// Two requests 100,000 s apart, sampled every second: after the first request the state stays
+// the same for most of a day. It is written for 1,000 repeats, then not until it changes: the
+// boundary before the second arrival (99,999 s) repeats it once more and 100,000 s shows the
+// cold start. One row per second would be over 100,000 rows; this is ~1,100.
+TEST(Robustness, AnIdleStretchWritesABoundedNumberOfTimeseriesRows) {
+  const auto dir = fresh_dir("timeseries_idle");
+  std::ofstream(dir / "far.csv") << "arrival_s,input_tokens,output_tokens\n0,100,3\n100000,100,3\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "idle-stretch", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}], "output": {"timeseries_interval_s": 1},
+    "workload": {"sources": [{"kind": "trace", "model": "opt-6.7b", "path": "far.csv"}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream csv(read_file(dir / "out/timeseries.csv"));
+  std::string line;
+  std::getline(csv, line);                                // header
+  std::vector<std::pair<std::string, std::string>> rows;  // time, state
+  while (std::getline(csv, line)) rows.emplace_back(line.substr(0, line.find(',')), line.substr(line.find(',')));
+  ASSERT_GT(rows.size(), 1000u);
+  EXPECT_LT(rows.size(), 2000u);
+  int64_t repeats = 0;
+  int64_t longest = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    repeats = rows[i].second == rows[i - 1].second ? repeats + 1 : 0;
+    longest = std::max(longest, repeats);
+  }
+  EXPECT_EQ(longest, 1001);  // 1,000 repeats, then the stretch's last boundary
+  const auto change = std::find_if(rows.begin(), rows.end(), [](const auto& row) { return row.first == "100000.000"; });
+  ASSERT_NE(change, rows.end());
+  EXPECT_EQ(std::prev(change)->first, "99999.000");
+  EXPECT_EQ(std::prev(change)->second, std::prev(change, 2)->second);
+  EXPECT_NE(change->second, std::prev(change)->second);
 }
 
 TEST(Robustness, InAMixedClusterAnInstanceGoesOnlyWhereItsWeightsFit) {
