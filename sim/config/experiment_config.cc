@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "sim/config/version.h"
@@ -53,6 +56,11 @@ void apply_override(Json& root, const std::string& assignment) {
   try {
     value = parse_json(text, "--set " + key);
   } catch (const JsonSyntaxError&) {
+    // A number a double cannot hold (1e400) is no bare word: read as a string, it would be
+    // refused further on as the wrong type, or pass where a string is expected.
+    if (std::regex_match(text, std::regex(R"(-?\d+(\.\d+)?([eE][-+]?\d+)?)")) &&
+        std::isinf(std::strtod(text.c_str(), nullptr)))
+      throw ConfigError("--set " + key, "the number " + text + " is beyond what a double holds (about 1.8e308)");
     value = text;  // bare words are strings: --set policies.keepalive.name=fixed
   }
   Json* node = &root;

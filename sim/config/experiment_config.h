@@ -138,6 +138,7 @@ struct ExperimentConfig {
   std::vector<ModelConfig> models;
   WorkloadConfig workload;
   EngineParams engine;
+  RouterParams router;
   LoaderParams loader;
   PoliciesConfig policies;
   MetricsParams metrics;
@@ -155,6 +156,7 @@ struct ExperimentConfig {
     v.list("models", models, "the models served");
     v.object("workload", workload, "where requests come from");
     v.object("engine", engine, "the serving engine inside each instance");
+    v.object("router", router, "the per-model queues of requests waiting for an instance");
     v.object("loader", loader, "checkpoint loading");
     v.object("policies", policies, "the policies under study");
     v.object("metrics", metrics, "SLO targets and billing");

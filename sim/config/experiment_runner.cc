@@ -145,7 +145,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   }
   ObserverFanOut observer(observers);
 
-  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, std::move(policies), source, observer);
+  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, c.router, std::move(policies), source,
+                       observer);
   std::unique_ptr<TimeseriesWriter> timeseries;
   if (c.output.timeseries_interval_s > 0) {
     OutputFile& timeseries_csv = results.add("timeseries.csv");

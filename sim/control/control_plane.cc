@@ -1,15 +1,18 @@
 #include "sim/control/control_plane.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 
+#include "sim/core/errors.h"
 #include "sim/core/slots.h"
 
 namespace slsim {
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-                           const EngineParams& engine_params, Policies policies, RequestSource& source,
-                           ServingObserver& observer)
+                           const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
+                           RequestSource& source, ServingObserver& observer)
     : sim_(sim),
       cluster_(cluster),
       loader_(loader),
@@ -19,7 +22,7 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       handler_(sim.add_handler(this)),
       scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()),
       instances_(sim, cluster, std::move(models), engine_params, observer),
-      router_(sim, instances_, *policies_.routing, in_flight_),
+      router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this) {}
 
@@ -67,6 +70,7 @@ void ControlPlane::on_event(const Event& event) {
       break;
     }
     case kPreloadTick:
+      stop_if_no_progress_possible();
       run_preload_plan();
       // Once the workload is exhausted there is nothing left to prepare for.
       if (next_arrival_ || !in_flight_.empty())
@@ -92,7 +96,9 @@ void ControlPlane::on_arrival() {
   policies_.keepalive->on_request(r.model, sim_.now());
   policies_.preload->on_request(r.model, sim_.now());
   policies_.autoscaler->on_arrival(r.model, sim_.now());
-  if (const char* refusal = router_.refusal(r)) {
+  const char* refusal = router_.refusal(r);
+  if (!refusal && instances_.model(r.model).ready() == 0 && router_.full(r.model)) refusal = "router queue full";
+  if (refusal) {
     ++counts_.rejected;
     observer_.on_rejected(r, refusal);
     return;
@@ -146,6 +152,7 @@ void ControlPlane::autoscale(ModelId model) {
 void ControlPlane::autoscale_tick() {
   // Once the workload is exhausted nothing new starts; ticks go on only to scale down.
   const bool active = next_arrival_ || !in_flight_.empty();
+  stop_if_no_progress_possible();
   bool above_floor = false;
   for (const ModelId model : instances_.model_ids()) {
     scale_to_target(model, active);
@@ -153,6 +160,35 @@ void ControlPlane::autoscale_tick() {
     if (m.ready() + m.starting() > policies_.autoscaler->floor_instances()) above_floor = true;
   }
   if (active || above_floor) sim_.schedule_in(policies_.autoscaler->tick_interval(), handler_, kAutoscaleTick, 0);
+}
+
+void ControlPlane::stop_if_no_progress_possible() {
+  // With no arrival left and nothing scheduled but the periodic ticks (the one being handled is
+  // popped; the other kind, if configured, is always pending while requests are in flight),
+  // requests in flight can only be waiting at their routers, for a start that gets no GPUs. Only a tick can change
+  // that, and an autoscaler's decisions rest on windows (Knative's 60 s, a seasonal day): a simulated day and 1,000
+  // ticks without another event means none will, and the ticks would go on until the time bound.
+  const int64_t other_ticks = (policies_.preload->interval() > Time::zero() ? 1 : 0) + (scaling_by_target_ ? 1 : 0) - 1;
+  if (next_arrival_ || in_flight_.empty() || sim_.foreground_pending() > other_ticks) {
+    waiting_on_ticks_since_.reset();
+    ticks_waited_ = 0;
+    return;
+  }
+  if (!waiting_on_ticks_since_) waiting_on_ticks_since_ = sim_.now();
+  constexpr int64_t kTicksWithoutProgress = 1000;
+  const Time kTimeWithoutProgress = Time::from_seconds(86400);
+  if (++ticks_waited_ < kTicksWithoutProgress || sim_.now() - *waiting_on_ticks_since_ < kTimeWithoutProgress) return;
+  std::string waiting;
+  for (const ModelId model : ids_below<ModelId>(instances_.models()))
+    if (router_.holds_any(model))
+      waiting += fmt::format("{}{} ({} queued)", waiting.empty() ? "" : ", ", instances_.model(model).served.spec.name,
+                             router_.queue(model).size());
+  throw InputError(fmt::format(
+      "no progress possible at {:.3f} s: {} requests wait at the router for {} but no arrival is left and nothing has "
+      "been scheduled except periodic ticks since {:.3f} s: their instances cannot get GPUs (check the "
+      "autoscaler's fixed or minimum instances, policies.migration.params.idle_instances_yield and the cluster's "
+      "size); no results are written",
+      sim_.now().seconds(), in_flight_.size(), waiting, waiting_on_ticks_since_->seconds()));
 }
 
 void ControlPlane::scale_to_target(ModelId model, bool may_start) {

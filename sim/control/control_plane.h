@@ -47,7 +47,8 @@ struct Policies {
 class ControlPlane final : public EventHandler, public LoadListener, private VictimHandler, private MigrationHost {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-               const EngineParams& engine_params, Policies policies, RequestSource& source, ServingObserver& observer);
+               const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
+               RequestSource& source, ServingObserver& observer);
 
   // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();
@@ -85,6 +86,8 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   // ones above it.
   void scale_to_target(ModelId model, bool may_start);
   void autoscale_tick();
+  // Throws when requests wait that no event but a periodic tick can ever serve.
+  void stop_if_no_progress_possible();
   // The keep-alive let an idle instance go: released, unless the autoscaler's target keeps it.
   void expire(InstanceId id);
   // Ends an instance's run of decode steps after the step in progress, so that the next step
@@ -122,6 +125,10 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   InstancePlacer placer_;
   LiveMigration migration_;
   std::optional<Request> next_arrival_;
+  // Since when the requests in flight have been waiting with nothing but this plane's ticks
+  // scheduled (autoscale_tick), and for how many ticks.
+  std::optional<Time> waiting_on_ticks_since_;
+  int64_t ticks_waited_ = 0;
   RequestCounts counts_;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;

@@ -5,8 +5,14 @@
 
 namespace slsim {
 
-Router::Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy& routing, InFlightRequests& in_flight)
-    : sim_(sim), instances_(instances), routing_(routing), in_flight_(in_flight), queues_(instances.models()) {}
+Router::Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy& routing, InFlightRequests& in_flight,
+               const RouterParams& params)
+    : sim_(sim),
+      instances_(instances),
+      routing_(routing),
+      in_flight_(in_flight),
+      params_(params),
+      queues_(instances.models()) {}
 
 const char* Router::refusal(const Request& r) const {
   const ModelState& m = instances_.model(r.model);

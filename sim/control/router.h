@@ -12,20 +12,40 @@
 
 #include "sim/control/in_flight.h"
 #include "sim/control/instance_registry.h"
+#include "sim/core/fields.h"
 #include "sim/core/simulator.h"
 #include "sim/policy/scheduler/routing.h"
 
 namespace slsim {
 
+// A model's router queue is bounded so that a burst at a model whose instances cannot start
+// (or start too slowly) costs bounded memory; the default is far above any queue of the
+// reference scenarios, so it only guards against runaway runs.
+struct RouterParams {
+  int64_t max_queued_per_model = 1'000'000;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("max_queued_per_model", max_queued_per_model,
+            "most requests waiting at one model's router for an instance; one arriving at a full queue is "
+            "rejected (`router queue full`)",
+            at_least(1));
+  }
+};
+
 class Router {
  public:
-  Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy& routing, InFlightRequests& in_flight);
+  Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy& routing, InFlightRequests& in_flight,
+         const RouterParams& params);
 
   // Why the request can never be served, or nullptr when it can.
   const char* refusal(const Request& r) const;
 
   const std::deque<RequestId>& queue(ModelId model) const { return queues_[model]; }
   bool holds_any(ModelId model) const { return !queues_[model].empty(); }
+  // A new arrival would exceed max_queued_per_model (requests taken back from a preempted
+  // instance are held regardless: they were admitted).
+  bool full(ModelId model) const { return static_cast<int64_t>(queues_[model].size()) >= params_.max_queued_per_model; }
   // Holds a request until an instance of its model is ready: last in line, or, for one taken
   // back from a preempted instance, first.
   void hold(ModelId model, RequestId id) { queues_[model].push_back(id); }
@@ -45,6 +65,7 @@ class Router {
   InstanceRegistry& instances_;
   RoutingPolicy& routing_;
   InFlightRequests& in_flight_;
+  RouterParams params_;
   IdVector<ModelId, std::deque<RequestId>> queues_;
   std::vector<RouteCandidate> candidates_;
 };

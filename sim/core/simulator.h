@@ -61,6 +61,10 @@ class Simulator {
 
   Time now() const { return now_; }
   uint64_t events_handled() const { return events_handled_; }
+  // Events pending that keep the run going (not a background handler's).
+  int64_t foreground_pending() const { return foreground_pending_; }
+  // The time of the earliest pending event; only while one is pending.
+  Time next_event_time() const { return queue_.top().time; }
   void set_observer(EventObserver* observer) { observer_ = observer; }
   const char* handler_name(uint16_t handler) const { return handlers_[handler]->name(); }
   bool stopped_at_end() const { return stopped_at_end_; }

@@ -55,7 +55,9 @@ struct EngineParams {
             "share of GPU memory the engine may use (vLLM default 0.9)", between(0.05, 1));
     v.field("activation_reserve_bytes", activation_reserve_bytes,
             "memory per instance kept for activations, not KV cache, bytes", at_least(0));
-    v.field("block_size", block_size, "tokens per KV block (vLLM default 16)", at_least(1));
+    // Bounded because a run keeps per-block-slot counters (counted decoding's phases) and sizes
+    // blocks in bytes; vLLM itself offers 8 to 128.
+    v.field("block_size", block_size, "tokens per KV block (vLLM default 16; at most 65,536)", between(1, 65536));
     v.choice("kv_allocator", kv_allocator,
              "paged: blocks taken as tokens arrive, shared copy-on-write (vLLM); contiguous: each sequence "
              "reserves the model's max context at admission and shares nothing (Orca, FasterTransformer)",

@@ -151,12 +151,7 @@ CalibrationProfile load_calibration(const std::string& path) {
   if (!in) throw InputError(path + ": cannot open the calibration file (docs/calibration.md says how to make one)");
   std::stringstream text;
   text << in.rdbuf();
-  Json document;
-  try {
-    document = Json::parse(text.str());
-  } catch (const Json::parse_error& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
-  }
+  const Json document = parse_json(text.str(), path);
   CalibrationProfile profile;
   try {
     JsonReader::read_struct(document, "", profile);

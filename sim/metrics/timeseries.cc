@@ -35,15 +35,34 @@ TimeseriesWriter::TimeseriesWriter(Simulator& sim, const Cluster& cluster, const
 void TimeseriesWriter::start() { sim_.schedule_in(Time::zero(), handler_, 0, 0); }
 
 void TimeseriesWriter::on_event(const Event&) {
-  sample();
-  sim_.schedule_in(interval_, handler_, 0, 0);
+  sample(false);
+  Time next = sim_.now() + interval_;
+  if (repeats_ > kRepeatedRowsWritten && sim_.foreground_pending() > 0) {
+    // Nothing changes before the next event: wake at the first boundary at or after it.
+    const int64_t boundaries = (sim_.next_event_time().ns() + interval_.ns() - 1) / interval_.ns();
+    next = std::max(next, Time::from_ns(boundaries * interval_.ns()));
+  }
+  sim_.schedule_at(next, handler_, 0, 0);
 }
 
 void TimeseriesWriter::finish() {
-  if (last_sample_ != sim_.now()) sample();
+  if (last_sample_ != sim_.now()) {
+    sample(true);
+  } else if (last_written_ != sim_.now()) {
+    write_row(sim_.now(), last_state_);
+  }
 }
 
-void TimeseriesWriter::sample() {
+void TimeseriesWriter::write_row(Time at, const std::string& state) {
+  last_written_ = at;
+  row_.clear();
+  fmt::format_to(std::back_inserter(row_), "{:.3f}", at.seconds());
+  row_ += state;
+  row_ += '\n';
+  file_.write(row_);
+}
+
+void TimeseriesWriter::sample(bool always) {
   last_sample_ = sim_.now();
   int64_t gpus_by_state[4] = {0, 0, 0, 0};
   std::string per_model;
@@ -64,12 +83,20 @@ void TimeseriesWriter::sample() {
     ssd += loader_.ssd(s.id).used_bytes();
   }
   const int64_t held = gpus_by_state[0] + gpus_by_state[1] + gpus_by_state[2] + gpus_by_state[3];
-  row_.clear();
-  fmt::format_to(std::back_inserter(row_), "{:.3f},{},{},{},{},{},{},{}", sim_.now().seconds(), gpus_by_state[2],
-                 gpus_by_state[1], gpus_by_state[0], gpus_by_state[3], gpus - held, dram, ssd);
-  row_ += per_model;
-  row_ += '\n';
-  file_.write(row_);
+  state_.clear();
+  fmt::format_to(std::back_inserter(state_), ",{},{},{},{},{},{},{}", gpus_by_state[2], gpus_by_state[1],
+                 gpus_by_state[0], gpus_by_state[3], gpus - held, dram, ssd);
+  state_ += per_model;
+  if (last_written_ && state_ == last_state_) {
+    if (++repeats_ > kRepeatedRowsWritten && !always) return;
+  } else {
+    // The flat stretch ended after the boundary before now; its last row shows where.
+    const Time before = sim_.now() - interval_;
+    if (repeats_ > kRepeatedRowsWritten && last_written_ < before) write_row(before, last_state_);
+    repeats_ = 0;
+    last_state_ = state_;
+  }
+  write_row(sim_.now(), state_);
 }
 
 }  // namespace slsim

@@ -3,6 +3,11 @@
 // state, bytes cached per tier (summed over servers), and per model its instances by state
 // and the requests queued at its router. Sampling is a background event (sim/core/simulator.h),
 // read-only: the run, its end time and its event count are the same with or without it.
+// A state unchanged for more than kRepeatedRowsWritten rows is not written again until it
+// changes: the sampler then wakes only at the first interval boundary at or after the next
+// event, and writes the flat stretch's last row (the boundary before the change) before the
+// new one; the run's last row is always written. A far-future arrival or a long keep-alive
+// thus costs a bounded number of rows, not one per interval of idle simulated time.
 
 #include <cstdint>
 #include <string>
@@ -18,6 +23,7 @@ namespace slsim {
 
 class TimeseriesWriter final : public EventHandler {
  public:
+  static constexpr int64_t kRepeatedRowsWritten = 1000;
   TimeseriesWriter(Simulator& sim, const Cluster& cluster, const Loader& loader, const ControlPlane& control,
                    const std::vector<std::string>& model_names, std::vector<int64_t> gpus_per_instance, Time interval,
                    OutputFile& file);
@@ -28,7 +34,9 @@ class TimeseriesWriter final : public EventHandler {
   void on_event(const Event& event) override;
 
  private:
-  void sample();
+  // Samples now; a repeated state past kRepeatedRowsWritten is written only when `always`.
+  void sample(bool always);
+  void write_row(Time at, const std::string& state);
   Simulator& sim_;
   const Cluster& cluster_;
   const Loader& loader_;
@@ -38,6 +46,10 @@ class TimeseriesWriter final : public EventHandler {
   OutputFile& file_;
   uint16_t handler_;
   std::optional<Time> last_sample_;
+  std::optional<Time> last_written_;
+  std::string state_;       // the row without its time
+  std::string last_state_;  // the last row written or skipped, without its time
+  int64_t repeats_ = 0;     // samples since last_state_ first appeared
   std::string row_;
 };
 

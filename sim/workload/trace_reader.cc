@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "sim/core/errors.h"
+#include "sim/core/fields.h"
 
 namespace slsim {
 namespace {
@@ -468,9 +469,20 @@ std::string TraceReader::parse_record() {
     throw TraceError(path_, line_number_,
                      "field " + names_[kTime] + ": earlier than the previous row; the trace must be sorted");
   }
+  // Bounded as every seconds field is (kMaxSeconds), so arrival plus any delay stays within int64
+  // nanoseconds; a negative arrival would be scheduled before the clock starts.
+  const int64_t time_ns = mapping_.relative ? *ns - first_ns_.value_or(*ns) : *ns;
+  if (time_ns < 0)
+    return field_error(kTime, fmt::format("arrival at {} s is negative; expected a time at or after 0 (or map the "
+                                          "trace as relative to its first request)",
+                                          canonical_seconds(time_ns)));
+  if (time_ns > static_cast<int64_t>(kMaxSeconds * 1e9))
+    return field_error(
+        kTime, fmt::format("arrival at {} s is beyond the simulated time bound of {:g} s{}", canonical_seconds(time_ns),
+                           kMaxSeconds, mapping_.relative ? " after the first request" : ""));
   last_ns_ = *ns;
   if (!first_ns_) first_ns_ = *ns;
-  record_.time_ns = mapping_.relative ? *ns - *first_ns_ : *ns;
+  record_.time_ns = time_ns;
   record_.input_tokens = *input;
   record_.output_tokens = *output;
   return {};

@@ -137,4 +137,29 @@ TEST(Cli, ADuplicateKeyInAConfigIsRefusedWithItsPath) {
   EXPECT_THAT(r.output, HasSubstr("config.json: seed: the key appears twice"));
 }
 
+// A block of 10^15 tokens would be sized in bytes beyond int64 and counted slot by slot; the
+// field is bounded (1 to 65,536), so the run stops before writing anything.
+TEST(Cli, AHugeBlockSizeExitsTwoNamingTheFieldAndWritesNothing) {
+  const auto dir = fresh_dir("cli_block_size");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const auto r =
+      run_slsim("run " + config.string() + " -o " + (dir / "out").string() + " --set engine.block_size=1e15");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("engine.block_size: expected an integer in [1, 65536], got 1000000000000000"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// 1e400 is valid JSON syntax but no double holds it: an error naming the key, for a key that
+// exists and for one that does not alike, before the config is read further.
+TEST(Cli, ANumberBeyondADoubleInAnOverrideExitsTwoAndWritesNothing) {
+  const auto dir = fresh_dir("cli_1e400");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  for (const std::string key : {"x", "duration_s"}) {
+    const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string() + " --set " + key + "=1e400");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--set " + key + ": the number 1e400 is beyond what a double holds"));
+    EXPECT_FALSE(fs::exists(dir / "out"));
+  }
+}
+
 }  // namespace slsim

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -37,6 +38,89 @@ TEST(Robustness, RequestsOfAModelThatFitsNoServerAreRejectedAndTheRunGoesOn) {
   EXPECT_EQ(summary["rejections"]["model fits no server"], 3);
   EXPECT_EQ(summary["models"]["opt-30b"]["rejected"], 3);
   EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 4);
+}
+
+// One GPU, two models, `fixed` keeping one instance of each and idle instances not yielding:
+// opt-6.7b's instance holds the GPU for good and opt-1.3b's request can never be served. Only
+// the autoscaler's ticks remain (every 2 s, until the time bound); the run stops once a
+// simulated day and 1,000 ticks pass without another event, with exit 2 and no results.
+TEST(Robustness, RequestsThatOnlyPeriodicTicksCouldServeStopTheRunWithExitTwo) {
+  const auto dir = fresh_dir("no_progress");
+  std::ofstream(dir / "two.csv")
+      << "arrival_s,model,input_tokens,output_tokens\n0,opt-6.7b,100,10\n1,opt-1.3b,100,10\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "no-progress",
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40", "server": {"gpus": 1}}]},
+    "models": [{"name": "opt-6.7b"}, {"name": "opt-1.3b"}],
+    "policies": {"autoscale": {"name": "fixed", "params": {"instances": 1}},
+                 "migration": {"params": {"idle_instances_yield": false}}},
+    "workload": {"sources": [{"kind": "trace", "path": "two.csv", "models": ["opt-6.7b", "opt-1.3b"],
+                              "mapping": {"model_field": "model"}}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("no progress possible"));
+  EXPECT_THAT(r.output, HasSubstr("1 requests wait at the router for opt-1.3b (1 queued)"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  // With idle instances yielding (the default) the same workload completes.
+  const auto yielding = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string() +
+                                  " --set policies.migration.params.idle_instances_yield=true");
+  EXPECT_EQ(yielding.exit_code, 0) << yielding.output;
+  EXPECT_THAT(yielding.output, HasSubstr("2 completed"));
+}
+
+// Five requests within 0.4 s, while the first instance takes seconds to start: with at most
+// two waiting at the router, the first two wait and are served, the last three are rejected
+// with the reason counted as the other rejections are.
+TEST(Robustness, ARequestArrivingAtAFullRouterQueueIsRejectedAndCounted) {
+  const auto dir = fresh_dir("router_queue_full");
+  std::ofstream(dir / "burst.csv") << "arrival_s,input_tokens,output_tokens\n0,100,3\n0.1,100,3\n0.2,100,3\n"
+                                      "0.3,100,3\n0.4,100,3\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "router-queue-full",
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}],
+    "router": {"max_queued_per_model": 2},
+    "workload": {"sources": [{"kind": "trace", "model": "opt-6.7b", "path": "burst.csv"}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(read_file(dir / "out/summary.json"));
+  EXPECT_EQ(summary["rejected"], 3);
+  EXPECT_EQ(summary["rejections"]["router queue full"], 3);
+  EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 2);
+}
+
+// Two requests 100,000 s apart, sampled every second: after the first request the state stays
+// the same for most of a day. It is written for 1,000 repeats, then not until it changes: the
+// boundary before the second arrival (99,999 s) repeats it once more and 100,000 s shows the
+// cold start. One row per second would be over 100,000 rows; this is ~1,100.
+TEST(Robustness, AnIdleStretchWritesABoundedNumberOfTimeseriesRows) {
+  const auto dir = fresh_dir("timeseries_idle");
+  std::ofstream(dir / "far.csv") << "arrival_s,input_tokens,output_tokens\n0,100,3\n100000,100,3\n";
+  std::ofstream(dir / "config.json") << R"({
+    "name": "idle-stretch", "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}], "output": {"timeseries_interval_s": 1},
+    "workload": {"sources": [{"kind": "trace", "model": "opt-6.7b", "path": "far.csv"}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream csv(read_file(dir / "out/timeseries.csv"));
+  std::string line;
+  std::getline(csv, line);                                // header
+  std::vector<std::pair<std::string, std::string>> rows;  // time, state
+  while (std::getline(csv, line)) rows.emplace_back(line.substr(0, line.find(',')), line.substr(line.find(',')));
+  ASSERT_GT(rows.size(), 1000u);
+  EXPECT_LT(rows.size(), 2000u);
+  int64_t repeats = 0;
+  int64_t longest = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    repeats = rows[i].second == rows[i - 1].second ? repeats + 1 : 0;
+    longest = std::max(longest, repeats);
+  }
+  EXPECT_EQ(longest, 1001);  // 1,000 repeats, then the stretch's last boundary
+  const auto change = std::find_if(rows.begin(), rows.end(), [](const auto& row) { return row.first == "100000.000"; });
+  ASSERT_NE(change, rows.end());
+  EXPECT_EQ(std::prev(change)->first, "99999.000");
+  EXPECT_EQ(std::prev(change)->second, std::prev(change, 2)->second);
+  EXPECT_NE(change->second, std::prev(change)->second);
 }
 
 TEST(Robustness, InAMixedClusterAnInstanceGoesOnlyWhereItsWeightsFit) {

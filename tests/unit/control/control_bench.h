@@ -77,7 +77,7 @@ struct ControlBench {
         placement({}, placement_context),
         migration({}, migration_context),
         routing({}, routing_context),
-        router(sim, instances, routing, in_flight),
+        router(sim, instances, routing, in_flight, RouterParams{}),
         placer(sim, cluster, loader, instances, router, placement, migration, loads, victims),
         live(sim, instances, placer, in_flight, loader, migration, observer, host) {}
 

@@ -180,6 +180,31 @@ TEST(CalibratedLatency, MalformedTablesNameTheFileAndThePath) {
   EXPECT_THROW(load_calibration("/nonexistent/calibration.json"), InputError);
 }
 
+// The calibration file goes through the project's JSON reader: a repeated key or nesting past
+// the depth limit is refused with the file and the JSON path, as in an experiment config.
+TEST(CalibratedLatency, RepeatedKeysAndDeepNestingNameTheFileAndThePath) {
+  const auto folder = testing_support::unique_temp_dir("calibration");
+  const auto repeated = folder / "repeated.json";
+  std::ofstream(repeated) << R"({"gpu": "x", "gemm": [{"in_features": 8, "in_features": 8}]})";
+  try {
+    load_calibration(repeated.string());
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(repeated.string() + ": gemm[0].in_features: the key appears twice"),
+              std::string::npos)
+        << e.what();
+  }
+  const auto deep = folder / "deep.json";
+  std::ofstream(deep) << R"({"gpu": )" << std::string(1000, '[') << std::string(1000, ']') << "}";
+  try {
+    load_calibration(deep.string());
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(deep.string()), std::string::npos) << e.what();
+  }
+}
+
 TEST(LatencyModelFactory, BuildsTheConfiguredModel) {
   EngineParams params;
   EXPECT_EQ(make_latency_model(tiny_model(), test_gpu(), 1, params)->estimates(),

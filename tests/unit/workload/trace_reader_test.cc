@@ -279,7 +279,7 @@ TEST(TraceReaderInput, ALineWithMoreFieldsThanTheHeaderIsAnErrorNamingTheLine) {
 // A model id with a comma and a quote must come back whole through the canonical CSV.
 TEST(TraceReaderInput, TheCanonicalRowReadsBackToTheSameRecord) {
   TraceRecord record;
-  record.time_ns = -1'000'000'005;
+  record.time_ns = 1'000'000'005;
   record.input_tokens = 7;
   record.output_tokens = 3;
   record.samples = 2;
@@ -301,6 +301,37 @@ TEST(TraceReaderInput, TheCanonicalRowReadsBackToTheSameRecord) {
   EXPECT_EQ(back->model_id, model);
   EXPECT_EQ(back->samples, 2);
   EXPECT_EQ(back->prefix_blocks, record.prefix_blocks);
+}
+
+// Arrivals are bounded as every seconds field is (kMaxSeconds = 10^9 s): 10^9 s itself is read,
+// one nanosecond more is refused; the bound applies after the times are made relative, in CSV
+// and JSONL alike, and the error names the file and the line.
+TEST(TraceReaderInput, ArrivalsBeyondTheTimeBoundOrNegativeAreErrorsNamingTheLine) {
+  TraceMapping absolute;
+  absolute.relative = false;
+  const auto at_bound = write_trace("bound.csv", "arrival_s,input_tokens,output_tokens\n1000000000,1,1\n");
+  TraceReader reader(at_bound.string(), absolute);
+  EXPECT_EQ(reader.next()->time_ns, 1'000'000'000 * kSecond);
+  const auto beyond =
+      write_trace("beyond.csv", "arrival_s,input_tokens,output_tokens\n1,1,1\n1000000000.000000001,1,1\n");
+  EXPECT_EQ(error_of(beyond, absolute),
+            beyond.string() +
+                ":3: field arrival_s: arrival at 1000000000.000000001 s is beyond the simulated time bound of 1e+09 s");
+  // Relative to the first request: 10^9 + 1 s after an arrival at 1 s is 10^9 s, within the bound.
+  TraceReader relative(beyond.string(), TraceMapping{});
+  EXPECT_EQ(relative.next()->time_ns, 0);
+  EXPECT_EQ(relative.next()->time_ns, 1'000'000'000 * kSecond - kSecond + 1);
+  const auto negative =
+      write_trace("negative.jsonl", "{\"arrival_s\": -0.5, \"input_tokens\": 1, \"output_tokens\": 1}\n");
+  EXPECT_THAT(error_of(negative, absolute),
+              HasSubstr("negative.jsonl:1: field arrival_s: arrival at -0.500000000 s is negative"));
+  const auto not_a_number = write_trace("nan.csv", "arrival_s,input_tokens,output_tokens\nnan,1,1\n");
+  EXPECT_THAT(error_of(not_a_number, absolute), HasSubstr("nan.csv:2: field arrival_s: expected a number of s"));
+  // --skip-bad skips an out-of-bound line like any other bad line.
+  TraceReader skipping(beyond.string(), absolute, 1);
+  EXPECT_TRUE(skipping.next());
+  EXPECT_FALSE(skipping.next());
+  EXPECT_EQ(skipping.skipped(), 1);
 }
 
 }  // namespace slsim
