@@ -317,6 +317,12 @@ void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
   start_flow(from, to, static_cast<double>(part.bytes), make_tag(id, 0, kPreload));
 }
 
+bool Loader::stage_on_ssd(ServerId server, const CheckpointPart& part) {
+  TierCache& cache = ssd_[server];
+  if (!cache.contains(part.id) && cache.used_bytes() + part.bytes > cache.capacity_bytes()) return false;
+  return cache.insert(part.id, part.bytes, sim_.now());
+}
+
 uint32_t Loader::add_cache_fill(ServerId server, const CheckpointPart& part, Tier target) {
   const uint32_t id = reuse_or_append(preloads_, free_preloads_);
   preloads_[id] = PendingPreload{server, part, target, true};

@@ -188,4 +188,18 @@ TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
   EXPECT_NEAR(b.done_s(2) - start.seconds(), 0.25, 1e-9);
 }
 
+TEST(Loader, ACheckpointStagedOnTheSsdLoadsFromItWithoutEvictingAnother) {
+  Bench b(ideal());
+  EXPECT_TRUE(b.loader.stage_on_ssd(0, CheckpointPart{5, 2'000'000'000, 1}));
+  b.load(0, 5, 2.0, {0});
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::ssd);
+  EXPECT_DOUBLE_EQ(b.done_s(0), 0.5);  // 2 GB at the SSD's 4 GB/s, no download
+  // The test server's SSD cache is 2^40 bytes; a checkpoint of that size does not fit beside the
+  // staged 2 GB, and staging never evicts.
+  EXPECT_FALSE(b.loader.stage_on_ssd(0, CheckpointPart{6, int64_t{1} << 40, 1}));
+  EXPECT_TRUE(b.loader.ssd(0).contains(5));
+  EXPECT_FALSE(b.loader.ssd(0).contains(6));
+}
+
 }  // namespace slsim
