@@ -124,7 +124,7 @@ def causes():
 
 def main():
     figures = {"loading_s": loading(), "e2e_latency_s": e2e(), "scheduler_ablation_s": scheduler(),
-               "causes_opt-6.7b_gsm8k_0.5rps": causes()}
+               "causes_opt-6.7b_gsm8k": causes()}
     with open(os.path.join(HERE, "paper_figures.json"), "w") as f:
         json.dump(figures, f, indent=1, sort_keys=True)
         f.write("\n")

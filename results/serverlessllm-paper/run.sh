@@ -68,5 +68,7 @@ cause no-startup --set loader.process_start_s=0 --set loader.gpu_context_s=0 \
 cause keepalive-600 --set policies.keepalive.params.ttl_s=600
 cause cv-1 --set workload.sources.0.cv=1
 run kserve opt-6.7b gsm8k 0.5 "$runs/causes/kserve-sllm-loader" --set loader.format=sllm
+# Where ServerlessLLM falls behind locality (OPT-6.7B at 1 req/s): the same run without live migration.
+run serverlessllm opt-6.7b gsm8k 1 "$runs/causes/r1-no-migration" --set 'policies.migration={"name": "none"}'
 
 python3 "$here/make_figures.py"
