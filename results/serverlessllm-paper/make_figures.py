@@ -15,7 +15,8 @@ FORMATS = ["sllm", "safetensors", "torch"]
 TIERS = {"lru": "dram", "none": "ssd"}  # the DRAM cache policy decides where the second load reads
 SYSTEMS = ["serverlessllm", "ray-serve-cache", "ray-serve", "kserve"]
 SCHEDULERS = ["serverlessllm", "locality", "preemption"]
-MODELS = ["opt-6.7b", "opt-13b", "opt-30b"]
+MODELS = ["opt-6.7b", "opt-13b", "opt-30b"]  # the scheduler ablation
+E2E_MODELS = MODELS + ["llama-2-7b", "llama-2-13b", "falcon-7b"]
 DATASETS = ["gsm8k", "sharegpt"]
 
 
@@ -62,16 +63,16 @@ def e2e():
     for metric, key in [("mean", "e2e_s"), ("ttft_mean", "ttft_s")]:
         for system in SYSTEMS:
             figure[f"{system}/{metric}"] = {
-                f"{m}/{d}": round(summary(f"e2e/{system}-{m}-{d}")[key]["mean"], 2) for m in MODELS for d in DATASETS}
+                f"{m}/{d}": round(summary(f"e2e/{system}-{m}-{d}")[key]["mean"], 2) for m in E2E_MODELS for d in DATASETS}
     for system in SYSTEMS:
         figure[f"{system}/p99"] = {
-            f"{m}/{d}": round(summary(f"e2e/{system}-{m}-{d}")["e2e_s"]["p99"], 1) for m in MODELS for d in DATASETS}
+            f"{m}/{d}": round(summary(f"e2e/{system}-{m}-{d}")["e2e_s"]["p99"], 1) for m in E2E_MODELS for d in DATASETS}
     return figure
 
 
 def plot_e2e(figure):
-    xs = [f"{m}/{d}" for m in MODELS for d in DATASETS]
-    fig, axes = plot.plt.subplots(1, 2, figsize=(12, 4.2))
+    xs = [f"{m}/{d}" for m in E2E_MODELS for d in DATASETS]
+    fig, axes = plot.plt.subplots(2, 1, figsize=(12, 8))
     width = 0.8 / len(SYSTEMS)
     for ax, metric, title in [(axes[0], "mean", "mean end-to-end latency (s)"), (axes[1], "ttft_mean", "mean TTFT (s)")]:
         for k, system in enumerate(SYSTEMS):

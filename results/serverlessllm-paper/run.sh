@@ -14,8 +14,9 @@ lengths="../../../traces/lengths"  # relative to systems/
 declare -A tables=([gsm8k]="$lengths/gsm8k_llama2_tokenizer.csv"
                    [sharegpt]="$lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv")
 # Replicas per model so that each model's checkpoints (~410-480 GB) exceed one server's DRAM
-# cache (256 GiB) and fit the cluster's SSDs: 32 x OPT-6.7B, 16 x OPT-13B, 8 x OPT-30B (2 A40s each).
-declare -A replicas=([opt-6.7b]=32 [opt-13b]=16 [opt-30b]=8)
+# cache (256 GiB) and fit the cluster's SSDs: 32 x OPT-6.7B, 16 x OPT-13B, 8 x OPT-30B (2 A40s each);
+# the LLaMA-2 and Falcon rows likewise (32 x 7B, 16 x 13B).
+declare -A replicas=([opt-6.7b]=32 [opt-13b]=16 [opt-30b]=8 [llama-2-7b]=32 [llama-2-13b]=16 [falcon-7b]=32)
 
 # run SYSTEM MODEL DATASET RATE OUT [--set ...]: one run of systems/SYSTEM.json.
 run() {
@@ -41,7 +42,7 @@ models=opt-6.7b,opt-13b,opt-30b,llama-2-7b,llama-2-13b,falcon-7b,falcon-40b
 
 # 2. End to end: ServerlessLLM against KServe, Ray Serve and Ray Serve with cache, at 0.5 req/s.
 for system in serverlessllm kserve ray-serve ray-serve-cache; do
-  for model in opt-6.7b opt-13b opt-30b; do
+  for model in opt-6.7b opt-13b opt-30b llama-2-7b llama-2-13b falcon-7b; do
     for dataset in gsm8k sharegpt; do
       run "$system" "$model" "$dataset" 0.5 "$runs/e2e/$system-$model-$dataset"
     done
