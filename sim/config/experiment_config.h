@@ -43,6 +43,7 @@ struct ServerGroupConfig {
 struct ClusterConfig {
   std::vector<ServerGroupConfig> server_groups;
   double remote_storage_gbytes_per_s = 1.25;
+  int64_t ssd_copies_at_start = 0;
   TopologyParams topology;
 
   template <class V>
@@ -52,6 +53,11 @@ struct ClusterConfig {
             "bandwidth of the remote checkpoint store, GB/s (gigabytes per second; 1.25 GB/s = 10 Gb/s, as "
             "ServerlessLLM's MinIO)",
             positive());
+    v.field("ssd_copies_at_start", ssd_copies_at_start,
+            "servers whose SSD holds each model's checkpoint when the run starts, round-robin in model order "
+            "where the SSD cache has room (ServerlessLLM's evaluation starts with checkpoints on the SSDs); "
+            "0: every checkpoint starts in remote storage",
+            at_least(0));
     v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
   }
 };

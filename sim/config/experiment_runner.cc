@@ -58,6 +58,15 @@ class InvariantChecker final : public EventObserver {
   const ControlPlane& control_;
 };
 
+// Model m's checkpoint goes to servers m, m + 1, ... (mod the server count), `copies` of them.
+void stage_on_ssds(Loader& loader, const std::vector<ServedModel>& models, size_t servers, int64_t copies) {
+  const size_t per_model = std::min(static_cast<size_t>(copies), servers);
+  for (size_t m = 0; m < models.size(); ++m)
+    for (size_t k = 0; k < per_model; ++k)
+      for (const CheckpointPart& part : models[m].checkpoint)
+        loader.stage_on_ssd(static_cast<ServerId>((m + k) % servers), part);
+}
+
 }  // namespace
 
 Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline) {
@@ -100,6 +109,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   };
   Loader loader(sim, cluster, topology, network, c.loader, experiment.format, eviction(c.policies.dram_cache),
                 eviction(c.policies.ssd_cache), experiment.measured_startup);
+  stage_on_ssds(loader, experiment.models, cluster.servers().size(), c.cluster.ssd_copies_at_start);
 
   PlacementPolicy::Context placement_context{cluster, loader, random.stream("placement")};
   KeepAlivePolicy::Context keepalive_context;

@@ -99,13 +99,15 @@ double Loader::capped_rate_gbytes_per_s(NodeId from, NodeId to) const {
   for (const LinkId id : topology_.path(from, to)) {
     const Link& link = topology_.link(id);
     double efficiency = 1.0;
-    if (link.link_class == "ssd_read" || link.link_class == "ssd_write")
+    if (link.link_class == "ssd_read" || link.link_class == "ssd_write") {
       efficiency = format_.ssd_efficiency;
-    else if (link.link_class == "pcie")
+    } else if (link.link_class == "pcie") {
       efficiency = format_.host_to_gpu_efficiency;
-    else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
-             link.link_class == "storage" || link.link_class == "wan")
+      if (format_.host_to_gpu_max_gbytes_per_s) cap = std::min(cap, *format_.host_to_gpu_max_gbytes_per_s);
+    } else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
+               link.link_class == "storage" || link.link_class == "wan") {
       efficiency = format_.network_efficiency;
+    }
     cap = std::min(cap, efficiency * link.bandwidth_gbytes_per_s);
   }
   return cap;
@@ -354,6 +356,12 @@ void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
       target == Tier::dram && ssd_[server].contains(part.id) ? topology_.ssd(server) : topology_.remote_storage();
   ++preloads_started_;
   start_flow(from, to, static_cast<double>(part.bytes), make_tag(id, 0, kPreload));
+}
+
+bool Loader::stage_on_ssd(ServerId server, const CheckpointPart& part) {
+  TierCache& cache = ssd_[server];
+  if (!cache.contains(part.id) && cache.used_bytes() + part.bytes > cache.capacity_bytes()) return false;
+  return cache.insert(part.id, part.bytes, sim_.now());
 }
 
 uint32_t Loader::add_cache_fill(ServerId server, const CheckpointPart& part, Tier target) {

@@ -59,6 +59,36 @@ TEST(HandComputed, SecondLoadComesFromTheDramCache) {
   EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 29'274'112e-9, 1e-12);
 }
 
+TEST(HandComputed, ACheckpointStagedOnTheSsdAtTheStartLoadsFromItAtTheSsdsBandwidth) {
+  // cluster.ssd_copies_at_start=1 puts the checkpoint on the server's 1 GB SSD cache before the
+  // first request, so the first cold start reads it at min(5 GB/s SSD, 100 GB/s host link):
+  // 29,274,112 B / 5 GB/s = 5,854,822.4 ns, rounded up to 5,854,823 ns (no flow ends before its
+  // last byte), against 29,274,112 ns from the 1 GB/s remote store without it.
+  const auto out = fresh_dir("hand_ssd_start");
+  const auto experiment =
+      load_experiment(testdata("hand_computed.json"),
+                      {"cluster.server_groups.0.server.ssd_bytes=1000000000",
+                       "cluster.server_groups.0.server.ssd_cache_bytes=1000000000", "cluster.ssd_copies_at_start=1"});
+  const Json s = run_experiment(experiment, out);
+  EXPECT_EQ(s["loads_by_tier"]["ssd"], 1);
+  EXPECT_EQ(s["loads_by_tier"]["remote"], 0);
+  EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 5'854'823e-9, 1e-12);
+  EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), (5'854'823 + 1'029'684) * 1e-9, 1e-12);
+}
+
+TEST(HandComputed, ACheckpointLargerThanTheSsdCacheIsNotStagedAndLoadsFromRemote) {
+  // A 10 MB SSD cache cannot hold the 29,274,112-byte checkpoint: staging skips it and the first
+  // load downloads at 1 GB/s, 29,274,112 ns, as without staging.
+  const auto out = fresh_dir("hand_ssd_small");
+  const auto experiment =
+      load_experiment(testdata("hand_computed.json"),
+                      {"cluster.server_groups.0.server.ssd_bytes=10000000",
+                       "cluster.server_groups.0.server.ssd_cache_bytes=10000000", "cluster.ssd_copies_at_start=1"});
+  const Json s = run_experiment(experiment, out);
+  EXPECT_EQ(s["loads_by_tier"]["remote"], 1);
+  EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 29'274'112e-9, 1e-12);
+}
+
 TEST(HandComputed, KeepAliveKeepsTheInstanceWarmForTheNextRequest) {
   const auto out = fresh_dir("hand_warm");
   auto experiment = load_experiment(testdata("hand_computed.json"),

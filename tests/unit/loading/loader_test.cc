@@ -138,6 +138,51 @@ TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
   EXPECT_NEAR(b.done_s(0), 1.54, 1e-9);
 }
 
+namespace {
+
+// A format bound by its own CPU work: the host-to-GPU stage never exceeds `ceiling` GB/s.
+CheckpointFormat cpu_bound(double ceiling, double host_to_gpu_efficiency = 1.0) {
+  CheckpointFormat f;
+  f.host_to_gpu_efficiency = host_to_gpu_efficiency;
+  f.host_to_gpu_max_gbytes_per_s = ceiling;
+  return f;
+}
+
+// The time of a 1 GB load from the DRAM cache, after a preload has put the checkpoint there.
+double dram_load_s(const CheckpointFormat& format) {
+  Bench b(format);
+  b.loader.preload(0, CheckpointPart{8, 1'000'000'000, 1}, Tier::dram);
+  b.sim.run();
+  const Time start = b.sim.now();
+  b.load(0, 8, 1.0, {0});
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::dram);
+  return b.done_s(0) - start.seconds();
+}
+
+}  // namespace
+
+TEST(Loader, ACpuBoundFormatCopiesAtItsCeilingWhateverTheHostLink) {
+  // 1 GB at the 2 GB/s ceiling, not at the 100 GB/s host link: 0.5 s.
+  EXPECT_NEAR(dram_load_s(cpu_bound(2.0)), 0.5, 1e-9);
+}
+
+TEST(Loader, AHostLinkShareBelowTheCeilingSetsTheRate) {
+  // 0.01 x 100 GB/s = 1 GB/s is below the 2 GB/s ceiling: 1 GB in 1 s.
+  EXPECT_NEAR(dram_load_s(cpu_bound(2.0, 0.01)), 1.0, 1e-9);
+}
+
+TEST(Loader, TheCeilingBoundsTheCopyStageAloneNotTheDownloadOrTheRead) {
+  CheckpointFormat format = staged();
+  format.host_to_gpu_max_gbytes_per_s = 0.5;
+  Bench b(format);
+  b.load(0, 4, 1.0, {0});
+  b.sim.run();
+  // Download 1 GB at 1 GB/s (1 s) and read it at 0.5 x 4 GB/s (0.5 s), both above the 0.5 GB/s
+  // ceiling, then copy at min(0.25 x 100, 0.5) GB/s (2 s).
+  EXPECT_NEAR(b.done_s(0), 3.5, 1e-9);
+}
+
 TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
   LoaderParams params = testing::transfer_only(2.0, 0.5, int64_t{32} << 20);
   Bench b(ideal(), params);
@@ -241,6 +286,20 @@ TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
   // DRAM no longer holds it, the SSD still does (written behind by the first load): 1 GB at 4 GB/s.
   EXPECT_EQ(b.tier(2), Tier::ssd);
   EXPECT_NEAR(b.done_s(2) - start.seconds(), 0.25, 1e-9);
+}
+
+TEST(Loader, ACheckpointStagedOnTheSsdLoadsFromItWithoutEvictingAnother) {
+  Bench b(ideal());
+  EXPECT_TRUE(b.loader.stage_on_ssd(0, CheckpointPart{5, 2'000'000'000, 1}));
+  b.load(0, 5, 2.0, {0});
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::ssd);
+  EXPECT_DOUBLE_EQ(b.done_s(0), 0.5);  // 2 GB at the SSD's 4 GB/s, no download
+  // The test server's SSD cache is 2^40 bytes; a checkpoint of that size does not fit beside the
+  // staged 2 GB, and staging never evicts.
+  EXPECT_FALSE(b.loader.stage_on_ssd(0, CheckpointPart{6, int64_t{1} << 40, 1}));
+  EXPECT_TRUE(b.loader.ssd(0).contains(5));
+  EXPECT_FALSE(b.loader.ssd(0).contains(6));
 }
 
 }  // namespace slsim
