@@ -6,12 +6,15 @@ A request goes to its model's ready instance; when the model has none, it waits 
 starting, or starts one (a cold start: a fresh worker process, which loads the checkpoint
 from the host's DRAM cache when the cache holds it, else from the local-disk file). An idle
 instance is released after a fixed keep-alive (`--ttl-s`). A checkpoint enters the DRAM cache
-(a tmpfs file, LRU within `--dram-cache-gb`) once an instance has loaded it from disk, as
-ServerlessLLM's pool keeps what it loaded (slsim: keep_checkpoint_in_dram, dram_cache lru).
+(a tmpfs file, LRU within `--dram-cache-gb`) when an instance has loaded it from disk: the
+worker writes each chunk there as it passes through its pinned pool, as ServerlessLLM's
+loader stages checkpoints through its pinned DRAM pool and keeps them (slsim:
+keep_checkpoint_in_dram, dram_cache lru).
 
-Writes one JSON file: per request arrival / first token / last token (wall clock relative to
-the replay's start) and whether it waited for a cold start; per instance the launch, every
-phase stamp, ready, release and exit; the environment and the command.
+Writes one JSON file: per request arrival / sent to the instance / read by it / first prefill
+step began / first token / last token (wall clock relative to the replay's start) and whether
+it waited for a cold start; per instance the launch, every phase stamp, ready, release and
+exit; the environment and the command.
 
 usage: controller.py --trace T.csv --ttl-s 30 --out run.json [--kv-gb 8] [--disk-dir D]
                      [--dram-dir /dev/shm/slsim_testbed] [--dram-cache-gb 64] [--fake]
@@ -21,7 +24,6 @@ import datetime
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,11 +56,11 @@ class Controller:
         self.procs = {}  # instance id -> Popen
         self.records = {r.request_id: {"id": r.request_id, "model": r.model, "input_tokens": r.input_tokens,
                                        "output_tokens": r.output_tokens, "arrival_s": r.arrival_s,
+                                       "sent_s": None, "received_s": None, "prefill_start_s": None,
                                        "first_token_s": None, "last_token_s": None, "cold": False,
                                        "instance": None} for r in requests}
         self.inst_records = {}
         self.sizes = {m: checkpoint_bytes(m) for m in sorted({r.model for r in requests})}
-        self.copies = []  # threads copying checkpoints into the DRAM cache
         self.t0 = None
 
     def now(self):
@@ -88,25 +90,10 @@ class Controller:
         return prep
 
     def cache_after_load(self, model):
-        """Puts a checkpoint loaded from disk into the DRAM cache (a background copy; the
-        cache holds it once the copy is done)."""
-        if self.cache.holds(model):
-            return
-        nbytes = self.sizes[model]
-        for victim in self.cache.insert(model, nbytes):
+        """The worker wrote the checkpoint into the DRAM cache's file while loading it from disk:
+        the cache holds it now (least recently used ones leave to make room)."""
+        for victim in self.cache.insert(model, self.sizes[model]):
             os.remove(self.dram_path(victim))
-        if not self.cache.holds(model):
-            return
-        self.cache.entries.pop(model)  # held only once the copy is complete
-
-        def copy():
-            tmp = self.dram_path(model) + ".tmp"
-            shutil.copyfile(self.disk_path(model), tmp)
-            os.replace(tmp, self.dram_path(model))
-            self.events.put(("cached", model, nbytes))
-        th = threading.Thread(target=copy, daemon=True)
-        th.start()
-        self.copies.append(th)
 
     # -- instances
     def launch(self, inst):
@@ -116,6 +103,9 @@ class Controller:
         ckpt = self.dram_path(inst.model) if tier == "dram" else self.disk_path(inst.model)
         cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--model", inst.model, "--ckpt", ckpt,
                "--kv-bytes", str(int(self.args.kv_gb * 1e9)), "--fuse", self.args.fuse]
+        inst.fills_cache = tier == "ssd" and self.sizes[inst.model] <= self.cache.capacity_bytes
+        if inst.fills_cache:
+            cmd += ["--cache-to", self.dram_path(inst.model)]
         if self.args.fake:
             cmd.append("--fake")
         launched = time.time()
@@ -151,6 +141,7 @@ class Controller:
         self.inst_records[inst.instance_id]["requests"] += 1
         msg = {"op": "request", "id": request.request_id, "arrival_s": self.t0 + request.arrival_s,
                "input_tokens": request.input_tokens, "output_tokens": request.output_tokens}
+        rec["sent_s"] = self.now()
         self.write(inst, msg)
 
     def write(self, inst, msg):
@@ -179,14 +170,14 @@ class Controller:
             elif msg["event"] == "ready":
                 rec["ready_s"] = msg["t"] - self.t0
                 rec["info"] = msg.get("info", {})
-                if inst.tier == "ssd":
+                if inst.fills_cache:
                     self.cache_after_load(inst.model)
                 for request in self.fleet.ready(inst, self.now()):
                     self.send(inst, request)
             elif msg["event"] == "done":
                 r = self.records[msg["id"]]
-                r["first_token_s"] = msg["first_token_s"] - self.t0
-                r["last_token_s"] = msg["last_token_s"] - self.t0
+                for key in ("received_s", "prefill_start_s", "first_token_s", "last_token_s"):
+                    r[key] = msg[key] - self.t0 if msg.get(key) is not None else None
                 r["preemptions"] = msg.get("preemptions", 0)
                 self.fleet.finished(inst, self.now())
             elif msg["event"] == "error":
@@ -201,10 +192,6 @@ class Controller:
             inst.state = "exited"
         elif kind == "wake":
             pass
-        elif kind == "cached":
-            _, model, nbytes = event
-            for victim in self.cache.insert(model, nbytes):
-                os.remove(self.dram_path(victim))
 
     def stop_soon(self, *_):
         """SIGTERM: end the replay now, release the instances and write what was measured."""
@@ -343,7 +330,8 @@ def main():
                       "completion; released instances exit (GPU memory freed)",
                       "loader": "worker.py -> startup_phases.load_file: 4 reader threads into a pinned pool of "
                                 "32 x 32 MiB chunks, 2 copy streams (Python equivalent of kernels/loader sllm_fast); "
-                                "ssd tier O_DIRECT from the local disk, dram tier from a tmpfs file",
+                                "ssd tier O_DIRECT from the local disk, each chunk also written to the DRAM cache's "
+                                "tmpfs file; dram tier from that file",
                       "times": "seconds from the replay's start (wall clock of one host)"},
            "preparation": prep, "replay_end_s": end_s, "summary": request_metrics(records),
            "requests": records, "instances": instances}

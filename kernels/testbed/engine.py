@@ -6,12 +6,15 @@ weights held in one flat device buffer, as the project's loader fills it) with
   - a paged KV cache [layers, 2, blocks, kv_heads, 16, head_dim] and block tables
     (scheduling.BlockManager), sized like vLLM's gpu_memory_utilization 0.9;
   - continuous batching with vLLM-v0-like admission (scheduling.Scheduler);
-  - prefill with torch SDPA (causal; FlashAttention backend where it applies);
+  - prefill with torch SDPA (causal; FlashAttention backend where it applies), captured in
+    CUDA graphs at padded token counts, one sequence a graph (scheduling.prefill_token_buckets:
+    16, 32, 64, every 64 to 2048, every 256 to the window); a step of several prompts replays
+    one graph per prompt;
   - decode with the project's paged-attention kernel (kernels/paged_attention, through
     pa_capi.cu and ctypes), captured in CUDA graphs at vLLM's padded batch sizes
     (1, 2, 4, 8, 16, ..., 256), one graph per size sharing one memory pool;
   - elementwise work (residual add + norm, rotary, SiLU·mul) fused by torch.compile
-    (`--fuse compile`), or unfused eager PyTorch (`--fuse none`).
+    (`--fuse compile`), or unfused eager PyTorch (`--fuse none`), inside every graph.
 
 usage: engine.py --out FILE [--models a,b] [--prefill 1x128,...] [--decode 1x512,...]
                  [--fuse compile|none] [--check]
@@ -35,7 +38,7 @@ sys.path.insert(0, HERE)
 
 from model_shapes import load_arch, weight_spec  # noqa: E402
 from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler,  # noqa: E402,F401 (Scheduler: startup_phases uses engine.Scheduler)
-                        Sequence, padded_batch_size)
+                        Sequence, padded_batch_size, padded_prefill_tokens, prefill_token_buckets)
 
 DTYPE = torch.bfloat16
 BLOCK_SIZE = 16
@@ -238,9 +241,12 @@ class Engine:
         self.max_num_batched_tokens = max_num_batched_tokens
         self.kv_blocks_requested = kv_blocks
         self.ops = Ops(fuse)
-        # Prefill runs eagerly (no graph): the compiled ops' per-call dispatch cost 0.2-0.9 ms
-        # a layer on the H100 (opt-1.3b 1 x 128 prefill 21 ms), more than the fusion saves.
+        # Outside a graph (a prompt longer than every bucket, the checks' reference) prefill runs
+        # eager ops: the compiled ops' per-call dispatch cost 0.2-0.9 ms a layer on the H100.
+        # Inside the prefill graphs that dispatch is gone, so they use the compiled ops.
         self.prefill_ops = Ops("none")
+        self.prefill_buckets = prefill_token_buckets(self.max_model_len)
+        self.prefill_graphs = {}
         self.attention = attention
         self.pa = PagedAttentionKernel() if attention == "slsim" else None
         self.graphs = {}
@@ -308,8 +314,11 @@ class Engine:
         off = positions % BLOCK_SIZE
         self.forward(tokens, positions, blk, off, prefill_lens=[n])
 
-    def capture_graphs(self, sizes=CAPTURE_BATCH_SIZES):
-        """One decode graph per padded batch size, largest first, one shared memory pool."""
+    def capture_graphs(self, sizes=CAPTURE_BATCH_SIZES, prefill_buckets=None):
+        """Prefill graphs (one sequence of a padded token count each), then one decode graph per
+        padded batch size, each set largest first, all in one memory pool (they never run at
+        the same time). `prefill_buckets` None: every bucket up to the window."""
+        pool = self._capture_prefill_graphs(self.prefill_buckets if prefill_buckets is None else prefill_buckets)
         n = max(sizes)
         self.static = {
             "tokens": torch.zeros(n, dtype=torch.long, device="cuda"),
@@ -320,7 +329,6 @@ class Engine:
             "lens": torch.zeros(n, dtype=torch.int32, device="cuda"),
         }
         self.graph_out = {}
-        pool = None
         for b in sorted(sizes, reverse=True):
             s = {k: v[:b] for k, v in self.static.items()}
             stream = torch.cuda.Stream()
@@ -334,18 +342,55 @@ class Engine:
             pool = g.pool()
             self.graphs[b] = g
         torch.cuda.synchronize()
+        torch.cuda.empty_cache()  # the warm-ups' activations: other instances may share the GPU
+
+    def _capture_prefill_graphs(self, buckets):
+        if not buckets:
+            return None
+        n = max(buckets)
+        self.pstatic = {
+            "tokens": torch.zeros(n, dtype=torch.long, device="cuda"),
+            "positions": torch.arange(n, device="cuda"),
+            "blk": torch.full((n,), NULL_BLOCK, dtype=torch.long, device="cuda"),
+            "off": torch.arange(n, device="cuda") % BLOCK_SIZE,
+            "last": torch.zeros(1, dtype=torch.long, device="cuda"),
+        }
+        self.prefill_out = {}
+        pool = None
+        for t in sorted(buckets, reverse=True):
+            s = {k: v if k == "last" else v[:t] for k, v in self.pstatic.items()}
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                self._prefill_body(s)  # warm-up (K/V into the null block)
+            torch.cuda.current_stream().wait_stream(stream)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, pool=pool):
+                self.prefill_out[t] = self._prefill_body(s)
+            pool = g.pool()
+            self.prefill_graphs[t] = g
+        self.prefill_graph_sizes = sorted(self.prefill_graphs)
+        return pool
+
+    def _prefill_body(self, s):
+        # One causal sequence of t tokens: the prompt first, padding after it (the prompt never
+        # attends to the padding; the padding's K/V go to the null block).
+        logits = self.forward(s["tokens"], s["positions"], s["blk"], s["off"], prefill_lens=[s["tokens"].shape[0]],
+                              last_index=s["last"], ops=self.ops)
+        return logits, torch.argmax(logits, dim=-1)
 
     def _decode_body(self, s):
         logits = self.forward(s["tokens"], s["positions"], s["blk"], s["off"], decode=(s["tables"], s["lens"]))
         return logits, torch.argmax(logits, dim=-1)
 
     # -- the model
-    def forward(self, tokens, positions, blk, off, prefill_lens=None, decode=None, last_index=None):
+    def forward(self, tokens, positions, blk, off, prefill_lens=None, decode=None, last_index=None, ops=None):
         """Tokens flattened over sequences. Prefill: `prefill_lens` lists each sequence's
         tokens (no cached prefix); decode: (block tables, context lens). Returns logits of
         `last_index` rows (prefill: each sequence's last token) or of every row (decode)."""
         w, a = self.w.t, self.a
-        ops = self.ops if decode is not None else self.prefill_ops
+        if ops is None:
+            ops = self.ops if decode is not None else self.prefill_ops
         x = F.embedding(tokens, w["embed"])
         if not self.use_rope:
             rows = w["pos_embed"].shape[0] - 2  # OPT's learned positions start at row 2
@@ -422,9 +467,45 @@ class Engine:
         return t[0], t[1], t[2], t[3], lens, torch.tensor(last, device="cuda")
 
     def prefill(self, seqs):
+        return self.prefill_launch(seqs).cpu()
+
+    def prefill_launch(self, seqs):
+        """The device work of a prefill step (inputs copied, graphs replayed); returns the
+        sampled tokens, on the device."""
+        out = []
+        for s in seqs:
+            t = padded_prefill_tokens(s.context, self.prefill_graph_sizes) if self.prefill_graphs else None
+            if t is None:
+                out.append(self.prefill_eager([s]))
+                continue
+            host = self._prefill_host(s, t)
+            st = self.pstatic
+            for row, name in enumerate(("tokens", "positions", "blk", "off")):
+                st[name][:t].copy_(host[row], non_blocking=True)
+            st["last"].copy_(host[4, :1], non_blocking=True)
+            self.prefill_graphs[t].replay()
+            out.append(self.prefill_out[t][1].clone())  # the next replay of this graph overwrites it
+        return out[0] if len(out) == 1 else torch.cat(out)
+
+    def prefill_eager(self, seqs):
         tokens, positions, blk, off, lens, last = self.prefill_inputs(seqs)
         logits = self.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last)
-        return torch.argmax(logits, dim=-1).cpu()
+        return torch.argmax(logits, dim=-1)
+
+    def _prefill_host(self, s, t):
+        """Pinned host rows (token, position, block, offset, last index) of one prompt padded
+        to t tokens; the same token ids as prefill_inputs."""
+        n = s.context
+        j = torch.arange(t)
+        host = torch.empty((5, t), dtype=torch.long)
+        host[0] = (s.seq_id * 7919 + j) % self.a["vocab_size"]
+        host[1] = j
+        table = torch.tensor(self.blocks.tables[s.seq_id], dtype=torch.long)
+        host[2, :n] = table[j[:n] // BLOCK_SIZE]
+        host[2, n:] = NULL_BLOCK
+        host[3] = j % BLOCK_SIZE
+        host[4, 0] = n - 1
+        return host.pin_memory()
 
     def decode(self, seqs):
         n = len(seqs)
@@ -461,14 +542,16 @@ class Engine:
         return step, done
 
     def release(self):
-        for attr in ("graphs", "graph_out", "static", "kv", "w"):
+        self.prefill_graphs = {}
+        for attr in ("graphs", "graph_out", "static", "prefill_out", "pstatic", "kv", "w"):
             if hasattr(self, attr):
                 delattr(self, attr)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
 
 
-def start_engine(name, fuse, capture_sizes=CAPTURE_BATCH_SIZES, attention="slsim", random_weights=True, **kw):
+def start_engine(name, fuse, capture_sizes=CAPTURE_BATCH_SIZES, attention="slsim", random_weights=True,
+                 prefill_buckets=None, **kw):
     """Builds an engine through its start-up phases; returns it and the seconds of each."""
     t = {}
     t0 = time.perf_counter()
@@ -487,7 +570,7 @@ def start_engine(name, fuse, capture_sizes=CAPTURE_BATCH_SIZES, attention="slsim
     e.warm_up_ops()
     t["compile_and_warm_ops_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    e.capture_graphs(capture_sizes)
+    e.capture_graphs(capture_sizes, prefill_buckets)
     t["graph_capture_s"] = time.perf_counter() - t0
     t["fuse"] = e.ops.fuse
     t.update({k: v for k, v in e.timings.items()})
@@ -552,6 +635,22 @@ def check(out):
             err = rel_err(dec[r:r + 1], ref)
             results.append({"check": "decode_graph_vs_prefill_logits", "model": name + " (2 layers)",
                             "fuse": e.ops.fuse, "context": m, "rel_err": err, "ok": err < 3e-2})
+        # A prefill graph (padded prompt, compiled ops) against the eager prefill of the same prompt.
+        for m in (37, 300):
+            s = Sequence(100 + m, m, max_new_tokens=1)
+            e.blocks.allocate(s.seq_id, m)
+            t = padded_prefill_tokens(m, e.prefill_graph_sizes)
+            kv_saved = e.kv.clone()
+            e.prefill([s])
+            graph_logits = e.prefill_out[t][0].clone()
+            e.kv.copy_(kv_saved)
+            tokens, positions, blk, off, lens, last = e.prefill_inputs([s])
+            ref = e.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last)
+            e.kv.copy_(kv_saved)
+            e.blocks.free(s.seq_id)
+            err = rel_err(graph_logits, ref)
+            results.append({"check": "prefill_graph_vs_eager_logits", "model": name + " (2 layers)",
+                            "fuse": e.ops.fuse, "prompt": m, "padded_to": t, "rel_err": err, "ok": err < 3e-2})
         e.release()
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
@@ -596,7 +695,9 @@ def pairs(s):
 
 def measure_model(name, fuse, prefill_grid, decode_grid, trials):
     sizes = sorted({padded_batch_size(b) for b, _ in decode_grid})
-    e, startup = start_engine(name, fuse, capture_sizes=sizes, max_model_len=4096)
+    buckets = prefill_token_buckets(4096)
+    prefill_sizes = sorted({padded_prefill_tokens(p, buckets) for _, p in prefill_grid} - {None})
+    e, startup = start_engine(name, fuse, capture_sizes=sizes, prefill_buckets=prefill_sizes, max_model_len=4096)
     entry = {"model": name, "architecture": e.a, "weight_bytes": e.w.bytes, "kv_cache_bytes": e.kv_cache_bytes,
              "kv_blocks": startup["kv_blocks"], "fuse": e.ops.fuse, "startup_in_this_process": startup,
              "prefill": [], "decode": []}
@@ -615,14 +716,13 @@ def measure_model(name, fuse, prefill_grid, decode_grid, trials):
 
     for batch, prompt in prefill_grid:
         seqs = make(batch, prompt)
-        inputs = e.prefill_inputs(seqs)
-        fwd = lambda: e.forward(inputs[0], inputs[1], inputs[2], inputs[3], prefill_lens=inputs[4],
-                                last_index=inputs[5])
         step_ms = timed_ms(lambda: e.prefill(seqs), iters=3, trials=trials)
-        fwd_ms = gpu_ms(fwd, iters=3, trials=trials)
-        print(f"  prefill {batch:3d} x {prompt:5d}: step {step_ms:8.2f} ms  forward {fwd_ms:8.2f} ms", flush=True)
-        entry["prefill"].append({"batch": batch, "prompt_tokens": prompt, "step_ms": step_ms,
-                                 "forward_ms": fwd_ms})
+        fwd_ms = gpu_ms(lambda: e.prefill_launch(seqs), iters=3, trials=trials)
+        padded = padded_prefill_tokens(prompt, e.prefill_graph_sizes)
+        print(f"  prefill {batch:3d} x {prompt:5d}: step {step_ms:8.2f} ms  graphs {fwd_ms:8.2f} ms "
+              f"({batch} x padded to {padded})", flush=True)
+        entry["prefill"].append({"batch": batch, "prompt_tokens": prompt, "padded_tokens": padded,
+                                 "step_ms": step_ms, "forward_ms": fwd_ms})
         for s in seqs:
             e.blocks.free(s.seq_id)
     for batch, context in decode_grid:
@@ -663,7 +763,8 @@ def main():
         if args.check and not check(args.check):
             print("checks failed", file=sys.stderr)
             sys.exit(1)
-        models = [measure_model(m, args.fuse, args.prefill, args.decode, args.trials) for m in args.models.split(",")]
+        models = [measure_model(m, args.fuse, args.prefill, args.decode, args.trials)
+                  for m in args.models.split(",") if m]
     doc = {
         "program": "kernels/testbed/engine.py",
         "environment": environment(" ".join(["python3"] + sys.argv)),
@@ -671,17 +772,19 @@ def main():
             "dtype": "bfloat16", "weights": "random normal(0, 0.02), norms 1",
             "kv_cache": f"paged, block size {BLOCK_SIZE}, [layers, 2, blocks, kv_heads, {BLOCK_SIZE}, head_dim], "
                         "gpu_memory_utilization 0.9, filled with random normal",
-            "prefill": "torch SDPA causal over the batch's equal-length prompts, K/V written to the paged cache, "
-                       "logits of each sequence's last token, argmax",
+            "prefill": "one CUDA graph per prompt, captured at the padded token count (16, 32, 64, every 64 "
+                       "to 2048, every 256 to 4096): torch SDPA causal, K/V written to the paged cache, logits "
+                       "of the prompt's last token, argmax inside the graph; a batch of prompts replays one "
+                       "graph per prompt, back to back",
             "decode": "the project's paged-attention kernel (kernels/paged_attention), CUDA graph per padded batch "
                       "size, max_model_len 4096, logits of every sequence, argmax inside the graph",
-            "fused_elementwise": "decode graphs: torch.compile (inductor, dynamic shapes) of residual add + norm, "
-                                 "rotary and SiLU*mul (see each model's `fuse`); prefill: the same ops eager "
-                                 "(unfused), because the compiled ops' dispatch made small prefills CPU-bound",
+            "fused_elementwise": "torch.compile (inductor, dynamic shapes) of residual add + norm, rotary and "
+                                 "SiLU*mul inside the decode and prefill graphs (see each model's `fuse`)",
             "step_ms": "wall time of one engine step: host-side inputs, copies, device work, sampled tokens "
                        "copied back (median over trials of the mean of several steps)",
-            "forward_ms / graph_ms": "GPU time of the forward pass (prefill) or graph replay (decode), "
-                                     "CUDA events around back-to-back calls, median over trials",
+            "forward_ms / graph_ms": "GPU time of the prefill step's input copies and graph replays (prefill) or "
+                                     "of the graph replay (decode), CUDA events around back-to-back calls, "
+                                     "median over trials",
         },
         "models": models,
     }

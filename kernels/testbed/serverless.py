@@ -162,6 +162,7 @@ class Instance:
     outstanding: int = 0
     idle_since_s: float = None
     pending: list = dataclasses.field(default_factory=list)  # requests waiting for the start
+    fills_cache: bool = False  # its load from disk also fills the DRAM cache
 
 
 class Fleet:

@@ -47,9 +47,12 @@ IO_THREADS = 4
 COPY_STREAMS = 2
 
 
-def load_file(torch, path, dst, pool):
+def load_file(torch, path, dst, pool, tee_path=None):
     """Chunked O_DIRECT read of `path` into the pinned `pool`, each chunk copied into the
-    device byte tensor `dst` as soon as it is read. Returns how the file was read."""
+    device byte tensor `dst` as soon as it is read. With `tee_path`, each chunk is also
+    written there from the pinned pool (the host's DRAM cache filled by the load itself, as
+    ServerlessLLM's loader stages a checkpoint through its pinned DRAM pool; no second read
+    of the disk). Returns how the file was read."""
     size = dst.numel()
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
@@ -58,6 +61,10 @@ def load_file(torch, path, dst, pool):
         fd = os.open(path, os.O_RDONLY)
         mode = "buffered (O_DIRECT refused)"
     host = pool.numpy()
+    tee_fd = None
+    if tee_path:
+        tee_fd = os.open(tee_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.ftruncate(tee_fd, (size + 4095) // 4096 * 4096)  # padded like the disk image
     offsets = list(range(0, size, CHUNK))
     free, ready = queue.Queue(), queue.Queue()
     for slot in range(POOL_CHUNKS):
@@ -83,6 +90,8 @@ def load_file(torch, path, dst, pool):
                 got = os.preadv(fd, [memoryview(host[slot * CHUNK:slot * CHUNK + aligned])], off)
                 if got < n:
                     raise IOError(f"short read at {off}: {got} of {n} bytes")
+                if tee_fd is not None:
+                    os.pwrite(tee_fd, memoryview(host[slot * CHUNK:slot * CHUNK + n]), off)
                 ready.put((idx, slot, n))
         except Exception as exc:  # noqa: BLE001 - reported by the copying thread
             errors.append(exc)
@@ -107,6 +116,8 @@ def load_file(torch, path, dst, pool):
     for t in threads:
         t.join()
     os.close(fd)
+    if tee_fd is not None:
+        os.close(tee_fd)
     if errors:
         raise errors[0]
     torch.cuda.synchronize()

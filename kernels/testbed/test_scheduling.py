@@ -7,7 +7,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scheduling import (NULL_BLOCK, BlockManager, Scheduler, Sequence,  # noqa: E402
-                        padded_batch_size)
+                        padded_batch_size, padded_prefill_tokens, prefill_token_buckets)
 
 
 class PaddedBatchSize(unittest.TestCase):
@@ -21,6 +21,27 @@ class PaddedBatchSize(unittest.TestCase):
 
     def test_larger_than_every_captured_size_is_not_padded(self):
         self.assertIsNone(padded_batch_size(257))
+
+
+class PrefillBuckets(unittest.TestCase):
+    def test_steps_of_64_to_2048_then_256_and_the_window_last(self):
+        # 16, 32, then 64..2048 by 64 (32 sizes), then 2304..4096 by 256 (8 sizes): 42.
+        buckets = prefill_token_buckets(4096)
+        self.assertEqual(buckets[:4], [16, 32, 64, 128])
+        self.assertIn(2048, buckets)
+        self.assertEqual(buckets[-2:], [3840, 4096])
+        self.assertEqual(len(buckets), 42)
+
+    def test_a_window_off_the_grid_is_its_own_last_bucket(self):
+        self.assertEqual(prefill_token_buckets(1000)[-2:], [960, 1000])
+
+    def test_a_prompt_is_padded_to_the_next_bucket(self):
+        buckets = prefill_token_buckets(4096)
+        self.assertEqual(padded_prefill_tokens(1, buckets), 16)
+        self.assertEqual(padded_prefill_tokens(1000, buckets), 1024)
+        self.assertEqual(padded_prefill_tokens(1025, buckets), 1088)
+        self.assertEqual(padded_prefill_tokens(2049, buckets), 2304)
+        self.assertIsNone(padded_prefill_tokens(4097, buckets))
 
 
 class Blocks(unittest.TestCase):

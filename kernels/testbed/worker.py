@@ -8,7 +8,9 @@ Protocol (one JSON object a line): the controller writes requests
 and {"op": "stop"} on stdin; the worker writes on stdout
   {"event": "phase", "phase": "import_torch", "t": <wall clock>}   after each phase
   {"event": "ready", "t": ..., "info": {...}}
-  {"event": "done", "id": 3, "first_token_s": ..., "last_token_s": ..., "preemptions": 0}
+  {"event": "done", "id": 3, "received_s": ..., "prefill_start_s": ..., "first_token_s": ...,
+   "last_token_s": ..., "preemptions": 0}
+(received_s: the request's line read; prefill_start_s: its first prefill step began)
   {"event": "error", "message": "..."}
 Wall clock: time.time(), the controller's clock too (one host).
 
@@ -19,10 +21,11 @@ Phases, each stamped when it ends (the controller stamps the launch):
   load           checkpoint -> GPU weights: chunked reads into a pinned pool of 32 MiB chunks,
                  each copied to the GPU on one of 2 streams as soon as it is read
                  (startup_phases.load_file: the design of kernels/loader sllm_fast in Python);
-                 tier "ssd": the local-disk file with O_DIRECT; tier "dram": the checkpoint in
+                 tier "ssd": the local-disk file with O_DIRECT, each chunk also written to
+                 `--cache-to` (the host's DRAM cache) when given; tier "dram": the checkpoint in
                  the host's DRAM cache (a tmpfs file), same pipeline
   compile        torch.compile of the fused elementwise ops (inductor cache as found)
-  graph_capture  decode CUDA graphs at vLLM's batch sizes
+  graph_capture  prefill CUDA graphs at padded token counts, decode graphs at vLLM's batch sizes
   warm_up        one 128-token request of 2 tokens
 
 `--fake` runs the same protocol and scheduler without PyTorch or a GPU (sleeps stand for the
@@ -59,7 +62,9 @@ def read_commands(inbox):
     for line in sys.stdin:
         line = line.strip()
         if line:
-            inbox.put(json.loads(line))
+            cmd = json.loads(line)
+            cmd["received_s"] = time.time()
+            inbox.put(cmd)
     inbox.put({"op": "stop"})  # the controller went away
 
 
@@ -83,9 +88,13 @@ class FakeEngine:
 
 
 def start_fake(args):
+    import shutil
     phase("import_torch")
     for name in ("cuda_context", "engine_setup", "kv_reserve", "load", "compile", "graph_capture", "warm_up"):
         time.sleep(args.fake_phase_s)
+        if name == "load" and args.cache_to:
+            shutil.copyfile(args.ckpt, args.cache_to + ".tmp")
+            os.replace(args.cache_to + ".tmp", args.cache_to)
         phase(name)
     return FakeEngine(), {"fake": True}
 
@@ -112,7 +121,10 @@ def start_real(args):
         t0 = time.time()
         pool = torch.empty(startup_phases.POOL_CHUNKS * startup_phases.CHUNK, dtype=torch.uint8, pin_memory=True)
         info["pinned_pool_alloc_s"] = time.time() - t0
-        info["read_mode"] = startup_phases.load_file(torch, args.ckpt, e.w.flat.view(torch.uint8), pool)
+        tee = args.cache_to + ".tmp" if args.cache_to else None
+        info["read_mode"] = startup_phases.load_file(torch, args.ckpt, e.w.flat.view(torch.uint8), pool, tee)
+        if tee:
+            os.replace(tee, args.cache_to)
         del pool
         phase("load")
         e.warm_up_ops()
@@ -159,7 +171,7 @@ def serve(engine, args):
                         stopping = True
                     elif cmd["op"] == "request":
                         seq = Sequence(cmd["id"], cmd["input_tokens"], cmd["output_tokens"],
-                                       arrival_s=cmd["arrival_s"])
+                                       arrival_s=cmd["arrival_s"], received_s=cmd["received_s"])
                         sched.add(seq)
             except queue.Empty:
                 pass
@@ -167,16 +179,22 @@ def serve(engine, args):
                 return
             if not sched.has_work():
                 continue
-            _, done = engine.step(sched, time.time)
+            step_start = time.time()
+            step, done = engine.step(sched, time.time)
+            if step is not None and step.kind == "prefill":
+                for s in step.seqs:
+                    if s.prefill_start_s is None:
+                        s.prefill_start_s = step_start
             for s in done:
-                emit({"event": "done", "id": s.seq_id, "first_token_s": s.first_token_s,
-                      "last_token_s": s.last_token_s, "preemptions": s.preemptions})
+                emit({"event": "done", "id": s.seq_id, "received_s": s.received_s, "prefill_start_s": s.prefill_start_s,
+                      "first_token_s": s.first_token_s, "last_token_s": s.last_token_s, "preemptions": s.preemptions})
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--ckpt", help="checkpoint image (the tier is where this file lies)")
+    ap.add_argument("--cache-to", help="also write the checkpoint here while loading it (the DRAM cache's file)")
     ap.add_argument("--kv-bytes", type=int, default=8 << 30)
     ap.add_argument("--fuse", default="compile", choices=["compile", "none"])
     ap.add_argument("--max-model-len", type=int, default=4096)

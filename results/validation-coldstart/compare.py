@@ -25,24 +25,41 @@ sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
 
 from serverless import request_metrics  # noqa: E402
 
-METRICS = ["cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
+METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
 GPU_SLICES = 4  # slsim gives an instance whole GPUs: one H200 is modelled as four slices (README)
 
 
+def server_profile(testbed):
+    """The slsim server profile of the testbed's card (its environment's GPU name)."""
+    gpu = testbed["environment"]["gpu"]
+    for key, profile in (("H200", "h200-gpu-machine"), ("H100", "h100-gpu-machine")):
+        if key in gpu:
+            return profile
+    raise SystemExit(f"no slsim server profile for the testbed's GPU {gpu!r}")
+
+
 def sim_config(name, workload, trace_csv, testbed, startup_s=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
-    h200_memory_bytes = 151397597184
-    disk_gbytes_per_s = 2.87  # models/hardware/servers/h200-gpu-machine.json ssd_read_gbytes_per_s
+    profile = server_profile(testbed)
+    with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
+        server = json.load(f)
+    with open(os.path.join(REPO, "models", "hardware", "gpus", server["gpu"] + ".json")) as f:
+        gpu_memory_bytes = json.load(f)["memory_bytes"]
+    # The testbed's loader reads the disk at this rate alone (startup_phases load_file: 2.83-2.87
+    # GB/s on the H100 machine, 2026-12-05), the profile's O_DIRECT figure.
+    disk_gbytes_per_s = server["ssd_read_gbytes_per_s"]
     cfg = {
         "name": name,
         "seed": 1,
+        # This checkout's catalogue and calibration, not the one the binary was built with.
+        "catalog_dir": os.path.relpath(os.path.join(REPO, "models"), os.path.join(HERE, "configs")),
         "cluster": {
             "server_groups": [{
-                "profile": "h200-gpu-machine", "count": 1,
+                "profile": profile, "count": 1,
                 "server": {"gpus": GPU_SLICES, "dram_cache_bytes": testbed["config"]["dram_cache_bytes"],
                            "ssd_cache_bytes": 0, "nic_gbytes_per_s": disk_gbytes_per_s},
-                "gpu": {"memory_bytes": h200_memory_bytes // GPU_SLICES},
+                "gpu": {"memory_bytes": gpu_memory_bytes // GPU_SLICES},
             }],
             # The testbed's checkpoints start on the local disk; slsim's start in remote storage,
             # which stands in for that disk here (same bandwidth, no SSD cache).
@@ -73,12 +90,17 @@ def measured_startup_s(testbed):
     return statistics.median(vals) if vals else None
 
 
+def sim_instance_starts(run_dir):
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        return sum(json.load(f)["loads_by_tier"].values())
+
+
 def sim_records(run_dir):
     recs = []
     with open(os.path.join(run_dir, "requests.csv"), newline="") as f:
         for row in csv.DictReader(f):
             a = float(row["arrival_s"])
-            recs.append({"arrival_s": a, "first_token_s": a + float(row["ttft_s"]), "last_token_s": a + float(row["e2e_s"]),
+            recs.append({"id": int(row["id"]), "arrival_s": a, "first_token_s": a + float(row["ttft_s"]), "last_token_s": a + float(row["e2e_s"]),
                          "output_tokens": int(row["output_tokens"]), "cold": row["cold_start"] == "1"})
     return recs
 
@@ -91,7 +113,17 @@ def run_slsim(slsim, cfg, name):
         f.write("\n")
     out = os.path.join(HERE, "sim", name)
     subprocess.run([slsim, "run", path, "-o", out], check=True, stdout=subprocess.DEVNULL)
-    return sim_records(out), out
+    return sim_records(out), sim_instance_starts(out)
+
+
+def alone_on_the_gpu(records):
+    """Ids of the served requests during whose life (arrival to last token) no other model's
+    request was being served: the testbed's instances share one GPU (time-sliced between
+    processes), slsim's do not, so only these compare the engine without that contention."""
+    done = [r for r in records if r.get("last_token_s") is not None]
+    return {r["id"] for r in done
+            if not any(o["model"] != r["model"] and o["first_token_s"] - 0.0 < r["last_token_s"]
+                       and o["last_token_s"] > r["arrival_s"] for o in done)}
 
 
 def table(measured, simulated):
@@ -129,9 +161,10 @@ def plot_cdfs(name, measured, simulated, simulated_startup, path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--slsim", default=os.environ.get("SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim")))
-    ap.add_argument("--measurements", default=os.path.join(REPO, "models", "calibration", "measurements", "h200",
-                                                           "testbed"))
+    ap.add_argument("--slsim", default=os.environ.get("SLSIM_BINARY", os.environ.get(
+        "SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim"))))
+    ap.add_argument("--measurements", default=os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm",
+                                                           "testbed", "graphs"))
     args = ap.parse_args()
     with open(os.path.join(HERE, "workloads.json")) as f:
         workloads = json.load(f)
@@ -146,14 +179,19 @@ def main():
             testbed = json.load(f)
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
         measured = testbed["requests"]
-        simulated, _ = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed), name)
+        simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed), name)
         startup = measured_startup_s(testbed)
-        simulated_startup, _ = run_slsim(args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv,
-                                                                testbed, startup), name + "-startup-from-testbed")
-        m = request_metrics(measured)
-        comparison[name] = table(m, request_metrics(simulated))
-        comparison_startup[name] = table(m, request_metrics(simulated_startup))
+        simulated_startup, sim_starts_startup = run_slsim(
+            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup),
+            name + "-startup-from-testbed")
+        m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
+        comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
+        comparison_startup[name] = table(m, dict(request_metrics(simulated_startup), instance_starts=sim_starts_startup))
         comparison_startup[name]["process_start_s_used"] = startup
+        alone = alone_on_the_gpu(measured)
+        pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
+        comparison[name + " (requests alone on the GPU)"] = dict(
+            table(request_metrics(pick(measured)), request_metrics(pick(simulated))), requests=len(alone))
         plot_cdfs(name, measured, simulated, simulated_startup, os.path.join(HERE, f"cdf_{name}.png"))
         print(f"{name}: " + ", ".join(f"{k} {v['measured']} / {v['simulated']}" for k, v in comparison[name].items()))
     for doc, file in [(comparison, "comparison.json"), (comparison_startup, "comparison_startup_from_testbed.json")]:
