@@ -111,6 +111,16 @@ struct PoliciesConfig {
   }
 };
 
+// Each policy slot of PoliciesConfig with the registry its choice names, in the config's
+// order. Resolution and `slsim policies` both go through it, so a slot missing here is a slot
+// that is never checked (a test compares it with PoliciesConfig's fields).
+struct PolicySlot {
+  std::string key;  // under "policies"
+  PolicyChoice PoliciesConfig::*choice;
+  const AnyRegistry* registry;
+};
+const std::vector<PolicySlot>& policy_slots();
+
 struct OutputConfig {
   bool requests_csv = true;
   double timeseries_interval_s = 10;
