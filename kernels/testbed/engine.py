@@ -33,17 +33,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler,  # noqa: E402
+from model_shapes import load_arch, weight_spec  # noqa: E402
+from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler,  # noqa: E402,F401 (Scheduler: startup_phases uses engine.Scheduler)
                         Sequence, padded_batch_size)
 
 DTYPE = torch.bfloat16
 BLOCK_SIZE = 16
-
-
-def load_arch(name):
-    path = os.path.join(REPO, "models", "llm", name + ".json")
-    with open(path) as f:
-        return json.load(f)["architecture"]
 
 
 def environment(command):
@@ -197,40 +192,6 @@ class Ops:
 
 
 # ---------------------------------------------------------------- weights
-
-def weight_spec(a):
-    """(name, shape) of every tensor, in checkpoint order, for catalogue architecture `a`."""
-    h, d, hq, hkv, f, v = (a["hidden_size"], a["head_dim"], a["attention_heads"], a["kv_heads"],
-                           a["ffn_size"], a["vocab_size"])
-    gated = a["ffn_kind"] == "gated"
-    ln = a.get("norm", "layernorm") == "layernorm"
-    spec = [("embed", (v, h))]
-    if a.get("position_embeddings", 0):
-        spec.append(("pos_embed", (a["position_embeddings"], h)))
-    for i in range(a["layers"]):
-        p = f"layers.{i}."
-        spec += [(p + "norm1.w", (h,))] + ([(p + "norm1.b", (h,))] if ln else [])
-        spec.append((p + "qkv.w", ((hq + 2 * hkv) * d, h)))
-        if a.get("qkv_bias"):
-            spec.append((p + "qkv.b", ((hq + 2 * hkv) * d,)))
-        spec.append((p + "o.w", (h, hq * d)))
-        if a.get("out_bias"):
-            spec.append((p + "o.b", (h,)))
-        spec += [(p + "norm2.w", (h,))] + ([(p + "norm2.b", (h,))] if ln else [])
-        if gated:
-            spec += [(p + "gate_up.w", (2 * f, h)), (p + "down.w", (h, f))]
-        else:
-            spec.append((p + "fc1.w", (f, h)))
-            if a.get("mlp_bias"):
-                spec.append((p + "fc1.b", (f,)))
-            spec.append((p + "fc2.w", (h, f)))
-            if a.get("mlp_bias"):
-                spec.append((p + "fc2.b", (h,)))
-    spec += [("final_norm.w", (h,))] + ([("final_norm.b", (h,))] if ln else [])
-    if not a.get("tied_embeddings"):
-        spec.append(("lm_head", (v, h)))
-    return spec
-
 
 class Weights:
     """Every tensor a view into one flat device buffer (256-byte aligned offsets), so a

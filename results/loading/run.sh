@@ -3,7 +3,8 @@
 # one `slsim sweep`, then the table and the plot. Each point replays two requests 1200 s apart
 # with keep-alive 0: the first loads from remote storage and leaves the checkpoint in the caches,
 # the second loads from DRAM (DRAM cache lru) or from the SSD (DRAM cache none); its load_s is the
-# figure. process_start_s and gpu_context_s are 0, so load_s is the checkpoint transfer alone.
+# figure. The start-up phases (process_start_s, gpu_context_s,
+# engine_setup_s, post_load_s) are 0, so load_s is the checkpoint transfer alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 slsim=${SLSIM:-build/release/sim/slsim}

@@ -1,7 +1,9 @@
 // `slsim calibrate`: merges the raw measurements of kernels/ (gemm_bench's gemm.json and
 // pa_bench's pa_*.json) and of scripts/measure_components.py (components.json) into one
 // calibration profile (docs/calibration.md), and optionally sets the calibrated and roofline
-// step times beside measured transformer steps.
+// step times beside measured transformer steps. With --update it rewrites sections of an
+// existing profile from the testbed's outputs instead: `startup` from startup_phases.json, the
+// `graph-captured` engine profile from engine_steps.json.
 
 #include "sim/cli/calibrate_command.h"
 
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -249,14 +252,239 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
   }
 }
 
+// The `startup` section from kernels/testbed/startup_phases.py's output: per model, the medians
+// of its phases, grouped as the loader pays them.
+StartupProfile read_startup(const fs::path& file, const std::string& profile_gpu) {
+  const Json document = load_json_file(file);
+  const Json& env = member(document, "environment", file);
+  StartupProfile startup;
+  startup.gpu_name = member(env, "gpu", file).get<std::string>();
+  startup.driver = member(env, "driver", file).get<std::string>();
+  startup.date_utc = member(env, "date_utc", file).get<std::string>();
+  startup.command = member(env, "command", file).get<std::string>();
+  for (const Json& m : member(document, "models", file)) {
+    const Json& summary = member(m, "summary", file);
+    const auto median = [&](const char* phase) {
+      return number<double>(member(summary, phase, file), "median_s", file);
+    };
+    StartupMeasurement s;
+    s.model = member(m, "model", file).get<std::string>();
+    s.checkpoint_bytes = number<int64_t>(m, "weight_bytes", file);
+    s.process_start_s = median("interpreter") + median("import_torch");
+    s.gpu_context_s = median("cuda_context");
+    s.engine_setup_s = median("allocate_weights") + median("allocate_kv");
+    s.compile_s = median("compile_ops");
+    s.graph_capture_s = median("graph_capture");
+    s.warm_up_s = median("warm_up");
+    startup.models.push_back(std::move(s));
+  }
+  std::sort(startup.models.begin(), startup.models.end(), [](const StartupMeasurement& a, const StartupMeasurement& b) {
+    return a.checkpoint_bytes < b.checkpoint_bytes;
+  });
+  // "h100-sxm" is measured on a GPU whose name says "H100": another GPU's figures say so.
+  std::string family = profile_gpu.substr(0, profile_gpu.find('-'));
+  std::string measured = startup.gpu_name;
+  std::transform(measured.begin(), measured.end(), measured.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool borrowed = measured.find(family) == std::string::npos;
+  startup.source = fmt::format(
+      "{}slsim calibrate --startup {}: medians of kernels/testbed/startup_phases.py; process_start = interpreter + "
+      "import_torch, engine_setup = allocate_weights + allocate_kv",
+      borrowed ? fmt::format("BORROWED from {} until {} is measured: ", startup.gpu_name, profile_gpu) : "",
+      file.filename().string());
+  return startup;
+}
+
+struct EngineStep {
+  std::string model;
+  ModelSpec spec;
+  std::string phase;
+  int64_t batch = 0;
+  int64_t tokens = 0;  // prompt tokens (prefill) or context tokens (decode)
+  double step_us = 0;  // wall time of the step
+  double gpu_us = 0;   // the forward's or graph replay's GPU time
+};
+
+// Every measured step of kernels/testbed/engine.py's output (skipped shapes left out).
+std::vector<EngineStep> read_engine_steps(const fs::path& file) {
+  const Json document = load_json_file(file);
+  std::vector<EngineStep> steps;
+  for (const Json& m : member(document, "models", file)) {
+    ModelSpec spec;
+    spec.name = member(m, "model", file).get<std::string>();
+    JsonReader::read_struct(member(m, "architecture", file), spec.name + ".architecture", spec.architecture);
+    for (const char* phase : {"prefill", "decode"}) {
+      const bool decode = std::string(phase) == "decode";
+      for (const Json& r : member(m, phase, file)) {
+        if (r.contains("skipped")) continue;
+        steps.push_back(EngineStep{spec.name, spec, phase, number<int64_t>(r, "batch", file),
+                                   number<int64_t>(r, decode ? "context_tokens" : "prompt_tokens", file),
+                                   1e3 * number<double>(r, "step_ms", file),
+                                   1e3 * number<double>(r, decode ? "graph_ms" : "forward_ms", file)});
+      }
+    }
+  }
+  return steps;
+}
+
+StepShape shape_of(const EngineStep& step) {
+  StepShape shape;
+  if (step.phase == "decode") {
+    shape.decode_sequences = step.batch;
+    shape.decode_context_tokens = step.batch * step.tokens;
+  } else {
+    shape.prefill_tokens = step.batch * step.tokens;
+    shape.prefill_sequences = step.batch;
+    shape.prefill_attention_pairs =
+        static_cast<double>(step.batch) * static_cast<double>(step.tokens * step.tokens) / 2;
+  }
+  return shape;
+}
+
+// The graph-captured profile from the engine's decode steps. A step's wall time is the graph's
+// GPU time plus host work (inputs, block tables, tokens back), fitted over every decode step as
+// a + c x batch. The graph's GPU time is the base tables' GEMMs and attention, the base step
+// overhead (a graph launch, from the zero-layer graph step), and the fused elementwise kernels:
+// per model and batch, the rest divided over the layers (mean over the contexts measured).
+EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
+                                    const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const EngineStep& s : steps) {
+    if (s.phase != "decode") continue;
+    const auto x = static_cast<double>(s.batch);
+    const double y = s.step_us - s.gpu_us;
+    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  if (n < 2) throw InputError(file.string() + ": fewer than two decode steps measured");
+  const double slope = std::max(0.0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
+  const double intercept = std::max(0.0, (sy - slope * sx) / n);
+  CalibrationProfile kernels_only = base;
+  kernels_only.step_overhead_us = 0;
+  kernels_only.elementwise.clear();
+  kernels_only.engine_profiles.clear();
+  kernels_only.default_engine_profile = kEagerProfile;
+  EngineProfile profile;
+  profile.name = "graph-captured";
+  profile.max_batch = max_batch;
+  profile.step_overhead_us = base.step_overhead_us + intercept;
+  profile.per_sequence_us = slope;
+  std::map<std::string, std::map<int64_t, std::vector<double>>> per_layer_us;
+  std::map<std::string, const ModelSpec*> specs;
+  for (const EngineStep& s : steps) {
+    if (s.phase != "decode") continue;
+    const CalibratedLatency kernels(s.spec, gpu, 1, 16, RooflineParams{}, kernels_only);
+    const double rest_us = s.gpu_us - kernels.step_time(shape_of(s)).seconds() * 1e6 - base.step_overhead_us;
+    per_layer_us[s.model][s.batch].push_back(rest_us / static_cast<double>(s.spec.architecture.layers));
+    specs[s.model] = &s.spec;
+  }
+  for (const auto& [model, by_batch] : per_layer_us) {
+    ElementwiseTable t;
+    const Architecture& a = specs[model]->architecture;
+    t.model = model;
+    t.hidden_size = a.hidden_size;
+    t.ffn_size = a.ffn_size;
+    t.ffn_kind = a.ffn_kind;
+    for (const auto& [batch, values] : by_batch) {
+      double sum = 0;
+      for (const double v : values) sum += v;
+      t.tokens.push_back(static_cast<double>(batch));
+      // A rest at or below zero means the kernel tables overestimate this shape; the table's
+      // times must be positive, so it keeps a nanosecond.
+      t.us.push_back(std::max(1e-3, sum / static_cast<double>(values.size())));
+    }
+    profile.elementwise.push_back(std::move(t));
+  }
+  profile.source = fmt::format(
+      "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x batch us over {} decode "
+      "steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model fused "
+      "elementwise tables (the rest per layer, mean over contexts)",
+      file.filename().string(), intercept, slope, static_cast<int64_t>(n));
+  return profile;
+}
+
+struct Mape {
+  std::string model;
+  std::string phase;
+  std::vector<double> errors;
+};
+
+// Step-time errors of `profile`'s `engine_profile` against the engine's wall step times, per
+// model and phase, as Markdown; returns them.
+std::vector<Mape> report_mape(const CalibrationProfile& profile, const std::string& engine_profile,
+                              const GpuProfile& gpu, const std::vector<EngineStep>& steps, const std::string& title) {
+  std::vector<Mape> table;
+  for (const EngineStep& s : steps) {
+    const CalibratedLatency model(s.spec, gpu, 1, 16, RooflineParams{}, profile, engine_profile);
+    const double predicted_us = model.step_time(shape_of(s)).seconds() * 1e6;
+    if (table.empty() || table.back().model != s.model || table.back().phase != s.phase)
+      table.push_back(Mape{s.model, s.phase, {}});
+    table.back().errors.push_back((predicted_us - s.step_us) / s.step_us);
+  }
+  std::cout << "\n" << title << "\n\n| model | phase | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
+  for (const Mape& m : table) {
+    double sum = 0, worst = 0;
+    for (const double e : m.errors) {
+      sum += std::abs(e);
+      if (std::abs(e) > std::abs(worst)) worst = e;
+    }
+    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:+.1f}% |\n", m.model, m.phase, m.errors.size(),
+                             100 * sum / static_cast<double>(m.errors.size()), 100 * worst);
+  }
+  return table;
+}
+
+// Rewrites sections of an existing profile from the testbed's measurements.
+void update(const fs::path& file, const po::variables_map& values) {
+  CalibrationProfile profile = load_calibration(file.string());
+  if (values.count("startup")) profile.startup = read_startup(values["startup"].as<std::string>(), profile.gpu);
+  if (values.count("engine-steps")) {
+    if (!values.count("gpu-profile")) throw po::error("--engine-steps needs --gpu-profile");
+    GpuProfile gpu;
+    JsonReader::read_struct(load_json_file(values["gpu-profile"].as<std::string>()), "", gpu);
+    const fs::path steps_file = values["engine-steps"].as<std::string>();
+    const std::vector<EngineStep> steps = read_engine_steps(steps_file);
+    EngineProfile derived =
+        derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>());
+    std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
+    profile.engine_profiles.push_back(std::move(derived));
+    report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
+    const std::vector<Mape> graph = report_mape(
+        profile, "graph-captured", gpu, steps,
+        "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)");
+    if (values.count("check-steps"))
+      report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
+                  "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");
+    // The default only where every model's decode is within the 5 %.
+    bool good = true;
+    for (const Mape& m : graph) {
+      if (m.phase != "decode") continue;
+      double sum = 0;
+      for (const double e : m.errors) sum += std::abs(e);
+      good = good && sum / static_cast<double>(m.errors.size()) <= 0.05;
+    }
+    profile.default_engine_profile = good ? "graph-captured" : kEagerProfile;
+    std::cout << "\ndefault_engine_profile: " << profile.default_engine_profile
+              << (good ? " (every model's decode MAPE <= 5%)\n" : " (some model's decode MAPE > 5%)\n");
+  }
+  write_file_atomically(file.string(), JsonWriter::to_json(profile).dump(1) + "\n");
+  load_calibration(file.string());
+  std::cerr << "slsim calibrate: updated " << file.string() << "\n";
+}
+
 }  // namespace
 
 int calibrate_command(const std::vector<std::string>& args) {
   po::options_description options("slsim calibrate options");
-  options.add_options()("measurements", po::value<std::string>()->required(),
-                        "folder of kernels/ outputs (gemm.json, pa_*.json)")(
-      "gpu", po::value<std::string>()->required(), "GPU profile name the measurements were taken on (h200)")(
-      "output,o", po::value<std::string>()->required(), "calibration profile to write (models/calibration/<gpu>.json)")(
+  options.add_options()("measurements", po::value<std::string>(), "folder of kernels/ outputs (gemm.json, pa_*.json)")(
+      "gpu", po::value<std::string>(), "GPU profile name the measurements were taken on (h200)")(
+      "output,o", po::value<std::string>(), "calibration profile to write (models/calibration/<gpu>.json)")(
+      "update", po::value<std::string>(),
+      "an existing calibration profile to rewrite sections of (with --startup and/or --engine-steps)")(
+      "startup", po::value<std::string>(), "with --update: kernels/testbed startup_phases.json -> `startup`")(
+      "engine-steps", po::value<std::string>(),
+      "with --update and --gpu-profile: kernels/testbed engine_steps.json -> the graph-captured engine profile")(
+      "max-captured-batch", po::value<int64_t>()->default_value(256),
+      "the engine's largest CUDA-graph batch (vLLM and the testbed: 256)")(
+      "check-steps", po::value<std::string>(), "with --engine-steps: another run's engine_steps.json to report on")(
       "step-overhead-us", po::value<double>(),
       "fixed cost per step beyond the kernels, µs (default: fitted from components.json, else 0)")(
       "check", po::value<std::string>(),
@@ -269,10 +497,19 @@ int calibrate_command(const std::vector<std::string>& args) {
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
   if (values.count("help")) {
     std::cout << "usage: slsim calibrate MEASUREMENTS_DIR --gpu NAME -o FILE [--check FILE --gpu-profile FILE]\n"
+              << "       slsim calibrate --update PROFILE [--startup FILE] [--engine-steps FILE --gpu-profile FILE]\n"
               << options << "\n";
     return 0;
   }
   po::notify(values);
+  if (values.count("update")) {
+    if (!values.count("startup") && !values.count("engine-steps"))
+      throw po::error("--update needs --startup or --engine-steps");
+    update(values["update"].as<std::string>(), values);
+    return 0;
+  }
+  for (const char* required : {"measurements", "gpu", "output"})
+    if (!values.count(required)) throw po::error(std::string("missing --") + required + " (or use --update)");
   if (values.count("check") != values.count("gpu-profile")) throw po::error("--check and --gpu-profile go together");
   std::optional<double> step_overhead_us;
   if (values.count("step-overhead-us")) step_overhead_us = values["step-overhead-us"].as<double>();

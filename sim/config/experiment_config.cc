@@ -164,9 +164,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   ExperimentConfig& c = r.config;
   JsonReader::read_struct(document, "", c);
   const fs::path catalog = c.catalog_dir.empty() ? default_catalog_dir() : base_dir / c.catalog_dir;
-  if (c.engine.latency_model == LatencyModelKind::calibrated)
-    c.engine.calibration_dir =
-        (c.engine.calibration_dir.empty() ? catalog / "calibration" : base_dir / c.engine.calibration_dir).string();
+  const fs::path calibration_dir =
+      c.engine.calibration_dir.empty() ? catalog / "calibration" : base_dir / c.engine.calibration_dir;
+  if (c.engine.latency_model == LatencyModelKind::calibrated) c.engine.calibration_dir = calibration_dir.string();
 
   if (c.cluster.server_groups.empty()) throw ConfigError("cluster.server_groups", "expected at least one server group");
   for (size_t i = 0; i < c.cluster.server_groups.size(); ++i) {
@@ -185,6 +185,11 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
         catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);
     g.gpu = JsonWriter::to_json(spec.gpu);
+    // Start-up is measured per GPU type: a GPU without a calibration profile, or whose profile
+    // has no `startup`, starts as the loader's keys (or their assumed defaults) say.
+    const fs::path calibration_file = calibration_dir / (spec.gpu.name + ".json");
+    if (!r.measured_startup.contains(spec.gpu.name) && fs::is_regular_file(calibration_file))
+      r.measured_startup.emplace(spec.gpu.name, load_calibration(calibration_file.string()).startup);
     r.server_groups.push_back(std::move(spec));
   }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -182,7 +183,9 @@ struct ResolvedExperiment {
   ExperimentConfig config;  // with profiles, specs, policy parameters and tensor_parallel filled in
   std::vector<ServerGroupSpec> server_groups;
   std::vector<ServedModel> models;
-  CheckpointFormat format;            // the loader format's profile from the calibration folder
+  CheckpointFormat format;  // the loader format's profile from the calibration folder
+  // By GPU profile name: the start-up measured on it (its calibration profile's `startup`).
+  std::map<std::string, StartupProfile> measured_startup;
   ModelCatalogue catalogue;           // the served models' names and context lengths, for the sources
   std::vector<std::string> warnings;  // what the run will do that the user may not expect
   // The config as JSON, with trace paths written relative to `relative_to`.

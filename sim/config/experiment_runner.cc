@@ -123,7 +123,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
     return [&cache_context, choice] { return cache_policies().make(choice, cache_context); };
   };
   Loader loader(sim, cluster, topology, network, c.loader, experiment.format, eviction(c.policies.dram_cache),
-                eviction(c.policies.ssd_cache));
+                eviction(c.policies.ssd_cache), experiment.measured_startup);
 
   PlacementPolicy::Context placement_context{cluster, loader, random.stream("placement")};
   KeepAlivePolicy::Context keepalive_context;

@@ -20,7 +20,7 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()),
       instances_(sim, cluster, std::move(models), engine_params, observer),
       router_(sim, instances_, *policies_.routing, in_flight_),
-      placer_(sim, cluster, loader, instances_, *policies_.placement, *policies_.migration, *this, *this),
+      placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this) {}
 
 void ControlPlane::start() {
@@ -303,6 +303,7 @@ void ControlPlane::went_idle(InstanceId id) {
   instances_.set_state(id, InstanceState::idle);
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id);
+    placer_.place_waiting();  // kept idle: a start waiting for GPUs may take them
     return;
   }
   const KeepAliveDecision d = policies_.keepalive->decide(inst.model, sim_.now());
@@ -314,14 +315,15 @@ void ControlPlane::went_idle(InstanceId id) {
     sim_.schedule_in(d.prewarm_after, handler_, kPrewarm, model);
     return;
   }
-  if (d.keep_alive == Time::zero()) {
-    if (scaling_by_target_)
-      expire(id);
-    else
-      release(id, d.keep_checkpoint_in_dram);
+  if (d.keep_alive == Time::zero() && !scaling_by_target_) {
+    release(id, d.keep_checkpoint_in_dram);
     return;
   }
-  inst.expiry.arm(sim_, sim_.now() + d.keep_alive, handler_, kIdleExpired, id);
+  if (d.keep_alive == Time::zero())
+    expire(id);
+  else
+    inst.expiry.arm(sim_, sim_.now() + d.keep_alive, handler_, kIdleExpired, id);
+  placer_.place_waiting();  // kept idle: a start waiting for GPUs may take them
 }
 
 void ControlPlane::model_went_idle(ModelId model) {

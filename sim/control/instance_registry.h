@@ -77,7 +77,14 @@ class ModelState {
  public:
   ServedModel served;
   int64_t checkpoint_bytes = 0;
-  int64_t longest_fit_tokens = 0;  // the largest KV capacity over server types
+  // By server id: 1 where the model's instances may run. In a cluster of mixed GPUs the
+  // tensor-parallel degree, chosen once per model, may leave a server too small: an instance
+  // goes only where its KV cache holds a full-context sequence (where no server's does, only
+  // where it is largest), so that it never lands where the weights do not fit.
+  std::vector<uint8_t> holds_by_server;
+  // The KV capacity (tokens) of its smallest instance over those servers; 0: it fits none. A
+  // request larger than this is refused, so every admitted request fits wherever it is routed.
+  int64_t fit_tokens = 0;
   ServerId last_server = kNoId;
   int64_t desired = 0;  // the target-based autoscaler's last answer
 

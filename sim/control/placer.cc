@@ -21,12 +21,13 @@ bool live(MigrationMethod method) {
 }  // namespace
 
 InstancePlacer::InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& loader, InstanceRegistry& instances,
-                               PlacementPolicy& placement, const MigrationPolicy& migration,
+                               const Router& router, PlacementPolicy& placement, const MigrationPolicy& migration,
                                LoadListener& load_listener, VictimHandler& victims)
     : sim_(sim),
       cluster_(cluster),
       loader_(loader),
       instances_(instances),
+      router_(router),
       placement_(placement),
       migration_(migration),
       load_listener_(load_listener),
@@ -51,14 +52,23 @@ int64_t InstancePlacer::withdraw_waiting(ModelId model, int64_t count) {
 
 bool InstancePlacer::try_place(ModelId model, StartReason reason) {
   const ModelState& m = instances_.model(model);
-  PlacementRequest request{model, m.served.tensor_parallel, m.checkpoint_bytes, m.served.checkpoint, false, {}};
+  PlacementRequest request{model, m.served.tensor_parallel, m.checkpoint_bytes, m.served.checkpoint, false,
+                           {},    m.holds_by_server};
   std::vector<InstanceView> movable;
   if (migration_.method() != MigrationMethod::none) {
-    movable = movable_instances();
+    movable = movable_instances(false);
     request.may_free_gpus = true;
     request.movable = movable;
   }
   auto placement = placement_.place(request);
+  // Free GPUs first; then idle instances, only for requests that wait (else two models' starts
+  // kept by their autoscalers would take turns releasing each other's idle instances).
+  if (!placement && !request.may_free_gpus && migration_.idle_instances_yield() && router_.holds_any(model)) {
+    movable = movable_instances(true);
+    request.may_free_gpus = !movable.empty();
+    request.movable = movable;
+    if (request.may_free_gpus) placement = placement_.place(request);
+  }
   if (!placement && request.may_free_gpus) placement = cheapest_room(request);
   if (!placement) return false;
   if (placement->victims.empty()) {
@@ -84,10 +94,11 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
 }
 
 std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, double* load_s) const {
-  const ServedModel& served = instances_.model(inst.model).served;
+  const ModelState& m = instances_.model(inst.model);
+  const ServedModel& served = m.served;
   std::optional<ServerId> best;
   for (const Server& s : cluster_.servers()) {
-    if (s.id == inst.server || s.free_gpus < served.tensor_parallel) continue;
+    if (s.id == inst.server || s.free_gpus < served.tensor_parallel || m.holds_by_server[s.id] == 0) continue;
     const double t =
         (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
     if (!best || t < *load_s) {
@@ -98,11 +109,12 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
   return best;
 }
 
-std::vector<InstanceView> InstancePlacer::movable_instances() const {
+std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) const {
   std::vector<InstanceView> views;
   for (InstanceId id = 0; id < instances_.slots(); ++id) {
     const Instance& inst = instances_.instance(id);
     if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;
     v.instance = id;
     v.model = inst.model;

@@ -3,6 +3,8 @@
 // policy can free GPUs, for the instances that must leave it), takes the GPUs and has the loader
 // bring the checkpoint. A start that finds no room waits, in order, until GPUs come back; one
 // whose server must first be emptied holds a reservation there until its victims are gone.
+// Where the migration method moves no instance, idle ones still yield their GPUs to a start
+// whose model has requests waiting at the router (MigrationPolicy::idle_instances_yield).
 //
 // Invariants: every start counted by InstanceRegistry::start_requested() is, until it is placed
 // or withdrawn, either waiting for GPUs or reserved on a server; a reservation is filled, in
@@ -16,6 +18,7 @@
 
 #include "sim/cluster/cluster.h"
 #include "sim/control/instance_registry.h"
+#include "sim/control/router.h"
 #include "sim/core/simulator.h"
 #include "sim/loading/loader.h"
 #include "sim/policy/migration/migration.h"
@@ -39,22 +42,23 @@ class VictimHandler {
 class InstancePlacer {
  public:
   InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& loader, InstanceRegistry& instances,
-                 PlacementPolicy& placement, const MigrationPolicy& migration, LoadListener& load_listener,
-                 VictimHandler& victims);
+                 const Router& router, PlacementPolicy& placement, const MigrationPolicy& migration,
+                 LoadListener& load_listener, VictimHandler& victims);
 
   // Counts a start of the model and places it now, or once GPUs come back.
   void start(ModelId model, StartReason reason);
   // Withdraws up to `count` of the model's starts still waiting for GPUs, the latest first;
   // returns how many.
   int64_t withdraw_waiting(ModelId model, int64_t count);
-  // Places every start waiting for GPUs that now finds room, in order, until none does.
+  // Places every start waiting for GPUs that now finds room, in order, until none does; called
+  // when GPUs come back and when an instance goes idle (it may yield them).
   void place_waiting();
   // Places the reservations on `server` whose GPUs are now free, in order.
   void fill_reservations(ServerId server);
 
   // An instance of the model on `server`, loading from now.
   InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
-  // The other server with free GPUs where the instance's model would load soonest, with that
+  // The other server with free GPUs, that its model fits on, where it would load soonest, with that
   // estimate in `*load_s`; nullopt: none has room.
   std::optional<ServerId> relocation_server(const Instance& inst, double* load_s) const;
 
@@ -72,7 +76,9 @@ class InstancePlacer {
   };
 
   bool try_place(ModelId model, StartReason reason);
-  std::vector<InstanceView> movable_instances() const;
+  // The instances a placement may name as victims: every serving one not moving, or with
+  // `idle_only` those with no request in flight.
+  std::vector<InstanceView> movable_instances(bool idle_only) const;
   // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
   std::optional<Placement> cheapest_room(const PlacementRequest& request) const;
   void make_room(const Placement& placement, ModelId model, StartReason reason);
@@ -81,6 +87,7 @@ class InstancePlacer {
   Cluster& cluster_;
   Loader& loader_;
   InstanceRegistry& instances_;
+  const Router& router_;
   PlacementPolicy& placement_;
   const MigrationPolicy& migration_;
   LoadListener& load_listener_;

@@ -11,12 +11,12 @@ Router::Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy&
 const char* Router::refusal(const Request& r) const {
   const ModelState& m = instances_.model(r.model);
   const EngineParams& engine = instances_.engine_params();
-  if (m.longest_fit_tokens == 0) return "model fits no server";
+  if (m.fit_tokens == 0) return "model fits no server";
   if (r.input_tokens + r.output_tokens > m.served.spec.architecture.max_context)
     return "longer than the model's context window";
   if (std::max(r.samples, r.beam_width) > engine.max_num_seqs)
     return "more parallel sequences than engine.max_num_seqs";
-  if (kv_footprint_tokens(engine, m.served.spec.architecture.max_context, engine_request(r)) > m.longest_fit_tokens)
+  if (kv_footprint_tokens(engine, m.served.spec.architecture.max_context, engine_request(r)) > m.fit_tokens)
     return "larger than the KV cache of any instance";
   return nullptr;
 }

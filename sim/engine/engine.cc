@@ -15,10 +15,12 @@ namespace slsim {
 std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                                  const EngineParams& params) {
   if (params.latency_model == LatencyModelKind::calibrated) {
-    const CalibrationProfile profile =
-        load_calibration((std::filesystem::path(params.calibration_dir) / (gpu.name + ".json")).string());
-    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline,
-                                               profile);
+    const std::string file = (std::filesystem::path(params.calibration_dir) / (gpu.name + ".json")).string();
+    const CalibrationProfile profile = load_calibration(file);
+    // Checked here, where the file's name is known, so that an unknown name's error names it.
+    profile.engine_profile(params.profile, "engine.profile", file);
+    return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline, profile,
+                                               params.profile);
   }
   return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline);
 }

@@ -43,6 +43,7 @@ struct EngineParams {
   bool fast_forward = true;
   LatencyModelKind latency_model = LatencyModelKind::roofline;
   std::string calibration_dir;
+  std::string profile;
   RooflineParams roofline;
 
   template <class V>
@@ -78,6 +79,10 @@ struct EngineParams {
              kLatencyModelNames);
     v.field("calibration_dir", calibration_dir,
             "folder of calibration profiles; empty: the catalogue's calibration/ (filled in when resolved)");
+    v.field("profile", profile,
+            "with the calibrated model, the engine profile of calibration_dir/<gpu>.json: eager (the kernel "
+            "tables), graph-captured (decode as a serving engine's CUDA graphs) or another name the file lists; "
+            "empty: the file's default_engine_profile");
     v.object("roofline", roofline, "the roofline latency model's efficiencies (also the calibrated model's fallback)");
   }
 };

@@ -172,15 +172,41 @@ CalibrationProfile load_calibration(const std::string& path) {
       check_axis(profile.elementwise[i].tokens, p + ".tokens");
       check_values(profile.elementwise[i].us, profile.elementwise[i].tokens.size(), p + ".us");
     }
+    for (size_t i = 0; i < profile.engine_profiles.size(); ++i) {
+      const EngineProfile& e = profile.engine_profiles[i];
+      const std::string p = "engine_profiles[" + std::to_string(i) + "]";
+      if (e.name == kEagerProfile) throw ConfigError(p + ".name", "\"eager\" names the base tables; expected another");
+      for (size_t j = 0; j < i; ++j)
+        if (profile.engine_profiles[j].name == e.name) throw ConfigError(p + ".name", "\"" + e.name + "\" twice");
+      for (size_t k = 0; k < e.elementwise.size(); ++k) {
+        const std::string q = p + ".elementwise[" + std::to_string(k) + "]";
+        check_axis(e.elementwise[k].tokens, q + ".tokens");
+        check_values(e.elementwise[k].us, e.elementwise[k].tokens.size(), q + ".us");
+      }
+    }
+    profile.engine_profile(profile.default_engine_profile, "default_engine_profile", path);
+    check_startup(profile.startup, "startup");
   } catch (const ConfigError& e) {
     throw InputError(path + ": " + e.what());
   }
   return profile;
 }
 
+const EngineProfile* CalibrationProfile::engine_profile(const std::string& name, const std::string& path,
+                                                        const std::string& file) const {
+  const std::string& wanted = name.empty() ? default_engine_profile : name;
+  if (wanted == kEagerProfile) return nullptr;
+  std::string names = kEagerProfile;
+  for (const EngineProfile& e : engine_profiles) {
+    if (e.name == wanted) return &e;
+    names += ", " + e.name;
+  }
+  throw ConfigError(path, "no engine profile \"" + wanted + "\" in " + file + "; expected one of: " + names);
+}
+
 CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                      int64_t block_size, const RooflineParams& roofline,
-                                     const CalibrationProfile& profile)
+                                     const CalibrationProfile& profile, const std::string& engine_profile)
     : profile_(profile),
       layers_(static_cast<double>(model.architecture.layers)),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
@@ -252,10 +278,20 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
   if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
 
+  elementwise_ = choose_elementwise(profile_.elementwise, a, "elementwise kernels");
+  graph_ = profile_.engine_profile(engine_profile, "engine.profile", "the calibration profile of " + profile_.gpu);
+  if (graph_) graph_elementwise_ = choose_elementwise(graph_->elementwise, a, graph_->name + " elementwise kernels");
+  if ((elementwise_.table || graph_elementwise_.table) && tensor_parallel > 1)
+    estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
+  if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
+}
+
+CalibratedLatency::Elementwise CalibratedLatency::choose_elementwise(const std::vector<ElementwiseTable>& tables,
+                                                                     const Architecture& a, const std::string& what) {
   // Another model's layer of the same kind stands in, scaled by hidden size: past the launch
   // floor these kernels stream activations of hidden (and proportionate FFN) width.
   const ElementwiseTable* nearest = nullptr;
-  for (const ElementwiseTable& t : profile_.elementwise) {
+  for (const ElementwiseTable& t : tables) {
     if (t.ffn_kind != a.ffn_kind) continue;
     if (t.hidden_size == a.hidden_size && t.ffn_size == a.ffn_size) {
       nearest = &t;
@@ -264,17 +300,15 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     if (!nearest || std::abs(t.hidden_size - a.hidden_size) < std::abs(nearest->hidden_size - a.hidden_size))
       nearest = &t;
   }
-  elementwise_table_ = nearest;
+  Elementwise chosen{nearest, 1};
   if (!nearest) {
-    estimates_.push_back("elementwise kernels: not measured (left out)");
+    estimates_.push_back(what + ": not measured (left out)");
   } else if (nearest->hidden_size != a.hidden_size || nearest->ffn_size != a.ffn_size) {
-    elementwise_scale_ = static_cast<double>(a.hidden_size) / static_cast<double>(nearest->hidden_size);
-    estimates_.push_back(fmt::format("elementwise kernels: {}'s layer x {:.3g} (hidden size ratio)", nearest->model,
-                                     elementwise_scale_));
+    chosen.scale = static_cast<double>(a.hidden_size) / static_cast<double>(nearest->hidden_size);
+    estimates_.push_back(
+        fmt::format("{}: {}'s layer x {:.3g} (hidden size ratio)", what, nearest->model, chosen.scale));
   }
-  if (nearest && tensor_parallel > 1)
-    estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
-  if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
+  return chosen;
 }
 
 double CalibratedLatency::roofline_gemm_us(double in, double out, double tokens) const {
@@ -290,10 +324,15 @@ double CalibratedLatency::linear_us(const Linear& l, double tokens) const {
 
 Time CalibratedLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
-  double us = overhead_us_;
+  const bool replayed =
+      graph_ && shape.prefill_tokens == 0 && shape.decode_sequences > 0 && shape.decode_sequences <= graph_->max_batch;
+  double us = replayed
+                  ? graph_->step_overhead_us + graph_->per_sequence_us * static_cast<double>(shape.decode_sequences)
+                  : overhead_us_;
   for (const Linear& l : layer_linears_) us += layers_ * linear_us(l, tokens);
-  if (elementwise_table_)
-    us += layers_ * elementwise_scale_ * interpolate_loglog(elementwise_table_->tokens, elementwise_table_->us, tokens);
+  const Elementwise& elementwise = replayed ? graph_elementwise_ : elementwise_;
+  if (elementwise.table)
+    us += layers_ * elementwise.scale * interpolate_loglog(elementwise.table->tokens, elementwise.table->us, tokens);
   // Logits only for each sequence's last position.
   us += linear_us(lm_head_, static_cast<double>(shape.prefill_sequences + shape.decode_sequences));
   if (shape.decode_sequences > 0) {

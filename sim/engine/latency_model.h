@@ -15,6 +15,7 @@
 #include "sim/core/fields.h"
 #include "sim/core/time.h"
 #include "sim/engine/model_spec.h"
+#include "sim/engine/startup_profile.h"
 
 namespace slsim {
 
@@ -177,6 +178,34 @@ struct ElementwiseTable {
   }
 };
 
+// A named way of running the same kernels that changes a step's fixed costs and its elementwise
+// kernels: `graph-captured` replays a decode step as one CUDA graph of fused kernels (vLLM's
+// decode), measured on a serving engine. It applies to steps of decode only with at most
+// max_batch sequences; other steps (prefill, mixed, larger) run as the base tables say, as a
+// graph-capturing engine runs them eagerly. The base tables are the profile named `eager`.
+struct EngineProfile {
+  std::string name;
+  std::string source;
+  int64_t max_batch = 256;
+  double step_overhead_us = 0;
+  double per_sequence_us = 0;
+  std::vector<ElementwiseTable> elementwise;
+
+  template <class V>
+  void visit(V& v) {
+    v.required("name", name, "the name engine.profile selects (not \"eager\": the base tables)");
+    v.field("source", source, "what the profile was derived from");
+    v.field("max_batch", max_batch, "the largest decode batch captured; larger ones run as the base tables",
+            at_least(1));
+    v.field("step_overhead_us", step_overhead_us, "fixed cost per step beyond the kernels, microseconds", at_least(0));
+    v.field("per_sequence_us", per_sequence_us, "host cost per decoding sequence (inputs, block tables), microseconds",
+            at_least(0));
+    v.list("elementwise", elementwise, "per-layer time of the fused kernels besides GEMMs and attention, by tokens");
+  }
+};
+
+inline constexpr const char* kEagerProfile = "eager";
+
 struct CalibrationProfile {
   std::string gpu;
   std::string source;
@@ -185,6 +214,9 @@ struct CalibrationProfile {
   std::vector<AttentionTable> paged_attention;
   std::vector<AttentionTable> prefill_attention;
   std::vector<ElementwiseTable> elementwise;
+  std::vector<EngineProfile> engine_profiles;
+  std::string default_engine_profile = kEagerProfile;
+  StartupProfile startup;
 
   template <class V>
   void visit(V& v) {
@@ -195,7 +227,14 @@ struct CalibrationProfile {
     v.list("paged_attention", paged_attention, "decode attention time by batch and context");
     v.list("prefill_attention", prefill_attention, "prefill attention time by batch and prompt length");
     v.list("elementwise", elementwise, "per-layer time of the kernels besides GEMMs and attention, by token count");
+    v.list("engine_profiles", engine_profiles, "named profiles besides the base tables (`eager`)");
+    v.field("default_engine_profile", default_engine_profile,
+            "the profile a run takes when engine.profile is empty: eager or a name in engine_profiles");
+    v.object("startup", startup, "measured start-up phases of a serving instance by model size");
   }
+  // The profile named `name` ("" = default_engine_profile); null for the base tables (`eager`).
+  // An unknown name is a ConfigError at `path` listing the valid names and `file`.
+  const EngineProfile* engine_profile(const std::string& name, const std::string& path, const std::string& file) const;
 };
 
 // Reads and checks a calibration file (tables sorted, sizes consistent); errors name the file
@@ -214,9 +253,11 @@ double interpolate_grid(const std::vector<double>& rows, const std::vector<doubl
 
 class CalibratedLatency final : public LatencyModel {
  public:
-  // `block_size`: the engine's KV block size, which picks the paged-attention table.
+  // `block_size`: the engine's KV block size, which picks the paged-attention table;
+  // `engine_profile`: a name profile.engine_profile() accepts.
   CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, int64_t block_size,
-                    const RooflineParams& roofline, const CalibrationProfile& profile);
+                    const RooflineParams& roofline, const CalibrationProfile& profile,
+                    const std::string& engine_profile = kEagerProfile);
   CalibratedLatency(const CalibratedLatency&) = delete;
   CalibratedLatency& operator=(const CalibratedLatency&) = delete;
   Time step_time(const StepShape& shape) const override;
@@ -229,16 +270,23 @@ class CalibratedLatency final : public LatencyModel {
     double in = 0, out = 0;            // the shape one GPU computes
     double count = 1;                  // per layer (or 1 for the output head)
   };
+  struct Elementwise {
+    const ElementwiseTable* table = nullptr;  // null: left out
+    double scale = 1;                         // another model's table, by hidden size
+  };
   double linear_us(const Linear& l, double tokens) const;
   double roofline_gemm_us(double in, double out, double tokens) const;
+  Elementwise choose_elementwise(const std::vector<ElementwiseTable>& tables, const Architecture& a,
+                                 const std::string& what);
 
   std::vector<Linear> layer_linears_;
   Linear lm_head_;
   const AttentionTable* decode_table_ = nullptr;
   const AttentionTable* prefill_table_ = nullptr;
-  const ElementwiseTable* elementwise_table_ = nullptr;  // null: left out
-  double elementwise_scale_ = 1;                         // another model's table, by hidden size
+  Elementwise elementwise_;
   CalibrationProfile profile_;
+  const EngineProfile* graph_ = nullptr;  // null: every step as the base tables
+  Elementwise graph_elementwise_;
   double layers_;
   double kv_bytes_per_token_per_gpu_per_layer_;
   double attention_flops_per_pair_per_gpu_per_layer_;

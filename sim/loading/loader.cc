@@ -22,15 +22,26 @@ const char* tier_name(Tier tier) {
   return "?";
 }
 
+StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* measured, double checkpoint_bytes) {
+  StartupPhases phases =
+      measured && !measured->models.empty() ? interpolate_startup(*measured, checkpoint_bytes) : kAssumedStartup;
+  phases.process_start_s = params.process_start_s.value_or(phases.process_start_s);
+  phases.gpu_context_s = params.gpu_context_s.value_or(phases.gpu_context_s);
+  phases.engine_setup_s = params.engine_setup_s.value_or(phases.engine_setup_s);
+  phases.post_load_s = params.post_load_s.value_or(phases.post_load_s);
+  return phases;
+}
+
 Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
                const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
-               const EvictionFactory& ssd_policy)
+               const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup)
     : sim_(sim),
       cluster_(cluster),
       topology_(topology),
       network_(network),
       params_(params),
       format_(format),
+      measured_startup_(std::move(measured_startup)),
       handler_(sim.add_handler(this)) {
   for (const Server& s : cluster.servers()) {
     dram_.emplace_back(s.profile->dram_cache_bytes, dram_policy());
@@ -40,6 +51,15 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
   transferring_.assign(cluster.servers().size(), 0);
   waiting_jobs_.resize(cluster.servers().size());
   observed_gbytes_per_s_.assign(cluster.servers().size(), {});
+}
+
+StartupPhases Loader::startup(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
+  // Each GPU's process sets up, compiles and captures its own shard.
+  double bytes = 0;
+  for (const CheckpointPart& part : parts) bytes += static_cast<double>(part.bytes);
+  const auto measured = measured_startup_.find(cluster_.server(server).gpu->name);
+  return resolve_startup(params_, measured == measured_startup_.end() ? nullptr : &measured->second,
+                         bytes / static_cast<double>(tensor_parallel));
 }
 
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
@@ -59,8 +79,9 @@ Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, in
     if (tier != Tier::dram) fill = std::max(fill, pipeline_fill(from, gpu));
     tensors += part.tensors;
   }
-  return Time::from_seconds(params_.process_start_s + params_.gpu_context_s + transfer_s +
-                            static_cast<double>(tensors) * format_.per_tensor_overhead_s) +
+  const StartupPhases phases = startup(server, parts, tensor_parallel);
+  return Time::from_seconds(phases.before_load_s() + transfer_s +
+                            static_cast<double>(tensors) * format_.per_tensor_overhead_s + phases.post_load_s) +
          fill;
 }
 
@@ -146,7 +167,9 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   busy_until_[s] =
       std::max(busy_until_[s], sim_.now()) + estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
-  sim_.schedule_in(Time::from_seconds(params_.process_start_s + params_.gpu_context_s), handler_, kStartupDone, id);
+  const StartupPhases phases = startup(s, request.parts, static_cast<int64_t>(request.gpus.size()));
+  job.post_load = Time::from_seconds(phases.post_load_s);
+  sim_.schedule_in(Time::from_seconds(phases.before_load_s()), handler_, kStartupDone, id);
 }
 
 void Loader::on_event(const Event& event) {
@@ -156,6 +179,9 @@ void Loader::on_event(const Event& event) {
       break;
     case kFinishDone:
       finish(event.target);
+      break;
+    case kReady:
+      ready(event.target);
       break;
     default:
       throw std::logic_error("unknown loader event");
@@ -287,8 +313,8 @@ void Loader::finish(uint32_t job_id) {
     if (dram_[s].insert(load.part.id, load.part.bytes, sim_.now()) && !was_cached && i < 32)
       job.outcome.parts_cached_in_dram |= 1u << i;
   }
-  job.active = false;
-  free_jobs_.push_back(job_id);
+  // The post-load phases run on the instance's GPUs, not on the loading path: the next queued
+  // load's transfers go on.
   if (params_.serialize_per_server) {
     transferring_[s] = 0;
     if (!waiting_jobs_[s].empty()) {
@@ -297,6 +323,16 @@ void Loader::finish(uint32_t job_id) {
       begin_transfers(next);
     }
   }
+  if (job.post_load > Time::zero())
+    sim_.schedule_in(job.post_load, handler_, kReady, job_id);
+  else
+    ready(job_id);
+}
+
+void Loader::ready(uint32_t job_id) {
+  Job& job = jobs_[job_id];
+  job.active = false;
+  free_jobs_.push_back(job_id);
   // The listener may start another load, which can reuse this job's slot.
   LoadListener* listener = job.listener;
   const InstanceId instance = job.request.instance;

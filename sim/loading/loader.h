@@ -6,15 +6,20 @@
 // the real cluster. A pipelined format (ServerlessLLM's) sends each shard over the whole path at
 // once, which in the fluid model runs at the slowest stage's rate; a non-pipelined one (safe-
 // tensors) downloads to the SSD, reads into DRAM, and copies to the GPUs, one phase after the
-// other. The load also pays process start and GPU context creation first, and the pipeline fill
-// and per-tensor overheads last. What passes through DRAM and the SSD is offered to their
-// caches, whose eviction policies decide what stays.
+// other. The load also pays the instance's start-up first (process start, GPU context, engine
+// set-up), the pipeline fill and per-tensor overheads after the transfers, and the engine's
+// post-load phases (compilation, graph capture, warm-up) last: the phases measured for the GPU
+// type and model size (models/calibration/<gpu>.json `startup`) unless the config sets them. What
+// passes through DRAM and the SSD is offered to their caches, whose eviction policies decide
+// what stays.
 
 #include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +31,7 @@
 #include "sim/core/ids.h"
 #include "sim/core/simulator.h"
 #include "sim/core/time.h"
+#include "sim/engine/startup_profile.h"
 #include "sim/loading/checkpoint_format.h"
 #include "sim/loading/tier_cache.h"
 
@@ -35,23 +41,34 @@ enum class Tier : uint8_t { gpu, dram, ssd, remote };
 const char* tier_name(Tier tier);
 inline constexpr Tier kAllTiers[] = {Tier::gpu, Tier::dram, Tier::ssd, Tier::remote};
 
+// Start-up phases where neither the config nor a measured profile gives them: the assumption
+// slsim made before they were measured (process start 2 s, CUDA context 0.5 s, nothing else).
+inline constexpr StartupPhases kAssumedStartup{2.0, 0.5, 0, 0};
+
 struct LoaderParams {
   std::string format = "sllm";
-  double process_start_s = 2.0;
-  double gpu_context_s = 0.5;
+  std::optional<double> process_start_s;
+  std::optional<double> gpu_context_s;
   int64_t chunk_bytes = int64_t{32} << 20;
   bool serialize_per_server = false;
   double observed_rate_weight = 0.5;
+  std::optional<double> engine_setup_s;
+  std::optional<double> post_load_s;
 
   template <class V>
   void visit(V& v) {
     v.choice("format", format, "checkpoint format and loader (models/calibration/loader_formats.json)",
              {"sllm", "safetensors", "torch"});
     v.field("process_start_s", process_start_s,
-            "serving-process start before loading, s (assumption: container already pulled, Python "
-            "imports and engine set-up of a vLLM-like server)",
+            "serving-process start and imports before loading, s; null: measured (the calibration profile's "
+            "startup for the GPU and model size), else 2.0 (assumption)",
             at_least(0));
-    v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s (assumption)", at_least(0));
+    v.field("gpu_context_s", gpu_context_s, "CUDA context creation per instance, s; null: measured, else 0.5",
+            at_least(0));
+    v.field("engine_setup_s", engine_setup_s,
+            "engine set-up before loading (weight and KV cache allocation), s; null: measured, else 0", at_least(0));
+    v.field("post_load_s", post_load_s,
+            "after loading: compilation, CUDA-graph capture and warm-up, s; null: measured, else 0", at_least(0));
     v.field("chunk_bytes", chunk_bytes, "pipeline chunk (ServerlessLLM default 32 MiB); sets the pipeline fill",
             at_least(1));
     v.field("serialize_per_server", serialize_per_server,
@@ -66,6 +83,10 @@ struct LoaderParams {
 
 // One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
 // fine-tuned deltas, its own part.
+// The phases of an instance of `checkpoint_bytes` per GPU: the measured ones where `measured`
+// has models (else kAssumedStartup), each replaced by the value the config sets explicitly.
+StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* measured, double checkpoint_bytes);
+
 struct CheckpointPart {
   CheckpointId id = 0;
   int64_t bytes = 0;
@@ -99,9 +120,10 @@ using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
 
 class Loader final : public EventHandler, public FlowListener {
  public:
+  // `measured_startup`: by GPU profile name, the start-up measured on it.
   Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
          const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
-         const EvictionFactory& ssd_policy);
+         const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {});
 
   void start(const LoadRequest& request, LoadListener& listener);
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
@@ -114,11 +136,10 @@ class Loader final : public EventHandler, public FlowListener {
   void drop_from_dram(ServerId server, CheckpointId part);
 
   // The time a load of `parts` onto `tensor_parallel` GPUs of `server` would take on idle links:
-  // start-up, each part's shard at the capped rate of the path from the fastest tier holding it
-  // (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs.
-  // With `observed_rates`, a tier's rate is the server's moving average of the rates its loads
-  // from that tier achieved (checkpoint bytes per GPU over the transfers' time, contention
-  // included), where it has one.
+  // start-up before and after the transfer, each part's shard at the capped rate of the path from the fastest tier
+  // holding it (parts one after the other, as they share the GPU link), pipeline fill and per-tensor costs. With
+  // `observed_rates`, a tier's rate is the server's moving average of the rates its loads from that tier achieved
+  // (checkpoint bytes per GPU over the transfers' time, contention included), where it has one.
   Time estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
                 bool observed_rates = false) const;
   // The moving average of measured load rates from `tier` to `server`'s GPUs, GB/s; 0: none yet.
@@ -144,7 +165,7 @@ class Loader final : public EventHandler, public FlowListener {
   void on_flow_done(FlowId flow, uint64_t tag) override;
 
  private:
-  enum EventKind : uint16_t { kStartupDone, kFinishDone };
+  enum EventKind : uint16_t { kStartupDone, kFinishDone, kReady };
   enum class Phase : uint8_t { download, read, copy, done };
   enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload };
 
@@ -161,6 +182,7 @@ class Loader final : public EventHandler, public FlowListener {
     int64_t parts_pending = 0;
     LoadOutcome outcome;
     Time finish_delay;
+    Time post_load;
     Time transfers_began;
     bool active = false;
   };
@@ -176,6 +198,9 @@ class Loader final : public EventHandler, public FlowListener {
   void begin_phase(uint32_t job_id, uint32_t part_index);
   void part_flow_done(uint32_t job_id, uint32_t part_index);
   void finish(uint32_t job_id);
+  void ready(uint32_t job_id);
+  // The start-up of an instance of `parts` on `tensor_parallel` GPUs of `server`.
+  StartupPhases startup(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
   uint32_t add_cache_fill(ServerId server, const CheckpointPart& part, Tier target);
   FlowId start_flow(NodeId from, NodeId to, double bytes, uint64_t tag);
   double capped_rate_gbytes_per_s(NodeId from, NodeId to) const;
@@ -190,6 +215,7 @@ class Loader final : public EventHandler, public FlowListener {
   FlowNetwork& network_;
   LoaderParams params_;
   CheckpointFormat format_;
+  std::map<std::string, StartupProfile> measured_startup_;
   uint16_t handler_;
   std::vector<TierCache> dram_;
   std::vector<TierCache> ssd_;

@@ -46,6 +46,11 @@ struct PlacementRequest {
   // Set when the migration policy can free GPUs: then `movable` lists the candidates.
   bool may_free_gpus = false;
   std::span<const InstanceView> movable;
+  // By server id: nonzero where the server's GPUs can hold the instance (memory at its
+  // tensor-parallel degree, InstanceRegistry's rule); empty: every server can.
+  std::span<const uint8_t> holds_by_server;
+
+  bool fits_on(ServerId server) const { return holds_by_server.empty() || holds_by_server[server] != 0; }
 };
 
 // Where the instance goes, which instances must first leave that server, and the policy's

@@ -119,6 +119,40 @@ TEST(Calibrate, AGivenStepOverheadReplacesTheFittedOne) {
   EXPECT_EQ(load_calibration((dir / "h200.json").string()).step_overhead_us, 5);
 }
 
+TEST(EngineOutputs, AnUnknownEngineProfileExitsTwoNamingTheKeyAndTheValidNames) {
+  // The H100's calibration profile has the base tables and the testbed's graph-captured profile.
+  const std::string config = std::string(SLSIM_SOURCE_DIR) + "/results/demo/experiment.json";
+  const CommandResult named =
+      run_slsim("validate " + config + " --set engine.latency_model=calibrated --set engine.profile=graph-captured");
+  EXPECT_EQ(named.exit_code, 0) << named.output;
+  const CommandResult unknown =
+      run_slsim("validate " + config + " --set engine.latency_model=calibrated --set engine.profile=graphs");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("engine.profile: no engine profile \"graphs\""), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find("h100-sxm.json; expected one of: eager, graph-captured"), std::string::npos)
+      << unknown.output;
+}
+
+TEST(Calibrate, UpdateRebuildsTheStartupSectionFromTheTestbedsPhases) {
+  const auto dir = fresh_dir("calibrate_startup");
+  const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";
+  std::filesystem::copy_file(source + "h200.json", dir / "h200.json");
+  const CommandResult r = run_slsim("calibrate --update " + (dir / "h200.json").string() + " --startup " + source +
+                                    "measurements/h100-sxm/testbed/startup_phases_run2.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const StartupProfile startup = load_calibration((dir / "h200.json").string()).startup;
+  ASSERT_EQ(startup.models.size(), 2u);
+  // startup_run2.log, OPT-1.3B's medians of three runs: interpreter 0.103 + import 4.2;
+  // allocate_weights 6.396 + allocate_kv 0.062; graph capture 2.612.
+  EXPECT_EQ(startup.models[0].model, "opt-1.3b");
+  EXPECT_NEAR(startup.models[0].process_start_s, 4.303, 1e-9);
+  EXPECT_NEAR(startup.models[0].engine_setup_s, 6.458, 1e-9);
+  EXPECT_NEAR(startup.models[0].graph_capture_s, 2.612, 1e-9);
+  EXPECT_EQ(startup.driver, "580.159.04");
+  // Measured on an H100, not on the H200 the profile is for: the source says so.
+  EXPECT_EQ(startup.source.rfind("BORROWED from NVIDIA H100", 0), 0u) << startup.source;
+}
+
 TEST(Calibrate, AMissingFolderExitsTwo) {
   const auto dir = fresh_dir("calibrate_missing");
   const CommandResult r = run_slsim("calibrate /nonexistent --gpu h200 -o " + (dir / "x.json").string());

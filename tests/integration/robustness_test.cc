@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "test_support.h"
@@ -36,6 +37,91 @@ TEST(Robustness, RequestsOfAModelThatFitsNoServerAreRejectedAndTheRunGoesOn) {
   EXPECT_EQ(summary["rejections"]["model fits no server"], 3);
   EXPECT_EQ(summary["models"]["opt-30b"]["rejected"], 3);
   EXPECT_EQ(summary["models"]["opt-6.7b"]["completed"], 4);
+}
+
+TEST(Robustness, InAMixedClusterAnInstanceGoesOnlyWhereItsWeightsFit) {
+  const auto dir = fresh_dir("mixed_cluster");
+  // Server 0 has A5000s of 24 GiB, server 1 H100s of 80 GB. llama-2-13b's 26 GB of weights
+  // leave no KV cache on an A5000 (0.9 × 24 GiB = 23.2 GB) and fit one H100, so its degree is
+  // 1 and its instances go to server 1 only, although least-loaded prefers server 0 on a tie;
+  // opt-6.7b (13.4 GB) fits both, so its first instance takes server 0 (first on a tie, or
+  // the one with more free GPUs once llama-2-13b holds one of server 1's).
+  std::ofstream(dir / "config.json") << R"({
+    "name": "mixed",
+    "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a5000"}, {"profile": "dgx-h100"}]},
+    "models": [{"name": "llama-2-13b"}, {"name": "opt-6.7b"}],
+    "policies": {"keepalive": {"name": "fixed", "params": {"ttl_s": 60}}},
+    "workload": {"sources": [
+      {"kind": "poisson", "model": "llama-2-13b", "rate_per_s": 1, "requests": 6, "input_tokens": 64, "output_tokens": 8},
+      {"kind": "poisson", "model": "opt-6.7b", "rate_per_s": 1, "requests": 6, "input_tokens": 64, "output_tokens": 8}]}})";
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(read_file(dir / "out/summary.json"));
+  EXPECT_EQ(summary["completed"], 12);
+  std::istringstream rows(read_file(dir / "out/requests.csv"));
+  std::string row;
+  std::getline(rows, row);  // header: ...,server (11th column),...
+  int opt_on_a5000 = 0;
+  while (std::getline(rows, row)) {
+    std::vector<std::string> fields;
+    std::istringstream cells(row);
+    for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
+    if (fields.at(1) == "llama-2-13b") {
+      EXPECT_EQ(fields.at(10), "dgx-h100/1") << row;
+    }
+    if (fields.at(1) == "opt-6.7b" && fields.at(10) == "serverlessllm-testbed-a5000/0") ++opt_on_a5000;
+  }
+  EXPECT_GT(opt_on_a5000, 0);
+}
+
+namespace {
+
+// One GPU (tests/testdata/hand_computed.json), two copies A and B of its tiny model, a keep-alive
+// of 1,000 s, no migration; A's request at 0, B's at 10 s. Returns B's TTFT.
+double ttft_of_the_second_model(const std::string& name, bool idle_instances_yield) {
+  const auto dir = fresh_dir(name);
+  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens,model\n0,100,3,A\n10,100,3,B\n";
+  auto doc = nlohmann::json::parse(read_file(testdata("hand_computed.json")));
+  const auto tiny = doc["models"][0];
+  doc["models"] = nlohmann::json::array({tiny, tiny});
+  doc["models"][0]["name"] = "A";
+  doc["models"][1]["name"] = "B";
+  doc["catalog_dir"] = (testdata("") / "catalog").string();
+  doc["workload"]["sources"] = {{{"kind", "trace"},
+                                 {"path", (dir / "trace.csv").string()},
+                                 {"mapping", {{"model_field", "model"}}},
+                                 {"assign", "name"}}};
+  doc["policies"]["keepalive"]["params"]["ttl_s"] = 1000;
+  doc["policies"]["migration"] = {{"name", "none"}, {"params", {{"idle_instances_yield", idle_instances_yield}}}};
+  std::ofstream(dir / "config.json") << doc.dump();
+  const auto r = run_slsim("run " + (dir / "config.json").string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream rows(read_file(dir / "out/requests.csv"));
+  std::string row;
+  while (std::getline(rows, row))
+    if (row.find(",B,") != std::string::npos) {
+      std::istringstream cells(row);
+      std::string cell;
+      for (int column = 0; column <= 5; ++column) std::getline(cells, cell, ',');  // ttft_s is the 6th
+      return std::stod(cell);
+    }
+  ADD_FAILURE() << "no request of B";
+  return -1;
+}
+
+}  // namespace
+
+TEST(Robustness, AnIdleKeptAliveInstanceYieldsItsGpuToAnotherModelsWaitingRequest) {
+  // A is done within a second (a 29 MB load at 1 GB/s, then 100 tokens in and 3 out) and idles,
+  // kept alive until ~1,000 s. B's request at 10 s takes its GPU at once: B's TTFT is its own
+  // load and prefill, well under a second.
+  EXPECT_LT(ttft_of_the_second_model("idle_yields", true), 1.0);
+}
+
+TEST(Robustness, AnIdleInstanceKeepsItsGpuForItsKeepAliveWhenAskedTo) {
+  // The former behaviour: B waits for A's keep-alive to end (~1,000 s after A finished), so its
+  // TTFT is over 1,000 − 10 s.
+  EXPECT_GT(ttft_of_the_second_model("idle_keeps", false), 990.0);
 }
 
 TEST(Robustness, CheckInvariantsFlagRunsCleanOnAReplay) {

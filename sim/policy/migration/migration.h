@@ -23,19 +23,35 @@ class MigrationPolicy {
   virtual int64_t max_rounds() const { return 0; }
   // A KV copy's stage is the last (stop-and-copy) when it has at most this many blocks to copy.
   virtual int64_t last_stage_max_blocks() const { return 0; }
+  // An idle instance (no request in flight) is released to make room for a start whose model
+  // has requests waiting: keep-alive is a cache, not a reservation. Every method that frees
+  // GPUs counts an idle victim as free; `none` asks its parameter.
+  virtual bool idle_instances_yield() const { return true; }
 };
 
 const Registry<MigrationPolicy>& migration_policies();
 
-// GPUs free up only when instances are released.
+// No instance with requests in flight is moved or stopped: GPUs free up only when instances
+// are released, idle ones included where a start with requests waiting needs them.
 class NoMigration final : public MigrationPolicy {
  public:
   struct Params {
+    bool idle_instances_yield = true;
+
     template <class V>
-    void visit(V&) {}
+    void visit(V& v) {
+      v.field("idle_instances_yield", idle_instances_yield,
+              "release an idle instance (no request in flight) kept alive by its keep-alive or its autoscaler to "
+              "make room for another start whose model has requests waiting at the router; false: it keeps its "
+              "GPUs until its keep-alive ends (the behaviour before issue 21)");
+    }
   };
-  NoMigration(const Params&, Context&) {}
+  NoMigration(const Params& params, Context&) : params_(params) {}
   MigrationMethod method() const override { return MigrationMethod::none; }
+  bool idle_instances_yield() const override { return params_.idle_instances_yield; }
+
+ private:
+  Params params_;
 };
 
 // The victim's requests are stopped and start again from scratch at the router.

@@ -14,7 +14,7 @@ bool less_loaded(const Server& a, const Server& b) {
 std::optional<Placement> LeastLoadedPlacement::place(const PlacementRequest& request) {
   const Server* best = nullptr;
   for (const Server& s : cluster_.servers())
-    if (s.free_gpus >= request.gpus && (!best || less_loaded(s, *best))) best = &s;
+    if (s.free_gpus >= request.gpus && request.fits_on(s.id) && (!best || less_loaded(s, *best))) best = &s;
   if (!best) return std::nullopt;
   return Placement{best->id, {}, -1};
 }
@@ -22,7 +22,7 @@ std::optional<Placement> LeastLoadedPlacement::place(const PlacementRequest& req
 std::optional<Placement> RandomPlacement::place(const PlacementRequest& request) {
   std::vector<ServerId> fitting;
   for (const Server& s : cluster_.servers())
-    if (s.free_gpus >= request.gpus) fitting.push_back(s.id);
+    if (s.free_gpus >= request.gpus && request.fits_on(s.id)) fitting.push_back(s.id);
   if (fitting.empty()) return std::nullopt;
   return Placement{fitting[random_.below(fitting.size())], {}, -1};
 }
@@ -36,7 +36,7 @@ std::optional<Placement> LocalityPlacement::place(const PlacementRequest& reques
   const Server* best = nullptr;
   Tier best_tier = Tier::remote;
   for (const Server& s : cluster_.servers()) {
-    if (s.free_gpus < request.gpus) continue;
+    if (s.free_gpus < request.gpus || !request.fits_on(s.id)) continue;
     const Tier tier = slowest_tier(s.id);
     if (!best || tier < best_tier || (tier == best_tier && less_loaded(s, *best))) {
       best = &s;

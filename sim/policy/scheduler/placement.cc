@@ -6,6 +6,7 @@ namespace slsim {
 
 std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
                                                         const std::function<double(const InstanceView&)>& cost) {
+  if (!request.fits_on(server.id)) return std::nullopt;
   std::vector<const InstanceView*> here;
   for (const InstanceView& v : request.movable)
     if (v.server == server.id) here.push_back(&v);

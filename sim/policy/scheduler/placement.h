@@ -23,15 +23,16 @@ class PlacementPolicy {
     RandomStream random;
   };
   virtual ~PlacementPolicy() = default;
-  // A server with request.gpus free GPUs (or that many once the victims left), or nullopt if
-  // the instance must wait.
+  // A server the instance fits on (request.fits_on) with request.gpus free GPUs (or that many
+  // once the victims left), or nullopt if the instance must wait.
   virtual std::optional<Placement> place(const PlacementRequest& request) = 0;
 };
 
 const Registry<PlacementPolicy>& placement_policies();
 
 // The cheapest set of request.movable instances on `server` whose GPUs, with the free ones,
-// make request.gpus, taking instances in increasing `cost`; nullopt if they never do.
+// make request.gpus, taking instances in increasing `cost`; nullopt if they never do or the
+// instance does not fit on the server.
 std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
                                                         const std::function<double(const InstanceView&)>& cost);
 

@@ -14,6 +14,7 @@ double ServerlessLlmPlacement::migration_s(const InstanceView& victim) const {
 std::optional<Placement> ServerlessLlmPlacement::place(const PlacementRequest& request) {
   std::optional<Placement> best;
   for (const Server& s : cluster_.servers()) {
+    if (!request.fits_on(s.id)) continue;
     const Time load = loader_.estimate(s.id, request.checkpoint, request.gpus, params_.refine_from_observed_loads);
     const double load_s = (loader_.queue_wait(s.id) + load).seconds();
     Placement candidate{s.id, {}, load_s};

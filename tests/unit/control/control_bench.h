@@ -1,9 +1,11 @@
 #pragma once
 // The control plane's parts wired together without the ControlPlane, over the round-figure
 // servers of tests/unit/loading/test_loading.h, for tests that drive them step by step. One
-// small model (tensor parallel 1); placement least-loaded, routing least-outstanding.
+// small model (tensor parallel 1); placement least-loaded, routing least-outstanding. A bench
+// may also be given its server groups.
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "sim/control/audit.h"
@@ -63,19 +65,20 @@ struct IdleHost : MigrationHost {
 
 template <class Migration = NoMigration>
 struct ControlBench {
-  explicit ControlBench(int64_t servers, int64_t models = 1)
-      : cluster({round_servers(servers, 1)}, 1.0),
+  explicit ControlBench(int64_t servers, int64_t models = 1) : ControlBench({round_servers(servers, 1)}, models) {}
+  ControlBench(std::vector<ServerGroupSpec> groups, int64_t models)
+      : cluster(std::move(groups), 1.0),
         topology(cluster, no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{}, &lru_eviction,
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &lru_eviction,
                &lru_eviction),
         instances(sim, cluster, served_models(models), EngineParams{}, observer),
         placement_context{cluster, loader, RandomStream(1)},
         placement({}, placement_context),
         migration({}, migration_context),
         routing({}, routing_context),
-        placer(sim, cluster, loader, instances, placement, migration, loads, victims),
         router(sim, instances, routing, in_flight),
+        placer(sim, cluster, loader, instances, router, placement, migration, loads, victims),
         live(sim, instances, placer, in_flight, loader, migration, observer, host) {}
 
   static std::vector<ServedModel> served_models(int64_t count) {
@@ -108,8 +111,8 @@ struct ControlBench {
   IdleHost host;
   InFlightRequests in_flight;
   RequestCounts counts;
-  InstancePlacer placer;
   Router router;
+  InstancePlacer placer;
   LiveMigration live;
 };
 

@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "tests/unit/control/control_bench.h"
 
 namespace slsim {
 namespace {
 
 using testing::ControlBench;
+using testing::round_servers;
 
 TEST(InstanceRegistry, CountsFollowStartLoadLiveMigrationAndRelease) {
   ControlBench<> b(2);
@@ -65,6 +70,43 @@ TEST(InstanceRegistry, ARetiredSlotIsReusedWithAFreshRouteOrder) {
   EXPECT_EQ(second, first);                                                // the freed slot
   EXPECT_EQ(b.instances.instance(second).route_order, 1u);                 // the model's second placement
   EXPECT_EQ(b.instances.instance(second).state, InstanceState::released);  // until set_state()
+}
+
+ServerGroupSpec gpus_of(int64_t memory_bytes) {
+  ServerGroupSpec g = round_servers(1, 1);
+  g.gpu.name = g.server.gpu = "gpu-" + std::to_string(memory_bytes);
+  g.gpu.memory_bytes = memory_bytes;
+  return g;
+}
+
+TEST(InstanceRegistry, AModelRunsOnlyWhereAFullContextFitsAndAdmitsWhatItsSmallestSuchInstanceHolds) {
+  // Servers of 80 GiB, 3 GiB and 2 GiB GPUs. The engine keeps 0.9 of a GPU's memory, less 2 GiB
+  // for activations and the weights W: on 2 GiB (1.8 GiB usable) nothing is left, on 3 GiB
+  // 0.7 GiB − W, on 80 GiB far more. The small model's keys and values take 2 × 2 layers × 4
+  // heads × 64 × 2 bytes = 2,048 bytes per token, 32 KiB per block of 16, so a full context of
+  // 2,048 tokens needs 4 MiB: the 80 and 3 GiB servers hold it, the 2 GiB one does not.
+  ControlBench<> b({gpus_of(int64_t{80} << 30), gpus_of(int64_t{3} << 30), gpus_of(int64_t{2} << 30)}, 1);
+  const ModelState& m = b.instances.model(0);
+  ASSERT_EQ(m.served.spec.kv_bytes_per_token(), 2048);
+  EXPECT_EQ(m.holds_by_server, (std::vector<uint8_t>{1, 1, 0}));
+  // What a request may take is the 3 GiB server's cache, the smaller of the two.
+  const double usable = 0.9 * static_cast<double>(int64_t{3} << 30) - static_cast<double>(int64_t{2} << 30) -
+                        static_cast<double>(m.checkpoint_bytes);
+  EXPECT_EQ(m.fit_tokens, static_cast<int64_t>(std::floor(usable / (2048.0 * 16))) * 16);
+}
+
+TEST(InstanceRegistry, WhereNoServerHoldsAFullContextOnlyTheLargestCachesServe) {
+  // As above with the 3 GiB server replaced by one whose cache holds 64 blocks (1,024 tokens,
+  // half a context): (2 GiB + W + 64 blocks + 1 KiB of slack) / 0.9. With no server holding a full
+  // context, the model runs where its cache is largest, and admits what that cache holds.
+  ControlBench<> probe(1);
+  const auto weights = static_cast<double>(probe.instances.model(0).checkpoint_bytes);
+  const auto memory = static_cast<int64_t>(
+      std::ceil((static_cast<double>(int64_t{2} << 30) + weights + 64 * 2048.0 * 16 + 1024) / 0.9));
+  ControlBench<> b({gpus_of(int64_t{2} << 30), gpus_of(memory)}, 1);
+  const ModelState& m = b.instances.model(0);
+  EXPECT_EQ(m.holds_by_server, (std::vector<uint8_t>{0, 1}));
+  EXPECT_EQ(m.fit_tokens, 64 * 16);
 }
 
 }  // namespace

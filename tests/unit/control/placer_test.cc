@@ -8,6 +8,7 @@ namespace slsim {
 namespace {
 
 using testing::ControlBench;
+using testing::round_servers;
 
 TEST(InstancePlacer, AStartWithoutRoomWaitsAndIsPlacedWhenGpusComeBack) {
   ControlBench<> b(1, 2);
@@ -54,6 +55,76 @@ TEST(InstancePlacer, AReservationHoldsTheServerUntilItsVictimLeaves) {
   b.placer.fill_reservations(0);
   EXPECT_EQ(b.placer.reservations(), 0u);
   EXPECT_EQ(b.instances.instances_in(1, InstanceState::loading), 1);
+}
+
+TEST(InstancePlacer, AnInstanceGoesOnlyToServersThatHoldItAndWaitsWhenTheyAreFull) {
+  // Server 0's GPU (2 GiB) is too small for the engine (0.9 × 2 GiB < its 2 GiB activation
+  // reserve); server 1's (80 GiB) holds the model. Least-loaded would take server 0 on the tie.
+  ServerGroupSpec small = round_servers(1, 1);
+  small.gpu.name = small.server.gpu = "small-gpu";
+  small.gpu.memory_bytes = int64_t{2} << 30;
+  ControlBench<> b({small, round_servers(1, 1)}, 1);
+  b.placer.start(0, StartReason{});
+  ASSERT_EQ(b.instances.model(0).instances().size(), 1u);
+  EXPECT_EQ(b.instances.instance(b.instances.model(0).instances().front()).server, 1u);
+  // Server 0's GPU is still free, but a second instance waits for server 1's.
+  b.placer.start(0, StartReason{});
+  EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
+  EXPECT_EQ(b.cluster.server(0).free_gpus, 1);
+}
+
+// `none` with the former behaviour: idle instances keep their GPUs.
+struct IdleKeepsGpus final : MigrationPolicy {
+  struct Params {
+    template <class V>
+    void visit(V&) {}
+  };
+  IdleKeepsGpus(const Params&, Context&) {}
+  MigrationMethod method() const override { return MigrationMethod::none; }
+  bool idle_instances_yield() const override { return false; }
+};
+
+TEST(InstancePlacer, WithoutMigrationAnIdleInstanceYieldsOnlyToAStartWithRequestsWaiting) {
+  ControlBench<> b(1, 2);
+  b.placer.start(0, StartReason{});
+  const InstanceId idle = b.instances.model(0).instances().front();
+  b.loaded(idle);
+  // Model 1 has no request waiting (a start ahead of demand): it waits for the GPU.
+  b.placer.start(1, StartReason{});
+  EXPECT_TRUE(b.victims.released.empty());
+  EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
+  // Once a request of model 1 waits at the router, the waiting start takes the idle GPU.
+  b.router.hold(1, 7);
+  b.placer.place_waiting();
+  EXPECT_EQ(b.victims.released, std::vector<InstanceId>{idle});
+  EXPECT_EQ(b.placer.waiting_for_gpus(), 0u);
+  EXPECT_EQ(b.placer.reservations(), 1u);
+}
+
+TEST(InstancePlacer, AnIdleInstanceKeepsItsGpuWhenTheMigrationPolicySaysSo) {
+  ControlBench<IdleKeepsGpus> b(1, 2);
+  b.placer.start(0, StartReason{});
+  b.loaded(b.instances.model(0).instances().front());
+  b.router.hold(1, 7);
+  b.placer.start(1, StartReason{});
+  EXPECT_TRUE(b.victims.released.empty());
+  EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
+}
+
+TEST(InstancePlacer, WithoutMigrationABusyInstanceIsNeverAVictim) {
+  ControlBench<> b(1, 2);
+  b.placer.start(0, StartReason{});
+  const InstanceId busy = b.instances.model(0).instances().front();
+  b.loaded(busy);
+  EngineRequest request;
+  request.input_tokens = 10;
+  request.output_tokens = 2;
+  b.instances.instance(busy).engine->enqueue(request);  // in flight, not yet stepped
+  b.router.hold(1, 7);
+  b.placer.start(1, StartReason{});
+  EXPECT_TRUE(b.victims.released.empty());
+  EXPECT_TRUE(b.victims.preempted.empty());
+  EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
 }
 
 }  // namespace

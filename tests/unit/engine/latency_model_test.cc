@@ -97,6 +97,52 @@ TEST(CalibratedLatency, ScalesTheNearestElementwiseTableByHiddenSize) {
             estimates.end());
 }
 
+TEST(CalibratedLatency, TheGraphCapturedProfileTimesDecodeStepsUpToItsLargestBatch) {
+  CalibrationProfile profile = load_calibration(kTestGpuFile);
+  EngineProfile graph;
+  graph.name = "graph-captured";
+  graph.max_batch = 4;
+  graph.step_overhead_us = 50;
+  graph.per_sequence_us = 10;
+  graph.elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {1, 16}, {1, 1}});
+  profile.engine_profiles.push_back(graph);
+  const CalibratedLatency eager(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  const CalibratedLatency replayed(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // As SumsMeasuredKernelsAndTheOverhead, with the fused elementwise kernels at 1 µs a layer,
+  // and 50 µs + 4 x 10 µs of host time instead of the 7 µs overhead.
+  EXPECT_NEAR(replayed.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20 + 1) + 50 + 4 * 10, 0.002);
+  // A batch above the largest captured one, and any step with a prompt, runs as the base tables.
+  StepShape larger = decode;
+  larger.decode_sequences = 5;
+  larger.decode_context_tokens = 5 * 64;
+  EXPECT_EQ(replayed.step_time(larger), eager.step_time(larger));
+  StepShape prefill;
+  prefill.prefill_tokens = 64;
+  prefill.prefill_sequences = 1;
+  prefill.prefill_attention_pairs = 64.0 * 64 / 2;
+  EXPECT_EQ(replayed.step_time(prefill), eager.step_time(prefill));
+  // An empty name takes the file's default, here the base tables.
+  const CalibratedLatency by_default(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "");
+  EXPECT_EQ(by_default.step_time(decode), eager.step_time(decode));
+}
+
+TEST(CalibratedLatency, AnUnknownEngineProfileNamesTheKeyTheFileAndTheValidNames) {
+  CalibrationProfile profile = load_calibration(kTestGpuFile);
+  profile.engine_profiles.push_back(EngineProfile{"graph-captured", "", 256, 0, 0, {}});
+  try {
+    profile.engine_profile("graph", "engine.profile", "cal/test-gpu.json");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "engine.profile");
+    EXPECT_NE(std::string(e.what()).find("cal/test-gpu.json; expected one of: eager, graph-captured"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CalibratedLatency, SaysWhichPartsAreRooflineEstimates) {
   const CalibrationProfile profile = load_calibration(kTestGpuFile);
   const CalibratedLatency latency(tiny_model(), test_gpu(), 1, 16, RooflineParams{}, profile);

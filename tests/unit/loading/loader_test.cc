@@ -30,11 +30,12 @@ CheckpointFormat staged() {
 }
 
 struct Bench {
-  explicit Bench(const CheckpointFormat& format, LoaderParams params = LoaderParams{"sllm", 0, 0, 1})
+  explicit Bench(const CheckpointFormat& format, LoaderParams params = testing::transfer_only(),
+                 std::map<std::string, StartupProfile> measured_startup = {})
       : cluster({testing::round_servers(1, 2)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, params, format, lru, lru) {
+        loader(sim, cluster, topology, network, params, format, lru, lru, std::move(measured_startup)) {
     recorder.sim = &sim;
   }
   void load(InstanceId id, CheckpointId part, double gigabytes, std::vector<int64_t> gpus) {
@@ -76,7 +77,7 @@ TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
 }
 
 TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
-  LoaderParams params{"sllm", 0, 0, 1};
+  LoaderParams params = testing::transfer_only();
   params.serialize_per_server = true;
   Bench b(ideal(), params);
   b.load(0, 1, 1.0, {0});
@@ -88,7 +89,7 @@ TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
 }
 
 TEST(Loader, EstimatesCanUseTheRatesEarlierLoadsAchieved) {
-  Bench b(ideal(), LoaderParams{"sllm", 0, 0, 1, false, 0.5});
+  Bench b(ideal(), testing::transfer_only());
   const std::vector<CheckpointPart> other{CheckpointPart{9, 1'000'000'000, 1}};
   EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0));  // nothing observed: idle links
   b.load(0, 1, 1.0, {0});
@@ -136,7 +137,7 @@ TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
 }
 
 TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
-  LoaderParams params{"sllm", 2.0, 0.5, int64_t{32} << 20};
+  LoaderParams params = testing::transfer_only(2.0, 0.5, int64_t{32} << 20);
   Bench b(ideal(), params);
   b.loader.preload(0, CheckpointPart{6, 1'000'000'000, 1}, Tier::ssd);
   b.sim.run();
@@ -145,6 +146,57 @@ TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
   b.sim.run();
   // 2.5 s of start-up, 0.25 s at the SSD's 4 GB/s, and one 32 MiB chunk over the 100 GB/s host link.
   EXPECT_NEAR(b.done_s(0) - start.seconds(), 2.5 + 0.25 + 33554432 / 100e9, 1e-8);
+}
+
+namespace {
+
+// The test GPU's measured start-up: one model, so every size takes its phases.
+std::map<std::string, StartupProfile> measured_test_gpu() {
+  StartupProfile p;
+  p.models.push_back(StartupMeasurement{"m", 2'000'000'000, 4.0, 0.25, 6.0, 5.5, 2.5, 0.25});
+  return {{"test-gpu", p}};
+}
+
+LoaderParams startup_unset() {
+  LoaderParams p;
+  p.chunk_bytes = 1;  // no pipeline fill
+  return p;
+}
+
+}  // namespace
+
+TEST(Loader, AColdStartIsMeasuredStartUpThenTheTransferThenThePostLoadPhases) {
+  Bench b(ideal(), startup_unset(), measured_test_gpu());
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  // Before the load 4 + 0.25 + 6 = 10.25 s; 2 GB at the 1 GB/s store, 2 s; after it
+  // 5.5 + 2.5 + 0.25 = 8.25 s.
+  EXPECT_DOUBLE_EQ(b.done_s(0), 10.25 + 2.0 + 8.25);
+  const CheckpointPart part{8, 2'000'000'000, 1};
+  EXPECT_EQ(b.loader.estimate(0, std::span(&part, 1), 1), Time::from_seconds(10.25 + 2.0 + 8.25));
+}
+
+TEST(Loader, StartUpPhasesTheConfigSetsReplaceTheMeasuredOnes) {
+  LoaderParams params = startup_unset();
+  params.process_start_s = 1.0;
+  params.post_load_s = 0.0;
+  Bench b(ideal(), params, measured_test_gpu());
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  // 1 (set) + 0.25 + 6 (measured) before, 2 s of transfer, nothing after.
+  EXPECT_DOUBLE_EQ(b.done_s(0), 7.25 + 2.0);
+}
+
+TEST(Loader, WithoutMeasuredStartUpTheAssumedDefaultsApply) {
+  // A GPU with a calibration profile lacking `startup` (no models) and one without a profile.
+  for (auto measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
+                        std::map<std::string, StartupProfile>{}}) {
+    Bench b(ideal(), startup_unset(), measured);
+    b.load(0, 7, 2.0, {0});
+    b.sim.run();
+    // process start 2 s + CUDA context 0.5 s, then 2 s of transfer.
+    EXPECT_DOUBLE_EQ(b.done_s(0), 2.5 + 2.0);
+  }
 }
 
 TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {

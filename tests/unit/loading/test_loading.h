@@ -7,6 +7,7 @@
 
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/topology.h"
+#include "sim/loading/loader.h"
 #include "sim/policy/cache/cache_policies.h"
 
 namespace slsim::testing {
@@ -36,6 +37,18 @@ inline TopologyParams no_latency() {
   TopologyParams p;
   p.pcie_latency_us = p.gpu_interconnect_latency_us = p.ssd_latency_us = p.network_hop_latency_us = 0;
   p.storage_latency_ms = 0;
+  return p;
+}
+
+// No start-up before or after a load and a 1-byte pipeline chunk (no fill): a load's time is its
+// transfer alone.
+inline LoaderParams transfer_only(double process_start_s = 0, double gpu_context_s = 0, int64_t chunk_bytes = 1) {
+  LoaderParams p;
+  p.process_start_s = process_start_s;
+  p.gpu_context_s = gpu_context_s;
+  p.engine_setup_s = 0;
+  p.post_load_s = 0;
+  p.chunk_bytes = chunk_bytes;
   return p;
 }
 

@@ -20,8 +20,8 @@ struct Bench {
       : cluster({testing::round_servers(1, 1)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{},
-               &testing::lru_eviction, &testing::lru_eviction),
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &testing::lru_eviction,
+               &testing::lru_eviction),
         context{cluster, loader, {1'000'000'000, 1'000'000'000}} {}
 
   std::unique_ptr<PreloadPolicy> make(Json params = Json::object()) {

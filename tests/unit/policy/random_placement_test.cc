@@ -17,8 +17,8 @@ struct Bench {
       : cluster({testing::round_servers(4, 2)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{},
-               &testing::lru_eviction, &testing::lru_eviction) {
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &testing::lru_eviction,
+               &testing::lru_eviction) {
     cluster.take_gpus(1, 1);
     cluster.take_gpus(2, 2);
   }
@@ -29,7 +29,7 @@ struct Bench {
     return registry.make(registry.resolve(PolicyChoice{"random", Json::object()}, "test"), context);
   }
 
-  static PlacementRequest needing(int64_t gpus) { return PlacementRequest{0, gpus, 1'000'000, {}, false, {}}; }
+  static PlacementRequest needing(int64_t gpus) { return PlacementRequest{0, gpus, 1'000'000, {}, false, {}, {}}; }
 
   Simulator sim;
   Cluster cluster;

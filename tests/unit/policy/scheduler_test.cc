@@ -23,8 +23,8 @@ struct Bench {
       : cluster({testing::round_servers(2, 1)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, LoaderParams{"sllm", 0, 0, 1}, CheckpointFormat{},
-               &testing::lru_eviction, &testing::lru_eviction),
+        loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &testing::lru_eviction,
+               &testing::lru_eviction),
         context{cluster, loader, RandomStream(1)} {
     // The checkpoint in server 0's DRAM and server 1's SSD.
     loader.preload(0, part, Tier::dram);
@@ -36,7 +36,7 @@ struct Bench {
     loader.start(LoadRequest{99, server, {0}, {}, {CheckpointPart{7, static_cast<int64_t>(gigabytes * 1e9), 0}}},
                  ignore);
   }
-  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}}; }
+  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}, {}}; }
 
   CheckpointPart part{1, 8'000'000'000, 0};
   std::vector<CheckpointPart> parts{part};

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""slsim against the serverless testbed: for each workload of workloads.json whose testbed
+run exists (controller_<name>.json in the measurement folder), writes the slsim config that
+mirrors it (configs/<name>.json), runs slsim (sim/<name>/), and compares per-request metrics
+computed the same way on both sides (kernels/testbed/serverless.request_metrics:
+nearest-rank percentiles over the completed requests).
+
+Writes comparison.json {workload: {metric: {"measured", "simulated", "error" = (sim - meas) / meas}}},
+comparison_startup_from_testbed.json (the same with slsim's process start set to the testbed's
+measured start-up, loading excluded: what is left once start-up is calibrated), and
+cdf_<name>.png (TTFT and E2E, measured against simulated).
+
+usage: compare.py [--slsim PATH] [--measurements DIR]     (run.sh beside this calls it)"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
+
+from serverless import request_metrics  # noqa: E402
+
+METRICS = ["cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
+           "e2e_p90_s"]
+GPU_SLICES = 4  # slsim gives an instance whole GPUs: one H200 is modelled as four slices (README)
+
+
+def sim_config(name, workload, trace_csv, testbed, startup_s=None):
+    """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
+    h200_memory_bytes = 151397597184
+    disk_gbytes_per_s = 2.87  # models/hardware/servers/h200-gpu-machine.json ssd_read_gbytes_per_s
+    cfg = {
+        "name": name,
+        "seed": 1,
+        "cluster": {
+            "server_groups": [{
+                "profile": "h200-gpu-machine", "count": 1,
+                "server": {"gpus": GPU_SLICES, "dram_cache_bytes": testbed["config"]["dram_cache_bytes"],
+                           "ssd_cache_bytes": 0, "nic_gbytes_per_s": disk_gbytes_per_s},
+                "gpu": {"memory_bytes": h200_memory_bytes // GPU_SLICES},
+            }],
+            # The testbed's checkpoints start on the local disk; slsim's start in remote storage,
+            # which stands in for that disk here (same bandwidth, no SSD cache).
+            "remote_storage_gbytes_per_s": disk_gbytes_per_s,
+        },
+        "models": [{"name": m, "tensor_parallel": 1} for m in workload["models"]],
+        "workload": {"sources": [{"kind": "trace", "path": os.path.relpath(trace_csv, os.path.join(HERE, "configs")),
+                                  "mapping": {"model_field": "model"}, "assign": "name"}]},
+        "engine": {"latency_model": "calibrated", "max_num_seqs": 256, "max_num_batched_tokens": 8192},
+        "policies": {
+            "placement": {"name": "least-loaded"},
+            "keepalive": {"name": "fixed", "params": {"ttl_s": testbed["config"]["ttl_s"],
+                                                      "keep_checkpoint_in_dram": True}},
+            "autoscale": {"name": "on-demand"},
+            "dram_cache": {"name": "lru"},
+        },
+        "output": {"timeseries_interval_s": 0},
+    }
+    if startup_s is not None:
+        cfg["loader"] = {"process_start_s": startup_s, "gpu_context_s": 0}
+    return cfg
+
+
+def measured_startup_s(testbed):
+    """Median launch-to-ready of the testbed's instances without their load phase."""
+    vals = [i["phases_s"]["launch_to_ready"] - i["phases_s"]["load"] for i in testbed["instances"]
+            if "launch_to_ready" in i["phases_s"] and "load" in i["phases_s"]]
+    return statistics.median(vals) if vals else None
+
+
+def sim_records(run_dir):
+    recs = []
+    with open(os.path.join(run_dir, "requests.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            a = float(row["arrival_s"])
+            recs.append({"arrival_s": a, "first_token_s": a + float(row["ttft_s"]), "last_token_s": a + float(row["e2e_s"]),
+                         "output_tokens": int(row["output_tokens"]), "cold": row["cold_start"] == "1"})
+    return recs
+
+
+def run_slsim(slsim, cfg, name):
+    os.makedirs(os.path.join(HERE, "configs"), exist_ok=True)
+    path = os.path.join(HERE, "configs", name + ".json")
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+        f.write("\n")
+    out = os.path.join(HERE, "sim", name)
+    subprocess.run([slsim, "run", path, "-o", out], check=True, stdout=subprocess.DEVNULL)
+    return sim_records(out), out
+
+
+def table(measured, simulated):
+    out = {}
+    for k in METRICS:
+        x, y = measured.get(k), simulated.get(k)
+        out[k] = {"measured": x, "simulated": y, "error": (y - x) / x if x not in (None, 0) and y is not None else None}
+    return out
+
+
+def plot_cdfs(name, measured, simulated, simulated_startup, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, (label, fn) in zip(axes, [("TTFT (s)", lambda r: r["first_token_s"] - r["arrival_s"]),
+                                      ("E2E latency (s)", lambda r: r["last_token_s"] - r["arrival_s"])]):
+        for recs, legend, style in [(measured, "testbed (measured)", "-"), (simulated, "slsim", "--"),
+                                    (simulated_startup, "slsim, start-up from testbed", ":")]:
+            vals = sorted(fn(r) for r in recs if r.get("last_token_s") is not None)
+            if vals:
+                ax.step(vals, [(i + 1) / len(vals) for i in range(len(vals))], where="post", linestyle=style,
+                        label=f"{legend} (n={len(vals)})")
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("share of requests")
+        ax.set_ylim(0, 1.0)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{name}: testbed against slsim")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--slsim", default=os.environ.get("SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim")))
+    ap.add_argument("--measurements", default=os.path.join(REPO, "models", "calibration", "measurements", "h200",
+                                                           "testbed"))
+    args = ap.parse_args()
+    with open(os.path.join(HERE, "workloads.json")) as f:
+        workloads = json.load(f)
+    comparison, comparison_startup = {}, {}
+    for w in workloads["workloads"]:
+        name = w["name"]
+        path = os.path.join(args.measurements, f"controller_{name}.json")
+        if not os.path.exists(path):
+            print(f"{name}: no testbed run ({path}), skipped", file=sys.stderr)
+            continue
+        with open(path) as f:
+            testbed = json.load(f)
+        trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
+        measured = testbed["requests"]
+        simulated, _ = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed), name)
+        startup = measured_startup_s(testbed)
+        simulated_startup, _ = run_slsim(args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv,
+                                                                testbed, startup), name + "-startup-from-testbed")
+        m = request_metrics(measured)
+        comparison[name] = table(m, request_metrics(simulated))
+        comparison_startup[name] = table(m, request_metrics(simulated_startup))
+        comparison_startup[name]["process_start_s_used"] = startup
+        plot_cdfs(name, measured, simulated, simulated_startup, os.path.join(HERE, f"cdf_{name}.png"))
+        print(f"{name}: " + ", ".join(f"{k} {v['measured']} / {v['simulated']}" for k, v in comparison[name].items()))
+    for doc, file in [(comparison, "comparison.json"), (comparison_startup, "comparison_startup_from_testbed.json")]:
+        with open(os.path.join(HERE, file), "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
