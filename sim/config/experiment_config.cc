@@ -108,7 +108,7 @@ fs::path default_catalog_dir() {
   std::error_code error;
   const fs::path binary = fs::read_symlink("/proc/self/exe", error);
   if (!error) {
-    const fs::path installed = (binary.parent_path() / SLSIM_INSTALLED_CATALOG_FROM_BIN).lexically_normal();
+    fs::path installed = (binary.parent_path() / SLSIM_INSTALLED_CATALOG_FROM_BIN).lexically_normal();
     if (fs::is_directory(installed, error)) return installed;
   }
   return SLSIM_DEFAULT_CATALOG_DIR;

@@ -160,7 +160,8 @@ struct ExperimentConfig {
     v.field("name", name, "a label for the experiment");
     v.field("seed", seed, "seed of every random stream", at_least(0));
     v.field("duration_s", duration_s, "simulated seconds to run; null runs until every request is done", positive());
-    v.field("catalog_dir", catalog_dir, "folder holding llm/ and hardware/; empty: $SLSIM_CATALOG_DIR, else share/slsim/models beside an "
+    v.field("catalog_dir", catalog_dir,
+            "folder holding llm/ and hardware/; empty: $SLSIM_CATALOG_DIR, else share/slsim/models beside an "
             "installed slsim, else the source tree's models/");
     v.object("cluster", cluster, "servers and storage");
     v.list("models", models, "the models served");
