@@ -408,16 +408,22 @@ def short_names(columns):
     return names
 
 
+def held_gpu_hours(gpu_seconds):
+    """GPU-hours held by instances: every state of summary.json's gpu_seconds but `free`."""
+    return sum(v for state, v in gpu_seconds.items() if state != "free") / 3600.0
+
+
 def pareto(args):
-    """One point per run folder or sweep.csv row: total GPU-hours against a latency percentile,
-    as a JSON table (with each point's place on the Pareto front) and optionally a plot."""
+    """One point per run folder or sweep.csv row: the GPU-hours held by instances (every state but
+    `free`, which is the rest of the cluster) against a latency percentile, as a JSON table (with
+    each point's place on the Pareto front) and optionally a plot."""
     metric = f"{args.metric}.{args.percentile}"
     points = []
     for source in args.sources:
         if os.path.isdir(source):
             with open(os.path.join(source, "summary.json")) as f:
                 s = json.load(f)
-            points.append({"run": run_label(source), "gpu_hours": sum(s["gpu_seconds"].values()) / 3600.0,
+            points.append({"run": run_label(source), "gpu_hours": held_gpu_hours(s["gpu_seconds"]),
                            metric: s[args.metric][args.percentile], "cold_starts": s["cold_starts"]})
             continue
         for row in read_rows(source):
@@ -425,7 +431,8 @@ def pareto(args):
                 continue
             columns = args.label or ["point"]
             points.append({"run": ", ".join(f"{short}={row[c]}" for short, c in zip(short_names(columns), columns)),
-                           "gpu_hours": sum(number(row[c]) or 0.0 for c in row if c.startswith("gpu_seconds.")) / 3600.0,
+                           "gpu_hours": held_gpu_hours({c[len("gpu_seconds."):]: number(row[c]) or 0.0
+                                                          for c in row if c.startswith("gpu_seconds.")}),
                            metric: number(row[metric]), "cold_starts": number(row.get("cold_starts"))})
     # On the front when no other point is at least as good on both axes and better on one.
     for p in points:

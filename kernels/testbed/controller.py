@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 
 from model_shapes import flat_buffer_bytes, load_arch  # noqa: E402
 from serverless import DramCache, Fleet, read_canonical_trace, request_metrics  # noqa: E402
+from startup_phases import drop_page_cache, write_checkpoint  # noqa: E402
 
 PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_reserve", "load", "compile",
           "graph_capture", "warm_up"]
@@ -41,28 +42,6 @@ PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_res
 
 def checkpoint_bytes(model):
     return flat_buffer_bytes(load_arch(model))
-
-
-def write_checkpoint(path, nbytes):
-    """Random bytes, padded to 4 KiB (O_DIRECT reads whole pages), fsynced."""
-    block = os.urandom(64 << 20)
-    padded = (nbytes + 4095) // 4096 * 4096
-    with open(path, "wb") as f:
-        left = padded
-        while left > 0:
-            left -= f.write(block[:min(left, len(block))])
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def drop_page_cache():
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 class Controller:

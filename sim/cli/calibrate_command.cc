@@ -198,6 +198,47 @@ CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optio
   return profile;
 }
 
+StepShape prefill_shape(int64_t batch, int64_t prompt_tokens) {
+  StepShape shape;
+  shape.prefill_tokens = batch * prompt_tokens;
+  shape.prefill_sequences = batch;
+  shape.prefill_attention_pairs = static_cast<double>(batch) * static_cast<double>(prompt_tokens * prompt_tokens) / 2;
+  return shape;
+}
+
+StepShape decode_shape(int64_t batch, int64_t context_tokens) {
+  StepShape shape;
+  shape.decode_sequences = batch;
+  shape.decode_context_tokens = batch * context_tokens;
+  return shape;
+}
+
+// A model's and phase's relative step-time errors (predicted - measured) / measured.
+struct StepErrors {
+  std::string model;
+  std::string phase;
+  std::vector<double> errors;
+
+  double mape() const {
+    double sum = 0;
+    for (const double e : errors) sum += std::abs(e);
+    return sum / static_cast<double>(errors.size());
+  }
+  // The error of largest magnitude, with its sign.
+  double worst() const {
+    return *std::max_element(errors.begin(), errors.end(),
+                             [](double a, double b) { return std::abs(a) < std::abs(b); });
+  }
+};
+
+// Appends `error` to the last group if it is the same model and phase, else to a new group, so
+// that groups follow the measurements' order.
+void add_error(std::vector<StepErrors>& groups, const std::string& model, const std::string& phase, double error) {
+  if (groups.empty() || groups.back().model != model || groups.back().phase != phase)
+    groups.push_back(StepErrors{model, phase, {}});
+  groups.back().errors.push_back(error);
+}
+
 // Measured transformer steps (results/calibration/transformer_measured_<gpu>.json) beside the
 // calibrated and the roofline predictions, as a Markdown table.
 void check(const CalibrationProfile& profile, const fs::path& measured_file, const fs::path& gpu_file) {
@@ -206,8 +247,7 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
   const Json measured = load_json_file(measured_file);
   std::cout << "| model | step | batch | tokens | measured ms | calibrated ms | error | roofline ms "
                "|\n|---|---|---|---|---|---|---|---|\n";
-  // Absolute percentage errors of the calibrated model, per model and step kind, in file order.
-  std::vector<std::tuple<std::string, std::string, std::vector<double>>> errors;
+  std::vector<StepErrors> errors;  // of the calibrated model, per model and step kind, in file order
   for (const Json& m : member(measured, "models", measured_file)) {
     ModelSpec spec;
     spec.name = member(m, "model", measured_file).get<std::string>();
@@ -217,39 +257,27 @@ void check(const CalibrationProfile& profile, const fs::path& measured_file, con
     auto row = [&](const char* step, int64_t batch, int64_t tokens, double ms, const StepShape& shape) {
       const double predicted_ms = calibrated.step_time(shape).seconds() * 1e3;
       const double error = (predicted_ms - ms) / ms;
-      if (errors.empty() || std::get<0>(errors.back()) != spec.name || std::get<1>(errors.back()) != step)
-        errors.emplace_back(spec.name, step, std::vector<double>{});
-      std::get<2>(errors.back()).push_back(std::abs(error));
+      add_error(errors, spec.name, step, error);
       std::cout << fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:+.1f}% | {:.2f} |\n", spec.name, step, batch,
                                tokens, ms, predicted_ms, 100 * error, roofline.step_time(shape).seconds() * 1e3);
     };
     for (const Json& p : member(m, "prefill", measured_file)) {
       const auto batch = number<int64_t>(p, "batch", measured_file);
       const auto prompt = number<int64_t>(p, "prompt_tokens", measured_file);
-      StepShape shape;
-      shape.prefill_tokens = batch * prompt;
-      shape.prefill_sequences = batch;
-      shape.prefill_attention_pairs = static_cast<double>(batch) * static_cast<double>(prompt * prompt) / 2;
-      row("prefill", batch, prompt, number<double>(p, "ms", measured_file), shape);
+      row("prefill", batch, prompt, number<double>(p, "ms", measured_file), prefill_shape(batch, prompt));
     }
     for (const Json& d : member(m, "decode", measured_file)) {
       const auto batch = number<int64_t>(d, "batch", measured_file);
       const auto context = number<int64_t>(d, "context_tokens", measured_file);
-      StepShape shape;
-      shape.decode_sequences = batch;
-      shape.decode_context_tokens = batch * context;
-      row("decode", batch, context, number<double>(d, "ms", measured_file), shape);
+      row("decode", batch, context, number<double>(d, "ms", measured_file), decode_shape(batch, context));
     }
     for (const std::string& e : calibrated.estimates())
       std::cout << "|   " << spec.name << " estimated: " << e << " ||||||||\n";
   }
   std::cout << "\n| model | step | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
-  for (const auto& [model, step, e] : errors) {
-    double sum = 0;
-    for (const double x : e) sum += x;
-    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:.1f}% |\n", model, step, e.size(),
-                             100 * sum / static_cast<double>(e.size()), 100 * *std::max_element(e.begin(), e.end()));
-  }
+  for (const StepErrors& e : errors)
+    std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:.1f}% |\n", e.model, e.phase, e.errors.size(),
+                             100 * e.mape(), 100 * std::abs(e.worst()));
 }
 
 // The `startup` section from kernels/testbed/startup_phases.py's output: per model, the medians
@@ -327,17 +355,7 @@ std::vector<EngineStep> read_engine_steps(const fs::path& file) {
 }
 
 StepShape shape_of(const EngineStep& step) {
-  StepShape shape;
-  if (step.phase == "decode") {
-    shape.decode_sequences = step.batch;
-    shape.decode_context_tokens = step.batch * step.tokens;
-  } else {
-    shape.prefill_tokens = step.batch * step.tokens;
-    shape.prefill_sequences = step.batch;
-    shape.prefill_attention_pairs =
-        static_cast<double>(step.batch) * static_cast<double>(step.tokens * step.tokens) / 2;
-  }
-  return shape;
+  return step.phase == "decode" ? decode_shape(step.batch, step.tokens) : prefill_shape(step.batch, step.tokens);
 }
 
 // The graph-captured profile from the engine's decode steps. A step's wall time is the graph's
@@ -401,34 +419,21 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
   return profile;
 }
 
-struct Mape {
-  std::string model;
-  std::string phase;
-  std::vector<double> errors;
-};
-
 // Step-time errors of `profile`'s `engine_profile` against the engine's wall step times, per
 // model and phase, as Markdown; returns them.
-std::vector<Mape> report_mape(const CalibrationProfile& profile, const std::string& engine_profile,
-                              const GpuProfile& gpu, const std::vector<EngineStep>& steps, const std::string& title) {
-  std::vector<Mape> table;
+std::vector<StepErrors> report_mape(const CalibrationProfile& profile, const std::string& engine_profile,
+                                    const GpuProfile& gpu, const std::vector<EngineStep>& steps,
+                                    const std::string& title) {
+  std::vector<StepErrors> table;
   for (const EngineStep& s : steps) {
     const CalibratedLatency model(s.spec, gpu, 1, 16, RooflineParams{}, profile, engine_profile);
     const double predicted_us = model.step_time(shape_of(s)).seconds() * 1e6;
-    if (table.empty() || table.back().model != s.model || table.back().phase != s.phase)
-      table.push_back(Mape{s.model, s.phase, {}});
-    table.back().errors.push_back((predicted_us - s.step_us) / s.step_us);
+    add_error(table, s.model, s.phase, (predicted_us - s.step_us) / s.step_us);
   }
   std::cout << "\n" << title << "\n\n| model | phase | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
-  for (const Mape& m : table) {
-    double sum = 0, worst = 0;
-    for (const double e : m.errors) {
-      sum += std::abs(e);
-      if (std::abs(e) > std::abs(worst)) worst = e;
-    }
+  for (const StepErrors& m : table)
     std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:+.1f}% |\n", m.model, m.phase, m.errors.size(),
-                             100 * sum / static_cast<double>(m.errors.size()), 100 * worst);
-  }
+                             100 * m.mape(), 100 * m.worst());
   return table;
 }
 
@@ -447,7 +452,7 @@ void update(const fs::path& file, const po::variables_map& values) {
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
     report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
-    const std::vector<Mape> graph = report_mape(
+    const std::vector<StepErrors> graph = report_mape(
         profile, "graph-captured", gpu, steps,
         "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)");
     if (values.count("check-steps"))
@@ -455,12 +460,8 @@ void update(const fs::path& file, const po::variables_map& values) {
                   "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");
     // The default only where every model's decode is within the 5 %.
     bool good = true;
-    for (const Mape& m : graph) {
-      if (m.phase != "decode") continue;
-      double sum = 0;
-      for (const double e : m.errors) sum += std::abs(e);
-      good = good && sum / static_cast<double>(m.errors.size()) <= 0.05;
-    }
+    for (const StepErrors& m : graph)
+      if (m.phase == "decode") good = good && m.mape() <= 0.05;
     profile.default_engine_profile = good ? "graph-captured" : kEagerProfile;
     std::cout << "\ndefault_engine_profile: " << profile.default_engine_profile
               << (good ? " (every model's decode MAPE <= 5%)\n" : " (some model's decode MAPE > 5%)\n");

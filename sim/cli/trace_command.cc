@@ -194,7 +194,7 @@ int synth(const std::vector<std::string>& args) {
     for (const auto& [id, name] : spec.model_map.items())
       if (name.is_string()) add(name.get<std::string>());
   if (catalogue.names.empty()) add("model");
-  if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[0];
+  if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[ModelId(0)];
   validate_source(spec, catalogue, base_dir, "");
   if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
   const auto source =

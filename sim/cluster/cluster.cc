@@ -9,7 +9,7 @@ Cluster::Cluster(std::vector<ServerGroupSpec> groups, double remote_storage_gbyt
   for (const auto& group : groups_) {
     for (int64_t i = 0; i < group.count; ++i) {
       Server s;
-      s.id = static_cast<ServerId>(servers_.size());
+      s.id = servers_.next_id();
       s.profile = &group.server;
       s.gpu = &group.gpu;
       s.site = group.site;

@@ -20,7 +20,7 @@ struct ServerGroupSpec {
 };
 
 struct Server {
-  ServerId id = 0;
+  ServerId id;
   const ServerProfile* profile = nullptr;
   const GpuProfile* gpu = nullptr;
   int64_t free_gpus = 0;
@@ -36,7 +36,7 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  const std::vector<Server>& servers() const { return servers_; }
+  const IdVector<ServerId, Server>& servers() const { return servers_; }
   const Server& server(ServerId id) const { return servers_[id]; }
   double remote_storage_gbytes_per_s() const { return remote_storage_gbytes_per_s_; }
 
@@ -46,7 +46,7 @@ class Cluster {
 
  private:
   std::vector<ServerGroupSpec> groups_;
-  std::vector<Server> servers_;
+  IdVector<ServerId, Server> servers_;
   double remote_storage_gbytes_per_s_;
 };
 

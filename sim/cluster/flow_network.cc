@@ -42,7 +42,7 @@ FlowId FlowNetwork::allocate() {
     free_ids_.pop_back();
     return id;
   }
-  if (flows_.size() >= kNoId) throw std::length_error("too many concurrent flows");
+  if (flows_.size() >= std::numeric_limits<FlowId>::max()) throw std::length_error("too many concurrent flows");
   flows_.emplace_back();
   flow_seen_.push_back(0);
   flow_frozen_.push_back(0);

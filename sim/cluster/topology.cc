@@ -122,12 +122,12 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
              "ssd_write");
     add_duplex(nodes.host_memory, nodes.nic, server.profile->nic_gbytes_per_s, hop, "nic");
     add_duplex(nodes.nic, rack.tor, server.profile->nic_gbytes_per_s, hop, "tor_port");
-    const NodeId gpu_switch = server.profile->gpus > 1 ? add_node(NodeKind::gpu_switch, name + ".gpu_switch") : kNoId;
+    const NodeId gpu_switch = server.profile->gpus > 1 ? add_node(NodeKind::gpu_switch, name + ".gpu_switch") : kNoNode;
     for (int64_t i = 0; i < server.profile->gpus; ++i) {
       const NodeId gpu = add_node(NodeKind::gpu, fmt::format("{}.gpu{}", name, i));
       nodes.gpus.push_back(gpu);
       add_duplex(nodes.host_memory, gpu, server.gpu->effective_host_link_gbytes_per_s(), pcie, "pcie");
-      if (gpu_switch != kNoId)
+      if (gpu_switch != kNoNode)
         add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbytes_per_s, interconnect, "gpu_interconnect");
     }
   }
@@ -149,7 +149,7 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
         kind == NodeKind::gpu || kind == NodeKind::host_memory || kind == NodeKind::ssd || kind == NodeKind::nic;
     if (!per_server) {
       if (kind == NodeKind::remote_storage) {
-        if (remote_storage_ != kNoId) throw ConfigError(path + ".kind", "only one remote_storage node is allowed");
+        if (remote_storage_ != kNoNode) throw ConfigError(path + ".kind", "only one remote_storage node is allowed");
         remote_storage_ = id;
       }
       continue;
@@ -157,29 +157,30 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
     if (spec.server < 0 || static_cast<size_t>(spec.server) >= servers_.size())
       throw ConfigError(path + ".server", fmt::format("a {} node needs the id of one of the cluster's {} servers",
                                                       spec.kind, servers_.size()));
-    ServerNodes& nodes = servers_[static_cast<size_t>(spec.server)];
+    const ServerId server(static_cast<uint32_t>(spec.server));
+    ServerNodes& nodes = servers_[server];
     NodeId* slot = nullptr;
     if (kind == NodeKind::gpu) {
-      const int64_t gpus = cluster.server(static_cast<ServerId>(spec.server)).profile->gpus;
+      const int64_t gpus = cluster.server(server).profile->gpus;
       if (spec.index >= gpus)
         throw ConfigError(path + ".index", fmt::format("server {} has {} GPUs", spec.server, gpus));
-      nodes.gpus.resize(static_cast<size_t>(gpus), kNoId);
+      nodes.gpus.resize(static_cast<size_t>(gpus), kNoNode);
       slot = &nodes.gpus[static_cast<size_t>(spec.index)];
     } else {
       slot = kind == NodeKind::host_memory ? &nodes.host_memory : kind == NodeKind::ssd ? &nodes.ssd : &nodes.nic;
     }
-    if (*slot != kNoId)
+    if (*slot != kNoNode)
       throw ConfigError(
           path, fmt::format("server {} already has this {} node (\"{}\")", spec.server, spec.kind, node_names_[*slot]));
     *slot = id;
   }
-  if (remote_storage_ == kNoId) throw ConfigError(nodes_path, "expected one node of kind remote_storage");
-  for (size_t s = 0; s < servers_.size(); ++s) {
+  if (remote_storage_ == kNoNode) throw ConfigError(nodes_path, "expected one node of kind remote_storage");
+  for (const ServerId s : servers_.ids()) {
     const ServerNodes& nodes = servers_[s];
-    const int64_t gpus = cluster.server(static_cast<ServerId>(s)).profile->gpus;
-    const bool complete = nodes.host_memory != kNoId && nodes.ssd != kNoId && nodes.nic != kNoId &&
+    const int64_t gpus = cluster.server(s).profile->gpus;
+    const bool complete = nodes.host_memory != kNoNode && nodes.ssd != kNoNode && nodes.nic != kNoNode &&
                           nodes.gpus.size() == static_cast<size_t>(gpus) &&
-                          std::find(nodes.gpus.begin(), nodes.gpus.end(), kNoId) == nodes.gpus.end();
+                          std::find(nodes.gpus.begin(), nodes.gpus.end(), kNoNode) == nodes.gpus.end();
     if (!complete)
       throw ConfigError(nodes_path,
                         fmt::format("server {} needs a host_memory, an ssd, a nic and gpu nodes 0..{}", s, gpus - 1));
@@ -201,7 +202,7 @@ void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& 
 }
 
 const Topology::ServerNodes& Topology::server_nodes(ServerId server) const {
-  if (server >= servers_.size())
+  if (server.index() >= servers_.size())
     throw std::out_of_range(fmt::format("server {} is not in the topology ({} servers)", server, servers_.size()));
   return servers_[server];
 }
@@ -247,7 +248,7 @@ std::vector<LinkId> Topology::find_path(NodeId from, NodeId to) const {
     return trace_back(tree->second, from, to);
   if (nodes_reached_from_.empty()) nodes_reached_from_.assign(node_count(), 0);
   if (nodes_reached_from_[from] >= node_count()) {
-    search(from, kNoId);
+    search(from, kNoNode);
     return trace_back(source_trees_.emplace(from, search_.arrived_by).first->second, from, to);
   }
   search(from, to);
@@ -255,7 +256,7 @@ std::vector<LinkId> Topology::find_path(NodeId from, NodeId to) const {
   return trace_back(search_.arrived_by, from, to);
 }
 
-// Expands layer by layer; stops after the layer that reaches `stop_after_layer_of` (kNoId: runs
+// Expands layer by layer; stops after the layer that reaches `stop_after_layer_of` (kNoNode: runs
 // to completion). Its result stays in search_ until the next search, which first clears only
 // the nodes this one reached.
 void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
@@ -264,12 +265,12 @@ void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
   if (s.depth.empty()) {
     s.depth.assign(node_count(), kUnseen);
     s.width_gbytes_per_s.assign(node_count(), 0);
-    s.arrived_by.assign(node_count(), kNoId);
+    s.arrived_by.assign(node_count(), kNoLink);
   }
   for (const NodeId node : s.reached) {
     s.depth[node] = kUnseen;
     s.width_gbytes_per_s[node] = 0;
-    s.arrived_by[node] = kNoId;
+    s.arrived_by[node] = kNoLink;
   }
   s.reached.clear();
   s.depth[from] = 0;
@@ -301,7 +302,7 @@ void Topology::search(NodeId from, NodeId stop_after_layer_of) const {
 }
 
 std::vector<LinkId> Topology::trace_back(const std::vector<LinkId>& arrived_by, NodeId from, NodeId to) const {
-  if (arrived_by[to] == kNoId)
+  if (arrived_by[to] == kNoLink)
     throw InputError(fmt::format("the topology has no path from {} to {}", node_names_[from], node_names_[to]));
   std::vector<LinkId> path;
   for (NodeId node = to; node != from; node = links_[arrived_by[node]].from) path.push_back(arrived_by[node]);

@@ -20,6 +20,7 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,6 +35,9 @@ namespace slsim {
 using NodeId = uint32_t;
 using LinkId = uint32_t;
 using FlowId = uint32_t;
+// No node or link: a node a server lacks, or the link a search's source is reached by.
+inline constexpr uint32_t kNoNode = std::numeric_limits<uint32_t>::max();
+inline constexpr uint32_t kNoLink = std::numeric_limits<uint32_t>::max();
 
 enum class NodeKind : uint8_t {
   gpu,
@@ -176,7 +180,7 @@ class Topology {
 
  private:
   struct ServerNodes {
-    NodeId host_memory = kNoId, ssd = kNoId, nic = kNoId;
+    NodeId host_memory = kNoNode, ssd = kNoNode, nic = kNoNode;
     std::vector<NodeId> gpus;
   };
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property, LinkId>;
@@ -203,13 +207,13 @@ class Topology {
   std::vector<NodeKind> node_kinds_;
   std::vector<std::string> node_names_;
   std::vector<Link> links_;
-  std::vector<ServerNodes> servers_;
-  NodeId remote_storage_ = kNoId;
+  IdVector<ServerId, ServerNodes> servers_;
+  NodeId remote_storage_ = kNoNode;
   mutable std::unordered_map<uint64_t, std::vector<LinkId>> path_cache_;
   mutable Search search_;
   // Per source: nodes its early-exit searches have reached so far; at node_count() it earns a tree.
   mutable std::vector<uint64_t> nodes_reached_from_;
-  // Per such source: the link each node is reached by in a complete search (kNoId: unreachable).
+  // Per such source: the link each node is reached by in a complete search (kNoLink: unreachable).
   mutable std::unordered_map<NodeId, std::vector<LinkId>> source_trees_;
 };
 

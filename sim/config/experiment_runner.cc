@@ -143,7 +143,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   std::vector<std::string> model_names;
   for (const auto& m : experiment.models) model_names.push_back(m.spec.name);
   std::vector<std::string> server_names;
-  for (const Server& s : cluster.servers()) server_names.push_back(s.profile->name + "/" + std::to_string(s.id));
+  for (const Server& s : cluster.servers())
+    server_names.push_back(s.profile->name + "/" + std::to_string(s.id.value()));
 
   OutputFile* requests_csv = nullptr;
   if (c.output.requests_csv) requests_csv = &results.add("requests.csv");

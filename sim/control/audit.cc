@@ -18,18 +18,18 @@ void audit_control_plane(const ControlPlaneView& view) {
     fail(fmt::format("{} requests arrived, but {} finished, {} were rejected and {} are in flight", counts.arrived,
                      counts.finished, counts.rejected, in_flight.size()));
   int64_t queued = 0;
-  for (ModelId model = 0; model < instances.models(); ++model) {
+  for (const ModelId model : instances.model_ids()) {
     const auto& queue = view.router.queue(model);
     queued += static_cast<int64_t>(queue.size());
     for (const RequestId id : queue) {
       const InFlight* f = in_flight.find(id);
-      if (!f || f->server != kNoId) fail(fmt::format("request {} is in a router queue but not waiting there", id));
+      if (!f || !f->server.is_none()) fail(fmt::format("request {} is in a router queue but not waiting there", id));
     }
   }
   int64_t in_engines = 0;
-  std::vector<int64_t> in_model_engines(instances.models(), 0);
-  std::vector<int64_t> held(view.cluster.servers().size(), 0);
-  for (InstanceId id = 0; id < instances.slots(); ++id) {
+  IdVector<ModelId, int64_t> in_model_engines(instances.models(), 0);
+  IdVector<ServerId, int64_t> held(view.cluster.servers().size(), 0);
+  for (const InstanceId id : instances.instance_ids()) {
     const Instance& inst = instances.instance(id);
     if (!inst.engine) continue;
     in_engines += inst.engine->outstanding();
@@ -52,7 +52,7 @@ void audit_control_plane(const ControlPlaneView& view) {
       fail(fmt::format("instance {} is in its model's routing index with {} requests, but has {}", id,
                        inst.indexed_outstanding, expected));
   }
-  for (ModelId model = 0; model < instances.models(); ++model) {
+  for (const ModelId model : instances.model_ids()) {
     const ModelState& m = instances.model(model);
     if (m.outstanding() != in_model_engines[model])
       fail(fmt::format("model {} counts {} requests outstanding, but its instances' engines hold {}", model,
@@ -63,7 +63,7 @@ void audit_control_plane(const ControlPlaneView& view) {
     });
   }
   int64_t dispatched = 0;
-  in_flight.for_each([&](RequestId, const InFlight& f) { dispatched += f.server != kNoId; });
+  in_flight.for_each([&](RequestId, const InFlight& f) { dispatched += !f.server.is_none(); });
   if (queued + dispatched != static_cast<int64_t>(in_flight.size()) || in_engines != dispatched)
     fail(fmt::format("{} requests in flight, but {} are queued at routers and {} in engines ({} dispatched)",
                      in_flight.size(), queued, in_engines, dispatched));

@@ -30,7 +30,7 @@ void ControlPlane::start() {
 }
 
 void ControlPlane::finish() {
-  for (InstanceId id = 0; id < instances_.slots(); ++id) {
+  for (const InstanceId id : instances_.instance_ids()) {
     Instance& inst = instances_.instance(id);
     if (!inst.engine) continue;
     // The run stopped at its end time mid-way through a fast-forwarded run of steps.
@@ -49,16 +49,21 @@ void ControlPlane::on_event(const Event& event) {
     case kArrival:
       on_arrival();
       break;
-    case kStepDone:
-      if (instances_.instance(event.target).step_event == event.seq) on_step_done(event.target);
+    case kStepDone: {
+      const InstanceId id(event.target);
+      if (instances_.instance(id).step_event == event.seq) on_step_done(id);
       break;
-    case kIdleExpired:
-      if (instances_.instance(event.target).expiry.fire(sim_, event)) expire(event.target);
+    }
+    case kIdleExpired: {
+      const InstanceId id(event.target);
+      if (instances_.instance(id).expiry.fire(sim_, event)) expire(id);
       break;
+    }
     case kPrewarm: {
-      const KeepAliveDecision d = policies_.keepalive->decide(event.target, sim_.now());
-      const ModelState& m = instances_.model(event.target);
-      if (m.ready() + m.starting() == 0) placer_.start(event.target, StartReason{true, d.keep_alive});
+      const ModelId model(event.target);
+      const KeepAliveDecision d = policies_.keepalive->decide(model, sim_.now());
+      const ModelState& m = instances_.model(model);
+      if (m.ready() + m.starting() == 0) placer_.start(model, StartReason{true, d.keep_alive});
       break;
     }
     case kPreloadTick:
@@ -92,7 +97,7 @@ void ControlPlane::on_arrival() {
     observer_.on_rejected(r, refusal);
     return;
   }
-  in_flight_.insert(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, kNoId, 0});
+  in_flight_.insert(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, ServerId::none(), 0});
   if (instances_.model(r.model).ready() > 0) {
     const InstanceId to = router_.route(r.id, false);
     cut_run_short(to);
@@ -117,7 +122,7 @@ void ControlPlane::cut_run_short(InstanceId id) {
   const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
   if (end != inst.step_end) {
     inst.step_end = end;
-    inst.step_event = sim_.schedule_at(end, handler_, kStepDone, id);
+    inst.step_event = sim_.schedule_at(end, handler_, kStepDone, id.value());
   }
 }
 
@@ -142,7 +147,7 @@ void ControlPlane::autoscale_tick() {
   // Once the workload is exhausted nothing new starts; ticks go on only to scale down.
   const bool active = next_arrival_ || !in_flight_.empty();
   bool above_floor = false;
-  for (ModelId model = 0; model < instances_.models(); ++model) {
+  for (const ModelId model : instances_.model_ids()) {
     scale_to_target(model, active);
     const ModelState& m = instances_.model(model);
     if (m.ready() + m.starting() > policies_.autoscaler->floor_instances()) above_floor = true;
@@ -198,7 +203,7 @@ void ControlPlane::preempt_victim(InstanceId id, ModelId made_room_for) {
   for (const RequestId r : restarted) {
     InFlight& f = in_flight_.at(r);
     f.first_token = Time{};
-    f.server = kNoId;  // back at the router until routed again
+    f.server = ServerId::none();  // back at the router until routed again
     ++f.migrated;
     instances_.request_left(victim_model);
   }
@@ -256,7 +261,7 @@ void ControlPlane::kick(InstanceId id) {
   if (inst.state != InstanceState::migrating) instances_.set_state(id, InstanceState::busy);
   inst.step_started = sim_.now();
   inst.step_end = sim_.now() + *duration;
-  inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id);
+  inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id.value());
 }
 
 void ControlPlane::on_step_done(InstanceId id) {
@@ -302,7 +307,7 @@ void ControlPlane::went_idle(InstanceId id) {
   }
   instances_.set_state(id, InstanceState::idle);
   if (inst.reason.prewarm && !inst.served_any) {
-    inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id);
+    inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id.value());
     placer_.place_waiting();  // kept idle: a start waiting for GPUs may take them
     return;
   }
@@ -312,7 +317,7 @@ void ControlPlane::went_idle(InstanceId id) {
   if (d.prewarm_after > Time::zero() && !scaling_by_target_) {
     const ModelId model = inst.model;
     release(id, d.keep_checkpoint_in_dram);
-    sim_.schedule_in(d.prewarm_after, handler_, kPrewarm, model);
+    sim_.schedule_in(d.prewarm_after, handler_, kPrewarm, model.value());
     return;
   }
   if (d.keep_alive == Time::zero() && !scaling_by_target_) {
@@ -322,7 +327,7 @@ void ControlPlane::went_idle(InstanceId id) {
   if (d.keep_alive == Time::zero())
     expire(id);
   else
-    inst.expiry.arm(sim_, sim_.now() + d.keep_alive, handler_, kIdleExpired, id);
+    inst.expiry.arm(sim_, sim_.now() + d.keep_alive, handler_, kIdleExpired, id.value());
   placer_.place_waiting();  // kept idle: a start waiting for GPUs may take them
 }
 
@@ -374,7 +379,8 @@ void ControlPlane::act(const PreloadAction& action) {
     return;
   }
   // A checkpoint with no server named goes where the model last ran.
-  const ServerId server = action.server != kNoId ? action.server : m.last_server != kNoId ? m.last_server : 0;
+  ServerId server = action.server;
+  if (server.is_none()) server = m.last_server.is_none() ? ServerId(0) : m.last_server;
   const Tier tier = action.target == PreloadAction::Target::dram ? Tier::dram : Tier::ssd;
   for (const CheckpointPart& part : m.served.checkpoint) loader_.preload(server, part, tier);
 }

@@ -22,12 +22,12 @@ struct InFlight {
   Time load_wait;
   Tier load_tier = Tier::remote;
   bool preloaded = false;
-  ServerId server = kNoId;  // kNoId: waiting at the router
+  ServerId server = ServerId::none();  // none: waiting at the router
   int64_t migrated = 0;
 };
 
 // By request id; ids rise with arrival order (MergedSource).
-using InFlightRequests = IdWindow<InFlight>;
+using InFlightRequests = IdWindow<RequestId, InFlight>;
 
 inline EngineRequest engine_request(const Request& r) {
   return EngineRequest{r.id, r.input_tokens, r.output_tokens, r.samples, r.beam_width, r.prefix_blocks};

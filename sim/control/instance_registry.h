@@ -45,8 +45,8 @@ struct StartReason {
 inline bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
 
 struct Instance {
-  ModelId model = 0;
-  ServerId server = 0;
+  ModelId model;
+  ServerId server;
   InstanceState state = InstanceState::released;
   std::vector<int64_t> gpus;
   Time load_started;
@@ -85,7 +85,7 @@ class ModelState {
   // The KV capacity (tokens) of its smallest instance over those servers; 0: it fits none. A
   // request larger than this is refused, so every admitted request fits wherever it is routed.
   int64_t fit_tokens = 0;
-  ServerId last_server = kNoId;
+  ServerId last_server = ServerId::none();
   int64_t desired = 0;  // the target-based autoscaler's last answer
 
   const std::vector<InstanceId>& instances() const { return instances_; }  // loading or ready
@@ -113,10 +113,11 @@ class InstanceRegistry {
 
   const EngineParams& engine_params() const { return engine_params_; }
   size_t models() const { return models_.size(); }
+  auto model_ids() const { return models_.ids(); }
   ModelState& model(ModelId model) { return models_[model]; }
   const ModelState& model(ModelId model) const { return models_[model]; }
-  // Every slot, released ones included: ids run below this.
-  InstanceId slots() const { return static_cast<InstanceId>(instances_.size()); }
+  // Every slot, released ones included.
+  auto instance_ids() const { return instances_.ids(); }
   Instance& instance(InstanceId id) { return instances_[id]; }
   const Instance& instance(InstanceId id) const { return instances_[id]; }
   int64_t instances_in(ModelId model, InstanceState state) const;
@@ -167,8 +168,8 @@ class InstanceRegistry {
   Cluster& cluster_;
   EngineParams engine_params_;
   ServingObserver& observer_;
-  std::vector<ModelState> models_;
-  std::vector<Instance> instances_;
+  IdVector<ModelId, ModelState> models_;
+  IdVector<InstanceId, Instance> instances_;
   std::vector<InstanceId> free_slots_;
   // Stateless, so shared by every instance of a model on one GPU type.
   std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;

@@ -56,9 +56,9 @@ class LiveMigration final : public FlowListener {
 
  private:
   struct Migration {
-    InstanceId source = 0;
-    InstanceId destination = 0;
-    ModelId made_room_for = 0;
+    InstanceId source;
+    InstanceId destination;
+    ModelId made_room_for;
     Time started;
     Time stopped;  // when the source stopped for the last round
     int64_t rounds = 0;

@@ -30,18 +30,18 @@ struct RequestOutcome {
   Time queue_wait;
   Tier load_tier = Tier::remote;  // meaningful for cold starts
   bool preloaded = false;         // its instance was pre-warmed or read a preloaded checkpoint
-  ServerId server = kNoId;
+  ServerId server = ServerId::none();
   int64_t migrated = 0;  // times it was moved (or restarted) to make room for another instance
 };
 
 // One instance moved (or preempted) to make room for another model's cold start.
 struct MigrationRecord {
   const char* method = "";  // "preempt", "live-token" or "live-kv"
-  ModelId model = 0;        // the victim's
-  InstanceId source = 0;
-  ServerId from = 0;
-  ServerId to = kNoId;  // the destination; kNoId for a preemption
-  ModelId made_room_for = 0;
+  ModelId model;            // the victim's
+  InstanceId source;
+  ServerId from;
+  ServerId to = ServerId::none();  // the destination; none for a preemption
+  ModelId made_room_for;
   Time started;
   Time ended;
   int64_t rounds = 0;
@@ -54,9 +54,9 @@ struct MigrationRecord {
 };
 
 struct InstanceTransition {
-  InstanceId instance = 0;
-  ModelId model = 0;
-  ServerId server = 0;
+  InstanceId instance;
+  ModelId model;
+  ServerId server;
   int64_t gpus = 0;
   InstanceState from = InstanceState::released;
   InstanceState to = InstanceState::released;
@@ -66,8 +66,8 @@ struct InstanceTransition {
 // An instance's engine totals, published when it is released and, for those still up, when
 // the run ends.
 struct InstanceStats {
-  InstanceId instance = 0;
-  ModelId model = 0;
+  InstanceId instance;
+  ModelId model;
   const std::string* gpu = nullptr;
   const EngineStats* engine = nullptr;
   const std::vector<std::string>* latency_estimates = nullptr;

@@ -82,7 +82,7 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
 InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
                                     Time placed) {
   const ServedModel& served = instances_.model(model).served;
-  LoadRequest load{0, server, {}, {}, served.checkpoint};
+  LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
   if (const Instance* copy = instances_.loaded_copy(model, server)) load.source_gpus = copy->gpus;
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
@@ -98,7 +98,7 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
   const ServedModel& served = m.served;
   std::optional<ServerId> best;
   for (const Server& s : cluster_.servers()) {
-    if (s.id == inst.server || s.free_gpus < served.tensor_parallel || m.holds_by_server[s.id] == 0) continue;
+    if (s.id == inst.server || s.free_gpus < served.tensor_parallel || m.holds_by_server[s.id.index()] == 0) continue;
     const double t =
         (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
     if (!best || t < *load_s) {
@@ -111,7 +111,7 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
 
 std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) const {
   std::vector<InstanceView> views;
-  for (InstanceId id = 0; id < instances_.slots(); ++id) {
+  for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
     if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;

@@ -68,9 +68,9 @@ class InstancePlacer {
  private:
   // An instance waiting for victims to leave its server.
   struct Reservation {
-    ModelId model = 0;
+    ModelId model;
     StartReason reason;
-    ServerId server = 0;
+    ServerId server;
     double estimated_start_s = -1;
     Time placed;
   };

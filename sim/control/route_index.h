@@ -21,7 +21,7 @@ class RouteIndex {
   struct Entry {
     int64_t outstanding = 0;
     uint64_t order = 0;  // unique among a model's instances; earlier wins a tie
-    InstanceId instance = 0;
+    InstanceId instance;
   };
 
   // Returns the leaf `instance` holds until erase().
@@ -46,7 +46,7 @@ class RouteIndex {
   // high half, the order in the low half.
   struct Node {
     uint64_t rank = kEmpty;
-    InstanceId instance = 0;
+    InstanceId instance;
   };
   static constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
   static uint64_t rank_of(int64_t outstanding, uint64_t order);

@@ -45,7 +45,7 @@ class Router {
   InstanceRegistry& instances_;
   RoutingPolicy& routing_;
   InFlightRequests& in_flight_;
-  std::vector<std::deque<RequestId>> queues_;  // by model
+  IdVector<ModelId, std::deque<RequestId>> queues_;
   std::vector<RouteCandidate> candidates_;
 };
 

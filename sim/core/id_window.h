@@ -24,11 +24,13 @@
 
 namespace slsim {
 
-template <class T>
+// `Id` is a StrongId (RequestId); the ring works on its raw value.
+template <class Id, class T>
 class IdWindow {
  public:
   // `id` must exceed every id inserted before.
-  T& insert(uint64_t id, T value) {
+  T& insert(Id key, T value) {
+    const uint64_t id = key.value();
     if (id < next_id_)
       throw std::logic_error("id " + std::to_string(id) + " inserted out of order (next: " + std::to_string(next_id_) +
                              ")");
@@ -49,7 +51,8 @@ class IdWindow {
     }
     return inserted;
   }
-  T* find(uint64_t id) {
+  T* find(Id key) {
+    const uint64_t id = key.value();
     if (id < first_id_) {
       if (stragglers_.empty()) return nullptr;
       const auto it = stragglers_.find(id);
@@ -59,13 +62,14 @@ class IdWindow {
     std::optional<T>& slot = slots_[static_cast<size_t>(id - first_id_)];
     return slot ? &*slot : nullptr;
   }
-  const T* find(uint64_t id) const { return const_cast<IdWindow*>(this)->find(id); }
-  T& at(uint64_t id) {
+  const T* find(Id id) const { return const_cast<IdWindow*>(this)->find(id); }
+  T& at(Id id) {
     if (T* value = find(id)) return *value;
-    throw std::out_of_range("no value under id " + std::to_string(id));
+    throw std::out_of_range("no value under id " + std::to_string(id.value()));
   }
-  void erase(uint64_t id) {
-    if (!find(id)) throw std::out_of_range("no value under id " + std::to_string(id));
+  void erase(Id key) {
+    const uint64_t id = key.value();
+    if (!find(key)) throw std::out_of_range("no value under id " + std::to_string(id));
     --size_;
     if (id < first_id_) {
       stragglers_.erase(id);
@@ -82,9 +86,9 @@ class IdWindow {
     std::vector<uint64_t> straggler_ids;
     for (const auto& [id, value] : stragglers_) straggler_ids.push_back(id);
     std::sort(straggler_ids.begin(), straggler_ids.end());
-    for (const uint64_t id : straggler_ids) visit(id, stragglers_.at(id));
+    for (const uint64_t id : straggler_ids) visit(Id(id), stragglers_.at(id));
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i]) visit(first_id_ + i, *slots_[i]);
+      if (slots_[i]) visit(Id(first_id_ + i), *slots_[i]);
   }
   // Slots in the ring, retired ids inside the window included (for tests of the bound).
   size_t ring_width() const { return slots_.size(); }

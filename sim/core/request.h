@@ -11,8 +11,8 @@
 namespace slsim {
 
 struct Request {
-  RequestId id = 0;
-  ModelId model = 0;
+  RequestId id;
+  ModelId model;
   Time arrival;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;

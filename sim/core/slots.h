@@ -7,8 +7,9 @@
 namespace slsim {
 
 // An id of `items` to fill: the last one in `free_ids`, else a new default element's.
-template <class Index, class T>
-Index reuse_or_append(std::vector<T>& items, std::vector<Index>& free_ids) {
+// `items` is a std::vector or an IdVector.
+template <class Index, class Items>
+Index reuse_or_append(Items& items, std::vector<Index>& free_ids) {
   if (!free_ids.empty()) {
     const Index id = free_ids.back();
     free_ids.pop_back();

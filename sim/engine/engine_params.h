@@ -88,7 +88,7 @@ struct EngineParams {
 };
 
 struct EngineRequest {
-  RequestId id = 0;
+  RequestId id;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   int64_t samples = 1;

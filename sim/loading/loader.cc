@@ -51,15 +51,18 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
   transferring_.assign(cluster.servers().size(), 0);
   waiting_jobs_.resize(cluster.servers().size());
   observed_gbytes_per_s_.assign(cluster.servers().size(), {});
+  // Looked up by GPU name once here, not at every estimate a placement asks for.
+  for (const Server& s : cluster.servers()) {
+    const auto measured = measured_startup_.find(s.gpu->name);
+    startup_by_server_.push_back(measured == measured_startup_.end() ? nullptr : &measured->second);
+  }
 }
 
 StartupPhases Loader::startup(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const {
   // Each GPU's process sets up, compiles and captures its own shard.
   double bytes = 0;
   for (const CheckpointPart& part : parts) bytes += static_cast<double>(part.bytes);
-  const auto measured = measured_startup_.find(cluster_.server(server).gpu->name);
-  return resolve_startup(params_, measured == measured_startup_.end() ? nullptr : &measured->second,
-                         bytes / static_cast<double>(tensor_parallel));
+  return resolve_startup(params_, startup_by_server_[server], bytes / static_cast<double>(tensor_parallel));
 }
 
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,

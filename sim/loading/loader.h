@@ -81,21 +81,21 @@ struct LoaderParams {
   }
 };
 
-// One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
-// fine-tuned deltas, its own part.
 // The phases of an instance of `checkpoint_bytes` per GPU: the measured ones where `measured`
 // has models (else kAssumedStartup), each replaced by the value the config sets explicitly.
 StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* measured, double checkpoint_bytes);
 
+// One stored piece of a model's weights; a model is its base checkpoint plus, for adapters and
+// fine-tuned deltas, its own part.
 struct CheckpointPart {
-  CheckpointId id = 0;
+  CheckpointId id;
   int64_t bytes = 0;
   int64_t tensors = 0;
 };
 
 struct LoadRequest {
-  InstanceId instance = 0;
-  ServerId server = 0;
+  InstanceId instance;
+  ServerId server;
   std::vector<int64_t> gpus;         // destination GPU indices, one per shard
   std::vector<int64_t> source_gpus;  // a loaded copy of the same model on this server, or empty
   std::vector<CheckpointPart> parts;
@@ -124,6 +124,9 @@ class Loader final : public EventHandler, public FlowListener {
   Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
          const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
          const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {});
+  // The simulator holds it by address, and startup_by_server_ points into measured_startup_.
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
 
   void start(const LoadRequest& request, LoadListener& listener);
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
@@ -188,7 +191,7 @@ class Loader final : public EventHandler, public FlowListener {
   };
   // A copy into a cache tier: a preload, or the SSD write-behind of a remote load.
   struct PendingPreload {
-    ServerId server = 0;
+    ServerId server;
     CheckpointPart part;
     Tier target = Tier::dram;
     bool active = false;
@@ -216,19 +219,20 @@ class Loader final : public EventHandler, public FlowListener {
   LoaderParams params_;
   CheckpointFormat format_;
   std::map<std::string, StartupProfile> measured_startup_;
+  IdVector<ServerId, const StartupProfile*> startup_by_server_;  // into measured_startup_; null: none measured
   uint16_t handler_;
-  std::vector<TierCache> dram_;
-  std::vector<TierCache> ssd_;
+  IdVector<ServerId, TierCache> dram_;
+  IdVector<ServerId, TierCache> ssd_;
   std::vector<Job> jobs_;
   std::vector<uint32_t> free_jobs_;
   std::vector<PendingPreload> preloads_;
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
-  std::vector<Time> busy_until_;  // by server: when the loads started there are estimated to end
+  IdVector<ServerId, Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
-  std::vector<uint8_t> transferring_;
-  std::vector<std::array<double, std::size(kAllTiers)>> observed_gbytes_per_s_;  // by server and tier
-  std::vector<std::deque<uint32_t>> waiting_jobs_;
+  IdVector<ServerId, uint8_t> transferring_;
+  IdVector<ServerId, std::array<double, std::size(kAllTiers)>> observed_gbytes_per_s_;  // by server and tier
+  IdVector<ServerId, std::deque<uint32_t>> waiting_jobs_;
 };
 
 }  // namespace slsim

@@ -65,7 +65,7 @@ MetricsRecorder::MetricsRecorder(std::vector<std::string> model_names, std::vect
 
 void MetricsRecorder::configure(const MetricsParams& params, std::vector<ServerBilling> servers) {
   params_ = params;
-  servers_ = std::move(servers);
+  servers_ = IdVector<ServerId, ServerBilling>(std::move(servers));
   cluster_gpus_ = 0;
   for (const ServerBilling& s : servers_) cluster_gpus_ += s.gpus;
 }
@@ -118,11 +118,11 @@ void MetricsRecorder::add_gpu_time(const OpenInterval& open, Time until) {
   const double gpu_seconds = (until - open.since).seconds() * static_cast<double>(open.gpus);
   Totals& t = per_model_[open.model];
   t.gpu_seconds[slot] += gpu_seconds;
-  if (open.server < servers_.size()) t.usd += gpu_seconds * servers_[open.server].price_per_gpu_hour / 3600;
+  if (open.server.index() < servers_.size()) t.usd += gpu_seconds * servers_[open.server].price_per_gpu_hour / 3600;
 }
 
 void MetricsRecorder::on_instance(const InstanceTransition& t) {
-  if (t.instance >= open_.size()) open_.resize(t.instance + 1);
+  if (t.instance.index() >= open_.size()) open_.resize(t.instance.index() + 1);
   OpenInterval& open = open_[t.instance];
   add_gpu_time(open, t.now);
   open = OpenInterval{t.model, t.server, t.to, t.gpus, t.now};
@@ -212,8 +212,8 @@ Json MetricsRecorder::summary(Time end) {
   }
   Totals overall;
   Json models = Json::object();
-  for (size_t i = 0; i < per_model_.size(); ++i) {
-    Totals& t = per_model_[i];
+  for (const ModelId model : per_model_.ids()) {
+    Totals& t = per_model_[model];
     overall.requests += t.requests;
     overall.completed += t.completed;
     overall.rejected += t.rejected;
@@ -231,7 +231,7 @@ Json MetricsRecorder::summary(Time end) {
     overall.samples.e2e_s.merge(t.samples.e2e_s);
     overall.samples.cold_start_s.merge(t.samples.cold_start_s);
     overall.samples.load_s.merge(t.samples.load_s);
-    models[model_names_[i]] = totals_json(t, t.requests - t.completed - t.rejected, end.seconds());
+    models[model_names_[model]] = totals_json(t, t.requests - t.completed - t.rejected, end.seconds());
   }
   Json j = totals_json(overall, overall.requests - overall.completed - overall.rejected, end.seconds());
   free_gpu_seconds_ += (end - held_since_).seconds() * static_cast<double>(cluster_gpus_ - gpus_held_);

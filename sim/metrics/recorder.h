@@ -80,8 +80,8 @@ class MetricsRecorder final : public ServingObserver {
     EngineStats engine;  // summed over instances
   };
   struct OpenInterval {
-    ModelId model = 0;
-    ServerId server = 0;
+    ModelId model;
+    ServerId server;
     InstanceState state = InstanceState::released;
     int64_t gpus = 0;
     Time since;
@@ -89,14 +89,14 @@ class MetricsRecorder final : public ServingObserver {
   void add_gpu_time(const OpenInterval& open, Time until);
   Json totals_json(const Totals& t, int64_t unfinished, double simulated_s) const;
 
-  std::vector<std::string> model_names_;
-  std::vector<std::string> server_names_;
+  IdVector<ModelId, std::string> model_names_;
+  IdVector<ServerId, std::string> server_names_;
   OutputFile* requests_csv_;
-  std::vector<Totals> per_model_;
-  std::vector<OpenInterval> open_;  // by instance id
+  IdVector<ModelId, Totals> per_model_;
+  IdVector<InstanceId, OpenInterval> open_;
   std::string row_;
   MetricsParams params_;
-  std::vector<ServerBilling> servers_;
+  IdVector<ServerId, ServerBilling> servers_;
   int64_t cluster_gpus_ = 0;
   // GPUs held by no instance, integrated between instance transitions.
   int64_t gpus_held_ = 0;

@@ -78,7 +78,7 @@ void TimelineWriter::close(InstanceId instance, Time end) {
 }
 
 void TimelineWriter::on_instance(const InstanceTransition& t) {
-  if (t.instance >= open_.size()) open_.resize(t.instance + 1);
+  if (t.instance.index() >= open_.size()) open_.resize(t.instance.index() + 1);
   close(t.instance, t.now);
   if (t.from == InstanceState::released) name_tracks(t.server, t.instance, t.model);
   Open& o = open_[t.instance];
@@ -87,7 +87,7 @@ void TimelineWriter::on_instance(const InstanceTransition& t) {
 
 void TimelineWriter::on_load(InstanceId instance, ModelId, ServerId, Tier tier, Time) {
   // Published just before the instance leaves `loading`, so its loading slice is named by tier.
-  if (instance < open_.size()) open_[instance].tier = tier;
+  if (instance.index() < open_.size()) open_[instance].tier = tier;
 }
 
 void TimelineWriter::on_batch(InstanceId instance, ModelId, ServerId server, Time start, Time end, int64_t requests) {
@@ -100,7 +100,7 @@ void TimelineWriter::on_batch(InstanceId instance, ModelId, ServerId server, Tim
 }
 
 void TimelineWriter::finish(Time end) {
-  for (InstanceId i = 0; i < open_.size(); ++i) close(i, end);
+  for (const InstanceId i : open_.ids()) close(i, end);
   file_.write(fmt::format("\n], \"metadata\": {{\"batches\": {}, \"dropped_batches\": {}, \"max_batches\": {}}}}}\n",
                           batches_, dropped_batches_, max_batches_));
 }

@@ -28,8 +28,8 @@ class TimelineWriter final : public ServingObserver {
 
  private:
   struct Open {
-    ModelId model = 0;
-    ServerId server = 0;
+    ModelId model;
+    ServerId server;
     InstanceState state = InstanceState::released;
     Time since;
     Tier tier = Tier::remote;
@@ -39,12 +39,12 @@ class TimelineWriter final : public ServingObserver {
   void name_tracks(ServerId server, InstanceId instance, ModelId model);
   void close(InstanceId instance, Time end);
 
-  std::vector<std::string> model_names_;
-  std::vector<std::string> server_names_;
+  IdVector<ModelId, std::string> model_names_;
+  IdVector<ServerId, std::string> server_names_;
   int64_t max_batches_;
   OutputFile& file_;
-  std::vector<Open> open_;  // by instance id
-  std::vector<bool> server_named_;
+  IdVector<InstanceId, Open> open_;
+  IdVector<ServerId, bool> server_named_;
   int64_t batches_ = 0;
   int64_t dropped_batches_ = 0;
   bool first_ = true;

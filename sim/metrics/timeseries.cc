@@ -47,7 +47,7 @@ void TimeseriesWriter::sample() {
   last_sample_ = sim_.now();
   int64_t gpus_by_state[4] = {0, 0, 0, 0};
   std::string per_model;
-  for (ModelId model = 0; model < gpus_per_instance_.size(); ++model) {
+  for (const ModelId model : gpus_per_instance_.ids()) {
     for (size_t s = 0; s < std::size(kCountedStates); ++s) {
       const int64_t n = control_.instances_in(model, kCountedStates[s]);
       gpus_by_state[s] += n * gpus_per_instance_[model];

@@ -33,7 +33,7 @@ class TimeseriesWriter final : public EventHandler {
   const Cluster& cluster_;
   const Loader& loader_;
   const ControlPlane& control_;
-  std::vector<int64_t> gpus_per_instance_;
+  IdVector<ModelId, int64_t> gpus_per_instance_;
   Time interval_;
   OutputFile& file_;
   uint16_t handler_;

@@ -42,7 +42,7 @@ double IdleHistogram::head_s(double percent) const { return static_cast<double>(
 double IdleHistogram::tail_s(double percent) const { return static_cast<double>(bin_at_percent(percent) + 1) * bin_s_; }
 
 void IdleTracker::grow(ModelId model) {
-  while (histograms_.size() <= model) {
+  while (histograms_.size() <= model.index()) {
     histograms_.emplace_back(bin_s_, range_s_);
     idle_since_.emplace_back();
   }

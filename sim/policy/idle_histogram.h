@@ -50,8 +50,8 @@ class IdleTracker {
   void grow(ModelId model);
   double bin_s_;
   double range_s_;
-  std::vector<IdleHistogram> histograms_;
-  std::vector<std::optional<Time>> idle_since_;
+  IdVector<ModelId, IdleHistogram> histograms_;
+  IdVector<ModelId, std::optional<Time>> idle_since_;
 };
 
 }  // namespace slsim

@@ -14,7 +14,7 @@ namespace slsim {
 
 // One model's instances and demand at the moment an autoscaler is asked.
 struct ModelDemand {
-  ModelId model = 0;
+  ModelId model;
   Time now;
   int64_t ready_instances = 0;
   int64_t starting_instances = 0;    // placed and loading
@@ -24,9 +24,9 @@ struct ModelDemand {
 
 // A ready instance that could make room for a new one by moving (or being preempted).
 struct InstanceView {
-  InstanceId instance = 0;
-  ModelId model = 0;
-  ServerId server = 0;
+  InstanceId instance;
+  ModelId model;
+  ServerId server;
   int64_t gpus = 0;
   int64_t requests = 0;  // in flight on it
   int64_t tokens = 0;    // input plus generated tokens of those requests: what a migration recomputes
@@ -39,7 +39,7 @@ struct InstanceView {
 
 // A new instance looking for a server.
 struct PlacementRequest {
-  ModelId model = 0;
+  ModelId model;
   int64_t gpus = 0;
   int64_t checkpoint_bytes = 0;
   std::span<const CheckpointPart> checkpoint;
@@ -50,20 +50,20 @@ struct PlacementRequest {
   // tensor-parallel degree, InstanceRegistry's rule); empty: every server can.
   std::span<const uint8_t> holds_by_server;
 
-  bool fits_on(ServerId server) const { return holds_by_server.empty() || holds_by_server[server] != 0; }
+  bool fits_on(ServerId server) const { return holds_by_server.empty() || holds_by_server[server.index()] != 0; }
 };
 
 // Where the instance goes, which instances must first leave that server, and the policy's
 // estimate of the time until the instance can run (< 0: no estimate).
 struct Placement {
-  ServerId server = 0;
+  ServerId server;
   std::vector<InstanceId> victims;
   double estimated_start_s = -1;
 };
 
 // A ready instance a request could be routed to.
 struct RouteCandidate {
-  InstanceId instance = 0;
+  InstanceId instance;
   int64_t outstanding = 0;
 };
 

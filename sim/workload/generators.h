@@ -81,7 +81,7 @@ class GeneratedSource final : public RequestSource {
   GapDistribution gaps_;
   TimeWarp warp_;
   int64_t requests_;
-  std::vector<int64_t> max_context_;
+  IdVector<ModelId, int64_t> max_context_;
   ModelAssigner assigner_;
   LengthSampler lengths_;
   RandomStream arrivals_;

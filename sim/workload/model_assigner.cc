@@ -39,7 +39,7 @@ ModelId ModelAssigner::lookup(const std::string& name, const std::string& json_p
   const auto it = std::find(catalogue_.names.begin(), catalogue_.names.end(), name);
   if (it == catalogue_.names.end())
     throw ConfigError(json_path, "\"" + name + "\" is not one of the models listed under models");
-  return static_cast<ModelId>(it - catalogue_.names.begin());
+  return ModelId(static_cast<uint32_t>(it - catalogue_.names.begin()));
 }
 
 std::optional<ModelId> ModelAssigner::for_id(std::string_view id, std::string& error) {
@@ -48,7 +48,7 @@ std::optional<ModelId> ModelAssigner::for_id(std::string_view id, std::string& e
   std::string key(id);
   auto it = by_id_.find(key);
   if (it == by_id_.end()) {
-    ModelId model = 0;
+    ModelId model;
     if (mode_ == "round-robin") {
       model = models_[next_++ % models_.size()];
     } else if (mode_ == "zipf") {
@@ -59,7 +59,7 @@ std::optional<ModelId> ModelAssigner::for_id(std::string_view id, std::string& e
         error = "\"" + key + "\" is not one of the models listed under models (assign: name)";
         return std::nullopt;
       }
-      model = static_cast<ModelId>(named - catalogue_.names.begin());
+      model = ModelId(static_cast<uint32_t>(named - catalogue_.names.begin()));
     } else {
       error = "id \"" + key + "\" is not in model_map";
       return std::nullopt;

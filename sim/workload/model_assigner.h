@@ -39,7 +39,7 @@ class ModelAssigner {
   std::unordered_map<std::string, ModelId> by_id_;
   size_t next_ = 0;
   std::string last_id_;
-  ModelId last_model_ = 0;
+  ModelId last_model_;
   bool has_last_ = false;
 };
 

@@ -48,7 +48,7 @@ class ServeGenSource final : public RequestSource {
  private:
   struct Client {
     ServeGenClient data;
-    ModelId model = 0;
+    ModelId model;
     RandomStream random;
     size_t window = 0;
     double clock_s = 0;
@@ -58,7 +58,7 @@ class ServeGenSource final : public RequestSource {
   bool advance(Client& c) const;
 
   std::vector<Client> clients_;
-  std::vector<int64_t> max_context_;
+  IdVector<ModelId, int64_t> max_context_;
   LengthSampler lengths_;
   double rate_scale_;
   using Head = std::pair<double, size_t>;  // next arrival, client index

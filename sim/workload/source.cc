@@ -15,7 +15,7 @@ std::optional<Request> MergedSource::next() {
   if (!earliest) return std::nullopt;
   Request r = *heads_[*earliest];
   heads_[*earliest] = sources_[*earliest]->next();
-  r.id = next_id_++;
+  r.id = RequestId(next_id_++);
   return r;
 }
 

@@ -29,7 +29,7 @@ class MergedSource final : public RequestSource {
  private:
   std::vector<std::unique_ptr<RequestSource>> sources_;
   std::vector<std::optional<Request>> heads_;
-  RequestId next_id_ = 0;
+  uint64_t next_id_ = 0;  // the next request's id
 };
 
 }  // namespace slsim

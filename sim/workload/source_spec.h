@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/core/fields.h"
+#include "sim/core/ids.h"
 
 namespace slsim {
 
@@ -151,8 +152,8 @@ struct SourceSpec {
 
 // The models a source may send requests to: names in config order and their context lengths.
 struct ModelCatalogue {
-  std::vector<std::string> names;
-  std::vector<int64_t> max_context;
+  IdVector<ModelId, std::string> names;
+  IdVector<ModelId, int64_t> max_context;
 };
 
 }  // namespace slsim

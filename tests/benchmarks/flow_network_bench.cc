@@ -63,7 +63,8 @@ Endpoints endpoints(const Topology& t, RandomStream& rng, ServerId s, int slot) 
     case 7:
       return {t.host_memory(s), t.ssd(s)};
     case 8:
-      return {t.host_memory(s), t.host_memory(static_cast<ServerId>((s + 1 + rng.below(kServers - 1)) % kServers))};
+      return {t.host_memory(s),
+              t.host_memory(ServerId(static_cast<uint32_t>((s.value() + 1 + rng.below(kServers - 1)) % kServers)))};
     default:
       return {t.remote_storage(), t.host_memory(s)};
   }
@@ -112,7 +113,7 @@ struct Scene {
   Scene() {
     restarter.topology = &topology;
     restarter.rng = &rng;
-    for (ServerId s = 0; s < kServers; ++s) {
+    for (const ServerId s : ids_below<ServerId>(kServers)) {
       for (int slot = 0; slot < kFlowsPerServer; ++slot) {
         const Endpoints e = endpoints(topology, rng, s, slot);
         flows.push_back(net.start(e.from, e.to, restarter.size_bytes(), restarter, flows.size()));
@@ -137,7 +138,7 @@ void BM_FlowEvent(benchmark::State& state) {
   for (auto _ : state) {
     const auto s = static_cast<ServerId>(scene.rng.below(kServers));
     const int slot = slot_of(kind, scene.rng);
-    const size_t tag = static_cast<size_t>(s) * kFlowsPerServer + static_cast<size_t>(slot);
+    const size_t tag = s.index() * kFlowsPerServer + static_cast<size_t>(slot);
     scene.net.cancel(scene.flows[tag]);
     const Endpoints e = endpoints(scene.topology, scene.rng, s, slot);
     scene.flows[tag] = scene.net.start(e.from, e.to, 1e12, scene.restarter, tag);

@@ -72,7 +72,7 @@ class KnativeDecider {
   };
   KnativeWindows windows_;
   double target_;  // metric one instance is driven to: target × utilization
-  std::vector<ModelState> state_;
+  IdVector<ModelId, ModelState> state_;
 };
 
 // `kpa`: the metric is concurrency, requests in the system (queued at the router or in an
@@ -132,7 +132,7 @@ class RpsAutoscaler final : public Autoscaler {
 
  private:
   KnativeDecider decider_;
-  std::vector<int64_t> arrivals_;
+  IdVector<ModelId, int64_t> arrivals_;
 };
 
 }  // namespace slsim

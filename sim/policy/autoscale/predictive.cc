@@ -16,7 +16,8 @@ PredictiveAutoscaler::PredictiveAutoscaler(const Params& params, Context& contex
 
 int64_t PredictiveAutoscaler::bin_of(Time t) const {
   const double phase = std::fmod(t.seconds(), params_.period_s);
-  return std::min(static_cast<int64_t>(phase / params_.bin_s), static_cast<int64_t>(state_[0].bins.size()) - 1);
+  return std::min(static_cast<int64_t>(phase / params_.bin_s),
+                  static_cast<int64_t>(state_[ModelId(0)].bins.size()) - 1);
 }
 
 void PredictiveAutoscaler::on_arrival(ModelId model, Time now) {

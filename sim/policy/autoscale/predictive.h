@@ -62,7 +62,7 @@ class PredictiveAutoscaler final : public Autoscaler {
   };
   int64_t bin_of(Time t) const;
   Params params_;
-  std::vector<ModelState> state_;
+  IdVector<ModelId, ModelState> state_;
 };
 
 }  // namespace slsim

@@ -31,9 +31,9 @@ class PopularityPreload final : public PreloadPolicy {
   double decayed(ModelId model, Time now) const;
   Params params_;
   const Cluster& cluster_;
-  std::vector<int64_t> checkpoint_bytes_;
-  std::vector<double> score_;
-  std::vector<Time> scored_at_;
+  IdVector<ModelId, int64_t> checkpoint_bytes_;
+  IdVector<ModelId, double> score_;
+  IdVector<ModelId, Time> scored_at_;
 };
 
 }  // namespace slsim

@@ -14,10 +14,10 @@ namespace slsim {
 struct PreloadAction {
   enum class Target : uint8_t { dram, ssd, instance };
   Target target = Target::dram;
-  ModelId model = 0;
-  ServerId server = kNoId;  // kNoId: wherever the placement policy puts an instance
-  Time at;                  // when to act (>= now)
-  Time keep_alive;          // for an instance: how long it may stay idle before its first request
+  ModelId model;
+  ServerId server = ServerId::none();  // none: wherever the placement policy puts an instance
+  Time at;                             // when to act (>= now)
+  Time keep_alive;                     // for an instance: how long it may stay idle before its first request
 };
 
 class PreloadPolicy {
@@ -26,7 +26,7 @@ class PreloadPolicy {
   struct Context {
     const Cluster& cluster;
     const Loader& loader;
-    std::vector<int64_t> checkpoint_bytes;  // by model
+    IdVector<ModelId, int64_t> checkpoint_bytes;
   };
   virtual ~PreloadPolicy() = default;
   // Zero: plan() is called only after hooks; otherwise also every interval.

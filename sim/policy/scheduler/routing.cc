@@ -10,7 +10,7 @@ size_t LeastOutstandingRouting::route(ModelId, std::span<const RouteCandidate> r
 }
 
 size_t RoundRobinRouting::route(ModelId model, std::span<const RouteCandidate> ready) {
-  if (model >= next_.size()) next_.resize(model + 1, 0);
+  if (model.index() >= next_.size()) next_.resize(model.index() + 1, 0);
   return next_[model]++ % ready.size();
 }
 

@@ -52,7 +52,7 @@ class RoundRobinRouting final : public RoutingPolicy {
   size_t route(ModelId model, std::span<const RouteCandidate> ready) override;
 
  private:
-  std::vector<size_t> next_;  // by model
+  IdVector<ModelId, size_t> next_;
 };
 
 // A ready instance drawn uniformly (stream `routing`).

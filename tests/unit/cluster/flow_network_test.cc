@@ -310,10 +310,10 @@ TEST(FlowNetworkOnGeneratedFabric, OversubscribedUplinkAndRemoteStoreAreTheBottl
   Simulator sim;
   Recorder recorder(sim);
   FlowNetwork net(sim, t);
-  const FlowId a = net.start(t.host_memory(0), t.host_memory(2), 1e9, recorder, 0);
-  const FlowId b = net.start(t.host_memory(1), t.host_memory(3), 1e9, recorder, 1);
-  const FlowId download = net.start(t.remote_storage(), t.host_memory(0), 1e9, recorder, 2);
-  const FlowId copy = net.start(t.host_memory(0), t.gpu(0, 1), 1e9, recorder, 3);
+  const FlowId a = net.start(t.host_memory(ServerId(0)), t.host_memory(ServerId(2)), 1e9, recorder, 0);
+  const FlowId b = net.start(t.host_memory(ServerId(1)), t.host_memory(ServerId(3)), 1e9, recorder, 1);
+  const FlowId download = net.start(t.remote_storage(), t.host_memory(ServerId(0)), 1e9, recorder, 2);
+  const FlowId copy = net.start(t.host_memory(ServerId(0)), t.gpu(ServerId(0), 1), 1e9, recorder, 3);
   EXPECT_EQ(net.rate_gbytes_per_s(a), 6.25);
   EXPECT_EQ(net.rate_gbytes_per_s(b), 6.25);
   EXPECT_EQ(net.rate_gbytes_per_s(download), 1.25);
@@ -440,7 +440,7 @@ TEST(FlowNetworkRandomized, RatesStayMaxMinFairAsFlowsFinish) {
   std::vector<double> caps;
   std::vector<double> sizes;  // whole bytes, so that their sums are exact
   std::vector<NodeId> nodes = {t.remote_storage()};
-  for (ServerId s = 0; s < 8; ++s) {
+  for (const ServerId s : ids_below<ServerId>(8)) {
     nodes.insert(nodes.end(), {t.host_memory(s), t.ssd(s), t.gpu(s, 0), t.gpu(s, 1)});
   }
   for (uint64_t i = 0; i < 300; ++i) {

@@ -31,7 +31,7 @@ std::optional<std::vector<LinkId>> reference_path(const Topology& t, NodeId from
   constexpr uint32_t kUnseen = std::numeric_limits<uint32_t>::max();
   std::vector<uint32_t> depth(t.node_count(), kUnseen);
   std::vector<double> width_gbytes_per_s(t.node_count(), 0);
-  std::vector<LinkId> arrived_by(t.node_count(), kNoId);
+  std::vector<LinkId> arrived_by(t.node_count(), kNoLink);
   depth[from] = 0;
   width_gbytes_per_s[from] = std::numeric_limits<double>::infinity();
   std::vector<NodeId> frontier = {from};
@@ -99,15 +99,16 @@ struct TwoRacks : ::testing::Test {
 };
 
 TEST_F(TwoRacks, RemoteStoreReachesHostMemoryOverSpineTorAndNic) {
-  const auto& path = topology.path(topology.remote_storage(), topology.host_memory(3));
+  const auto& path = topology.path(topology.remote_storage(), topology.host_memory(ServerId(3)));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"storage", "tor_uplink", "tor_port", "nic"}));
   EXPECT_EQ(topology.link(path[0]).bandwidth_gbytes_per_s, 1.25);
   // 1 ms to the store's first byte, then three 2 us network hops.
-  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(3)), Time::from_ns(1'006'000));
+  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(ServerId(3))),
+            Time::from_ns(1'006'000));
 }
 
 TEST_F(TwoRacks, TorUplinkIsTheRacksNicBandwidthOverOversubscription) {
-  const auto& path = topology.path(topology.host_memory(0), topology.host_memory(2));
+  const auto& path = topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(2)));
   ASSERT_EQ(classes(topology, path),
             (std::vector<std::string>{"nic", "tor_port", "tor_uplink", "tor_uplink", "tor_port", "nic"}));
   EXPECT_EQ(topology.link(path[2]).bandwidth_gbytes_per_s, 2 * 12.5 / 2);
@@ -115,42 +116,42 @@ TEST_F(TwoRacks, TorUplinkIsTheRacksNicBandwidthOverOversubscription) {
 }
 
 TEST_F(TwoRacks, ServersInOneRackTalkThroughTheirTorOnly) {
-  EXPECT_EQ(classes(topology, topology.path(topology.host_memory(0), topology.host_memory(1))),
+  EXPECT_EQ(classes(topology, topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(1)))),
             (std::vector<std::string>{"nic", "tor_port", "tor_port", "nic"}));
 }
 
 TEST_F(TwoRacks, ServerLocalPathsUseTheProfilesLinks) {
-  const auto& to_gpu = topology.path(topology.host_memory(1), topology.gpu(1, 1));
+  const auto& to_gpu = topology.path(topology.host_memory(ServerId(1)), topology.gpu(ServerId(1), 1));
   ASSERT_EQ(classes(topology, to_gpu), std::vector<std::string>{"pcie"});
   EXPECT_EQ(topology.link(to_gpu[0]).bandwidth_gbytes_per_s, 25);  // the measured host link, not the nominal 32
-  EXPECT_EQ(topology.link(to_gpu[0]).to, topology.gpu(1, 1));
-  const auto& read = topology.path(topology.ssd(1), topology.host_memory(1));
+  EXPECT_EQ(topology.link(to_gpu[0]).to, topology.gpu(ServerId(1), 1));
+  const auto& read = topology.path(topology.ssd(ServerId(1)), topology.host_memory(ServerId(1)));
   ASSERT_EQ(classes(topology, read), std::vector<std::string>{"ssd_read"});
   EXPECT_EQ(topology.link(read[0]).bandwidth_gbytes_per_s, 4);
-  const auto& write = topology.path(topology.host_memory(1), topology.ssd(1));
+  const auto& write = topology.path(topology.host_memory(ServerId(1)), topology.ssd(ServerId(1)));
   ASSERT_EQ(classes(topology, write), std::vector<std::string>{"ssd_write"});
   EXPECT_EQ(topology.link(write[0]).bandwidth_gbytes_per_s, 4);  // no ssd_write_gbytes_per_s: as fast as reads
-  const auto& peer = topology.path(topology.gpu(2, 0), topology.gpu(2, 1));
+  const auto& peer = topology.path(topology.gpu(ServerId(2), 0), topology.gpu(ServerId(2), 1));
   EXPECT_EQ(classes(topology, peer), (std::vector<std::string>{"gpu_interconnect", "gpu_interconnect"}));
   EXPECT_EQ(topology.link(peer[0]).bandwidth_gbytes_per_s, 300);
 }
 
 TEST_F(TwoRacks, PathsAreCachedAndReturnTheSameVector) {
   const size_t before = topology.cached_paths();
-  const auto& first = topology.path(topology.host_memory(0), topology.host_memory(3));
-  const auto& again = topology.path(topology.host_memory(0), topology.host_memory(3));
+  const auto& first = topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(3)));
+  const auto& again = topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(3)));
   EXPECT_EQ(&first, &again);
   EXPECT_EQ(topology.cached_paths(), before + 1);
 }
 
 TEST_F(TwoRacks, PathFromANodeToItselfIsEmpty) {
-  EXPECT_TRUE(topology.path(topology.host_memory(0), topology.host_memory(0)).empty());
+  EXPECT_TRUE(topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(0))).empty());
 }
 
 TEST(Topology, DefaultPutsEveryServerInOneRack) {
   Cluster cluster({server_group(3)}, 1.25);
   Topology topology(cluster, TopologyParams{});
-  const auto& path = topology.path(topology.host_memory(0), topology.host_memory(2));
+  const auto& path = topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(2)));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"nic", "tor_port", "tor_port", "nic"}));
 }
 
@@ -159,12 +160,16 @@ TEST(Topology, HeterogeneousServersKeepTheirOwnFigures) {
   fast.server.ssd_write_gbytes_per_s = 2;
   Cluster cluster({server_group(1, 1), fast}, 1.25);
   Topology topology(cluster, TopologyParams{});
-  EXPECT_THROW(topology.gpu(0, 1), std::out_of_range);
-  EXPECT_NO_THROW(topology.gpu(1, 7));
-  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.nic(1))[0]).bandwidth_gbytes_per_s, 50);
-  EXPECT_EQ(topology.link(topology.path(topology.host_memory(1), topology.ssd(1))[0]).bandwidth_gbytes_per_s, 2);
+  EXPECT_THROW(topology.gpu(ServerId(0), 1), std::out_of_range);
+  EXPECT_NO_THROW(topology.gpu(ServerId(1), 7));
+  EXPECT_EQ(topology.link(topology.path(topology.host_memory(ServerId(1)), topology.nic(ServerId(1)))[0])
+                .bandwidth_gbytes_per_s,
+            50);
+  EXPECT_EQ(topology.link(topology.path(topology.host_memory(ServerId(1)), topology.ssd(ServerId(1)))[0])
+                .bandwidth_gbytes_per_s,
+            2);
   // One rack: its uplink carries the sum of both NICs.
-  const auto& up = topology.path(topology.host_memory(1), topology.remote_storage());
+  const auto& up = topology.path(topology.host_memory(ServerId(1)), topology.remote_storage());
   EXPECT_EQ(topology.link(up[2]).link_class, "tor_uplink");
   EXPECT_EQ(topology.link(up[2]).bandwidth_gbytes_per_s, 62.5);
 }
@@ -174,13 +179,13 @@ TEST(Topology, RemoteSiteSitsBehindItsWanLink) {
   TopologyParams params;
   params.sites.push_back(SiteParams{"edge", 0.5, 30});
   Topology topology(cluster, params);
-  const auto& path = topology.path(topology.remote_storage(), topology.host_memory(2));
+  const auto& path = topology.path(topology.remote_storage(), topology.host_memory(ServerId(2)));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"storage", "wan", "tor_uplink", "tor_port", "nic"}));
   EXPECT_EQ(topology.link(path[1]).bandwidth_gbytes_per_s, 0.5);
-  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(2)),
+  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.host_memory(ServerId(2))),
             Time::from_ms(1) + Time::from_ms(30) + Time::from_ns(3 * 2000));
   // The main site's servers do not cross the WAN.
-  EXPECT_EQ(classes(topology, topology.path(topology.remote_storage(), topology.host_memory(0))),
+  EXPECT_EQ(classes(topology, topology.path(topology.remote_storage(), topology.host_memory(ServerId(0)))),
             (std::vector<std::string>{"storage", "tor_uplink", "tor_port", "nic"}));
 }
 
@@ -201,9 +206,9 @@ TEST(Topology, CustomNodesAndLinksReplaceTheGeneratedFabric) {
   b.link("store", "nic", 2, 500, "wan").link("nic", "host", 10, 1, "nic").link("host", "gpu", 20, 0, "pcie");
   Topology topology(cluster, b.params);
   EXPECT_EQ(topology.link_count(), 3u);
-  const auto& path = topology.path(topology.remote_storage(), topology.gpu(0, 0));
+  const auto& path = topology.path(topology.remote_storage(), topology.gpu(ServerId(0), 0));
   EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"wan", "nic", "pcie"}));
-  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.gpu(0, 0)), Time::from_ns(501'000));
+  EXPECT_EQ(topology.path_latency(topology.remote_storage(), topology.gpu(ServerId(0), 0)), Time::from_ns(501'000));
   EXPECT_EQ(topology.node_kind(node_named(topology, "store")), NodeKind::remote_storage);
 }
 
@@ -213,7 +218,7 @@ TEST(Topology, UnreachableNodeThrowsNamingBothEnds) {
   b.link("host", "gpu", 20);
   Topology topology(cluster, b.params);
   try {
-    topology.path(topology.gpu(0, 0), topology.host_memory(0));
+    topology.path(topology.gpu(ServerId(0), 0), topology.host_memory(ServerId(0)));
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(), "the topology has no path from gpu to host");
@@ -274,7 +279,7 @@ TEST(Topology, OnlySourcesWhoseSearchesCrossTheFabricKeepATree) {
   Cluster cluster({server_group(16, 8)}, 1.25);
   Topology topology(cluster, TopologyParams{});
   ASSERT_EQ(topology.node_count(), 195u);  // spine, store, ToR; per server host, SSD, NIC, switch, 8 GPUs
-  for (ServerId s = 0; s < 16; ++s) {
+  for (const ServerId s : ids_below<ServerId>(16)) {
     for (int64_t g = 0; g < 8; ++g) {
       topology.path(topology.host_memory(s), topology.gpu(s, g));
       topology.path(topology.remote_storage(), topology.gpu(s, g));

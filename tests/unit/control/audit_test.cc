@@ -24,10 +24,10 @@ std::string audit_failure(const ControlBench<>& b) {
 
 // One ready instance on server 0 holding one routed request.
 void serve_one_request(ControlBench<>& b) {
-  b.placer.start(0, StartReason{});
-  b.loaded(b.instances.model(0).instances().front());
+  b.placer.start(ModelId(0), StartReason{});
+  b.loaded(b.instances.model(ModelId(0)).instances().front());
   Request r;
-  r.id = 1;
+  r.id = RequestId(1);
   r.input_tokens = 10;
   r.output_tokens = 1;
   b.in_flight.insert(r.id, testing::in_flight_of(r));
@@ -44,14 +44,14 @@ TEST(ControlPlaneAudit, AcceptsAConsistentState) {
 TEST(ControlPlaneAudit, CatchesAGpuHeldByAnInstanceButMarkedFree) {
   ControlBench<> b(1);
   serve_one_request(b);
-  b.cluster.give_back_gpus(0, b.instances.instance(0).gpus);
+  b.cluster.give_back_gpus(ServerId(0), b.instances.instance(InstanceId(0)).gpus);
   EXPECT_THAT(audit_failure(b), ::testing::HasSubstr("instance 0 holds GPU 0 of server 0, which is marked free"));
 }
 
 TEST(ControlPlaneAudit, CatchesAnOutstandingCountThatDisagreesWithTheEngines) {
   ControlBench<> b(1);
   serve_one_request(b);
-  b.instances.request_left(0);  // a stray transition: the engine still holds the request
+  b.instances.request_left(ModelId(0));  // a stray transition: the engine still holds the request
   EXPECT_THAT(audit_failure(b),
               ::testing::HasSubstr("model 0 counts 0 requests outstanding, but its instances' engines hold 1"));
 }

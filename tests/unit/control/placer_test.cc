@@ -12,49 +12,49 @@ using testing::round_servers;
 
 TEST(InstancePlacer, AStartWithoutRoomWaitsAndIsPlacedWhenGpusComeBack) {
   ControlBench<> b(1, 2);
-  b.placer.start(0, StartReason{});
-  b.placer.start(1, StartReason{});  // the only GPU is taken, and no migration can free it
-  EXPECT_EQ(b.instances.instances_in(0, InstanceState::loading), 1);
-  EXPECT_EQ(b.instances.instances_in(1, InstanceState::loading), 0);
+  b.placer.start(ModelId(0), StartReason{});
+  b.placer.start(ModelId(1), StartReason{});  // the only GPU is taken, and no migration can free it
+  EXPECT_EQ(b.instances.instances_in(ModelId(0), InstanceState::loading), 1);
+  EXPECT_EQ(b.instances.instances_in(ModelId(1), InstanceState::loading), 0);
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
-  EXPECT_EQ(b.instances.model(1).starting(), 1);  // counted while it waits
-  const InstanceId first = b.instances.model(0).instances().front();
+  EXPECT_EQ(b.instances.model(ModelId(1)).starting(), 1);  // counted while it waits
+  const InstanceId first = b.instances.model(ModelId(0)).instances().front();
   b.loaded(first);
   b.instances.retire(first);
   b.placer.place_waiting();
   EXPECT_EQ(b.placer.waiting_for_gpus(), 0u);
-  EXPECT_EQ(b.instances.instances_in(1, InstanceState::loading), 1);
+  EXPECT_EQ(b.instances.instances_in(ModelId(1), InstanceState::loading), 1);
 }
 
 TEST(InstancePlacer, WithdrawingTakesTheModelsLatestWaitingStartsOnly) {
   ControlBench<> b(1, 2);
-  b.placer.start(0, StartReason{});  // placed
-  b.placer.start(0, StartReason{});  // waits
-  b.placer.start(1, StartReason{});  // waits
-  b.placer.start(0, StartReason{});  // waits
+  b.placer.start(ModelId(0), StartReason{});  // placed
+  b.placer.start(ModelId(0), StartReason{});  // waits
+  b.placer.start(ModelId(1), StartReason{});  // waits
+  b.placer.start(ModelId(0), StartReason{});  // waits
   // Model 0 has two starts waiting; asked for three, two are withdrawn; model 1's stays.
-  EXPECT_EQ(b.placer.withdraw_waiting(0, 3), 2);
-  EXPECT_EQ(b.instances.model(0).starting(), 1);
+  EXPECT_EQ(b.placer.withdraw_waiting(ModelId(0), 3), 2);
+  EXPECT_EQ(b.instances.model(ModelId(0)).starting(), 1);
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
 }
 
 TEST(InstancePlacer, AReservationHoldsTheServerUntilItsVictimLeaves) {
   ControlBench<PreemptMigration> b(1, 2);
-  b.placer.start(0, StartReason{});
-  const InstanceId victim = b.instances.model(0).instances().front();
+  b.placer.start(ModelId(0), StartReason{});
+  const InstanceId victim = b.instances.model(ModelId(0)).instances().front();
   b.loaded(victim);
   // No GPU is free, so least-loaded places nothing; the cheapest room is server 0 once the idle
   // instance of model 0 leaves. It is idle, so the placer asks for its release.
-  b.placer.start(1, StartReason{});
+  b.placer.start(ModelId(1), StartReason{});
   EXPECT_EQ(b.victims.released, std::vector<InstanceId>{victim});
   EXPECT_TRUE(b.victims.preempted.empty());
   EXPECT_EQ(b.placer.reservations(), 1u);  // the test's handler let the victim stay
   EXPECT_EQ(b.placer.waiting_for_gpus(), 0u);
-  EXPECT_EQ(b.instances.model(1).starting(), 1);
+  EXPECT_EQ(b.instances.model(ModelId(1)).starting(), 1);
   b.instances.retire(victim);
-  b.placer.fill_reservations(0);
+  b.placer.fill_reservations(ServerId(0));
   EXPECT_EQ(b.placer.reservations(), 0u);
-  EXPECT_EQ(b.instances.instances_in(1, InstanceState::loading), 1);
+  EXPECT_EQ(b.instances.instances_in(ModelId(1), InstanceState::loading), 1);
 }
 
 TEST(InstancePlacer, AnInstanceGoesOnlyToServersThatHoldItAndWaitsWhenTheyAreFull) {
@@ -64,13 +64,13 @@ TEST(InstancePlacer, AnInstanceGoesOnlyToServersThatHoldItAndWaitsWhenTheyAreFul
   small.gpu.name = small.server.gpu = "small-gpu";
   small.gpu.memory_bytes = int64_t{2} << 30;
   ControlBench<> b({small, round_servers(1, 1)}, 1);
-  b.placer.start(0, StartReason{});
-  ASSERT_EQ(b.instances.model(0).instances().size(), 1u);
-  EXPECT_EQ(b.instances.instance(b.instances.model(0).instances().front()).server, 1u);
+  b.placer.start(ModelId(0), StartReason{});
+  ASSERT_EQ(b.instances.model(ModelId(0)).instances().size(), 1u);
+  EXPECT_EQ(b.instances.instance(b.instances.model(ModelId(0)).instances().front()).server, ServerId(1));
   // Server 0's GPU is still free, but a second instance waits for server 1's.
-  b.placer.start(0, StartReason{});
+  b.placer.start(ModelId(0), StartReason{});
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
-  EXPECT_EQ(b.cluster.server(0).free_gpus, 1);
+  EXPECT_EQ(b.cluster.server(ServerId(0)).free_gpus, 1);
 }
 
 // `none` with the former behaviour: idle instances keep their GPUs.
@@ -86,15 +86,15 @@ struct IdleKeepsGpus final : MigrationPolicy {
 
 TEST(InstancePlacer, WithoutMigrationAnIdleInstanceYieldsOnlyToAStartWithRequestsWaiting) {
   ControlBench<> b(1, 2);
-  b.placer.start(0, StartReason{});
-  const InstanceId idle = b.instances.model(0).instances().front();
+  b.placer.start(ModelId(0), StartReason{});
+  const InstanceId idle = b.instances.model(ModelId(0)).instances().front();
   b.loaded(idle);
   // Model 1 has no request waiting (a start ahead of demand): it waits for the GPU.
-  b.placer.start(1, StartReason{});
+  b.placer.start(ModelId(1), StartReason{});
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
   // Once a request of model 1 waits at the router, the waiting start takes the idle GPU.
-  b.router.hold(1, 7);
+  b.router.hold(ModelId(1), RequestId(7));
   b.placer.place_waiting();
   EXPECT_EQ(b.victims.released, std::vector<InstanceId>{idle});
   EXPECT_EQ(b.placer.waiting_for_gpus(), 0u);
@@ -103,25 +103,25 @@ TEST(InstancePlacer, WithoutMigrationAnIdleInstanceYieldsOnlyToAStartWithRequest
 
 TEST(InstancePlacer, AnIdleInstanceKeepsItsGpuWhenTheMigrationPolicySaysSo) {
   ControlBench<IdleKeepsGpus> b(1, 2);
-  b.placer.start(0, StartReason{});
-  b.loaded(b.instances.model(0).instances().front());
-  b.router.hold(1, 7);
-  b.placer.start(1, StartReason{});
+  b.placer.start(ModelId(0), StartReason{});
+  b.loaded(b.instances.model(ModelId(0)).instances().front());
+  b.router.hold(ModelId(1), RequestId(7));
+  b.placer.start(ModelId(1), StartReason{});
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
 }
 
 TEST(InstancePlacer, WithoutMigrationABusyInstanceIsNeverAVictim) {
   ControlBench<> b(1, 2);
-  b.placer.start(0, StartReason{});
-  const InstanceId busy = b.instances.model(0).instances().front();
+  b.placer.start(ModelId(0), StartReason{});
+  const InstanceId busy = b.instances.model(ModelId(0)).instances().front();
   b.loaded(busy);
   EngineRequest request;
   request.input_tokens = 10;
   request.output_tokens = 2;
   b.instances.instance(busy).engine->enqueue(request);  // in flight, not yet stepped
-  b.router.hold(1, 7);
-  b.placer.start(1, StartReason{});
+  b.router.hold(ModelId(1), RequestId(7));
+  b.placer.start(ModelId(1), StartReason{});
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_TRUE(b.victims.preempted.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);

@@ -13,16 +13,16 @@ namespace slsim {
 TEST(RouteIndex, TakesTheFewestOutstandingThenTheEarliestInRouteOrder) {
   RouteIndex index;
   EXPECT_TRUE(index.empty());
-  const uint32_t a = index.insert(7, 2, 1);
-  const uint32_t b = index.insert(3, 5, 0);
-  const uint32_t c = index.insert(9, 1, 0);
-  EXPECT_EQ(index.best(), 9u);  // 0 outstanding, order 1 before order 5
+  const uint32_t a = index.insert(InstanceId(7), 2, 1);
+  const uint32_t b = index.insert(InstanceId(3), 5, 0);
+  const uint32_t c = index.insert(InstanceId(9), 1, 0);
+  EXPECT_EQ(index.best(), InstanceId(9));  // 0 outstanding, order 1 before order 5
   index.update(c, 2);
-  EXPECT_EQ(index.best(), 3u);
+  EXPECT_EQ(index.best(), InstanceId(3));
   index.update(b, 3);
-  EXPECT_EQ(index.best(), 7u);
+  EXPECT_EQ(index.best(), InstanceId(7));
   index.erase(a);
-  EXPECT_EQ(index.best(), 9u);  // 2 outstanding before 3
+  EXPECT_EQ(index.best(), InstanceId(9));  // 2 outstanding before 3
   EXPECT_EQ(index.size(), 2u);
   EXPECT_EQ(index.at(b).outstanding, 3);
 }
@@ -30,19 +30,19 @@ TEST(RouteIndex, TakesTheFewestOutstandingThenTheEarliestInRouteOrder) {
 TEST(RouteIndex, LeavesKeepTheirNumbersAsTheTreeGrows) {
   RouteIndex index;
   std::vector<uint32_t> leaves;
-  for (uint32_t i = 0; i < 100; ++i) leaves.push_back(index.insert(i, 1000 - i, 5));
+  for (uint32_t i = 0; i < 100; ++i) leaves.push_back(index.insert(InstanceId(i), 1000 - i, 5));
   for (uint32_t i = 0; i < 100; ++i) {
-    EXPECT_EQ(index.at(leaves[i]).instance, i);
+    EXPECT_EQ(index.at(leaves[i]).instance, InstanceId(i));
     EXPECT_EQ(index.at(leaves[i]).order, 1000u - i);
   }
-  EXPECT_EQ(index.best(), 99u);
+  EXPECT_EQ(index.best(), InstanceId(99));
 }
 
 TEST(RouteIndex, RefusesCountsAndOrdersBeyondItsPackedRange) {
   RouteIndex index;
-  EXPECT_THROW(index.insert(1, 0, int64_t{1} << 31), std::length_error);
-  EXPECT_THROW(index.insert(1, uint64_t{1} << 32, 0), std::length_error);
-  const uint32_t leaf = index.insert(1, 0xffffffffu, (int64_t{1} << 31) - 1);
+  EXPECT_THROW(index.insert(InstanceId(1), 0, int64_t{1} << 31), std::length_error);
+  EXPECT_THROW(index.insert(InstanceId(1), uint64_t{1} << 32, 0), std::length_error);
+  const uint32_t leaf = index.insert(InstanceId(1), 0xffffffffu, (int64_t{1} << 31) - 1);
   EXPECT_EQ(index.at(leaf).outstanding, (int64_t{1} << 31) - 1);
   EXPECT_EQ(index.at(leaf).order, 0xffffffffu);
 }

@@ -25,7 +25,7 @@ TEST(EngineBatch, ACountedDecodeStepCountsTokensTheBlockManagerGetsLater) {
   p.block_size = 4;
   EngineBatch batch(p, EngineCapacity{10, 64, 1});
   SequenceGroup g;
-  g.request = EngineRequest{7, 5, 10};
+  g.request = EngineRequest{RequestId(7), 5, 10};
   g.prompt = g.tokens = g.computed = 5;
   g.generated = 1;
   g.first_seq = batch.take_seq_ids(1);
@@ -62,7 +62,7 @@ TEST(EngineBatch, AGroupSharingItsLastBlockIsNotCounted) {
   p.block_size = 4;
   EngineBatch batch(p, EngineCapacity{10, 64, 1});
   SequenceGroup g;
-  g.request = EngineRequest{7, 5, 10, 2};
+  g.request = EngineRequest{RequestId(7), 5, 10, 2};
   g.sequences = 2;
   g.prompt = g.tokens = g.computed = 5;
   g.first_seq = batch.take_seq_ids(2);

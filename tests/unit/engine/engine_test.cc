@@ -7,6 +7,8 @@
 namespace slsim {
 namespace {
 
+constexpr RequestId operator""_r(unsigned long long id) { return RequestId(id); }
+
 // Every step takes 10 ms; prefill steps 20 ms, so the two kinds can be told apart.
 struct FixedLatency : LatencyModel {
   mutable std::vector<StepShape> shapes;
@@ -59,13 +61,13 @@ struct Harness {
 
 TEST(Engine, PrefillYieldsTheFirstTokenThenOneTokenPerDecodeStep) {
   Harness h(params());
-  h.engine.enqueue({7, 100, 3});
+  h.engine.enqueue({7_r, 100, 3});
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));
-  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{7});
+  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{7_r});
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
   EXPECT_TRUE(h.engine.finish_step().finished.empty());
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
-  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{7});
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{7_r});
   EXPECT_FALSE(h.engine.begin_step().has_value());
   EXPECT_TRUE(h.engine.idle());
   ASSERT_EQ(h.latency.shapes.size(), 3u);
@@ -76,32 +78,32 @@ TEST(Engine, PrefillYieldsTheFirstTokenThenOneTokenPerDecodeStep) {
 
 TEST(Engine, SingleTokenRequestFinishesWithItsPrefillAndFreesItsBlocks) {
   Harness h(params());
-  h.engine.enqueue({1, 10, 1});
+  h.engine.enqueue({1_r, 10, 1});
   h.engine.begin_step();
   EXPECT_EQ(h.engine.blocks().used_blocks(), 1);
   const StepResult& r = h.engine.finish_step();
-  EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1});
-  EXPECT_EQ(r.finished, std::vector<RequestId>{1});
+  EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1_r});
+  EXPECT_EQ(r.finished, std::vector<RequestId>{1_r});
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
 TEST(Engine, NewArrivalsArePrefilledBeforeTheRunningBatchDecodes) {
   Harness h(params());
-  h.engine.enqueue({1, 10, 5});
+  h.engine.enqueue({1_r, 10, 5});
   h.engine.begin_step();
   h.engine.finish_step();
-  h.engine.enqueue({2, 20, 5});
+  h.engine.enqueue({2_r, 20, 5});
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 20);
   EXPECT_EQ(h.latency.shapes.back().decode_sequences, 0);
-  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{2});
+  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{2_r});
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
 }
 
 TEST(Engine, AdmissionRespectsMaxNumSeqsAndBatchedTokens) {
   Harness h(params(2, 100), capacity(1000));
-  for (RequestId i = 0; i < 3; ++i) h.engine.enqueue({i, 60, 4});
+  for (const RequestId i : ids_below<RequestId>(3)) h.engine.enqueue({i, 60, 4});
   h.engine.begin_step();
   // 60 + 60 > 100 batched tokens: one prompt per prefill step.
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 60);
@@ -117,8 +119,8 @@ TEST(Engine, AdmissionRespectsMaxNumSeqsAndBatchedTokens) {
 
 TEST(Engine, BlocksAreTakenAsTokensArriveNotReservedForTheWholeSequence) {
   Harness h(params(), capacity(6));  // 96 token slots
-  h.engine.enqueue({1, 50, 2});      // 4 blocks for its prompt; its 51st token fits the 4th
-  h.engine.enqueue({2, 40, 2});      // 3 more blocks: 2 are free, so it waits
+  h.engine.enqueue({1_r, 50, 2});    // 4 blocks for its prompt; its 51st token fits the 4th
+  h.engine.enqueue({2_r, 40, 2});    // 3 more blocks: 2 are free, so it waits
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 50);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
@@ -126,7 +128,7 @@ TEST(Engine, BlocksAreTakenAsTokensArriveNotReservedForTheWholeSequence) {
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().decode_sequences, 1);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
-  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1});
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1_r});
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 40);
 }
@@ -135,15 +137,15 @@ TEST(Engine, WatermarkKeepsBlocksFreeWhenOthersRun) {
   EngineParams p = params();
   p.watermark = 0.2;  // 1 of 5 blocks
   Harness h(p, capacity(5));
-  h.engine.enqueue({1, 16, 8});
-  h.engine.enqueue({2, 32, 8});
+  h.engine.enqueue({1_r, 16, 8});
+  h.engine.enqueue({2_r, 32, 8});
   h.engine.begin_step();
   // The first takes 1 block; the second's 2 leave 2 free, above the watermark.
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 48);
   h.engine.finish_step();
   // 2 blocks would fit the 2 free, but leave none: below the watermark, so it waits and the
   // two running take those blocks for their next tokens.
-  h.engine.enqueue({3, 20, 8});
+  h.engine.enqueue({3_r, 20, 8});
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
   EXPECT_EQ(h.engine.blocks().free_blocks(), 0);
@@ -151,26 +153,26 @@ TEST(Engine, WatermarkKeepsBlocksFreeWhenOthersRun) {
 
 TEST(Engine, RefusesARequestThatCanNeverFit) {
   Harness h(params(), capacity(6));
-  EXPECT_FALSE(h.engine.fits({1, 90, 20}));
-  EXPECT_TRUE(h.engine.fits({1, 80, 16}));
-  EXPECT_FALSE(h.engine.fits({1, 40, 16, 2}));  // two samples of 56 tokens: 8 blocks
-  EXPECT_THROW(h.engine.enqueue({1, 90, 20}), std::logic_error);
+  EXPECT_FALSE(h.engine.fits({RequestId(1), 90, 20}));
+  EXPECT_TRUE(h.engine.fits({RequestId(1), 80, 16}));
+  EXPECT_FALSE(h.engine.fits({RequestId(1), 40, 16, 2}));  // two samples of 56 tokens: 8 blocks
+  EXPECT_THROW(h.engine.enqueue({1_r, 90, 20}), std::logic_error);
   Harness narrow(params(4), capacity(100));
-  EXPECT_FALSE(narrow.engine.fits({1, 10, 10, 5}));  // five samples, at most four sequences
+  EXPECT_FALSE(narrow.engine.fits({RequestId(1), 10, 10, 5}));  // five samples, at most four sequences
 }
 
 // 6 blocks of 4 tokens; two requests of 8 + 12 tokens. Both prefill (4 blocks), take a
 // block each at their 9th token, and at the 13th the first needs a block that is not there.
 TEST(Engine, PreemptsTheLatestRequestByRecomputeWhenBlocksRunOut) {
   Harness h(params(256, 8192, 4), capacity(6));
-  h.engine.enqueue({1, 8, 12});
-  h.engine.enqueue({2, 8, 12});
+  h.engine.enqueue({1_r, 8, 12});
+  h.engine.enqueue({2_r, 8, 12});
   std::vector<RequestId> finished;
   std::vector<RequestId> first;
   h.run_to_completion(&finished, &first);
   EXPECT_EQ(h.engine.stats().preemptions, 1);
-  EXPECT_EQ(finished, (std::vector<RequestId>{1, 2}));
-  EXPECT_EQ(first, (std::vector<RequestId>{1, 2}));  // a recompute yields no second first token
+  EXPECT_EQ(finished, (std::vector<RequestId>{1_r, 2_r}));
+  EXPECT_EQ(first, (std::vector<RequestId>{1_r, 2_r}));  // a recompute yields no second first token
   // Request 2 had its prompt and 5 tokens (1 from the prefill, 4 decoded) when preempted.
   bool reprefilled = false;
   for (const StepShape& s : h.latency.shapes) reprefilled |= s.prefill_tokens == 13;
@@ -184,11 +186,11 @@ TEST(Engine, SwapPreemptionMovesBlocksOverTheHostLinkAndBack) {
   EngineParams p = params(256, 8192, 4);
   p.preemption_mode = PreemptionMode::swap;
   Harness h(p, capacity(6));
-  h.engine.enqueue({1, 8, 12});
-  h.engine.enqueue({2, 8, 12});
+  h.engine.enqueue({1_r, 8, 12});
+  h.engine.enqueue({2_r, 8, 12});
   std::vector<RequestId> finished;
   h.run_to_completion(&finished);
-  EXPECT_EQ(finished, (std::vector<RequestId>{1, 2}));
+  EXPECT_EQ(finished, (std::vector<RequestId>{1_r, 2_r}));
   EXPECT_EQ(h.engine.stats().preemptions, 1);
   // Three blocks of 4 tokens × 1000 bytes out, and the same back in.
   EXPECT_EQ(h.engine.stats().swapped_bytes, 2 * 3 * 4 * 1000);
@@ -200,8 +202,8 @@ TEST(Engine, SwapTimeIsAddedToTheStepThatSwaps) {
   EngineParams p = params(256, 8192, 4);
   p.preemption_mode = PreemptionMode::swap;
   Harness h(p, capacity(6));
-  h.engine.enqueue({1, 8, 12});
-  h.engine.enqueue({2, 8, 12});
+  h.engine.enqueue({1_r, 8, 12});
+  h.engine.enqueue({2_r, 8, 12});
   std::vector<Time> durations;
   while (const auto d = h.engine.begin_step()) {
     durations.push_back(*d);
@@ -213,7 +215,7 @@ TEST(Engine, SwapTimeIsAddedToTheStepThatSwaps) {
 
 TEST(Engine, ParallelSamplesShareThePromptAndCopyItsLastBlockOnWrite) {
   Harness h(params());
-  EngineRequest r{1, 40, 3};
+  EngineRequest r{1_r, 40, 3};
   r.samples = 4;
   h.engine.enqueue(r);
   h.engine.begin_step();
@@ -233,7 +235,7 @@ TEST(Engine, ParallelSamplesShareThePromptAndCopyItsLastBlockOnWrite) {
 
 TEST(Engine, BeamsShareEverythingButTheirLastBlock) {
   Harness h(params(256, 8192, 4));
-  EngineRequest r{1, 4, 9};
+  EngineRequest r{1_r, 4, 9};
   r.beam_width = 2;
   h.engine.enqueue(r);
   h.engine.begin_step();
@@ -253,10 +255,10 @@ TEST(Engine, BeamsShareEverythingButTheirLastBlock) {
 
 TEST(Engine, CachedPrefixBlocksAreNeitherStoredNorComputedTwice) {
   Harness h(params());
-  EngineRequest a{1, 40, 2};
+  EngineRequest a{1_r, 40, 2};
   a.prefix_blocks = {11, 12};
   EngineRequest b = a;
-  b.id = 2;
+  b.id = 2_r;
   h.engine.enqueue(a);
   h.engine.enqueue(b);
   h.engine.begin_step();
@@ -268,7 +270,7 @@ TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
   EngineParams p = params();
   p.kv_allocator = KvAllocatorKind::contiguous;
   Harness h(p, capacity(20, 64));
-  h.engine.enqueue({1, 10, 2});
+  h.engine.enqueue({1_r, 10, 2});
   h.engine.begin_step();
   EXPECT_EQ(h.engine.blocks().used_blocks(), 4);
   h.engine.finish_step();
@@ -285,7 +287,7 @@ TEST(Engine, ExactContiguousReservationHoldsTheRequestsOwnLength) {
   p.kv_allocator = KvAllocatorKind::contiguous;
   p.contiguous_reservation = ContiguousReservation::exact;
   Harness h(p, capacity(20, 64));
-  h.engine.enqueue({1, 10, 30});  // 40 tokens: 3 blocks, not the 4 of a 64-token context
+  h.engine.enqueue({1_r, 10, 30});  // 40 tokens: 3 blocks, not the 4 of a 64-token context
   h.engine.begin_step();
   EXPECT_EQ(h.engine.blocks().used_blocks(), 3);
 }
@@ -294,17 +296,17 @@ TEST(Engine, ChunkedPrefillSplitsALongPromptOverSteps) {
   EngineParams p = params(256, 64);
   p.enable_chunked_prefill = true;
   Harness h(p);
-  h.engine.enqueue({1, 100, 2});
+  h.engine.enqueue({1_r, 100, 2});
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 64);
   EXPECT_TRUE(h.engine.finish_step().first_tokens.empty());
-  h.engine.enqueue({2, 10, 2});
+  h.engine.enqueue({2_r, 10, 2});
   h.engine.begin_step();
   // The rest of the first prompt and all of the second, within the budget.
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 36 + 10);
   EXPECT_DOUBLE_EQ(h.latency.shapes.back().prefill_attention_pairs, (100.0 * 100 - 64 * 64) / 2 + 10 * 10 / 2.0);
-  EXPECT_EQ(h.engine.finish_step().first_tokens, (std::vector<RequestId>{1, 2}));
-  h.engine.enqueue({3, 200, 2});
+  EXPECT_EQ(h.engine.finish_step().first_tokens, (std::vector<RequestId>{1_r, 2_r}));
+  h.engine.enqueue({3_r, 200, 2});
   h.engine.begin_step();
   // Decodes first, then a chunk of the new prompt fills the budget.
   EXPECT_EQ(h.latency.shapes.back().decode_sequences, 2);
@@ -315,7 +317,7 @@ TEST(Engine, FastForwardRunsDecodeStepsUntilTheNextBlockOrCompletion) {
   EngineParams p = params();
   p.fast_forward = true;
   Harness h(p);
-  h.engine.enqueue({1, 16, 10});
+  h.engine.enqueue({1_r, 16, 10});
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));
   h.engine.finish_step();
   // Token 17 opens a second block with room for 15 more; 9 tokens remain: one run of 9 steps.
@@ -325,7 +327,7 @@ TEST(Engine, FastForwardRunsDecodeStepsUntilTheNextBlockOrCompletion) {
   EXPECT_TRUE(h.engine.finish_step().finished.empty());
   EXPECT_EQ(h.engine.blocks().tokens(0), 19);
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(60));
-  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1});
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{1_r});
   EXPECT_EQ(h.engine.stats().steps, 1 + 3 + 6);
   EXPECT_EQ(h.engine.stats().generated_tokens, 10);
 }
@@ -337,8 +339,8 @@ TEST(Engine, FastForwardCrossesBlockBoundariesOnlyWhileBlocksAreFree) {
   EngineParams p = params(256, 8192, 4);
   p.fast_forward = true;
   Harness h(p, capacity(6));
-  h.engine.enqueue({1, 4, 12});
-  h.engine.enqueue({2, 4, 12});
+  h.engine.enqueue({1_r, 4, 12});
+  h.engine.enqueue({2_r, 4, 12});
   h.engine.begin_step();
   h.engine.finish_step();
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(80));  // tokens 5 to 12
@@ -354,7 +356,7 @@ TEST(Engine, SettlingARunFinishesOnlyTheStepsThatEnded) {
   EngineParams p = params();
   p.fast_forward = true;
   Harness h(p);
-  h.engine.enqueue({1, 16, 10});
+  h.engine.enqueue({1_r, 16, 10});
   h.engine.begin_step();
   h.engine.finish_step();
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(90));
@@ -402,42 +404,42 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
 
 TEST(Engine, RemovedRequestFreesItsBlocksAndReportsItsTokens) {
   Harness h(params(256, 8192, 16));
-  h.engine.enqueue({1, 100, 10});
-  h.engine.enqueue({2, 50, 10});
+  h.engine.enqueue({1_r, 100, 10});
+  h.engine.enqueue({2_r, 50, 10});
   for (int i = 0; i < 3; ++i) {  // one prefill of both, then two decodes: 3 tokens each
     ASSERT_TRUE(h.engine.begin_step());
     h.engine.finish_step();
   }
   const int64_t used = h.engine.blocks().used_blocks();
-  EXPECT_EQ(h.engine.remove(1), 3);
-  EXPECT_EQ(h.engine.remove(1), std::nullopt);
+  EXPECT_EQ(h.engine.remove(1_r), 3);
+  EXPECT_EQ(h.engine.remove(1_r), std::nullopt);
   // Request 1 held ceil((100 + 2) / 16) = 7 blocks (the third token is not stored yet).
   EXPECT_EQ(h.engine.blocks().used_blocks(), used - 7);
   h.engine.blocks().audit();
   const auto left = h.engine.request_tokens();
   ASSERT_EQ(left.size(), 1u);
-  EXPECT_EQ(left[0], (std::pair<RequestId, int64_t>{2, 53}));
+  EXPECT_EQ(left[0], (std::pair<RequestId, int64_t>{2_r, 53}));
 }
 
 TEST(Engine, ResumedRequestPrefillsOnlyWhatIsNotResidentAndGeneratesTheRest) {
   Harness h(params());
   // 100 input tokens and 4 generated; a migration already recomputed 100 of those 104.
-  h.engine.enqueue_resumed({9, 100, 10}, 4, 100);
+  h.engine.enqueue_resumed({9_r, 100, 10}, 4, 100);
   std::vector<RequestId> finished, first;
   // One prefill of 4 tokens (it yields token 5), then 5 decodes for tokens 6..10.
   EXPECT_EQ(h.run_to_completion(&finished, &first), 6);
   EXPECT_EQ(h.latency.shapes.front().prefill_tokens, 4);
   EXPECT_EQ(h.engine.stats().prefilled_tokens, 4);
   EXPECT_EQ(h.engine.stats().generated_tokens, 6);
-  EXPECT_EQ(finished, std::vector<RequestId>{9});
+  EXPECT_EQ(finished, std::vector<RequestId>{9_r});
   EXPECT_TRUE(first.empty());  // its first token came out on the source
 }
 
 TEST(Engine, ShadowPrefillsBesideOtherWorkParksWithoutATokenAndIsNoRequest) {
   Harness h(params());
-  h.engine.enqueue({1, 40, 10});
+  h.engine.enqueue({1_r, 40, 10});
   // A migration sends request 9's 100 tokens (of 110 in all).
-  h.engine.enqueue_shadow({9, 100, 10});
+  h.engine.enqueue_shadow({9_r, 100, 10});
   EXPECT_EQ(h.engine.outstanding(), 1);
   EXPECT_EQ(h.engine.shadows(), 1);
   EXPECT_EQ(h.engine.unparked_shadows(), 1);
@@ -447,8 +449,8 @@ TEST(Engine, ShadowPrefillsBesideOtherWorkParksWithoutATokenAndIsNoRequest) {
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 140);
   EXPECT_EQ(h.latency.shapes.back().prefill_sequences, 2);
   const StepResult& r = h.engine.finish_step();
-  EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1});
-  EXPECT_EQ(r.shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(r.first_tokens, std::vector<RequestId>{1_r});
+  EXPECT_EQ(r.shadows_parked, std::vector<RequestId>{9_r});
   EXPECT_EQ(h.engine.unparked_shadows(), 0);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 3 + 7);
   // Parked, it decodes nothing: the next step decodes request 1 alone.
@@ -460,16 +462,16 @@ TEST(Engine, ShadowPrefillsBesideOtherWorkParksWithoutATokenAndIsNoRequest) {
 
 TEST(Engine, ExtendedShadowPrefillsOnlyTheNewTokensWithItsKvAsContext) {
   Harness h(params());
-  h.engine.enqueue_shadow({9, 100, 10});
+  h.engine.enqueue_shadow({9_r, 100, 10});
   ASSERT_TRUE(h.engine.begin_step());
   h.engine.finish_step();
-  h.engine.extend_shadow(9, 5);
+  h.engine.extend_shadow(9_r, 5);
   EXPECT_EQ(h.engine.unparked_shadows(), 1);
   ASSERT_TRUE(h.engine.begin_step());
   const StepShape& shape = h.latency.shapes.back();
   EXPECT_EQ(shape.prefill_tokens, 5);
   EXPECT_DOUBLE_EQ(shape.prefill_attention_pairs, (105.0 * 105 - 100.0 * 100) / 2);
-  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9_r});
   EXPECT_EQ(h.engine.blocks().used_blocks(), 7);  // ceil(105 / 16)
   EXPECT_EQ(h.engine.stats().prefilled_tokens, 105);
   h.engine.blocks().audit();
@@ -479,25 +481,25 @@ TEST(Engine, ExtendedShadowTakesBlocksForItsNewTokensWithChunkedPrefill) {
   EngineParams p = params();
   p.enable_chunked_prefill = true;
   Harness h(p);
-  h.engine.enqueue_shadow({9, 100, 30});
+  h.engine.enqueue_shadow({9_r, 100, 30});
   ASSERT_TRUE(h.engine.begin_step());
   h.engine.finish_step();
   EXPECT_EQ(h.engine.blocks().used_blocks(), 7);  // ceil(100 / 16)
-  h.engine.extend_shadow(9, 20);
+  h.engine.extend_shadow(9_r, 20);
   ASSERT_TRUE(h.engine.begin_step());
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 20);
-  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9});
+  EXPECT_EQ(h.engine.finish_step().shadows_parked, std::vector<RequestId>{9_r});
   EXPECT_EQ(h.engine.blocks().used_blocks(), 8);  // ceil(120 / 16)
   h.engine.audit();
 }
 
 TEST(Engine, PromotedShadowResumesWithItsKvResidentAndPrefillsOnlyTheRest) {
   Harness h(params());
-  h.engine.enqueue_shadow({9, 100, 10});
+  h.engine.enqueue_shadow({9_r, 100, 10});
   ASSERT_TRUE(h.engine.begin_step());
   h.engine.finish_step();
   // On the source it generated 4 tokens: 104 in all, 100 of them resident here.
-  h.engine.promote_shadow({9, 100, 10}, 4);
+  h.engine.promote_shadow({9_r, 100, 10}, 4);
   EXPECT_EQ(h.engine.shadows(), 0);
   EXPECT_EQ(h.engine.outstanding(), 1);
   std::vector<RequestId> finished, first;
@@ -506,27 +508,27 @@ TEST(Engine, PromotedShadowResumesWithItsKvResidentAndPrefillsOnlyTheRest) {
   EXPECT_EQ(h.latency.shapes[1].prefill_tokens, 4);
   EXPECT_EQ(h.engine.stats().prefilled_tokens, 104);
   EXPECT_EQ(h.engine.stats().generated_tokens, 6);
-  EXPECT_EQ(finished, std::vector<RequestId>{9});
+  EXPECT_EQ(finished, std::vector<RequestId>{9_r});
   EXPECT_TRUE(first.empty());
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
 TEST(Engine, RemovedShadowFreesItsBlocks) {
   Harness h(params());
-  h.engine.enqueue_shadow({9, 100, 10});
+  h.engine.enqueue_shadow({9_r, 100, 10});
   ASSERT_TRUE(h.engine.begin_step());
   h.engine.finish_step();
-  h.engine.remove_shadow(9);
+  h.engine.remove_shadow(9_r);
   EXPECT_EQ(h.engine.shadows(), 0);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
   EXPECT_TRUE(h.engine.idle());
-  EXPECT_THROW(h.engine.remove_shadow(9), std::logic_error);
+  EXPECT_THROW(h.engine.remove_shadow(9_r), std::logic_error);
 }
 
 TEST(Engine, CachedTokensLeaveOutWhatIsNotInTheCacheYet) {
   Harness h(params(256, 100));
-  h.engine.enqueue({1, 40, 10});
-  h.engine.enqueue({2, 90, 10});  // does not fit the 100-token budget beside request 1: waits
+  h.engine.enqueue({1_r, 40, 10});
+  h.engine.enqueue({2_r, 90, 10});  // does not fit the 100-token budget beside request 1: waits
   ASSERT_TRUE(h.engine.begin_step());
   h.engine.finish_step();
   ASSERT_TRUE(h.engine.begin_step());  // request 2's prefill alone
@@ -535,9 +537,9 @@ TEST(Engine, CachedTokensLeaveOutWhatIsNotInTheCacheYet) {
   // Request 2: its 90 prompt tokens.
   const auto cached = h.engine.cached_request_tokens();
   ASSERT_EQ(cached.size(), 2u);
-  EXPECT_EQ(cached[0], (std::pair<RequestId, int64_t>{1, 40}));
-  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2, 90}));
-  h.engine.enqueue({3, 10, 10});
+  EXPECT_EQ(cached[0], (std::pair<RequestId, int64_t>{1_r, 40}));
+  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2_r, 90}));
+  h.engine.enqueue({3_r, 10, 10});
   EXPECT_EQ(h.engine.cached_request_tokens().size(), 2u);  // waiting: nothing cached
   EXPECT_EQ(h.engine.request_tokens().size(), 3u);
 }
@@ -577,28 +579,28 @@ TEST(Engine, CountedRunTakesTheBlocksOfOneByOneStepsAcrossPhases) {
   Harness fast(p, capacity(100));
   Harness stepped(params(256, 8192, 4), capacity(100));
   for (Harness* h : {&fast, &stepped}) {
-    h->engine.enqueue({1, 3, 10});
-    h->engine.enqueue({2, 6, 6});
-    h->engine.enqueue({3, 8, 12});
+    h->engine.enqueue({1_r, 3, 10});
+    h->engine.enqueue({2_r, 6, 6});
+    h->engine.enqueue({3_r, 8, 12});
   }
   fast.engine.begin_step();
   fast.engine.finish_step();
   EXPECT_EQ(fast.engine.begin_step(), Time::from_ms(50));
   fast.engine.audit();
-  EXPECT_EQ(fast.engine.finish_step().finished, std::vector<RequestId>{2});
+  EXPECT_EQ(fast.engine.finish_step().finished, std::vector<RequestId>{2_r});
   fast.engine.audit();
   EXPECT_EQ(fast.engine.blocks().used_blocks(), 2 + 4);
   const auto tokens = fast.engine.request_tokens();
   ASSERT_EQ(tokens.size(), 2u);
-  EXPECT_EQ(tokens[0], (std::pair<RequestId, int64_t>{1, 3 + 6}));
-  EXPECT_EQ(tokens[1], (std::pair<RequestId, int64_t>{3, 8 + 6}));
+  EXPECT_EQ(tokens[0], (std::pair<RequestId, int64_t>{1_r, 3 + 6}));
+  EXPECT_EQ(tokens[1], (std::pair<RequestId, int64_t>{3_r, 8 + 6}));
   const Trace rest = audited_run(fast, true);
   const Trace one_by_one = audited_run(stepped, true);
   // Prefill, then 11 decodes: request 1 done after 9, request 3 after 11.
   ASSERT_EQ(one_by_one.durations.size(), 12u);
-  EXPECT_EQ(one_by_one.finished, (std::vector<RequestId>{2, 1, 3}));
+  EXPECT_EQ(one_by_one.finished, (std::vector<RequestId>{2_r, 1_r, 3_r}));
   EXPECT_EQ(one_by_one.used_blocks[5], 6);
-  EXPECT_EQ(rest.finished, (std::vector<RequestId>{1, 3}));
+  EXPECT_EQ(rest.finished, (std::vector<RequestId>{1_r, 3_r}));
   EXPECT_EQ(fast.engine.stats().steps, stepped.engine.stats().steps);
   EXPECT_EQ(fast.engine.stats().generated_tokens, 10 + 6 + 12);
   EXPECT_EQ(fast.engine.stats().generated_tokens, stepped.engine.stats().generated_tokens);
@@ -620,8 +622,8 @@ TEST(Engine, CountedRunStopsWhereTheBlocksOfSeveralPhasesRunOut) {
   Harness fast(p, capacity(7));
   Harness stepped(params(256, 8192, 4), capacity(7));
   for (Harness* h : {&fast, &stepped}) {
-    h->engine.enqueue({1, 4, 20});
-    h->engine.enqueue({2, 6, 20});
+    h->engine.enqueue({1_r, 4, 20});
+    h->engine.enqueue({2_r, 6, 20});
   }
   fast.engine.begin_step();
   fast.engine.finish_step();
@@ -649,17 +651,17 @@ TEST(Engine, InterruptedCountedRunPutsInTheTokensOfTheStepsThatRan) {
   EngineParams p = params(256, 8192, 4);
   p.fast_forward = true;
   Harness h(p, capacity(100));
-  h.engine.enqueue({1, 5, 20});
-  h.engine.enqueue({2, 10, 20});
+  h.engine.enqueue({1_r, 5, 20});
+  h.engine.enqueue({2_r, 10, 20});
   h.engine.begin_step();
   h.engine.finish_step();
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(190));
   const auto mid_run = h.engine.request_tokens(Time::from_ms(25));
-  EXPECT_EQ(mid_run[0], (std::pair<RequestId, int64_t>{1, 5 + 1 + 2}));
+  EXPECT_EQ(mid_run[0], (std::pair<RequestId, int64_t>{1_r, 5 + 1 + 2}));
   EXPECT_EQ(h.engine.interrupt(Time::from_ms(25)), Time::from_ms(5));
   h.engine.finish_step();
   h.engine.audit();
-  h.engine.enqueue({3, 7, 2});
+  h.engine.enqueue({3_r, 7, 2});
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));  // the arrival's prefill alone
   h.engine.finish_step();
   h.engine.audit();
@@ -668,14 +670,14 @@ TEST(Engine, InterruptedCountedRunPutsInTheTokensOfTheStepsThatRan) {
   EXPECT_EQ(h.engine.blocks().used_blocks(), 2 + 4 + 2);
   const auto cached = h.engine.cached_request_tokens();
   ASSERT_EQ(cached.size(), 3u);
-  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2, 13}));
-  EXPECT_EQ(cached[2], (std::pair<RequestId, int64_t>{3, 7}));
+  EXPECT_EQ(cached[1], (std::pair<RequestId, int64_t>{2_r, 13}));
+  EXPECT_EQ(cached[2], (std::pair<RequestId, int64_t>{3_r, 7}));
   // Request 3 needs one decode; the three decode together and it finishes first.
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(10));
-  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{3});
+  EXPECT_EQ(h.engine.finish_step().finished, std::vector<RequestId>{3_r});
   h.engine.audit();
   EXPECT_EQ(h.engine.begin_step(), Time::from_ms(150));  // tokens 6 to 20 of requests 1 and 2
-  EXPECT_EQ(h.engine.finish_step().finished, (std::vector<RequestId>{1, 2}));
+  EXPECT_EQ(h.engine.finish_step().finished, (std::vector<RequestId>{1_r, 2_r}));
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
@@ -689,9 +691,9 @@ TEST(Engine, SwitchingBetweenCountedAndSteppedDecodingKeepsTheAuditClean) {
   Harness fast(p, capacity(40));
   Harness stepped(params(256, 8192, 4), capacity(40));
   for (Harness* h : {&fast, &stepped}) {
-    h->engine.enqueue({1, 5, 70});
-    h->engine.enqueue({2, 9, 60});
-    h->engine.enqueue({3, 2, 35});
+    h->engine.enqueue({1_r, 5, 70});
+    h->engine.enqueue({2_r, 9, 60});
+    h->engine.enqueue({3_r, 2, 35});
   }
   for (Harness* h : {&fast, &stepped}) {
     for (int i = 0; i < 2; ++i) {  // the prefill and a decode (in the fast one a run of 34, which finishes 3)
@@ -709,14 +711,14 @@ TEST(Engine, SwitchingBetweenCountedAndSteppedDecodingKeepsTheAuditClean) {
   }
   ASSERT_EQ(fast.engine.request_tokens(), stepped.engine.request_tokens());
   for (Harness* h : {&fast, &stepped}) {
-    ASSERT_EQ(h->engine.request_tokens()[1], (std::pair<RequestId, int64_t>{2, 9 + 35}));
-    h->engine.enqueue({4, 6, 8, 2});
-    EXPECT_EQ(h->engine.remove(2), 35);
+    ASSERT_EQ(h->engine.request_tokens()[1], (std::pair<RequestId, int64_t>{2_r, 9 + 35}));
+    h->engine.enqueue({4_r, 6, 8, 2});
+    EXPECT_EQ(h->engine.remove(2_r), 35);
     h->engine.audit();
   }
   const Trace a = audited_run(fast, false);
   const Trace b = audited_run(stepped, false);
-  EXPECT_EQ(a.finished, (std::vector<RequestId>{4, 1}));
+  EXPECT_EQ(a.finished, (std::vector<RequestId>{4_r, 1_r}));
   EXPECT_EQ(a.finished, b.finished);
   EXPECT_EQ(fast.engine.stats().busy_s, stepped.engine.stats().busy_s);
   EXPECT_DOUBLE_EQ(fast.engine.stats().stored_token_s, stepped.engine.stats().stored_token_s);

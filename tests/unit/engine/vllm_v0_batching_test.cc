@@ -14,9 +14,9 @@ EngineParams params(int64_t block_size, double watermark) {
   return p;
 }
 
-void enqueue(EngineBatch& batch, RequestId id, int64_t input_tokens, int64_t output_tokens) {
+void enqueue(EngineBatch& batch, uint64_t id, int64_t input_tokens, int64_t output_tokens) {
   SequenceGroup g;
-  g.request = EngineRequest{id, input_tokens, output_tokens};
+  g.request = EngineRequest{RequestId(id), input_tokens, output_tokens};
   g.prompt = input_tokens;
   batch.waiting.push_back(std::move(g));
 }
@@ -31,7 +31,7 @@ void finish_prefills(EngineBatch& batch) {
   }
 }
 
-RequestId running_id(const EngineBatch& batch, size_t i) { return batch.slots[batch.running.at(i)].request.id; }
+uint64_t running_id(const EngineBatch& batch, size_t i) { return batch.slots[batch.running.at(i)].request.id.value(); }
 
 }  // namespace
 

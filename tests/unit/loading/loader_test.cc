@@ -19,6 +19,8 @@ struct Recorder : LoadListener {
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override { done[id] = {sim->now(), outcome}; }
 };
 
+const ServerId kServer(0);  // the only one
+
 CheckpointFormat ideal() { return CheckpointFormat{}; }
 
 CheckpointFormat staged() {
@@ -38,13 +40,13 @@ struct Bench {
         loader(sim, cluster, topology, network, params, format, lru, lru, std::move(measured_startup)) {
     recorder.sim = &sim;
   }
-  void load(InstanceId id, CheckpointId part, double gigabytes, std::vector<int64_t> gpus) {
-    loader.start(
-        LoadRequest{id, 0, std::move(gpus), {}, {CheckpointPart{part, static_cast<int64_t>(gigabytes * 1e9), 1}}},
-        recorder);
+  // Instance `instance` loads checkpoint `part` onto `gpus` of the server.
+  void load(uint32_t instance, uint32_t part, double gigabytes, std::vector<int64_t> gpus) {
+    const CheckpointPart checkpoint{CheckpointId(part), static_cast<int64_t>(gigabytes * 1e9), 1};
+    loader.start(LoadRequest{InstanceId(instance), kServer, std::move(gpus), {}, {checkpoint}}, recorder);
   }
-  double done_s(InstanceId id) { return recorder.done.at(id).first.seconds(); }
-  Tier tier(InstanceId id) { return recorder.done.at(id).second.tier; }
+  double done_s(uint32_t instance) { return recorder.done.at(InstanceId(instance)).first.seconds(); }
+  Tier tier(uint32_t instance) { return recorder.done.at(InstanceId(instance)).second.tier; }
 
   EvictionFactory lru = &testing::lru_eviction;
   Simulator sim;
@@ -63,8 +65,8 @@ TEST(Loader, OneRemoteLoadOnIdleLinksTakesBytesOverTheSlowestLink) {
   b.sim.run();
   EXPECT_DOUBLE_EQ(b.done_s(0), 1.0);  // 1 GB at the 1 GB/s store
   EXPECT_EQ(b.tier(0), Tier::remote);
-  EXPECT_TRUE(b.loader.dram(0).contains(7));  // passed through DRAM
-  EXPECT_TRUE(b.loader.ssd(0).contains(7));   // written behind to the SSD
+  EXPECT_TRUE(b.loader.dram(kServer).contains(CheckpointId(7)));  // passed through DRAM
+  EXPECT_TRUE(b.loader.ssd(kServer).contains(CheckpointId(7)));   // written behind to the SSD
 }
 
 TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
@@ -82,7 +84,7 @@ TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
   Bench b(ideal(), params);
   b.load(0, 1, 1.0, {0});
   b.load(1, 2, 1.0, {1});
-  EXPECT_EQ(b.loader.queue_wait(0), Time::from_seconds(2.0));  // both loads' estimates
+  EXPECT_EQ(b.loader.queue_wait(kServer), Time::from_seconds(2.0));  // both loads' estimates
   b.sim.run();
   EXPECT_DOUBLE_EQ(b.done_s(0), 1.0);  // alone on the 1 GB/s store
   EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);  // then the second, alone too
@@ -90,28 +92,28 @@ TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
 
 TEST(Loader, EstimatesCanUseTheRatesEarlierLoadsAchieved) {
   Bench b(ideal(), testing::transfer_only());
-  const std::vector<CheckpointPart> other{CheckpointPart{9, 1'000'000'000, 1}};
-  EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0));  // nothing observed: idle links
+  const std::vector<CheckpointPart> other{CheckpointPart{CheckpointId(9), 1'000'000'000, 1}};
+  EXPECT_EQ(b.loader.estimate(kServer, other, 1, true), Time::from_seconds(1.0));  // nothing observed: idle links
   b.load(0, 1, 1.0, {0});
   b.load(1, 2, 1.0, {1});
   b.sim.run();  // both shared the 1 GB/s store: 0.5 GB/s each
-  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(0, Tier::remote), 0.5);
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(kServer, Tier::remote), 0.5);
   b.load(2, 3, 1.0, {0});
   b.sim.run();  // alone: 1 GB/s, averaged with weight 0.5
-  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(0, Tier::remote), 0.75);
-  EXPECT_EQ(b.loader.estimate(0, other, 1, true), Time::from_seconds(1.0 / 0.75));
-  EXPECT_EQ(b.loader.estimate(0, other, 1), Time::from_seconds(1.0));
+  EXPECT_DOUBLE_EQ(b.loader.observed_rate_gbytes_per_s(kServer, Tier::remote), 0.75);
+  EXPECT_EQ(b.loader.estimate(kServer, other, 1, true), Time::from_seconds(1.0 / 0.75));
+  EXPECT_EQ(b.loader.estimate(kServer, other, 1), Time::from_seconds(1.0));
 }
 
 TEST(Loader, ShardsOfATensorParallelLoadShareTheSsdAndUseTheirOwnHostLinks) {
   Bench b(ideal());
-  b.loader.preload(0, CheckpointPart{5, 1'000'000'000, 1}, Tier::ssd);
+  b.loader.preload(kServer, CheckpointPart{CheckpointId(5), 1'000'000'000, 1}, Tier::ssd);
   b.sim.run();  // the preload: 1 GB from the store to the SSD, 1 s
   const Time start = b.sim.now();
   b.load(0, 5, 1.0, {0, 1});
   b.sim.run();
   EXPECT_EQ(b.tier(0), Tier::ssd);
-  EXPECT_TRUE(b.recorder.done.at(0).second.preloaded);
+  EXPECT_TRUE(b.recorder.done.at(InstanceId(0)).second.preloaded);
   // Two shards of 0.5 GB share the 4 GB/s SSD: 2 GB/s each, 0.25 s.
   EXPECT_NEAR(b.done_s(0) - start.seconds(), 0.25, 1e-9);
 }
@@ -125,7 +127,7 @@ TEST(Loader, ALoadFromDramUsesTheHostLink) {
   b.sim.run();
   EXPECT_EQ(b.tier(1), Tier::dram);
   EXPECT_NEAR(b.done_s(1) - start.seconds(), 0.01, 1e-9);  // 1 GB at 100 GB/s
-  EXPECT_EQ(b.loader.dram(0).stats().hits, 1u);
+  EXPECT_EQ(b.loader.dram(kServer).stats().hits, 1u);
 }
 
 TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
@@ -139,7 +141,7 @@ TEST(Loader, ANonPipelinedFormatDownloadsReadsThenCopies) {
 TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
   LoaderParams params = testing::transfer_only(2.0, 0.5, int64_t{32} << 20);
   Bench b(ideal(), params);
-  b.loader.preload(0, CheckpointPart{6, 1'000'000'000, 1}, Tier::ssd);
+  b.loader.preload(kServer, CheckpointPart{CheckpointId(6), 1'000'000'000, 1}, Tier::ssd);
   b.sim.run();
   const Time start = b.sim.now();
   b.load(0, 6, 1.0, {0});
@@ -172,8 +174,8 @@ TEST(Loader, AColdStartIsMeasuredStartUpThenTheTransferThenThePostLoadPhases) {
   // Before the load 4 + 0.25 + 6 = 10.25 s; 2 GB at the 1 GB/s store, 2 s; after it
   // 5.5 + 2.5 + 0.25 = 8.25 s.
   EXPECT_DOUBLE_EQ(b.done_s(0), 10.25 + 2.0 + 8.25);
-  const CheckpointPart part{8, 2'000'000'000, 1};
-  EXPECT_EQ(b.loader.estimate(0, std::span(&part, 1), 1), Time::from_seconds(10.25 + 2.0 + 8.25));
+  const CheckpointPart part{CheckpointId(8), 2'000'000'000, 1};
+  EXPECT_EQ(b.loader.estimate(ServerId(0), std::span(&part, 1), 1), Time::from_seconds(10.25 + 2.0 + 8.25));
 }
 
 TEST(Loader, StartUpPhasesTheConfigSetsReplaceTheMeasuredOnes) {
@@ -204,8 +206,8 @@ TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
   b.load(0, 1, 1.0, {0});  // the base checkpoint, now in DRAM
   b.sim.run();
   const Time start = b.sim.now();
-  const std::vector<CheckpointPart> variant{{1, 1'000'000'000, 1}, {2, 100'000'000, 1}};
-  b.loader.start(LoadRequest{1, 0, {1}, {}, variant}, b.recorder);
+  const std::vector<CheckpointPart> variant{{CheckpointId(1), 1'000'000'000, 1}, {CheckpointId(2), 100'000'000, 1}};
+  b.loader.start(LoadRequest{InstanceId(1), kServer, {1}, {}, variant}, b.recorder);
   b.sim.run();
   // The base from DRAM (1 GB at 100 GB/s, 0.01 s) and the 0.1 GB delta from the store (0.1 s),
   // side by side.
@@ -215,7 +217,8 @@ TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
 
 TEST(Loader, ACopyOnAnotherGpuOfTheServerIsTheFastestSource) {
   Bench b(ideal());
-  b.loader.start(LoadRequest{0, 0, {1}, {0}, {CheckpointPart{9, 4'000'000'000, 1}}}, b.recorder);
+  b.loader.start(LoadRequest{InstanceId(0), kServer, {1}, {0}, {CheckpointPart{CheckpointId(9), 4'000'000'000, 1}}},
+                 b.recorder);
   b.sim.run();
   EXPECT_EQ(b.tier(0), Tier::gpu);
   EXPECT_NEAR(b.done_s(0), 0.01, 1e-9);  // 4 GB over the 400 GB/s GPU interconnect
@@ -225,13 +228,13 @@ TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
   Bench b(ideal());
   b.load(0, 7, 1.0, {0});
   b.sim.run();
-  EXPECT_TRUE(b.recorder.done.at(0).second.cached_in_dram(0));  // new in DRAM: this load put it there
+  EXPECT_TRUE(b.recorder.done.at(InstanceId(0)).second.cached_in_dram(0));  // new in DRAM: this load put it there
   b.load(1, 7, 1.0, {1});
   b.sim.run();
   EXPECT_EQ(b.tier(1), Tier::dram);
-  EXPECT_FALSE(b.recorder.done.at(1).second.cached_in_dram(0));  // already there before the load
-  b.loader.drop_from_dram(0, 7);
-  EXPECT_FALSE(b.loader.dram(0).contains(7));
+  EXPECT_FALSE(b.recorder.done.at(InstanceId(1)).second.cached_in_dram(0));  // already there before the load
+  b.loader.drop_from_dram(ServerId(0), CheckpointId(7));
+  EXPECT_FALSE(b.loader.dram(ServerId(0)).contains(CheckpointId(7)));
   const Time start = b.sim.now();
   b.load(2, 7, 1.0, {0});
   b.sim.run();

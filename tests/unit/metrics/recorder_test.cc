@@ -35,13 +35,13 @@
 namespace slsim {
 namespace {
 
-constexpr ModelId a = 0, b = 1;
+constexpr ModelId a(0), b(1);
 constexpr double kTolerance = 1e-9;
 Time at_s(double s) { return Time::from_seconds(s); }
 
-Request request(RequestId id, ModelId model, double arrival_s, int64_t output_tokens) {
+Request request(uint64_t id, ModelId model, double arrival_s, int64_t output_tokens) {
   Request r;
-  r.id = id;
+  r.id = RequestId(id);
   r.model = model;
   r.arrival = at_s(arrival_s);
   r.input_tokens = 100;
@@ -49,18 +49,18 @@ Request request(RequestId id, ModelId model, double arrival_s, int64_t output_to
   return r;
 }
 
-RequestOutcome outcome(const Request& r, double first_s, double last_s, ServerId server) {
+RequestOutcome outcome(const Request& r, double first_s, double last_s, uint32_t server) {
   RequestOutcome o;
   o.request = r;
   o.first_token = at_s(first_s);
   o.finished = at_s(last_s);
-  o.server = server;
+  o.server = ServerId(server);
   return o;
 }
 
-void transition(MetricsRecorder& m, InstanceId instance, ModelId model, ServerId server, int64_t gpus,
-                InstanceState from, InstanceState to, double now_s) {
-  m.on_instance(InstanceTransition{instance, model, server, gpus, from, to, at_s(now_s)});
+void transition(MetricsRecorder& m, uint32_t instance, ModelId model, uint32_t server, int64_t gpus, InstanceState from,
+                InstanceState to, double now_s) {
+  m.on_instance(InstanceTransition{InstanceId(instance), model, ServerId(server), gpus, from, to, at_s(now_s)});
 }
 
 // Replays the history in the header, in time order.
@@ -77,9 +77,9 @@ void replay(MetricsRecorder& m) {
   m.on_arrival(r3);
   transition(m, 1, b, 1, 1, S::released, S::loading, 2);
   transition(m, 0, a, 0, 2, S::loading, S::busy, 2.5);
-  m.on_load(0, a, 0, Tier::dram, at_s(1));
+  m.on_load(InstanceId(0), a, ServerId(0), Tier::dram, at_s(1));
   transition(m, 1, b, 1, 1, S::loading, S::idle, 2.5);
-  m.on_load(1, b, 1, Tier::remote, at_s(0.5));
+  m.on_load(InstanceId(1), b, ServerId(1), Tier::remote, at_s(0.5));
   m.on_arrival(r4);
   m.on_rejected(r4, "model fits no server");
   transition(m, 1, b, 1, 1, S::idle, S::busy, 3);

@@ -25,16 +25,16 @@ TEST(IdleHistogram, HeadAndTailPercentilesAreBinEdges) {
 
 TEST(FixedKeepAlive, KeepsForItsTtl) {
   const auto p = make("fixed", {{"ttl_s", 30}});
-  const KeepAliveDecision d = p->decide(0, Time::zero());
+  const KeepAliveDecision d = p->decide(ModelId(0), Time::zero());
   EXPECT_EQ(d.keep_alive, at_s(30));
   EXPECT_EQ(d.prewarm_after, Time::zero());
 }
 
 TEST(HistogramKeepAlive, FallsBackToTheFixedWindowWithFewSamples) {
   const auto p = make("histogram");
-  p->on_idle(0, at_s(0));
-  p->on_request(0, at_s(150));
-  EXPECT_EQ(p->decide(0, at_s(200)).keep_alive, at_s(4 * 3600));
+  p->on_idle(ModelId(0), at_s(0));
+  p->on_request(ModelId(0), at_s(150));
+  EXPECT_EQ(p->decide(ModelId(0), at_s(200)).keep_alive, at_s(4 * 3600));
 }
 
 TEST(HistogramKeepAlive, PeriodicIdleTimesGivePrewarmAndKeepAliveWindows) {
@@ -44,12 +44,12 @@ TEST(HistogramKeepAlive, PeriodicIdleTimesGivePrewarmAndKeepAliveWindows) {
   const auto p = make("histogram");
   double t = 0;
   for (int i = 0; i < 20; ++i) {
-    p->on_idle(0, at_s(t));
+    p->on_idle(ModelId(0), at_s(t));
     t += 630;
-    p->on_request(0, at_s(t));
+    p->on_request(ModelId(0), at_s(t));
     t += 5;
   }
-  const KeepAliveDecision d = p->decide(0, at_s(t));
+  const KeepAliveDecision d = p->decide(ModelId(0), at_s(t));
   EXPECT_EQ(d.prewarm_after, at_s(540));
   EXPECT_EQ(d.keep_alive, at_s(726 - 540));
 }
@@ -59,11 +59,11 @@ TEST(HistogramKeepAlive, IdleTimesBeyondTheRangeUseTheForecast) {
   const auto p = make("histogram");
   double t = 0;
   for (int i = 0; i < 12; ++i) {
-    p->on_idle(0, at_s(t));
+    p->on_idle(ModelId(0), at_s(t));
     t += 5 * 3600;
-    p->on_request(0, at_s(t));
+    p->on_request(ModelId(0), at_s(t));
   }
-  const KeepAliveDecision d = p->decide(0, at_s(t));
+  const KeepAliveDecision d = p->decide(ModelId(0), at_s(t));
   EXPECT_EQ(d.prewarm_after, at_s(0.85 * 5 * 3600));
   EXPECT_EQ(d.keep_alive, at_s(0.30 * 5 * 3600));
 }

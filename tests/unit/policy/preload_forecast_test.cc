@@ -61,12 +61,12 @@ TEST(ForecastPreload, DoesNothingUntilItHasMinSamplesIdleTimes) {
   Bench b;
   const auto policy = b.make();
   // Nine finished idle periods: the tenth going idle still sees only nine samples.
-  const double t = feed(*policy, 0, 0, std::vector<double>(9, 630));
-  policy->on_idle(0, at_s(t));
+  const double t = feed(*policy, ModelId(0), 0, std::vector<double>(9, 630));
+  policy->on_idle(ModelId(0), at_s(t));
   EXPECT_TRUE(planned(*policy, at_s(t)).empty());
   // A tenth idle time (the arrival ending the idle spell above) makes ten: the next idle acts.
-  policy->on_request(0, at_s(t + 630));
-  policy->on_idle(0, at_s(t + 640));
+  policy->on_request(ModelId(0), at_s(t + 630));
+  policy->on_idle(ModelId(0), at_s(t + 640));
   EXPECT_EQ(planned(*policy, at_s(t + 640)).size(), 1u);
 }
 
@@ -74,13 +74,13 @@ TEST(ForecastPreload, LoadsIntoDramAtTheHeadOfTheIdleHistogramLessTheMargin) {
   Bench b;
   const auto policy = b.make();
   // Ten idle times of 630 s, all in bin 10 = [600, 660): head 600 s, less 10% = 540 s.
-  const double t = feed(*policy, 1, 0, std::vector<double>(10, 630));
-  policy->on_idle(1, at_s(t));
+  const double t = feed(*policy, ModelId(1), 0, std::vector<double>(10, 630));
+  policy->on_idle(ModelId(1), at_s(t));
   const auto actions = planned(*policy, at_s(t));
   ASSERT_EQ(actions.size(), 1u);
   EXPECT_EQ(actions[0].target, PreloadAction::Target::dram);
-  EXPECT_EQ(actions[0].model, 1u);
-  EXPECT_EQ(actions[0].server, kNoId);  // wherever placement would put it
+  EXPECT_EQ(actions[0].model, ModelId(1));
+  EXPECT_EQ(actions[0].server, ServerId::none());  // wherever placement would put it
   EXPECT_EQ(actions[0].at, at_s(t + 540));
   // Planning hands each action over once.
   EXPECT_TRUE(planned(*policy, at_s(t + 1)).empty());
@@ -95,8 +95,8 @@ TEST(ForecastPreload, TheHeadPercentileSkipsRareShortIdleTimes) {
     const auto policy = b.make();
     std::vector<double> history(39, 630);
     history.push_back(30);
-    const double t = feed(*policy, 0, 0, history);
-    policy->on_idle(0, at_s(t));
+    const double t = feed(*policy, ModelId(0), 0, history);
+    policy->on_idle(ModelId(0), at_s(t));
     const auto actions = planned(*policy, at_s(t));
     ASSERT_EQ(actions.size(), 1u);
     EXPECT_EQ(actions[0].at, at_s(t + 540));
@@ -106,8 +106,8 @@ TEST(ForecastPreload, TheHeadPercentileSkipsRareShortIdleTimes) {
     std::vector<double> history(18, 630);
     history.insert(history.begin() + 3, 30);
     history.insert(history.begin() + 11, 45);
-    const double t = feed(*policy, 0, 0, history);
-    policy->on_idle(0, at_s(t));
+    const double t = feed(*policy, ModelId(0), 0, history);
+    policy->on_idle(ModelId(0), at_s(t));
     const auto actions = planned(*policy, at_s(t));
     ASSERT_EQ(actions.size(), 1u);
     EXPECT_EQ(actions[0].at, at_s(t));
@@ -120,8 +120,8 @@ TEST(ForecastPreload, InstanceTargetStartsAnInstanceWithItsKeepAlive) {
   // starts 0.5 × 200 = 100 s after the model goes idle and may wait 40 s for its request.
   const auto policy = b.make(
       {{"target", "instance"}, {"bin_s", 100}, {"margin", 0.5}, {"min_samples", 3}, {"instance_keep_alive_s", 40}});
-  const double t = feed(*policy, 0, 1000, {250, 250, 250});
-  policy->on_idle(0, at_s(t));
+  const double t = feed(*policy, ModelId(0), 1000, {250, 250, 250});
+  policy->on_idle(ModelId(0), at_s(t));
   const auto actions = planned(*policy, at_s(t));
   ASSERT_EQ(actions.size(), 1u);
   EXPECT_EQ(actions[0].target, PreloadAction::Target::instance);
@@ -137,22 +137,22 @@ TEST(ForecastPreload, EachModelIsForecastFromItsOwnHistory) {
   std::vector<PreloadAction> ignored;
   double t = 0;
   for (int i = 0; i < 2; ++i) {
-    policy->on_idle(0, at_s(t));
-    policy->on_idle(1, at_s(t));
-    policy->on_request(1, at_s(t + 150));
-    policy->on_request(0, at_s(t + 630));
+    policy->on_idle(ModelId(0), at_s(t));
+    policy->on_idle(ModelId(1), at_s(t));
+    policy->on_request(ModelId(1), at_s(t + 150));
+    policy->on_request(ModelId(0), at_s(t + 630));
     policy->plan(at_s(t + 630), ignored);
     t += 700;
   }
-  policy->on_idle(0, at_s(t));
-  policy->on_idle(1, at_s(t + 1));
+  policy->on_idle(ModelId(0), at_s(t));
+  policy->on_idle(ModelId(1), at_s(t + 1));
   // A third model with no history goes idle too: it has no samples, so nothing for it.
-  policy->on_idle(2, at_s(t + 2));
+  policy->on_idle(ModelId(2), at_s(t + 2));
   const auto actions = planned(*policy, at_s(t + 2));
   ASSERT_EQ(actions.size(), 2u);
-  EXPECT_EQ(actions[0].model, 0u);
+  EXPECT_EQ(actions[0].model, ModelId(0));
   EXPECT_EQ(actions[0].at, at_s(t + 540));
-  EXPECT_EQ(actions[1].model, 1u);
+  EXPECT_EQ(actions[1].model, ModelId(1));
   EXPECT_EQ(actions[1].at, at_s(t + 1 + 108));
 }
 

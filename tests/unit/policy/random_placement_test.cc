@@ -19,8 +19,8 @@ struct Bench {
         network(sim, topology),
         loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, &testing::lru_eviction,
                &testing::lru_eviction) {
-    cluster.take_gpus(1, 1);
-    cluster.take_gpus(2, 2);
+    cluster.take_gpus(ServerId(1), 1);
+    cluster.take_gpus(ServerId(2), 2);
   }
 
   std::unique_ptr<PlacementPolicy> make(uint64_t seed) {
@@ -29,7 +29,9 @@ struct Bench {
     return registry.make(registry.resolve(PolicyChoice{"random", Json::object()}, "test"), context);
   }
 
-  static PlacementRequest needing(int64_t gpus) { return PlacementRequest{0, gpus, 1'000'000, {}, false, {}, {}}; }
+  static PlacementRequest needing(int64_t gpus) {
+    return PlacementRequest{ModelId(0), gpus, 1'000'000, {}, false, {}, {}};
+  }
 
   Simulator sim;
   Cluster cluster;
@@ -45,12 +47,12 @@ TEST(RandomPlacement, ChoosesOnlyServersWithEnoughFreeGpus) {
   for (int i = 0; i < 200; ++i) {
     const auto two = policy->place(Bench::needing(2));
     ASSERT_TRUE(two);
-    ++two_gpu_picks.at(two->server);
+    ++two_gpu_picks.at(two->server.index());
     EXPECT_TRUE(two->victims.empty());
     EXPECT_LT(two->estimated_start_s, 0);  // it estimates nothing
     const auto one = policy->place(Bench::needing(1));
     ASSERT_TRUE(one);
-    ++one_gpu_picks.at(one->server);
+    ++one_gpu_picks.at(one->server.index());
   }
   // Two GPUs fit only on servers 0 and 3; one GPU also on server 1. Over 200 draws, a fitting
   // server is missed with probability (1/2)^200 or (2/3)^200: never, for any working seed.
@@ -68,8 +70,8 @@ TEST(RandomPlacement, WaitsWhenNoServerHasEnoughFreeGpus) {
   Bench b;
   const auto policy = b.make(1);
   EXPECT_FALSE(policy->place(Bench::needing(3)));
-  b.cluster.take_gpus(0, 2);
-  b.cluster.take_gpus(3, 1);
+  b.cluster.take_gpus(ServerId(0), 2);
+  b.cluster.take_gpus(ServerId(3), 1);
   EXPECT_FALSE(policy->place(Bench::needing(2)));
 }
 
@@ -97,10 +99,10 @@ TEST(RandomPlacement, ChoosesUniformlyAmongFittingServers) {
   const auto policy = b.make(2024);
   constexpr int n = 30'000;
   std::array<int, 4> picks{};
-  for (int i = 0; i < n; ++i) ++picks.at(policy->place(Bench::needing(1))->server);
+  for (int i = 0; i < n; ++i) ++picks.at(policy->place(Bench::needing(1))->server.index());
   const double sigma = std::sqrt(n * (1.0 / 3) * (2.0 / 3));
   EXPECT_EQ(picks[2], 0);
-  for (const ServerId s : {0u, 1u, 3u}) EXPECT_NEAR(picks[s], n / 3.0, 5 * sigma) << "server " << s;
+  for (const size_t s : {0u, 1u, 3u}) EXPECT_NEAR(picks[s], n / 3.0, 5 * sigma) << "server " << s;
 }
 
 }  // namespace

@@ -14,6 +14,9 @@
 namespace slsim {
 namespace {
 
+const ServerId s0(0), s1(1);
+const ModelId m0(0), m1(1);
+
 struct Ignore : LoadListener {
   void on_load_done(InstanceId, const LoadOutcome&) override {}
 };
@@ -27,18 +30,22 @@ struct Bench {
                &testing::lru_eviction),
         context{cluster, loader, RandomStream(1)} {
     // The checkpoint in server 0's DRAM and server 1's SSD.
-    loader.preload(0, part, Tier::dram);
-    loader.preload(1, part, Tier::ssd);
+    loader.preload(s0, part, Tier::dram);
+    loader.preload(s1, part, Tier::ssd);
     sim.run(Time::max());
   }
   // Another checkpoint loading on `server` from remote storage: its estimate is its queue.
   void occupy(ServerId server, double gigabytes) {
-    loader.start(LoadRequest{99, server, {0}, {}, {CheckpointPart{7, static_cast<int64_t>(gigabytes * 1e9), 0}}},
+    loader.start(LoadRequest{InstanceId(99),
+                             server,
+                             {0},
+                             {},
+                             {CheckpointPart{CheckpointId(7), static_cast<int64_t>(gigabytes * 1e9), 0}}},
                  ignore);
   }
-  PlacementRequest request() const { return PlacementRequest{0, 1, part.bytes, parts, false, {}, {}}; }
+  PlacementRequest request() const { return PlacementRequest{m0, 1, part.bytes, parts, false, {}, {}}; }
 
-  CheckpointPart part{1, 8'000'000'000, 0};
+  CheckpointPart part{CheckpointId(1), 8'000'000'000, 0};
   std::vector<CheckpointPart> parts{part};
   Simulator sim;
   Cluster cluster;
@@ -51,9 +58,9 @@ struct Bench {
 
 TEST(Loader, EstimateIsBytesOverTheFastestHoldingTiersRate) {
   Bench b;
-  EXPECT_NEAR(b.loader.estimate(0, b.parts, 1).seconds(), 0.08, 1e-9);
-  EXPECT_NEAR(b.loader.estimate(1, b.parts, 1).seconds(), 2.0, 1e-6);
-  EXPECT_EQ(b.loader.queue_wait(0), Time::zero());
+  EXPECT_NEAR(b.loader.estimate(s0, b.parts, 1).seconds(), 0.08, 1e-9);
+  EXPECT_NEAR(b.loader.estimate(s1, b.parts, 1).seconds(), 2.0, 1e-6);
+  EXPECT_EQ(b.loader.queue_wait(s0), Time::zero());
 }
 
 TEST(ServerlessLlmPlacement, PicksTheDramServerOverTheSsdOneWhenQueuesAreEqual) {
@@ -61,7 +68,7 @@ TEST(ServerlessLlmPlacement, PicksTheDramServerOverTheSsdOneWhenQueuesAreEqual) 
   ServerlessLlmPlacement policy({}, b.context);
   const auto placement = policy.place(b.request());
   ASSERT_TRUE(placement);
-  EXPECT_EQ(placement->server, 0u);
+  EXPECT_EQ(placement->server, s0);
   EXPECT_NEAR(placement->estimated_start_s, 0.08, 1e-9);
 }
 
@@ -69,13 +76,13 @@ TEST(ServerlessLlmPlacement, PicksTheSsdServerWhenTheDramServersQueueIsLongerTha
   Bench b;
   ServerlessLlmPlacement policy({}, b.context);
   // A 1 GB remote load queues 1 s on server 0: 1.08 s is still less than 2 s.
-  b.occupy(0, 1);
-  EXPECT_EQ(policy.place(b.request())->server, 0u);
+  b.occupy(s0, 1);
+  EXPECT_EQ(policy.place(b.request())->server, s0);
   // 3 GB more make the queue 4 s: 4.08 s > 2 s.
-  b.occupy(0, 3);
-  EXPECT_NEAR(b.loader.queue_wait(0).seconds(), 4.0, 1e-6);
+  b.occupy(s0, 3);
+  EXPECT_NEAR(b.loader.queue_wait(s0).seconds(), 4.0, 1e-6);
   const auto placement = policy.place(b.request());
-  EXPECT_EQ(placement->server, 1u);
+  EXPECT_EQ(placement->server, s1);
   EXPECT_NEAR(placement->estimated_start_s, 2.0, 1e-6);
 }
 
@@ -85,19 +92,20 @@ TEST(ServerlessLlmPlacement, AddsTheMigrationTimeOfTheInstanceInTheWay) {
   params.migration_s_per_token = 0.01;  // the ServerlessLLM repository's a and b
   params.migration_base_s = 0.1;
   ServerlessLlmPlacement policy(params, b.context);
-  b.cluster.take_gpus(0, 1);
-  b.cluster.take_gpus(1, 1);
+  b.cluster.take_gpus(s0, 1);
+  b.cluster.take_gpus(s1, 1);
   // Server 0's instance has 100 tokens in flight and could reload elsewhere in 0.5 s:
   // 0.5 + 0.01 * 100 + 0.1 = 1.6 s, then 0.08 s to load: 1.68 s. Server 1's needs 300 tokens:
   // 0.5 + 3 + 0.1 + 2 = 5.6 s.
-  const std::vector<InstanceView> movable{{5, 3, 0, 1, 1, 100, 0, 0, 0.5}, {6, 3, 1, 1, 1, 300, 0, 0, 0.5}};
+  const std::vector<InstanceView> movable{{InstanceId(5), ModelId(3), s0, 1, 1, 100, 0, 0, 0.5},
+                                          {InstanceId(6), ModelId(3), s1, 1, 1, 300, 0, 0, 0.5}};
   PlacementRequest request = b.request();
   request.may_free_gpus = true;
   request.movable = movable;
   const auto placement = policy.place(request);
   ASSERT_TRUE(placement);
-  EXPECT_EQ(placement->server, 0u);
-  EXPECT_EQ(placement->victims, std::vector<InstanceId>{5});
+  EXPECT_EQ(placement->server, s0);
+  EXPECT_EQ(placement->victims, std::vector<InstanceId>{InstanceId(5)});
   EXPECT_NEAR(placement->estimated_start_s, 1.68, 1e-9);
   // Without the migration policy's consent nothing fits.
   request.may_free_gpus = false;
@@ -107,27 +115,27 @@ TEST(ServerlessLlmPlacement, AddsTheMigrationTimeOfTheInstanceInTheWay) {
 TEST(LocalityPlacement, PrefersDramThenSsdThenLeastLoaded) {
   Bench b;
   LocalityPlacement policy({}, b.context);
-  EXPECT_EQ(policy.place(b.request())->server, 0u);
-  b.cluster.take_gpus(0, 1);
-  EXPECT_EQ(policy.place(b.request())->server, 1u);
+  EXPECT_EQ(policy.place(b.request())->server, s0);
+  b.cluster.take_gpus(s0, 1);
+  EXPECT_EQ(policy.place(b.request())->server, s1);
 }
 
 TEST(Routing, LeastOutstandingRoundRobinAndRandom) {
   RoutingPolicy::Context context{RandomStream(3)};
-  const std::vector<RouteCandidate> ready{{10, 4}, {11, 2}, {12, 2}};
+  const std::vector<RouteCandidate> ready{{InstanceId(10), 4}, {InstanceId(11), 2}, {InstanceId(12), 2}};
   LeastOutstandingRouting least({}, context);
-  EXPECT_EQ(least.route(0, ready), 1u);
+  EXPECT_EQ(least.route(m0, ready), 1u);
   RoundRobinRouting turns({}, context);
-  EXPECT_EQ(turns.route(0, ready), 0u);
-  EXPECT_EQ(turns.route(1, ready), 0u);  // each model has its own turn
-  EXPECT_EQ(turns.route(0, ready), 1u);
-  EXPECT_EQ(turns.route(0, ready), 2u);
-  EXPECT_EQ(turns.route(0, ready), 0u);
+  EXPECT_EQ(turns.route(m0, ready), 0u);
+  EXPECT_EQ(turns.route(m1, ready), 0u);  // each model has its own turn
+  EXPECT_EQ(turns.route(m0, ready), 1u);
+  EXPECT_EQ(turns.route(m0, ready), 2u);
+  EXPECT_EQ(turns.route(m0, ready), 0u);
   RandomRouting a({}, context), b({}, context);
   for (int i = 0; i < 20; ++i) {
-    const size_t pick = a.route(0, ready);
+    const size_t pick = a.route(m0, ready);
     EXPECT_LT(pick, ready.size());
-    EXPECT_EQ(pick, b.route(0, ready));  // same stream, same draws
+    EXPECT_EQ(pick, b.route(m0, ready));  // same stream, same draws
   }
 }
 

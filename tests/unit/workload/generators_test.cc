@@ -135,10 +135,10 @@ TEST(ModelAssigner, RoundRobinFollowsFirstAppearanceOfIds) {
   spec.mapping.model_field = "fn";
   ModelAssigner assign(spec, three_models(), RandomStream(1), "s");
   std::string error;
-  EXPECT_EQ(assign.for_id("x", error), 0u);
-  EXPECT_EQ(assign.for_id("y", error), 1u);
-  EXPECT_EQ(assign.for_id("z", error), 0u);
-  EXPECT_EQ(assign.for_id("y", error), 1u);
+  EXPECT_EQ(assign.for_id("x", error), ModelId(0));
+  EXPECT_EQ(assign.for_id("y", error), ModelId(1));
+  EXPECT_EQ(assign.for_id("z", error), ModelId(0));
+  EXPECT_EQ(assign.for_id("y", error), ModelId(1));
 }
 
 TEST(ModelAssigner, ZipfGivesTheFirstListedModelTheLargestShare) {
@@ -149,7 +149,7 @@ TEST(ModelAssigner, ZipfGivesTheFirstListedModelTheLargestShare) {
   ModelAssigner assign(spec, three_models(), RandomStreams(1).stream("models"), "s");
   std::vector<int> counts(3);
   const int n = 110000;
-  for (int i = 0; i < n; ++i) ++counts[assign.for_request()];
+  for (int i = 0; i < n; ++i) ++counts[assign.for_request().index()];
   EXPECT_NEAR(counts[0], 60000, 900);  // 1 : 1/2 : 1/3 of 11/6
   EXPECT_NEAR(counts[2], 20000, 900);
 }
@@ -161,8 +161,8 @@ TEST(ModelAssigner, ExplicitMapAndNamesRefuseUnknownIds) {
   spec.model_map = {{"f1", "c"}, {"f2", "a"}};
   ModelAssigner assign(spec, three_models(), RandomStream(1), "s");
   std::string error;
-  EXPECT_EQ(assign.for_id("f1", error), 2u);
-  EXPECT_EQ(assign.for_id("f2", error), 0u);
+  EXPECT_EQ(assign.for_id("f1", error), ModelId(2));
+  EXPECT_EQ(assign.for_id("f2", error), ModelId(0));
   EXPECT_FALSE(assign.for_id("f3", error));
   EXPECT_EQ(error, "id \"f3\" is not in model_map");
   spec.model_map = {{"f1", "nope"}};
@@ -170,7 +170,7 @@ TEST(ModelAssigner, ExplicitMapAndNamesRefuseUnknownIds) {
   SourceSpec by_name;
   by_name.mapping.model_field = "model";
   ModelAssigner names(by_name, three_models(), RandomStream(1), "s");
-  EXPECT_EQ(names.for_id("b", error), 1u);
+  EXPECT_EQ(names.for_id("b", error), ModelId(1));
   EXPECT_FALSE(names.for_id("d", error));
 }
 
@@ -192,7 +192,7 @@ TEST(GeneratedSource, PoissonKeepsTheFoundationsStream) {
   while (auto r = source->next()) {
     clock += reference.exponential(2);
     EXPECT_EQ(r->arrival, Time::from_seconds(clock));
-    EXPECT_EQ(r->model, 1u);
+    EXPECT_EQ(r->model, ModelId(1));
     EXPECT_EQ(r->input_tokens, 100);
     ++n;
   }
@@ -208,8 +208,8 @@ TEST(GeneratedSource, LengthsAreCappedByTheRequestsModel) {
   spec.output_tokens = 3000;
   const auto source = make_source(spec, three_models(), RandomStreams(1), 0);
   while (auto r = source->next()) {
-    EXPECT_EQ(r->input_tokens, r->model == 0 ? 3000 : 2047);  // c's window is 2048
-    EXPECT_EQ(r->input_tokens + r->output_tokens, r->model == 0 ? 4096 : 2048);
+    EXPECT_EQ(r->input_tokens, r->model == ModelId(0) ? 3000 : 2047);  // c's window is 2048
+    EXPECT_EQ(r->input_tokens + r->output_tokens, r->model == ModelId(0) ? 4096 : 2048);
   }
 }
 

@@ -10,10 +10,10 @@ namespace {
 
 class ListSource final : public RequestSource {
  public:
-  ListSource(ModelId tag, std::vector<double> arrivals_s, int64_t skipped = 0) : tag_(tag), skipped_(skipped) {
+  ListSource(uint32_t tag, std::vector<double> arrivals_s, int64_t skipped = 0) : tag_(tag), skipped_(skipped) {
     for (const double s : arrivals_s) {
       Request r;
-      r.id = 1000;  // the merge numbers requests itself
+      r.id = RequestId(1000);  // the merge numbers requests itself
       r.model = tag_;
       r.arrival = Time::from_seconds(s);
       r.input_tokens = static_cast<int64_t>(requests_.size());
@@ -33,9 +33,10 @@ class ListSource final : public RequestSource {
   size_t next_ = 0;
 };
 
+// Ids as plain numbers, so that expected values read as a table.
 struct Pulled {
-  RequestId id;
-  ModelId source;
+  uint64_t id;
+  uint32_t source;
   int64_t position;
   double arrival_s;
   bool operator==(const Pulled&) const = default;
@@ -54,7 +55,8 @@ std::vector<std::unique_ptr<RequestSource>> sources(Sources... s) {
 
 std::vector<Pulled> drain(MergedSource& merged) {
   std::vector<Pulled> out;
-  while (auto r = merged.next()) out.push_back({r->id, r->model, r->input_tokens, r->arrival.seconds()});
+  while (auto r = merged.next())
+    out.push_back({r->id.value(), r->model.value(), r->input_tokens, r->arrival.seconds()});
   return out;
 }
 

@@ -81,7 +81,7 @@ TEST(ServeGen, ClientsAreMergedInTimeOrderAndMappedToModelsById) {
   while (auto r = source->next()) {
     EXPECT_GE(r->arrival, last);
     last = r->arrival;
-    ++per_model[r->model];
+    ++per_model[r->model.index()];
   }
   EXPECT_LT(last.seconds(), 100);
   EXPECT_NEAR(per_model[0], 500, 100);  // 5/s for 100 s each
