@@ -4,14 +4,14 @@ never logs.
 
   plot.py cdf RUN_DIR... --metric ttft_s -o out.png     latency CDFs of several runs
   plot.py compare RUN_DIR... -o summary.json [--plot p]  key figures of several runs side by side
-  plot.py kv RUN_DIR... -o table.json [--plot p]         KV-cache figures of runs named ALLOCATOR[-VARIANT]
+  plot.py kv RUN_DIR... -o table.json [--plot p]         KV-cache figures by allocator and variant
   plot.py sweep SWEEP_CSV --x COL --y COL [--by COL] -o p  a metric against a parameter, one line per policy
   plot.py breakdown RUN_DIR... -o p                      mean cold-start wait split into queue, load by tier, migration
   plot.py timeline RUN_DIR [--series COL...] -o p        instances and GPU states over time (timeseries.csv)
   plot.py pareto RUN_DIR|SWEEP_CSV... -o t.json --plot p GPU-hours against a latency percentile, Pareto front
 
 Every plot is a PNG; --svg (before the subcommand) writes an SVG beside it.
-  plot.py rate RUN_DIR... -o table.json [--plot p]       mean and p99 latency against request rate, runs named POLICY-rRATE
+  plot.py rate RUN_DIR... -o table.json [--plot p]       mean and p99 latency against request rate, one line per policy
 """
 import argparse
 import csv
@@ -19,16 +19,22 @@ import json
 import os
 import sys
 
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    # The python3 first on PATH (pyenv, a venv) may lack Debian's matplotlib: use the system one.
-    system_python = "/usr/bin/python3"
-    if os.path.realpath(sys.executable) != os.path.realpath(system_python) and os.path.exists(system_python):
-        os.execv(system_python, [system_python] + sys.argv)
-    sys.exit("plot.py: matplotlib is missing; install Debian's python3-matplotlib (scripts/setup.sh does)")
+plt = None  # matplotlib.pyplot, imported by the first plot: tables need no matplotlib
+
+
+def pyplot():
+    global plt
+    if plt is None:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot
+        except ImportError:
+            sys.exit(f"plot.py: matplotlib is missing from {sys.executable}; install Debian's python3-matplotlib "
+                     "(scripts/setup.sh does) and run plot.py with /usr/bin/python3, or install matplotlib here")
+        plt = matplotlib.pyplot
+    return plt
+
 
 METRIC_LABELS = {"ttft_s": "time to first token (s)", "e2e_s": "end-to-end latency (s)",
                  "tpot_s": "time per output token (s)", "cold_start_s": "cold-start wait (s)"}
@@ -36,6 +42,68 @@ METRIC_LABELS = {"ttft_s": "time to first token (s)", "e2e_s": "end-to-end laten
 
 def run_label(run_dir):
     return os.path.basename(os.path.normpath(run_dir))
+
+
+def read_json(path, why=""):
+    if not os.path.exists(path):
+        sys.exit(f"plot.py: {path}: no such file{why}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_config(run_dir):
+    """A run's resolved config.json, which names its policies and settings whatever its folder is called."""
+    return read_json(os.path.join(run_dir, "config.json"), " (plot.py reads each run's settings from its config.json)")
+
+
+def write_json(path, value, **options):
+    """Written to a temporary file beside `path`, then renamed: a reader never sees half a table."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2, **options)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def flatten(value, prefix=""):
+    """{"a": {"b": [1]}} -> {"a.b.0": 1}."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return {prefix: value}
+    flat = {}
+    for key, v in items:
+        flat.update(flatten(v, f"{prefix}.{key}" if prefix else key))
+    return flat or {prefix: value}
+
+
+def setting_name(key):
+    """A config key as a label says it: policies.placement.name -> placement,
+    policies.keepalive.params.ttl_s -> keepalive.ttl_s, workload.sources.0.x -> sources.0.x."""
+    parts = key.split(".")
+    if parts[0] == "policies":
+        parts = [p for p in parts[1:] if p != "params"]
+        if parts[-1] == "name":
+            parts.pop()
+    elif parts[0] in ("workload", "engine", "cluster"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def differing_labels(settings, keys=None):
+    """One label per flattened config: `keys` as key=value, or by default every setting whose
+    value is not the same in all of them (a name and version aside, and a policy's parameters
+    where the policy itself differs: its name says them)."""
+    if keys is None:
+        every = sorted(set().union(*settings))
+        keys = [k for k in every if k not in ("name", "slsim_version")
+                and len({json.dumps(s.get(k), sort_keys=True) for s in settings}) > 1]
+        differing_policies = {k[:-len(".name")] for k in keys if k.startswith("policies.") and k.endswith(".name")}
+        keys = [k for k in keys if not any(k.startswith(p + ".params") for p in differing_policies)]
+    return [", ".join(f"{setting_name(k)}={json.dumps(s.get(k)) if not isinstance(s.get(k), str) else s[k]}"
+                      for k in keys) for s in settings]
 
 
 def read_metric(run_dir, metric):
@@ -55,14 +123,20 @@ def read_metric(run_dir, metric):
 WRITE_SVG = False  # set from --svg
 
 
+def save_figure(fig, out, **options):
+    """Drawn into a temporary file beside `out`, then renamed."""
+    fig.savefig(out + ".tmp", format=os.path.splitext(out)[1][1:] or "png", **options)
+    os.replace(out + ".tmp", out)
+
+
 def save(fig, out):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     # A fixed date keeps the PNG bytes identical from run to run.
-    fig.savefig(out, dpi=120, metadata={"Software": None} if out.endswith(".png") else None)
+    save_figure(fig, out, dpi=120, metadata={"Software": None} if out.endswith(".png") else None)
     if WRITE_SVG and not out.endswith(".svg"):
         # No date and fixed ids, so that the SVG too is identical from run to run.
         plt.rcParams["svg.hashsalt"] = "slsim"
-        fig.savefig(os.path.splitext(out)[0] + ".svg", metadata={"Date": None})
+        save_figure(fig, os.path.splitext(out)[0] + ".svg", metadata={"Date": None})
     plt.close(fig)
 
 
@@ -94,7 +168,7 @@ def column_label(column):
 
 
 def cdf(args):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     for run in args.runs:
         values = read_metric(run, args.metric)
         if not values:
@@ -122,14 +196,11 @@ def compare(args):
             "ttft_s": s["ttft_s"], "e2e_s": s["e2e_s"], "gpu_seconds": s["gpu_seconds"],
             "slsim_version": s["slsim_version"],
         }
-    with open(args.output + ".tmp", "w") as f:
-        json.dump({"runs": table}, f, indent=2)
-        f.write("\n")
-    os.replace(args.output + ".tmp", args.output)
+    write_json(args.output, {"runs": table})
     if not args.plot:
         return
     labels = list(table)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4.2))
     bottom = [0.0] * len(labels)
     for state, color in (("busy", "tab:green"), ("idle", "tab:orange"), ("loading", "tab:red")):
         hours = [table[l]["gpu_seconds"][state] / 3600 for l in labels]
@@ -151,15 +222,39 @@ KV_KEYS = ("kv_cache_utilization", "kv_sharing_savings", "instance_throughput_to
            "swapped_bytes", "completed", "generated_tokens", "simulated_s", "slsim_version")
 
 
+def kv_allocator_name(config):
+    """paged, contiguous (Orca (Max): a max-context reservation) or oracle (Orca (Oracle): the exact one)."""
+    engine = config["engine"]
+    if engine["kv_allocator"] == "contiguous" and engine.get("contiguous_reservation") == "exact":
+        return "oracle"
+    return engine["kv_allocator"]
+
+
+def kv_variant_name(config):
+    """What the requests ask for beyond one sequence: nN (N parallel samples), beamN, or basic."""
+    parts = []
+    for source in config["workload"]["sources"]:
+        for key, prefix in (("samples", "n"), ("beam_width", "beam")):
+            part = f"{prefix}{source.get(key, 1)}"
+            if source.get(key, 1) > 1 and part not in parts:
+                parts.append(part)
+    return "-".join(parts) or "basic"
+
+
 def kv(args):
-    """Runs are named ALLOCATOR or ALLOCATOR-VARIANT (paged-n4, contiguous-beam6): the table
-    and the plot set each variant's allocators side by side; throughput gaps are paged's over
-    each other allocator's."""
-    table = {}
+    """Each run's allocator and variant (parallel samples, beam width) come from its config.json:
+    the table and the plot set each variant's allocators side by side; throughput gaps are
+    paged's over each other allocator's."""
+    table, names = {}, {}
     for run in args.runs:
-        with open(os.path.join(run, "summary.json")) as f:
-            s = json.load(f)
-        table[run_label(run)] = {k: s[k] for k in KV_KEYS}
+        s = read_json(os.path.join(run, "summary.json"))
+        config = read_config(run)
+        allocator, variant = kv_allocator_name(config), kv_variant_name(config)
+        label = allocator if variant == "basic" else f"{allocator}-{variant}"
+        if label in names:
+            sys.exit(f"plot.py: {run} and {names[label]} are the same allocator and variant ({label})")
+        names[label] = run
+        table[label] = {k: s[k] for k in KV_KEYS}
     variants, allocators = [], []
     for label in table:
         allocator, _, variant = label.partition("-")
@@ -180,13 +275,10 @@ def kv(args):
 
     gaps = {f"paged_over_{a}": {v: request_rate("paged", v) / request_rate(a, v) for v in variants if request_rate(a, v) > 0}
             for a in allocators if a != "paged"}
-    with open(args.output + ".tmp", "w") as f:
-        json.dump({"runs": table, "request_throughput_gap": gaps}, f, indent=2)
-        f.write("\n")
-    os.replace(args.output + ".tmp", args.output)
+    write_json(args.output, {"runs": table, "request_throughput_gap": gaps})
     if not args.plot:
         return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.2))
     x = range(len(variants))
     width = 0.8 / len(allocators)
     for ax, title, of in ((axes[0], "KV cache holding tokens (%)", lambda a, v: value(a, v, "kv_cache_utilization") * 100),
@@ -219,7 +311,7 @@ def sweep(args):
         if x is None or y is None:
             continue
         lines.setdefault(row[args.by] if args.by else args.y, {}).setdefault(x, []).append(y)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     for label in sorted(lines):
         xs = sorted(lines[label])
         means = [sum(lines[label][x]) / len(lines[label][x]) for x in xs]
@@ -260,7 +352,7 @@ def breakdown(args):
         labels.append(f"{run_label(run)}\n(n={len(rows)})")
         for n in names:
             components.setdefault(n, []).append(sums[n] / len(rows) if rows else 0.0)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
+    fig, ax = pyplot().subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
     bottom = [0.0] * len(labels)
     for n in names:
         if any(components[n]):
@@ -289,7 +381,7 @@ def timeline(args):
     gpu = [c for c in series if "gpu" in c.lower()]
     other = [c for c in series if c not in gpu]
     panels = [p for p in (other, gpu) if p]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.8 * len(panels) + 0.8), sharex=True, squeeze=False)
+    fig, axes = pyplot().subplots(len(panels), 1, figsize=(8, 2.8 * len(panels) + 0.8), sharex=True, squeeze=False)
     for ax, columns in zip(axes[:, 0], panels):
         for c in columns:
             ax.step(times, [number(r[c]) or 0.0 for r in rows], where="post", label=c)
@@ -347,14 +439,11 @@ def pareto(args):
         p["pareto"] = not any(o["gpu_hours"] <= p["gpu_hours"] and o[metric] <= p[metric] and
                               (o["gpu_hours"] < p["gpu_hours"] or o[metric] < p[metric]) for o in points)
     points.sort(key=lambda p: (p["gpu_hours"], p[metric]))
-    with open(args.output + ".tmp", "w") as f:
-        json.dump({"metric": metric, "runs": points}, f, indent=2)
-        f.write("\n")
-    os.replace(args.output + ".tmp", args.output)
+    write_json(args.output, {"metric": metric, "runs": points})
     if not args.plot:
         return
     front = [p for p in points if p["pareto"]]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     ax.scatter([p["gpu_hours"] for p in points], [p[metric] for p in points], color="tab:gray", zorder=2)
     ax.step([p["gpu_hours"] for p in front], [p[metric] for p in front], where="post", color="tab:red",
             marker="o", label="Pareto front", zorder=3)
@@ -370,14 +459,31 @@ def pareto(args):
     save(fig, args.plot)
 
 def rate(args):
-    table = {}
+    """Runs that differ only in their request rate are one policy's line; a policy is named by
+    the config settings (--label keys, or by default every one) in which the lines differ."""
+    runs = []
     for run in args.runs:
-        policy, _, value = run_label(run).rpartition("-r")
-        with open(os.path.join(run, "summary.json")) as f:
-            s = json.load(f)
-        with open(os.path.join(run, "config.json")) as f:
-            total_rate = sum(src["rate_per_s"] for src in json.load(f)["workload"]["sources"])
-        table.setdefault(policy, []).append({
+        s = read_json(os.path.join(run, "summary.json"))
+        config = read_config(run)
+        sources = config["workload"]["sources"]
+        if any("rate_per_s" not in src for src in sources):
+            sys.exit(f"plot.py: {run}/config.json: every workload source needs a rate_per_s for `rate`")
+        settings = flatten(config)
+        for i in range(len(sources)):
+            del settings[f"workload.sources.{i}.rate_per_s"]
+        runs.append((run, s, sum(src["rate_per_s"] for src in sources), settings))
+    groups = []  # distinct settings, in the order first met
+    for _, _, _, settings in runs:
+        if settings not in groups:
+            groups.append(settings)
+    labels = differing_labels(groups, args.label)
+    if len(groups) == 1 and not args.label:
+        labels = [groups[0].get("name", "runs")]
+    if len(set(labels)) < len(labels):
+        sys.exit("plot.py: the --label keys do not tell the policies apart; name more keys (or none)")
+    table = {}
+    for run, s, total_rate, settings in runs:
+        table.setdefault(labels[groups.index(settings)], []).append({
             "rate_per_s": total_rate, "requests": s["requests"], "completed": s["completed"],
             "e2e_mean_s": s["e2e_s"]["mean"], "e2e_p99_s": s["e2e_s"]["p99"],
             "ttft_mean_s": s["ttft_s"]["mean"], "ttft_p99_s": s["ttft_s"]["p99"],
@@ -388,12 +494,13 @@ def rate(args):
             "gpu_seconds": s["gpu_seconds"]})
     for points in table.values():
         points.sort(key=lambda p: p["rate_per_s"])
-    with open(args.output, "w") as f:
-        json.dump(table, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_json(args.output, table, sort_keys=True)
     if not args.plot:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    # Long policy names get a legend row each.
+    ncol = len(table) if sum(len(policy) for policy in table) <= 100 else 1
+    legend_rows = -(-len(table) // ncol)
+    fig, axes = pyplot().subplots(1, 2, figsize=(11, 4.2 + 0.25 * (legend_rows - 1)))
     for policy in sorted(table):
         points = table[policy]
         x = [p["rate_per_s"] for p in points]
@@ -406,8 +513,8 @@ def rate(args):
         ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol)
+    fig.tight_layout(rect=(0, 0.08 * legend_rows * 4.2 / fig.get_figheight(), 1, 1))
     save(fig, args.plot)
 
 
@@ -428,7 +535,7 @@ def main():
     p.add_argument("--plot", help="PNG of GPU time by state and cold starts")
     p.set_defaults(func=compare)
     p = sub.add_parser("kv", help="KV-cache utilization, sharing savings and throughput of allocator runs")
-    p.add_argument("runs", nargs="+", help="run output folders named ALLOCATOR[-VARIANT]")
+    p.add_argument("runs", nargs="+", help="run output folders (each config.json names its allocator and variant)")
     p.add_argument("-o", "--output", required=True, help="JSON table")
     p.add_argument("--plot", help="PNG of utilization, savings and throughput")
     p.set_defaults(func=kv)
@@ -465,8 +572,10 @@ def main():
     p.add_argument("-o", "--output", required=True, help="JSON table of the points and the front")
     p.add_argument("--plot", help="PNG of the points and the front")
     p.set_defaults(func=pareto)
-    p = sub.add_parser("rate", help="mean and p99 latency against request rate of runs named POLICY-rRATE")
-    p.add_argument("runs", nargs="+", help="run output folders named POLICY-rRATE")
+    p = sub.add_parser("rate", help="mean and p99 latency against request rate, one line per policy")
+    p.add_argument("runs", nargs="+", help="run output folders (each config.json names its policies and rates)")
+    p.add_argument("--label", nargs="+", help="config keys that name a policy, e.g. policies.placement.name "
+                   "(default: every setting in which the runs differ besides the rate)")
     p.add_argument("-o", "--output", required=True, help="JSON table")
     p.add_argument("--plot", help="PNG of mean and p99 end-to-end latency against rate")
     p.set_defaults(func=rate)

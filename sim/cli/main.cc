@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <exception>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "sim/cli/calibrate_command.h"
+#include "sim/cli/progress.h"
 #include "sim/cli/sweep_command.h"
 #include "sim/cli/trace_command.h"
 #include "sim/config/experiment_config.h"
@@ -17,11 +19,6 @@
 #include "sim/config/version.h"
 #include "sim/core/errors.h"
 #include "sim/metrics/output_file.h"
-#include "sim/policy/autoscale/autoscaler.h"
-#include "sim/policy/keepalive/keepalive.h"
-#include "sim/policy/migration/migration.h"
-#include "sim/policy/scheduler/placement.h"
-#include "sim/policy/scheduler/routing.h"
 
 namespace po = boost::program_options;
 using namespace slsim;
@@ -36,9 +33,9 @@ usage: slsim <command> [options]
 
 commands:
   run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]
-                                       replay one experiment and write its results
+      [--progress|--no-progress]       replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
-  sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR]
+  sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR] [--progress|--no-progress]
                                        run every point of a parameter grid (resumable) into sweep.csv
   trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
   policies [--json]                    list every registered policy and its parameters
@@ -75,13 +72,17 @@ int run_command(const std::vector<std::string>& args) {
       "skip-bad", po::value<int64_t>(), "tolerate up to N bad lines in each trace, skipping and counting them")(
       "timeline", po::value<std::string>(),
       "also write a Chrome/Perfetto trace of instances, loads and batches to FILE")(
-      "check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)");
+      "check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)")(
+      "progress", "show a progress line on stderr even when it is not a terminal")(
+      "no-progress", "show no progress line, even on a terminal");
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto cl =
-      parse(args, options, positional,
-            "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]");
+  const auto cl = parse(args, options, positional,
+                        "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] "
+                        "[--check-invariants] [--progress|--no-progress]");
   if (cl.help) return 0;
+  const bool show_progress =
+      progress_wanted(progress_option(cl.values.count("progress") != 0, cl.values.count("no-progress") != 0));
   auto overrides =
       cl.values.count("set") ? cl.values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (cl.values.count("skip-bad")) {
@@ -102,8 +103,12 @@ int run_command(const std::vector<std::string>& args) {
   for (const std::string& warning : experiment.warnings) std::cerr << "slsim run: warning: " << warning << "\n";
   const std::string out =
       cl.values.count("output") ? cl.values["output"].as<std::string>() : "results/" + experiment.config.name;
-  const Json summary =
-      run_experiment(experiment, out, cl.values.count("timeline") ? cl.values["timeline"].as<std::string>() : "");
+  ProgressLine line;
+  RunProgressCallback progress;
+  if (show_progress)
+    progress = [&line](const RunProgress& p) { line.draw(run_progress_text(p, line.elapsed_s()), p.done); };
+  const Json summary = run_experiment(
+      experiment, out, cl.values.count("timeline") ? cl.values["timeline"].as<std::string>() : "", progress);
   std::cout << fmt::format(
       "{}: {} requests, {} completed, {} rejected, {} cold starts; TTFT p50 {} s, p99 {} s -> {}\n",
       experiment.config.name, summary["requests"].get<int64_t>(), summary["completed"].get<int64_t>(),
@@ -135,35 +140,40 @@ int validate_command(const std::vector<std::string>& args) {
   return 0;
 }
 
-template <class Interface>
-void describe_registry(const Registry<Interface>& registry, Json& out, bool as_json) {
-  for (const auto& [name, entry] : registry.entries()) {
-    const Json params = entry.describe_params();
-    if (as_json) {
-      out.push_back(
-          {{"kind", Interface::kind}, {"name", name}, {"description", entry.description}, {"parameters", params}});
-      continue;
-    }
-    std::cout << fmt::format("{:<10} {:<14} {}\n", Interface::kind, name, entry.description);
-    for (const auto& p : params)
-      std::cout << fmt::format("{:>27} {} ({}, default {}): {}\n", "", p["name"].get<std::string>(),
-                               p["type"].get<std::string>(), p["default"].dump(), p["description"].get<std::string>());
-  }
-}
-
+// Every registry a config's policy slots name, once each, with the slots that name it.
 int policies_command(const std::vector<std::string>& args) {
   po::options_description options("slsim policies options");
   options.add_options()("json", "print as JSON");
   const auto cl = parse(args, options, {}, "usage: slsim policies [--json]");
   if (cl.help) return 0;
-  const bool as_json = cl.values.count("json") != 0;
+  std::vector<std::pair<const AnyRegistry*, std::vector<std::string>>> registries;
+  for (const PolicySlot& slot : policy_slots()) {
+    const auto seen =
+        std::find_if(registries.begin(), registries.end(), [&](const auto& r) { return r.first == slot.registry; });
+    if (seen != registries.end())
+      seen->second.push_back("policies." + slot.key);
+    else
+      registries.push_back({slot.registry, {"policies." + slot.key}});
+  }
   Json out = Json::array();
-  describe_registry(placement_policies(), out, as_json);
-  describe_registry(keepalive_policies(), out, as_json);
-  describe_registry(autoscale_policies(), out, as_json);
-  describe_registry(routing_policies(), out, as_json);
-  describe_registry(migration_policies(), out, as_json);
-  if (as_json) std::cout << out.dump(2) << "\n";
+  for (const auto& [registry, keys] : registries) {
+    if (!cl.values.count("json"))
+      std::cout << fmt::format("{} (config: {})\n", registry->kind(), fmt::join(keys, ", "));
+    for (Json entry : registry->describe()) {
+      entry["config_keys"] = keys;
+      if (cl.values.count("json")) {
+        out.push_back(std::move(entry));
+        continue;
+      }
+      std::cout << fmt::format("  {:<20} {}\n", entry["name"].get<std::string>(),
+                               entry["description"].get<std::string>());
+      for (const auto& p : entry["parameters"])
+        std::cout << fmt::format("  {:>20} {} ({}, default {}): {}\n", "", p["name"].get<std::string>(),
+                                 p["type"].get<std::string>(), p["default"].dump(),
+                                 p["description"].get<std::string>());
+    }
+  }
+  if (cl.values.count("json")) std::cout << out.dump(2) << "\n";
   return 0;
 }
 

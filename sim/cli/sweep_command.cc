@@ -1,16 +1,14 @@
 #include "sim/cli/sweep_command.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <boost/program_options.hpp>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "sim/cli/progress.h"
 #include "sim/config/experiment_config.h"
 #include "sim/config/sweep.h"
 #include "sim/core/errors.h"
@@ -31,31 +29,25 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: slsim sweep CONFIG --grid key=v1,v2,... [--grid ...] [--zip 'k1=a,b;k2=c,d'] [--set k=v]... [-j N] [-o "
-    "DIR]\n"
+    "DIR] [--progress|--no-progress]\n"
     "Runs every point of the cross product of the axes in DIR/<point>/ and writes DIR/sweep.csv.\n"
     "A rerun skips points whose summary.json exists and redoes interrupted ones.";
 
-std::string duration_text(double seconds) {
-  const int64_t s = std::llround(seconds);
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
-
-// Progress on a terminal only: points done, how many were reused, elapsed wall time and an ETA
-// from the mean time of the points run so far. The wall clock here never reaches a result.
+// Points done, how many were reused, elapsed wall time and an ETA from the mean time of the
+// points run so far.
 class Progress {
  public:
-  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled) {}
   void point_done(bool ran) {
     ++done_;
     ran_ += ran;
     if (!enabled_) return;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed = line_.elapsed_s();
     const std::string eta =
         ran_ ? duration_text(elapsed / static_cast<double>(ran_) * static_cast<double>(total_ - done_)) : "?";
-    std::fprintf(stderr, "\rsweep: %zu/%zu points (%zu reused), %s elapsed, ETA %s   ", done_, total_, done_ - ran_,
-                 duration_text(elapsed).c_str(), eta.c_str());
-    if (done_ == total_) std::fputc('\n', stderr);
-    std::fflush(stderr);
+    line_.draw(fmt::format("sweep: {}/{} points ({} reused), {} elapsed, ETA {}", done_, total_, done_ - ran_,
+                           duration_text(elapsed), eta),
+               done_ == total_);
   }
   size_t ran() const { return ran_; }
 
@@ -64,7 +56,7 @@ class Progress {
   size_t done_ = 0;
   size_t ran_ = 0;
   bool enabled_;
-  std::chrono::steady_clock::time_point start_;
+  ProgressLine line_;
 };
 
 struct SweepRequest {
@@ -73,6 +65,7 @@ struct SweepRequest {
   std::vector<SweepAxis> axes;
   int threads = 1;
   fs::path out_dir;
+  bool show_progress = false;
   bool help = false;
 };
 
@@ -87,7 +80,8 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
       "override a config value in every point: a.b.c=value (repeatable)")(
       "jobs,j", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
       "points run at once (threads)")("output,o", po::value<std::string>(), "output folder (default: results/<name>)")(
-      "help,h", "describe this command");
+      "progress", "show a progress line on stderr even when it is not a terminal")(
+      "no-progress", "show no progress line, even on a terminal")("help,h", "describe this command");
   po::positional_options_description positional;
   positional.add("config", 1);
   po::variables_map values;
@@ -111,6 +105,8 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
     if (o.string_key == "zip") request.axes.push_back(parse_zip_axis(o.value.at(0)));
   }
   if (request.axes.empty()) throw InputError("expected at least one --grid or --zip axis");
+  request.show_progress =
+      progress_wanted(progress_option(values.count("progress") != 0, values.count("no-progress") != 0));
   request.threads = values["jobs"].as<int>();
   if (request.threads < 1) throw InputError("--jobs: expected a count >= 1");
   if (values.count("output")) {
@@ -211,8 +207,7 @@ int sweep_command(const std::vector<std::string>& args) {
   fs::create_directories(request.out_dir);
   // A sweep.csv from an earlier sweep must not stand beside the points of this one.
   if (rank == 0) fs::remove(request.out_dir / "sweep.csv");
-  const bool terminal = ::isatty(STDERR_FILENO) != 0 && rank == 0;
-  Outcome mine = run_share(request, points, share(points.size(), rank, size), terminal);
+  Outcome mine = run_share(request, points, share(points.size(), rank, size), request.show_progress && rank == 0);
 #ifdef SLSIM_WITH_MPI
   std::vector<Outcome> outcomes;
   boost::mpi::gather(world, mine, outcomes, 0);

@@ -101,17 +101,20 @@ int stats(const std::vector<std::string>& args) {
   TraceStats stats;
   while (const TraceRecord* r = reader.next()) stats.add(r->time_ns, r->input_tokens, r->output_tokens);
   report_skipped(reader);
+  for (const std::string& warning : stats.unit_warnings())
+    std::cerr << "slsim trace stats: warning: " << reader.path() << ": " << warning << "\n";
   Json out = stats.to_json();
   if (values["skip-bad"].as<int64_t>() > 0) out["skipped_lines"] = reader.skipped();
   if (values.count("json")) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
+  // Every digit a double needs to read back the same (fmt's shortest round trip), as in --json.
   const auto number = [](const Json& v) {
-    return v.is_null() ? std::string("-") : v.is_number_integer() ? v.dump() : fmt::format("{:.4g}", v.get<double>());
+    return v.is_null() ? std::string("-") : v.is_number_integer() ? v.dump() : fmt::format("{}", v.get<double>());
   };
   std::cout << fmt::format("{:<16} {}\n", "requests", out["requests"].dump());
-  std::cout << fmt::format("{:<16} {:.1f}\n", "duration_s", out["duration_s"].get<double>());
+  std::cout << fmt::format("{:<16} {}\n", "duration_s", number(out["duration_s"]));
   std::cout << fmt::format("{:<16} {}\n", "mean_rate", number(out["mean_rate"]));
   std::cout << fmt::format("{:<16} {}\n", "interarrival_cv", number(out["interarrival_cv"]));
   std::cout << fmt::format("{:<16} {}\n", "peak_rate_1s", out["peak_rate_1s"].dump());

@@ -91,9 +91,35 @@ void apply_override(Json& root, const std::string& assignment) {
   }
 }
 
+const std::vector<PolicySlot>& policy_slots() {
+  static const std::vector<PolicySlot> slots{
+      {"placement", &PoliciesConfig::placement, &placement_policies()},
+      {"keepalive", &PoliciesConfig::keepalive, &keepalive_policies()},
+      {"autoscale", &PoliciesConfig::autoscale, &autoscale_policies()},
+      {"dram_cache", &PoliciesConfig::dram_cache, &cache_policies()},
+      {"ssd_cache", &PoliciesConfig::ssd_cache, &cache_policies()},
+      {"preload", &PoliciesConfig::preload, &preload_policies()},
+      {"routing", &PoliciesConfig::routing, &routing_policies()},
+      {"migration", &PoliciesConfig::migration, &migration_policies()},
+  };
+  return slots;
+}
+
 namespace {
 
-fs::path default_catalog_dir() { return fs::path(SLSIM_DEFAULT_CATALOG_DIR); }
+// The catalogue when a config sets no catalog_dir: $SLSIM_CATALOG_DIR; else the one installed
+// beside the running binary (<prefix>/bin/slsim finds <prefix>/share/slsim/models); else the
+// source tree the binary was built from, for a build tree or a copy of its binary.
+fs::path default_catalog_dir() {
+  if (const char* dir = std::getenv("SLSIM_CATALOG_DIR"); dir && *dir) return dir;
+  std::error_code error;
+  const fs::path binary = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    fs::path installed = (binary.parent_path() / SLSIM_INSTALLED_CATALOG_FROM_BIN).lexically_normal();
+    if (fs::is_directory(installed, error)) return installed;
+  }
+  return SLSIM_DEFAULT_CATALOG_DIR;
+}
 
 // A catalogue entry by name, with the config's overrides merged over it. A name with no
 // catalogue file is a custom entry: the overrides must then say everything.
@@ -245,14 +271,8 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   for (size_t i = 0; i < c.workload.sources.size(); ++i)
     validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]");
 
-  c.policies.placement = placement_policies().resolve(c.policies.placement, "policies.placement");
-  c.policies.keepalive = keepalive_policies().resolve(c.policies.keepalive, "policies.keepalive");
-  c.policies.autoscale = autoscale_policies().resolve(c.policies.autoscale, "policies.autoscale");
-  c.policies.dram_cache = cache_policies().resolve(c.policies.dram_cache, "policies.dram_cache");
-  c.policies.ssd_cache = cache_policies().resolve(c.policies.ssd_cache, "policies.ssd_cache");
-  c.policies.preload = preload_policies().resolve(c.policies.preload, "policies.preload");
-  c.policies.routing = routing_policies().resolve(c.policies.routing, "policies.routing");
-  c.policies.migration = migration_policies().resolve(c.policies.migration, "policies.migration");
+  for (const PolicySlot& slot : policy_slots())
+    c.policies.*slot.choice = slot.registry->resolve(c.policies.*slot.choice, "policies." + slot.key);
   return r;
 }
 

@@ -118,6 +118,16 @@ struct PoliciesConfig {
   }
 };
 
+// Each policy slot of PoliciesConfig with the registry its choice names, in the config's
+// order. Resolution and `slsim policies` both go through it, so a slot missing here is a slot
+// that is never checked (a test compares it with PoliciesConfig's fields).
+struct PolicySlot {
+  std::string key;  // under "policies"
+  PolicyChoice PoliciesConfig::*choice;
+  const AnyRegistry* registry;
+};
+const std::vector<PolicySlot>& policy_slots();
+
 struct OutputConfig {
   bool requests_csv = true;
   double timeseries_interval_s = 10;
@@ -157,7 +167,9 @@ struct ExperimentConfig {
     v.field("name", name, "a label for the experiment");
     v.field("seed", seed, "seed of every random stream", at_least(0));
     v.field("duration_s", duration_s, "simulated seconds to run; null runs until every request is done", positive());
-    v.field("catalog_dir", catalog_dir, "folder holding llm/ and hardware/; empty: the bundled models/");
+    v.field("catalog_dir", catalog_dir,
+            "folder holding llm/ and hardware/; empty: $SLSIM_CATALOG_DIR, else share/slsim/models beside an "
+            "installed slsim, else the source tree's models/");
     v.object("cluster", cluster, "servers and storage");
     v.list("models", models, "the models served");
     v.object("workload", workload, "where requests come from");

@@ -67,9 +67,33 @@ void stage_on_ssds(Loader& loader, const std::vector<ServedModel>& models, size_
         loader.stage_on_ssd(static_cast<ServerId>((m + k) % servers), part);
 }
 
+// Counts arrivals and finished requests for a progress callback and hands it a snapshot.
+class ProgressReporter final : public ServingObserver, public ProgressObserver {
+ public:
+  ProgressReporter(const RunProgressCallback& callback, std::optional<Time> horizon) : callback_(callback) {
+    snapshot_.horizon = horizon;
+  }
+  void on_arrival(const Request&) override { ++snapshot_.arrived; }
+  void on_rejected(const Request&, const char*) override { ++snapshot_.finished; }
+  void on_finished(const RequestOutcome&) override { ++snapshot_.finished; }
+  void on_progress(Time now) override {
+    snapshot_.simulated = now;
+    callback_(snapshot_);
+  }
+  void finish(Time now) {
+    snapshot_.done = true;
+    on_progress(now);
+  }
+
+ private:
+  const RunProgressCallback& callback_;
+  RunProgress snapshot_;
+};
+
 }  // namespace
 
-Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline) {
+Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_dir, const fs::path& timeline,
+                    const RunProgressCallback& progress) {
   const ExperimentConfig& c = experiment.config;
   const std::vector<std::string> result_names{"config.json", "summary.json", "requests.csv", "timeseries.csv"};
   // A timeline directly in the output folder is one more file of the set; one inside a result
@@ -153,6 +177,10 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
     timeline_writer = std::make_unique<TimelineWriter>(model_names, server_names, c.output.timeline_max_batches, *file);
     observers.push_back(timeline_writer.get());
   }
+  std::optional<Time> horizon;
+  if (c.duration_s) horizon = Time::from_seconds(*c.duration_s);
+  ProgressReporter reporter(progress, horizon);
+  if (progress) observers.push_back(&reporter);
   ObserverFanOut observer(observers);
 
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, c.router, std::move(policies), source,
@@ -169,9 +197,11 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   InvariantChecker checker(sim, cluster, loader, network, control);
   // The test suite sets SLSIM_CHECK_INVARIANTS, so every run in it is checked.
   if (c.check_invariants || std::getenv("SLSIM_CHECK_INVARIANTS")) sim.set_observer(&checker);
+  if (progress) sim.set_progress(&reporter, kProgressEveryEvents);
   control.start();
-  sim.run(c.duration_s ? Time::from_seconds(*c.duration_s) : Time::max());
+  sim.run(horizon.value_or(Time::max()));
   control.finish();
+  if (progress) reporter.finish(sim.now());
   if (timeseries) timeseries->finish();
   if (timeline_writer) timeline_writer->finish(sim.now());
 

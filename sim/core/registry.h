@@ -29,8 +29,20 @@ struct PolicyChoice {
   }
 };
 
+// A registry seen without its interface, so that one table can list every kind of policy
+// (`slsim policies`) and resolve every choice of a config.
+class AnyRegistry {
+ public:
+  virtual ~AnyRegistry() = default;
+  virtual std::string_view kind() const = 0;
+  // Each entry as {kind, name, description, parameters}, by name.
+  virtual Json describe() const = 0;
+  // The choice with its parameters completed and checked; throws ConfigError naming the path.
+  virtual PolicyChoice resolve(const PolicyChoice& choice, const std::string& path) const = 0;
+};
+
 template <class Interface>
-class Registry {
+class Registry final : public AnyRegistry {
  public:
   using Context = typename Interface::Context;
 
@@ -74,8 +86,19 @@ class Registry {
         path, "unknown " + std::string(Interface::kind) + " policy \"" + name + "\"; expected one of: " + known);
   }
 
-  // The choice with its parameters completed and checked; throws ConfigError naming the path.
-  PolicyChoice resolve(const PolicyChoice& choice, const std::string& path) const {
+  std::string_view kind() const override { return Interface::kind; }
+
+  Json describe() const override {
+    Json out = Json::array();
+    for (const auto& [name, entry] : entries_)
+      out.push_back({{"kind", Interface::kind},
+                     {"name", name},
+                     {"description", entry.description},
+                     {"parameters", entry.describe_params()}});
+    return out;
+  }
+
+  PolicyChoice resolve(const PolicyChoice& choice, const std::string& path) const override {
     const Entry& entry = find(choice.name, join_path(path, "name"));
     return PolicyChoice{choice.name, entry.resolve(choice.params, join_path(path, "params"))};
   }

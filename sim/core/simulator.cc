@@ -35,6 +35,13 @@ EventSeq Simulator::schedule_lane_at(Time when, uint16_t handler, uint16_t kind,
   return queue_.push_lane(when, handler, kind, target);
 }
 
+void Simulator::set_progress(ProgressObserver* observer, uint64_t every_events) {
+  if (every_events == 0) throw std::invalid_argument("progress every 0 events");
+  progress_ = observer;
+  progress_every_ = every_events;
+  progress_countdown_ = observer ? every_events : UINT64_MAX;
+}
+
 void Simulator::at_end_of_timestamp(uint16_t handler) {
   if (ending_asked_.at(handler)) return;
   ending_asked_[handler] = true;
@@ -63,6 +70,10 @@ void Simulator::run(Time end) {
     if (!background_[event.handler]) {
       --foreground_pending_;
       ++events_handled_;
+      if (--progress_countdown_ == 0) {
+        progress_countdown_ = progress_every_;
+        progress_->on_progress(now_);
+      }
     }
     handlers_[event.handler]->on_event(event);
     if (observer_) observer_->after_event(event);

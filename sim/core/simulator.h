@@ -28,6 +28,14 @@ class EventObserver {
   virtual void after_event(const Event& event) = 0;
 };
 
+// Glanced at every so many handled events, for a progress display: it may read the wall clock
+// (rarely, hence the count), but never changes the simulation.
+class ProgressObserver {
+ public:
+  virtual ~ProgressObserver() = default;
+  virtual void on_progress(Time now) = 0;
+};
+
 class Simulator {
  public:
   // Returns the handler id to put in events meant for `handler`.
@@ -66,6 +74,8 @@ class Simulator {
   // The time of the earliest pending event; only while one is pending.
   Time next_event_time() const { return queue_.top().time; }
   void set_observer(EventObserver* observer) { observer_ = observer; }
+  // Calls observer->on_progress() after every `every_events` foreground events (>= 1).
+  void set_progress(ProgressObserver* observer, uint64_t every_events);
   const char* handler_name(uint16_t handler) const { return handlers_[handler]->name(); }
   bool stopped_at_end() const { return stopped_at_end_; }
 
@@ -83,6 +93,10 @@ class Simulator {
   uint64_t events_handled_ = 0;
   bool stopped_at_end_ = false;
   EventObserver* observer_ = nullptr;
+  ProgressObserver* progress_ = nullptr;
+  uint64_t progress_every_ = 0;
+  // Events until the next on_progress(); never reaches 0 without an observer.
+  uint64_t progress_countdown_ = UINT64_MAX;
 };
 
 }  // namespace slsim

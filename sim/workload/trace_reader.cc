@@ -37,11 +37,19 @@ int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
   return era * 146097 + doe - 719468;
 }
 
+// A positive integer, also written as an integer-valued float ("63.0", "6.3e1"): tools that
+// pass counts through floating point (pandas with a missing value in the column) write them so.
 std::optional<int64_t> parse_positive(std::string_view text) {
   int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value <= 0) return std::nullopt;
-  return value;
+  const char* last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(text.data(), last, value);
+  if (ec == std::errc() && end == last) return value > 0 ? std::optional<int64_t>(value) : std::nullopt;
+  double real = 0;
+  const auto [real_end, real_ec] = std::from_chars(text.data(), last, real);
+  // Below 2^53 every integer is exact, so the conversion back loses nothing.
+  if (real_ec != std::errc() || real_end != last || !(real >= 1) || real > 9.0e15 || std::trunc(real) != real)
+    return std::nullopt;
+  return static_cast<int64_t>(real);
 }
 
 std::string_view trim(std::string_view s) {
@@ -444,20 +452,23 @@ std::string TraceReader::parse_record() {
                    ? "expected a number of " + mapping_.time_unit + ", got \"" + std::string(time_text) + "\""
                    : "expected a datetime like " + mapping_.time_format + ", got \"" + std::string(time_text) + "\"");
   }
+  const auto not_positive = [&](int slot) {
+    return field_error(slot, "expected a positive integer, got \"" + std::string(trim(values_[slot])) + "\"");
+  };
   const auto input = parse_positive(trim(values_[kInput]));
-  if (!input) return field_error(kInput, "expected a positive integer");
+  if (!input) return not_positive(kInput);
   const auto output = parse_positive(trim(values_[kOutput]));
-  if (!output) return field_error(kOutput, "expected a positive integer");
+  if (!output) return not_positive(kOutput);
   record_.samples = 1;
   record_.beam_width = 1;
   if (mapped(kSamples)) {
     const auto n = parse_positive(trim(values_[kSamples]));
-    if (!n) return field_error(kSamples, "expected a positive integer");
+    if (!n) return not_positive(kSamples);
     record_.samples = *n;
   }
   if (mapped(kBeam)) {
     const auto n = parse_positive(trim(values_[kBeam]));
-    if (!n) return field_error(kBeam, "expected a positive integer");
+    if (!n) return not_positive(kBeam);
     record_.beam_width = *n;
   }
   record_.prefix_blocks.clear();
@@ -512,7 +523,10 @@ const TraceRecord* TraceReader::next() {
     if (trim(line).empty()) continue;
     std::string error = jsonl_ ? split_jsonl(line) : split_csv(line);
     if (error.empty()) error = parse_record();
-    if (error.empty()) return &record_;
+    if (error.empty()) {
+      ++records_;
+      return &record_;
+    }
     if (skipped_ < max_skipped_) {
       ++skipped_;
       continue;
@@ -521,6 +535,10 @@ const TraceRecord* TraceReader::next() {
         path_, line_number_,
         error + (max_skipped_ > 0 ? " (more than the " + std::to_string(max_skipped_) + " bad lines allowed)" : ""));
   }
+  if (records_ == 0 && skipped_ > 0)
+    throw TraceError(
+        path_, line_number_,
+        fmt::format("every line was bad ({} skipped): check the mapping (fields, format, time unit)", skipped_));
   return nullptr;
 }
 

@@ -55,7 +55,8 @@ class TraceReader {
   TraceReader(const TraceReader&) = delete;
   TraceReader& operator=(const TraceReader&) = delete;
 
-  // The next record, or nullptr at the end; the record is overwritten by the next call.
+  // The next record, or nullptr at the end; the record is overwritten by the next call. A trace
+  // whose every line was bad and skipped is an error at its end, not an empty workload.
   const TraceRecord* next();
   uint64_t line_number() const { return line_number_; }
   int64_t skipped() const { return skipped_; }
@@ -79,6 +80,7 @@ class TraceReader {
   bool jsonl_ = false;
   int64_t max_skipped_ = 0;
   int64_t skipped_ = 0;
+  int64_t records_ = 0;
   std::FILE* file_ = nullptr;
   std::vector<char> buffer_;
   size_t begin_ = 0;

@@ -1,5 +1,7 @@
 #include "sim/workload/trace_stats.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -67,6 +69,28 @@ Json TraceStats::to_json() const {
   out["input_tokens"] = input_.to_json(requests_);
   out["output_tokens"] = output_.to_json(requests_);
   return out;
+}
+
+std::vector<std::string> TraceStats::unit_warnings() const {
+  // Real serving traces span minutes to weeks at rates of a few to thousands per second: a
+  // month of arrivals is what a trace in ms read as s looks like, and a thousand requests in
+  // under a second what seconds read as ms (or smaller) look like.
+  constexpr int64_t kLongest_ns = 30LL * 24 * 3600 * 1'000'000'000;
+  constexpr int64_t kShortest_ns = 1'000'000'000;
+  constexpr int64_t kManyRequests = 1000;
+  const int64_t span_ns = last_ns_ - first_ns_;
+  std::vector<std::string> warnings;
+  if (span_ns > kLongest_ns)
+    warnings.push_back(
+        fmt::format("the trace spans {} days: are its times in a smaller unit than the one read "
+                    "(set the time unit)?",
+                    static_cast<double>(span_ns) / (24 * 3600 * 1e9)));
+  if (requests_ > kManyRequests && span_ns < kShortest_ns)
+    warnings.push_back(
+        fmt::format("all {} requests arrive within {} s: are its times in a larger unit than the one "
+                    "read (set the time unit)?",
+                    requests_, static_cast<double>(span_ns) / 1e9));
+  return warnings;
 }
 
 }  // namespace slsim

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "sim/core/fields.h"
 
@@ -16,6 +18,9 @@ class TraceStats {
   // peak_rate_1s (most arrivals in one 1 s window, windows aligned at the first arrival), and
   // input_tokens / output_tokens {mean, p50, p99} (p: linear between order statistics, as numpy).
   Json to_json() const;
+  // Signs that the times were read in the wrong unit (time_unit): a span over 30 days (ms
+  // read as s), or more than 1000 requests within one second (s read as ms, us or ns).
+  std::vector<std::string> unit_warnings() const;
 
  private:
   struct Lengths {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sim/config/experiment_config.h"
 #include "test_support.h"
 
 namespace slsim {
@@ -85,6 +86,41 @@ TEST(Cli, PoliciesListsEveryRegisteredPolicyWithParameters) {
   EXPECT_THAT(r.output, HasSubstr("least-loaded"));
   EXPECT_THAT(r.output, HasSubstr("ttl_s"));
   EXPECT_THAT(r.output, HasSubstr("on-demand"));
+}
+
+// Every slot of PoliciesConfig (read from its visit(), so a slot added later is covered) has a
+// registry in policy_slots(), and `slsim policies` lists each of that registry's entries with
+// their parameters and the config key that names them, in text and in JSON.
+TEST(Cli, PoliciesListsEveryRegistryOfEveryConfigSlot) {
+  const auto text = run_slsim("policies");
+  const auto json = run_slsim("policies --json");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const Json listed = Json::parse(json.output);
+  const std::string& listing = text.output;
+  PoliciesConfig defaults;
+  const Json slots = FieldDescriber::describe(defaults);
+  ASSERT_GE(slots.size(), 8u);
+  for (const Json& field : slots) {
+    const std::string key = field["name"].get<std::string>();
+    const auto slot =
+        std::find_if(policy_slots().begin(), policy_slots().end(), [&](const PolicySlot& s) { return s.key == key; });
+    ASSERT_NE(slot, policy_slots().end()) << "policies." << key << " has no registry in policy_slots()";
+    EXPECT_THAT(listing, HasSubstr("policies." + key));
+    const Json entries = slot->registry->describe();
+    ASSERT_FALSE(entries.empty()) << key;
+    for (const Json& entry : entries) {
+      const auto found = std::find_if(listed.begin(), listed.end(), [&](const Json& l) {
+        return l["kind"] == entry["kind"] && l["name"] == entry["name"];
+      });
+      ASSERT_NE(found, listed.end()) << entry["kind"] << " " << entry["name"];
+      EXPECT_EQ((*found)["parameters"], entry["parameters"]);
+      const auto& keys = (*found)["config_keys"];
+      EXPECT_NE(std::find(keys.begin(), keys.end(), "policies." + key), keys.end()) << key;
+      EXPECT_THAT(listing, HasSubstr(entry["name"].get<std::string>()));
+      for (const Json& p : entry["parameters"]) EXPECT_THAT(listing, HasSubstr(p["name"].get<std::string>() + " ("));
+    }
+  }
 }
 
 TEST(Cli, VersionHelpAndUnknownCommand) {

@@ -15,6 +15,7 @@ namespace slsim {
 using namespace testing_support;
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 // Three requests for two functions in a JSONL trace with its own field names and times in ms.
@@ -119,6 +120,35 @@ TEST(Workload, TraceStatsReadsTheSameTraceThroughCommandLineMappingOptions) {
   const auto unit = run_slsim("trace stats " + (dir / "t.csv").string() + " --time-unit minutes");
   EXPECT_EQ(unit.exit_code, 2);
   EXPECT_THAT(unit.output, HasSubstr("mapping.time_unit: unknown value \"minutes\""));
+}
+
+// Inputs 1, 1, 2: a mean of 4/3, printed with every digit of the double (1.3333333333333333)
+// rather than rounded; an integer-valued float (2.0) counts as 2.
+TEST(Workload, TraceStatsTextPrintsFullPrecision) {
+  const auto dir = fresh_dir("workload_stats_precision");
+  std::ofstream(dir / "t.csv") << "arrival_s,input_tokens,output_tokens\n0,1,1\n1,1,1\n3,2.0,1\n";
+  const auto r = run_slsim("trace stats " + (dir / "t.csv").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("mean 1.3333333333333333 "));
+  EXPECT_THAT(r.output, HasSubstr("duration_s       3\n"));
+}
+
+// 2505600000 is 29 days in ms (29 · 86400 · 1000): read as seconds it spans 29000 days, which
+// warns; read as ms, 29 days, under the 30-day bound.
+TEST(Workload, TraceStatsWarnsOfATimeUnitMistakeAndRefusesATraceWithEveryLineSkipped) {
+  const auto dir = fresh_dir("workload_stats_unit");
+  std::ofstream(dir / "ms.csv") << "arrival_s,input_tokens,output_tokens\n0,1,1\n2505600000,1,1\n";
+  const auto as_s = run_slsim("trace stats " + (dir / "ms.csv").string());
+  EXPECT_EQ(as_s.exit_code, 0) << as_s.output;
+  EXPECT_THAT(as_s.output, HasSubstr("warning: " + (dir / "ms.csv").string() + ": the trace spans 29000 days"));
+  const auto as_ms = run_slsim("trace stats " + (dir / "ms.csv").string() + " --time-unit ms");
+  EXPECT_EQ(as_ms.exit_code, 0) << as_ms.output;
+  EXPECT_THAT(as_ms.output, Not(HasSubstr("warning")));
+
+  std::ofstream(dir / "bad.csv") << "arrival_s,input_tokens,output_tokens\n0,x,1\n";
+  const auto skipped = run_slsim("trace stats " + (dir / "bad.csv").string() + " --skip-bad 10");
+  EXPECT_EQ(skipped.exit_code, 2) << skipped.output;
+  EXPECT_THAT(skipped.output, HasSubstr("bad.csv:2: every line was bad (1 skipped)"));
 }
 
 TEST(Workload, ConvertWritesTheCanonicalCsvThatReplaysWithTheDefaultMapping) {

@@ -104,6 +104,13 @@ TEST(Fields, OutOfRangeValueIsRefused) {
   EXPECT_THAT(error_of(R"({"count": 1.5})"), testing::StartsWith("count: expected an integer"));
 }
 
+TEST(Fields, AnIntegerValuedFloatIsAnIntegerAndAFractionNamesItsPath) {
+  Outer o;
+  JsonReader::read_struct(Json::parse(R"({"count": 63.0})"), "", o);
+  EXPECT_EQ(o.count, 63);
+  EXPECT_THAT(error_of(R"({"items": [{}], "count": 63.5})"), testing::StartsWith("count: expected an integer >= 1"));
+}
+
 TEST(Fields, UnknownChoiceListsTheChoices) {
   EXPECT_EQ(error_of(R"({"mode": "c"})"), "mode: unknown value \"c\"; expected one of a, b");
 }

@@ -178,7 +178,31 @@ TEST(TraceReader, MalformedLineNamesFileLineAndField) {
                                 "TIMESTAMP,ContextTokens,GeneratedTokens\n"
                                 "2023-11-16 18:17:03.5,100,10\n"
                                 "2023-11-16 18:17:04.0,abc,20\n");
-  EXPECT_EQ(error_of(path), path.string() + ":3: field ContextTokens: expected a positive integer");
+  EXPECT_EQ(error_of(path), path.string() + ":3: field ContextTokens: expected a positive integer, got \"abc\"");
+}
+
+TEST(TraceReader, SkippingEveryLineIsAnErrorNotAnEmptyTrace) {
+  const auto path = write_trace("all_bad.csv", "arrival_s,input_tokens,output_tokens\n0,x,1\n1,y,1\n");
+  // Two bad lines under an allowance of 5: both are skipped, and then nothing was read.
+  EXPECT_THAT(error_of(path, TraceMapping{}, 5), HasSubstr("every line was bad (2 skipped)"));
+  const auto one_good = write_trace("one_good.csv", "arrival_s,input_tokens,output_tokens\n0,x,1\n1,2,1\n");
+  EXPECT_EQ(error_of(one_good, TraceMapping{}, 5), "");
+}
+
+TEST(TraceReader, IntegerValuedFloatsAreCountsAndFractionsAreErrorsNamingTheLine) {
+  const auto path = write_trace("floats.csv",
+                                "arrival_s,input_tokens,output_tokens\n"
+                                "0,63.0,1e2\n"
+                                "1,63.5,10\n");
+  TraceReader reader(path.string(), TraceMapping{}, 0);
+  const TraceRecord* r = reader.next();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->input_tokens, 63);
+  EXPECT_EQ(r->output_tokens, 100);
+  EXPECT_EQ(error_of(path, TraceMapping{}),
+            path.string() + ":3: field input_tokens: expected a positive integer, got \"63.5\"");
+  const auto zero = write_trace("zero.csv", "arrival_s,input_tokens,output_tokens\n0,0.0,1\n");
+  EXPECT_THAT(error_of(zero, TraceMapping{}), HasSubstr(":2: field input_tokens: expected a positive integer"));
 }
 
 TEST(TraceReader, MissingFieldsAndBadTimestampAreNamed) {

@@ -28,6 +28,31 @@ TEST(TraceStats, HandComputedFigures) {
   EXPECT_NEAR(j["input_tokens"]["p99"].get<double>(), 39.7, 1e-9);  // 30 + 0.97 · 10
 }
 
+// 31 days between two arrivals is a month: times in ms read as s. 1001 arrivals 1 ms apart
+// span 1 s exactly, not under it; 1001 arrivals 0.9 ms apart span 0.9 s: seconds read as ms.
+TEST(TraceStats, WarnsOfASpanThatLooksLikeAUnitMistake) {
+  const int64_t day_ns = 24LL * 3600 * 1'000'000'000;
+  TraceStats month;
+  month.add(0, 1, 1);
+  month.add(31 * day_ns, 1, 1);
+  ASSERT_EQ(month.unit_warnings().size(), 1u);
+  EXPECT_NE(month.unit_warnings()[0].find("spans 31 days"), std::string::npos) << month.unit_warnings()[0];
+  TraceStats thirty_days;
+  thirty_days.add(0, 1, 1);
+  thirty_days.add(30 * day_ns, 1, 1);
+  EXPECT_TRUE(thirty_days.unit_warnings().empty());
+
+  TraceStats one_second, burst;
+  for (int64_t i = 0; i <= 1000; ++i) {
+    one_second.add(i * 1'000'000, 1, 1);
+    burst.add(i * 900'000, 1, 1);
+  }
+  EXPECT_TRUE(one_second.unit_warnings().empty());
+  ASSERT_EQ(burst.unit_warnings().size(), 1u);
+  EXPECT_NE(burst.unit_warnings()[0].find("all 1001 requests arrive within 0.9 s"), std::string::npos)
+      << burst.unit_warnings()[0];
+}
+
 // The figures of ../shared/traces/README.md (and traces/README.md) for the bundled traces.
 TEST(TraceStats, BundledAzureTracesMatchThePublishedTable) {
   struct Expected {
