@@ -489,8 +489,10 @@ std::string TraceReader::parse_record() {
                                           canonical_seconds(time_ns)));
   if (time_ns > static_cast<int64_t>(kMaxSeconds * 1e9))
     return field_error(
-        kTime, fmt::format("arrival at {} s is beyond the simulated time bound of {:g} s{}", canonical_seconds(time_ns),
-                           kMaxSeconds, mapping_.relative ? " after the first request" : ""));
+        kTime,
+        fmt::format("arrival at {} s is beyond the simulated time bound of {:g} s{} (are the trace's times in "
+                    "a smaller unit? see mapping.time_unit)",
+                    canonical_seconds(time_ns), kMaxSeconds, mapping_.relative ? " after the first request" : ""));
   last_ns_ = *ns;
   if (!first_ns_) first_ns_ = *ns;
   record_.time_ns = time_ns;

@@ -133,14 +133,14 @@ TEST(Workload, TraceStatsTextPrintsFullPrecision) {
   EXPECT_THAT(r.output, HasSubstr("duration_s       3\n"));
 }
 
-// 2505600000 is 29 days in ms (29 · 86400 · 1000): read as seconds it spans 29000 days, which
-// warns; read as ms, 29 days, under the 30-day bound.
+// 172800000 is 2 days in ms (2 · 86400 · 1000): read as seconds it spans 2000 days, which warns;
+// read as ms, 2 days, under the 30-day bound.
 TEST(Workload, TraceStatsWarnsOfATimeUnitMistakeAndRefusesATraceWithEveryLineSkipped) {
   const auto dir = fresh_dir("workload_stats_unit");
-  std::ofstream(dir / "ms.csv") << "arrival_s,input_tokens,output_tokens\n0,1,1\n2505600000,1,1\n";
+  std::ofstream(dir / "ms.csv") << "arrival_s,input_tokens,output_tokens\n0,1,1\n172800000,1,1\n";
   const auto as_s = run_slsim("trace stats " + (dir / "ms.csv").string());
   EXPECT_EQ(as_s.exit_code, 0) << as_s.output;
-  EXPECT_THAT(as_s.output, HasSubstr("warning: " + (dir / "ms.csv").string() + ": the trace spans 29000 days"));
+  EXPECT_THAT(as_s.output, HasSubstr("warning: " + (dir / "ms.csv").string() + ": the trace spans 2000 days"));
   const auto as_ms = run_slsim("trace stats " + (dir / "ms.csv").string() + " --time-unit ms");
   EXPECT_EQ(as_ms.exit_code, 0) << as_ms.output;
   EXPECT_THAT(as_ms.output, Not(HasSubstr("warning")));

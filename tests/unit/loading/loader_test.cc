@@ -151,7 +151,7 @@ CheckpointFormat cpu_bound(double ceiling, double host_to_gpu_efficiency = 1.0) 
 // The time of a 1 GB load from the DRAM cache, after a preload has put the checkpoint there.
 double dram_load_s(const CheckpointFormat& format) {
   Bench b(format);
-  b.loader.preload(0, CheckpointPart{8, 1'000'000'000, 1}, Tier::dram);
+  b.loader.preload(kServer, CheckpointPart{CheckpointId(8), 1'000'000'000, 1}, Tier::dram);
   b.sim.run();
   const Time start = b.sim.now();
   b.load(0, 8, 1.0, {0});
@@ -290,16 +290,16 @@ TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
 
 TEST(Loader, ACheckpointStagedOnTheSsdLoadsFromItWithoutEvictingAnother) {
   Bench b(ideal());
-  EXPECT_TRUE(b.loader.stage_on_ssd(0, CheckpointPart{5, 2'000'000'000, 1}));
+  EXPECT_TRUE(b.loader.stage_on_ssd(kServer, CheckpointPart{CheckpointId(5), 2'000'000'000, 1}));
   b.load(0, 5, 2.0, {0});
   b.sim.run();
   EXPECT_EQ(b.tier(0), Tier::ssd);
   EXPECT_DOUBLE_EQ(b.done_s(0), 0.5);  // 2 GB at the SSD's 4 GB/s, no download
   // The test server's SSD cache is 2^40 bytes; a checkpoint of that size does not fit beside the
   // staged 2 GB, and staging never evicts.
-  EXPECT_FALSE(b.loader.stage_on_ssd(0, CheckpointPart{6, int64_t{1} << 40, 1}));
-  EXPECT_TRUE(b.loader.ssd(0).contains(5));
-  EXPECT_FALSE(b.loader.ssd(0).contains(6));
+  EXPECT_FALSE(b.loader.stage_on_ssd(kServer, CheckpointPart{CheckpointId(6), int64_t{1} << 40, 1}));
+  EXPECT_TRUE(b.loader.ssd(kServer).contains(CheckpointId(5)));
+  EXPECT_FALSE(b.loader.ssd(kServer).contains(CheckpointId(6)));
 }
 
 }  // namespace slsim

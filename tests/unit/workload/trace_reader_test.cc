@@ -340,7 +340,8 @@ TEST(TraceReaderInput, ArrivalsBeyondTheTimeBoundOrNegativeAreErrorsNamingTheLin
       write_trace("beyond.csv", "arrival_s,input_tokens,output_tokens\n1,1,1\n1000000000.000000001,1,1\n");
   EXPECT_EQ(error_of(beyond, absolute),
             beyond.string() +
-                ":3: field arrival_s: arrival at 1000000000.000000001 s is beyond the simulated time bound of 1e+09 s");
+                ":3: field arrival_s: arrival at 1000000000.000000001 s is beyond the simulated time bound of 1e+09 s "
+                "(are the trace's times in a smaller unit? see mapping.time_unit)");
   // Relative to the first request: 10^9 + 1 s after an arrival at 1 s is 10^9 s, within the bound.
   TraceReader relative(beyond.string(), TraceMapping{});
   EXPECT_EQ(relative.next()->time_ns, 0);
