@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-import plot  # noqa: E402  (finds a Python with matplotlib, and plt)
+import plot  # noqa: E402  (its pyplot() imports matplotlib, its save() writes reproducible files)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ["sllm", "safetensors", "torch"]
@@ -52,7 +52,7 @@ def main(points_dir):
         f.write("\n")
 
     models = sorted({r["model"] for r in rows}, key=lambda m: float(m.split("-")[1].rstrip("b")))
-    fig, axes = plot.plt.subplots(2, len(HARDWARE), figsize=(4.2 * len(HARDWARE), 7))
+    fig, axes = plot.pyplot().subplots(2, len(HARDWARE), figsize=(4.2 * len(HARDWARE), 7))
     width = 0.8 / len(FORMATS)
     for col, hw in enumerate(HARDWARE):
         for row, tier in enumerate(["dram", "ssd"]):

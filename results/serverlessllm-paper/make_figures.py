@@ -9,7 +9,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../scripts"))
-import plot  # noqa: E402  (finds a Python with matplotlib, and plt)
+import plot  # noqa: E402  (its pyplot() imports matplotlib, its save() writes reproducible files)
 
 FORMATS = ["sllm", "safetensors", "torch"]
 TIERS = {"lru": "dram", "none": "ssd"}  # the DRAM cache policy decides where the second load reads
@@ -42,7 +42,7 @@ def loading():
 def plot_loading(series):
     models = list(next(iter(series.values())).keys())
     panels = sorted({k.rsplit("/", 1)[0] for k in series})
-    fig, axes = plot.plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4))
+    fig, axes = plot.pyplot().subplots(1, len(panels), figsize=(4.5 * len(panels), 4))
     width = 0.8 / len(FORMATS)
     for ax, panel in zip(axes, panels):
         for k, fmt in enumerate(FORMATS):
@@ -72,7 +72,7 @@ def e2e():
 
 def plot_e2e(figure):
     xs = [f"{m}/{d}" for m in E2E_MODELS for d in DATASETS]
-    fig, axes = plot.plt.subplots(2, 1, figsize=(12, 8))
+    fig, axes = plot.pyplot().subplots(2, 1, figsize=(12, 8))
     width = 0.8 / len(SYSTEMS)
     for ax, metric, title in [(axes[0], "mean", "mean end-to-end latency (s)"), (axes[1], "ttft_mean", "mean TTFT (s)")]:
         for k, system in enumerate(SYSTEMS):
@@ -99,7 +99,7 @@ def scheduler():
 
 
 def plot_scheduler(figure):
-    fig, axes = plot.plt.subplots(1, len(MODELS), figsize=(4.5 * len(MODELS), 4))
+    fig, axes = plot.pyplot().subplots(1, len(MODELS), figsize=(4.5 * len(MODELS), 4))
     for ax, model in zip(axes, MODELS):
         for system in SCHEDULERS:
             points = figure[f"{system}/{model}/mean"]
