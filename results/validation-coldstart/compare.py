@@ -27,7 +27,7 @@ from serverless import request_metrics  # noqa: E402
 
 METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
-GPU_SLICES = 4  # slsim gives an instance whole GPUs: one H200 is modelled as four slices (README)
+GPU_SLICES = 4  # the testbed's card as four GPUs of a quarter of its memory that share its compute (README)
 
 
 def server_profile(testbed):
@@ -57,7 +57,7 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None):
         "cluster": {
             "server_groups": [{
                 "profile": profile, "count": 1,
-                "server": {"gpus": GPU_SLICES, "dram_cache_bytes": testbed["config"]["dram_cache_bytes"],
+                "server": {"gpus": GPU_SLICES, "gpus_sharing_compute": GPU_SLICES, "dram_cache_bytes": testbed["config"]["dram_cache_bytes"],
                            "ssd_cache_bytes": 0, "nic_gbytes_per_s": disk_gbytes_per_s},
                 "gpu": {"memory_bytes": gpu_memory_bytes // GPU_SLICES},
             }],

@@ -57,6 +57,7 @@ struct ServerProfile {
   double ssd_read_gbytes_per_s = 0;
   std::optional<double> ssd_write_gbytes_per_s;
   double nic_gbytes_per_s = 0;
+  int64_t gpus_sharing_compute = 1;
   Json sources = Json::object();
 
   double effective_ssd_write_gbytes_per_s() const { return ssd_write_gbytes_per_s.value_or(ssd_read_gbytes_per_s); }
@@ -76,6 +77,11 @@ struct ServerProfile {
             "SSD sequential write, GB/s (gigabytes per second; null: as ssd_read_gbytes_per_s)", positive());
     v.required("nic_gbytes_per_s", nic_gbytes_per_s,
                "network interface, GB/s (gigabytes per second: a 400 Gb/s NIC is 50)", positive());
+    v.field("gpus_sharing_compute", gpus_sharing_compute,
+            "consecutive GPUs that are memory slices of one physical GPU and time-share its compute (several "
+            "serving processes on one card; steps in progress share it equally); 1: every GPU is a card of its own; "
+            "must divide gpus",
+            at_least(1));
     v.raw("sources", sources, "where each figure comes from");
   }
 };

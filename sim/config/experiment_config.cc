@@ -188,6 +188,11 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
       throw ConfigError(path + ".site", "no site \"" + g.site + "\" in cluster.topology.sites");
     spec.server = parse_entry<ServerProfile>(
         catalogue_entry(catalog / "hardware/servers", g.profile, g.server, path + ".profile"), path + ".server");
+    if (spec.server.gpus % spec.server.gpus_sharing_compute != 0)
+      throw ConfigError(path + ".server.gpus_sharing_compute",
+                        fmt::format("{} does not divide the server's {} GPUs: expected a divisor, as each physical "
+                                    "GPU holds that many",
+                                    spec.server.gpus_sharing_compute, spec.server.gpus));
     spec.gpu = parse_entry<GpuProfile>(
         catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);

@@ -24,7 +24,8 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       instances_(sim, cluster, std::move(models), engine_params, observer),
       router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
-      migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this) {}
+      migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
+      sharing_(cluster) {}
 
 void ControlPlane::start() {
   schedule_next_arrival();
@@ -37,7 +38,7 @@ void ControlPlane::finish() {
     Instance& inst = instances_.instance(id);
     if (!inst.engine) continue;
     // The run stopped at its end time mid-way through a fast-forwarded run of steps.
-    inst.engine->settle(sim_.now() - inst.step_started);
+    inst.engine->settle(inst.step_elapsed(sim_.now()));
     instances_.publish_stats(id);
   }
 }
@@ -125,10 +126,39 @@ void ControlPlane::route_queued(ModelId model, bool cold_start) {
 void ControlPlane::cut_run_short(InstanceId id) {
   Instance& inst = instances_.instance(id);
   if (!inst.engine->stepping()) return;
-  const Time end = sim_.now() + inst.engine->interrupt(sim_.now() - inst.step_started);
-  if (end != inst.step_end) {
+  const Time elapsed = inst.step_elapsed(sim_.now());
+  inst.step_alone_length = elapsed + inst.engine->interrupt(elapsed);
+  inst.step_done_alone = elapsed;
+  inst.step_progress_at = sim_.now();
+  time_step_end(id);
+}
+
+void ControlPlane::advance_step(InstanceId id) {
+  Instance& inst = instances_.instance(id);
+  inst.step_done_alone = inst.step_elapsed(sim_.now());
+  inst.step_progress_at = sim_.now();
+}
+
+void ControlPlane::time_step_end(InstanceId id) {
+  Instance& inst = instances_.instance(id);
+  const Time end = sim_.now() + Time::from_ns((inst.step_alone_length - inst.step_done_alone).ns() * inst.step_sharers);
+  if (end != inst.step_end || inst.step_event == 0) {
     inst.step_end = end;
     inst.step_event = sim_.schedule_at(end, handler_, kStepDone, id.value());
+  }
+}
+
+void ControlPlane::share_gpu(InstanceId id, bool joining) {
+  const Instance& inst = instances_.instance(id);
+  const std::vector<InstanceId> beside = sharing_.stepping_beside(id, inst);
+  for (const InstanceId other : beside) advance_step(other);
+  if (joining)
+    sharing_.join(id, inst);
+  else
+    sharing_.leave(id, inst);
+  for (const InstanceId other : beside) {
+    instances_.instance(other).step_sharers = sharing_.sharers(instances_.instance(other));
+    time_step_end(other);
   }
 }
 
@@ -232,6 +262,7 @@ void ControlPlane::preempt_victim(InstanceId id, ModelId made_room_for) {
   record.made_room_for = made_room_for;
   record.started = record.ended = sim_.now();
   // The step in progress is lost with the instance; its requests start again from scratch.
+  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, false);
   inst.step_event = 0;
   std::vector<RequestId> restarted;
   for (const auto& [request, tokens] : inst.engine->request_tokens()) restarted.push_back(request);
@@ -296,13 +327,22 @@ void ControlPlane::kick(InstanceId id) {
   }
   if (inst.state != InstanceState::migrating) instances_.set_state(id, InstanceState::busy);
   inst.step_started = sim_.now();
-  inst.step_end = sim_.now() + *duration;
-  inst.step_event = sim_.schedule_at(inst.step_end, handler_, kStepDone, id.value());
+  inst.step_alone_length = *duration;
+  inst.step_done_alone = Time::zero();
+  inst.step_progress_at = sim_.now();
+  inst.step_sharers = 1;
+  inst.step_event = 0;
+  if (sharing_.shared(inst)) {
+    share_gpu(id, true);
+    inst.step_sharers = sharing_.sharers(inst);
+  }
+  time_step_end(id);
 }
 
 void ControlPlane::on_step_done(InstanceId id) {
   Instance& inst = instances_.instance(id);
   inst.step_event = 0;
+  if (sharing_.shared(inst)) share_gpu(id, false);
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
   if (!result.finished.empty()) instances_.reindex(id);  // only a completion changes how many it holds
@@ -379,6 +419,7 @@ void ControlPlane::release(InstanceId id) {
 
 void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   const Instance& inst = instances_.instance(id);
+  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, false);
   const ServerId server = inst.server;
   const std::vector<CheckpointPart>& checkpoint = instances_.model(inst.model).served.checkpoint;
   // Kept: as ServerlessLLM's pool does. Not kept: the parts this instance's load put in DRAM

@@ -16,6 +16,7 @@
 
 #include "sim/cluster/cluster.h"
 #include "sim/control/audit.h"
+#include "sim/control/compute_sharing.h"
 #include "sim/control/in_flight.h"
 #include "sim/control/instance_registry.h"
 #include "sim/control/live_migration.h"
@@ -95,6 +96,12 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   void cut_run_short(InstanceId id) override;
   void kick(InstanceId id) override;
   void on_step_done(InstanceId id);
+  // A step on a shared physical GPU begins (joining) or stops: the steps beside it are brought
+  // up to date at their old pace and re-timed at the new one.
+  void share_gpu(InstanceId id, bool joining);
+  // Records the step's engine time done by now and schedules its end at its current pace.
+  void advance_step(InstanceId id);
+  void time_step_end(InstanceId id);
   void went_idle(InstanceId id);
   // The model's last request in flight finished: idle-time histograms start counting.
   void model_went_idle(ModelId model);
@@ -124,6 +131,7 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   Router router_;
   InstancePlacer placer_;
   LiveMigration migration_;
+  ComputeSharing sharing_;
   std::optional<Request> next_arrival_;
   // Since when the requests in flight have been waiting with nothing but this plane's ticks
   // scheduled (autoscale_tick), and for how many ticks.

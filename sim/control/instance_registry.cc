@@ -125,7 +125,7 @@ void InstanceRegistry::publish_stats(InstanceId id) {
 
 std::vector<std::pair<RequestId, int64_t>> InstanceRegistry::tokens_now(InstanceId id, bool cached) const {
   const Instance& inst = instances_[id];
-  const Time elapsed = inst.engine->stepping() ? sim_.now() - inst.step_started : Time::zero();
+  const Time elapsed = inst.engine->stepping() ? inst.step_elapsed(sim_.now()) : Time::zero();
   return cached ? inst.engine->cached_request_tokens(elapsed) : inst.engine->request_tokens(elapsed);
 }
 

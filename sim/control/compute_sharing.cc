@@ -1,0 +1,51 @@
+#include "sim/control/compute_sharing.h"
+
+#include <algorithm>
+
+namespace slsim {
+
+ComputeSharing::ComputeSharing(const Cluster& cluster) {
+  for (const Server& server : cluster.servers()) {
+    const int64_t slices = server.profile->gpus_sharing_compute;
+    slices_per_gpu_.push_back(slices);
+    stepping_.push_back(std::vector<std::vector<InstanceId>>(slices > 1 ? server.profile->gpus / slices : 0));
+  }
+}
+
+template <class F>
+void ComputeSharing::for_each_physical_gpu(const Instance& inst, F&& f) const {
+  const int64_t slices = slices_per_gpu_[inst.server];
+  std::vector<int64_t> physical;
+  for (const int64_t gpu : inst.gpus) physical.push_back(gpu / slices);
+  std::sort(physical.begin(), physical.end());
+  physical.erase(std::unique(physical.begin(), physical.end()), physical.end());
+  for (const int64_t p : physical) f(p);
+}
+
+std::vector<InstanceId> ComputeSharing::stepping_beside(InstanceId self, const Instance& inst) const {
+  std::vector<InstanceId> beside;
+  for_each_physical_gpu(inst, [&](int64_t physical) {
+    for (const InstanceId other : stepping_[inst.server][physical])
+      if (other != self) beside.push_back(other);
+  });
+  std::sort(beside.begin(), beside.end());
+  beside.erase(std::unique(beside.begin(), beside.end()), beside.end());
+  return beside;
+}
+
+void ComputeSharing::join(InstanceId id, const Instance& inst) {
+  for_each_physical_gpu(inst, [&](int64_t physical) { stepping_[inst.server][physical].push_back(id); });
+}
+
+void ComputeSharing::leave(InstanceId id, const Instance& inst) {
+  for_each_physical_gpu(inst, [&](int64_t physical) { std::erase(stepping_[inst.server][physical], id); });
+}
+
+int64_t ComputeSharing::sharers(const Instance& inst) const {
+  size_t most = 1;
+  for_each_physical_gpu(inst,
+                        [&](int64_t physical) { most = std::max(most, stepping_[inst.server][physical].size()); });
+  return static_cast<int64_t>(most);
+}
+
+}  // namespace slsim
