@@ -4,22 +4,24 @@
 
 namespace slsim {
 
-ComputeSharing::ComputeSharing(const Cluster& cluster) {
+ComputeSharing::ComputeSharing(const Cluster& cluster) : cluster_(cluster) {
   for (const Server& server : cluster.servers()) {
     const int64_t slices = server.profile->gpus_sharing_compute;
-    slices_per_gpu_.push_back(slices);
     stepping_.push_back(std::vector<std::vector<InstanceId>>(slices > 1 ? server.profile->gpus / slices : 0));
   }
 }
 
+// Called at every step on a shared card, so without allocating: an instance's GPUs come from
+// Cluster::take_gpus in ascending order, which puts the slices of one card next to each other.
 template <class F>
 void ComputeSharing::for_each_physical_gpu(const Instance& inst, F&& f) const {
-  const int64_t slices = slices_per_gpu_[inst.server];
-  std::vector<int64_t> physical;
-  for (const int64_t gpu : inst.gpus) physical.push_back(gpu / slices);
-  std::sort(physical.begin(), physical.end());
-  physical.erase(std::unique(physical.begin(), physical.end()), physical.end());
-  for (const int64_t p : physical) f(p);
+  const int64_t per_card = slices(inst.server);
+  int64_t previous = -1;
+  for (const int64_t gpu : inst.gpus) {
+    const int64_t physical = gpu / per_card;
+    if (physical != previous) f(physical);
+    previous = physical;
+  }
 }
 
 std::vector<InstanceId> ComputeSharing::stepping_beside(InstanceId self, const Instance& inst) const {

@@ -19,7 +19,7 @@ class ComputeSharing {
  public:
   explicit ComputeSharing(const Cluster& cluster);
 
-  bool shared(const Instance& inst) const { return slices_per_gpu_[inst.server] > 1; }
+  bool shared(const Instance& inst) const { return slices(inst.server) > 1; }
   // The instances stepping on a physical GPU that `inst` uses, `self` excluded; sorted.
   std::vector<InstanceId> stepping_beside(InstanceId self, const Instance& inst) const;
   void join(InstanceId id, const Instance& inst);
@@ -29,10 +29,11 @@ class ComputeSharing {
   int64_t sharers(const Instance& inst) const;
 
  private:
+  int64_t slices(ServerId server) const { return cluster_.server(server).profile->gpus_sharing_compute; }
   template <class F>
   void for_each_physical_gpu(const Instance& inst, F&& f) const;
 
-  IdVector<ServerId, int64_t> slices_per_gpu_;
+  const Cluster& cluster_;
   // By server, then physical GPU: the instances whose step is in progress there.
   IdVector<ServerId, std::vector<std::vector<InstanceId>>> stepping_;
 };
