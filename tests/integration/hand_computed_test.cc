@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "test_support.h"
@@ -59,17 +61,27 @@ TEST(HandComputed, SecondLoadComesFromTheDramCache) {
   EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 29'274'112e-9, 1e-12);
 }
 
+namespace {
+
+// One request on the hand-computed server given an SSD (and SSD cache) of `ssd_bytes`, with one
+// copy of each checkpoint staged on the SSDs at the start where it fits.
+Json run_with_ssd_copies_at_start(const std::string& name, int64_t ssd_bytes) {
+  const std::string bytes = std::to_string(ssd_bytes);
+  const auto experiment =
+      load_experiment(testdata("hand_computed.json"),
+                      {"cluster.server_groups.0.server.ssd_bytes=" + bytes,
+                       "cluster.server_groups.0.server.ssd_cache_bytes=" + bytes, "cluster.ssd_copies_at_start=1"});
+  return run_experiment(experiment, fresh_dir(name));
+}
+
+}  // namespace
+
 TEST(HandComputed, ACheckpointStagedOnTheSsdAtTheStartLoadsFromItAtTheSsdsBandwidth) {
   // cluster.ssd_copies_at_start=1 puts the checkpoint on the server's 1 GB SSD cache before the
   // first request, so the first cold start reads it at min(5 GB/s SSD, 100 GB/s host link):
   // 29,274,112 B / 5 GB/s = 5,854,822.4 ns, rounded up to 5,854,823 ns (no flow ends before its
   // last byte), against 29,274,112 ns from the 1 GB/s remote store without it.
-  const auto out = fresh_dir("hand_ssd_start");
-  const auto experiment =
-      load_experiment(testdata("hand_computed.json"),
-                      {"cluster.server_groups.0.server.ssd_bytes=1000000000",
-                       "cluster.server_groups.0.server.ssd_cache_bytes=1000000000", "cluster.ssd_copies_at_start=1"});
-  const Json s = run_experiment(experiment, out);
+  const Json s = run_with_ssd_copies_at_start("hand_ssd_start", 1'000'000'000);
   EXPECT_EQ(s["loads_by_tier"]["ssd"], 1);
   EXPECT_EQ(s["loads_by_tier"]["remote"], 0);
   EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 5'854'823e-9, 1e-12);
@@ -79,12 +91,7 @@ TEST(HandComputed, ACheckpointStagedOnTheSsdAtTheStartLoadsFromItAtTheSsdsBandwi
 TEST(HandComputed, ACheckpointLargerThanTheSsdCacheIsNotStagedAndLoadsFromRemote) {
   // A 10 MB SSD cache cannot hold the 29,274,112-byte checkpoint: staging skips it and the first
   // load downloads at 1 GB/s, 29,274,112 ns, as without staging.
-  const auto out = fresh_dir("hand_ssd_small");
-  const auto experiment =
-      load_experiment(testdata("hand_computed.json"),
-                      {"cluster.server_groups.0.server.ssd_bytes=10000000",
-                       "cluster.server_groups.0.server.ssd_cache_bytes=10000000", "cluster.ssd_copies_at_start=1"});
-  const Json s = run_experiment(experiment, out);
+  const Json s = run_with_ssd_copies_at_start("hand_ssd_small", 10'000'000);
   EXPECT_EQ(s["loads_by_tier"]["remote"], 1);
   EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 29'274'112e-9, 1e-12);
 }
