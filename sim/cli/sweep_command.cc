@@ -63,7 +63,7 @@ struct SweepRequest {
   fs::path config;
   std::vector<std::string> overrides;
   std::vector<SweepAxis> axes;
-  int threads = 1;
+  int jobs = 1;
   fs::path out_dir;
   bool show_progress = false;
   bool help = false;
@@ -79,7 +79,8 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a config value in every point: a.b.c=value (repeatable)")(
       "jobs,j", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-      "points run at once (threads)")("output,o", po::value<std::string>(), "output folder (default: results/<name>)")(
+      "points run at once (a process each)")("output,o", po::value<std::string>(),
+                                             "output folder (default: results/<name>)")(
       "progress", "show a progress line on stderr even when it is not a terminal")(
       "no-progress", "show no progress line, even on a terminal")("help,h", "describe this command");
   po::positional_options_description positional;
@@ -107,8 +108,8 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
   if (request.axes.empty()) throw InputError("expected at least one --grid or --zip axis");
   request.show_progress =
       progress_wanted(progress_option(values.count("progress") != 0, values.count("no-progress") != 0));
-  request.threads = values["jobs"].as<int>();
-  if (request.threads < 1) throw InputError("--jobs: expected a count >= 1");
+  request.jobs = values["jobs"].as<int>();
+  if (request.jobs < 1) throw InputError("--jobs: expected a count >= 1");
   if (values.count("output")) {
     request.out_dir = values["output"].as<std::string>();
   } else {
@@ -151,7 +152,7 @@ Outcome run_share(const SweepRequest& request, const std::vector<SweepPoint>& po
   Progress progress(mine.size(), show_progress);
   try {
     const SweepRun run = run_sweep_points(points, mine, fs::absolute(request.config).parent_path(), request.out_dir,
-                                          request.threads, [&](size_t, bool ran) { progress.point_done(ran); });
+                                          request.jobs, [&](size_t, bool ran) { progress.point_done(ran); });
     for (const size_t i : mine)
       if (!run.summaries[i].is_null()) outcome.summaries.emplace_back(i, run.summaries[i].dump());
     for (const auto& [i, message] : run.failures) outcome.failures.emplace_back(i, message);

@@ -1,18 +1,27 @@
 #include "sim/config/sweep.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <exception>
-#include <mutex>
+#include <iostream>
 #include <optional>
 #include <set>
-#include <thread>
+#include <stdexcept>
 
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "sim/core/errors.h"
+#include "sim/metrics/output_file.h"
 
 namespace slsim {
 namespace fs = std::filesystem;
@@ -202,12 +211,84 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
 
 bool point_complete(const fs::path& point_dir) { return fs::is_regular_file(point_dir / "summary.json"); }
 
+void run_point_experiment(const ResolvedExperiment& experiment, const fs::path& point_dir) {
+  run_experiment(experiment, point_dir);
+}
+
+namespace {
+
+// A point's process reports an error through a pipe, whose buffer (64 KiB on Linux) takes a
+// message this long without the child blocking before it exits.
+constexpr size_t kMaxChildMessageBytes = 16384;
+
+// In the child: run the point, report any error through `message_fd`, and leave without the
+// parent's exit handlers (MPI's among them) or its copies of stdio buffers.
+[[noreturn]] void run_in_child(const PointRunner& run_point, const ResolvedExperiment& experiment,
+                               const fs::path& point_dir, pid_t parent, int message_fd) {
+  // The child must not outlive a parent killed without a chance to pass a signal on.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);
+  std::string message;
+  try {
+    run_point(experiment, point_dir);
+  } catch (const std::exception& e) {
+    message = *e.what() ? e.what() : "an error without a message";
+  } catch (...) {
+    message = "an exception that is not a std::exception";
+  }
+  std::cout.flush();
+  std::fflush(nullptr);
+  message.resize(std::min(message.size(), kMaxChildMessageBytes));
+  for (size_t written = 0; written < message.size();) {
+    const ssize_t n = ::write(message_fd, message.data() + written, message.size() - written);
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::_exit(message.empty() ? 0 : 1);
+}
+
+std::string read_all(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+// Why a point's process ended without a summary.
+std::string child_failure(int status, const std::string& message) {
+  if (WIFSIGNALED(status)) {
+    const int signal_number = WTERMSIG(status);
+    std::string text =
+        fmt::format("the point's process died of signal {} ({})", signal_number, strsignal(signal_number));
+    if (signal_number == SIGKILL) text += "; the kernel's out-of-memory killer sends this signal";
+    return text;
+  }
+  if (!message.empty()) return message;
+  return fmt::format("the point's process exited {} without a message", WEXITSTATUS(status));
+}
+
+// A process that dies by a signal leaves its staged result folder (".<point>.new-XXXXXX") beside
+// the point's folder; only that process worked on the point, so its leftovers go.
+void remove_staged_leftovers(const fs::path& out_dir, const std::string& folder) {
+  const std::string prefix = "." + folder + ".";
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(out_dir, ignored))
+    if (entry.path().filename().string().starts_with(prefix)) fs::remove_all(entry.path(), ignored);
+}
+
+}  // namespace
+
 SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vector<size_t>& indices,
-                          const fs::path& config_dir, const fs::path& out_dir, int threads,
-                          const std::function<void(size_t index, bool ran)>& on_done) {
+                          const fs::path& config_dir, const fs::path& out_dir, int jobs,
+                          const std::function<void(size_t index, bool ran)>& on_done, const PointRunner& run_point) {
   SweepRun result;
   result.summaries.resize(points.size());
-  std::mutex mutex;
   // Resolve every pending point before running any, so that a bad value stops the sweep at once.
   std::vector<std::pair<size_t, std::optional<ResolvedExperiment>>> pending;
   for (const size_t i : indices) {
@@ -223,28 +304,72 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
       throw InputError("sweep point " + points[i].folder + ": " + e.what());
     }
   }
-  std::atomic<size_t> next{0};
-  const auto worker = [&] {
-    for (size_t n = next++; n < pending.size(); n = next++) {
-      const size_t i = pending[n].first;
-      const fs::path dir = out_dir / points[i].folder;
-      try {
-        Json summary = run_experiment(*pending[n].second, dir);
-        pending[n].second.reset();
-        const std::lock_guard lock(mutex);
-        result.summaries[i] = std::move(summary);
-        on_done(i, true);
-      } catch (const std::exception& e) {
-        pending[n].second.reset();
-        const std::lock_guard lock(mutex);
-        result.failures.emplace_back(i, e.what());
+  struct Child {
+    size_t point;
+    int message_fd;
+  };
+  std::map<pid_t, Child> running;
+  // On an exception here, no child may go on writing into the sweep's folder.
+  const auto stop_children = [&] {
+    for (const auto& [pid, child] : running) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+      stop_forwarding_signals_to_child(pid);
+      ::close(child.message_fd);
+    }
+    running.clear();
+  };
+  const pid_t parent = ::getpid();
+  try {
+    for (size_t next = 0; next < pending.size() || !running.empty();) {
+      while (next < pending.size() && running.size() < static_cast<size_t>(std::max(jobs, 1))) {
+        auto& [i, experiment] = pending[next++];
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+        // Unflushed output would be written twice, once by each process.
+        std::cout.flush();
+        std::fflush(nullptr);
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+          ::close(fds[0]);
+          ::close(fds[1]);
+          throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+        }
+        if (pid == 0) {
+          ::close(fds[0]);
+          run_in_child(run_point, *experiment, out_dir / points[i].folder, parent, fds[1]);
+        }
+        ::close(fds[1]);
+        forward_signals_to_child(pid);
+        running.emplace(pid, Child{i, fds[0]});
+        experiment.reset();
+      }
+      int status = 0;
+      const pid_t pid = ::waitpid(-1, &status, 0);
+      if (pid < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
+      }
+      const auto found = running.find(pid);
+      if (found == running.end()) continue;
+      stop_forwarding_signals_to_child(pid);
+      const Child child = found->second;
+      running.erase(found);
+      const std::string message = read_all(child.message_fd);
+      ::close(child.message_fd);
+      const fs::path dir = out_dir / points[child.point].folder;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && message.empty() && point_complete(dir)) {
+        result.summaries[child.point] = load_json_file(dir / "summary.json");
+        on_done(child.point, true);
+      } else {
+        remove_staged_leftovers(out_dir, points[child.point].folder);
+        result.failures.emplace_back(child.point, child_failure(status, message));
       }
     }
-  };
-  std::vector<std::jthread> pool;
-  for (int t = 1; t < std::min<int>(threads, static_cast<int>(pending.size())); ++t) pool.emplace_back(worker);
-  worker();
-  pool.clear();
+  } catch (...) {
+    stop_children();
+    throw;
+  }
   std::sort(result.failures.begin(), result.failures.end());
   return result;
 }

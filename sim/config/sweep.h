@@ -6,11 +6,10 @@
 // run_experiment renames summary.json into place last. Anything else in a folder without it
 // is the leftover of an interrupted run; it is removed and the point is run again.
 //
-// Thread safety: run_experiment shares no mutable state between calls (registries are
-// function-local constants built once; every simulator object belongs to its run), so
-// points run concurrently on a pool of threads.
+// Isolation: each point runs in a child process of its own (fork), so a point that crashes
+// (a signal, the out-of-memory killer) or throws is recorded with its reason while the others
+// go on. The children inherit the resolved experiments, so traces are read once.
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -62,17 +61,24 @@ std::string sweep_csv(const std::vector<SweepPoint>& points, const std::vector<J
 
 bool point_complete(const std::filesystem::path& point_dir);
 
-// Runs `indices` of `points` under `out_dir` on `threads` threads. Complete points are read,
-// not rerun (a point's folder only ever holds a complete set). `on_done(index, ran)` is called
-// (under a lock) after each point. A point that throws is recorded in `failures` as its index
-// and message, and the others go on. Returns the summaries, indexed like `points` (null for points not
-// in `indices` or failed).
+// Runs one point into its folder; run_experiment in production, a stand-in in tests.
+struct ResolvedExperiment;
+using PointRunner = std::function<void(const ResolvedExperiment& experiment, const std::filesystem::path& point_dir)>;
+void run_point_experiment(const ResolvedExperiment& experiment, const std::filesystem::path& point_dir);
+
+// Runs `indices` of `points` under `out_dir`, up to `jobs` at once, each in a child process.
+// Complete points are read, not rerun (a point's folder only ever holds a complete set).
+// `on_done(index, ran)` is called after each point that has a summary. A point that throws or
+// whose process dies is recorded in `failures` as its index and why (the exception's message, or
+// the signal), and the others go on. Returns the summaries, indexed like `points` (null for points
+// not in `indices` or failed).
 struct SweepRun {
   std::vector<Json> summaries;
   std::vector<std::pair<size_t, std::string>> failures;
 };
 SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vector<size_t>& indices,
-                          const std::filesystem::path& config_dir, const std::filesystem::path& out_dir, int threads,
-                          const std::function<void(size_t index, bool ran)>& on_done);
+                          const std::filesystem::path& config_dir, const std::filesystem::path& out_dir, int jobs,
+                          const std::function<void(size_t index, bool ran)>& on_done,
+                          const PointRunner& run_point = run_point_experiment);
 
 }  // namespace slsim

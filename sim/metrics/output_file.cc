@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,8 +12,10 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 
 #include "sim/core/errors.h"
@@ -30,6 +33,14 @@ struct Slot {
   std::array<char, PATH_MAX> path{};
 };
 std::array<Slot, kSlots> g_slots;
+
+// Children to pass a signal on to, each as (the registering process's pid << 32) | the child's
+// pid; 0 is a free entry.
+std::array<std::atomic<uint64_t>, kSlots> g_children{};
+
+uint64_t child_entry(int child_pid) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(::getpid())) << 32) | static_cast<uint32_t>(child_pid);
+}
 
 // Read once before main, while one thread runs: reading it means setting it for a moment.
 const mode_t g_umask = [] {
@@ -58,6 +69,15 @@ void remove_folder_contents(const char* folder) {
 }
 
 extern "C" void remove_temporaries_and_die(int signal_number) {
+  const auto self = static_cast<uint32_t>(::getpid());
+  for (const auto& child : g_children) {
+    const uint64_t entry = child.load();
+    if (entry != 0 && entry >> 32 == self) ::kill(static_cast<pid_t>(entry & 0xffffffffU), signal_number);
+  }
+  for (const auto& child : g_children) {
+    const uint64_t entry = child.load();
+    if (entry != 0 && entry >> 32 == self) ::waitpid(static_cast<pid_t>(entry & 0xffffffffU), nullptr, 0);
+  }
   for (Slot& slot : g_slots) {
     const int state = slot.state.load();
     if (state == kLiveFile) ::unlink(slot.path.data());
@@ -99,6 +119,23 @@ void remove_temporaries_on_signals() {
     sigemptyset(&action.sa_mask);
     for (const int blocked : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&action.sa_mask, blocked);
     ::sigaction(s, &action, nullptr);
+  }
+}
+
+void forward_signals_to_child(int child_pid) {
+  const uint64_t entry = child_entry(child_pid);
+  for (auto& slot : g_children) {
+    uint64_t expected = 0;
+    if (slot.compare_exchange_strong(expected, entry)) return;
+  }
+  throw std::runtime_error("more than " + std::to_string(kSlots) + " child processes at once");
+}
+
+void stop_forwarding_signals_to_child(int child_pid) {
+  const uint64_t entry = child_entry(child_pid);
+  for (auto& slot : g_children) {
+    uint64_t expected = entry;
+    if (slot.compare_exchange_strong(expected, 0)) return;
   }
 }
 

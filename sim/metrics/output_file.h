@@ -20,6 +20,13 @@ namespace slsim {
 // async-signal-safe calls only) and then die of the signal as before.
 void remove_temporaries_on_signals();
 
+// A child process with temporaries of its own (a sweep point): while registered, a signal that
+// removes this process's temporaries is first passed on to the child and the child waited for,
+// so that the child removes its own before this process dies. Only the process that registered
+// a child passes signals on to it, so a forked child does not signal its siblings.
+void forward_signals_to_child(int child_pid);
+void stop_forwarding_signals_to_child(int child_pid);
+
 // A temporary file or (flat) folder registered for removal on a signal while this is alive.
 class RegisteredTemporary {
  public:

@@ -1,12 +1,19 @@
-// `slsim sweep` through the CLI: points isolated and deterministic across thread counts,
-// sweep.csv from the points' summaries, resumption after an interruption.
+// `slsim sweep`: points isolated (a crash in one is recorded, the others complete) and
+// deterministic across job counts, sweep.csv from the points' summaries, resumption after an
+// interruption.
+
+#include "sim/config/sweep.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 
 #include "test_support.h"
 
@@ -31,7 +38,7 @@ std::set<std::string> files_under(const fs::path& root) {
 }
 }  // namespace
 
-TEST(Sweep, OneAndFourThreadsWriteByteIdenticalPointsAndSweepCsv) {
+TEST(Sweep, OneAndFourJobsWriteByteIdenticalPointsAndSweepCsv) {
   const auto dir = fresh_dir("sweep_threads");
   const auto one = run_slsim(sweep_args(dir / "j1", 1));
   ASSERT_EQ(one.exit_code, 0) << one.output;
@@ -98,6 +105,51 @@ TEST(Sweep, BadGridValueExitsTwoNamingThePointAndRunsNothing) {
   EXPECT_THAT(r.output, HasSubstr("policies.keepalive.params.ttl_s"));
   EXPECT_FALSE(fs::exists(dir / "out" / "sweep.csv"));
   EXPECT_TRUE(fs::is_empty(dir / "out"));
+}
+
+TEST(Sweep, APointThatCrashesOrThrowsIsRecordedWithWhyAndTheOthersComplete) {
+  const auto dir = fresh_dir("sweep_crash");
+  const auto points =
+      expand_sweep(testdata("small_replay.json"), {"duration_s=120"},
+                   {parse_grid_axis("policies.keepalive.params.ttl_s=0,10"), parse_grid_axis("seed=7,8")});
+  ASSERT_EQ(points.size(), 4u);
+  const fs::path out = dir / "out";
+  fs::create_directories(out);
+  // Point 1 dies of a signal after staging part of its results, as a crash in the simulator
+  // would; point 2 throws. std::abort, not a segfault, so that the sanitizers' own SIGSEGV
+  // handler does not turn the signal into an exit code.
+  const auto runner = [&](const ResolvedExperiment& experiment, const fs::path& point_dir) {
+    if (point_dir.filename() == points[1].folder) {
+      fs::create_directories(out / ("." + points[1].folder + ".new-abc123"));
+      std::ofstream(out / ("." + points[1].folder + ".new-abc123") / "requests.csv") << "partial";
+      std::abort();
+    }
+    if (point_dir.filename() == points[2].folder) throw std::runtime_error("no room left for point 2");
+    run_point_experiment(experiment, point_dir);
+  };
+  std::vector<size_t> done;
+  const SweepRun run = run_sweep_points(
+      points, {0, 1, 2, 3}, testdata("small_replay.json").parent_path(), out, 2,
+      [&](size_t index, bool ran) {
+        EXPECT_TRUE(ran);
+        done.push_back(index);
+      },
+      runner);
+  std::sort(done.begin(), done.end());
+  EXPECT_EQ(done, (std::vector<size_t>{0, 3}));
+  ASSERT_EQ(run.failures.size(), 2u);
+  EXPECT_EQ(run.failures[0].first, 1u);
+  EXPECT_THAT(run.failures[0].second, HasSubstr("signal 6"));
+  EXPECT_EQ(run.failures[1].first, 2u);
+  EXPECT_EQ(run.failures[1].second, "no room left for point 2");
+  for (const size_t i : {0, 3}) {
+    EXPECT_TRUE(point_complete(out / points[i].folder)) << i;
+    EXPECT_FALSE(run.summaries[i].is_null()) << i;
+  }
+  EXPECT_TRUE(run.summaries[1].is_null());
+  for (const auto& entry : fs::directory_iterator(out))
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".")) << "leftover " << entry.path();
+  EXPECT_FALSE(fs::exists(out / points[1].folder));
 }
 
 }  // namespace slsim
