@@ -211,6 +211,8 @@ TEST(Cli, InstancesAtStartThatDoNotFitExitTwoNamingThePathAndWriteNothing) {
   const auto ok = run_slsim("validate " + config.string() +
                             R"( --set 'cluster.instances_at_start=[{"model": "opt-6.7b", "count": 4}]')");
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  const auto example = run_slsim("validate " + std::string(SLSIM_SOURCE_DIR) + "/examples/warm-start.json");
+  EXPECT_EQ(example.exit_code, 0) << example.output;
 }
 
 }  // namespace slsim
