@@ -246,4 +246,39 @@ TEST(HandComputedAtStart, ACheckpointOnTheSsdAtStartLoadsAtTheSsdsBandwidth) {
   EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), 5'854'823e-9, 1e-12);
 }
 
+namespace {
+
+// The hand-computed server (one GPU) serving "tiny" and a copy "other", keep-alive 100 s, an
+// instance of tiny at start and one request for other at 1 s.
+Json run_other_beside_tiny_at_start(const std::string& name, bool pinned) {
+  const auto dir = fresh_dir(name);
+  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens,model\n1,100,3,other\n";
+  Json doc = load_json_file(testdata("hand_computed.json"));
+  Json other = doc["models"][0];
+  other["name"] = "other";
+  doc["models"].push_back(other);
+  doc["workload"]["sources"] = Json::array({{{"kind", "trace"},
+                                             {"path", (dir / "trace.csv").string()},
+                                             {"mapping", {{"model_field", "model"}, {"relative", false}}},
+                                             {"assign", "name"}}});
+  doc["policies"]["keepalive"]["params"]["ttl_s"] = 100;
+  doc["cluster"]["instances_at_start"] = Json::array({{{"model", "tiny"}, {"pinned", pinned}}});
+  return run_experiment(resolve_experiment(doc, testdata("")), dir / "out");
+}
+
+}  // namespace
+
+TEST(HandComputedAtStart, AnIdleInstanceAtStartYieldsItsGpuUnlessPinned) {
+  // Unpinned, tiny's idle instance yields the only GPU to the waiting request of other
+  // (migration `none` lets idle instances yield); pinned, it keeps it and the request waits to
+  // the end of the run.
+  const Json yields = run_other_beside_tiny_at_start("hand_at_start_yield", false);
+  EXPECT_EQ(yields["completed"], 1);
+  EXPECT_EQ(yields["cold_starts"], 1);
+  const Json pinned = run_other_beside_tiny_at_start("hand_at_start_pinned", true);
+  EXPECT_EQ(pinned["completed"], 0);
+  EXPECT_EQ(pinned["unfinished"], 1);
+  EXPECT_EQ(pinned["models"]["tiny"]["gpu_seconds"]["idle"].get<double>(), pinned["simulated_s"].get<double>());
+}
+
 }  // namespace slsim
