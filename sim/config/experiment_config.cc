@@ -9,7 +9,9 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "sim/config/version.h"
 #include "sim/policy/autoscale/autoscaler.h"
@@ -164,6 +166,122 @@ std::optional<int64_t> choose_tensor_parallel(const ModelSpec& spec, const std::
   return std::nullopt;
 }
 
+// The servers an entry of cluster.instances_at_start or cluster.checkpoints_at_start names, in
+// its order; `scope` is set to what they are, for messages.
+std::vector<ServerId> named_servers(const std::optional<int64_t>& group, const std::vector<int64_t>& servers,
+                                    const std::vector<ServerGroupSpec>& groups, const std::string& path,
+                                    std::string* scope) {
+  int64_t first = 0;
+  int64_t count = 0;
+  for (const ServerGroupSpec& g : groups) count += g.count;
+  *scope = "server of the cluster";
+  if (group) {
+    if (*group >= static_cast<int64_t>(groups.size()))
+      throw ConfigError(path + ".server_group", fmt::format("expected an index in cluster.server_groups (below {}), "
+                                                            "got {}",
+                                                            groups.size(), *group));
+    for (int64_t i = 0; i < *group; ++i) first += groups[static_cast<size_t>(i)].count;
+    count = groups[static_cast<size_t>(*group)].count;
+    *scope = fmt::format("server of cluster.server_groups[{}]", *group);
+  }
+  std::vector<ServerId> ids;
+  if (servers.empty())
+    for (int64_t k = 0; k < count; ++k) ids.emplace_back(static_cast<uint32_t>(first + k));
+  for (size_t i = 0; i < servers.size(); ++i) {
+    if (servers[i] >= count)
+      throw ConfigError(fmt::format("{}.servers[{}]", path, i),
+                        fmt::format("expected the index of a {} (below {}), got {}", *scope, count, servers[i]));
+    ids.emplace_back(static_cast<uint32_t>(first + servers[i]));
+  }
+  if (!servers.empty()) *scope = "listed " + *scope;
+  return ids;
+}
+
+ModelId model_named(const std::vector<ServedModel>& models, const std::string& name, const std::string& path) {
+  for (size_t m = 0; m < models.size(); ++m)
+    if (models[m].spec.name == name) return ModelId(static_cast<uint32_t>(m));
+  std::string known;
+  for (const ServedModel& m : models) known += (known.empty() ? "" : ", ") + m.spec.name;
+  throw ConfigError(path, "\"" + name + "\" is not one of the models (" + known + ")");
+}
+
+// Each checkpoint of cluster.checkpoints_at_start on its servers' caches, where they fit
+// together and the cache policy keeps anything.
+void place_checkpoints_at_start(ResolvedExperiment& r, const Cluster& cluster) {
+  const ClusterConfig& c = r.config.cluster;
+  // By (tier, server): the bytes listed so far, and the parts already counted.
+  std::map<std::pair<Tier, ServerId>, int64_t> used_bytes;
+  std::set<std::tuple<Tier, ServerId, CheckpointId>> counted;
+  for (size_t i = 0; i < c.checkpoints_at_start.size(); ++i) {
+    const CheckpointsAtStartConfig& entry = c.checkpoints_at_start[i];
+    const std::string path = fmt::format("cluster.checkpoints_at_start[{}]", i);
+    const ServedModel& model = r.models[model_named(r.models, entry.model, path + ".model").index()];
+    const Tier tier = entry.tier == "dram" ? Tier::dram : Tier::ssd;
+    const PolicyChoice& policy = tier == Tier::dram ? r.config.policies.dram_cache : r.config.policies.ssd_cache;
+    EvictionPolicy::Context context;
+    const auto eviction = cache_policies().make(policy, context);
+    std::string scope;
+    for (const ServerId server : named_servers(entry.server_group, entry.servers, r.server_groups, path, &scope)) {
+      const ServerProfile& profile = *cluster.server(server).profile;
+      const int64_t capacity = tier == Tier::dram ? profile.dram_cache_bytes : profile.ssd_cache_bytes;
+      for (const CheckpointPart& part : model.checkpoint) {
+        if (!eviction->admits(part.id, part.bytes))
+          throw ConfigError(path + ".tier",
+                            fmt::format("policies.{}_cache `{}` keeps nothing in the cache", entry.tier, policy.name));
+        r.checkpoints_at_start.push_back(CheckpointAtStart{server, tier, part});
+        if (!counted.emplace(tier, server, part.id).second) continue;
+        int64_t& used = used_bytes[{tier, server}];
+        used += part.bytes;
+        if (used > capacity)
+          throw ConfigError(path, fmt::format("the {} cache of server {} ({}) holds {} bytes, but the checkpoints "
+                                              "listed for it at start take {} with \"{}\"",
+                                              entry.tier, server.value(), profile.name, capacity, used, entry.model));
+      }
+    }
+  }
+}
+
+// Each instance of cluster.instances_at_start on the next of its servers, round-robin, where
+// its model fits (memory at its tensor-parallel degree) and enough GPUs are still free.
+void place_instances_at_start(ResolvedExperiment& r, Cluster& cluster) {
+  const ExperimentConfig& c = r.config;
+  for (size_t i = 0; i < c.cluster.instances_at_start.size(); ++i) {
+    const InstancesAtStartConfig& entry = c.cluster.instances_at_start[i];
+    const std::string path = fmt::format("cluster.instances_at_start[{}]", i);
+    const ModelId model = model_named(r.models, entry.model, path + ".model");
+    const ServedModel& served = r.models[model.index()];
+    const ModelFit fit = model_fit(served, cluster, c.engine);
+    std::string scope;
+    std::vector<ServerId> candidates;
+    for (const ServerId server : named_servers(entry.server_group, entry.servers, r.server_groups, path, &scope))
+      if (fit.holds_by_server[server.index()] != 0) candidates.push_back(server);
+    if (candidates.empty())
+      throw ConfigError(path + (!entry.servers.empty() ? ".servers"
+                                : entry.server_group   ? ".server_group"
+                                                       : ".model"),
+                        fmt::format("no {} holds \"{}\" at tensor_parallel {} (its weights and a full-context "
+                                    "sequence in its GPUs' memory)",
+                                    scope, entry.model, served.tensor_parallel));
+    const std::string gpus = fmt::format("{} GPU{}", served.tensor_parallel, served.tensor_parallel == 1 ? "" : "s");
+    size_t next = 0;
+    for (int64_t k = 0; k < entry.count; ++k) {
+      size_t tried = 0;
+      while (tried < candidates.size() &&
+             cluster.server(candidates[(next + tried) % candidates.size()]).free_gpus < served.tensor_parallel)
+        ++tried;
+      if (tried == candidates.size())
+        throw ConfigError(path + ".count",
+                          fmt::format("{} instances of \"{}\" ({} each) do not fit: after {}, no {} that holds the "
+                                      "model has {} free (earlier entries of cluster.instances_at_start included)",
+                                      entry.count, entry.model, gpus, k, scope, gpus));
+      const ServerId server = candidates[(next + tried) % candidates.size()];
+      cluster.take_gpus(server, served.tensor_parallel);
+      r.instances_at_start.push_back(InstanceAtStart{model, server, entry.pinned});
+      next = (next + tried + 1) % candidates.size();
+    }
+  }
+}
+
 }  // namespace
 
 ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base_dir) {
@@ -278,6 +396,10 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
 
   for (const PolicySlot& slot : policy_slots())
     c.policies.*slot.choice = slot.registry->resolve(c.policies.*slot.choice, "policies." + slot.key);
+
+  Cluster cluster(r.server_groups, c.cluster.remote_storage_gbytes_per_s);
+  place_checkpoints_at_start(r, cluster);
+  place_instances_at_start(r, cluster);
   return r;
 }
 

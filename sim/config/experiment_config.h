@@ -40,10 +40,59 @@ struct ServerGroupConfig {
   }
 };
 
+// An entry of cluster.instances_at_start: instances of a model ready (loaded and past start-up)
+// when the run starts.
+struct InstancesAtStartConfig {
+  std::string model;
+  int64_t count = 1;
+  std::optional<int64_t> server_group;
+  std::vector<int64_t> servers;
+  bool pinned = false;
+
+  template <class V>
+  void visit(V& v) {
+    v.required("model", model, "a name in `models`");
+    v.field("count", count, "instances of the model", at_least(1));
+    v.field("server_group", server_group,
+            "index in cluster.server_groups whose servers they may go on; null: any group", at_least(0));
+    v.field("servers", servers,
+            "servers they may go on, round-robin in this order: indices within `server_group` when it is set, "
+            "else over the cluster (the index in requests.csv's `server`); empty: every server of the group or "
+            "cluster",
+            at_least(0));
+    v.field("pinned", pinned,
+            "kept to the end of the run: no keep-alive, autoscaler or placement releases them; false: they are "
+            "idle instances like any other, their keep-alive counting from t = 0");
+  }
+};
+
+// An entry of cluster.checkpoints_at_start: a model's checkpoint in servers' DRAM or SSD
+// checkpoint caches when the run starts.
+struct CheckpointsAtStartConfig {
+  std::string model;
+  std::string tier = "dram";
+  std::optional<int64_t> server_group;
+  std::vector<int64_t> servers;
+
+  template <class V>
+  void visit(V& v) {
+    v.required("model", model, "a name in `models`");
+    v.choice("tier", tier, "the cache that holds it", {"dram", "ssd"});
+    v.field("server_group", server_group, "index in cluster.server_groups whose servers hold it; null: any group",
+            at_least(0));
+    v.field("servers", servers,
+            "servers that hold it: indices within `server_group` when it is set, else over the cluster; empty: "
+            "every server of the group or cluster",
+            at_least(0));
+  }
+};
+
 struct ClusterConfig {
   std::vector<ServerGroupConfig> server_groups;
   double remote_storage_gbytes_per_s = 1.25;
   int64_t ssd_copies_at_start = 0;
+  std::vector<CheckpointsAtStartConfig> checkpoints_at_start;
+  std::vector<InstancesAtStartConfig> instances_at_start;
   TopologyParams topology;
 
   template <class V>
@@ -58,6 +107,11 @@ struct ClusterConfig {
             "where the SSD cache has room (ServerlessLLM's evaluation starts with checkpoints on the SSDs); "
             "0: every checkpoint starts in remote storage",
             at_least(0));
+    v.list("checkpoints_at_start", checkpoints_at_start,
+           "checkpoints in servers' DRAM or SSD caches when the run starts (before ssd_copies_at_start's); "
+           "they must fit the caches");
+    v.list("instances_at_start", instances_at_start,
+           "instances ready when the run starts: no load, no cold start, GPU time counted from t = 0");
     v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
   }
 };
@@ -195,6 +249,9 @@ struct ResolvedExperiment {
   CheckpointFormat format;  // the loader format's profile from the calibration folder
   // By GPU profile name: the start-up measured on it (its calibration profile's `startup`).
   std::map<std::string, StartupProfile> measured_startup;
+  // cluster.instances_at_start and cluster.checkpoints_at_start, placed on servers.
+  std::vector<InstanceAtStart> instances_at_start;
+  std::vector<CheckpointAtStart> checkpoints_at_start;
   ModelCatalogue catalogue;           // the served models' names and context lengths, for the sources
   std::vector<std::string> warnings;  // what the run will do that the user may not expect
   // The config as JSON, with trace paths written relative to `relative_to`.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
@@ -64,7 +65,7 @@ void stage_on_ssds(Loader& loader, const std::vector<ServedModel>& models, size_
   for (size_t m = 0; m < models.size(); ++m)
     for (size_t k = 0; k < per_model; ++k)
       for (const CheckpointPart& part : models[m].checkpoint)
-        loader.stage_on_ssd(static_cast<ServerId>((m + k) % servers), part);
+        loader.stage(static_cast<ServerId>((m + k) % servers), part, Tier::ssd);
 }
 
 // Counts arrivals and finished requests for a progress callback and hands it a snapshot.
@@ -133,6 +134,10 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   };
   Loader loader(sim, cluster, topology, network, c.loader, experiment.format, eviction(c.policies.dram_cache),
                 eviction(c.policies.ssd_cache), experiment.measured_startup);
+  // The listed contents first, so that ssd_copies_at_start fills only the room they leave.
+  for (const CheckpointAtStart& staged : experiment.checkpoints_at_start)
+    if (!loader.stage(staged.server, staged.part, staged.tier))
+      throw std::logic_error("a checkpoint at start that resolution found room for was not kept");
   stage_on_ssds(loader, experiment.models, cluster.servers().size(), c.cluster.ssd_copies_at_start);
 
   PlacementPolicy::Context placement_context{cluster, loader, random.stream("placement")};
@@ -185,6 +190,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
 
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, c.router, std::move(policies), source,
                        observer);
+  control.place_at_start(experiment.instances_at_start);
   std::unique_ptr<TimeseriesWriter> timeseries;
   if (c.output.timeseries_interval_s > 0) {
     OutputFile& timeseries_csv = results.add("timeseries.csv");

@@ -27,6 +27,18 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
       sharing_(cluster) {}
 
+void ControlPlane::place_at_start(const std::vector<InstanceAtStart>& instances) {
+  for (const InstanceAtStart& spec : instances) {
+    const InstanceId id = placer_.place_ready(spec);
+    // The keep-alive of an instance kept by a target-based autoscaler asks the model's target,
+    // which its first tick sets.
+    if (scaling_by_target_ && !spec.pinned)
+      at_start_before_first_tick_.push_back(id);
+    else
+      went_idle(id);
+  }
+}
+
 void ControlPlane::start() {
   schedule_next_arrival();
   if (policies_.preload->interval() > Time::zero()) sim_.schedule_in(Time::zero(), handler_, kPreloadTick, 0);
@@ -186,9 +198,16 @@ void ControlPlane::autoscale_tick() {
   bool above_floor = false;
   for (const ModelId model : instances_.model_ids()) {
     scale_to_target(model, active);
+    // Those a request at the start has kept busy have been through went_idle() already.
+    for (const InstanceId id : at_start_before_first_tick_) {
+      const Instance& inst = instances_.instance(id);
+      if (inst.model == model && inst.at_start && inst.state == InstanceState::idle && !inst.served_any) went_idle(id);
+    }
     const ModelState& m = instances_.model(model);
-    if (m.ready() + m.starting() > policies_.autoscaler->floor_instances()) above_floor = true;
+    // Pinned instances never go, so they do not keep the ticks going.
+    if (m.ready() + m.starting() - m.pinned() > policies_.autoscaler->floor_instances()) above_floor = true;
   }
+  at_start_before_first_tick_.clear();
   if (active || above_floor) sim_.schedule_in(policies_.autoscaler->tick_interval(), handler_, kAutoscaleTick, 0);
 }
 
@@ -382,6 +401,7 @@ void ControlPlane::went_idle(InstanceId id) {
     return;
   }
   instances_.set_state(id, InstanceState::idle);
+  if (inst.pinned) return;  // kept to the end of the run, whatever the keep-alive says
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id.value());
     placer_.place_waiting();  // kept idle: a start waiting for GPUs may take them

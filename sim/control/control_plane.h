@@ -51,6 +51,10 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
                const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
                RequestSource& source, ServingObserver& observer);
 
+  // Instances ready when the run starts, placed before start(): idle, their keep-alive counting
+  // from now (with a target-based autoscaler, from its first tick, which sets the target that
+  // may keep them), unless pinned.
+  void place_at_start(const std::vector<InstanceAtStart>& instances);
   // Schedules the first arrival and the preloader's first tick; run() does the rest.
   void start();
   // Publishes the engine statistics of the instances still up; call once when the run ends.
@@ -133,6 +137,8 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   LiveMigration migration_;
   ComputeSharing sharing_;
   std::optional<Request> next_arrival_;
+  // Unpinned instances at start whose keep-alive waits for the autoscaler's first tick.
+  std::vector<InstanceId> at_start_before_first_tick_;
   // Since when the requests in flight have been waiting with nothing but this plane's ticks
   // scheduled (autoscale_tick), and for how many ticks.
   std::optional<Time> waiting_on_ticks_since_;

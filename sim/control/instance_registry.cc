@@ -6,29 +6,37 @@
 
 namespace slsim {
 
+ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const EngineParams& engine_params) {
+  std::vector<int64_t> capacity_tokens;
+  for (const Server& s : cluster.servers())
+    capacity_tokens.push_back(s.profile->gpus < served.tensor_parallel
+                                  ? 0
+                                  : kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params));
+  const int64_t largest =
+      capacity_tokens.empty() ? 0 : *std::max_element(capacity_tokens.begin(), capacity_tokens.end());
+  EngineRequest full_context_sequence;
+  full_context_sequence.input_tokens = served.spec.architecture.max_context;
+  const int64_t full_context =
+      kv_footprint_tokens(engine_params, served.spec.architecture.max_context, full_context_sequence);
+  const int64_t needed = std::min(full_context, largest);
+  ModelFit fit;
+  for (const int64_t tokens : capacity_tokens) {
+    const bool holds = largest > 0 && tokens >= needed;
+    fit.holds_by_server.push_back(holds ? 1 : 0);
+    if (holds) fit.fit_tokens = fit.fit_tokens == 0 ? tokens : std::min(fit.fit_tokens, tokens);
+  }
+  return fit;
+}
+
 InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models,
                                    const EngineParams& engine_params, ServingObserver& observer)
     : sim_(sim), cluster_(cluster), engine_params_(engine_params), observer_(observer) {
   for (auto& served : models) {
     ModelState m;
     m.checkpoint_bytes = served.spec.checkpoint_bytes();
-    std::vector<int64_t> capacity_tokens;
-    for (const Server& s : cluster_.servers())
-      capacity_tokens.push_back(s.profile->gpus < served.tensor_parallel
-                                    ? 0
-                                    : kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params_));
-    const int64_t largest =
-        capacity_tokens.empty() ? 0 : *std::max_element(capacity_tokens.begin(), capacity_tokens.end());
-    EngineRequest full_context_sequence;
-    full_context_sequence.input_tokens = served.spec.architecture.max_context;
-    const int64_t full_context =
-        kv_footprint_tokens(engine_params_, served.spec.architecture.max_context, full_context_sequence);
-    const int64_t needed = std::min(full_context, largest);
-    for (const int64_t tokens : capacity_tokens) {
-      const bool holds = largest > 0 && tokens >= needed;
-      m.holds_by_server.push_back(holds ? 1 : 0);
-      if (holds) m.fit_tokens = m.fit_tokens == 0 ? tokens : std::min(m.fit_tokens, tokens);
-    }
+    ModelFit fit = model_fit(served, cluster_, engine_params_);
+    m.holds_by_server = std::move(fit.holds_by_server);
+    m.fit_tokens = fit.fit_tokens;
     m.served = std::move(served);
     models_.push_back(std::move(m));
   }

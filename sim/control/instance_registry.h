@@ -42,6 +42,17 @@ struct StartReason {
   Time keep_alive;
 };
 
+// Where a model's instances may run. In a cluster of mixed GPUs the tensor-parallel degree,
+// chosen once per model, may leave a server too small: an instance goes only where its KV cache
+// holds a full-context sequence (where no server's does, only where it is largest), so that it
+// never lands where the weights do not fit.
+struct ModelFit {
+  std::vector<uint8_t> holds_by_server;  // by server id: 1 where the model's instances may run
+  // The KV capacity (tokens) of its smallest instance over those servers; 0: it fits none.
+  int64_t fit_tokens = 0;
+};
+ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const EngineParams& engine_params);
+
 inline bool serving(InstanceState state) { return state == InstanceState::idle || state == InstanceState::busy; }
 
 struct Instance {
@@ -80,6 +91,10 @@ struct Instance {
   bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
   // Its keep-alive ran out while the autoscaler's target still wanted it.
   bool keep_alive_expired = false;
+  // Ready when the run started (cluster.instances_at_start): no load, no cold start.
+  bool at_start = false;
+  // An instance at start that nothing releases: no keep-alive, autoscaler or placement victim.
+  bool pinned = false;
   uint64_t route_order = 0;          // rises with each instance the model places, whose order it keeps
   int64_t indexed_outstanding = -1;  // its count in ModelState::route_index; -1: absent
   uint32_t route_leaf = 0;           // its place there while present
@@ -89,10 +104,7 @@ class ModelState {
  public:
   ServedModel served;
   int64_t checkpoint_bytes = 0;
-  // By server id: 1 where the model's instances may run. In a cluster of mixed GPUs the
-  // tensor-parallel degree, chosen once per model, may leave a server too small: an instance
-  // goes only where its KV cache holds a full-context sequence (where no server's does, only
-  // where it is largest), so that it never lands where the weights do not fit.
+  // By server id: 1 where the model's instances may run (ModelFit).
   std::vector<uint8_t> holds_by_server;
   // The KV capacity (tokens) of its smallest instance over those servers; 0: it fits none. A
   // request larger than this is refused, so every admitted request fits wherever it is routed.
@@ -107,6 +119,7 @@ class ModelState {
   int64_t ready() const { return ready_; }
   int64_t starting() const { return starting_; }        // loading, or waiting for GPUs
   int64_t outstanding() const { return outstanding_; }  // dispatched to its instances, not finished
+  int64_t pinned() const { return pinned_; }            // ready since the start and never released
 
  private:
   friend class InstanceRegistry;
@@ -116,6 +129,7 @@ class ModelState {
   int64_t ready_ = 0;
   int64_t starting_ = 0;
   int64_t outstanding_ = 0;
+  int64_t pinned_ = 0;
 };
 
 class InstanceRegistry {
@@ -140,6 +154,11 @@ class InstanceRegistry {
   void load_finished(ModelId model) {
     --models_[model].starting_;
     ++models_[model].ready_;
+  }
+  // An instance ready when the run starts, with no start or load before it.
+  void ready_at_start(ModelId model, bool pinned) {
+    ++models_[model].ready_;
+    if (pinned) ++models_[model].pinned_;
   }
   // A live migration's source takes no new requests; while it moves the model counts it as
   // starting, until its destination's load_finished().

@@ -1,5 +1,7 @@
 #include "sim/control/placer.h"
 
+#include <stdexcept>
+
 namespace slsim {
 namespace {
 
@@ -93,6 +95,23 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
   return load.instance;
 }
 
+InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
+  const ModelState& m = instances_.model(spec.model);
+  const int64_t gpus = m.served.tensor_parallel;
+  if (m.holds_by_server[spec.server.index()] == 0 || cluster_.server(spec.server).free_gpus < gpus)
+    throw std::logic_error("an instance at start was planned where it does not fit");
+  const InstanceId id =
+      instances_.add(spec.model, spec.server, cluster_.take_gpus(spec.server, gpus), StartReason{}, -1, sim_.now());
+  Instance& inst = instances_.instance(id);
+  inst.at_start = true;
+  inst.pinned = spec.pinned;
+  inst.ready_at = sim_.now();
+  inst.load.tier = Tier::gpu;  // its weights were on its GPUs before the run began
+  instances_.ready_at_start(spec.model, spec.pinned);
+  instances_.set_state(id, InstanceState::idle);
+  return id;
+}
+
 std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, double* load_s) const {
   const ModelState& m = instances_.model(inst.model);
   const ServedModel& served = m.served;
@@ -113,7 +132,7 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   std::vector<InstanceView> views;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.pinned) continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;
     v.instance = id;

@@ -39,6 +39,13 @@ class VictimHandler {
   virtual void preempt_victim(InstanceId victim, ModelId made_room_for) = 0;
 };
 
+// An instance ready on `server` when the run starts (cluster.instances_at_start).
+struct InstanceAtStart {
+  ModelId model;
+  ServerId server;
+  bool pinned = false;
+};
+
 class InstancePlacer {
  public:
   InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& loader, InstanceRegistry& instances,
@@ -58,6 +65,9 @@ class InstancePlacer {
 
   // An instance of the model on `server`, loading from now.
   InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
+  // An instance of the model on `server`, idle and ready now with nothing loaded: the run starts
+  // with it. Throws std::logic_error where it does not fit (the config's resolution checked).
+  InstanceId place_ready(const InstanceAtStart& spec);
   // The other server with free GPUs, that its model fits on, where it would load soonest, with that
   // estimate in `*load_s`; nullopt: none has room.
   std::optional<ServerId> relocation_server(const Instance& inst, double* load_s) const;
@@ -76,8 +86,8 @@ class InstancePlacer {
   };
 
   bool try_place(ModelId model, StartReason reason);
-  // The instances a placement may name as victims: every serving one not moving, or with
-  // `idle_only` those with no request in flight.
+  // The instances a placement may name as victims: every serving one not moving or pinned, or
+  // with `idle_only` those with no request in flight.
   std::vector<InstanceView> movable_instances(bool idle_only) const;
   // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
   std::optional<Placement> cheapest_room(const PlacementRequest& request) const;

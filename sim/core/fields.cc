@@ -221,6 +221,16 @@ void JsonReader::read_value(const Json& v, const std::string& path, std::vector<
   }
 }
 
+void JsonReader::read_value(const Json& v, const std::string& path, std::vector<int64_t>& out, const Limits& limits) {
+  if (!v.is_array()) throw ConfigError(path, "expected an array of integers, got " + json_type_name(v));
+  out.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    int64_t x = 0;
+    read_value(v[i], path + "[" + std::to_string(i) + "]", x, limits);
+    out.push_back(x);
+  }
+}
+
 void FieldDescriber::choice(std::string_view key, const std::string& value, std::string_view doc,
                             const std::vector<std::string>& choices) {
   std::string list;

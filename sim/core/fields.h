@@ -171,6 +171,7 @@ class JsonReader {
   static void read_value(const Json& v, const std::string& path, std::string& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, std::vector<std::string>& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, std::vector<double>& out, const Limits& limits);
+  static void read_value(const Json& v, const std::string& path, std::vector<int64_t>& out, const Limits& limits);
   template <class T>
   static void read_value(const Json& v, const std::string& path, std::optional<T>& out, const Limits& limits) {
     if (v.is_null()) {
@@ -317,6 +318,8 @@ std::string JsonReader::expected_of(const Limits& limits) {
     base = "an array of strings";
   else if constexpr (std::is_same_v<U, std::vector<double>>)
     base = "an array of numbers";
+  else if constexpr (std::is_same_v<U, std::vector<int64_t>>)
+    base = "an array of integers";
   else if constexpr (std::is_same_v<U, std::optional<double>>)
     base = "a number or null";
   else if constexpr (std::is_same_v<U, std::optional<int64_t>>)

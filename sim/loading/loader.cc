@@ -358,8 +358,8 @@ void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {
   start_flow(from, to, static_cast<double>(part.bytes), make_tag(id, 0, kPreload));
 }
 
-bool Loader::stage_on_ssd(ServerId server, const CheckpointPart& part) {
-  TierCache& cache = ssd_[server];
+bool Loader::stage(ServerId server, const CheckpointPart& part, Tier tier) {
+  TierCache& cache = tier == Tier::dram ? dram_[server] : ssd_[server];
   if (!cache.contains(part.id) && cache.used_bytes() + part.bytes > cache.capacity_bytes()) return false;
   return cache.insert(part.id, part.bytes, sim_.now());
 }

@@ -93,6 +93,13 @@ struct CheckpointPart {
   int64_t tensors = 0;
 };
 
+// A checkpoint part in one server's DRAM or SSD cache when the run starts.
+struct CheckpointAtStart {
+  ServerId server;
+  Tier tier = Tier::dram;
+  CheckpointPart part;
+};
+
 struct LoadRequest {
   InstanceId instance;
   ServerId server;
@@ -131,9 +138,9 @@ class Loader final : public EventHandler, public FlowListener {
   void start(const LoadRequest& request, LoadListener& listener);
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
   void preload(ServerId server, const CheckpointPart& part, Tier target);
-  // The checkpoint is on the server's SSD when the run starts (no transfer, no eviction); false
-  // where the SSD cache lacks the room or its policy does not admit it.
-  bool stage_on_ssd(ServerId server, const CheckpointPart& part);
+  // The checkpoint is in the server's `tier` cache (dram or ssd) when the run starts (no
+  // transfer, no eviction); false where the cache lacks the room or its policy does not admit it.
+  bool stage(ServerId server, const CheckpointPart& part, Tier tier);
   // An instance is going away: keep its checkpoint in the server's DRAM cache, as
   // ServerlessLLM's pool does (the GPU-to-host copy is not modelled).
   void keep_in_dram(ServerId server, const CheckpointPart& part);

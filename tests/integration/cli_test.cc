@@ -198,4 +198,21 @@ TEST(Cli, ANumberBeyondADoubleInAnOverrideExitsTwoAndWritesNothing) {
   }
 }
 
+TEST(Cli, InstancesAtStartThatDoNotFitExitTwoNamingThePathAndWriteNothing) {
+  // One server of four A40s holds four instances of opt-6.7b on one GPU each, not five.
+  const auto dir = fresh_dir("cli_at_start");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const auto r = run_slsim("run " + config.string() + " -o " + (dir / "out").string() +
+                           R"( --set 'cluster.instances_at_start=[{"model": "opt-6.7b", "count": 5}]')");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("cluster.instances_at_start[0].count: 5 instances of \"opt-6.7b\" (1 GPU each) "
+                                  "do not fit: after 4"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  const auto ok = run_slsim("validate " + config.string() +
+                            R"( --set 'cluster.instances_at_start=[{"model": "opt-6.7b", "count": 4}]')");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  const auto example = run_slsim("validate " + std::string(SLSIM_SOURCE_DIR) + "/examples/warm-start.json");
+  EXPECT_EQ(example.exit_code, 0) << example.output;
+}
+
 }  // namespace slsim

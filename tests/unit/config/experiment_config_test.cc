@@ -209,4 +209,92 @@ TEST(ExperimentConfigLimits, AMissingCatalogueFolderIsNamedRatherThanAnEmptyList
   EXPECT_THAT(error_of(doc), HasSubstr("is missing"));
 }
 
+TEST(StartState, InstancesAtStartGoRoundRobinOverTheirServersWithTheirFlag) {
+  Json doc = minimal();
+  doc["cluster"]["instances_at_start"] =
+      Json::parse(R"([{"model": "opt-13b", "count": 3}, {"model": "opt-13b", "servers": [1], "pinned": true}])");
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.instances_at_start.size(), 4u);
+  const std::vector<uint32_t> servers{0, 1, 0, 1};
+  for (size_t i = 0; i < servers.size(); ++i) {
+    EXPECT_EQ(r.instances_at_start[i].server, ServerId(servers[i])) << i;
+    EXPECT_EQ(r.instances_at_start[i].model, ModelId(0));
+    EXPECT_EQ(r.instances_at_start[i].pinned, i == 3) << i;
+  }
+  // Written back in full, defaults included, so config.json reproduces them.
+  const Json written = r.to_json(".")["cluster"]["instances_at_start"][0];
+  EXPECT_EQ(written["pinned"], false);
+  EXPECT_TRUE(written["server_group"].is_null());
+}
+
+TEST(StartState, ServersAreIndicesWithinTheirGroupWhenOneIsNamed) {
+  Json doc = minimal();
+  doc["cluster"]["server_groups"].push_back({{"profile", "serverlessllm-testbed-a40"}, {"count", 2}});
+  doc["cluster"]["instances_at_start"] = Json::parse(R"([{"model": "opt-13b", "server_group": 1, "servers": [1]}])");
+  doc["cluster"]["checkpoints_at_start"] = Json::parse(R"([{"model": "opt-13b", "tier": "ssd", "server_group": 1}])");
+  const auto r = resolve_experiment(doc, ".");
+  ASSERT_EQ(r.instances_at_start.size(), 1u);
+  EXPECT_EQ(r.instances_at_start[0].server, ServerId(3));
+  ASSERT_EQ(r.checkpoints_at_start.size(), 2u);
+  EXPECT_EQ(r.checkpoints_at_start[0].server, ServerId(2));
+  EXPECT_EQ(r.checkpoints_at_start[1].server, ServerId(3));
+  EXPECT_EQ(r.checkpoints_at_start[1].tier, Tier::ssd);
+  EXPECT_EQ(r.checkpoints_at_start[1].part.bytes, r.models[0].spec.checkpoint_bytes());
+}
+
+TEST(StartState, AStartStateThatCannotBeMetIsRefusedWithItsJsonPath) {
+  const auto refused = [](const char* key, const char* value) {
+    Json doc = minimal();
+    doc["cluster"][key] = Json::parse(value);
+    return error_of(doc);
+  };
+  // Two servers of four A40s, opt-13b on one GPU each: eight fit, a ninth does not.
+  EXPECT_THAT(refused("instances_at_start", R"([{"model": "opt-13b", "count": 9}])"),
+              HasSubstr("cluster.instances_at_start[0].count: 9 instances of \"opt-13b\" (1 GPU each) do not fit: "
+                        "after 8, no server of the cluster that holds the model has 1 GPU free"));
+  EXPECT_THAT(refused("instances_at_start", R"([{"model": "opt-13b", "count": 4}, {"model": "opt-13b", "count": 5}])"),
+              HasSubstr("cluster.instances_at_start[1].count: 5 instances"));
+  EXPECT_THAT(refused("instances_at_start", R"([{"model": "opt-13b", "servers": [0, 2]}])"),
+              HasSubstr("cluster.instances_at_start[0].servers[1]: expected the index of a server of the cluster "
+                        "(below 2), got 2"));
+  EXPECT_THAT(refused("instances_at_start", R"([{"model": "opt-13b", "server_group": 1}])"),
+              HasSubstr("cluster.instances_at_start[0].server_group: expected an index in cluster.server_groups "
+                        "(below 1), got 1"));
+  EXPECT_THAT(refused("instances_at_start", R"([{"model": "opt-1.3b"}])"),
+              HasSubstr("cluster.instances_at_start[0].model: \"opt-1.3b\" is not one of the models (opt-13b)"));
+  EXPECT_THAT(refused("instances_at_start", R"([{"count": 1}])"),
+              HasSubstr("cluster.instances_at_start[0].model: missing"));
+  EXPECT_THAT(refused("checkpoints_at_start", R"([{"model": "opt-13b", "tier": "hbm"}])"),
+              HasSubstr("cluster.checkpoints_at_start[0].tier: unknown value \"hbm\""));
+}
+
+TEST(StartState, AServerWhoseGpusCannotHoldTheModelIsNoPlaceForAnInstanceAtStart) {
+  Json doc = minimal();
+  doc["cluster"]["server_groups"].push_back(
+      {{"profile", "serverlessllm-testbed-a40"}, {"gpu", {{"memory_bytes", 1'000'000'000}}}});
+  doc["cluster"]["instances_at_start"] = Json::parse(R"([{"model": "opt-13b", "server_group": 1}])");
+  EXPECT_THAT(error_of(doc), HasSubstr("cluster.instances_at_start[0].server_group: no server of "
+                                       "cluster.server_groups[1] holds \"opt-13b\" at tensor_parallel 1"));
+}
+
+TEST(StartState, CheckpointsAtStartMustFitTheirCaches) {
+  Json small = minimal();
+  small["cluster"]["server_groups"][0]["server"] = {{"dram_cache_bytes", 1'000'000'000}};
+  small["cluster"]["checkpoints_at_start"] = Json::parse(R"([{"model": "opt-13b", "servers": [1]}])");
+  EXPECT_THAT(error_of(small), HasSubstr("cluster.checkpoints_at_start[0]: the dram cache of server 1 "
+                                         "(serverlessllm-testbed-a40) holds 1000000000 bytes, but the checkpoints "
+                                         "listed for it at start take"));
+  // Listed twice, a checkpoint takes its room once: opt-13b's 26 GB fit a 30 GB cache.
+  Json twice = minimal();
+  twice["cluster"]["server_groups"][0]["server"] = {{"dram_cache_bytes", 30'000'000'000}};
+  twice["cluster"]["checkpoints_at_start"] =
+      Json::parse(R"([{"model": "opt-13b", "servers": [0]}, {"model": "opt-13b", "tier": "dram"}])");
+  EXPECT_EQ(resolve_experiment(twice, ".").checkpoints_at_start.size(), 3u);
+  Json none = minimal();
+  none["policies"] = Json::parse(R"({"ssd_cache": {"name": "none"}})");
+  none["cluster"]["checkpoints_at_start"] = Json::parse(R"([{"model": "opt-13b", "tier": "ssd"}])");
+  EXPECT_THAT(error_of(none),
+              HasSubstr("cluster.checkpoints_at_start[0].tier: policies.ssd_cache `none` keeps nothing in the cache"));
+}
+
 }  // namespace slsim

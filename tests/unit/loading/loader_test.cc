@@ -290,16 +290,28 @@ TEST(Loader, ALoadRecordsThePartsItPutInDramAndADropTakesThemOut) {
 
 TEST(Loader, ACheckpointStagedOnTheSsdLoadsFromItWithoutEvictingAnother) {
   Bench b(ideal());
-  EXPECT_TRUE(b.loader.stage_on_ssd(kServer, CheckpointPart{CheckpointId(5), 2'000'000'000, 1}));
+  EXPECT_TRUE(b.loader.stage(kServer, CheckpointPart{CheckpointId(5), 2'000'000'000, 1}, Tier::ssd));
   b.load(0, 5, 2.0, {0});
   b.sim.run();
   EXPECT_EQ(b.tier(0), Tier::ssd);
   EXPECT_DOUBLE_EQ(b.done_s(0), 0.5);  // 2 GB at the SSD's 4 GB/s, no download
   // The test server's SSD cache is 2^40 bytes; a checkpoint of that size does not fit beside the
   // staged 2 GB, and staging never evicts.
-  EXPECT_FALSE(b.loader.stage_on_ssd(kServer, CheckpointPart{CheckpointId(6), int64_t{1} << 40, 1}));
+  EXPECT_FALSE(b.loader.stage(kServer, CheckpointPart{CheckpointId(6), int64_t{1} << 40, 1}, Tier::ssd));
   EXPECT_TRUE(b.loader.ssd(kServer).contains(CheckpointId(5)));
   EXPECT_FALSE(b.loader.ssd(kServer).contains(CheckpointId(6)));
+}
+
+TEST(Loader, ACheckpointStagedInDramLoadsFromItAtTheHostLinksBandwidthAndIsNoPreload) {
+  Bench b(ideal());
+  EXPECT_TRUE(b.loader.stage(kServer, CheckpointPart{CheckpointId(5), 2'000'000'000, 1}, Tier::dram));
+  EXPECT_FALSE(b.loader.ssd(kServer).contains(CheckpointId(5)));
+  b.load(0, 5, 2.0, {0});
+  b.sim.run();
+  EXPECT_EQ(b.tier(0), Tier::dram);
+  EXPECT_DOUBLE_EQ(b.done_s(0), 0.02);  // 2 GB at the host link's 100 GB/s
+  EXPECT_FALSE(b.recorder.done.at(InstanceId(0)).second.preloaded);
+  EXPECT_FALSE(b.recorder.done.at(InstanceId(0)).second.cached_in_dram(0));  // there before the load
 }
 
 }  // namespace slsim
