@@ -33,7 +33,8 @@ usage: slsim <command> [options]
 
 commands:
   run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] [--check-invariants]
-      [--progress|--no-progress]       replay one experiment and write its results
+      [--no-memory-check] [--progress|--no-progress]
+                                       replay one experiment and write its results
   validate CONFIG [--set k=v]...       check a config without running it
   sweep CONFIG --grid k=v1,v2 [--zip 'k1=a,b;k2=c,d'] [-j N] [-o DIR] [--progress|--no-progress]
                                        run every point of a parameter grid (resumable) into sweep.csv
@@ -73,13 +74,15 @@ int run_command(const std::vector<std::string>& args) {
       "timeline", po::value<std::string>(),
       "also write a Chrome/Perfetto trace of instances, loads and batches to FILE")(
       "check-invariants", "verify the simulator's invariants after every event; stop at the first broken one (exit 1)")(
+      "no-memory-check",
+      "run even when the estimated memory exceeds the memory available (same as --set check_memory=false)")(
       "progress", "show a progress line on stderr even when it is not a terminal")(
       "no-progress", "show no progress line, even on a terminal");
   po::positional_options_description positional;
   positional.add("config", 1);
   const auto cl = parse(args, options, positional,
                         "usage: slsim run CONFIG [-o DIR] [--set k=v]... [--skip-bad N] [--timeline FILE] "
-                        "[--check-invariants] [--progress|--no-progress]");
+                        "[--check-invariants] [--no-memory-check] [--progress|--no-progress]");
   if (cl.help) return 0;
   const bool show_progress =
       progress_wanted(progress_option(cl.values.count("progress") != 0, cl.values.count("no-progress") != 0));
@@ -99,6 +102,7 @@ int run_command(const std::vector<std::string>& args) {
       overrides.push_back(fmt::format("workload.sources.{}.skip_bad={}", i, skip));
   }
   if (cl.values.count("check-invariants")) overrides.push_back("check_invariants=true");
+  if (cl.values.count("no-memory-check")) overrides.push_back("check_memory=false");
   const ResolvedExperiment experiment = load_experiment(cl.values["config"].as<std::string>(), overrides);
   for (const std::string& warning : experiment.warnings) std::cerr << "slsim run: warning: " << warning << "\n";
   const std::string out =

@@ -214,6 +214,7 @@ struct ExperimentConfig {
   MetricsParams metrics;
   OutputConfig output;
   bool check_invariants = false;
+  bool check_memory = true;
   std::string slsim_version;
 
   template <class V>
@@ -235,6 +236,9 @@ struct ExperimentConfig {
     v.object("output", output, "what to write");
     v.field("check_invariants", check_invariants,
             "verify the simulator's invariants after every event and stop at the first broken one (slow)");
+    v.field("check_memory", check_memory,
+            "refuse a run whose estimated memory exceeds the memory available, and stop one whose requests in "
+            "flight outgrow it (exit 2, no results)");
     v.field("slsim_version", slsim_version, "the slsim that wrote this resolved config; informational");
   }
   // The name is the default output folder results/<name>: one path segment, never a way out.

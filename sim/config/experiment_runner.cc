@@ -11,6 +11,7 @@
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/flow_network.h"
 #include "sim/cluster/topology.h"
+#include "sim/config/memory_estimate.h"
 #include "sim/config/version.h"
 #include "sim/control/control_plane.h"
 #include "sim/core/errors.h"
@@ -71,7 +72,8 @@ void stage_on_ssds(Loader& loader, const std::vector<ServedModel>& models, size_
 // Counts arrivals and finished requests for a progress callback and hands it a snapshot.
 class ProgressReporter final : public ServingObserver, public ProgressObserver {
  public:
-  ProgressReporter(const RunProgressCallback& callback, std::optional<Time> horizon) : callback_(callback) {
+  ProgressReporter(const RunProgressCallback& callback, std::optional<Time> horizon, const Simulator& sim)
+      : callback_(callback), sim_(sim) {
     snapshot_.horizon = horizon;
   }
   void on_arrival(const Request&) override { ++snapshot_.arrived; }
@@ -79,6 +81,7 @@ class ProgressReporter final : public ServingObserver, public ProgressObserver {
   void on_finished(const RequestOutcome&) override { ++snapshot_.finished; }
   void on_progress(Time now) override {
     snapshot_.simulated = now;
+    snapshot_.events_handled = sim_.events_handled();
     callback_(snapshot_);
   }
   void finish(Time now) {
@@ -88,7 +91,40 @@ class ProgressReporter final : public ServingObserver, public ProgressObserver {
 
  private:
   const RunProgressCallback& callback_;
+  const Simulator& sim_;
   RunProgress snapshot_;
+};
+
+// Stops a run whose requests in flight (a backlog the cluster does not keep up with) would
+// outgrow the memory left beside the run's structure: the pre-run estimate counts only full
+// batches, since whether a backlog forms is what the run finds out.
+class MemoryGuard final : public ServingObserver {
+ public:
+  MemoryGuard(const Simulator& sim, const MemoryEstimate& estimate, int64_t available_bytes)
+      : sim_(sim),
+        estimate_(estimate),
+        available_bytes_(available_bytes),
+        limit_(max_requests_in_flight(estimate, available_bytes)) {}
+  void on_arrival(const Request&) override {
+    if (++in_flight_ <= limit_) return;
+    throw InputError(fmt::format(
+        "at {:.3f} simulated s, {} requests are in flight (the cluster does not keep up with the arrivals), "
+        "{} each beside the run's {}: more than the {} of memory available; give the cluster more servers "
+        "or instances, lower the rate or router.max_queued_per_model, shorten duration_s, or pass "
+        "--no-memory-check (--set check_memory=false) to run it anyway",
+        sim_.now().seconds(), in_flight_, format_bytes(static_cast<double>(estimate_.bytes_per_request)),
+        format_bytes(static_cast<double>(estimate_.structure_bytes)),
+        format_bytes(static_cast<double>(available_bytes_))));
+  }
+  void on_rejected(const Request&, const char*) override { --in_flight_; }
+  void on_finished(const RequestOutcome&) override { --in_flight_; }
+
+ private:
+  const Simulator& sim_;
+  const MemoryEstimate& estimate_;
+  int64_t available_bytes_;
+  int64_t limit_;
+  int64_t in_flight_ = 0;
 };
 
 }  // namespace
@@ -115,6 +151,15 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
     if (under_folder && !timeline_in_set)
       throw InputError("--timeline " + timeline.string() + ": is in a subfolder of the output folder " +
                        folder.string() + ", which a run replaces as a whole");
+  }
+  // Before anything is written: a run that cannot fit is refused, not started.
+  const std::optional<int64_t> available = c.check_memory ? available_memory_bytes() : std::nullopt;
+  const bool memory_checked = available.has_value();
+  const int64_t available_bytes = available.value_or(0);
+  MemoryEstimate memory;
+  if (memory_checked) {
+    memory = estimate_run_memory_bytes(experiment);
+    check_run_memory(memory, available_bytes);
   }
   ResultSet results(folder, result_names);
   const RandomStreams random(static_cast<uint64_t>(c.seed));
@@ -184,8 +229,13 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   }
   std::optional<Time> horizon;
   if (c.duration_s) horizon = Time::from_seconds(*c.duration_s);
-  ProgressReporter reporter(progress, horizon);
+  ProgressReporter reporter(progress, horizon, sim);
   if (progress) observers.push_back(&reporter);
+  std::unique_ptr<MemoryGuard> memory_guard;
+  if (memory_checked) {
+    memory_guard = std::make_unique<MemoryGuard>(sim, memory, available_bytes);
+    observers.push_back(memory_guard.get());
+  }
   ObserverFanOut observer(observers);
 
   ControlPlane control(sim, cluster, loader, experiment.models, c.engine, c.router, std::move(policies), source,
@@ -216,7 +266,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   summary["name"] = c.name;
   summary["seed"] = c.seed;
   summary["simulated_s"] = sim.now().seconds();
-  summary["events"] = sim.events_handled();
+  // Skipped ticks count as the events they stand for, so the figure does not depend on skipping.
+  summary["events"] = sim.events_handled() + static_cast<uint64_t>(control.elided_ticks());
   summary.update(recorder.summary(sim.now()));
   Json caches = Json::object();
   for (const auto& [tier, pick] : {std::pair{"dram", &Loader::dram}, std::pair{"ssd", &Loader::ssd}}) {

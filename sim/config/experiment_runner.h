@@ -20,6 +20,7 @@ struct RunProgress {
   std::optional<Time> horizon;  // duration_s, when the config sets one
   int64_t arrived = 0;          // requests that have arrived
   int64_t finished = 0;         // of those, completed or rejected
+  uint64_t events_handled = 0;  // events the loop handled (summary.json's `events` adds skipped ticks)
   bool done = false;            // the last call of a run
 };
 using RunProgressCallback = std::function<void(const RunProgress&)>;

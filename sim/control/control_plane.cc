@@ -196,19 +196,49 @@ void ControlPlane::autoscale_tick() {
   const bool active = next_arrival_ || !in_flight_.empty();
   stop_if_no_progress_possible();
   bool above_floor = false;
+  bool changed = false;
   for (const ModelId model : instances_.model_ids()) {
+    const ModelState& m = instances_.model(model);
+    const int64_t ready = m.ready();
+    const int64_t starting = m.starting();
     scale_to_target(model, active);
     // Those a request at the start has kept busy have been through went_idle() already.
     for (const InstanceId id : at_start_before_first_tick_) {
       const Instance& inst = instances_.instance(id);
       if (inst.model == model && inst.at_start && inst.state == InstanceState::idle && !inst.served_any) went_idle(id);
     }
-    const ModelState& m = instances_.model(model);
+    changed = changed || m.ready() != ready || m.starting() != starting;
     // Pinned instances never go, so they do not keep the ticks going.
     if (m.ready() + m.starting() - m.pinned() > policies_.autoscaler->floor_instances()) above_floor = true;
   }
   at_start_before_first_tick_.clear();
-  if (active || above_floor) sim_.schedule_in(policies_.autoscaler->tick_interval(), handler_, kAutoscaleTick, 0);
+  if (!active && !above_floor) return;
+  const Time interval = policies_.autoscaler->tick_interval();
+  const int64_t skipped = changed ? 0 : ticks_to_skip(interval);
+  elided_ticks_ += skipped;
+  sim_.schedule_in(Time::from_ns(interval.ns() * (skipped + 1)), handler_, kAutoscaleTick, 0);
+}
+
+int64_t ControlPlane::ticks_to_skip(Time interval) const {
+  // Quiet: no request in the system, nothing starting, loading or migrating, and the autoscaler
+  // settled for every model. Until the next event nothing then changes what a tick sees, and
+  // it decides as it just did, so the ticks up to one window (and a tick) before that event
+  // are skipped: the ticks after it see the same windows as if none had been.
+  if (!in_flight_.empty()) return 0;
+  Time window;
+  for (const ModelId model : instances_.model_ids()) {
+    const ModelState& m = instances_.model(model);
+    if (m.starting() > 0 || instances_.instances_in(model, InstanceState::loading) > 0 ||
+        instances_.instances_in(model, InstanceState::migrating) > 0)
+      return 0;
+    const std::optional<Time> settled = policies_.autoscaler->settled_window(model, sim_.now());
+    if (!settled) return 0;
+    window = std::max(window, *settled);
+  }
+  const std::optional<Time> next_event = sim_.next_foreground_event_time();
+  if (!next_event) return 0;
+  const Time quiet = *next_event - sim_.now() - window - interval;
+  return quiet > interval ? quiet.ns() / interval.ns() - 1 : 0;
 }
 
 void ControlPlane::stop_if_no_progress_possible() {

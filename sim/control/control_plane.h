@@ -65,6 +65,9 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   void audit() const;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
 
+  // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
+  // with the events handled in summary.json's `events`, which stays what it was before skipping.
+  int64_t elided_ticks() const { return elided_ticks_; }
   // Read-only counts for time series.
   int64_t models() const { return static_cast<int64_t>(instances_.models()); }
   int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(router_.queue(model).size()); }
@@ -91,6 +94,8 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   // ones above it.
   void scale_to_target(ModelId model, bool may_start);
   void autoscale_tick();
+  // Periodic ticks that would change nothing before the next event, skipped (see the .cc).
+  int64_t ticks_to_skip(Time interval) const;
   // Throws when requests wait that no event but a periodic tick can ever serve.
   void stop_if_no_progress_possible();
   // The keep-alive let an idle instance go: released, unless the autoscaler's target keeps it.
@@ -143,6 +148,7 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   // scheduled (autoscale_tick), and for how many ticks.
   std::optional<Time> waiting_on_ticks_since_;
   int64_t ticks_waited_ = 0;
+  int64_t elided_ticks_ = 0;
   RequestCounts counts_;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;

@@ -11,6 +11,7 @@
 
 #include <boost/heap/d_ary_heap.hpp>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 
 #include "sim/core/time.h"
@@ -59,6 +60,17 @@ class EventQueue {
     Event e = heap_.top();
     heap_.pop();
     return e;
+  }
+  // The earliest time of a pending event that `counts` accepts, by a scan (for rare questions).
+  template <class Pred>
+  std::optional<Time> earliest(Pred counts) const {
+    std::optional<Time> earliest;
+    const auto consider = [&](const Event& e) {
+      if (counts(e) && (!earliest || e.time < *earliest)) earliest = e.time;
+    };
+    for (const Event& e : heap_) consider(e);
+    if (lane_full_) consider(lane_);
+    return earliest;
   }
   bool empty() const { return heap_.empty() && !lane_full_; }
   size_t size() const { return heap_.size() + (lane_full_ ? 1 : 0); }

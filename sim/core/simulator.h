@@ -3,6 +3,7 @@
 // that registered for it. Components own their state; the loop owns only the clock.
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sim/core/event_queue.h"
@@ -73,6 +74,13 @@ class Simulator {
   int64_t foreground_pending() const { return foreground_pending_; }
   // The time of the earliest pending event; only while one is pending.
   Time next_event_time() const { return queue_.top().time; }
+  // The time of the earliest pending event of a foreground handler, if any (a scan of the queue
+  // when a background event comes first).
+  std::optional<Time> next_foreground_event_time() const {
+    if (queue_.empty()) return std::nullopt;
+    if (!background_[queue_.top().handler]) return queue_.top().time;
+    return queue_.earliest([this](const Event& e) { return !background_[e.handler]; });
+  }
   void set_observer(EventObserver* observer) { observer_ = observer; }
   // Calls observer->on_progress() after every `every_events` foreground events (>= 1).
   void set_progress(ProgressObserver* observer, uint64_t every_events);

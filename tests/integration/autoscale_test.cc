@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
 #include "test_support.h"
@@ -149,6 +151,25 @@ TEST(Autoscale, TimelineIsTraceEventJsonWithCappedBatches) {
   EXPECT_EQ(names, 1 + 5);  // the server, then each instance's track
   EXPECT_EQ(t["metadata"]["batches"], 2);
   EXPECT_GT(t["metadata"]["dropped_batches"].get<int64_t>(), 0);
+}
+
+// A request 10^7 s after the others: KPA's ticks (every 2 s) would run 5 × 10^6 times through
+// the quiet stretch. Once the windows hold only zeros and the grace period is over, ticks skip to
+// a stable window before the arrival; the summary still counts them among its events (as before
+// skipping), and the arrival is a cold start as it was (the instance scaled to zero long ago).
+TEST(Autoscale, KpaTicksSkipAQuietStretchToAFarArrival) {
+  const auto dir = fresh_dir("as_far_arrival");
+  std::ofstream(dir / "far.csv") << "arrival_s,input_tokens,output_tokens\n0,100,3\n1,100,3\n10000000,100,3\n";
+  auto overrides = periodic((dir / "far.csv").string());
+  overrides.push_back("policies.autoscale.name=kpa");
+  uint64_t handled = 0;
+  const Json s = run_experiment(load_experiment(testdata("hand_computed.json"), overrides), dir / "out", {},
+                                [&handled](const RunProgress& p) { handled = p.events_handled; });
+  EXPECT_EQ(s["completed"], 3);
+  EXPECT_EQ(s["cold_starts"], 2);
+  EXPECT_GT(s["simulated_s"].get<double>(), 1e7);
+  EXPECT_LT(handled, 1000u);
+  EXPECT_GT(s["events"].get<uint64_t>(), 5'000'000u);  // the ticks of 10^7 s at 2 s
 }
 
 }  // namespace slsim

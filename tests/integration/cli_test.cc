@@ -3,8 +3,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "sim/config/experiment_config.h"
+#include "sim/config/memory_estimate.h"
 #include "test_support.h"
 
 namespace slsim {
@@ -213,6 +216,45 @@ TEST(Cli, InstancesAtStartThatDoNotFitExitTwoNamingThePathAndWriteNothing) {
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   const auto example = run_slsim("validate " + std::string(SLSIM_SOURCE_DIR) + "/examples/warm-start.json");
   EXPECT_EQ(example.exit_code, 0) << example.output;
+}
+
+// The estimate before the run against an injected amount of available memory: refused with
+// exit 2 and nothing written, the estimate and its parts named; --no-memory-check runs it.
+TEST(Cli, ARunEstimatedAboveTheAvailableMemoryIsRefusedAndWritesNothing) {
+  const auto dir = fresh_dir("cli_memory");
+  const auto config = config_with_trace(dir, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.5,100,10\n");
+  const std::string out = (dir / "out").string();
+  const std::string tiny = "SLSIM_AVAILABLE_MEMORY_BYTES=1048576 ";
+  const auto refused = run_slsim_with_env(tiny, "run " + config.string() + " -o " + out);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("the run would need about 12."));
+  EXPECT_THAT(refused.output, HasSubstr("for 4 GPUs on 1 servers"));
+  EXPECT_THAT(refused.output, HasSubstr("more than the 1.0 MiB of memory available"));
+  EXPECT_THAT(refused.output, HasSubstr("--no-memory-check"));
+  EXPECT_FALSE(fs::exists(out));
+  const auto forced = run_slsim_with_env(tiny, "run " + config.string() + " -o " + out + " --no-memory-check");
+  EXPECT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_TRUE(fs::exists(dir / "out/summary.json"));
+}
+
+// A backlog the estimate does not count (all requests waiting for the first cold start) stops
+// the run once the requests in flight outgrow the memory beside its structure.
+TEST(Cli, ABacklogBeyondTheAvailableMemoryStopsTheRunAndWritesNothing) {
+  const auto dir = fresh_dir("cli_memory_backlog");
+  std::string trace = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+  for (int i = 0; i < 50; ++i) trace += "2023-11-16 18:17:03.5,100,10\n";
+  const auto config = config_with_trace(dir, trace);
+  const std::vector<std::string> overrides{"engine.max_num_seqs=1"};
+  const MemoryEstimate estimate = estimate_run_memory_bytes(load_experiment(config, overrides));
+  ASSERT_EQ(estimate.requests_in_flight, 4);  // 4 one-GPU instances, one sequence each
+  // Room for 10 requests in flight beside the structure: the estimate passes, the backlog of 50 does not.
+  const int64_t available = estimate.structure_bytes + 10 * estimate.bytes_per_request;
+  const std::string out = (dir / "out").string();
+  const auto r = run_slsim_with_env("SLSIM_AVAILABLE_MEMORY_BYTES=" + std::to_string(available) + " ",
+                                    "run " + config.string() + " -o " + out + " --set engine.max_num_seqs=1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("11 requests are in flight (the cluster does not keep up"));
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace slsim

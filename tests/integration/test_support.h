@@ -40,8 +40,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-inline CommandResult run_slsim(const std::string& args) {
-  const std::string command = std::string(SLSIM_BINARY) + " " + args + " 2>&1";
+// `env`: assignments the shell puts before the command, e.g. "NAME=value ".
+inline CommandResult run_slsim_with_env(const std::string& env, const std::string& args) {
+  const std::string command = env + std::string(SLSIM_BINARY) + " " + args + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   std::array<char, 4096> buffer;
@@ -50,5 +51,7 @@ inline CommandResult run_slsim(const std::string& args) {
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
+
+inline CommandResult run_slsim(const std::string& args) { return run_slsim_with_env("", args); }
 
 }  // namespace slsim::testing_support

@@ -9,6 +9,7 @@
 // it once the keep-alive policy has let them go.
 
 #include <cstdint>
+#include <optional>
 
 #include "sim/core/registry.h"
 #include "sim/policy/views.h"
@@ -34,6 +35,12 @@ class Autoscaler {
   // The fewest instances per model it keeps with no demand at all; once the workload is over,
   // ticks stop when every model is down to it.
   virtual int64_t floor_instances() const { return 0; }
+  // With no demand (no request in the system, no arrival since the last tick) and the model's
+  // instances unchanged, whether every further tick would return the same target and change no
+  // state a later decision reads, except the samples a window records (all equal): then how far
+  // back a decision looks, so that ticks skipped through a quiet stretch can resume that long
+  // before the next event with the windows holding what they would have. nullopt: ticks must run.
+  virtual std::optional<Time> settled_window(ModelId /*model*/, Time /*now*/) const { return std::nullopt; }
   virtual void on_arrival(ModelId /*model*/, Time /*now*/) {}
   // An instance of `model` became ready `duration` after placement.
   virtual void on_load(ModelId /*model*/, Time /*duration*/) {}

@@ -69,4 +69,15 @@ int64_t KnativeDecider::decide(ModelId model, Time now, double metric, int64_t r
   return in_grace && ready > 0 ? 1 : 0;
 }
 
+std::optional<Time> KnativeDecider::settled_window(ModelId model, Time now) const {
+  const ModelState& s = state_[model];
+  if (s.panic_since) return std::nullopt;
+  for (const Sample& sample : s.samples)
+    if (sample.value != 0) return std::nullopt;
+  // Desired 0: zero_since stays, and once the grace period is over the decision stays 0.
+  if (s.zero_since && now - *s.zero_since < Time::from_seconds(windows_.scale_to_zero_grace_period_s))
+    return std::nullopt;
+  return Time::from_seconds(windows_.stable_window_s);
+}
+
 }  // namespace slsim

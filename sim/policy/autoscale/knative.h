@@ -56,6 +56,9 @@ class KnativeDecider {
   // One tick: records `metric` (the model's demand now) and returns the desired instances.
   int64_t decide(ModelId model, Time now, double metric, int64_t ready);
   bool panicking(ModelId model) const { return state_[model].panic_since.has_value(); }
+  // Autoscaler::settled_window: every sample in the window 0, not panicking, and past the
+  // scale-to-zero grace period (or held above zero by min_scale): the stable window.
+  std::optional<Time> settled_window(ModelId model, Time now) const;
   Time tick() const { return Time::from_seconds(windows_.tick_s); }
   int64_t min_scale() const { return windows_.min_scale; }
 
@@ -98,6 +101,9 @@ class KpaAutoscaler final : public Autoscaler {
     return decider_.decide(d.model, d.now, static_cast<double>(d.queued_requests + d.outstanding_requests),
                            d.ready_instances);
   }
+  std::optional<Time> settled_window(ModelId model, Time now) const override {
+    return decider_.settled_window(model, now);
+  }
   bool panicking(ModelId model) const { return decider_.panicking(model); }
 
  private:
@@ -127,6 +133,10 @@ class RpsAutoscaler final : public Autoscaler {
     const double rate = static_cast<double>(arrivals_[d.model]) / decider_.tick().seconds();
     arrivals_[d.model] = 0;
     return decider_.decide(d.model, d.now, rate, d.ready_instances);
+  }
+  // Arrivals counted since the last tick are demand too.
+  std::optional<Time> settled_window(ModelId model, Time now) const override {
+    return arrivals_[model] == 0 ? decider_.settled_window(model, now) : std::nullopt;
   }
   bool panicking(ModelId model) const { return decider_.panicking(model); }
 

@@ -32,6 +32,7 @@ class FixedAutoscaler final : public Autoscaler {
   Time tick_interval() const override { return Time::from_seconds(params_.tick_s); }
   int64_t desired_instances(const ModelDemand&) override { return params_.instances; }
   int64_t floor_instances() const override { return params_.instances; }
+  std::optional<Time> settled_window(ModelId, Time) const override { return Time::zero(); }
 
  private:
   Params params_;

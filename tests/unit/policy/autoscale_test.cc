@@ -84,6 +84,34 @@ TEST(KpaAutoscaler, ScaleToZeroWaitsForTheGracePeriodAndNeverStartsFromIt) {
   EXPECT_EQ(kpa.desired_instances(demand(30, 1, 0)), 0);  // 30 s since demand first asked for zero
 }
 
+// Ticks may be skipped through a quiet stretch only once a decision no longer changes: every
+// sample in the window zero, no panic, the grace period over.
+TEST(KpaAutoscaler, SettlesOnlyWhenTheWindowIsAllZeroAndTheGraceIsOver) {
+  const auto a = make("kpa");
+  const ModelId m(0);
+  EXPECT_EQ(a->desired_instances(demand(0, 1, 5)), 1);
+  for (double t = 2; t <= 58; t += 2) EXPECT_EQ(a->desired_instances(demand(t, 1, 0)), 1);
+  EXPECT_EQ(a->settled_window(m, at_s(58)), std::nullopt);  // the sample of 5 at 0 is in the window
+  // At 60 it leaves the window: demand asks for zero, and the grace period (30 s) keeps the
+  // last instance until 90.
+  for (double t = 60; t <= 88; t += 2) EXPECT_EQ(a->desired_instances(demand(t, 1, 0)), 1);
+  EXPECT_EQ(a->settled_window(m, at_s(88)), std::nullopt);
+  EXPECT_EQ(a->desired_instances(demand(90, 1, 0)), 0);
+  EXPECT_EQ(a->settled_window(m, at_s(90)), at_s(60));  // the stable window
+  EXPECT_EQ(make("fixed")->settled_window(m, at_s(0)), Time::zero());
+  EXPECT_EQ(make("on-demand")->settled_window(m, at_s(0)), std::nullopt);
+  EXPECT_EQ(make("predictive")->settled_window(m, at_s(0)), std::nullopt);
+}
+
+TEST(RpsAutoscaler, ArrivalsSinceTheLastTickKeepItUnsettled) {
+  const auto a = make("rps");
+  const ModelId m(0);
+  for (double t = 0; t <= 100; t += 2) a->desired_instances(demand(t, 0, 0));
+  EXPECT_EQ(a->settled_window(m, at_s(100)), at_s(60));
+  a->on_arrival(m, at_s(101));
+  EXPECT_EQ(a->settled_window(m, at_s(101)), std::nullopt);
+}
+
 TEST(RpsAutoscaler, TargetsArrivalsPerSecondPerInstance) {
   const auto a = make("rps", {{"target_rps", 10}, {"target_utilization_percentage", 100}});
   // 50 arrivals in one 2 s tick: 25/s over a one-sample window -> 3 instances (panic too).
