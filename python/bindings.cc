@@ -76,6 +76,7 @@ std::pair<std::string, std::vector<std::pair<std::string, std::string>>> sweep(
     const std::vector<std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>>>& axes,
     const std::string& output, int threads) {
   std::vector<SweepAxis> sweep_axes;
+  sweep_axes.reserve(axes.size());
   for (const auto& [keys, values] : axes) sweep_axes.push_back(SweepAxis{keys, values});
   if (sweep_axes.empty()) throw InputError("expected at least one grid or zip axis");
   if (threads < 1) throw InputError("jobs: expected a count >= 1");
@@ -99,6 +100,7 @@ std::pair<std::string, std::vector<std::pair<std::string, std::string>>> sweep(
   const std::string csv = sweep_csv(points, result.summaries, errors);
   write_file_atomically(out_dir / "sweep.csv", csv);
   std::vector<std::pair<std::string, std::string>> failures;
+  failures.reserve(errors.size());
   for (const auto& [i, message] : errors) failures.emplace_back(points[i].folder, message);
   return {csv, failures};
 }
