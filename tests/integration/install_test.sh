@@ -2,7 +2,8 @@
 # `cmake --install` into a temporary prefix: the installed slsim runs the bundled example from
 # another folder, reading the catalogue installed beside it (not the source tree); a copy of
 # the binary outside any prefix falls back to the source tree; SLSIM_CATALOG_DIR overrides both.
-# With PYTHON (and the module built), the installed Python package reads the installed catalogue too.
+# `slsim report` runs the report.py installed beside it; with PYTHON (and the module built), the
+# installed Python package reads the installed catalogue too.
 # Usage: install_test.sh CMAKE BUILD_DIR [PYTHON]
 set -euo pipefail
 cmake=$1
@@ -27,6 +28,11 @@ mkdir "$tmp/elsewhere"
 cd "$tmp/elsewhere"
 "$tmp/prefix/bin/slsim" run "$example" --set duration_s=30 -o out >log 2>&1 || fail "the installed run failed: $(cat log)"
 [[ -f out/summary.json ]] || fail "the installed run wrote no out/summary.json"
+
+# The installed report.py, not the source tree's, is the one `slsim report` runs: a stand-in says so.
+printf 'import sys\nprint("installed report.py", *sys.argv[1:])\n' >"$share/scripts/report.py"
+"$tmp/prefix/bin/slsim" report out -o r.html >log 2>&1 || fail "the installed slsim report failed: $(cat log)"
+grep -qx "installed report.py out -o r.html" log || fail "slsim report did not run the installed script: $(cat log)"
 
 packages=$tmp/prefix/lib/python3/dist-packages
 if [[ -n $python && -d $packages/slsim ]]; then
