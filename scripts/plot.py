@@ -332,26 +332,34 @@ def sweep(args):
 
 
 BREAKDOWN_TIERS = ["gpu", "dram", "ssd", "remote"]
+BREAKDOWN_NAMES = ["queue"] + [f"load ({t})" for t in BREAKDOWN_TIERS] + ["migration", "other"]
+
+
+def breakdown_means(run):
+    """The cold-started requests of a run and the mean over them of each component of the wait:
+    (count, {component: seconds}), the components in BREAKDOWN_NAMES order."""
+    rows = [r for r in read_rows(os.path.join(run, "requests.csv")) if r.get("cold_start") in ("1", "true")]
+    sums = dict.fromkeys(BREAKDOWN_NAMES, 0.0)
+    for r in rows:
+        queue, load = number(r.get("queue_s")) or 0.0, number(r.get("load_s")) or 0.0
+        migration = number(r.get("migration_s")) or 0.0
+        sums["queue"] += queue
+        tier = r.get("load_tier", "")
+        sums[f"load ({tier})" if tier in BREAKDOWN_TIERS else "other"] += load
+        sums["migration"] += migration
+        sums["other"] += max(0.0, (number(r.get("cold_start_s")) or 0.0) - queue - load - migration)
+    return len(rows), {n: sums[n] / len(rows) if rows else 0.0 for n in BREAKDOWN_NAMES}
 
 
 def breakdown(args):
     """Mean over cold-started requests of each component of the wait, stacked per run."""
     labels, components = [], {}
-    names = ["queue"] + [f"load ({t})" for t in BREAKDOWN_TIERS] + ["migration", "other"]
+    names = BREAKDOWN_NAMES
     for run in args.runs:
-        rows = [r for r in read_rows(os.path.join(run, "requests.csv")) if r.get("cold_start") in ("1", "true")]
-        sums = dict.fromkeys(names, 0.0)
-        for r in rows:
-            queue, load = number(r.get("queue_s")) or 0.0, number(r.get("load_s")) or 0.0
-            migration = number(r.get("migration_s")) or 0.0
-            sums["queue"] += queue
-            tier = r.get("load_tier", "")
-            sums[f"load ({tier})" if tier in BREAKDOWN_TIERS else "other"] += load
-            sums["migration"] += migration
-            sums["other"] += max(0.0, (number(r.get("cold_start_s")) or 0.0) - queue - load - migration)
-        labels.append(f"{run_label(run)}\n(n={len(rows)})")
+        count, means = breakdown_means(run)
+        labels.append(f"{run_label(run)}\n(n={count})")
         for n in names:
-            components.setdefault(n, []).append(sums[n] / len(rows) if rows else 0.0)
+            components.setdefault(n, []).append(means[n])
     fig, ax = pyplot().subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
     bottom = [0.0] * len(labels)
     for n in names:
@@ -367,25 +375,33 @@ def breakdown(args):
     save(fig, args.output)
 
 
-def timeline(args):
-    """timeseries.csv: a time_s column and numeric series (instances, GPUs busy/idle/loading, queues)."""
-    path = os.path.join(args.run, "timeseries.csv") if os.path.isdir(args.run) else args.run
+def read_timeseries(run, series=None):
+    """A run's timeseries.csv (or the file itself) as (times, panels): panels are lists of
+    (column, values), the counts first, then the GPU series; `series` picks columns (default:
+    every numeric one)."""
+    path = os.path.join(run, "timeseries.csv") if os.path.isdir(run) else run
     rows = read_rows(path)
     if not rows or "time_s" not in rows[0]:
         sys.exit(f"plot.py: {path}: expected a header with a time_s column")
-    series = args.series or [c for c in rows[0] if c != "time_s" and number(rows[0][c]) is not None]
+    series = series or [c for c in rows[0] if c != "time_s" and number(rows[0][c]) is not None]
     missing = [c for c in series if c not in rows[0]]
     if missing:
         sys.exit(f"plot.py: {path}: no column {', '.join(missing)}; columns are {', '.join(rows[0])}")
     times = [float(r["time_s"]) for r in rows]
     gpu = [c for c in series if "gpu" in c.lower()]
     other = [c for c in series if c not in gpu]
-    panels = [p for p in (other, gpu) if p]
+    panels = [[(c, [number(r[c]) or 0.0 for r in rows]) for c in p] for p in (other, gpu) if p]
+    return times, panels
+
+
+def timeline(args):
+    """timeseries.csv: a time_s column and numeric series (instances, GPUs busy/idle/loading, queues)."""
+    times, panels = read_timeseries(args.run, args.series)
     fig, axes = pyplot().subplots(len(panels), 1, figsize=(8, 2.8 * len(panels) + 0.8), sharex=True, squeeze=False)
     for ax, columns in zip(axes[:, 0], panels):
-        for c in columns:
-            ax.step(times, [number(r[c]) or 0.0 for r in rows], where="post", label=c)
-        ax.set_ylabel("GPUs" if columns is gpu else "count")
+        for c, values in columns:
+            ax.step(times, values, where="post", label=c)
+        ax.set_ylabel("GPUs" if any("gpu" in c.lower() for c, _ in columns) else "count")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
     axes[-1, 0].set_xlabel("simulated time (s)")
@@ -413,6 +429,15 @@ def held_gpu_hours(gpu_seconds):
     return sum(v for state, v in gpu_seconds.items() if state != "free") / 3600.0
 
 
+def mark_pareto(points, metric):
+    """Sets each point's `pareto` (on the front when no other point is at least as good on both
+    gpu_hours and `metric` and better on one) and sorts them along the front."""
+    for p in points:
+        p["pareto"] = not any(o["gpu_hours"] <= p["gpu_hours"] and o[metric] <= p[metric] and
+                              (o["gpu_hours"] < p["gpu_hours"] or o[metric] < p[metric]) for o in points)
+    points.sort(key=lambda p: (p["gpu_hours"], p[metric]))
+
+
 def pareto(args):
     """One point per run folder or sweep.csv row: the GPU-hours held by instances (every state but
     `free`, which is the rest of the cluster) against a latency percentile, as a JSON table (with
@@ -434,11 +459,7 @@ def pareto(args):
                            "gpu_hours": held_gpu_hours({c[len("gpu_seconds."):]: number(row[c]) or 0.0
                                                           for c in row if c.startswith("gpu_seconds.")}),
                            metric: number(row[metric]), "cold_starts": number(row.get("cold_starts"))})
-    # On the front when no other point is at least as good on both axes and better on one.
-    for p in points:
-        p["pareto"] = not any(o["gpu_hours"] <= p["gpu_hours"] and o[metric] <= p[metric] and
-                              (o["gpu_hours"] < p["gpu_hours"] or o[metric] < p[metric]) for o in points)
-    points.sort(key=lambda p: (p["gpu_hours"], p[metric]))
+    mark_pareto(points, metric)
     write_json(args.output, {"metric": metric, "runs": points})
     if not args.plot:
         return

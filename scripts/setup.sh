@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-matplotlib python3-numpy
+  python3-dev pybind11-dev python3-pybind11 python3-pandas python3-plotly chromium-headless-shell
   clang libclang-rt-14-dev valgrind clang-format-14 clang-tidy-14
 )
 # The MPI build of `slsim sweep` (cmake --preset mpi) only when asked: SLSIM_WITH_MPI=1.

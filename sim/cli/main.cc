@@ -12,6 +12,7 @@
 
 #include "sim/cli/calibrate_command.h"
 #include "sim/cli/progress.h"
+#include "sim/cli/report_command.h"
 #include "sim/cli/sweep_command.h"
 #include "sim/cli/trace_command.h"
 #include "sim/config/experiment_config.h"
@@ -40,6 +41,7 @@ commands:
                                        run every point of a parameter grid (resumable) into sweep.csv
   trace stats|convert|synth ...        inspect a trace, rewrite it as canonical CSV, or generate one
   policies [--json]                    list every registered policy and its parameters
+  report RUN_OR_SWEEP... -o FILE       one self-contained HTML page of tables and interactive plots
   calibrate DIR --gpu NAME -o FILE     merge kernels/ measurements into a calibration profile
   --version                            print the version
 
@@ -203,8 +205,9 @@ int main(int argc, char** argv) {
     if (command == "sweep") return sweep_command(args);
     if (command == "trace") return trace_command(args);
     if (command == "calibrate") return calibrate_command(args);
+    if (command == "report") return report_command(args);
     std::cerr << "slsim: unknown command \"" << command
-              << "\"; expected run, validate, sweep, trace, policies or calibrate (see slsim --help)\n";
+              << "\"; expected run, validate, sweep, trace, policies, calibrate or report (see slsim --help)\n";
     return kUsageError;
   } catch (const po::error& e) {
     std::cerr << "slsim " << command << ": " << e.what() << " (see slsim " << command << " --help)\n";
