@@ -74,12 +74,12 @@ std::pair<std::string, std::vector<std::string>> validate(const std::optional<st
 std::pair<std::string, std::vector<std::pair<std::string, std::string>>> sweep(
     const std::string& config_path, const std::string& base_dir, const std::vector<std::string>& overrides,
     const std::vector<std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>>>& axes,
-    const std::string& output, int threads) {
+    const std::string& output, int jobs) {
   std::vector<SweepAxis> sweep_axes;
   sweep_axes.reserve(axes.size());
   for (const auto& [keys, values] : axes) sweep_axes.push_back(SweepAxis{keys, values});
   if (sweep_axes.empty()) throw InputError("expected at least one grid or zip axis");
-  if (threads < 1) throw InputError("jobs: expected a count >= 1");
+  if (jobs < 1) throw InputError("jobs: expected a count >= 1");
   std::vector<SweepPoint> points;
   try {
     points = expand_sweep(config_path, overrides, sweep_axes);
@@ -94,7 +94,7 @@ std::pair<std::string, std::vector<std::pair<std::string, std::string>>> sweep(
   SweepRun result;
   {
     const py::gil_scoped_release released;
-    result = run_sweep_points(points, indices, fs::absolute(base_dir), out_dir, threads, [](size_t, bool) {});
+    result = run_sweep_points(points, indices, fs::absolute(base_dir), out_dir, jobs, [](size_t, bool) {});
   }
   const std::map<size_t, std::string> errors(result.failures.begin(), result.failures.end());
   const std::string csv = sweep_csv(points, result.summaries, errors);
@@ -115,6 +115,6 @@ PYBIND11_MODULE(_slsim, m) {
         py::arg("output"));
   m.def("validate", &validate, py::arg("config_path"), py::arg("document"), py::arg("base_dir"), py::arg("overrides"));
   m.def("sweep", &sweep, py::arg("config_path"), py::arg("base_dir"), py::arg("overrides"), py::arg("axes"),
-        py::arg("output"), py::arg("threads"));
+        py::arg("output"), py::arg("jobs"));
   m.def("version", &slsim_version);
 }

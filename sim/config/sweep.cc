@@ -20,6 +20,7 @@
 
 #include "sim/config/experiment_config.h"
 #include "sim/config/experiment_runner.h"
+#include "sim/config/memory_estimate.h"
 #include "sim/core/errors.h"
 #include "sim/metrics/output_file.h"
 
@@ -304,8 +305,20 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
       throw InputError("sweep point " + points[i].folder + ": " + e.what());
     }
   }
+  // Points start only while the estimates of those running fit in the memory available when the
+  // sweep began, so that -j N runs fewer at once where N would not fit (one always runs; a point
+  // that alone exceeds it is refused by its own check).
+  const std::optional<int64_t> budget_bytes = available_memory_bytes();
+  std::vector<int64_t> estimate_bytes;
+  for (const auto& [i, experiment] : pending)
+    estimate_bytes.push_back(experiment->config.check_memory ? estimate_run_memory_bytes(*experiment).total_bytes()
+                                                             : 0);
+  int64_t running_bytes = 0;
+  const auto fits = [&](size_t n) {
+    return !budget_bytes || running_bytes + estimate_bytes[n] <= *budget_bytes;
+  };
   struct Child {
-    size_t point;
+    size_t pending_index;
     int message_fd;
   };
   std::map<pid_t, Child> running;
@@ -322,8 +335,11 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
   const pid_t parent = ::getpid();
   try {
     for (size_t next = 0; next < pending.size() || !running.empty();) {
-      while (next < pending.size() && running.size() < static_cast<size_t>(std::max(jobs, 1))) {
-        auto& [i, experiment] = pending[next++];
+      while (next < pending.size() && running.size() < static_cast<size_t>(std::max(jobs, 1)) &&
+             (running.empty() || fits(next))) {
+        running_bytes += estimate_bytes[next];
+        const size_t n = next++;
+        auto& [i, experiment] = pending[n];
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
         // Unflushed output would be written twice, once by each process.
@@ -341,7 +357,7 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
         }
         ::close(fds[1]);
         forward_signals_to_child(pid);
-        running.emplace(pid, Child{i, fds[0]});
+        running.emplace(pid, Child{n, fds[0]});
         experiment.reset();
       }
       int status = 0;
@@ -355,15 +371,17 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
       stop_forwarding_signals_to_child(pid);
       const Child child = found->second;
       running.erase(found);
+      running_bytes -= estimate_bytes[child.pending_index];
       const std::string message = read_all(child.message_fd);
       ::close(child.message_fd);
-      const fs::path dir = out_dir / points[child.point].folder;
+      const size_t i = pending[child.pending_index].first;
+      const fs::path dir = out_dir / points[i].folder;
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && message.empty() && point_complete(dir)) {
-        result.summaries[child.point] = load_json_file(dir / "summary.json");
-        on_done(child.point, true);
+        result.summaries[i] = load_json_file(dir / "summary.json");
+        on_done(i, true);
       } else {
-        remove_staged_leftovers(out_dir, points[child.point].folder);
-        result.failures.emplace_back(child.point, child_failure(status, message));
+        remove_staged_leftovers(out_dir, points[i].folder);
+        result.failures.emplace_back(i, child_failure(status, message));
       }
     }
   } catch (...) {

@@ -66,7 +66,8 @@ struct ResolvedExperiment;
 using PointRunner = std::function<void(const ResolvedExperiment& experiment, const std::filesystem::path& point_dir)>;
 void run_point_experiment(const ResolvedExperiment& experiment, const std::filesystem::path& point_dir);
 
-// Runs `indices` of `points` under `out_dir`, up to `jobs` at once, each in a child process.
+// Runs `indices` of `points` under `out_dir`, up to `jobs` at once, each in a child process, and
+// fewer where their memory estimates (memory_estimate.h) would not fit in the memory available.
 // Complete points are read, not rerun (a point's folder only ever holds a complete set).
 // `on_done(index, ran)` is called after each point that has a summary. A point that throws or
 // whose process dies is recorded in `failures` as its index and why (the exception's message, or
