@@ -310,13 +310,12 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
   // that alone exceeds it is refused by its own check).
   const std::optional<int64_t> budget_bytes = available_memory_bytes();
   std::vector<int64_t> estimate_bytes;
+  estimate_bytes.reserve(pending.size());
   for (const auto& [i, experiment] : pending)
     estimate_bytes.push_back(experiment->config.check_memory ? estimate_run_memory_bytes(*experiment).total_bytes()
                                                              : 0);
   int64_t running_bytes = 0;
-  const auto fits = [&](size_t n) {
-    return !budget_bytes || running_bytes + estimate_bytes[n] <= *budget_bytes;
-  };
+  const auto fits = [&](size_t n) { return !budget_bytes || running_bytes + estimate_bytes[n] <= *budget_bytes; };
   struct Child {
     size_t pending_index;
     int message_fd;
