@@ -80,12 +80,7 @@ std::pair<std::string, std::vector<std::pair<std::string, std::string>>> sweep(
   for (const auto& [keys, values] : axes) sweep_axes.push_back(SweepAxis{keys, values});
   if (sweep_axes.empty()) throw InputError("expected at least one grid or zip axis");
   if (jobs < 1) throw InputError("jobs: expected a count >= 1");
-  std::vector<SweepPoint> points;
-  try {
-    points = expand_sweep(config_path, overrides, sweep_axes);
-  } catch (const ConfigError& e) {
-    throw InputError(config_path + ": " + e.what());
-  }
+  const std::vector<SweepPoint> points = expand_sweep(config_path, overrides, sweep_axes);
   const fs::path out_dir = output;
   fs::create_directories(out_dir);
   fs::remove(out_dir / "sweep.csv");

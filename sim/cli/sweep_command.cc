@@ -119,14 +119,6 @@ SweepRequest parse_request(const std::vector<std::string>& args) {
   return request;
 }
 
-std::vector<SweepPoint> expand(const SweepRequest& request) {
-  try {
-    return expand_sweep(request.config, request.overrides, request.axes);
-  } catch (const ConfigError& e) {
-    throw InputError(request.config.string() + ": " + e.what());
-  }
-}
-
 // The points this process runs: all of them, or every size-th from its rank under MPI.
 std::vector<size_t> share(size_t count, int rank, int size) {
   std::vector<size_t> mine;
@@ -204,7 +196,7 @@ int sweep_command(const std::vector<std::string>& args) {
 #endif
   const SweepRequest request = parse_request(args);
   if (request.help) return 0;
-  const std::vector<SweepPoint> points = expand(request);
+  const std::vector<SweepPoint> points = expand_sweep(request.config, request.overrides, request.axes);
   fs::create_directories(request.out_dir);
   // A sweep.csv from an earlier sweep must not stand beside the points of this one.
   if (rank == 0) fs::remove(request.out_dir / "sweep.csv");

@@ -133,8 +133,10 @@ SweepAxis parse_zip_axis(const std::string& argument) {
   return axis;
 }
 
-std::vector<SweepPoint> expand_sweep(const fs::path& config_path, const std::vector<std::string>& overrides,
-                                     const std::vector<SweepAxis>& axes) {
+namespace {
+
+std::vector<SweepPoint> expand_points(const fs::path& config_path, const std::vector<std::string>& overrides,
+                                      const std::vector<SweepAxis>& axes) {
   Json base = load_json_file(config_path);
   for (const auto& o : overrides) apply_override(base, o);
   // Each point is a whole config in memory: refuse a grid beyond kMaxSweepPoints before the
@@ -167,6 +169,17 @@ std::vector<SweepPoint> expand_sweep(const fs::path& config_path, const std::vec
     points.push_back(std::move(point));
   }
   return points;
+}
+
+}  // namespace
+
+std::vector<SweepPoint> expand_sweep(const fs::path& config_path, const std::vector<std::string>& overrides,
+                                     const std::vector<SweepAxis>& axes) {
+  try {
+    return expand_points(config_path, overrides, axes);
+  } catch (const ConfigError& e) {
+    throw InputError(config_path.string() + ": " + e.what());
+  }
 }
 
 std::map<std::string, std::string> flatten_summary(const Json& summary) {
@@ -307,13 +320,14 @@ SweepRun run_sweep_points(const std::vector<SweepPoint>& points, const std::vect
   }
   // Points start only while the estimates of those running fit in the memory available when the
   // sweep began, so that -j N runs fewer at once where N would not fit (one always runs; a point
-  // that alone exceeds it is refused by its own check).
-  const std::optional<int64_t> budget_bytes = available_memory_bytes();
-  std::vector<int64_t> estimate_bytes;
-  estimate_bytes.reserve(pending.size());
-  for (const auto& [i, experiment] : pending)
-    estimate_bytes.push_back(experiment->config.check_memory ? estimate_run_memory_bytes(*experiment).total_bytes()
-                                                             : 0);
+  // that alone exceeds it is refused by its own check). One at a time nothing is to be decided,
+  // and each point's own check already estimates it (reading its traces for their line counts).
+  const bool concurrent = jobs > 1 && pending.size() > 1;
+  const std::optional<int64_t> budget_bytes = concurrent ? available_memory_bytes() : std::nullopt;
+  std::vector<int64_t> estimate_bytes(pending.size(), 0);
+  for (size_t n = 0; concurrent && n < pending.size(); ++n)
+    if (pending[n].second->config.check_memory)
+      estimate_bytes[n] = estimate_run_memory_bytes(*pending[n].second).total_bytes();
   int64_t running_bytes = 0;
   const auto fits = [&](size_t n) { return !budget_bytes || running_bytes + estimate_bytes[n] <= *budget_bytes; };
   struct Child {

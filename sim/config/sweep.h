@@ -42,7 +42,8 @@ struct SweepPoint {
 };
 
 // The cross product of the axes (the first axis varies slowest), applied over the config at
-// `config_path` with `overrides` (applied first, to every point).
+// `config_path` with `overrides` (applied first, to every point). A value that does not fit the
+// config is an InputError naming the config file and the JSON path.
 // The most points one sweep expands to.
 inline constexpr size_t kMaxSweepPoints = 1'000'000;
 

@@ -202,33 +202,15 @@ void JsonReader::read_value(const Json& v, const std::string& path, std::string&
 
 void JsonReader::read_value(const Json& v, const std::string& path, std::vector<std::string>& out,
                             const Limits& limits) {
-  if (!v.is_array()) throw ConfigError(path, "expected an array of strings, got " + json_type_name(v));
-  out.clear();
-  for (size_t i = 0; i < v.size(); ++i) {
-    std::string s;
-    read_value(v[i], path + "[" + std::to_string(i) + "]", s, limits);
-    out.push_back(std::move(s));
-  }
+  read_array(v, path, out, limits, "strings");
 }
 
 void JsonReader::read_value(const Json& v, const std::string& path, std::vector<double>& out, const Limits& limits) {
-  if (!v.is_array()) throw ConfigError(path, "expected an array of numbers, got " + json_type_name(v));
-  out.clear();
-  for (size_t i = 0; i < v.size(); ++i) {
-    double x = 0;
-    read_value(v[i], path + "[" + std::to_string(i) + "]", x, limits);
-    out.push_back(x);
-  }
+  read_array(v, path, out, limits, "numbers");
 }
 
 void JsonReader::read_value(const Json& v, const std::string& path, std::vector<int64_t>& out, const Limits& limits) {
-  if (!v.is_array()) throw ConfigError(path, "expected an array of integers, got " + json_type_name(v));
-  out.clear();
-  for (size_t i = 0; i < v.size(); ++i) {
-    int64_t x = 0;
-    read_value(v[i], path + "[" + std::to_string(i) + "]", x, limits);
-    out.push_back(x);
-  }
+  read_array(v, path, out, limits, "integers");
 }
 
 void FieldDescriber::choice(std::string_view key, const std::string& value, std::string_view doc,

@@ -172,6 +172,19 @@ class JsonReader {
   static void read_value(const Json& v, const std::string& path, std::vector<std::string>& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, std::vector<double>& out, const Limits& limits);
   static void read_value(const Json& v, const std::string& path, std::vector<int64_t>& out, const Limits& limits);
+  // An array whose elements are read as `T` under path[i]; `elements` names them in the error.
+  template <class T>
+  static void read_array(const Json& v, const std::string& path, std::vector<T>& out, const Limits& limits,
+                         const char* elements) {
+    if (!v.is_array())
+      throw ConfigError(path, std::string("expected an array of ") + elements + ", got " + json_type_name(v));
+    out.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      T x{};
+      read_value(v[i], path + "[" + std::to_string(i) + "]", x, limits);
+      out.push_back(std::move(x));
+    }
+  }
   template <class T>
   static void read_value(const Json& v, const std::string& path, std::optional<T>& out, const Limits& limits) {
     if (v.is_null()) {
