@@ -180,6 +180,9 @@ class Controller:
                     r[key] = msg[key] - self.t0 if msg.get(key) is not None else None
                 r["preemptions"] = msg.get("preemptions", 0)
                 self.fleet.finished(inst, self.now())
+            elif msg["event"] == "steps":
+                rec["steps"] = [[round(start - self.t0, 6), round(end - self.t0, 6), kind, seqs, context]
+                                for start, end, kind, seqs, context in msg["steps"]]
             elif msg["event"] == "error":
                 rec["error"] = msg
         elif kind == "exit":

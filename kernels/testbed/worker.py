@@ -156,6 +156,9 @@ def serve(engine, args):
     inbox = queue.Queue()
     threading.Thread(target=read_commands, args=(inbox,), daemon=True).start()
     stopping = False
+    # Every step as [start_s, end_s, kind, sequences, their context after the step], sent once at
+    # the end (one message per step would add its JSON to the step times it measures).
+    steps = []
     mode = contextlib.nullcontext()
     if not args.fake:
         import torch
@@ -176,11 +179,14 @@ def serve(engine, args):
             except queue.Empty:
                 pass
             if stopping and not sched.has_work():
+                emit({"event": "steps", "steps": steps})
                 return
             if not sched.has_work():
                 continue
             step_start = time.time()
             step, done = engine.step(sched, time.time)
+            if step is not None:
+                steps.append([step_start, time.time(), step.kind, len(step.seqs), sum(s.context for s in step.seqs)])
             if step is not None and step.kind == "prefill":
                 for s in step.seqs:
                     if s.prefill_start_s is None:

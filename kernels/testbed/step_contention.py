@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""How a testbed instance's decode steps slow down beside the other instances on its GPU, from
+a controller run's per-step log (controller_<name>.json, instances[].steps: [start_s, end_s,
+kind, sequences, context]).
+
+Each decode step of at most --max-batch sequences is classed by what the other instances were
+doing meanwhile: stepping themselves (serving), or, when none was stepping, the start-up phase
+each was in at the step's midpoint (from its phase stamps). Prints and writes (--out) the median
+and p90 step time per model, batch size and class, and each class's ratio to the same model and
+batch size with nothing else on the card.
+
+usage: step_contention.py CONTROLLER_JSON [--out FILE] [--max-batch N] [--min-steps N]"""
+import argparse
+import bisect
+import json
+import statistics
+from collections import defaultdict
+
+PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_reserve", "load", "compile",
+          "graph_capture", "warm_up"]
+
+
+def phase_at(instance, t):
+    """The start-up phase an instance is in at t (a phase's stamp marks its end), 'exiting' after
+    its release, None while serving, idle or not yet launched."""
+    if t < instance["launch_s"]:
+        return None
+    stamps = instance.get("stamps_s", {})
+    for phase in PHASES:
+        if phase in stamps and t < stamps[phase]:
+            return phase
+    released = instance.get("released_s")
+    if released is not None and released <= t < (instance.get("exit_s") or float("inf")):
+        return "exiting"
+    return None
+
+
+def classify(run, max_batch):
+    instances = run["instances"]
+    steps = sorted((s[0], s[1], k) for k, inst in enumerate(instances) for s in inst.get("steps", []))
+    starts = [s[0] for s in steps]
+    longest = max((s[1] - s[0] for s in steps), default=0)
+
+    def stepping_beside(k, a, b):
+        others = set()
+        j = bisect.bisect_left(starts, a - longest)
+        while j < len(steps) and steps[j][0] < b:
+            start, end, other = steps[j]
+            if other != k and end > a:
+                others.add(other)
+            j += 1
+        return others
+
+    by_class = defaultdict(list)
+    for k, inst in enumerate(instances):
+        for start, end, kind, seqs, _ in inst.get("steps", []):
+            if kind != "decode" or seqs > max_batch:
+                continue
+            serving = stepping_beside(k, start, end)
+            if serving:
+                cls = f"{min(len(serving), 2)}{'+' if len(serving) >= 2 else ''} stepping"
+            else:
+                mid = (start + end) / 2
+                phases = sorted({p for j, o in enumerate(instances) if j != k for p in [phase_at(o, mid)] if p})
+                cls = "+".join(phases) if phases else "alone"
+            by_class[(inst["model"], seqs, cls)].append((end - start) * 1e3)
+    return by_class
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("controller_json")
+    ap.add_argument("--out")
+    ap.add_argument("--max-batch", type=int, default=2)
+    ap.add_argument("--min-steps", type=int, default=20)
+    args = ap.parse_args()
+    with open(args.controller_json) as f:
+        run = json.load(f)
+    by_class = classify(run, args.max_batch)
+    rows = []
+    for (model, seqs, cls), ms in sorted(by_class.items()):
+        if len(ms) < args.min_steps:
+            continue
+        alone = by_class.get((model, seqs, "alone"), [])
+        ms.sort()
+        row = {"model": model, "batch": seqs, "beside": cls, "steps": len(ms), "p50_ms": round(statistics.median(ms), 3),
+               "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 3)}
+        if len(alone) >= args.min_steps:
+            row["p50_over_alone"] = round(row["p50_ms"] / statistics.median(alone), 3)
+        rows.append(row)
+        print(f"{model:13} b{seqs} {cls:42} {len(ms):5} steps  p50 {row['p50_ms']:6.2f} ms  p90 {row['p90_ms']:6.2f} ms"
+              + (f"  x{row['p50_over_alone']:.2f}" if "p50_over_alone" in row else ""))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"program": "kernels/testbed/step_contention.py", "source": args.controller_json,
+                       "max_batch": args.max_batch, "rows": rows}, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
