@@ -21,6 +21,7 @@
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
+#include "sim/policy/startup/startup.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -103,6 +104,7 @@ const std::vector<PolicySlot>& policy_slots() {
       {"preload", &PoliciesConfig::preload, &preload_policies()},
       {"routing", &PoliciesConfig::routing, &routing_policies()},
       {"migration", &PoliciesConfig::migration, &migration_policies()},
+      {"startup", &PoliciesConfig::startup, &startup_policies()},
   };
   return slots;
 }

@@ -158,6 +158,7 @@ struct PoliciesConfig {
   PolicyChoice preload{"none", Json::object()};
   PolicyChoice routing{"least-outstanding", Json::object()};
   PolicyChoice migration{"none", Json::object()};
+  PolicyChoice startup{"full", Json::object()};
 
   template <class V>
   void visit(V& v) {
@@ -169,6 +170,7 @@ struct PoliciesConfig {
     v.object("preload", preload, "checkpoints or instances prepared ahead of demand");
     v.object("routing", routing, "which ready instance a request goes to");
     v.object("migration", migration, "what happens to running instances a placement needs out of the way");
+    v.object("startup", startup, "which start-up phases run online (the rest materialized offline)");
   }
 };
 

@@ -8,8 +8,9 @@ namespace slsim {
 namespace {
 
 StartupPhases phases_of(const StartupMeasurement& m) {
-  return StartupPhases{m.process_start_s, m.gpu_context_s, m.engine_setup_s,
-                       m.compile_s + m.graph_capture_s + m.warm_up_s};
+  return StartupPhases{m.process_start_s, m.gpu_context_s,
+                       m.engine_setup_s,  m.compile_s + m.graph_capture_s + m.warm_up_s,
+                       m.compile_s,       m.graph_capture_s};
 }
 
 }  // namespace
@@ -26,8 +27,12 @@ StartupPhases interpolate_startup(const StartupProfile& profile, double checkpoi
   const auto lo_bytes = static_cast<double>((above - 1)->checkpoint_bytes);
   const double f = (checkpoint_bytes - lo_bytes) / (static_cast<double>(above->checkpoint_bytes) - lo_bytes);
   const auto mix = [f](double a, double b) { return a + f * (b - a); };
-  return StartupPhases{mix(lo.process_start_s, hi.process_start_s), mix(lo.gpu_context_s, hi.gpu_context_s),
-                       mix(lo.engine_setup_s, hi.engine_setup_s), mix(lo.post_load_s, hi.post_load_s)};
+  return StartupPhases{mix(lo.process_start_s, hi.process_start_s),
+                       mix(lo.gpu_context_s, hi.gpu_context_s),
+                       mix(lo.engine_setup_s, hi.engine_setup_s),
+                       mix(lo.post_load_s, hi.post_load_s),
+                       mix(lo.compile_s, hi.compile_s),
+                       mix(lo.graph_capture_s, hi.graph_capture_s)};
 }
 
 void check_startup(const StartupProfile& profile, const std::string& path) {

@@ -63,6 +63,10 @@ struct StartupPhases {
   double gpu_context_s = 0;
   double engine_setup_s = 0;
   double post_load_s = 0;  // compile + graph capture + warm-up
+  // The measured parts of post_load_s that offline materialization can remove (start-up
+  // policies, sim/loading/startup_policy.h); 0 where the config sets post_load_s whole.
+  double compile_s = 0;
+  double graph_capture_s = 0;
 
   double before_load_s() const { return process_start_s + gpu_context_s + engine_setup_s; }
 };

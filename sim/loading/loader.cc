@@ -28,13 +28,19 @@ StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* 
   phases.process_start_s = params.process_start_s.value_or(phases.process_start_s);
   phases.gpu_context_s = params.gpu_context_s.value_or(phases.gpu_context_s);
   phases.engine_setup_s = params.engine_setup_s.value_or(phases.engine_setup_s);
-  phases.post_load_s = params.post_load_s.value_or(phases.post_load_s);
+  if (params.post_load_s) {
+    // A post-load set whole has no measured parts to materialize.
+    phases.post_load_s = *params.post_load_s;
+    phases.compile_s = 0;
+    phases.graph_capture_s = 0;
+  }
   return phases;
 }
 
 Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
                const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
-               const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup)
+               const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup,
+               std::unique_ptr<StartupPolicy> startup_policy)
     : sim_(sim),
       cluster_(cluster),
       topology_(topology),
@@ -42,6 +48,7 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
       params_(params),
       format_(format),
       measured_startup_(std::move(measured_startup)),
+      startup_policy_(std::move(startup_policy)),
       handler_(sim.add_handler(this)) {
   for (const Server& s : cluster.servers()) {
     dram_.emplace_back(s.profile->dram_cache_bytes, dram_policy());
@@ -62,7 +69,9 @@ StartupPhases Loader::startup(ServerId server, std::span<const CheckpointPart> p
   // Each GPU's process sets up, compiles and captures its own shard.
   double bytes = 0;
   for (const CheckpointPart& part : parts) bytes += static_cast<double>(part.bytes);
-  return resolve_startup(params_, startup_by_server_[server], bytes / static_cast<double>(tensor_parallel));
+  const StartupPhases full =
+      resolve_startup(params_, startup_by_server_[server], bytes / static_cast<double>(tensor_parallel));
+  return startup_policy_ ? startup_policy_->online(full) : full;
 }
 
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,

@@ -33,6 +33,7 @@
 #include "sim/core/time.h"
 #include "sim/engine/startup_profile.h"
 #include "sim/loading/checkpoint_format.h"
+#include "sim/loading/startup_policy.h"
 #include "sim/loading/tier_cache.h"
 
 namespace slsim {
@@ -127,10 +128,12 @@ using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
 
 class Loader final : public EventHandler, public FlowListener {
  public:
-  // `measured_startup`: by GPU profile name, the start-up measured on it.
+  // `measured_startup`: by GPU profile name, the start-up measured on it. `startup_policy`: what
+  // of it runs online; null: all of it.
   Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
          const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
-         const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {});
+         const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {},
+         std::unique_ptr<StartupPolicy> startup_policy = nullptr);
   // The simulator holds it by address, and startup_by_server_ points into measured_startup_.
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -230,6 +233,7 @@ class Loader final : public EventHandler, public FlowListener {
   CheckpointFormat format_;
   std::map<std::string, StartupProfile> measured_startup_;
   IdVector<ServerId, const StartupProfile*> startup_by_server_;  // into measured_startup_; null: none measured
+  std::unique_ptr<StartupPolicy> startup_policy_;
   uint16_t handler_;
   IdVector<ServerId, TierCache> dram_;
   IdVector<ServerId, TierCache> ssd_;

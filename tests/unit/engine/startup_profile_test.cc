@@ -33,6 +33,8 @@ TEST(StartupProfile, BetweenMeasuredSizesEachPhaseIsLinearInTheBytes) {
   EXPECT_NEAR(s.gpu_context_s, 0.3, 1e-12);
   EXPECT_NEAR(s.engine_setup_s, 7.0, 1e-12);
   EXPECT_NEAR(s.post_load_s, 8.8, 1e-12);
+  EXPECT_NEAR(s.compile_s, 5.5, 1e-12);
+  EXPECT_NEAR(s.graph_capture_s, 3.0, 1e-12);
 }
 
 TEST(StartupProfile, OutsideTheMeasuredSizesTheNearestMeasuredModelStands) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 
 #include "tests/unit/loading/test_loading.h"
 
@@ -33,11 +34,13 @@ CheckpointFormat staged() {
 
 struct Bench {
   explicit Bench(const CheckpointFormat& format, LoaderParams params = testing::transfer_only(),
-                 std::map<std::string, StartupProfile> measured_startup = {})
+                 std::map<std::string, StartupProfile> measured_startup = {},
+                 std::unique_ptr<StartupPolicy> startup_policy = nullptr)
       : cluster({testing::round_servers(1, 2)}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, params, format, lru, lru, std::move(measured_startup)) {
+        loader(sim, cluster, topology, network, params, format, lru, lru, std::move(measured_startup),
+               std::move(startup_policy)) {
     recorder.sim = &sim;
   }
   // Instance `instance` loads checkpoint `part` onto `gpus` of the server.
@@ -232,6 +235,36 @@ TEST(Loader, StartUpPhasesTheConfigSetsReplaceTheMeasuredOnes) {
   b.sim.run();
   // 1 (set) + 0.25 + 6 (measured) before, 2 s of transfer, nothing after.
   EXPECT_DOUBLE_EQ(b.done_s(0), 7.25 + 2.0);
+}
+
+// Materializes the whole graph capture offline.
+class NoCapture final : public StartupPolicy {
+ public:
+  StartupPhases online(const StartupPhases& full) const override {
+    StartupPhases phases = full;
+    phases.post_load_s -= full.graph_capture_s;
+    phases.graph_capture_s = 0;
+    return phases;
+  }
+};
+
+TEST(Loader, TheStartupPolicyDecidesWhichMeasuredPhasesAColdStartPays) {
+  Bench b(ideal(), startup_unset(), measured_test_gpu(), std::make_unique<NoCapture>());
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  // As measured, without the 2.5 s capture: 10.25 + 2 + 5.75; the estimate agrees.
+  EXPECT_DOUBLE_EQ(b.done_s(0), 10.25 + 2.0 + 5.75);
+  const CheckpointPart part{CheckpointId(8), 2'000'000'000, 1};
+  EXPECT_EQ(b.loader.estimate(ServerId(0), std::span(&part, 1), 1), Time::from_seconds(10.25 + 2.0 + 5.75));
+}
+
+TEST(Loader, APostLoadTheConfigSetsWholeHasNothingToMaterialize) {
+  LoaderParams params = startup_unset();
+  params.post_load_s = 3.0;
+  Bench b(ideal(), params, measured_test_gpu(), std::make_unique<NoCapture>());
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 10.25 + 2.0 + 3.0);
 }
 
 TEST(Loader, WithoutMeasuredStartUpTheAssumedDefaultsApply) {
