@@ -1,7 +1,5 @@
 #include "sim/policy/scheduler/least_loaded.h"
 
-#include <algorithm>
-
 namespace slsim {
 namespace {
 
