@@ -14,7 +14,7 @@ import plot  # noqa: E402  (its pyplot() imports matplotlib, its save() writes r
 FORMATS = ["sllm", "safetensors", "torch"]
 TIERS = {"lru": "dram", "none": "ssd"}  # the DRAM cache policy decides where the second load reads
 SYSTEMS = ["serverlessllm", "ray-serve-cache", "ray-serve", "kserve"]
-SCHEDULERS = ["serverlessllm", "locality", "preemption"]
+SCHEDULERS = ["serverlessllm", "locality", "preemption", "shepherd"]
 MODELS = ["opt-6.7b", "opt-13b", "opt-30b"]  # the scheduler ablation
 E2E_MODELS = MODELS + ["llama-2-7b", "llama-2-13b", "falcon-7b"]
 DATASETS = ["gsm8k", "sharegpt"]
@@ -95,21 +95,35 @@ def scheduler():
             for metric, pick in [("mean", lambda s: s["e2e_s"]["mean"]), ("p99", lambda s: s["e2e_s"]["p99"])]:
                 figure[f"{system}/{model}/{metric}"] = {
                     r: round(pick(summary(f"scheduler/{system}-{model}-r{r}")), 2) for r in rates}
+            # Victims restarted (their requests start again from scratch) and moved live.
+            for series, method in [("restarts", "preempt"), ("live_migrations", "live-token")]:
+                figure[f"{system}/{model}/{series}"] = {
+                    r: summary(f"scheduler/{system}-{model}-r{r}")["migrations"]["by_method"].get(method, 0)
+                    for r in rates}
     return figure
 
 
 def plot_scheduler(figure):
-    fig, axes = plot.pyplot().subplots(1, len(MODELS), figsize=(4.5 * len(MODELS), 4))
-    for ax, model in zip(axes, MODELS):
-        for system in SCHEDULERS:
-            points = figure[f"{system}/{model}/mean"]
-            ax.plot([float(r) for r in points], list(points.values()), marker="o", label=system)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("request rate (req/s, all replicas)")
-        ax.set_title(f"{model}, GSM8K: mean end-to-end latency (s)", fontsize="small")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize="small")
+    # Top row: mean end-to-end latency; bottom row: victims restarted (symlog: most are 0).
+    fig, axes = plot.pyplot().subplots(2, len(MODELS), figsize=(4.5 * len(MODELS), 7.5))
+    for column, model in enumerate(MODELS):
+        for row, (series, title) in enumerate([("mean", "mean end-to-end latency (s)"),
+                                               ("restarts", "victims restarted")]):
+            ax = axes[row][column]
+            for system in SCHEDULERS:
+                points = figure[f"{system}/{model}/{series}"]
+                ax.plot([float(r) for r in points], list(points.values()), marker="o", label=system)
+            ax.set_xscale("log", base=2)
+            if series == "mean":
+                ax.set_yscale("log")
+            else:
+                ax.set_yscale("symlog", linthresh=1)
+                most = max(max(figure[f"{system}/{model}/{series}"].values()) for system in SCHEDULERS)
+                ax.set_ylim(-0.3, max(10, 2 * most))  # an all-zero panel still shows 0 to 10
+            ax.set_xlabel("request rate (req/s, all replicas)")
+            ax.set_title(f"{model}, GSM8K: {title}", fontsize="small")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     plot.save(fig, os.path.join(HERE, "scheduler_ablation.png"))
 

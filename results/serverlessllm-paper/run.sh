@@ -50,8 +50,8 @@ for system in serverlessllm kserve ray-serve ray-serve-cache; do
 done
 
 # 3. Scheduler ablation: startup-time-optimized placement with live migration against
-# locality-only placement and preemption, over the request rate.
-for system in serverlessllm locality preemption; do
+# locality-only placement, preemption and Shepherd-like gated preemption, over the request rate.
+for system in serverlessllm locality preemption shepherd; do
   for model in opt-6.7b opt-13b opt-30b; do
     for rate in 0.25 0.5 1 2; do
       run "$system" "$model" gsm8k "$rate" "$runs/scheduler/$system-$model-r$rate"

@@ -21,10 +21,15 @@ void audit_control_plane(const ControlPlaneView& view) {
   for (const ModelId model : instances.model_ids()) {
     const auto& queue = view.router.queue(model);
     queued += static_cast<int64_t>(queue.size());
+    int64_t input_tokens = 0;
     for (const RequestId id : queue) {
       const InFlight* f = in_flight.find(id);
       if (!f || !f->server.is_none()) fail(fmt::format("request {} is in a router queue but not waiting there", id));
+      input_tokens += f->request.input_tokens;
     }
+    if (input_tokens != view.router.queued_input_tokens(model))
+      fail(fmt::format("model {}'s router queue holds {} input tokens, but the router counts {}", model, input_tokens,
+                       view.router.queued_input_tokens(model)));
   }
   int64_t in_engines = 0;
   IdVector<ModelId, int64_t> in_model_engines(instances.models(), 0);

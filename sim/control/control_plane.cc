@@ -124,6 +124,7 @@ void ControlPlane::on_arrival() {
   } else {
     router_.hold(r.model, r.id);
     autoscale(r.model);
+    placer_.queue_grew(r.model);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "sim/control/placer.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace slsim {
@@ -54,8 +55,15 @@ int64_t InstancePlacer::withdraw_waiting(ModelId model, int64_t count) {
 
 bool InstancePlacer::try_place(ModelId model, StartReason reason) {
   const ModelState& m = instances_.model(model);
-  PlacementRequest request{model, m.served.tensor_parallel, m.checkpoint_bytes, m.served.checkpoint, false,
-                           {},    m.holds_by_server};
+  PlacementRequest request{model,
+                           m.served.tensor_parallel,
+                           m.checkpoint_bytes,
+                           m.served.checkpoint,
+                           false,
+                           {},
+                           m.holds_by_server,
+                           static_cast<int64_t>(router_.queue(model).size()),
+                           router_.queued_input_tokens(model)};
   std::vector<InstanceView> movable;
   if (migration_.method() != MigrationMethod::none) {
     movable = movable_instances(false);
@@ -71,7 +79,7 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
     request.movable = movable;
     if (request.may_free_gpus) placement = placement_.place(request);
   }
-  if (!placement && request.may_free_gpus) placement = cheapest_room(request);
+  if (!placement && request.may_free_gpus && !placement_.weighs_victims()) placement = cheapest_room(request);
   if (!placement) return false;
   if (placement->victims.empty()) {
     place_on(model, reason, placement->server, placement->estimated_start_s, sim_.now());
@@ -203,6 +211,13 @@ void InstancePlacer::fill_reservations(ServerId server) {
     it = reservations_.erase(it);
     place_on(r.model, r.reason, r.server, r.estimated_start_s, r.placed);
   }
+}
+
+void InstancePlacer::queue_grew(ModelId model) {
+  if (!placement_.weighs_victims()) return;
+  if (std::none_of(waiting_.begin(), waiting_.end(), [model](const auto& start) { return start.first == model; }))
+    return;
+  place_waiting();
 }
 
 void InstancePlacer::place_waiting() {

@@ -4,7 +4,11 @@
 // bring the checkpoint. A start that finds no room waits, in order, until GPUs come back; one
 // whose server must first be emptied holds a reservation there until its victims are gone.
 // Where the migration method moves no instance, idle ones still yield their GPUs to a start
-// whose model has requests waiting at the router (MigrationPolicy::idle_instances_yield).
+// whose model has requests waiting at the router (MigrationPolicy::idle_instances_yield). Where
+// the policy names no server but the migration policy can free GPUs, the placer frees them where
+// that costs the fewest tokens, unless the policy weighs victims itself
+// (PlacementPolicy::weighs_victims): then the start waits, and is weighed again as its model's
+// queue grows.
 //
 // Invariants: every start counted by InstanceRegistry::start_requested() is, until it is placed
 // or withdrawn, either waiting for GPUs or reserved on a server; a reservation is filled, in
@@ -60,6 +64,10 @@ class InstancePlacer {
   // Places every start waiting for GPUs that now finds room, in order, until none does; called
   // when GPUs come back and when an instance goes idle (it may yield them).
   void place_waiting();
+  // A request joined the model's router queue: where the placement policy weighs victims
+  // against that demand and a start of the model waits for GPUs, the waiting starts are weighed
+  // again (place_waiting).
+  void queue_grew(ModelId model);
   // Places the reservations on `server` whose GPUs are now free, in order.
   void fill_reservations(ServerId server);
 

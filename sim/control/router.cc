@@ -12,7 +12,25 @@ Router::Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy&
       routing_(routing),
       in_flight_(in_flight),
       params_(params),
-      queues_(instances.models()) {}
+      queues_(instances.models()),
+      queued_input_tokens_(instances.models(), 0) {}
+
+void Router::hold(ModelId model, RequestId id) {
+  queued_input_tokens_[model] += in_flight_.at(id).request.input_tokens;
+  queues_[model].push_back(id);
+}
+
+void Router::hold_first(ModelId model, RequestId id) {
+  queued_input_tokens_[model] += in_flight_.at(id).request.input_tokens;
+  queues_[model].push_front(id);
+}
+
+RequestId Router::pop(ModelId model) {
+  const RequestId id = queues_[model].front();
+  queues_[model].pop_front();
+  queued_input_tokens_[model] -= in_flight_.at(id).request.input_tokens;
+  return id;
+}
 
 const char* Router::refusal(const Request& r) const {
   const ModelState& m = instances_.model(r.model);

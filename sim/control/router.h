@@ -46,15 +46,14 @@ class Router {
   // A new arrival would exceed max_queued_per_model (requests taken back from a preempted
   // instance are held regardless: they were admitted).
   bool full(ModelId model) const { return static_cast<int64_t>(queues_[model].size()) >= params_.max_queued_per_model; }
-  // Holds a request until an instance of its model is ready: last in line, or, for one taken
-  // back from a preempted instance, first.
-  void hold(ModelId model, RequestId id) { queues_[model].push_back(id); }
-  void hold_first(ModelId model, RequestId id) { queues_[model].push_front(id); }
-  RequestId pop(ModelId model) {
-    const RequestId id = queues_[model].front();
-    queues_[model].pop_front();
-    return id;
-  }
+  // The input tokens of the requests held for the model: the demand a preemptive placement
+  // weighs against the work its victims would lose. Kept as requests come and go, not summed.
+  int64_t queued_input_tokens(ModelId model) const { return queued_input_tokens_[model]; }
+  // Holds a request (in flight) until an instance of its model is ready: last in line, or, for
+  // one taken back from a preempted instance, first.
+  void hold(ModelId model, RequestId id);
+  void hold_first(ModelId model, RequestId id);
+  RequestId pop(ModelId model);
 
   // Enqueues the request in the best serving instance of its model and returns that instance;
   // `cold_start`: it waited at the router for an instance to start.
@@ -67,6 +66,7 @@ class Router {
   InFlightRequests& in_flight_;
   RouterParams params_;
   IdVector<ModelId, std::deque<RequestId>> queues_;
+  IdVector<ModelId, int64_t> queued_input_tokens_;
   std::vector<RouteCandidate> candidates_;
 };
 

@@ -49,6 +49,10 @@ struct PlacementRequest {
   // By server id: nonzero where the server's GPUs can hold the instance (memory at its
   // tensor-parallel degree, InstanceRegistry's rule); empty: every server can.
   std::span<const uint8_t> holds_by_server;
+  // The model's requests waiting at the router for an instance, and their input tokens: the
+  // demand a preemptive policy weighs against what its victims would lose.
+  int64_t waiting_requests = 0;
+  int64_t waiting_input_tokens = 0;
 
   bool fits_on(ServerId server) const { return holds_by_server.empty() || holds_by_server[server.index()] != 0; }
 };

@@ -1,7 +1,5 @@
 #include "sim/policy/scheduler/least_loaded.h"
 
-#include <algorithm>
-
 namespace slsim {
 namespace {
 
@@ -28,16 +26,11 @@ std::optional<Placement> RandomPlacement::place(const PlacementRequest& request)
 }
 
 std::optional<Placement> LocalityPlacement::place(const PlacementRequest& request) {
-  const auto slowest_tier = [&](ServerId s) {
-    Tier tier = Tier::gpu;
-    for (const CheckpointPart& part : request.checkpoint) tier = std::max(tier, loader_.tier_holding(s, part.id));
-    return tier;
-  };
   const Server* best = nullptr;
   Tier best_tier = Tier::remote;
   for (const Server& s : cluster_.servers()) {
     if (s.free_gpus < request.gpus || !request.fits_on(s.id)) continue;
-    const Tier tier = slowest_tier(s.id);
+    const Tier tier = slowest_tier_holding(loader_, s.id, request.checkpoint);
     if (!best || tier < best_tier || (tier == best_tier && less_loaded(s, *best))) {
       best = &s;
       best_tier = tier;

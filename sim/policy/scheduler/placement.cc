@@ -4,6 +4,12 @@
 
 namespace slsim {
 
+Tier slowest_tier_holding(const Loader& loader, ServerId server, std::span<const CheckpointPart> checkpoint) {
+  Tier tier = Tier::gpu;
+  for (const CheckpointPart& part : checkpoint) tier = std::max(tier, loader.tier_holding(server, part.id));
+  return tier;
+}
+
 std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
                                                         const std::function<double(const InstanceView&)>& cost) {
   if (!request.fits_on(server.id)) return std::nullopt;

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "sim/cluster/cluster.h"
@@ -26,9 +27,17 @@ class PlacementPolicy {
   // A server the instance fits on (request.fits_on) with request.gpus free GPUs (or that many
   // once the victims left), or nullopt if the instance must wait.
   virtual std::optional<Placement> place(const PlacementRequest& request) = 0;
+  // True: the policy decides itself whether freeing GPUs is worth it, so where it answers
+  // nullopt the start waits. False: where it names no server and the migration policy can free
+  // GPUs, the placer frees them where that costs the fewest tokens.
+  virtual bool weighs_victims() const { return false; }
 };
 
 const Registry<PlacementPolicy>& placement_policies();
+
+// The slowest tier on `server` holding a part of the checkpoint (Tier::remote: a part is on no
+// tier there).
+Tier slowest_tier_holding(const Loader& loader, ServerId server, std::span<const CheckpointPart> checkpoint);
 
 // The cheapest set of request.movable instances on `server` whose GPUs, with the free ones,
 // make request.gpus, taking instances in increasing `cost`; nullopt if they never do or the

@@ -1,8 +1,8 @@
 #pragma once
 // The control plane's parts wired together without the ControlPlane, over the round-figure
 // servers of tests/unit/loading/test_loading.h, for tests that drive them step by step. One
-// small model (tensor parallel 1); placement least-loaded, routing least-outstanding. A bench
-// may also be given its server groups.
+// small model (tensor parallel 1); placement least-loaded unless a bench names another (with its
+// default parameters), routing least-outstanding. A bench may also be given its server groups.
 
 #include <memory>
 #include <utility>
@@ -63,7 +63,7 @@ struct IdleHost : MigrationHost {
   void switched_over(InstanceId, InstanceId) override {}
 };
 
-template <class Migration = NoMigration>
+template <class Migration = NoMigration, class Placement = LeastLoadedPlacement>
 struct ControlBench {
   explicit ControlBench(int64_t servers, int64_t models = 1) : ControlBench({round_servers(servers, 1)}, models) {}
   ControlBench(std::vector<ServerGroupSpec> groups, int64_t models)
@@ -91,6 +91,16 @@ struct ControlBench {
     instances.load_finished(instances.instance(id).model);
     instances.set_state(id, InstanceState::idle);
   }
+  // A request of `input_tokens` arrives and waits at the model's router.
+  void hold(ModelId model, RequestId id, int64_t input_tokens) {
+    Request r;
+    r.id = id;
+    r.model = model;
+    r.input_tokens = input_tokens;
+    r.output_tokens = 1;
+    in_flight.insert(id, in_flight_of(r));
+    router.hold(model, id);
+  }
   void audit() const { audit_control_plane(ControlPlaneView{counts, in_flight, router, instances, live, cluster}); }
 
   Simulator sim;
@@ -101,7 +111,7 @@ struct ControlBench {
   ServingObserver observer;
   InstanceRegistry instances;
   PlacementPolicy::Context placement_context;
-  LeastLoadedPlacement placement;
+  Placement placement;
   MigrationPolicy::Context migration_context;
   Migration migration;
   RoutingPolicy::Context routing_context{RandomStream(2)};

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/policy/scheduler/shepherd.h"
 #include "tests/unit/control/control_bench.h"
 
 namespace slsim {
@@ -94,7 +95,7 @@ TEST(InstancePlacer, WithoutMigrationAnIdleInstanceYieldsOnlyToAStartWithRequest
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
   // Once a request of model 1 waits at the router, the waiting start takes the idle GPU.
-  b.router.hold(ModelId(1), RequestId(7));
+  b.hold(ModelId(1), RequestId(7), 10);
   b.placer.place_waiting();
   EXPECT_EQ(b.victims.released, std::vector<InstanceId>{idle});
   EXPECT_EQ(b.placer.waiting_for_gpus(), 0u);
@@ -105,7 +106,7 @@ TEST(InstancePlacer, AnIdleInstanceKeepsItsGpuWhenTheMigrationPolicySaysSo) {
   ControlBench<IdleKeepsGpus> b(1, 2);
   b.placer.start(ModelId(0), StartReason{});
   b.loaded(b.instances.model(ModelId(0)).instances().front());
-  b.router.hold(ModelId(1), RequestId(7));
+  b.hold(ModelId(1), RequestId(7), 10);
   b.placer.start(ModelId(1), StartReason{});
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
@@ -120,11 +121,54 @@ TEST(InstancePlacer, WithoutMigrationABusyInstanceIsNeverAVictim) {
   request.input_tokens = 10;
   request.output_tokens = 2;
   b.instances.instance(busy).engine->enqueue(request);  // in flight, not yet stepped
-  b.router.hold(ModelId(1), RequestId(7));
+  b.hold(ModelId(1), RequestId(7), 10);
   b.placer.start(ModelId(1), StartReason{});
   EXPECT_TRUE(b.victims.released.empty());
   EXPECT_TRUE(b.victims.preempted.empty());
   EXPECT_EQ(b.placer.waiting_for_gpus(), 1u);
+}
+
+// A busy instance of model 0 holding 10 tokens (a request of 10 input tokens, not yet
+// stepped) on the only GPU, and a start of model 1: under `shepherd` (λ = 2) it is restarted only
+// once the requests waiting for model 1 hold at least 2 × 10 = 20 input tokens.
+struct BusyGpu {
+  BusyGpu() {
+    b.placer.start(ModelId(0), StartReason{});
+    busy = b.instances.model(ModelId(0)).instances().front();
+    b.loaded(busy);
+    EngineRequest request;
+    request.input_tokens = 10;
+    request.output_tokens = 2;
+    b.instances.instance(busy).engine->enqueue(request);
+  }
+  ControlBench<PreemptMigration, ShepherdPlacement> b{1, 2};
+  InstanceId busy;
+};
+
+TEST(InstancePlacer, AStartThatThePolicyDeclinesToMakeRoomForWaitsWithoutPreempting) {
+  BusyGpu g;
+  g.b.hold(ModelId(1), RequestId(7), 19);  // 19 < 20
+  g.b.placer.start(ModelId(1), StartReason{});
+  // `preemption` (least-loaded) would have the placer restart the busy instance; shepherd's gate holds.
+  EXPECT_TRUE(g.b.victims.preempted.empty());
+  EXPECT_EQ(g.b.placer.waiting_for_gpus(), 1u);
+  EXPECT_EQ(g.b.placer.reservations(), 0u);
+}
+
+TEST(InstancePlacer, AWaitingStartIsWeighedAgainWhenItsModelsQueueGrows) {
+  BusyGpu g;
+  g.b.hold(ModelId(1), RequestId(7), 15);
+  g.b.placer.start(ModelId(1), StartReason{});
+  EXPECT_EQ(g.b.placer.waiting_for_gpus(), 1u);
+  // Another model's queue growing changes nothing.
+  g.b.placer.queue_grew(ModelId(0));
+  EXPECT_TRUE(g.b.victims.preempted.empty());
+  // 15 + 5 = 20 ≥ 2 × 10: the busy instance is restarted and the start reserves its GPU.
+  g.b.hold(ModelId(1), RequestId(8), 5);
+  g.b.placer.queue_grew(ModelId(1));
+  EXPECT_EQ(g.b.victims.preempted, std::vector<InstanceId>{g.busy});
+  EXPECT_EQ(g.b.placer.waiting_for_gpus(), 0u);
+  EXPECT_EQ(g.b.placer.reservations(), 1u);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ Request request(uint64_t id, int64_t input_tokens, int64_t output_tokens) {
 
 TEST(Router, QueueIsFirstInFirstOutWithPreemptedRequestsAhead) {
   ControlBench<> b(1);
+  for (const uint64_t id : {3, 5, 7}) b.in_flight.insert(RequestId(id), testing::in_flight_of(request(id, 10, 1)));
   b.router.hold(ModelId(0), RequestId(5));
   b.router.hold(ModelId(0), RequestId(7));
   b.router.hold_first(ModelId(0), RequestId(3));  // taken back from a preempted instance
@@ -26,6 +27,26 @@ TEST(Router, QueueIsFirstInFirstOutWithPreemptedRequestsAhead) {
   EXPECT_EQ(b.router.pop(ModelId(0)), RequestId(5));
   EXPECT_EQ(b.router.pop(ModelId(0)), RequestId(7));
   EXPECT_FALSE(b.router.holds_any(ModelId(0)));
+}
+
+TEST(Router, CountsTheInputTokensItHoldsPerModel) {
+  ControlBench<> b(1, 2);
+  b.in_flight.insert(RequestId(1), testing::in_flight_of(request(1, 100, 5)));
+  Request other_model = request(2, 30, 5);
+  other_model.model = ModelId(1);
+  b.in_flight.insert(RequestId(2), testing::in_flight_of(other_model));
+  b.in_flight.insert(RequestId(3), testing::in_flight_of(request(3, 40, 5)));
+  b.router.hold(ModelId(0), RequestId(1));
+  b.router.hold(ModelId(1), RequestId(2));
+  b.router.hold_first(ModelId(0), RequestId(3));
+  // Input tokens only (outputs are not yet generated): 100 + 40 for model 0, 30 for model 1.
+  EXPECT_EQ(b.router.queued_input_tokens(ModelId(0)), 140);
+  EXPECT_EQ(b.router.queued_input_tokens(ModelId(1)), 30);
+  EXPECT_EQ(b.router.pop(ModelId(0)), RequestId(3));
+  EXPECT_EQ(b.router.queued_input_tokens(ModelId(0)), 100);
+  b.router.hold_first(ModelId(0), RequestId(3));  // back, so that the audit sees every request in flight queued
+  b.counts.arrived = 3;
+  b.audit();
 }
 
 TEST(Router, RefusesARequestLongerThanTheContextWindow) {

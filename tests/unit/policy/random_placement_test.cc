@@ -30,7 +30,7 @@ struct Bench {
   }
 
   static PlacementRequest needing(int64_t gpus) {
-    return PlacementRequest{ModelId(0), gpus, 1'000'000, {}, false, {}, {}};
+    return PlacementRequest{ModelId(0), gpus, 1'000'000, {}, false, {}, {}, 0, 0};
   }
 
   Simulator sim;

@@ -1,7 +1,7 @@
 // Placement and routing with answers computed by hand. Two servers of one GPU each, with
 // 100 GB/s host links, SSDs reading 4 GB/s, a remote store at 1 GB/s, no latencies, no
 // start-up costs and an ideal loader, so a load takes bytes / rate: an 8 GB checkpoint takes
-// 0.08 s from DRAM and 2 s from the SSD.
+// 0.08 s from DRAM and 2 s from the SSD. Shepherd's cases use its default λ = 2 unless they set it.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include "sim/policy/scheduler/least_loaded.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/scheduler/serverlessllm.h"
+#include "sim/policy/scheduler/shepherd.h"
 #include "tests/unit/loading/test_loading.h"
 
 namespace slsim {
@@ -43,7 +44,7 @@ struct Bench {
                              {CheckpointPart{CheckpointId(7), static_cast<int64_t>(gigabytes * 1e9), 0}}},
                  ignore);
   }
-  PlacementRequest request() const { return PlacementRequest{m0, 1, part.bytes, parts, false, {}, {}}; }
+  PlacementRequest request() const { return PlacementRequest{m0, 1, part.bytes, parts, false, {}, {}, 0, 0}; }
 
   CheckpointPart part{CheckpointId(1), 8'000'000'000, 0};
   std::vector<CheckpointPart> parts{part};
@@ -118,6 +119,89 @@ TEST(LocalityPlacement, PrefersDramThenSsdThenLeastLoaded) {
   EXPECT_EQ(policy.place(b.request())->server, s0);
   b.cluster.take_gpus(s0, 1);
   EXPECT_EQ(policy.place(b.request())->server, s1);
+}
+
+TEST(ShepherdPlacement, WithAFreeGpuPicksLocalitysServer) {
+  Bench b;
+  ShepherdPlacement shepherd({}, b.context);
+  LocalityPlacement locality({}, b.context);
+  EXPECT_EQ(shepherd.place(b.request())->server, s0);  // DRAM
+  EXPECT_TRUE(shepherd.place(b.request())->victims.empty());
+  EXPECT_EQ(locality.place(b.request())->server, s0);
+  b.cluster.take_gpus(s0, 1);
+  EXPECT_EQ(shepherd.place(b.request())->server, s1);  // SSD, the only free GPU
+  EXPECT_EQ(locality.place(b.request())->server, s1);
+}
+
+// Both GPUs busy: server 0's instance holds 300 tokens, server 1's 100. The cheapest room is
+// server 1 (100 tokens lost, though server 0 has the checkpoint in DRAM); at λ = 2 it takes
+// 200 waiting input tokens.
+struct BothGpusBusy {
+  BothGpusBusy() {
+    b.cluster.take_gpus(s0, 1);
+    b.cluster.take_gpus(s1, 1);
+    request.may_free_gpus = true;
+    request.movable = movable;
+    request.waiting_requests = 2;
+  }
+  Bench b;
+  const std::vector<InstanceView> movable{{InstanceId(5), ModelId(3), s0, 1, 1, 300, 0, 0, -1},
+                                          {InstanceId(6), ModelId(3), s1, 1, 1, 100, 0, 0, -1}};
+  PlacementRequest request = b.request();
+};
+
+TEST(ShepherdPlacement, WithoutAFreeGpuWaitsWhileTheWaitingTokensAreBelowLambdaTimesTheVictims) {
+  BothGpusBusy g;
+  ShepherdPlacement policy({}, g.b.context);
+  g.request.waiting_input_tokens = 199;
+  EXPECT_FALSE(policy.place(g.request));
+  EXPECT_TRUE(policy.weighs_victims());  // so the placer frees no GPUs on its behalf either
+}
+
+TEST(ShepherdPlacement, WithoutAFreeGpuPreemptsTheFewestTokenVictimOnceTheWaitingTokensReachLambdaTimesThem) {
+  BothGpusBusy g;
+  ShepherdPlacement policy({}, g.b.context);
+  g.request.waiting_input_tokens = 200;
+  const auto placement = policy.place(g.request);
+  ASSERT_TRUE(placement);
+  EXPECT_EQ(placement->server, s1);
+  EXPECT_EQ(placement->victims, std::vector<InstanceId>{InstanceId(6)});
+}
+
+TEST(ShepherdPlacement, PreemptFactorSetsTheGate) {
+  BothGpusBusy g;
+  ShepherdPlacement::Params params;
+  params.preempt_factor = 0.5;
+  ShepherdPlacement policy(params, g.b.context);
+  g.request.waiting_input_tokens = 49;  // < 0.5 × 100
+  EXPECT_FALSE(policy.place(g.request));
+  g.request.waiting_input_tokens = 50;
+  EXPECT_EQ(policy.place(g.request)->victims, std::vector<InstanceId>{InstanceId(6)});
+}
+
+TEST(ShepherdPlacement, EqualLossesGoToTheServerWithTheFasterTier) {
+  BothGpusBusy g;
+  ShepherdPlacement policy({}, g.b.context);
+  // Both instances idle: freeing either loses nothing; server 0 has the checkpoint in DRAM.
+  const std::vector<InstanceView> idle{{InstanceId(5), ModelId(3), s0, 1, 0, 0, 0, 0, -1},
+                                       {InstanceId(6), ModelId(3), s1, 1, 0, 0, 0, 0, -1}};
+  g.request.movable = idle;
+  g.request.waiting_input_tokens = 1;
+  const auto placement = policy.place(g.request);
+  ASSERT_TRUE(placement);
+  EXPECT_EQ(placement->server, s0);
+  EXPECT_EQ(placement->victims, std::vector<InstanceId>{InstanceId(5)});
+}
+
+TEST(ShepherdPlacement, AStartWithNoRequestWaitingMakesNoRoom) {
+  BothGpusBusy g;
+  ShepherdPlacement policy({}, g.b.context);
+  const std::vector<InstanceView> idle{{InstanceId(5), ModelId(3), s0, 1, 0, 0, 0, 0, -1}};
+  g.request.movable = idle;
+  g.request.waiting_requests = 0;  // a start ahead of demand: even an idle instance keeps its GPU
+  EXPECT_FALSE(policy.place(g.request));
+  g.request.waiting_requests = 1;
+  EXPECT_TRUE(policy.place(g.request));
 }
 
 TEST(Routing, LeastOutstandingRoundRobinAndRandom) {
