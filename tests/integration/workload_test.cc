@@ -122,6 +122,38 @@ TEST(Workload, TraceStatsReadsTheSameTraceThroughCommandLineMappingOptions) {
   EXPECT_THAT(unit.output, HasSubstr("mapping.time_unit: unknown value \"minutes\""));
 }
 
+// A Mooncake-style trace, one id per 512-token block. Request 2 (1024 tokens) repeats request 1's
+// two blocks; request 3 (600 tokens) shares the first and ends 88 tokens into a new one. 3 of
+// 6 references were seen before; 1024 + 512 of 2648 prompt tokens are under them.
+TEST(Workload, TraceStatsReportsPrefixReuseAndTheHitBound) {
+  const auto dir = fresh_dir("workload_stats_prefix");
+  std::ofstream(dir / "t.jsonl") << R"({"timestamp": 0, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]})"
+                                    "\n"
+                                    R"({"timestamp": 5, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]})"
+                                    "\n"
+                                    R"({"timestamp": 9, "input_length": 600, "output_length": 1, "hash_ids": [0, 2]})"
+                                    "\n";
+  const std::string stats = "trace stats " + (dir / "t.jsonl").string() +
+                            " --time-field timestamp --time-unit ms --input-field input_length"
+                            " --output-field output_length --prefix-field hash_ids --prefix-block-tokens 512";
+  const auto r = run_slsim(stats + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json p = Json::parse(r.output)["prefix"];
+  EXPECT_EQ(p["block_tokens"], 512);
+  EXPECT_EQ(p["block_references"], 6);
+  EXPECT_DOUBLE_EQ(p["block_reuse"].get<double>(), 0.5);
+  EXPECT_EQ(p["reused_tokens"], 1536);
+  EXPECT_DOUBLE_EQ(p["hit_bound"].get<double>(), 1536.0 / 2648);
+  const auto text = run_slsim(stats);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("prefix_blocks    6 references of 512 tokens, 3 distinct; reuse 0.5\n"));
+  const auto unsized = run_slsim("trace stats " + (dir / "t.jsonl").string() +
+                                 " --time-field timestamp --input-field input_length --output-field output_length"
+                                 " --prefix-block-tokens 512");
+  EXPECT_EQ(unsized.exit_code, 2);
+  EXPECT_THAT(unsized.output, HasSubstr("--prefix-field"));
+}
+
 // Inputs 1, 1, 2: a mean of 4/3, printed with every digit of the double (1.3333333333333333)
 // rather than rounded; an integer-valued float (2.0) counts as 2.
 TEST(Workload, TraceStatsTextPrintsFullPrecision) {
