@@ -179,6 +179,7 @@ TEST(Engine, PreemptsTheLatestRequestByRecomputeWhenBlocksRunOut) {
   EXPECT_TRUE(reprefilled);
   EXPECT_EQ(h.engine.stats().generated_tokens, 24);
   EXPECT_EQ(h.engine.stats().prefilled_tokens, 8 + 8 + 13);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 8 + 8);  // each prompt once, not its recompute
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
@@ -264,6 +265,31 @@ TEST(Engine, CachedPrefixBlocksAreNeitherStoredNorComputedTwice) {
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 40 + 8);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 3 + 1);
+}
+
+// Two identical 40-token prompts under prefix blocks 11 and 12 (16 tokens each), admitted in one
+// step: the first finds nothing cached (40 tokens looked up, 0 hit), the second both blocks (32
+// of 40). A third, once both finished, finds nothing: v0 frees cached blocks with their last
+// sequence. 32 of 120 prompt tokens hit.
+TEST(Engine, PrefixLookupsCountEachPromptOnceAndTheCachedBlocksItFinds) {
+  Harness h(params());
+  EngineRequest a{1_r, 40, 2};
+  a.prefix_blocks = {11, 12};
+  EngineRequest b = a;
+  b.id = 2_r;
+  h.engine.enqueue(a);
+  h.engine.enqueue(b);
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 80);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
+  h.run_to_completion();
+  EngineRequest c = a;
+  c.id = 3_r;
+  h.engine.enqueue(c);
+  h.run_to_completion();
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 120);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
 }
 
 TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
