@@ -51,6 +51,36 @@ TEST(Workload, JsonlTraceWithItsOwnFieldNamesReplaysThroughAMappingAlone) {
   EXPECT_THAT(rows, HasSubstr("\n2,opt-6.7b,3.000000,300,4,"));
 }
 
+// Two identical 1,024-token prompts (Mooncake hash_ids 0 and 1, 512 tokens each) arrive together
+// and are admitted in one step: the second finds the first's blocks. Mapped onto 16-token
+// engine blocks, both trace blocks are 64 engine blocks and all 1,024 tokens hit; taken as
+// engine blocks themselves (prefix_block_tokens 0), the ids cover only 32 tokens.
+TEST(Workload, MooncakePrefixBlocksMappedOntoEngineBlocksHitTheWholeSharedPrompt) {
+  const auto dir = fresh_dir("workload_prefix");
+  std::ofstream(dir / "trace.jsonl")
+      << R"({"timestamp": 0, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+         "\n"
+         R"({"timestamp": 0, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+         "\n";
+  const auto run = [&](int64_t prefix_block_tokens) {
+    const std::string source = R"({"kind": "trace", "model": "tiny", "path": ")" + (dir / "trace.jsonl").string() +
+                               R"(", "mapping": {"time_field": "timestamp", "time_unit": "ms", "input_field": )"
+                               R"("input_length", "output_field": "output_length", "prefix_field": "hash_ids", )"
+                               R"("prefix_block_tokens": )" +
+                               std::to_string(prefix_block_tokens) + "}}";
+    const auto experiment = load_experiment(testdata("hand_computed.json"),
+                                            {"workload.sources.0=" + source, "policies.routing.name=prefix-aware"});
+    return run_experiment(experiment, dir / ("out" + std::to_string(prefix_block_tokens)));
+  };
+  const Json mapped = run(512)["prefix_cache"];
+  EXPECT_EQ(mapped["prompt_tokens"], 2048);
+  EXPECT_EQ(mapped["hit_tokens"]["gpu"], 1024);
+  EXPECT_DOUBLE_EQ(mapped["hit_rate"]["gpu"].get<double>(), 0.5);
+  const Json engine_blocks = run(0)["models"]["tiny"]["prefix_cache"];
+  EXPECT_EQ(engine_blocks["hit_tokens"]["gpu"], 32);
+  EXPECT_DOUBLE_EQ(engine_blocks["hit_rate"]["gpu"].get<double>(), 32.0 / 2048);
+}
+
 TEST(Workload, UnknownModelInTheSourceIsNamedByItsJsonPath) {
   Json config = jsonl_config();
   config["workload"]["sources"][0]["models"][1] = "gpt-5";
