@@ -292,6 +292,30 @@ TEST(Engine, PrefixLookupsCountEachPromptOnceAndTheCachedBlocksItFinds) {
   EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
 }
 
+// The same 40-token prompt twice, the second after the first finished: vLLM v0 forgot the
+// prompt's blocks with the first request; v1's lru retention kept them, so the second finds both
+// full blocks (32 tokens) and prefills only the 8 after them.
+TEST(Engine, LruRetentionLetsABackToBackIdenticalPromptHitAfterTheFirstFinished) {
+  for (const PrefixRetention retention : {PrefixRetention::while_referenced, PrefixRetention::lru}) {
+    EngineParams p = params();
+    p.prefix_retention = retention;
+    Harness h(p);
+    EngineRequest a{1_r, 40, 2};
+    a.prefix_blocks = {11, 12};
+    h.engine.enqueue(a);
+    h.run_to_completion();
+    EngineRequest b = a;
+    b.id = 2_r;
+    h.engine.enqueue(b);
+    h.engine.begin_step();
+    const bool lru = retention == PrefixRetention::lru;
+    EXPECT_EQ(h.latency.shapes.back().prefill_tokens, lru ? 8 : 40);
+    EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, lru ? 32 : 0);
+    h.engine.finish_step();
+    h.run_to_completion();
+  }
+}
+
 TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {
   EngineParams p = params();
   p.kv_allocator = KvAllocatorKind::contiguous;
