@@ -377,21 +377,30 @@ def breakdown(args):
 
 def read_timeseries(run, series=None):
     """A run's timeseries.csv (or the file itself) as (times, panels): panels are lists of
-    (column, values), the counts first, then the GPU series; `series` picks columns (default:
-    every numeric one)."""
+    (column, values), the counts first, then the GPU series, then rates (`prefix_hit_rate.gpu`,
+    NaN where a row has none); `series` picks columns (default: every numeric one)."""
     path = os.path.join(run, "timeseries.csv") if os.path.isdir(run) else run
     rows = read_rows(path)
     if not rows or "time_s" not in rows[0]:
         sys.exit(f"plot.py: {path}: expected a header with a time_s column")
-    series = series or [c for c in rows[0] if c != "time_s" and number(rows[0][c]) is not None]
+    series = series or [c for c in rows[0] if c != "time_s" and any(number(r[c]) is not None for r in rows)]
     missing = [c for c in series if c not in rows[0]]
     if missing:
         sys.exit(f"plot.py: {path}: no column {', '.join(missing)}; columns are {', '.join(rows[0])}")
     times = [float(r["time_s"]) for r in rows]
-    gpu = [c for c in series if "gpu" in c.lower()]
-    other = [c for c in series if c not in gpu]
+    rates = [c for c in series if is_rate(c)]
+    gpu = [c for c in series if "gpu" in c.lower() and c not in rates]
+    other = [c for c in series if c not in gpu and c not in rates]
     panels = [[(c, [number(r[c]) or 0.0 for r in rows]) for c in p] for p in (other, gpu) if p]
+    if rates:
+        nan = float("nan")
+        panels.append([(c, [nan if number(r[c]) is None else number(r[c]) for r in rows]) for c in rates])
     return times, panels
+
+
+def is_rate(column):
+    """A timeseries column holding a share in [0, 1] (a hit rate), not a count."""
+    return "_rate" in column
 
 
 def timeline(args):
@@ -401,7 +410,8 @@ def timeline(args):
     for ax, columns in zip(axes[:, 0], panels):
         for c, values in columns:
             ax.step(times, values, where="post", label=c)
-        ax.set_ylabel("GPUs" if any("gpu" in c.lower() for c, _ in columns) else "count")
+        ax.set_ylabel("share" if is_rate(columns[0][0]) else
+                      "GPUs" if any("gpu" in c.lower() for c, _ in columns) else "count")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
     axes[-1, 0].set_xlabel("simulated time (s)")

@@ -202,7 +202,8 @@ def runs_section(page, runs):
         for i, columns in enumerate(panels, start=1):
             for column, values in columns:
                 fig.add_trace(go.Scatter(x=times, y=values, mode="lines", line_shape="hv", name=column), row=i, col=1)
-            unit = "bytes" if columns[0][0].endswith("_bytes") else "GPUs" if "gpu" in columns[0][0].lower() else "count"
+            unit = ("bytes" if columns[0][0].endswith("_bytes") else "share" if plot.is_rate(columns[0][0]) else
+                    "GPUs" if "gpu" in columns[0][0].lower() else "count")
             fig.update_yaxes(title_text=unit, row=i, col=1)
         fig.update_xaxes(title_text="simulated time (s)", row=len(panels), col=1)
         fig.update_layout(title=f"{name}: instances and GPU states over time", height=280 * len(panels) + 120)

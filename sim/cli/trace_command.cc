@@ -19,8 +19,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kTraceHelp = R"(usage:
-  slsim trace stats FILE [mapping options] [--skip-bad N] [--json]
-      requests, duration_s, mean_rate, interarrival_cv, peak_rate_1s, input/output tokens mean, p50, p99
+  slsim trace stats FILE [mapping options] [--prefix-block-tokens N] [--skip-bad N] [--json]
+      requests, duration_s, mean_rate, interarrival_cv, peak_rate_1s, input/output tokens mean, p50, p99;
+      with --prefix-field, the prefix blocks' reuse and the hit rate bound of an infinite prefix cache
   slsim trace convert FILE [mapping options] [--skip-bad N] -o OUT.csv
       rewrite as the canonical CSV: arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks
   slsim trace synth SPEC [--seed N] [--max-context N] -o OUT.csv
@@ -59,6 +60,7 @@ TraceMapping mapping_of(const po::variables_map& values) {
       {"beam-field", "beam_field"},   {"prefix-field", "prefix_field"}};
   for (const auto& [option, key] : keys)
     if (values.count(option)) m[key] = values[option].as<std::string>();
+  if (values.count("prefix-block-tokens")) m["prefix_block_tokens"] = values["prefix-block-tokens"].as<int64_t>();
   if (values.count("no-header")) m["header"] = false;
   if (values.count("absolute")) m["relative"] = false;
   SourceSpec source;
@@ -90,20 +92,32 @@ void report_skipped(const TraceReader& reader) {
 int stats(const std::vector<std::string>& args) {
   po::options_description options("slsim trace stats options");
   add_mapping_options(options);
-  options.add_options()("json", "print as JSON");
+  options.add_options()("json", "print as JSON")(
+      "prefix-block-tokens", po::value<int64_t>(),
+      "prompt tokens per prefix block id (e.g. 512 for Mooncake's hash_ids; default: engine blocks of 16)");
   bool help = false;
   const auto values = parse_options(args, options, help);
   if (help) {
     std::cout << kTraceHelp << "\n" << options << "\n";
     return 0;
   }
-  TraceReader reader(values["file"].as<std::string>(), mapping_of(values), values["skip-bad"].as<int64_t>());
+  const TraceMapping mapping = mapping_of(values);
+  if (mapping.prefix_block_tokens > 0 && mapping.prefix_field.empty())
+    throw InputError("--prefix-block-tokens sizes the prefix blocks of --prefix-field, which is not given");
+  // Ids that are engine blocks name as many tokens as the engine's default block.
+  const int64_t block_tokens =
+      mapping.prefix_block_tokens > 0 ? mapping.prefix_block_tokens : EngineParams{}.block_size;
+  TraceReader reader(values["file"].as<std::string>(), mapping, values["skip-bad"].as<int64_t>());
   TraceStats stats;
-  while (const TraceRecord* r = reader.next()) stats.add(r->time_ns, r->input_tokens, r->output_tokens);
+  while (const TraceRecord* r = reader.next()) {
+    stats.add(r->time_ns, r->input_tokens, r->output_tokens);
+    if (!mapping.prefix_field.empty()) stats.add_prefix(r->input_tokens, r->prefix_blocks, block_tokens);
+  }
   report_skipped(reader);
   for (const std::string& warning : stats.unit_warnings())
     std::cerr << "slsim trace stats: warning: " << reader.path() << ": " << warning << "\n";
   Json out = stats.to_json();
+  if (out.contains("prefix")) out["prefix"]["block_tokens"] = block_tokens;
   if (values["skip-bad"].as<int64_t>() > 0) out["skipped_lines"] = reader.skipped();
   if (values.count("json")) {
     std::cout << out.dump(2) << "\n";
@@ -122,6 +136,14 @@ int stats(const std::vector<std::string>& args) {
     const Json& t = out[key];
     std::cout << fmt::format("{:<16} mean {}  p50 {}  p99 {}\n", key, number(t["mean"]), number(t["p50"]),
                              number(t["p99"]));
+  }
+  if (out.contains("prefix")) {
+    const Json& p = out["prefix"];
+    std::cout << fmt::format("{:<16} {} references of {} tokens, {} distinct; reuse {}\n", "prefix_blocks",
+                             p["block_references"].dump(), p["block_tokens"].dump(), p["distinct_blocks"].dump(),
+                             number(p["block_reuse"]));
+    std::cout << fmt::format("{:<16} {} ({} of {} prompt tokens under a block seen before)\n", "prefix_hit_bound",
+                             number(p["hit_bound"]), p["reused_tokens"].dump(), p["prompt_tokens"].dump());
   }
   if (out.contains("skipped_lines"))
     std::cout << fmt::format("{:<16} {}\n", "skipped_lines", out["skipped_lines"].dump());

@@ -392,6 +392,7 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     r.catalogue.names.push_back(m.spec.name);
     r.catalogue.max_context.push_back(m.spec.architecture.max_context);
   }
+  r.catalogue.engine_block_tokens = c.engine.block_size;
   if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
   for (size_t i = 0; i < c.workload.sources.size(); ++i)
     validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]");

@@ -72,6 +72,7 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   int64_t models() const { return static_cast<int64_t>(instances_.models()); }
   int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(router_.queue(model).size()); }
   int64_t instances_in(ModelId model, InstanceState state) const { return instances_.instances_in(model, state); }
+  PrefixLookups prefix_lookups() const { return instances_.prefix_lookups(); }
 
  private:
   enum EventKind : uint16_t {

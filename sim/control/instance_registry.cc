@@ -118,6 +118,7 @@ void InstanceRegistry::retire(InstanceId id) {
   std::erase(m.instances_, id);
   --m.ready_;
   publish_stats(id);
+  released_prefix_lookups_ += inst.engine->stats().prefix_lookups;
   inst.engine.reset();
   inst.step_event = 0;
   inst.expiry.cancel();
@@ -129,6 +130,13 @@ void InstanceRegistry::publish_stats(InstanceId id) {
   const std::vector<std::string> estimates = inst.latency->estimates();
   observer_.on_instance_stats(
       InstanceStats{id, inst.model, &cluster_.server(inst.server).gpu->name, &inst.engine->stats(), &estimates});
+}
+
+PrefixLookups InstanceRegistry::prefix_lookups() const {
+  PrefixLookups total = released_prefix_lookups_;
+  for (const Instance& inst : instances_)
+    if (inst.engine) total += inst.engine->stats().prefix_lookups;
+  return total;
 }
 
 std::vector<std::pair<RequestId, int64_t>> InstanceRegistry::tokens_now(InstanceId id, bool cached) const {

@@ -188,6 +188,8 @@ class InstanceRegistry {
   // its slot free for reuse, and the model's ready count down by one.
   void retire(InstanceId id);
   void publish_stats(InstanceId id);
+  // The prefix-cache lookups of every instance so far, released ones included.
+  PrefixLookups prefix_lookups() const;
   // An instance's requests and their tokens now, part-way through its step in progress; with
   // `cached`, only the tokens whose keys and values are in its GPUs' cache.
   std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id, bool cached = false) const;
@@ -202,6 +204,7 @@ class InstanceRegistry {
   IdVector<ModelId, ModelState> models_;
   IdVector<InstanceId, Instance> instances_;
   std::vector<InstanceId> free_slots_;
+  PrefixLookups released_prefix_lookups_;
   // Stateless, so shared by every instance of a model on one GPU type.
   std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
 };

@@ -54,9 +54,13 @@ InstanceId Router::route(RequestId id, bool cold_start) {
     best = m.route_index().best();
   } else {
     candidates_.clear();
+    const bool prefixes = routing_.reads_cached_prefixes();
     for (const InstanceId i : m.instances()) {
       const Instance& inst = instances_.instance(i);
-      if (serving(inst.state)) candidates_.push_back(RouteCandidate{i, inst.engine->outstanding()});
+      if (!serving(inst.state)) continue;
+      candidates_.push_back(RouteCandidate{
+          i, inst.engine->outstanding(),
+          prefixes ? inst.engine->cached_prefix_tokens(f.request.input_tokens, f.request.prefix_blocks) : 0});
     }
     if (candidates_.empty()) throw std::logic_error("routed a request to a model without a ready instance");
     best = candidates_[routing_.route(f.request.model, candidates_)].instance;

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 namespace slsim {
-namespace {
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -11,6 +10,8 @@ uint64_t splitmix64(uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
+
+namespace {
 
 uint64_t fnv1a(std::string_view text) {
   uint64_t h = 0xcbf29ce484222325ULL;

@@ -13,6 +13,10 @@
 
 namespace slsim {
 
+// SplitMix64's finalizer: a bijection of 64-bit values whose outputs look independent for
+// neighbouring inputs, for deriving seeds and ids.
+uint64_t splitmix64(uint64_t x);
+
 class RandomStream {
  public:
   explicit RandomStream(uint64_t seed) : engine_(seed) {}

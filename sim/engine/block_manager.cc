@@ -9,15 +9,15 @@
 
 namespace slsim {
 
-std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks,
-                                                 int64_t block_size_tokens) {
+std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens,
+                                                 PrefixRetention retention) {
   if (kind == KvAllocatorKind::contiguous)
-    return std::make_unique<ContiguousBlockManager>(total_blocks, block_size_tokens);
-  return std::make_unique<PagedBlockManager>(total_blocks, block_size_tokens);
+    return std::make_unique<ContiguousBlockManager>(total_blocks, block_size_tokens, retention);
+  return std::make_unique<PagedBlockManager>(total_blocks, block_size_tokens, retention);
 }
 
-BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens)
-    : total_blocks_(total_blocks), block_size_(block_size_tokens) {
+BlockManager::BlockManager(int64_t total_blocks, int64_t block_size_tokens, PrefixRetention retention)
+    : total_blocks_(total_blocks), block_size_(block_size_tokens), retention_(retention) {
   if (total_blocks < 0 || total_blocks > INT32_MAX || block_size_tokens < 1)
     throw std::invalid_argument("a block manager needs 0..2^31 blocks of at least one token");
 }
@@ -38,8 +38,24 @@ BlockManager::Table& BlockManager::new_table(SeqId seq, const char* what) {
   return t;
 }
 
+void BlockManager::make_room(int64_t blocks) {
+  while (unused_blocks() < blocks && !retained_.empty()) {
+    const int32_t id = retained_.front();
+    retained_.pop_front();
+    forget_prefix(id);
+    free_list_.push_back(id);
+  }
+}
+
+void BlockManager::take_back(int32_t id) {
+  retained_.erase(blocks_[id].retained_at);
+  blocks_[id].fill = static_cast<int32_t>(block_size_);
+  stored_tokens_ += block_size_;
+}
+
 int32_t BlockManager::take_block() {
   if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  make_room(1);
   int32_t id = 0;
   if (!free_list_.empty()) {
     id = free_list_.back();
@@ -71,18 +87,23 @@ void BlockManager::forget_prefix(int32_t id) {
   blocks_[id].prefix_of = kNotCached;
 }
 
-int64_t BlockManager::cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
-  if (!shares_blocks()) return 0;
+BlockManager::PrefixHits BlockManager::prefix_hits(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
+  PrefixHits hits;
+  if (!shares_blocks()) return hits;
   const auto full_blocks = static_cast<size_t>(prompt_tokens / block_size_);
-  int64_t cached = 0;
-  for (size_t i = 0; i < std::min(prefix.size(), full_blocks); ++i)
-    if (prefix_cache_.contains(prefix[i])) ++cached;
-  return cached;
+  for (size_t i = 0; i < std::min(prefix.size(), full_blocks); ++i) {
+    const auto it = prefix_cache_.find(prefix[i]);
+    if (it == prefix_cache_.end()) continue;
+    ++hits.cached;
+    if (blocks_[it->second].refcount == 0) ++hits.retained;
+  }
+  return hits;
 }
 
 int64_t BlockManager::blocks_to_admit(int64_t prompt_tokens, int64_t max_tokens,
                                       std::span<const uint64_t> prefix) const {
-  return blocks_for(prompt_tokens, max_tokens) - cached_prefix_blocks(prompt_tokens, prefix);
+  const PrefixHits hits = prefix_hits(prompt_tokens, prefix);
+  return blocks_for(prompt_tokens, max_tokens) - hits.cached + hits.retained;
 }
 
 void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, std::span<const uint64_t> prefix) {
@@ -96,6 +117,10 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
   const size_t cacheable =
       shares_blocks() ? std::min(prefix.size(), static_cast<size_t>(prompt_tokens / block_size_)) : 0;
   t.blocks.reserve(cacheable);
+  // Retained hits are taken back first, so that taking new blocks below cannot evict them.
+  for (size_t i = 0; i < cacheable; ++i)
+    if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end() && blocks_[it->second].refcount == 0)
+      take_back(it->second);
   for (size_t i = 0; i < cacheable; ++i) {
     if (const auto it = prefix_cache_.find(prefix[i]); it != prefix_cache_.end()) {
       ++blocks_[it->second].refcount;
@@ -110,6 +135,7 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
     t.blocks.push_back(id);
   }
   t.anonymous = static_cast<int64_t>(count - cacheable);
+  make_room(t.anonymous);
   anonymous_blocks_ += t.anonymous;
   stored_tokens_ += anonymous_tokens(t, cacheable);
   unshared_blocks_ += static_cast<int64_t>(count);
@@ -120,6 +146,7 @@ void BlockManager::append_into_new_block(SeqId seq) {
   if (t.swapped_out()) throw std::logic_error("a swapped-out sequence was appended to");
   if (t.tokens >= first_anonymous_token(t)) {
     if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+    make_room(1);
     ++t.anonymous;
     ++anonymous_blocks_;
     ++unshared_blocks_;
@@ -129,6 +156,7 @@ void BlockManager::append_into_new_block(SeqId seq) {
     if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
     drop_reference(t.blocks.back());
     t.blocks.pop_back();
+    make_room(1);
     ++t.anonymous;
     ++anonymous_blocks_;
     stored_tokens_ += anonymous_tokens(t, t.blocks.size());
@@ -154,6 +182,7 @@ void BlockManager::append(SeqId seq, int64_t tokens) {
   const int64_t opened =
       std::max<int64_t>(0, blocks_covering(t.tokens + left - first_anonymous_token(t)) - t.anonymous);
   if (opened > free_blocks()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  make_room(opened);
   t.anonymous += opened;
   anonymous_blocks_ += opened;
   unshared_blocks_ += opened;
@@ -175,6 +204,7 @@ void BlockManager::fork(SeqId parent, SeqId child) {
   } else {
     // Shares nothing, so holds no materialized block: the child gets its own anonymous copies.
     copy.anonymous = from.anonymous;
+    make_room(copy.anonymous);
     anonymous_blocks_ += copy.anonymous;
     stored_tokens_ += anonymous_tokens(from, 0);
   }
@@ -186,7 +216,13 @@ void BlockManager::fork(SeqId parent, SeqId child) {
 void BlockManager::free(SeqId seq) {
   if (!holds(seq)) throw std::logic_error("a sequence without blocks was freed");
   Table& t = tables_[seq];
-  for (const int32_t id : t.blocks) drop_reference(id);
+  // Retained blocks are freed last block first, as vLLM v1 does: a prompt's tail is evicted
+  // before its head, which more prompts share.
+  if (retention_ == PrefixRetention::lru) {
+    for (auto it = t.blocks.rbegin(); it != t.blocks.rend(); ++it) drop_reference(*it);
+  } else {
+    for (const int32_t id : t.blocks) drop_reference(id);
+  }
   unshared_blocks_ -= static_cast<int64_t>(t.blocks.size()) + t.anonymous;
   if (t.anonymous > 0) stored_tokens_ -= anonymous_tokens(t, t.blocks.size());
   anonymous_blocks_ -= t.anonymous;
@@ -265,6 +301,7 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
       }
     }
     t.anonymous = t.host_anonymous;
+    make_room(t.anonymous);
     anonymous_blocks_ += t.anonymous;
     host_blocks_ -= t.host_anonymous;
     t.host_anonymous = 0;
@@ -318,17 +355,25 @@ void BlockManager::audit() const {
     if (is_free[b]) fail(fmt::format("block {} is free twice", b));
     is_free[b] = true;
   }
+  for (const int32_t b : retained_) {
+    if (b < 0 || b >= touched) fail(fmt::format("block {} is retained but was never taken", b));
+    if (is_free[b]) fail(fmt::format("block {} is retained and free, or retained twice", b));
+    if (blocks_[b].prefix_of == kNotCached || blocks_[b].fill != 0)
+      fail(fmt::format("retained block {} is not an empty cached block", b));
+    is_free[b] = true;
+  }
   for (int64_t b = 0; b < touched; ++b) {
     if (references[b] != blocks_[b].refcount)
       fail(fmt::format("block {} has reference count {} but {} holders", b, blocks_[b].refcount, references[b]));
-    if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free nor held", b));
+    if ((references[b] == 0) != is_free[b]) fail(fmt::format("block {} is neither free, retained nor held", b));
     stored += blocks_[b].fill;
   }
   if (stored != stored_tokens_) fail(fmt::format("{} tokens stored, counted {}", stored_tokens_, stored));
   if (unshared != unshared_blocks_) fail(fmt::format("{} unshared blocks, counted {}", unshared_blocks_, unshared));
   if (anonymous != anonymous_blocks_)
     fail(fmt::format("{} anonymous blocks in use, counted {}", anonymous_blocks_, anonymous));
-  if (free_blocks() < 0) fail(fmt::format("{} blocks in use of {}", used_blocks(), total_blocks_));
+  if (unused_blocks() < 0)
+    fail(fmt::format("{} blocks in use or retained of {}", total_blocks_ - unused_blocks(), total_blocks_));
   if (host_blocks_ != static_cast<int64_t>(host_.size()) + host_anonymous)
     fail(fmt::format("{} host blocks, counted {}", host_blocks_, static_cast<int64_t>(host_.size()) + host_anonymous));
 }

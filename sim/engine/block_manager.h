@@ -19,8 +19,14 @@
 // blocks, which become shared; a copy-on-write copy and every block opened by an append are
 // anonymous. The contiguous allocator shares nothing, so its tables are all anonymous.
 //
-// Invariants (checked by audit()): every materialized block is either free or referenced by
-// exactly as many sequence tables as its reference count says; anonymous blocks follow the
+// Prefix retention. A cached prompt block whose last sequence frees it is forgotten at once
+// (`while_referenced`, vLLM v0) or retained (`lru`, vLLM v1's evictor): it stays cached, counts
+// as free, and is evicted, least recently freed first, only when a block is taken and no
+// unused one is left. A hit on a retained block takes it back out of the free count.
+//
+// Invariants (checked by audit()): every materialized block is either free, retained (cached,
+// unreferenced, empty) or referenced by exactly as many sequence tables as its reference count
+// says; anonymous blocks follow the
 // materialized ones, and a table holding any has only full materialized blocks, so its
 // anonymous blocks store tokens - materialized x block_size tokens, filled from the first;
 // used blocks (materialized plus anonymous) never exceed the total; a paged sequence holds
@@ -33,6 +39,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,10 +52,12 @@ namespace slsim {
 using SeqId = uint64_t;
 
 enum class KvAllocatorKind : uint8_t { paged, contiguous };
+enum class PrefixRetention : uint8_t { while_referenced, lru };
 
 class BlockManager {
  public:
-  BlockManager(int64_t total_blocks, int64_t block_size_tokens);
+  BlockManager(int64_t total_blocks, int64_t block_size_tokens,
+               PrefixRetention retention = PrefixRetention::while_referenced);
   virtual ~BlockManager() = default;
   BlockManager(const BlockManager&) = delete;
   BlockManager& operator=(const BlockManager&) = delete;
@@ -96,7 +105,9 @@ class BlockManager {
   void swap_in(std::span<const SeqId> seqs);
 
   int64_t total_blocks() const { return total_blocks_; }
-  int64_t free_blocks() const { return total_blocks_ - anonymous_blocks_ - materialized_blocks(); }
+  // Retained prefix blocks count as free: taking a block evicts one when no other is left.
+  int64_t free_blocks() const { return unused_blocks() + static_cast<int64_t>(retained_.size()); }
+  int64_t retained_blocks() const { return static_cast<int64_t>(retained_.size()); }
   int64_t used_blocks() const { return total_blocks_ - free_blocks(); }
   int64_t block_size() const { return block_size_; }
   int64_t stored_tokens() const { return stored_tokens_; }
@@ -108,7 +119,9 @@ class BlockManager {
   int64_t host_blocks() const { return host_blocks_; }
   bool holds(SeqId seq) const { return seq < tables_.size() && tables_[seq].live; }
   // Blocks of the prefix that are cached already and need no compute.
-  int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
+  int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
+    return prefix_hits(prompt_tokens, prefix).cached;
+  }
   // Σ blocks held over resident sequences: what they would take if nothing were shared.
   int64_t unshared_blocks() const { return unshared_blocks_; }
   virtual bool shares_blocks() const = 0;
@@ -123,6 +136,18 @@ class BlockManager {
   int64_t blocks_covering(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
 
  private:
+  struct PrefixHits {
+    int64_t cached = 0;    // blocks found in the cache
+    int64_t retained = 0;  // of those, blocks no sequence holds (counted as free until taken back)
+  };
+  PrefixHits prefix_hits(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
+  // Blocks neither held nor retained.
+  int64_t unused_blocks() const { return total_blocks_ - anonymous_blocks_ - materialized_blocks(); }
+  // Evicts retained blocks, least recently freed first, until `blocks` are unused.
+  void make_room(int64_t blocks);
+  // A retained block's first holder again.
+  void take_back(int32_t id);
+
   // What every append reads comes first, within one cache line.
   struct Table {
     int64_t tokens = 0;
@@ -137,7 +162,8 @@ class BlockManager {
   struct Block {
     int32_t refcount = 0;
     int32_t fill = 0;
-    uint64_t prefix_of = kNotCached;  // the prefix id the block is cached under
+    uint64_t prefix_of = kNotCached;           // the prefix id the block is cached under
+    std::list<int32_t>::iterator retained_at;  // its place in retained_, while retained
   };
   const Table& table(SeqId seq) const {
     if (!holds(seq)) throw_missing(seq);
@@ -168,7 +194,13 @@ class BlockManager {
     if (--b.refcount > 0) return;
     stored_tokens_ -= b.fill;
     b.fill = 0;
-    if (b.prefix_of != kNotCached) forget_prefix(id);
+    if (b.prefix_of != kNotCached) {
+      if (retention_ == PrefixRetention::lru) {
+        b.retained_at = retained_.insert(retained_.end(), id);
+        return;
+      }
+      forget_prefix(id);
+    }
     free_list_.push_back(id);
   }
   void forget_prefix(int32_t id);
@@ -182,6 +214,8 @@ class BlockManager {
 
   int64_t total_blocks_;
   int64_t block_size_;
+  PrefixRetention retention_;
+  std::list<int32_t> retained_;     // cached, unreferenced blocks, least recently freed first
   std::vector<int32_t> free_list_;  // freed materialized block ids
   std::vector<Block> blocks_;       // by block id
   int64_t anonymous_blocks_ = 0;    // Σ anonymous over resident tables
@@ -220,6 +254,7 @@ class ContiguousBlockManager final : public BlockManager {
   bool shares_blocks() const override { return false; }
 };
 
-std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens);
+std::unique_ptr<BlockManager> make_block_manager(KvAllocatorKind kind, int64_t total_blocks, int64_t block_size_tokens,
+                                                 PrefixRetention retention = PrefixRetention::while_referenced);
 
 }  // namespace slsim

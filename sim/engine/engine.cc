@@ -77,6 +77,7 @@ void Engine::enqueue(EngineRequest request) {
   SequenceGroup g;
   g.prompt = request.input_tokens;
   g.sequences = request.width();
+  g.prefix_lookup_pending = true;
   g.request = std::move(request);
   batch_.waiting.push_back(std::move(g));
 }
@@ -236,11 +237,13 @@ std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
   batch_.swap_blocks = 0;
   batch_.preemptions = 0;
+  batch_.prefix_lookups = PrefixLookups{};
   batch_.shape = StepShape{};  // grown() adds the decoding sequences
   run_steps_ = 1;
   // Every running group's chunk and decodes are clear here: finish_step() and preemption clear them.
   const StepPlan plan = policy_->plan_step(batch_);
   stats_.count_preemptions(batch_.preemptions);
+  stats_.count_prefix_lookups(batch_.prefix_lookups);
 
   StepShape shape = batch_.shape;
   if (plan.prefilling) {

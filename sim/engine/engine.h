@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -130,6 +131,10 @@ class Engine {
 
   bool stepping() const { return stepping_; }
   bool idle() const { return !stepping_ && batch_.waiting.empty() && batch_.running.empty() && batch_.swapped.empty(); }
+  // Prompt tokens of a request with these prefix blocks that the prefix cache holds now.
+  int64_t cached_prefix_tokens(int64_t input_tokens, std::span<const uint64_t> prefix) const {
+    return batch_.blocks->cached_prefix_blocks(input_tokens, prefix) * batch_.params.block_size;
+  }
   int64_t outstanding() const {
     return static_cast<int64_t>(batch_.waiting.size() + batch_.running.size() + batch_.swapped.size()) - batch_.shadows;
   }

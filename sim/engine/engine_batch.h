@@ -21,6 +21,7 @@
 #include "sim/engine/counted_decoding.h"
 #include "sim/engine/engine_params.h"
 #include "sim/engine/latency_model.h"
+#include "sim/engine/step_statistics.h"
 
 namespace slsim {
 
@@ -39,6 +40,9 @@ struct SequenceGroup {
   bool shadow = false;        // a live migration's recomputation, not a request
   bool holds_blocks = false;  // waiting with its blocks for `computed` tokens (an extended shadow)
   bool counted = false;       // a member of the counted decoding: tokens and generated are as of clock `base`
+  // A new request not yet admitted: its first admission counts its prompt in the prefix-cache
+  // lookups (a recomputation, a resumed or a shadow sequence is not a new prompt).
+  bool prefix_lookup_pending = false;
   int64_t base = 0;
 };
 
@@ -118,6 +122,7 @@ struct EngineBatch {
   StepShape shape;
   int64_t swap_blocks = 0;
   int64_t preemptions = 0;
+  PrefixLookups prefix_lookups;
 
  private:
   bool may_count(const SequenceGroup& g) const;

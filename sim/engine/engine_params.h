@@ -21,6 +21,9 @@ inline constexpr EnumNames<PreemptionMode, 2> kPreemptionModeNames{
 inline constexpr EnumNames<KvAllocatorKind, 2> kKvAllocatorNames{
     {{KvAllocatorKind::paged, "paged"}, {KvAllocatorKind::contiguous, "contiguous"}}};
 
+inline constexpr EnumNames<PrefixRetention, 2> kPrefixRetentionNames{
+    {{PrefixRetention::while_referenced, "while_referenced"}, {PrefixRetention::lru, "lru"}}};
+
 enum class ContiguousReservation : uint8_t { max_context, exact };
 inline constexpr EnumNames<ContiguousReservation, 2> kContiguousReservationNames{
     {{ContiguousReservation::max_context, "max_context"}, {ContiguousReservation::exact, "exact"}}};
@@ -38,6 +41,7 @@ struct EngineParams {
   KvAllocatorKind kv_allocator = KvAllocatorKind::paged;
   ContiguousReservation contiguous_reservation = ContiguousReservation::max_context;
   double watermark = 0.01;
+  PrefixRetention prefix_retention = PrefixRetention::while_referenced;
   PreemptionMode preemption_mode = PreemptionMode::recompute;
   bool enable_chunked_prefill = false;
   bool fast_forward = true;
@@ -68,6 +72,11 @@ struct EngineParams {
              kContiguousReservationNames);
     v.field("watermark", watermark, "share of KV blocks kept free when admitting prompts (vLLM default 0.01)",
             between(0, 0.5));
+    v.choice("prefix_retention", prefix_retention,
+             "how long a cached prompt block stays: while_referenced (vLLM v0: forgotten when its last sequence "
+             "frees it) or lru (vLLM v1: kept, counted as free, until its memory is needed, least recently freed "
+             "evicted first)",
+             kPrefixRetentionNames);
     v.choice("preemption_mode", preemption_mode,
              "what preempting a running request does: recompute (vLLM default) frees its blocks and prefills it "
              "again; swap moves its blocks to host memory",

@@ -1,6 +1,6 @@
 #pragma once
 // An engine's running totals for the metrics: steps, tokens, preemptions, swapped bytes, busy
-// time, and the time integrals of its KV cache (tokens stored, slots allocated, slots the same
+// time, prefix-cache lookups, and the time integrals of its KV cache (tokens stored, slots allocated, slots the same
 // sequences would hold without sharing) over every step, a fast-forwarded run's steps each
 // with its own time and its own shape.
 
@@ -10,6 +10,19 @@
 
 namespace slsim {
 
+// Prompts looked up in an engine's prefix cache: each request's prompt tokens when it is first
+// admitted, and the tokens of its full blocks found cached there (what it need not compute).
+struct PrefixLookups {
+  int64_t prompt_tokens = 0;
+  int64_t hit_tokens = 0;
+
+  PrefixLookups& operator+=(const PrefixLookups& other) {
+    prompt_tokens += other.prompt_tokens;
+    hit_tokens += other.hit_tokens;
+    return *this;
+  }
+};
+
 struct EngineStats {
   int64_t steps = 0;
   int64_t generated_tokens = 0;  // output tokens, every sequence counted
@@ -17,6 +30,7 @@ struct EngineStats {
   int64_t preemptions = 0;
   int64_t swapped_bytes = 0;  // out and in
   double busy_s = 0;
+  PrefixLookups prefix_lookups;  // the GPU prefix cache's
   // Time integrals over steps: tokens stored, slots allocated (blocks × block size), and the
   // slots the same sequences would hold without sharing.
   double stored_token_s = 0;
@@ -46,6 +60,7 @@ class StepStatistics {
   void count_prefilled(int64_t tokens) { totals_.prefilled_tokens += tokens; }
   void count_preemptions(int64_t preemptions) { totals_.preemptions += preemptions; }
   void count_swapped(int64_t bytes) { totals_.swapped_bytes += bytes; }
+  void count_prefix_lookups(const PrefixLookups& lookups) { totals_.prefix_lookups += lookups; }
   const EngineStats& totals() const { return totals_; }
 
  private:

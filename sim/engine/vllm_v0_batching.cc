@@ -52,8 +52,8 @@ bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget
     SequenceGroup& g = batch.waiting.front();
     if (sequences + g.sequences > max_num_seqs_) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
-    const int64_t cached_tokens =
-        g.holds_blocks ? g.computed : std::max(blocks.cached_prefix_blocks(g.prompt, prefix) * block_size, g.resident);
+    const int64_t prefix_hit_tokens = g.holds_blocks ? 0 : blocks.cached_prefix_blocks(g.prompt, prefix) * block_size;
+    const int64_t cached_tokens = g.holds_blocks ? g.computed : std::max(prefix_hit_tokens, g.resident);
     // vLLM computes at least the last prompt token, whose logits give the next token.
     const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
     int64_t chunk = to_compute;
@@ -76,6 +76,10 @@ bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget
       g.first_seq = batch.take_seq_ids(g.sequences);
       blocks.admit(g.first_seq, g.prompt, max, prefix);
       for (int64_t i = 1; i < g.sequences; ++i) blocks.fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
+    }
+    if (g.prefix_lookup_pending) {
+      batch.prefix_lookups += PrefixLookups{g.prompt, prefix_hit_tokens};
+      g.prefix_lookup_pending = false;
     }
     g.tokens = g.prompt;
     g.computed = g.prompt - to_compute;

@@ -44,6 +44,7 @@ void accumulate(EngineStats& into, const EngineStats& from) {
   into.preemptions += from.preemptions;
   into.swapped_bytes += from.swapped_bytes;
   into.busy_s += from.busy_s;
+  into.prefix_lookups += from.prefix_lookups;
   into.stored_token_s += from.stored_token_s;
   into.allocated_token_s += from.allocated_token_s;
   into.unshared_token_s += from.unshared_token_s;
@@ -202,6 +203,12 @@ Json MetricsRecorder::totals_json(const Totals& t, int64_t unfinished, double si
   j["kv_sharing_savings"] = ratio(e.unshared_token_s - e.allocated_token_s, e.unshared_token_s);
   j["preemptions"] = e.preemptions;
   j["swapped_bytes"] = e.swapped_bytes;
+  // Per tier, so that host and pooled KV tiers can join the GPU's.
+  j["prefix_cache"] = {{"prompt_tokens", e.prefix_lookups.prompt_tokens},
+                       {"hit_tokens", {{"gpu", e.prefix_lookups.hit_tokens}}},
+                       {"hit_rate",
+                        {{"gpu", ratio(static_cast<double>(e.prefix_lookups.hit_tokens),
+                                       static_cast<double>(e.prefix_lookups.prompt_tokens))}}}};
   return j;
 }
 

@@ -24,7 +24,8 @@ TimeseriesWriter::TimeseriesWriter(Simulator& sim, const Cluster& cluster, const
       handler_(sim.add_handler(this)) {
   sim_.set_background(handler_);
   std::string header =
-      "time_s,gpus_busy,gpus_idle,gpus_loading,gpus_migrating,gpus_free,dram_cached_bytes,ssd_cached_bytes";
+      "time_s,gpus_busy,gpus_idle,gpus_loading,gpus_migrating,gpus_free,dram_cached_bytes,ssd_cached_bytes,"
+      "prefix_hit_rate.gpu";
   for (const std::string& model : model_names) {
     for (const char* state : kStateNames) header += fmt::format(",{}.{}", model, state);
     header += fmt::format(",{}.queued", model);
@@ -84,8 +85,16 @@ void TimeseriesWriter::sample(bool always) {
   }
   const int64_t held = gpus_by_state[0] + gpus_by_state[1] + gpus_by_state[2] + gpus_by_state[3];
   state_.clear();
-  fmt::format_to(std::back_inserter(state_), ",{},{},{},{},{},{},{}", gpus_by_state[2], gpus_by_state[1],
+  fmt::format_to(std::back_inserter(state_), ",{},{},{},{},{},{},{},", gpus_by_state[2], gpus_by_state[1],
                  gpus_by_state[0], gpus_by_state[3], gpus - held, dram, ssd);
+  // The prompts admitted since the last sample; empty when there were none.
+  const PrefixLookups lookups = control_.prefix_lookups();
+  const int64_t prompt_tokens = lookups.prompt_tokens - last_lookups_.prompt_tokens;
+  if (prompt_tokens > 0)
+    fmt::format_to(
+        std::back_inserter(state_), "{:.4f}",
+        static_cast<double>(lookups.hit_tokens - last_lookups_.hit_tokens) / static_cast<double>(prompt_tokens));
+  last_lookups_ = lookups;
   state_ += per_model;
   if (last_written_ && state_ == last_state_) {
     if (++repeats_ > kRepeatedRowsWritten && !always) return;

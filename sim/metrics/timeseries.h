@@ -1,7 +1,8 @@
 #pragma once
 // timeseries.csv: every `interval`, one row of the serving system's state: cluster GPUs by
-// state, bytes cached per tier (summed over servers), and per model its instances by state
-// and the requests queued at its router. Sampling is a background event (sim/core/simulator.h),
+// state, bytes cached per tier (summed over servers), the GPU prefix caches' hit rate over the
+// prompts admitted since the last row, and per model its instances by state and the requests
+// queued at its router. Sampling is a background event (sim/core/simulator.h),
 // read-only: the run, its end time and its event count are the same with or without it.
 // A state unchanged for more than kRepeatedRowsWritten rows is not written again until it
 // changes: the sampler then wakes only at the first interval boundary at or after the next
@@ -47,9 +48,10 @@ class TimeseriesWriter final : public EventHandler {
   uint16_t handler_;
   std::optional<Time> last_sample_;
   std::optional<Time> last_written_;
-  std::string state_;       // the row without its time
-  std::string last_state_;  // the last row written or skipped, without its time
-  int64_t repeats_ = 0;     // samples since last_state_ first appeared
+  std::string state_;           // the row without its time
+  std::string last_state_;      // the last row written or skipped, without its time
+  int64_t repeats_ = 0;         // samples since last_state_ first appeared
+  PrefixLookups last_lookups_;  // the run's totals at the last sample
   std::string row_;
 };
 

@@ -69,6 +69,9 @@ struct Placement {
 struct RouteCandidate {
   InstanceId instance;
   int64_t outstanding = 0;
+  // Prompt tokens of the request its GPU prefix cache holds; filled in only for a policy that
+  // reads_cached_prefixes().
+  int64_t cached_prefix_tokens = 0;
 };
 
 }  // namespace slsim

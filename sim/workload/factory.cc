@@ -29,6 +29,7 @@ TraceMapping effective_mapping(const SourceSpec& spec) {
   m.samples_field = spec.mapping.samples_field;
   m.beam_field = spec.mapping.beam_field;
   m.prefix_field = spec.mapping.prefix_field;
+  m.prefix_block_tokens = spec.mapping.prefix_block_tokens;
   m.relative = spec.mapping.relative;
   return m;
 }
@@ -52,6 +53,9 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
       const TraceMapping m = effective_mapping(spec);
       if (m.time_field.empty() || m.input_field.empty() || m.output_field.empty())
         throw ConfigError(json_path + ".mapping", "time_field, input_field and output_field must name fields");
+      if (m.prefix_block_tokens > 0 && m.prefix_field.empty())
+        throw ConfigError(json_path + ".mapping.prefix_block_tokens",
+                          "sizes the trace's prefix blocks, but mapping.prefix_field names no field holding them");
       if (!m.time_format.empty() && m.time_format.find('%') == std::string::npos)
         throw ConfigError(json_path + ".mapping.time_format",
                           "expected a format with % fields, e.g. %Y-%m-%d %H:%M:%S.%f");
@@ -104,7 +108,8 @@ std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const M
   std::unique_ptr<RequestSource> source;
   double rate_scale = 1;  // left for the transformation (traces); generators fold it into their rate
   if (is_trace(spec)) {
-    source = std::make_unique<TraceSource>(spec.path, effective_mapping(spec), spec.skip_bad, std::move(assigner));
+    source = std::make_unique<TraceSource>(spec.path, effective_mapping(spec), spec.skip_bad, std::move(assigner),
+                                           catalogue.engine_block_tokens);
     rate_scale = spec.rate_scale;
   } else {
     LengthSampler lengths(spec, spec.lengths.table, random.stream("lengths" + suffix));

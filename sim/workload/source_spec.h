@@ -28,6 +28,7 @@ struct TraceMapping {
   std::string samples_field;
   std::string beam_field;
   std::string prefix_field;
+  int64_t prefix_block_tokens = 0;  // 0: the prefix ids are engine blocks
   bool relative = true;
 
   template <class V>
@@ -46,6 +47,10 @@ struct TraceMapping {
     v.field("beam_field", beam_field, "beam width field; empty: 1");
     v.field("prefix_field", prefix_field,
             "prefix block ids field: a JSON array of integers, or integers separated by spaces or ';' in CSV");
+    v.field("prefix_block_tokens", prefix_block_tokens,
+            "prompt tokens per prefix block id (e.g. 512 for Mooncake's hash_ids), mapped onto the engine's blocks "
+            "of engine.block_size tokens; 0: each id is one engine block",
+            at_least(0));
     v.field("relative", relative, "arrivals relative to the first request (false: the time values as they are)");
   }
 };
@@ -150,10 +155,12 @@ struct SourceSpec {
   }
 };
 
-// The models a source may send requests to: names in config order and their context lengths.
+// The models a source may send requests to: names in config order and their context lengths,
+// and the tokens per KV block of their engines (what a trace's prefix blocks are mapped onto).
 struct ModelCatalogue {
   IdVector<ModelId, std::string> names;
   IdVector<ModelId, int64_t> max_context;
+  int64_t engine_block_tokens = 16;
 };
 
 }  // namespace slsim

@@ -4,12 +4,26 @@
 
 namespace slsim {
 
+std::vector<uint64_t> engine_prefix_blocks(std::span<const uint64_t> trace_blocks, int64_t trace_block_tokens,
+                                           int64_t engine_block_tokens) {
+  const int64_t covered_tokens = static_cast<int64_t>(trace_blocks.size()) * trace_block_tokens;
+  std::vector<uint64_t> blocks(static_cast<size_t>(covered_tokens / engine_block_tokens));
+  for (size_t j = 0; j < blocks.size(); ++j) {
+    const auto last_token = static_cast<int64_t>(j + 1) * engine_block_tokens - 1;
+    const uint64_t trace_id = trace_blocks[static_cast<size_t>(last_token / trace_block_tokens)];
+    blocks[j] = splitmix64(trace_id ^ splitmix64(j));
+  }
+  return blocks;
+}
+
 TraceSource::TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped,
-                         ModelAssigner assigner)
+                         ModelAssigner assigner, int64_t engine_block_tokens)
     : reader_(path, mapping, max_skipped),
       assigner_(std::move(assigner)),
       keyed_(!mapping.model_field.empty()),
-      model_field_(mapping.model_field) {}
+      model_field_(mapping.model_field),
+      prefix_block_tokens_(mapping.prefix_block_tokens),
+      engine_block_tokens_(engine_block_tokens) {}
 
 std::optional<Request> TraceSource::next() {
   const TraceRecord* record = reader_.next();
@@ -28,7 +42,9 @@ std::optional<Request> TraceSource::next() {
   r.output_tokens = record->output_tokens;
   r.samples = record->samples;
   r.beam_width = record->beam_width;
-  r.prefix_blocks = record->prefix_blocks;
+  r.prefix_blocks = prefix_block_tokens_ > 0
+                        ? engine_prefix_blocks(record->prefix_blocks, prefix_block_tokens_, engine_block_tokens_)
+                        : record->prefix_blocks;
   return r;
 }
 

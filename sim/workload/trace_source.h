@@ -2,9 +2,12 @@
 // Requests from a mapped trace file, and the transformations every source can take: a time
 // window, time compression and rate scaling.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "sim/core/random.h"
 #include "sim/workload/model_assigner.h"
@@ -13,9 +16,21 @@
 
 namespace slsim {
 
+// The engine's prefix block ids for a prompt whose trace names one id per `trace_block_tokens`
+// tokens. Engine block j holds tokens [j·E, (j+1)·E) (E = engine_block_tokens); its id is
+// derived from the id of the trace block holding its last token and from j. Trace ids name a
+// whole prefix (Mooncake's hash_ids hash each block with all before it), so two prompts share
+// engine block j exactly when they share that trace block; the derived ids are a 64-bit mix,
+// distinct in practice. Only engine blocks that the trace blocks cover whole are returned.
+std::vector<uint64_t> engine_prefix_blocks(std::span<const uint64_t> trace_blocks, int64_t trace_block_tokens,
+                                           int64_t engine_block_tokens);
+
+// Requests from a mapped trace file; with mapping.prefix_block_tokens, prefix ids are mapped onto
+// engine blocks of `engine_block_tokens`.
 class TraceSource final : public RequestSource {
  public:
-  TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped, ModelAssigner assigner);
+  TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped, ModelAssigner assigner,
+              int64_t engine_block_tokens);
   std::optional<Request> next() override;
   int64_t skipped_lines() const override { return reader_.skipped(); }
 
@@ -24,6 +39,8 @@ class TraceSource final : public RequestSource {
   ModelAssigner assigner_;
   bool keyed_;
   std::string model_field_;
+  int64_t prefix_block_tokens_;
+  int64_t engine_block_tokens_;
 };
 
 // Keeps arrivals in [start_s, start_s + duration_s) of `inner` and moves them to start at 0,

@@ -31,6 +31,18 @@ void TraceStats::add(int64_t arrival_ns, int64_t input_tokens, int64_t output_to
   output_.sum += static_cast<double>(output_tokens);
 }
 
+void TraceStats::add_prefix(int64_t input_tokens, std::span<const uint64_t> blocks, int64_t block_tokens) {
+  prefix_ = true;
+  prefix_prompt_tokens_ += input_tokens;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    ++block_references_;
+    if (seen_blocks_.insert(blocks[i]).second) continue;
+    ++reused_references_;
+    const int64_t begin = static_cast<int64_t>(i) * block_tokens;
+    reused_tokens_ += std::clamp<int64_t>(input_tokens - begin, 0, block_tokens);
+  }
+}
+
 Json TraceStats::Lengths::to_json(int64_t n) const {
   // Linear interpolation between order statistics (numpy's default), as the published trace
   // tables are computed.
@@ -68,6 +80,17 @@ Json TraceStats::to_json() const {
   out["peak_rate_1s"] = peak_;
   out["input_tokens"] = input_.to_json(requests_);
   out["output_tokens"] = output_.to_json(requests_);
+  if (prefix_) {
+    const auto share = [](int64_t part, int64_t whole) {
+      return whole > 0 ? Json(static_cast<double>(part) / static_cast<double>(whole)) : Json(nullptr);
+    };
+    out["prefix"] = {{"block_references", block_references_},
+                     {"distinct_blocks", static_cast<int64_t>(seen_blocks_.size())},
+                     {"block_reuse", share(reused_references_, block_references_)},
+                     {"prompt_tokens", prefix_prompt_tokens_},
+                     {"reused_tokens", reused_tokens_},
+                     {"hit_bound", share(reused_tokens_, prefix_prompt_tokens_)}};
+  }
   return out;
 }
 

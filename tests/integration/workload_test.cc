@@ -51,6 +51,36 @@ TEST(Workload, JsonlTraceWithItsOwnFieldNamesReplaysThroughAMappingAlone) {
   EXPECT_THAT(rows, HasSubstr("\n2,opt-6.7b,3.000000,300,4,"));
 }
 
+// Two identical 1,024-token prompts (Mooncake hash_ids 0 and 1, 512 tokens each) arrive together
+// and are admitted in one step: the second finds the first's blocks. Mapped onto 16-token
+// engine blocks, both trace blocks are 64 engine blocks and all 1,024 tokens hit; taken as
+// engine blocks themselves (prefix_block_tokens 0), the ids cover only 32 tokens.
+TEST(Workload, MooncakePrefixBlocksMappedOntoEngineBlocksHitTheWholeSharedPrompt) {
+  const auto dir = fresh_dir("workload_prefix");
+  std::ofstream(dir / "trace.jsonl")
+      << R"({"timestamp": 0, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+         "\n"
+         R"({"timestamp": 0, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+         "\n";
+  const auto run = [&](int64_t prefix_block_tokens) {
+    const std::string source = R"({"kind": "trace", "model": "tiny", "path": ")" + (dir / "trace.jsonl").string() +
+                               R"(", "mapping": {"time_field": "timestamp", "time_unit": "ms", "input_field": )"
+                               R"("input_length", "output_field": "output_length", "prefix_field": "hash_ids", )"
+                               R"("prefix_block_tokens": )" +
+                               std::to_string(prefix_block_tokens) + "}}";
+    const auto experiment = load_experiment(testdata("hand_computed.json"),
+                                            {"workload.sources.0=" + source, "policies.routing.name=prefix-aware"});
+    return run_experiment(experiment, dir / ("out" + std::to_string(prefix_block_tokens)));
+  };
+  const Json mapped = run(512)["prefix_cache"];
+  EXPECT_EQ(mapped["prompt_tokens"], 2048);
+  EXPECT_EQ(mapped["hit_tokens"]["gpu"], 1024);
+  EXPECT_DOUBLE_EQ(mapped["hit_rate"]["gpu"].get<double>(), 0.5);
+  const Json engine_blocks = run(0)["models"]["tiny"]["prefix_cache"];
+  EXPECT_EQ(engine_blocks["hit_tokens"]["gpu"], 32);
+  EXPECT_DOUBLE_EQ(engine_blocks["hit_rate"]["gpu"].get<double>(), 32.0 / 2048);
+}
+
 TEST(Workload, UnknownModelInTheSourceIsNamedByItsJsonPath) {
   Json config = jsonl_config();
   config["workload"]["sources"][0]["models"][1] = "gpt-5";
@@ -120,6 +150,38 @@ TEST(Workload, TraceStatsReadsTheSameTraceThroughCommandLineMappingOptions) {
   const auto unit = run_slsim("trace stats " + (dir / "t.csv").string() + " --time-unit minutes");
   EXPECT_EQ(unit.exit_code, 2);
   EXPECT_THAT(unit.output, HasSubstr("mapping.time_unit: unknown value \"minutes\""));
+}
+
+// A Mooncake-style trace, one id per 512-token block. Request 2 (1024 tokens) repeats request 1's
+// two blocks; request 3 (600 tokens) shares the first and ends 88 tokens into a new one. 3 of
+// 6 references were seen before; 1024 + 512 of 2648 prompt tokens are under them.
+TEST(Workload, TraceStatsReportsPrefixReuseAndTheHitBound) {
+  const auto dir = fresh_dir("workload_stats_prefix");
+  std::ofstream(dir / "t.jsonl") << R"({"timestamp": 0, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]})"
+                                    "\n"
+                                    R"({"timestamp": 5, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]})"
+                                    "\n"
+                                    R"({"timestamp": 9, "input_length": 600, "output_length": 1, "hash_ids": [0, 2]})"
+                                    "\n";
+  const std::string stats = "trace stats " + (dir / "t.jsonl").string() +
+                            " --time-field timestamp --time-unit ms --input-field input_length"
+                            " --output-field output_length --prefix-field hash_ids --prefix-block-tokens 512";
+  const auto r = run_slsim(stats + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json p = Json::parse(r.output)["prefix"];
+  EXPECT_EQ(p["block_tokens"], 512);
+  EXPECT_EQ(p["block_references"], 6);
+  EXPECT_DOUBLE_EQ(p["block_reuse"].get<double>(), 0.5);
+  EXPECT_EQ(p["reused_tokens"], 1536);
+  EXPECT_DOUBLE_EQ(p["hit_bound"].get<double>(), 1536.0 / 2648);
+  const auto text = run_slsim(stats);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("prefix_blocks    6 references of 512 tokens, 3 distinct; reuse 0.5\n"));
+  const auto unsized = run_slsim("trace stats " + (dir / "t.jsonl").string() +
+                                 " --time-field timestamp --input-field input_length --output-field output_length"
+                                 " --prefix-block-tokens 512");
+  EXPECT_EQ(unsized.exit_code, 2);
+  EXPECT_THAT(unsized.output, HasSubstr("--prefix-field"));
 }
 
 // Inputs 1, 1, 2: a mean of 4/3, printed with every digit of the double (1.3333333333333333)

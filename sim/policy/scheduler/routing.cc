@@ -1,5 +1,7 @@
 #include "sim/policy/scheduler/routing.h"
 
+#include "sim/policy/scheduler/prefix_aware_routing.h"
+
 namespace slsim {
 
 size_t LeastOutstandingRouting::route(ModelId, std::span<const RouteCandidate> ready) {
@@ -20,6 +22,9 @@ const Registry<RoutingPolicy>& routing_policies() {
     r.add<LeastOutstandingRouting>("least-outstanding", "the ready instance with the fewest requests in flight");
     r.add<RoundRobinRouting>("round-robin", "each model's ready instances in turn");
     r.add<RandomRouting>("random", "a ready instance drawn uniformly");
+    r.add<PrefixAwareRouting>("prefix-aware",
+                              "the ready instance whose GPU prefix cache holds most of the prompt, unless it is "
+                              "overloaded next to the least loaded one (SGLang router's cache-aware policy)");
     return r;
   }();
   return registry;

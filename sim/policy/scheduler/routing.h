@@ -25,6 +25,9 @@ class RoutingPolicy {
   // the control plane then answers from its index of instances by that count, without building
   // the candidates.
   virtual bool routes_to_least_outstanding() const { return false; }
+  // True when route() reads the candidates' cached_prefix_tokens (a lookup per instance, so
+  // only done when asked).
+  virtual bool reads_cached_prefixes() const { return false; }
 };
 
 const Registry<RoutingPolicy>& routing_policies();

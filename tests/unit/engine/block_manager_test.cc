@@ -403,6 +403,84 @@ INSTANTIATE_TEST_SUITE_P(Allocators, BlockManagerTest,
                            return info.param == KvAllocatorKind::paged ? "paged" : "contiguous";
                          });
 
+// Four blocks of 4 tokens. A prompt under prefix ids 10, 11 is freed: with lru retention its two
+// blocks stay cached yet count as free, and the same prompt takes them back (2 blocks out of the
+// free count, none computed). Freed again (tail first), then a 3-block prompt needs one of them:
+// 11's goes, 10's stays. While-referenced forgets both at the first free.
+TEST(BlockManager, LruRetentionKeepsFreedPrefixBlocksAsFreeUntilTheirMemoryIsNeeded) {
+  PagedBlockManager m(4, kBlockSize, PrefixRetention::lru);
+  const std::vector<uint64_t> prefix = {10, 11};
+  m.admit(1, 8, kMaxTokens, prefix);
+  m.free(1);
+  EXPECT_EQ(m.free_blocks(), 4);
+  EXPECT_EQ(m.retained_blocks(), 2);
+  EXPECT_EQ(m.cached_prefix_blocks(8, prefix), 2);
+  EXPECT_EQ(m.blocks_to_admit(8, kMaxTokens, prefix), 2);
+  m.admit(2, 8, kMaxTokens, prefix);
+  EXPECT_EQ(m.free_blocks(), 2);
+  EXPECT_EQ(m.retained_blocks(), 0);
+  EXPECT_EQ(m.stored_tokens(), 8);
+  m.audit();
+  m.free(2);
+  m.admit(3, 12, kMaxTokens, std::vector<uint64_t>{20, 21, 22});
+  EXPECT_EQ(m.retained_blocks(), 1);
+  EXPECT_EQ(m.cached_prefix_blocks(8, std::vector<uint64_t>{10}), 1);
+  EXPECT_EQ(m.cached_prefix_blocks(8, std::vector<uint64_t>{0, 11}), 0);
+  m.audit();
+
+  PagedBlockManager v0(4, kBlockSize);
+  v0.admit(1, 8, kMaxTokens, prefix);
+  v0.free(1);
+  EXPECT_EQ(v0.cached_prefix_blocks(8, prefix), 0);
+}
+
+// Random admissions (prefixes from a few ids), appends, forks, frees and swaps under lru
+// retention: the accounting holds after each, and everything freed leaves every block free.
+TEST(BlockManager, LruRetentionAccountingIsConservedUnderRandomOperations) {
+  PagedBlockManager m(24, kBlockSize, PrefixRetention::lru);
+  RandomStream random(7);
+  std::vector<SeqId> live;
+  std::vector<SeqId> swapped;
+  SeqId next = 0;
+  for (int op = 0; op < 5000; ++op) {
+    const uint64_t choice = random.below(5);
+    if (choice == 0 || live.empty()) {
+      const auto prompt = static_cast<int64_t>(1 + random.below(kMaxTokens - 4));
+      const std::vector<uint64_t> prefix = {random.below(4), 4 + random.below(4), 8 + random.below(4)};
+      if (m.blocks_to_admit(prompt, kMaxTokens, prefix) <= m.free_blocks()) {
+        m.admit(next, prompt, kMaxTokens, prefix);
+        live.push_back(next++);
+      }
+    } else if (choice == 1) {
+      const SeqId s = live[random.below(live.size())];
+      if (m.tokens(s) < kMaxTokens && m.blocks_to_append(s) <= m.free_blocks()) m.append(s);
+    } else if (choice == 2) {
+      const SeqId s = live[random.below(live.size())];
+      m.fork(s, next);
+      live.push_back(next++);
+    } else if (choice == 3) {
+      const size_t i = random.below(live.size());
+      if (random.below(2) == 0) {
+        m.free(live[i]);
+      } else {
+        m.swap_out(std::vector<SeqId>{live[i]});
+        swapped.push_back(live[i]);
+      }
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (!swapped.empty() && m.blocks_to_swap_in(std::vector<SeqId>{swapped.back()}) <= m.free_blocks()) {
+      m.swap_in(std::vector<SeqId>{swapped.back()});
+      live.push_back(swapped.back());
+      swapped.pop_back();
+    }
+    ASSERT_NO_THROW(m.audit()) << "after operation " << op;
+  }
+  for (const SeqId s : live) m.free(s);
+  for (const SeqId s : swapped) m.free(s);
+  EXPECT_EQ(m.free_blocks(), 24);
+  EXPECT_EQ(m.used_blocks(), 0);
+  m.audit();
+}
+
 TEST(BlockManager, RefusesAForkOntoALiveSequenceAndAnAdmissionWithoutRoom) {
   PagedBlockManager m(4, kBlockSize);
   m.admit(1, 4, kMaxTokens, {});

@@ -179,6 +179,7 @@ TEST(Engine, PreemptsTheLatestRequestByRecomputeWhenBlocksRunOut) {
   EXPECT_TRUE(reprefilled);
   EXPECT_EQ(h.engine.stats().generated_tokens, 24);
   EXPECT_EQ(h.engine.stats().prefilled_tokens, 8 + 8 + 13);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 8 + 8);  // each prompt once, not its recompute
   EXPECT_EQ(h.engine.blocks().used_blocks(), 0);
 }
 
@@ -264,6 +265,55 @@ TEST(Engine, CachedPrefixBlocksAreNeitherStoredNorComputedTwice) {
   h.engine.begin_step();
   EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 40 + 8);
   EXPECT_EQ(h.engine.blocks().used_blocks(), 3 + 1);
+}
+
+// Two identical 40-token prompts under prefix blocks 11 and 12 (16 tokens each), admitted in one
+// step: the first finds nothing cached (40 tokens looked up, 0 hit), the second both blocks (32
+// of 40). A third, once both finished, finds nothing: v0 frees cached blocks with their last
+// sequence. 32 of 120 prompt tokens hit.
+TEST(Engine, PrefixLookupsCountEachPromptOnceAndTheCachedBlocksItFinds) {
+  Harness h(params());
+  EngineRequest a{1_r, 40, 2};
+  a.prefix_blocks = {11, 12};
+  EngineRequest b = a;
+  b.id = 2_r;
+  h.engine.enqueue(a);
+  h.engine.enqueue(b);
+  h.engine.begin_step();
+  h.engine.finish_step();
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 80);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
+  h.run_to_completion();
+  EngineRequest c = a;
+  c.id = 3_r;
+  h.engine.enqueue(c);
+  h.run_to_completion();
+  EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 120);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
+}
+
+// The same 40-token prompt twice, the second after the first finished: vLLM v0 forgot the
+// prompt's blocks with the first request; v1's lru retention kept them, so the second finds both
+// full blocks (32 tokens) and prefills only the 8 after them.
+TEST(Engine, LruRetentionLetsABackToBackIdenticalPromptHitAfterTheFirstFinished) {
+  for (const PrefixRetention retention : {PrefixRetention::while_referenced, PrefixRetention::lru}) {
+    EngineParams p = params();
+    p.prefix_retention = retention;
+    Harness h(p);
+    EngineRequest a{1_r, 40, 2};
+    a.prefix_blocks = {11, 12};
+    h.engine.enqueue(a);
+    h.run_to_completion();
+    EngineRequest b = a;
+    b.id = 2_r;
+    h.engine.enqueue(b);
+    h.engine.begin_step();
+    const bool lru = retention == PrefixRetention::lru;
+    EXPECT_EQ(h.latency.shapes.back().prefill_tokens, lru ? 8 : 40);
+    EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, lru ? 32 : 0);
+    h.engine.finish_step();
+    h.run_to_completion();
+  }
 }
 
 TEST(Engine, ContiguousAllocatorReservesTheMaxContextPerSequence) {

@@ -59,10 +59,10 @@ TEST(Timeseries, RowsFollowOneRequestThroughLoadingBusyIdleAndRelease) {
   run_experiment(experiment, out);
   const auto rows = read_csv(out / "timeseries.csv");
 
-  const std::vector<std::string> header{"time_s",         "gpus_busy", "gpus_idle",         "gpus_loading",
-                                        "gpus_migrating", "gpus_free", "dram_cached_bytes", "ssd_cached_bytes",
-                                        "tiny.loading",   "tiny.idle", "tiny.busy",         "tiny.migrating",
-                                        "tiny.queued"};
+  const std::vector<std::string> header{
+      "time_s",    "gpus_busy",         "gpus_idle",        "gpus_loading",        "gpus_migrating",
+      "gpus_free", "dram_cached_bytes", "ssd_cached_bytes", "prefix_hit_rate.gpu", "tiny.loading",
+      "tiny.idle", "tiny.busy",         "tiny.migrating",   "tiny.queued"};
   ASSERT_EQ(rows.size(), 8u);
   EXPECT_EQ(rows[0], header);
   // Columns other than time and the DRAM bytes, which are checked apart.
@@ -72,12 +72,15 @@ TEST(Timeseries, RowsFollowOneRequestThroughLoadingBusyIdleAndRelease) {
     return s;
   };
   using Cells = std::vector<std::string>;
-  //                 busy idle load migr free ssd  loading idle busy migr queued
-  const Cells empty{"0", "0", "0", "0", "1", "0", "0", "0", "0", "0", "0"};
-  const Cells loading{"0", "0", "1", "0", "0", "0", "1", "0", "0", "0", "1"};
-  const Cells busy{"1", "0", "0", "0", "0", "0", "0", "0", "1", "0", "0"};
-  const Cells idle{"0", "1", "0", "0", "0", "0", "0", "1", "0", "0", "0"};
-  const std::vector<std::pair<std::string, Cells>> expected{{"0.000", empty}, {"0.020", loading}, {"0.040", busy},
+  // The hit rate is of the prompts admitted since the row before: the one prompt (no prefix ids,
+  // so 0) in the row at 0.040, none in the others.
+  //                 busy idle load migr free ssd  hit rate loading idle busy migr queued
+  const Cells empty{"0", "0", "0", "0", "1", "0", "", "0", "0", "0", "0", "0"};
+  const Cells loading{"0", "0", "1", "0", "0", "0", "", "1", "0", "0", "0", "1"};
+  const Cells admitted{"1", "0", "0", "0", "0", "0", "0.0000", "0", "0", "1", "0", "0"};
+  const Cells busy{"1", "0", "0", "0", "0", "0", "", "0", "0", "1", "0", "0"};
+  const Cells idle{"0", "1", "0", "0", "0", "0", "", "0", "1", "0", "0", "0"};
+  const std::vector<std::pair<std::string, Cells>> expected{{"0.000", empty}, {"0.020", loading}, {"0.040", admitted},
                                                             {"0.060", busy},  {"0.080", idle},    {"0.100", idle}};
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto& row = rows[i + 1];

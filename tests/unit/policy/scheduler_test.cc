@@ -7,6 +7,7 @@
 
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/scheduler/least_loaded.h"
+#include "sim/policy/scheduler/prefix_aware_routing.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/scheduler/serverlessllm.h"
 #include "sim/policy/scheduler/shepherd.h"
@@ -202,6 +203,33 @@ TEST(ShepherdPlacement, AStartWithNoRequestWaitingMakesNoRoom) {
   EXPECT_FALSE(policy.place(g.request));
   g.request.waiting_requests = 1;
   EXPECT_TRUE(policy.place(g.request));
+}
+
+// Instance 11 holds 512 prompt tokens, 12 holds 256: 11 gets the request while its load is within
+// either bound of the least loaded (10); with 10 requests at 11 against 2 at 10 it is past both
+// (10 − 2 > 4 and 10 > 1.5 · 2) and least-outstanding takes over; past one bound only it is not.
+TEST(Routing, PrefixAwareTakesTheLongestCachedPrefixUntilItsLoadIsPastBothBounds) {
+  RoutingPolicy::Context context{RandomStream(3)};
+  PrefixAwareRouting::Params p;
+  p.balance_abs_requests = 4;
+  p.balance_rel = 1.5;
+  PrefixAwareRouting prefix(p, context);
+  EXPECT_TRUE(prefix.reads_cached_prefixes());
+  EXPECT_EQ(
+      prefix.route(
+          m0, std::vector<RouteCandidate>{{InstanceId(10), 2, 0}, {InstanceId(11), 6, 512}, {InstanceId(12), 3, 256}}),
+      1u);
+  EXPECT_EQ(
+      prefix.route(
+          m0, std::vector<RouteCandidate>{{InstanceId(10), 2, 0}, {InstanceId(11), 10, 512}, {InstanceId(12), 3, 256}}),
+      0u);
+  // 20 − 12 > 4 but 20 < 1.5 · 14: still the prefix.
+  EXPECT_EQ(prefix.route(m0, std::vector<RouteCandidate>{{InstanceId(10), 14, 0}, {InstanceId(11), 20, 512}}), 1u);
+  // Nothing cached anywhere: least-outstanding's choice, ties to the earliest started.
+  EXPECT_EQ(
+      prefix.route(m0,
+                   std::vector<RouteCandidate>{{InstanceId(10), 3, 0}, {InstanceId(11), 1, 0}, {InstanceId(12), 1, 0}}),
+      1u);
 }
 
 TEST(Routing, LeastOutstandingRoundRobinAndRandom) {

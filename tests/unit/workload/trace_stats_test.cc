@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "sim/workload/trace_reader.h"
 
@@ -26,6 +27,27 @@ TEST(TraceStats, HandComputedFigures) {
   EXPECT_DOUBLE_EQ(j["input_tokens"]["mean"].get<double>(), 25);
   EXPECT_DOUBLE_EQ(j["input_tokens"]["p50"].get<double>(), 25);     // between 20 and 30
   EXPECT_NEAR(j["input_tokens"]["p99"].get<double>(), 39.7, 1e-9);  // 30 + 0.97 · 10
+}
+
+// Blocks of 4 tokens. Request 1 (12 tokens: blocks 1, 2, 3) reuses nothing; request 2 (6 tokens:
+// 1, 2) reuses both, 4 + 2 tokens (its second block ends with its prompt); request 3 (6 tokens:
+// 1, 4) reuses block 1, 4 tokens. 3 of 7 references were seen before; 10 of 24 prompt tokens.
+TEST(TraceStats, PrefixReuseAndTheInfiniteCacheHitBound) {
+  TraceStats stats;
+  const std::vector<uint64_t> blocks[] = {{1, 2, 3}, {1, 2}, {1, 4}};
+  const int64_t inputs[] = {12, 6, 6};
+  for (size_t i = 0; i < 3; ++i) {
+    stats.add(static_cast<int64_t>(i), inputs[i], 1);
+    stats.add_prefix(inputs[i], blocks[i], 4);
+  }
+  const Json p = stats.to_json()["prefix"];
+  EXPECT_EQ(p["block_references"], 7);
+  EXPECT_EQ(p["distinct_blocks"], 4);
+  EXPECT_DOUBLE_EQ(p["block_reuse"].get<double>(), 3.0 / 7);
+  EXPECT_EQ(p["prompt_tokens"], 24);
+  EXPECT_EQ(p["reused_tokens"], 10);
+  EXPECT_DOUBLE_EQ(p["hit_bound"].get<double>(), 10.0 / 24);
+  EXPECT_FALSE(TraceStats().to_json().contains("prefix"));
 }
 
 // 31 days between two arrivals is a month: times in ms read as s. 1001 arrivals 1 ms apart
