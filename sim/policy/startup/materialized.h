@@ -5,6 +5,16 @@
 
 namespace slsim {
 
+// The full start-up with its compilation and graph capture each scaled to the given fraction of
+// their measured time (1: run as measured; a restore's cost otherwise), post-load shrunk to match.
+inline StartupPhases scale_materializable(const StartupPhases& full, double compile_fraction, double capture_fraction) {
+  StartupPhases phases = full;
+  phases.compile_s = full.compile_s * compile_fraction;
+  phases.graph_capture_s = full.graph_capture_s * capture_fraction;
+  phases.post_load_s -= (full.compile_s - phases.compile_s) + (full.graph_capture_s - phases.graph_capture_s);
+  return phases;
+}
+
 // Medusa (ASPLOS'25): the CUDA graphs (and the KV cache size) are materialized offline and
 // restored online, at a fraction of the capture's time. The fraction is derived from the
 // paper's figures: KV initialization and graph capture take up to 50% of its loading phase and
@@ -25,10 +35,7 @@ class MedusaStartup final : public StartupPolicy {
   };
   MedusaStartup(const Params& params, Context&) : params_(params) {}
   StartupPhases online(const StartupPhases& full) const override {
-    StartupPhases phases = full;
-    phases.post_load_s -= full.graph_capture_s * (1 - params_.graph_restore_fraction);
-    phases.graph_capture_s = full.graph_capture_s * params_.graph_restore_fraction;
-    return phases;
+    return scale_materializable(full, 1, params_.graph_restore_fraction);
   }
 
  private:
@@ -53,12 +60,7 @@ class FoundryStartup final : public StartupPolicy {
   };
   FoundryStartup(const Params& params, Context&) : params_(params) {}
   StartupPhases online(const StartupPhases& full) const override {
-    StartupPhases phases = full;
-    const double materialized_s = full.compile_s + full.graph_capture_s;
-    phases.post_load_s -= materialized_s * (1 - params_.restore_fraction);
-    phases.compile_s = full.compile_s * params_.restore_fraction;
-    phases.graph_capture_s = full.graph_capture_s * params_.restore_fraction;
-    return phases;
+    return scale_materializable(full, params_.restore_fraction, params_.restore_fraction);
   }
 
  private:
