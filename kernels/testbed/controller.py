@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 
 from model_shapes import flat_buffer_bytes, load_arch  # noqa: E402
 from serverless import DramCache, Fleet, read_canonical_trace, request_metrics  # noqa: E402
-from startup_phases import drop_page_cache, write_checkpoint  # noqa: E402
+from startup_phases import evict_from_page_cache, write_checkpoint  # noqa: E402
 
 PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_reserve", "load", "compile",
           "graph_capture", "warm_up"]
@@ -85,8 +85,9 @@ class Controller:
                 write_checkpoint(self.disk_path(model), file_bytes)
             if os.path.exists(self.dram_path(model)):
                 os.remove(self.dram_path(model))
-            prep[model] = {"checkpoint_bytes": nbytes, "write_s": time.time() - t}
-        prep["page_cache_dropped"] = False if self.args.fake else drop_page_cache()
+            evicted = False if self.args.fake else evict_from_page_cache(self.disk_path(model))
+            prep[model] = {"checkpoint_bytes": nbytes, "write_s": time.time() - t,
+                           "checkpoint_evicted_from_page_cache": evicted}
         return prep
 
     def cache_after_load(self, model):
