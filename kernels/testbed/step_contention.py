@@ -9,7 +9,14 @@ each was in at the step's midpoint (from its phase stamps). Prints and writes (-
 and p90 step time per model, batch size and class, and each class's ratio to the same model and
 batch size with nothing else on the card.
 
-usage: step_contention.py CONTROLLER_JSON [--out FILE] [--max-batch N] [--min-steps N]"""
+With several controller files, --pooled prints instead each class group's mean step time over
+the same model's median alone (serving neighbours: 1 or 2+ stepping; a neighbour capturing CUDA
+graphs and none stepping; other start-up phases only), pooled over models and runs: the mean is
+what a step's throughput sees, and the figures slsim's compute sharing takes
+(compute_sharing_efficiency = 2 / the "1 stepping" mean, graph_capture_compute_share from the
+capture mean).
+
+usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled]"""
 import argparse
 import bisect
 import json
@@ -67,14 +74,41 @@ def classify(run, max_batch):
     return by_class
 
 
+def group_of(cls):
+    if "stepping" in cls:
+        return cls
+    if "graph_capture" in cls:
+        return "capture (none stepping)"
+    return "alone" if cls == "alone" else "other start-up phases"
+
+
+def pooled(paths, max_batch):
+    ratios = defaultdict(list)
+    for path in paths:
+        with open(path) as f:
+            by_class = classify(json.load(f), max_batch)
+        alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
+        for (model, seqs, cls), ms in by_class.items():
+            if (model, seqs) in alone:
+                ratios[group_of(cls)] += [x / alone[(model, seqs)] for x in ms]
+    for group, r in sorted(ratios.items()):
+        print(f"{group:26} {len(r):6} steps  mean x{statistics.mean(r):.2f}  p50 x{statistics.median(r):.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("controller_json")
+    ap.add_argument("controller_json", nargs="+")
+    ap.add_argument("--pooled", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--max-batch", type=int, default=2)
     ap.add_argument("--min-steps", type=int, default=20)
     args = ap.parse_args()
-    with open(args.controller_json) as f:
+    if args.pooled:
+        pooled(args.controller_json, args.max_batch)
+        return
+    if len(args.controller_json) > 1:
+        ap.error("several controller files go with --pooled")
+    with open(args.controller_json[0]) as f:
         run = json.load(f)
     by_class = classify(run, args.max_batch)
     rows = []
@@ -92,7 +126,7 @@ def main():
               + (f"  x{row['p50_over_alone']:.2f}" if "p50_over_alone" in row else ""))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"program": "kernels/testbed/step_contention.py", "source": args.controller_json,
+            json.dump({"program": "kernels/testbed/step_contention.py", "source": args.controller_json[0],
                        "max_batch": args.max_batch, "rows": rows}, f, indent=1)
             f.write("\n")
 

@@ -164,7 +164,7 @@ def main():
     ap.add_argument("--slsim", default=os.environ.get("SLSIM_BINARY", os.environ.get(
         "SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim"))))
     ap.add_argument("--measurements", default=os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm",
-                                                           "testbed", "graphs"))
+                                                           "testbed", "graphs-run3"))
     args = ap.parse_args()
     with open(os.path.join(HERE, "workloads.json")) as f:
         workloads = json.load(f)

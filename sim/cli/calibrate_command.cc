@@ -315,10 +315,10 @@ StartupProfile read_startup(const fs::path& file, const std::string& profile_gpu
   std::transform(measured.begin(), measured.end(), measured.begin(), [](unsigned char c) { return std::tolower(c); });
   const bool borrowed = measured.find(family) == std::string::npos;
   startup.source = fmt::format(
-      "{}slsim calibrate --startup {}: medians of kernels/testbed/startup_phases.py; process_start = interpreter + "
-      "import_torch, engine_setup = allocate_weights + allocate_kv",
+      "{}slsim calibrate --startup {}: medians of {}; process_start = interpreter + import_torch, engine_setup = "
+      "allocate_weights + allocate_kv",
       borrowed ? fmt::format("BORROWED from {} until {} is measured: ", startup.gpu_name, profile_gpu) : "",
-      file.filename().string());
+      file.filename().string(), document.value("program", "kernels/testbed/startup_phases.py"));
   return startup;
 }
 

@@ -58,6 +58,8 @@ struct ServerProfile {
   std::optional<double> ssd_write_gbytes_per_s;
   double nic_gbytes_per_s = 0;
   int64_t gpus_sharing_compute = 1;
+  double compute_sharing_efficiency = 0.87;
+  double graph_capture_compute_share = 0.28;
   Json sources = Json::object();
 
   double effective_ssd_write_gbytes_per_s() const { return ssd_write_gbytes_per_s.value_or(ssd_read_gbytes_per_s); }
@@ -82,6 +84,17 @@ struct ServerProfile {
             "serving processes on one card; steps in progress share it equally); 1: every GPU is a card of its own; "
             "must divide gpus",
             at_least(1));
+    v.field("compute_sharing_efficiency", compute_sharing_efficiency,
+            "with gpus_sharing_compute > 1: the share of the card's speed that time-sliced processes get together "
+            "while more than one uses it: 2 / 2.31, a decode step's mean time beside one stepping neighbour over its "
+            "time alone (testbed run 3, kernels/testbed/step_contention.py --pooled; 2.19 in run 2)",
+            between(0.01, 1));
+    v.field(
+        "graph_capture_compute_share", graph_capture_compute_share,
+        "with gpus_sharing_compute > 1: what a CUDA-graph capture in progress weighs on the card against a step "
+        "(1): 1.47 x 0.87 - 1, from a neighbour's decode taking 1.47x its time alone during one (run 3; 1.39 in run "
+        "2); the capture itself keeps its measured in-service length",
+        between(0, 1));
     v.raw("sources", sources, "where each figure comes from");
   }
 };

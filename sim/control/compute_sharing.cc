@@ -7,7 +7,9 @@ namespace slsim {
 ComputeSharing::ComputeSharing(const Cluster& cluster) : cluster_(cluster) {
   for (const Server& server : cluster.servers()) {
     const int64_t slices = server.profile->gpus_sharing_compute;
-    stepping_.push_back(std::vector<std::vector<InstanceId>>(slices > 1 ? server.profile->gpus / slices : 0));
+    const int64_t cards = slices > 1 ? server.profile->gpus / slices : 0;
+    stepping_.push_back(std::vector<std::vector<InstanceId>>(cards));
+    capturing_.push_back(std::vector<int64_t>(cards, 0));
   }
 }
 
@@ -43,11 +45,24 @@ void ComputeSharing::leave(InstanceId id, const Instance& inst) {
   for_each_physical_gpu(inst, [&](int64_t physical) { std::erase(stepping_[inst.server][physical], id); });
 }
 
-int64_t ComputeSharing::sharers(const Instance& inst) const {
-  size_t most = 1;
-  for_each_physical_gpu(inst,
-                        [&](int64_t physical) { most = std::max(most, stepping_[inst.server][physical].size()); });
-  return static_cast<int64_t>(most);
+void ComputeSharing::occupy(const Instance& inst) {
+  for_each_physical_gpu(inst, [&](int64_t physical) { ++capturing_[inst.server][physical]; });
+}
+
+void ComputeSharing::vacate(const Instance& inst) {
+  for_each_physical_gpu(inst, [&](int64_t physical) { --capturing_[inst.server][physical]; });
+}
+
+double ComputeSharing::slowdown(const Instance& inst) const {
+  const ServerProfile& profile = *cluster_.server(inst.server).profile;
+  double most = 1;
+  for_each_physical_gpu(inst, [&](int64_t physical) {
+    const auto steps = static_cast<double>(stepping_[inst.server][physical].size());
+    const auto captures = static_cast<double>(capturing_[inst.server][physical]);
+    const double load = steps + profile.graph_capture_compute_share * captures;
+    if (load > 1) most = std::max(most, load / profile.compute_sharing_efficiency);
+  });
+  return most;
 }
 
 }  // namespace slsim

@@ -154,23 +154,33 @@ void ControlPlane::advance_step(InstanceId id) {
 
 void ControlPlane::time_step_end(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  const Time end = sim_.now() + Time::from_ns((inst.step_alone_length - inst.step_done_alone).ns() * inst.step_sharers);
+  const Time end = sim_.now() + (inst.step_alone_length - inst.step_done_alone).scaled(inst.step_slowdown);
   if (end != inst.step_end || inst.step_event == 0) {
     inst.step_end = end;
     inst.step_event = sim_.schedule_at(end, handler_, kStepDone, id.value());
   }
 }
 
-void ControlPlane::share_gpu(InstanceId id, bool joining) {
+void ControlPlane::share_gpu(InstanceId id, CardUse change) {
   const Instance& inst = instances_.instance(id);
   const std::vector<InstanceId> beside = sharing_.stepping_beside(id, inst);
   for (const InstanceId other : beside) advance_step(other);
-  if (joining)
-    sharing_.join(id, inst);
-  else
-    sharing_.leave(id, inst);
+  switch (change) {
+    case CardUse::step_begins:
+      sharing_.join(id, inst);
+      break;
+    case CardUse::step_ends:
+      sharing_.leave(id, inst);
+      break;
+    case CardUse::capture_begins:
+      sharing_.occupy(inst);
+      break;
+    case CardUse::capture_ends:
+      sharing_.vacate(inst);
+      break;
+  }
   for (const InstanceId other : beside) {
-    instances_.instance(other).step_sharers = sharing_.sharers(instances_.instance(other));
+    instances_.instance(other).step_slowdown = sharing_.slowdown(instances_.instance(other));
     time_step_end(other);
   }
 }
@@ -312,7 +322,7 @@ void ControlPlane::preempt_victim(InstanceId id, ModelId made_room_for) {
   record.made_room_for = made_room_for;
   record.started = record.ended = sim_.now();
   // The step in progress is lost with the instance; its requests start again from scratch.
-  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, false);
+  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   inst.step_event = 0;
   std::vector<RequestId> restarted;
   for (const auto& [request, tokens] : inst.engine->request_tokens()) restarted.push_back(request);
@@ -341,8 +351,19 @@ void ControlPlane::switched_over(InstanceId source, InstanceId destination) {
   release(source);
 }
 
+void ControlPlane::on_graph_capture(InstanceId id) {
+  Instance& inst = instances_.instance(id);
+  if (!sharing_.shared(inst)) return;
+  inst.capturing_graphs = true;
+  share_gpu(id, CardUse::capture_begins);
+}
+
 void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   Instance& inst = instances_.instance(id);
+  if (inst.capturing_graphs) {
+    inst.capturing_graphs = false;
+    share_gpu(id, CardUse::capture_ends);
+  }
   const ModelId model = inst.model;
   inst.load = outcome;
   inst.ready_at = sim_.now();
@@ -380,11 +401,11 @@ void ControlPlane::kick(InstanceId id) {
   inst.step_alone_length = *duration;
   inst.step_done_alone = Time::zero();
   inst.step_progress_at = sim_.now();
-  inst.step_sharers = 1;
+  inst.step_slowdown = 1;
   inst.step_event = 0;
   if (sharing_.shared(inst)) {
-    share_gpu(id, true);
-    inst.step_sharers = sharing_.sharers(inst);
+    share_gpu(id, CardUse::step_begins);
+    inst.step_slowdown = sharing_.slowdown(inst);
   }
   time_step_end(id);
 }
@@ -392,7 +413,7 @@ void ControlPlane::kick(InstanceId id) {
 void ControlPlane::on_step_done(InstanceId id) {
   Instance& inst = instances_.instance(id);
   inst.step_event = 0;
-  if (sharing_.shared(inst)) share_gpu(id, false);
+  if (sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
   if (!result.finished.empty()) instances_.reindex(id);  // only a completion changes how many it holds
@@ -470,7 +491,7 @@ void ControlPlane::release(InstanceId id) {
 
 void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   const Instance& inst = instances_.instance(id);
-  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, false);
+  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   const ServerId server = inst.server;
   const std::vector<CheckpointPart>& checkpoint = instances_.model(inst.model).served.checkpoint;
   // Kept: as ServerlessLLM's pool does. Not kept: the parts this instance's load put in DRAM

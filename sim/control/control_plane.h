@@ -106,9 +106,12 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   void cut_run_short(InstanceId id) override;
   void kick(InstanceId id) override;
   void on_step_done(InstanceId id);
-  // A step on a shared physical GPU begins (joining) or stops: the steps beside it are brought
-  // up to date at their old pace and re-timed at the new one.
-  void share_gpu(InstanceId id, bool joining);
+  // What begins or ends on a shared physical GPU.
+  enum class CardUse : uint8_t { step_begins, step_ends, capture_begins, capture_ends };
+  // A step or a graph capture on a shared physical GPU begins or ends: the steps beside it are
+  // brought up to date at their old pace and re-timed at the new one.
+  void share_gpu(InstanceId id, CardUse change);
+  void on_graph_capture(InstanceId id) override;
   // Records the step's engine time done by now and schedules its end at its current pace.
   void advance_step(InstanceId id);
   void time_step_end(InstanceId id);

@@ -72,17 +72,17 @@ struct Instance {
   Time step_started;
   Time step_end;
   // The engine time of the step (or run of steps) in progress: its length alone on its GPU, and
-  // how much of it was done by step_progress_at. While `step_sharers` steps share its physical
-  // GPU (compute_sharing.h) it advances at 1/step_sharers of wall time.
+  // how much of it was done by step_progress_at. While its physical GPU is shared
+  // (compute_sharing.h) it advances at 1/step_slowdown of wall time.
   Time step_alone_length;
   Time step_done_alone;
   Time step_progress_at;
-  int64_t step_sharers = 1;
+  double step_slowdown = 1;
+  // Loaded, capturing its CUDA graphs on a shared card (compute_sharing.h).
+  bool capturing_graphs = false;
 
   // The engine time the step in progress has run by `now`.
-  Time step_elapsed(Time now) const {
-    return step_done_alone + Time::from_ns((now - step_progress_at).ns() / step_sharers);
-  }
+  Time step_elapsed(Time now) const { return step_done_alone + (now - step_progress_at).scaled(1 / step_slowdown); }
   DeferredTimer expiry;  // its keep-alive while idle
   // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
   double estimated_start_s = -1;

@@ -26,6 +26,11 @@ class Time {
   constexpr double seconds() const { return static_cast<double>(ns_) * 1e-9; }
   constexpr double ms() const { return static_cast<double>(ns_) * 1e-6; }
 
+  // This time stretched by `factor`, to the nearest nanosecond; exact for a factor of 1.
+  Time scaled(double factor) const {
+    return factor == 1 ? *this : Time(round_half_away(static_cast<double>(ns_) * factor));
+  }
+
   constexpr auto operator<=>(const Time&) const = default;
   constexpr Time operator+(Time o) const { return Time(ns_ + o.ns_); }
   constexpr Time operator-(Time o) const { return Time(ns_ - o.ns_); }

@@ -183,6 +183,7 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
   const StartupPhases phases = startup(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.post_load = Time::from_seconds(phases.post_load_s);
+  job.graph_capture = std::min(job.post_load, Time::from_seconds(phases.graph_capture_s));
   sim_.schedule_in(Time::from_seconds(phases.before_load_s()), handler_, kStartupDone, id);
 }
 
@@ -193,6 +194,9 @@ void Loader::on_event(const Event& event) {
       break;
     case kFinishDone:
       finish(event.target);
+      break;
+    case kCaptureBegins:
+      jobs_[event.target].listener->on_graph_capture(jobs_[event.target].request.instance);
       break;
     case kReady:
       ready(event.target);
@@ -337,6 +341,8 @@ void Loader::finish(uint32_t job_id) {
       begin_transfers(next);
     }
   }
+  if (job.graph_capture > Time::zero())
+    sim_.schedule_in(job.post_load - job.graph_capture, handler_, kCaptureBegins, job_id);
   if (job.post_load > Time::zero())
     sim_.schedule_in(job.post_load, handler_, kReady, job_id);
   else

@@ -122,6 +122,9 @@ class LoadListener {
  public:
   virtual ~LoadListener() = default;
   virtual void on_load_done(InstanceId instance, const LoadOutcome& outcome) = 0;
+  // The instance's CUDA-graph capture begins on its GPUs; it lasts until on_load_done. Only a
+  // listener that shares GPUs between instances needs to know.
+  virtual void on_graph_capture(InstanceId /*instance*/) {}
 };
 
 using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
@@ -181,7 +184,7 @@ class Loader final : public EventHandler, public FlowListener {
   void on_flow_done(FlowId flow, uint64_t tag) override;
 
  private:
-  enum EventKind : uint16_t { kStartupDone, kFinishDone, kReady };
+  enum EventKind : uint16_t { kStartupDone, kFinishDone, kCaptureBegins, kReady };
   enum class Phase : uint8_t { download, read, copy, done };
   enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload };
 
@@ -199,6 +202,8 @@ class Loader final : public EventHandler, public FlowListener {
     LoadOutcome outcome;
     Time finish_delay;
     Time post_load;
+    // The tail of post_load that captures CUDA graphs (compilation comes before it).
+    Time graph_capture;
     Time transfers_began;
     bool active = false;
   };

@@ -23,15 +23,22 @@ namespace {
 using namespace testing_support;
 
 constexpr double kLoadS = 58'548'224e-9;
+constexpr double kLoadAloneS = 29'274'112e-9;
 constexpr double kPrefillS = 1'029'684e-9;
 constexpr double kDecodesS = (1'029'692 + 1'029'696) * 1e-9;
 
-// hand_computed.json with two GPUs, `sharing` of them per card, and the trace's requests.
-ResolvedExperiment two_tiny_models(const std::filesystem::path& dir, int64_t sharing, const std::string& trace) {
+// hand_computed.json with two GPUs, `sharing` of them per card, the card's time-slicing
+// efficiency (1: ideal processor sharing) and a graph capture's weight on it, and the trace's
+// requests.
+ResolvedExperiment two_tiny_models(const std::filesystem::path& dir, int64_t sharing, const std::string& trace,
+                                   double efficiency = 1, double capture_share = 0) {
   Json config = Json::parse(read_file(testdata("hand_computed.json")));
   config["catalog_dir"] = testdata("catalog").string();
-  config["cluster"]["server_groups"][0]["server"]["gpus"] = 2;
-  config["cluster"]["server_groups"][0]["server"]["gpus_sharing_compute"] = sharing;
+  Json& server = config["cluster"]["server_groups"][0]["server"];
+  server["gpus"] = 2;
+  server["gpus_sharing_compute"] = sharing;
+  server["compute_sharing_efficiency"] = efficiency;
+  server["graph_capture_compute_share"] = capture_share;
   Json second = config["models"][0];
   second["name"] = "tiny-b";
   config["models"].push_back(second);
@@ -63,8 +70,52 @@ TEST(ComputeSharing, AStepAloneOnASharedCardTakesItsTimeAlone) {
   const auto dir = fresh_dir("sharing_alone");
   const Json s = run_experiment(two_tiny_models(dir, 2, "0,100,3,tiny\n1,100,3,tiny-b\n"), dir / "out");
   EXPECT_EQ(s["completed"], 2);
-  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), 29'274'112e-9 + kPrefillS + kDecodesS, 1e-8);
-  EXPECT_NEAR(s["e2e_s"]["p50"].get<double>(), 29'274'112e-9 + kPrefillS + kDecodesS, 1e-8);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadAloneS + kPrefillS + kDecodesS, 1e-8);
+  EXPECT_NEAR(s["e2e_s"]["p50"].get<double>(), kLoadAloneS + kPrefillS + kDecodesS, 1e-8);
+}
+
+// With a time-slicing efficiency of 0.5 two steps on one card each take 2 / 0.5 = 4 times
+// their time alone.
+TEST(ComputeSharing, TimeSlicingLossStretchesSharedStepsByTheEfficiency) {
+  const auto dir = fresh_dir("sharing_efficiency");
+  const Json s = run_experiment(two_tiny_models(dir, 2, "0,100,3,tiny\n0,100,3,tiny-b\n", 0.5), dir / "out");
+  EXPECT_EQ(s["completed"], 2);
+  EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), kLoadS + 4 * kPrefillS, 1e-8);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadS + 4 * (kPrefillS + kDecodesS), 1e-8);
+}
+
+// A measured start-up of nothing but a CUDA-graph capture of 0.1 s after the load. "tiny" arrives
+// at 0: loaded at L = 29,274,112 ns, it captures until L + 0.1 s and then serves. "tiny-b"
+// arrives at 0.099 s: it loads alone until 0.099 s + L and captures until 0.199 s + L, so all of
+// tiny's steps (3.1 ms from L + 0.1 s) run beside tiny-b's capture. At a capture share of 0.5 they
+// take 1.5 times as long; tiny-b's capture keeps its length and its steps run alone.
+constexpr double kCaptureS = 0.1;
+
+ResolvedExperiment capture_beside_steps(const std::filesystem::path& dir, int64_t sharing) {
+  ResolvedExperiment experiment = two_tiny_models(dir, sharing, "0,100,3,tiny\n0.099,100,3,tiny-b\n", 1, 0.5);
+  StartupMeasurement capture_only;
+  capture_only.model = "tiny";
+  capture_only.checkpoint_bytes = 29'274'112;
+  capture_only.graph_capture_s = kCaptureS;
+  experiment.measured_startup["test-gpu"].models = {capture_only};
+  return experiment;
+}
+
+TEST(ComputeSharing, AGraphCaptureSlowsTheStepsBesideItByItsShare) {
+  const auto dir = fresh_dir("sharing_capture");
+  const Json s = run_experiment(capture_beside_steps(dir, 2), dir / "out");
+  EXPECT_EQ(s["completed"], 2);
+  const double slowed = kLoadAloneS + kCaptureS + 1.5 * (kPrefillS + kDecodesS);
+  const double alone = kLoadAloneS + kCaptureS + kPrefillS + kDecodesS;
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), slowed, 1e-8);
+  EXPECT_NEAR(s["e2e_s"]["mean"].get<double>(), (slowed + alone) / 2, 1e-8);
+}
+
+TEST(ComputeSharing, AGraphCaptureOnACardOfItsOwnSlowsNothing) {
+  const auto dir = fresh_dir("sharing_capture_apart");
+  const Json s = run_experiment(capture_beside_steps(dir, 1), dir / "out");
+  EXPECT_EQ(s["completed"], 2);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadAloneS + kCaptureS + kPrefillS + kDecodesS, 1e-8);
 }
 
 TEST(ComputeSharing, ACountThatDoesNotDivideTheServersGpusIsAConfigError) {
