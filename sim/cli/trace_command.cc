@@ -81,7 +81,7 @@ TraceMapping mapping_of(const po::variables_map& values) {
     throw InputError(std::string("mapping option ") + e.what());
   }
   if (source.preset == "servegen") throw InputError("servegen is not a per-request trace; use `slsim trace synth`");
-  const TraceMapping mapping = effective_mapping(source);
+  TraceMapping mapping = effective_mapping(source);
   if ((mapping.prefix_block_tokens > 0 || !mapping.prefix_block_tokens_field.empty()) && mapping.prefix_field.empty())
     throw InputError("--prefix-block-tokens sizes the prefix blocks of --prefix-field, which is not given");
   return mapping;
