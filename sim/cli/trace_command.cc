@@ -22,11 +22,13 @@ const char* kTraceHelp = R"(usage:
   slsim trace stats FILE [mapping options] [--prefix-block-tokens N] [--skip-bad N] [--json]
       requests, duration_s, mean_rate, interarrival_cv, peak_rate_1s, input/output tokens mean, p50, p99;
       with --prefix-field, the prefix blocks' reuse and the hit rate bound of an infinite prefix cache
-  slsim trace convert FILE [mapping options] [--skip-bad N] -o OUT.csv
+  slsim trace convert FILE [mapping options] [--prefix-block-tokens N] [--skip-bad N] -o OUT.csv
       rewrite as the canonical CSV: arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks
+      (and prefix_block_tokens, when the prefix ids have a declared size)
   slsim trace synth SPEC [--seed N] [--max-context N] -o OUT.csv
       write a synthetic trace; SPEC is a workload source (a JSON file, or inline JSON), e.g.
-      '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}'
+      '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}';
+      with "sessions": {"turns": N, ...}, multi-turn sessions whose prompts carry prefix blocks
 )";
 
 void add_mapping_options(po::options_description& options) {
@@ -43,6 +45,10 @@ void add_mapping_options(po::options_description& options) {
                                                                              "parallel samples (n) field")(
       "beam-field", po::value<std::string>(), "beam width field")("prefix-field", po::value<std::string>(),
                                                                   "prefix block ids field")(
+      "prefix-block-tokens", po::value<int64_t>(),
+      "prompt tokens per prefix block id (e.g. 512 for Mooncake's hash_ids; default: engine blocks of 16)")(
+      "prefix-block-tokens-field", po::value<std::string>(),
+      "field holding the prompt tokens per prefix block id (the canonical CSV's prefix_block_tokens)")(
       "absolute", "keep time values as they are (default: relative to the first request)")(
       "skip-bad", po::value<int64_t>()->default_value(0), "bad lines tolerated (skipped and counted)");
 }
@@ -52,12 +58,17 @@ TraceMapping mapping_of(const po::variables_map& values) {
   Json spec = {{"kind", "trace"}, {"mapping", Json::object()}};
   if (values.count("preset")) spec["preset"] = values["preset"].as<std::string>();
   Json& m = spec["mapping"];
-  const std::pair<const char*, const char*> keys[] = {
-      {"format", "format"},           {"time-field", "time_field"},
-      {"time-unit", "time_unit"},     {"time-format", "time_format"},
-      {"input-field", "input_field"}, {"output-field", "output_field"},
-      {"model-field", "model_field"}, {"samples-field", "samples_field"},
-      {"beam-field", "beam_field"},   {"prefix-field", "prefix_field"}};
+  const std::pair<const char*, const char*> keys[] = {{"format", "format"},
+                                                      {"time-field", "time_field"},
+                                                      {"time-unit", "time_unit"},
+                                                      {"time-format", "time_format"},
+                                                      {"input-field", "input_field"},
+                                                      {"output-field", "output_field"},
+                                                      {"model-field", "model_field"},
+                                                      {"samples-field", "samples_field"},
+                                                      {"beam-field", "beam_field"},
+                                                      {"prefix-field", "prefix_field"},
+                                                      {"prefix-block-tokens-field", "prefix_block_tokens_field"}};
   for (const auto& [option, key] : keys)
     if (values.count(option)) m[key] = values[option].as<std::string>();
   if (values.count("prefix-block-tokens")) m["prefix_block_tokens"] = values["prefix-block-tokens"].as<int64_t>();
@@ -70,7 +81,10 @@ TraceMapping mapping_of(const po::variables_map& values) {
     throw InputError(std::string("mapping option ") + e.what());
   }
   if (source.preset == "servegen") throw InputError("servegen is not a per-request trace; use `slsim trace synth`");
-  return effective_mapping(source);
+  TraceMapping mapping = effective_mapping(source);
+  if ((mapping.prefix_block_tokens > 0 || !mapping.prefix_block_tokens_field.empty()) && mapping.prefix_field.empty())
+    throw InputError("--prefix-block-tokens sizes the prefix blocks of --prefix-field, which is not given");
+  return mapping;
 }
 
 po::variables_map parse_options(const std::vector<std::string>& args, po::options_description& options, bool& help) {
@@ -92,9 +106,7 @@ void report_skipped(const TraceReader& reader) {
 int stats(const std::vector<std::string>& args) {
   po::options_description options("slsim trace stats options");
   add_mapping_options(options);
-  options.add_options()("json", "print as JSON")(
-      "prefix-block-tokens", po::value<int64_t>(),
-      "prompt tokens per prefix block id (e.g. 512 for Mooncake's hash_ids; default: engine blocks of 16)");
+  options.add_options()("json", "print as JSON");
   bool help = false;
   const auto values = parse_options(args, options, help);
   if (help) {
@@ -102,16 +114,18 @@ int stats(const std::vector<std::string>& args) {
     return 0;
   }
   const TraceMapping mapping = mapping_of(values);
-  if (mapping.prefix_block_tokens > 0 && mapping.prefix_field.empty())
-    throw InputError("--prefix-block-tokens sizes the prefix blocks of --prefix-field, which is not given");
   // Ids that are engine blocks name as many tokens as the engine's default block.
-  const int64_t block_tokens =
-      mapping.prefix_block_tokens > 0 ? mapping.prefix_block_tokens : EngineParams{}.block_size;
+  const auto block_tokens_of = [](int64_t declared_tokens) {
+    return declared_tokens > 0 ? declared_tokens : EngineParams{}.block_size;
+  };
+  int64_t block_tokens = block_tokens_of(mapping.prefix_block_tokens);
   TraceReader reader(values["file"].as<std::string>(), mapping, values["skip-bad"].as<int64_t>());
   TraceStats stats;
   while (const TraceRecord* r = reader.next()) {
     stats.add(r->time_ns, r->input_tokens, r->output_tokens);
-    if (!mapping.prefix_field.empty()) stats.add_prefix(r->input_tokens, r->prefix_blocks, block_tokens);
+    if (mapping.prefix_field.empty()) continue;
+    block_tokens = block_tokens_of(r->prefix_block_tokens);
+    stats.add_prefix(r->input_tokens, r->prefix_blocks, block_tokens);
   }
   report_skipped(reader);
   for (const std::string& warning : stats.unit_warnings())
@@ -160,12 +174,14 @@ int convert(const std::vector<std::string>& args) {
     std::cout << kTraceHelp << "\n" << options << "\n";
     return 0;
   }
-  TraceReader reader(values["file"].as<std::string>(), mapping_of(values), values["skip-bad"].as<int64_t>());
+  const TraceMapping mapping = mapping_of(values);
+  const bool sized_blocks = mapping.prefix_block_tokens > 0 || !mapping.prefix_block_tokens_field.empty();
+  TraceReader reader(values["file"].as<std::string>(), mapping, values["skip-bad"].as<int64_t>());
   OutputFile out(values["output"].as<std::string>());
-  out.write(kCanonicalTraceHeader);
+  out.write(canonical_trace_header(sized_blocks));
   int64_t rows = 0;
   while (const TraceRecord* r = reader.next()) {
-    out.write(canonical_trace_row(*r));
+    out.write(canonical_trace_row(*r, sized_blocks));
     ++rows;
   }
   out.commit();
@@ -200,8 +216,10 @@ int synth(const std::vector<std::string>& args) {
   if (spec.kind == "trace" || spec.kind == "azure-llm-2023")
     throw InputError("kind " + spec.kind +
                      " reads a trace; synth needs a generator (poisson, gamma, weibull, servegen)");
-  // The models are labels here; every name the description uses is one.
+  // The models are labels here; every name the description uses is one. Prefix ids are written as
+  // the source names them (engine_block_tokens 0), with their size.
   ModelCatalogue catalogue;
+  catalogue.engine_block_tokens = 0;
   const int64_t max_context =
       values["max-context"].as<int64_t>() > 0 ? values["max-context"].as<int64_t>() : INT64_MAX / 4;
   const auto add = [&](const std::string& name) {
@@ -221,12 +239,21 @@ int synth(const std::vector<std::string>& args) {
   if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
   const auto source =
       make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);
+  const bool sessions = spec.sessions.turns > 0;
   OutputFile out(values["output"].as<std::string>());
-  out.write(kCanonicalTraceHeader);
+  out.write(canonical_trace_header(sessions));
   int64_t rows = 0;
-  while (const auto r = source->next()) {
-    out.write(fmt::format("{},{},{},{},{},{},\n", canonical_seconds(r->arrival.ns()), catalogue.names[r->model],
-                          r->input_tokens, r->output_tokens, r->samples, r->beam_width));
+  TraceRecord record;
+  while (auto r = source->next()) {
+    record.time_ns = r->arrival.ns();
+    record.model_id = catalogue.names[r->model];
+    record.input_tokens = r->input_tokens;
+    record.output_tokens = r->output_tokens;
+    record.samples = r->samples;
+    record.beam_width = r->beam_width;
+    record.prefix_blocks = std::move(r->prefix_blocks);
+    record.prefix_block_tokens = sessions ? spec.sessions.block_tokens : 0;
+    out.write(canonical_trace_row(record, sessions));
     ++rows;
   }
   out.commit();

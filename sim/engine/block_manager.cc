@@ -53,6 +53,13 @@ void BlockManager::take_back(int32_t id) {
   stored_tokens_ += block_size_;
 }
 
+void BlockManager::take_anonymous(Table& t, int64_t blocks) {
+  if (blocks > free_blocks()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
+  make_room(blocks);
+  t.anonymous += blocks;
+  anonymous_blocks_ += blocks;
+}
+
 int32_t BlockManager::take_block() {
   if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
   make_room(1);
@@ -134,9 +141,7 @@ void BlockManager::admit(SeqId seq, int64_t prompt_tokens, int64_t max_tokens, s
     prefix_cache_.emplace(prefix[i], id);
     t.blocks.push_back(id);
   }
-  t.anonymous = static_cast<int64_t>(count - cacheable);
-  make_room(t.anonymous);
-  anonymous_blocks_ += t.anonymous;
+  take_anonymous(t, static_cast<int64_t>(count - cacheable));
   stored_tokens_ += anonymous_tokens(t, cacheable);
   unshared_blocks_ += static_cast<int64_t>(count);
 }
@@ -145,10 +150,7 @@ void BlockManager::append_into_new_block(SeqId seq) {
   Table& t = table(seq);
   if (t.swapped_out()) throw std::logic_error("a swapped-out sequence was appended to");
   if (t.tokens >= first_anonymous_token(t)) {
-    if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
-    make_room(1);
-    ++t.anonymous;
-    ++anonymous_blocks_;
+    take_anonymous(t, 1);
     ++unshared_blocks_;
   } else {
     // Copy-on-write of the shared partial last block: the other holders keep the original,
@@ -156,9 +158,7 @@ void BlockManager::append_into_new_block(SeqId seq) {
     if (free_blocks() <= 0) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
     drop_reference(t.blocks.back());
     t.blocks.pop_back();
-    make_room(1);
-    ++t.anonymous;
-    ++anonymous_blocks_;
+    take_anonymous(t, 1);
     stored_tokens_ += anonymous_tokens(t, t.blocks.size());
   }
   ++stored_tokens_;
@@ -181,10 +181,7 @@ void BlockManager::append(SeqId seq, int64_t tokens) {
   if (left == 0) return;
   const int64_t opened =
       std::max<int64_t>(0, blocks_covering(t.tokens + left - first_anonymous_token(t)) - t.anonymous);
-  if (opened > free_blocks()) throw std::logic_error("the KV cache ran out of blocks; the engine must check first");
-  make_room(opened);
-  t.anonymous += opened;
-  anonymous_blocks_ += opened;
+  take_anonymous(t, opened);
   unshared_blocks_ += opened;
   stored_tokens_ += left;
   t.tokens += left;
@@ -203,9 +200,7 @@ void BlockManager::fork(SeqId parent, SeqId child) {
     copy.blocks = from.blocks;
   } else {
     // Shares nothing, so holds no materialized block: the child gets its own anonymous copies.
-    copy.anonymous = from.anonymous;
-    make_room(copy.anonymous);
-    anonymous_blocks_ += copy.anonymous;
+    take_anonymous(copy, from.anonymous);
     stored_tokens_ += anonymous_tokens(from, 0);
   }
   copy.tokens = from.tokens;
@@ -300,9 +295,7 @@ void BlockManager::swap_in(std::span<const SeqId> seqs) {
         --host_blocks_;
       }
     }
-    t.anonymous = t.host_anonymous;
-    make_room(t.anonymous);
-    anonymous_blocks_ += t.anonymous;
+    take_anonymous(t, t.host_anonymous);
     host_blocks_ -= t.host_anonymous;
     t.host_anonymous = 0;
     if (t.anonymous > 0) stored_tokens_ += anonymous_tokens(t, t.blocks.size());

@@ -143,7 +143,8 @@ class BlockManager {
   PrefixHits prefix_hits(int64_t prompt_tokens, std::span<const uint64_t> prefix) const;
   // Blocks neither held nor retained.
   int64_t unused_blocks() const { return total_blocks_ - anonymous_blocks_ - materialized_blocks(); }
-  // Evicts retained blocks, least recently freed first, until `blocks` are unused.
+  // Evicts retained blocks, least recently freed first, until `blocks` are unused; called only by
+  // take_block and take_anonymous.
   void make_room(int64_t blocks);
   // A retained block's first holder again.
   void take_back(int32_t id);
@@ -184,8 +185,12 @@ class BlockManager {
   // The empty table of a sequence that holds nothing yet.
   Table& new_table(SeqId seq, const char* what);
   static constexpr uint64_t kNotCached = ~uint64_t{0};
+  // The only two ways blocks leave the free pool, each evicting retained prefix blocks
+  // (make_room) when no unused one is left, so no path can take a block past the lru retention.
   // A fresh materialized block, held once and empty.
   int32_t take_block();
+  // `blocks` more anonymous blocks for the resident table `t`.
+  void take_anonymous(Table& t, int64_t blocks);
   // Turns the anonymous blocks of a resident table into materialized ones (same fills).
   void materialize(Table& t);
   // Inline: a finished sequence drops each of its materialized blocks.

@@ -6,6 +6,7 @@
 #include "sim/workload/generators.h"
 #include "sim/workload/model_assigner.h"
 #include "sim/workload/servegen.h"
+#include "sim/workload/sessions.h"
 #include "sim/workload/trace_reader.h"
 #include "sim/workload/trace_source.h"
 
@@ -30,6 +31,7 @@ TraceMapping effective_mapping(const SourceSpec& spec) {
   m.beam_field = spec.mapping.beam_field;
   m.prefix_field = spec.mapping.prefix_field;
   m.prefix_block_tokens = spec.mapping.prefix_block_tokens;
+  m.prefix_block_tokens_field = spec.mapping.prefix_block_tokens_field;
   m.relative = spec.mapping.relative;
   return m;
 }
@@ -56,6 +58,9 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
       if (m.prefix_block_tokens > 0 && m.prefix_field.empty())
         throw ConfigError(json_path + ".mapping.prefix_block_tokens",
                           "sizes the trace's prefix blocks, but mapping.prefix_field names no field holding them");
+      if (!m.prefix_block_tokens_field.empty() && m.prefix_field.empty())
+        throw ConfigError(json_path + ".mapping.prefix_block_tokens_field",
+                          "sizes the trace's prefix blocks, but mapping.prefix_field names no field holding them");
       if (!m.time_format.empty() && m.time_format.find('%') == std::string::npos)
         throw ConfigError(json_path + ".mapping.time_format",
                           "expected a format with % fields, e.g. %Y-%m-%d %H:%M:%S.%f");
@@ -67,6 +72,9 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
     throw ConfigError(json_path + ".requests",
                       "expected a positive count for a " + spec.kind + " source (or a duration_s)");
   }
+  if (spec.sessions.turns > 0 && (is_trace(spec) || is_servegen(spec)))
+    throw ConfigError(json_path + ".sessions.turns", "sessions are generated; kind " + spec.kind +
+                                                         " replays its own requests (use poisson, gamma or weibull)");
   if (spec.kind == "weibull" && spec.weibull_shape && spec.cv != 1)
     throw ConfigError(json_path + ".weibull_shape", "give the Weibull shape or its cv, not both");
   if (!is_trace(spec) && spec.lengths.kind == "table") {
@@ -116,6 +124,9 @@ std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const M
     if (is_servegen(spec)) {
       source = std::make_unique<ServeGenSource>(read_servegen(spec.path), catalogue, assigner, std::move(lengths),
                                                 random, "arrivals" + suffix, spec.start_s, spec.rate_scale);
+    } else if (spec.sessions.turns > 0) {
+      source = std::make_unique<SessionSource>(spec, catalogue, std::move(assigner), std::move(lengths),
+                                               random.stream("arrivals" + suffix), index);
     } else {
       source = std::make_unique<GeneratedSource>(spec, catalogue, std::move(assigner), std::move(lengths),
                                                  random.stream("arrivals" + suffix));

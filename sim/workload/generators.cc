@@ -150,17 +150,15 @@ std::pair<int64_t, int64_t> LengthSampler::draw(int64_t max_context) {
   return cap_to_context(input, output, max_context);
 }
 
-namespace {
-GapDistribution::Family family_of(const std::string& kind) {
+GapDistribution::Family gap_family(const std::string& kind) {
   if (kind == "gamma") return GapDistribution::Family::gamma;
   if (kind == "weibull") return GapDistribution::Family::weibull;
   return GapDistribution::Family::exponential;
 }
-}  // namespace
 
 GeneratedSource::GeneratedSource(const SourceSpec& spec, const ModelCatalogue& catalogue, ModelAssigner assigner,
                                  LengthSampler lengths, RandomStream arrivals)
-    : gaps_(family_of(spec.kind), spec.rate_per_s * spec.rate_scale, spec.cv, spec.weibull_shape),
+    : gaps_(gap_family(spec.kind), spec.rate_per_s * spec.rate_scale, spec.cv, spec.weibull_shape),
       warp_(spec),
       requests_(spec.requests),
       max_context_(catalogue.max_context),

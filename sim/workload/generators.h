@@ -35,6 +35,9 @@ class GapDistribution {
   double scale_ = 1;
 };
 
+// The gap family of a generator kind: gamma, weibull, else (poisson) exponential.
+GapDistribution::Family gap_family(const std::string& kind);
+
 // The Weibull shape k with coefficient of variation `cv`: sqrt(Γ(1+2/k)/Γ(1+1/k)² − 1) = cv.
 double weibull_shape_for_cv(double cv);
 

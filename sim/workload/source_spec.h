@@ -29,6 +29,7 @@ struct TraceMapping {
   std::string beam_field;
   std::string prefix_field;
   int64_t prefix_block_tokens = 0;  // 0: the prefix ids are engine blocks
+  std::string prefix_block_tokens_field;
   bool relative = true;
 
   template <class V>
@@ -51,6 +52,10 @@ struct TraceMapping {
             "prompt tokens per prefix block id (e.g. 512 for Mooncake's hash_ids), mapped onto the engine's blocks "
             "of engine.block_size tokens; 0: each id is one engine block",
             at_least(0));
+    v.field("prefix_block_tokens_field", prefix_block_tokens_field,
+            "field holding the prompt tokens per prefix id (the canonical CSV's prefix_block_tokens column, which "
+            "`slsim trace convert` and `synth` write); a row's value overrides prefix_block_tokens, an empty cell "
+            "keeps it; every row's value must be the same");
     v.field("relative", relative, "arrivals relative to the first request (false: the time values as they are)");
   }
 };
@@ -72,6 +77,31 @@ struct LengthSpec {
     v.field("output_sigma", output_sigma, "σ of log(output tokens) (lognormal)", at_least(0));
     v.field("table", table,
             "CSV with num_prefill_tokens,num_decode_tokens columns (traces/lengths/), relative to the config file");
+  }
+};
+
+// Multi-turn conversations (generators): each arrival of the process starts a session whose
+// turns follow at a fixed think time; a turn's prompt is the model's shared system prompt, the
+// whole conversation so far (earlier prompts' new tokens and outputs) and its own new user tokens.
+struct SessionSpec {
+  int64_t turns = 0;
+  double think_time_s = 30;
+  int64_t system_prompt_tokens = 0;
+  int64_t block_tokens = 16;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("turns", turns,
+            "turns per session; 0: no sessions, each arrival is one independent request without prefix blocks",
+            at_least(0));
+    v.field("think_time_s", think_time_s, "seconds from one turn's arrival to the next's", at_least(0));
+    v.field("system_prompt_tokens", system_prompt_tokens,
+            "tokens of a system prompt that starts every prompt to the same model (shared between sessions)",
+            at_least(0));
+    v.field("block_tokens", block_tokens,
+            "prompt tokens per prefix block id the session names (one id per block, the same id for the same "
+            "content; a prompt's last, partial block gets an id of its own)",
+            at_least(1));
   }
 };
 
@@ -98,6 +128,7 @@ struct SourceSpec {
   int64_t input_tokens = 512;
   int64_t output_tokens = 128;
   LengthSpec lengths;
+  SessionSpec sessions;
   // Transformations.
   double start_s = 0;
   std::optional<double> duration_s;
@@ -139,6 +170,9 @@ struct SourceSpec {
     v.field("output_tokens", output_tokens,
             "output tokens per generated request (lengths.kind fixed), or their median (lognormal)", at_least(1));
     v.object("lengths", lengths, "how generated request lengths are drawn");
+    v.object("sessions", sessions,
+             "multi-turn sessions (generators): each arrival starts a session (rate_per_s and requests count "
+             "sessions), input_tokens / lengths give each turn's new user tokens");
     v.field("start_s", start_s, "drop arrivals before this time (relative), then start the clock there, s",
             at_least(0));
     v.field("duration_s", duration_s, "keep arrivals within this many seconds after start_s; null: all", positive());
@@ -156,7 +190,8 @@ struct SourceSpec {
 };
 
 // The models a source may send requests to: names in config order and their context lengths,
-// and the tokens per KV block of their engines (what a trace's prefix blocks are mapped onto).
+// and the tokens per KV block of their engines (what a trace's prefix blocks are mapped onto; 0:
+// sources keep their own prefix ids, as `slsim trace synth` writes them).
 struct ModelCatalogue {
   IdVector<ModelId, std::string> names;
   IdVector<ModelId, int64_t> max_context;

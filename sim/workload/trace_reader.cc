@@ -256,9 +256,9 @@ TraceReader::TraceReader(std::string path, const TraceMapping& mapping, int64_t 
   } else {
     jsonl_ = mapping_.format == "jsonl";
   }
-  const std::string* names[kSlots] = {&mapping_.time_field,  &mapping_.input_field,   &mapping_.output_field,
-                                      &mapping_.model_field, &mapping_.samples_field, &mapping_.beam_field,
-                                      &mapping_.prefix_field};
+  const std::string* names[kSlots] = {
+      &mapping_.time_field,    &mapping_.input_field, &mapping_.output_field, &mapping_.model_field,
+      &mapping_.samples_field, &mapping_.beam_field,  &mapping_.prefix_field, &mapping_.prefix_block_tokens_field};
   for (int s = 0; s < kSlots; ++s) {
     names_[s] = *names[s];
     columns_[s] = -1;
@@ -474,6 +474,18 @@ std::string TraceReader::parse_record() {
   record_.prefix_blocks.clear();
   if (mapped(kPrefix) && !parse_block_ids(values_[kPrefix], record_.prefix_blocks))
     return field_error(kPrefix, "expected a list of non-negative integers");
+  record_.prefix_block_tokens = mapping_.prefix_block_tokens;
+  if (mapped(kPrefixBlockTokens) && !trim(values_[kPrefixBlockTokens]).empty()) {
+    const auto n = parse_positive(trim(values_[kPrefixBlockTokens]));
+    if (!n) return not_positive(kPrefixBlockTokens);
+    // One size per trace: ids of different sizes would name blocks that cannot be compared.
+    if (declared_block_tokens_ != 0 && *n != declared_block_tokens_)
+      return field_error(kPrefixBlockTokens, fmt::format("{} differs from the {} of an earlier row; a trace's prefix "
+                                                         "blocks have one size",
+                                                         *n, declared_block_tokens_));
+    declared_block_tokens_ = *n;
+    record_.prefix_block_tokens = *n;
+  }
   record_.model_id = names_[kModel].empty() ? std::string_view() : trim(values_[kModel]);
   if (*ns < last_ns_) {
     // Never skipped: replaying out of order would silently reorder the workload.
@@ -507,7 +519,12 @@ std::string canonical_seconds(int64_t ns) {
   return fmt::format("{}{}.{:09d}", sign, magnitude / 1000000000, magnitude % 1000000000);
 }
 
-std::string canonical_trace_row(const TraceRecord& record) {
+std::string canonical_trace_header(bool with_prefix_block_tokens) {
+  return fmt::format("arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks{}\n",
+                     with_prefix_block_tokens ? ",prefix_block_tokens" : "");
+}
+
+std::string canonical_trace_row(const TraceRecord& record, bool with_prefix_block_tokens) {
   std::string model(record.model_id);
   // Quoted, with quotes doubled, when a comma or a quote would otherwise split or end the field.
   if (model.find_first_of(",\"") != std::string::npos) {
@@ -515,8 +532,14 @@ std::string canonical_trace_row(const TraceRecord& record) {
     for (const char c : model) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     model = quoted + "\"";
   }
-  return fmt::format("{},{},{},{},{},{},{}\n", canonical_seconds(record.time_ns), model, record.input_tokens,
-                     record.output_tokens, record.samples, record.beam_width, fmt::join(record.prefix_blocks, " "));
+  std::string block_tokens;
+  if (with_prefix_block_tokens && record.prefix_block_tokens > 0)
+    block_tokens = fmt::format(",{}", record.prefix_block_tokens);
+  else if (with_prefix_block_tokens)
+    block_tokens = ",";
+  return fmt::format("{},{},{},{},{},{},{}{}\n", canonical_seconds(record.time_ns), model, record.input_tokens,
+                     record.output_tokens, record.samples, record.beam_width, fmt::join(record.prefix_blocks, " "),
+                     block_tokens);
 }
 
 const TraceRecord* TraceReader::next() {

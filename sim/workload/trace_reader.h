@@ -38,13 +38,17 @@ struct TraceRecord {
   int64_t beam_width = 1;
   std::string_view model_id;  // valid until the next call
   std::vector<uint64_t> prefix_blocks;
+  // Prompt tokens per prefix id: the record's prefix_block_tokens_field, else the mapping's
+  // prefix_block_tokens (0: the ids are engine blocks).
+  int64_t prefix_block_tokens = 0;
 };
 
 // The canonical CSV that `slsim trace convert` and `synth` write and the default mapping (with
-// model_field "model") reads back to the same records.
-inline constexpr const char* kCanonicalTraceHeader =
-    "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n";
-std::string canonical_trace_row(const TraceRecord& record);
+// model_field "model", prefix_field "prefix_blocks") reads back to the same records. A trace
+// whose prefix ids have a declared size adds a last column, prefix_block_tokens, that keeps it
+// (read back with prefix_block_tokens_field); others keep the seven columns they always had.
+std::string canonical_trace_header(bool with_prefix_block_tokens);
+std::string canonical_trace_row(const TraceRecord& record, bool with_prefix_block_tokens);
 // A time in seconds with every nanosecond: "-1.000000005".
 std::string canonical_seconds(int64_t ns);
 
@@ -65,7 +69,7 @@ class TraceReader {
   [[noreturn]] void fail(std::string_view field, const std::string& message) const;
 
  private:
-  enum Slot { kTime, kInput, kOutput, kModel, kSamples, kBeam, kPrefix, kSlots };
+  enum Slot { kTime, kInput, kOutput, kModel, kSamples, kBeam, kPrefix, kPrefixBlockTokens, kSlots };
 
   bool read_line(std::string_view& line);
   void read_header();
@@ -96,6 +100,7 @@ class TraceReader {
   std::string unquoted_;       // CSV lines with quotes are rewritten here
   std::optional<int64_t> first_ns_;
   int64_t last_ns_ = INT64_MIN;
+  int64_t declared_block_tokens_ = 0;  // the first row's prefix_block_tokens_field value; 0: none yet
   TraceRecord record_;
 };
 

@@ -22,7 +22,6 @@ TraceSource::TraceSource(const std::string& path, const TraceMapping& mapping, i
       assigner_(std::move(assigner)),
       keyed_(!mapping.model_field.empty()),
       model_field_(mapping.model_field),
-      prefix_block_tokens_(mapping.prefix_block_tokens),
       engine_block_tokens_(engine_block_tokens) {}
 
 std::optional<Request> TraceSource::next() {
@@ -42,8 +41,8 @@ std::optional<Request> TraceSource::next() {
   r.output_tokens = record->output_tokens;
   r.samples = record->samples;
   r.beam_width = record->beam_width;
-  r.prefix_blocks = prefix_block_tokens_ > 0
-                        ? engine_prefix_blocks(record->prefix_blocks, prefix_block_tokens_, engine_block_tokens_)
+  r.prefix_blocks = record->prefix_block_tokens > 0
+                        ? engine_prefix_blocks(record->prefix_blocks, record->prefix_block_tokens, engine_block_tokens_)
                         : record->prefix_blocks;
   return r;
 }

@@ -25,8 +25,8 @@ namespace slsim {
 std::vector<uint64_t> engine_prefix_blocks(std::span<const uint64_t> trace_blocks, int64_t trace_block_tokens,
                                            int64_t engine_block_tokens);
 
-// Requests from a mapped trace file; with mapping.prefix_block_tokens, prefix ids are mapped onto
-// engine blocks of `engine_block_tokens`.
+// Requests from a mapped trace file; prefix ids with a size (mapping.prefix_block_tokens or the
+// row's prefix_block_tokens_field) are mapped onto engine blocks of `engine_block_tokens`.
 class TraceSource final : public RequestSource {
  public:
   TraceSource(const std::string& path, const TraceMapping& mapping, int64_t max_skipped, ModelAssigner assigner,
@@ -39,7 +39,6 @@ class TraceSource final : public RequestSource {
   ModelAssigner assigner_;
   bool keyed_;
   std::string model_field_;
-  int64_t prefix_block_tokens_;
   int64_t engine_block_tokens_;
 };
 

@@ -68,7 +68,7 @@ void expect_round_trip(const slsim::TraceRecord& record) {
   const std::string path = scratch_file("row.csv");
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
-  const std::string text = std::string(slsim::kCanonicalTraceHeader) + slsim::canonical_trace_row(record);
+  const std::string text = slsim::canonical_trace_header(false) + slsim::canonical_trace_row(record, false);
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
   slsim::TraceMapping canonical;

@@ -244,4 +244,45 @@ TEST(Workload, SynthWritesTheSameTraceForTheSameSeed) {
   EXPECT_EQ(Json::parse(stats.output)["requests"], 200);
 }
 
+// One session of three turns (20 new user tokens and 10 output tokens each, 16-token blocks):
+// prompts of 20, 50 and 80 tokens, 64 of their 150 tokens under blocks seen before
+// (tests/unit/workload/sessions_test.cc counts them). The block size travels in the CSV, and
+// `trace convert` with the canonical mapping writes the same file back.
+TEST(Workload, SynthSessionsDeclareTheirBlockSizeAndConvertKeepsIt) {
+  const auto dir = fresh_dir("workload_synth_sessions");
+  const std::string spec =
+      R"('{"kind": "poisson", "model": "m", "requests": 1, "input_tokens": 20, "output_tokens": 10,)"
+      R"( "sessions": {"turns": 3, "think_time_s": 30, "block_tokens": 16}}')";
+  const auto r = run_slsim("trace synth " + spec + " -o " + (dir / "sessions.csv").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string canonical =
+      " --model-field model --samples-field samples --beam-field beam_width --prefix-field prefix_blocks"
+      " --prefix-block-tokens-field prefix_block_tokens";
+  const auto stats = run_slsim("trace stats " + (dir / "sessions.csv").string() + canonical + " --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.output;
+  const Json p = Json::parse(stats.output)["prefix"];
+  EXPECT_EQ(p["block_tokens"], 16);
+  EXPECT_EQ(p["block_references"], 11);
+  EXPECT_DOUBLE_EQ(p["hit_bound"].get<double>(), 64.0 / 150);
+  const auto converted = run_slsim("trace convert " + (dir / "sessions.csv").string() + canonical + " --absolute -o " +
+                                   (dir / "converted.csv").string());
+  ASSERT_EQ(converted.exit_code, 0) << converted.output;
+  EXPECT_EQ(read_file(dir / "converted.csv"), read_file(dir / "sessions.csv"));
+}
+
+// A Mooncake-style trace converted with its declared 512-token blocks keeps the size in a column.
+TEST(Workload, ConvertKeepsTheDeclaredPrefixBlockSize) {
+  const auto dir = fresh_dir("workload_convert_sized");
+  std::ofstream(dir / "t.jsonl") << R"({"timestamp": 0, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]})"
+                                    "\n";
+  const auto r = run_slsim("trace convert " + (dir / "t.jsonl").string() +
+                           " --time-field timestamp --input-field input_length --output-field output_length"
+                           " --prefix-field hash_ids --prefix-block-tokens 512 -o " +
+                           (dir / "canonical.csv").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "canonical.csv"),
+            "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks,prefix_block_tokens\n"
+            "0.000000000,,1024,1,1,1,0 1,512\n");
+}
+
 }  // namespace slsim

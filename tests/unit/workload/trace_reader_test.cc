@@ -311,7 +311,7 @@ TEST(TraceReaderInput, TheCanonicalRowReadsBackToTheSameRecord) {
   const std::string model = "a,\"b\"";
   record.model_id = model;
   record.prefix_blocks = {4, 5};
-  const auto path = write_trace("round_trip.csv", std::string(kCanonicalTraceHeader) + canonical_trace_row(record));
+  const auto path = write_trace("round_trip.csv", canonical_trace_header(false) + canonical_trace_row(record, false));
   TraceMapping canonical;
   canonical.model_field = "model";
   canonical.samples_field = "samples";
@@ -325,6 +325,43 @@ TEST(TraceReaderInput, TheCanonicalRowReadsBackToTheSameRecord) {
   EXPECT_EQ(back->model_id, model);
   EXPECT_EQ(back->samples, 2);
   EXPECT_EQ(back->prefix_blocks, record.prefix_blocks);
+}
+
+// The declared size of the prefix ids travels in its own column and reads back.
+TEST(TraceReaderInput, TheCanonicalRowKeepsThePrefixBlockSize) {
+  TraceRecord record;
+  record.input_tokens = 1000;
+  record.output_tokens = 3;
+  record.prefix_blocks = {4, 5};
+  record.prefix_block_tokens = 512;
+  const std::string text = canonical_trace_header(true) + canonical_trace_row(record, true);
+  EXPECT_EQ(text,
+            "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks,prefix_block_tokens\n"
+            "0.000000000,,1000,3,1,1,4 5,512\n");
+  TraceMapping canonical;
+  canonical.prefix_field = "prefix_blocks";
+  canonical.prefix_block_tokens_field = "prefix_block_tokens";
+  TraceReader reader(write_trace("sized.csv", text).string(), canonical);
+  const TraceRecord* back = reader.next();
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->prefix_block_tokens, 512);
+  EXPECT_EQ(back->prefix_blocks, record.prefix_blocks);
+}
+
+// An empty cell keeps the mapping's size; rows that disagree are an error naming the line.
+TEST(TraceReaderInput, PrefixBlockSizesMustAgreeAcrossRows) {
+  TraceMapping canonical;
+  canonical.prefix_field = "prefix_blocks";
+  canonical.prefix_block_tokens = 16;
+  canonical.prefix_block_tokens_field = "prefix_block_tokens";
+  const auto path = write_trace("mixed.csv",
+                                "arrival_s,input_tokens,output_tokens,prefix_blocks,prefix_block_tokens\n"
+                                "0,10,1,1,\n1,10,1,2,512\n2,10,1,3,256\n");
+  TraceReader reader(path.string(), canonical);
+  EXPECT_EQ(reader.next()->prefix_block_tokens, 16);
+  EXPECT_EQ(reader.next()->prefix_block_tokens, 512);
+  EXPECT_THAT([&] { reader.next(); },
+              testing::ThrowsMessage<TraceError>(HasSubstr(":4: field prefix_block_tokens: 256 differs from the 512")));
 }
 
 // Arrivals are bounded as every seconds field is (kMaxSeconds = 10^9 s): 10^9 s itself is read,
