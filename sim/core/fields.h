@@ -372,6 +372,8 @@ std::string JsonReader::expected_of(const Limits& limits) {
     base = "an integer or null";
   else if constexpr (std::is_same_v<U, std::optional<std::string>>)
     base = "a string or null";
+  else if constexpr (std::is_same_v<U, std::optional<bool>>)
+    base = "true, false or null";
   else
     static_assert(sizeof(U) == 0, "unsupported field type");
   return base + describe_limits(limits);

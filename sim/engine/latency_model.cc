@@ -18,8 +18,24 @@ double all_reduce_seconds(double bytes, int64_t tensor_parallel, double intercon
   return 2 * (p - 1) / p * bytes / (interconnect_gbytes_per_s * 1e9);
 }
 
+double all_to_all_seconds(double bytes, int64_t gpus, double interconnect_gbytes_per_s) {
+  if (gpus <= 1 || bytes <= 0) return 0;
+  const auto p = static_cast<double>(gpus);
+  return bytes / p * (p - 1) / p / (interconnect_gbytes_per_s * 1e9);
+}
+
+CommunicationBytes communication_bytes(const ModelSpec& model, bool expert_parallel) {
+  const Architecture& a = model.architecture;
+  const auto hidden_bytes = static_cast<double>(a.hidden_size) * 2;
+  if (!expert_parallel || !a.moe) return {2.0 * static_cast<double>(a.layers * a.hidden_size) * 2, 0};
+  // After attention in every layer and after the FFN of the dense ones; an MoE layer's tokens
+  // go out to their experts and come back.
+  return {static_cast<double>(a.layers + model.dense_ffn_layers()) * hidden_bytes,
+          static_cast<double>(model.moe_layers()) * 2 * static_cast<double>(a.moe->experts_per_token) * hidden_bytes};
+}
+
 RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
-                                 const RooflineParams& params)
+                                 const RooflineParams& params, bool expert_parallel)
     : weight_bytes_(model.shared_weight_bytes()),
       linear_flops_per_token_(2.0 * static_cast<double>(model.linear_parameters())),
       attention_flops_per_pair_(
@@ -28,8 +44,7 @@ RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, 
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * params.compute_efficiency * static_cast<double>(tensor_parallel)),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * params.memory_efficiency *
                    static_cast<double>(tensor_parallel)),
-      all_reduce_bytes_per_token_(2.0 *
-                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      communication_bytes_(communication_bytes(model, expert_parallel)),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_(Time::from_ms(params.step_overhead_ms)) {
@@ -51,7 +66,10 @@ Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) c
 }
 
 double RooflineLatency::communication_seconds(double tokens) const {
-  return all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
+  return all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
+                            interconnect_gbytes_per_s_) +
+         all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
+                            interconnect_gbytes_per_s_);
 }
 
 Time RooflineLatency::step_time(const StepShape& shape) const {
@@ -208,14 +226,14 @@ const EngineProfile* CalibrationProfile::engine_profile(const std::string& name,
 
 CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                      int64_t block_size, const RooflineParams& roofline,
-                                     const CalibrationProfile& profile, const std::string& engine_profile)
+                                     const CalibrationProfile& profile, const std::string& engine_profile,
+                                     bool expert_parallel)
     : profile_(profile),
       layers_(static_cast<double>(model.architecture.layers)),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * roofline.memory_efficiency),
       bytes_per_value_(model.bytes_per_parameter()),
-      all_reduce_bytes_per_token_(2.0 *
-                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      communication_bytes_(communication_bytes(model, expert_parallel)),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_us_(profile.step_overhead_us) {
@@ -356,6 +374,9 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
   if (a.moe && (elementwise_.table || graph_elementwise_.table))
     estimates_.push_back("elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)");
   if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
+  if (tensor_parallel > 1 && communication_bytes_.all_to_all_per_token > 0)
+    estimates_.push_back(
+        "all-to-all: expert-parallel dispatch and combine over the interconnect bandwidth (not measured)");
 }
 
 CalibratedLatency::Elementwise CalibratedLatency::choose_elementwise(const std::vector<ElementwiseTable>& tables,
@@ -440,8 +461,10 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
     }
   }
-  const double communication =
-      all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
+  const double communication = all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
+                                                  interconnect_gbytes_per_s_) +
+                               all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
+                                                  interconnect_gbytes_per_s_);
   return Time::from_seconds(us * 1e-6 + communication);
 }
 

@@ -65,10 +65,25 @@ struct RooflineParams {
 // Ring all-reduce of `bytes` over `tensor_parallel` GPUs: each sends and receives
 // 2 (p - 1) / p of the data over its link.
 double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbytes_per_s);
+// All-to-all of `bytes` in all, spread evenly over `gpus` GPUs: each sends the (p - 1) / p of
+// its 1 / p share that is bound for the others, over its own link.
+double all_to_all_seconds(double bytes, int64_t gpus, double interconnect_gbytes_per_s);
+
+// The bytes a step exchanges between the GPUs of an instance, per token: two all-reduces of
+// hidden_size 16-bit values per layer under tensor parallelism; with expert parallelism, an
+// MoE layer's FFN instead dispatches each token to its top-k experts and combines their
+// outputs by all-to-all.
+struct CommunicationBytes {
+  double all_reduce_per_token = 0;
+  double all_to_all_per_token = 0;
+};
+CommunicationBytes communication_bytes(const ModelSpec& model, bool expert_parallel);
 
 class RooflineLatency final : public LatencyModel {
  public:
-  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, const RooflineParams& params);
+  // `expert_parallel`: an MoE model's experts are whole on each GPU, reached by all-to-all.
+  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, const RooflineParams& params,
+                  bool expert_parallel = false);
   Time step_time(const StepShape& shape) const override;
   Time run_step_times(StepShape shape, int64_t steps, Time* times) const override;
   std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
@@ -120,8 +135,7 @@ class RooflineLatency final : public LatencyModel {
   double kv_bytes_per_token_;
   double flops_per_s_;
   double bytes_per_s_;
-  // Two all-reduces per layer (after attention and after the FFN) of hidden_size values per token.
-  double all_reduce_bytes_per_token_;
+  CommunicationBytes communication_bytes_;
   int64_t tensor_parallel_;
   double interconnect_gbytes_per_s_;
   Time overhead_;
@@ -270,7 +284,7 @@ class CalibratedLatency final : public LatencyModel {
   // `engine_profile`: a name profile.engine_profile() accepts.
   CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, int64_t block_size,
                     const RooflineParams& roofline, const CalibrationProfile& profile,
-                    const std::string& engine_profile = kEagerProfile);
+                    const std::string& engine_profile = kEagerProfile, bool expert_parallel = false);
   CalibratedLatency(const CalibratedLatency&) = delete;
   CalibratedLatency& operator=(const CalibratedLatency&) = delete;
   Time step_time(const StepShape& shape) const override;
@@ -315,7 +329,7 @@ class CalibratedLatency final : public LatencyModel {
   double flops_per_s_;
   double bytes_per_s_;
   double bytes_per_value_;
-  double all_reduce_bytes_per_token_;
+  CommunicationBytes communication_bytes_;
   int64_t tensor_parallel_;
   double interconnect_gbytes_per_s_;
   double overhead_us_;

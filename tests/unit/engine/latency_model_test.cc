@@ -437,3 +437,51 @@ TEST(CalibratedLatency, AnFp8CacheOrLatentAttentionIsNotTimedBySixteenBitTables)
 }
 
 }  // namespace slsim
+
+namespace slsim {
+
+TEST(AllToAll, EachGpuSendsTheOthersShareOfItsPart) {
+  // 8 GB over 4 GPUs: each holds 2 GB and sends 3/4 of it, 1.5 GB at 100 GB/s.
+  EXPECT_DOUBLE_EQ(all_to_all_seconds(8e9, 4, 100), 0.015);
+  EXPECT_EQ(all_to_all_seconds(8e9, 1, 100), 0);
+}
+
+TEST(RooflineLatency, ExpertParallelTradesTheMoeLayersAllReduceForAnAllToAll) {
+  ModelSpec m;
+  m.architecture.layers = 1;
+  m.architecture.hidden_size = 8;
+  m.architecture.attention_heads = 4;
+  m.architecture.kv_heads = 4;
+  m.architecture.head_dim = 2;
+  m.architecture.ffn_size = 16;
+  m.architecture.vocab_size = 8;
+  m.architecture.max_context = 128;
+  m.architecture.moe = MoeArchitecture{8, 2, 0, 4, 0, false, 0};
+  GpuProfile gpu = test_gpu();
+  gpu.interconnect_gbytes_per_s = 0.001;  // a byte a microsecond
+  const RooflineLatency split(m, gpu, 4, RooflineParams{1, 1, 0});
+  const RooflineLatency whole(m, gpu, 4, RooflineParams{1, 1, 0}, true);
+  StepShape one;
+  one.decode_sequences = 1;
+  one.decode_context_tokens = 1;
+  // Split: two all-reduces of 8 values x 2 bytes, 2 x 3/4 x 32 bytes = 48 µs. Whole: the one
+  // after attention, 24 µs, and the top-2 dispatch and combine, 2 x 2 x 16 = 64 bytes of which
+  // each GPU sends 64 / 4 x 3/4 = 12: 36 µs. The memory and compute terms are the same.
+  EXPECT_EQ((split.step_time(one) - whole.step_time(one)).ns(), 12000);
+  EXPECT_EQ(communication_bytes(m, true).all_to_all_per_token, 64);
+  // A dense model has nothing to exchange by all-to-all.
+  ModelSpec dense = m;
+  dense.architecture.moe.reset();
+  EXPECT_EQ(communication_bytes(dense, true).all_to_all_per_token, 0);
+}
+
+TEST(CalibratedLatency, SaysTheExpertParallelAllToAllIsAnEstimate) {
+  ModelSpec moe = tiny_model();
+  moe.architecture.moe = MoeArchitecture{4, 2, 0, 16, 0, false, 0};
+  const CalibratedLatency latency(moe, test_gpu(), 2, 16, RooflineParams{}, load_calibration(kTestGpuFile),
+                                  kEagerProfile, true);
+  EXPECT_TRUE(has_estimate(
+      latency, "all-to-all: expert-parallel dispatch and combine over the interconnect bandwidth (not measured)"));
+}
+
+}  // namespace slsim
