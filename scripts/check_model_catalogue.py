@@ -5,7 +5,8 @@ For every models/llm/*.json this script
   1. checks the file against the catalogue schema (every key present, no unknown key,
      types and enumerations right; see models/README.md),
   2. derives the parameter count from the architecture with the same formula the
-     simulator uses, and the checkpoint size as parameters x dtype bytes,
+     simulator uses (MoE, MLA and multi-token-prediction blocks included), and the
+     checkpoint size as each class of parameters x its dtype's bytes,
   3. compares them with the published figures (published.parameters and, where not
      null, published.checkpoint_bytes) and with the independent cross-checks listed
      in CROSS_CHECKS below (file sizes shown on the Hugging Face Hub, which are
@@ -25,10 +26,12 @@ import sys
 
 TOLERANCE = 0.01  # relative; published sizes must match the derivation within 1 %
 
-DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+# mxfp4: 4-bit values with one 8-bit scale per 32, 4.25 bits (docs/decisions.md, issue 19).
+DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "fp8": 1, "int8": 1, "int4": 0.5, "mxfp4": 4.25 / 8}
+KV_DTYPES = {"fp16", "bf16", "fp32", "fp8"}
 
 TOP_KEYS = {"name", "hf_id", "source", "architecture", "dtype", "published"}
-TOP_OPTIONAL = {"notes"}
+TOP_OPTIONAL = {"notes", "linear_dtype", "expert_dtype", "kv_dtype"}
 ARCH_KEYS = {
     "layers": int, "hidden_size": int, "attention_heads": int, "kv_heads": int,
     "head_dim": int, "ffn_size": int, "ffn_kind": str, "vocab_size": int,
@@ -36,7 +39,11 @@ ARCH_KEYS = {
     "qkv_bias": bool, "out_bias": bool, "mlp_bias": bool, "norm": str,
     "norms_per_layer": int, "qk_norm": bool, "final_norm": bool,
 }
-ARCH_OPTIONAL = {"extra_params": int}
+ARCH_OPTIONAL = {"extra_params": int, "moe": dict, "mla": dict, "mtp_layers": int}
+MOE_KEYS = {"routed_experts": int, "experts_per_token": int, "expert_ffn_size": int}
+MOE_OPTIONAL = {"shared_experts": int, "dense_layers_first": int, "router_bias": bool, "expert_skew": (int, float)}
+MLA_KEYS = {"kv_lora_rank": int, "qk_rope_head_dim": int, "qk_nope_head_dim": int, "v_head_dim": int}
+MLA_OPTIONAL = {"q_lora_rank": int}
 PUBLISHED_KEYS = {"checkpoint_bytes", "parameters", "source"}
 
 # Independent size evidence for models whose published.checkpoint_bytes is null:
@@ -70,7 +77,11 @@ def check_schema(path, m):
         need(isinstance(m.get(k), str) and m.get(k), f"{k} must be a non-empty string")
     need(m.get("name") == os.path.splitext(os.path.basename(path))[0],
          "name must equal the file name without .json")
-    need(m.get("dtype") in DTYPE_BYTES, f"dtype must be one of {sorted(DTYPE_BYTES)}")
+    for k in ("dtype", "linear_dtype", "expert_dtype"):
+        if k == "dtype" or k in m:
+            need(m.get(k) in DTYPE_BYTES, f"{k} must be one of {sorted(DTYPE_BYTES)}")
+    if "kv_dtype" in m:
+        need(m["kv_dtype"] in KV_DTYPES, f"kv_dtype must be one of {sorted(KV_DTYPES)}")
     if "notes" in m:
         need(isinstance(m["notes"], str), "notes must be a string")
 
@@ -88,8 +99,23 @@ def check_schema(path, m):
             need(ok, f"architecture.{k} must be {t.__name__}")
             if ok and t is int:
                 need(v >= 0, f"architecture.{k} must be >= 0")
+    for block, required, optional in (("moe", MOE_KEYS, MOE_OPTIONAL), ("mla", MLA_KEYS, MLA_OPTIONAL)):
+        if isinstance(a.get(block), dict):
+            b = a[block]
+            need(set(required) <= set(b), f"architecture.{block}: missing keys {sorted(set(required) - set(b))}")
+            unknown = set(b) - set(required) - set(optional)
+            need(not unknown, f"architecture.{block}: unknown keys {sorted(unknown)}")
+            for k, t in {**required, **optional}.items():
+                if k in b:
+                    need(isinstance(b[k], t) and (t is bool or not isinstance(b[k], bool)) and b[k] >= 0,
+                         f"architecture.{block}.{k} must be a non-negative {getattr(t, '__name__', 'number')}")
     if problems:
         return problems
+    if "moe" in a:
+        need(a["moe"]["experts_per_token"] <= a["moe"]["routed_experts"],
+             "architecture.moe.experts_per_token must be at most routed_experts")
+        need(a["moe"].get("dense_layers_first", 0) < a["layers"],
+             "architecture.moe.dense_layers_first must be below layers")
     need(a["ffn_kind"] in ("mlp", "gated"), "architecture.ffn_kind must be 'mlp' or 'gated'")
     need(a["norm"] in ("layernorm", "rmsnorm"), "architecture.norm must be 'layernorm' or 'rmsnorm'")
     need(a["attention_heads"] % a["kv_heads"] == 0 if a["kv_heads"] else False,
@@ -112,34 +138,79 @@ def check_schema(path, m):
 
 
 def derive_parameters(a):
-    """The simulator's parameter-count formula (models/README.md)."""
+    """The simulator's parameter-count formula (models/README.md), split by the dtype each
+    class is stored in: (layer matrices, routed experts' matrices, the rest)."""
     h = a["hidden_size"]
     q_out = a["attention_heads"] * a["head_dim"]
     kv_out = a["kv_heads"] * a["head_dim"]
     norm_width = 2 if a["norm"] == "layernorm" else 1  # weight (+ bias)
-
-    total = a["vocab_size"] * h                      # input embedding
-    if not a["tied_embeddings"]:
-        total += a["vocab_size"] * h                 # separate lm_head
-    total += a["position_embeddings"] * h            # learned positions (0 for rotary)
-    if a["final_norm"]:
-        total += norm_width * h
-
-    per_layer = h * q_out + 2 * h * kv_out + q_out * h  # q, k, v, o
-    if a["qkv_bias"]:
-        per_layer += q_out + 2 * kv_out
-    if a["out_bias"]:
-        per_layer += h
     up_mats = 2 if a["ffn_kind"] == "gated" else 1      # gate+up or up
-    per_layer += (up_mats + 1) * h * a["ffn_size"]      # + down
-    if a["mlp_bias"]:
-        per_layer += up_mats * a["ffn_size"] + h
-    per_layer += a["norms_per_layer"] * norm_width * h
+
+    def ffn_weights(width):
+        return (up_mats + 1) * h * width                # + down
+
+    def ffn_biases(width):
+        return up_mats * width + h if a["mlp_bias"] else 0
+
+    mla = a.get("mla")
+    if mla:
+        q_head = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"]
+        q_lora = mla.get("q_lora_rank", 0)
+        attention = (h * q_lora + q_lora * a["attention_heads"] * q_head if q_lora
+                     else h * a["attention_heads"] * q_head)
+        attention += h * (mla["kv_lora_rank"] + mla["qk_rope_head_dim"])
+        attention += mla["kv_lora_rank"] * a["attention_heads"] * (mla["qk_nope_head_dim"] + mla["v_head_dim"])
+        attention += a["attention_heads"] * mla["v_head_dim"] * h
+    else:
+        attention = h * q_out + 2 * h * kv_out + q_out * h  # q, k, v, o
+    small = a["norms_per_layer"] * norm_width * h
+    if a["qkv_bias"]:
+        small += q_out + 2 * kv_out
+    if a["out_bias"]:
+        small += h
     if a["qk_norm"]:
-        per_layer += 2 * a["head_dim"]
-    total += a["layers"] * per_layer
-    total += a.get("extra_params", 0)
-    return total
+        small += 2 * a["head_dim"]
+    if mla:
+        small += norm_width * (mla.get("q_lora_rank", 0) + mla["kv_lora_rank"])
+
+    moe = a.get("moe")
+    moe_layers = a["layers"] - moe.get("dense_layers_first", 0) if moe else 0
+    dense_layers = a["layers"] - moe_layers
+    linear = a["layers"] * attention + dense_layers * ffn_weights(a["ffn_size"])
+    experts = 0
+    other = a["layers"] * small + dense_layers * ffn_biases(a["ffn_size"])
+    if moe:
+        expert = ffn_weights(moe["expert_ffn_size"])
+        shared, routed = moe.get("shared_experts", 0), moe["routed_experts"]
+        moe_small = (routed + shared) * ffn_biases(moe["expert_ffn_size"]) + routed * h
+        if moe.get("router_bias", False):
+            moe_small += routed
+        linear += moe_layers * shared * expert
+        experts += moe_layers * routed * expert
+        other += moe_layers * moe_small
+    other += a["vocab_size"] * h                     # lm_head (or the tied embedding)
+    if not a["tied_embeddings"]:
+        other += a["vocab_size"] * h                 # separate input embedding
+    other += a["position_embeddings"] * h            # learned positions (0 for rotary)
+    if a["final_norm"]:
+        other += norm_width * h
+    other += a.get("extra_params", 0)
+    # Multi-token-prediction modules: a layer of the last kind, eh_proj, 3 norms, embedding + head copies.
+    modules = a.get("mtp_layers", 0)
+    linear += modules * (attention + 2 * h * h + (moe.get("shared_experts", 0) * expert if moe
+                                                  else ffn_weights(a["ffn_size"])))
+    experts += modules * (moe["routed_experts"] * expert if moe else 0)
+    other += modules * (small + 3 * norm_width * h + 2 * a["vocab_size"] * h +
+                        (moe_small if moe else ffn_biases(a["ffn_size"])))
+    return linear, experts, other
+
+
+def checkpoint_bytes(m, split):
+    linear_dtype = m.get("linear_dtype", m["dtype"])
+    expert_dtype = m.get("expert_dtype", linear_dtype)
+    linear, experts, other = split
+    return round(linear * DTYPE_BYTES[linear_dtype] + experts * DTYPE_BYTES[expert_dtype] +
+                 other * DTYPE_BYTES[m["dtype"]])
 
 
 def pct(derived, published):
@@ -170,8 +241,9 @@ def main():
                 print(f"{os.path.basename(path)}: {pr}", file=sys.stderr)
             continue
         a, pub = m["architecture"], m["published"]
-        params = derive_parameters(a)
-        ckpt = params * DTYPE_BYTES[m["dtype"]]
+        split = derive_parameters(a)
+        params = sum(split)
+        ckpt = checkpoint_bytes(m, split)
         d_params = pct(params, pub["parameters"])
         d_ckpt = None if pub["checkpoint_bytes"] is None else pct(ckpt, pub["checkpoint_bytes"])
         cross = CROSS_CHECKS.get(m["name"])
@@ -179,7 +251,8 @@ def main():
         ok = abs(d_params) <= 100 * TOLERANCE and (d_ckpt is None or abs(d_ckpt) <= 100 * TOLERANCE) \
             and (d_cross is None or abs(d_cross) <= 100 * TOLERANCE)
         failed |= not ok
-        rows.append((m["name"], m["dtype"], params, pub["parameters"], d_params, ckpt,
+        dtypes = m["dtype"] + "".join(f", {k.split('_')[0]}s {m[k]}" for k in ("linear_dtype", "expert_dtype") if k in m)
+        rows.append((m["name"], dtypes, params, pub["parameters"], d_params, ckpt,
                      pub["checkpoint_bytes"], d_ckpt, d_cross, "ok" if ok else "MISMATCH"))
 
     def f_pct(v):

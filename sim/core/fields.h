@@ -133,6 +133,19 @@ class JsonReader {
   void object(std::string_view key, S& sub, std::string_view /*doc*/) {
     if (const Json* v = find(key)) read_struct(*v, join_path(path_, key), sub);
   }
+  // A key added after the resolved config's format was fixed: absent (or null) leaves it
+  // unset, and an unset value is not written back, so older configs resolve as before.
+  template <class T>
+  void optional(std::string_view key, std::optional<T>& value, std::string_view doc, Limits limits = {}) {
+    field(key, value, doc, limits);
+  }
+  template <class S>
+  void optional_object(std::string_view key, std::optional<S>& sub, std::string_view /*doc*/) {
+    const Json* v = find(key);
+    if (!v || v->is_null()) return;
+    sub.emplace();
+    read_struct(*v, join_path(path_, key), *sub);
+  }
   template <class S>
   void list(std::string_view key, std::vector<S>& items, std::string_view /*doc*/) {
     const Json* v = find(key);
@@ -224,6 +237,14 @@ class JsonWriter {
   void object(std::string_view key, S& sub, std::string_view) {
     out_[std::string(key)] = to_json(sub);
   }
+  template <class T>
+  void optional(std::string_view key, const std::optional<T>& value, std::string_view, Limits = {}) {
+    if (value) out_[std::string(key)] = *value;
+  }
+  template <class S>
+  void optional_object(std::string_view key, std::optional<S>& sub, std::string_view) {
+    if (sub) out_[std::string(key)] = to_json(*sub);
+  }
   template <class S>
   void list(std::string_view key, std::vector<S>& items, std::string_view) {
     Json array = Json::array();
@@ -284,6 +305,18 @@ class FieldDescriber {
     sub.visit(inner);
     add(key, "object", fields, doc);
   }
+  template <class T>
+  void optional(std::string_view key, const std::optional<T>& value, std::string_view doc, Limits limits = {}) {
+    field(key, value, doc, limits);
+  }
+  template <class S>
+  void optional_object(std::string_view key, const std::optional<S>&, std::string_view doc) {
+    S item{};
+    Json fields;
+    FieldDescriber inner(fields);
+    item.visit(inner);
+    add(key, "object or absent", fields, doc);
+  }
   template <class S>
   void list(std::string_view key, std::vector<S>&, std::string_view doc) {
     S item{};
@@ -337,6 +370,10 @@ std::string JsonReader::expected_of(const Limits& limits) {
     base = "a number or null";
   else if constexpr (std::is_same_v<U, std::optional<int64_t>>)
     base = "an integer or null";
+  else if constexpr (std::is_same_v<U, std::optional<std::string>>)
+    base = "a string or null";
+  else if constexpr (std::is_same_v<U, std::optional<bool>>)
+    base = "true, false or null";
   else
     static_assert(sizeof(U) == 0, "unsupported field type");
   return base + describe_limits(limits);

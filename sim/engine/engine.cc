@@ -20,9 +20,10 @@ std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const G
     // Checked here, where the file's name is known, so that an unknown name's error names it.
     profile.engine_profile(params.profile, "engine.profile", file);
     return std::make_unique<CalibratedLatency>(model, gpu, tensor_parallel, params.block_size, params.roofline, profile,
-                                               params.profile);
+                                               params.profile, params.expert_parallel.value_or(false));
   }
-  return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline);
+  return std::make_unique<RooflineLatency>(model, gpu, tensor_parallel, params.roofline,
+                                           params.expert_parallel.value_or(false));
 }
 
 int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,

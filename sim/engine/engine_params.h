@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct EngineParams {
   std::string calibration_dir;
   std::string profile;
   RooflineParams roofline;
+  std::optional<bool> expert_parallel;
 
   template <class V>
   void visit(V& v) {
@@ -95,6 +97,10 @@ struct EngineParams {
             "tables), graph-captured (decode as a serving engine's CUDA graphs) or another name the file lists; "
             "empty: the file's default_engine_profile");
     v.object("roofline", roofline, "the roofline latency model's efficiencies (also the calibrated model's fallback)");
+    v.optional("expert_parallel", expert_parallel,
+               "MoE models: each GPU of an instance holds whole routed experts and tokens reach them by "
+               "all-to-all over the GPU interconnect (vLLM's --enable-expert-parallel); absent or false: every "
+               "expert is split over the tensor-parallel GPUs like a dense FFN");
   }
 };
 

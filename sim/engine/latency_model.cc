@@ -18,21 +18,41 @@ double all_reduce_seconds(double bytes, int64_t tensor_parallel, double intercon
   return 2 * (p - 1) / p * bytes / (interconnect_gbytes_per_s * 1e9);
 }
 
+double all_to_all_seconds(double bytes, int64_t gpus, double interconnect_gbytes_per_s) {
+  if (gpus <= 1 || bytes <= 0) return 0;
+  const auto p = static_cast<double>(gpus);
+  return bytes / p * (p - 1) / p / (interconnect_gbytes_per_s * 1e9);
+}
+
+CommunicationBytes communication_bytes(const ModelSpec& model, bool expert_parallel) {
+  const Architecture& a = model.architecture;
+  const auto hidden_bytes = static_cast<double>(a.hidden_size) * 2;
+  if (!expert_parallel || !a.moe) return {2.0 * static_cast<double>(a.layers * a.hidden_size) * 2, 0};
+  // After attention in every layer and after the FFN of the dense ones; an MoE layer's tokens
+  // go out to their experts and come back.
+  return {static_cast<double>(a.layers + model.dense_ffn_layers()) * hidden_bytes,
+          static_cast<double>(model.moe_layers()) * 2 * static_cast<double>(a.moe->experts_per_token) * hidden_bytes};
+}
+
 RooflineLatency::RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
-                                 const RooflineParams& params)
-    : weight_bytes_(static_cast<double>(model.checkpoint_bytes())),
+                                 const RooflineParams& params, bool expert_parallel)
+    : weight_bytes_(model.shared_weight_bytes()),
       linear_flops_per_token_(2.0 * static_cast<double>(model.linear_parameters())),
-      // QK^T and AV, two FLOPs per multiply-add, for every layer.
-      attention_flops_per_pair_(4.0 * static_cast<double>(model.architecture.layers * model.attention_width())),
+      attention_flops_per_pair_(
+          static_cast<double>(model.architecture.layers * model.attention_flops_per_pair_per_layer())),
       kv_bytes_per_token_(static_cast<double>(model.kv_bytes_per_token())),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * params.compute_efficiency * static_cast<double>(tensor_parallel)),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * params.memory_efficiency *
                    static_cast<double>(tensor_parallel)),
-      all_reduce_bytes_per_token_(2.0 *
-                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      communication_bytes_(communication_bytes(model, expert_parallel)),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
-      overhead_(Time::from_ms(params.step_overhead_ms)) {}
+      overhead_(Time::from_ms(params.step_overhead_ms)) {
+  if (const auto& moe = model.architecture.moe) {
+    routing_.emplace(moe->routed_experts, moe->experts_per_token, moe->expert_skew);
+    routed_expert_bytes_all_layers_ = static_cast<double>(model.moe_layers()) * model.routed_expert_bytes();
+  }
+}
 
 Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) const {
   Time total = Time::zero();
@@ -46,18 +66,22 @@ Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) c
 }
 
 double RooflineLatency::communication_seconds(double tokens) const {
-  return all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
+  return all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
+                            interconnect_gbytes_per_s_) +
+         all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
+                            interconnect_gbytes_per_s_);
 }
 
 Time RooflineLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
   return time_of(tokens, static_cast<double>(shape.decode_context_tokens), shape.prefill_attention_pairs,
-                 communication_seconds(tokens));
+                 communication_seconds(tokens), weight_bytes(tokens));
 }
 
 Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
   const double communication = communication_seconds(tokens);
+  const double weights = weight_bytes(tokens);
   // Context counts are integers far below 2^53, so stepping them as doubles is exact.
   const auto first_context = static_cast<double>(shape.decode_context_tokens);
   const auto growth = static_cast<double>(shape.decode_sequences);
@@ -79,7 +103,7 @@ Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times
       lone_decode_by_context_.resize(static_cast<size_t>(last) + 1, Time::from_ns(-1));
     return run([&](int64_t k, double context) {
       Time& t = lone_decode_by_context_[static_cast<size_t>(shape.decode_context_tokens + k)];
-      if (t < Time::zero()) t = time_of(tokens, context, 0, communication);
+      if (t < Time::zero()) t = time_of(tokens, context, 0, communication, weights);
       return t;
     });
   }
@@ -87,11 +111,12 @@ Time RooflineLatency::run_step_times(StepShape shape, int64_t steps, Time* times
   // holds at every step in between: max() is the bytes term throughout, and the flops need
   // not be computed (decode is memory-bound but for huge batches; near the crossover, both).
   const double last_context = static_cast<double>(shape.decode_context_tokens + (steps - 1) * shape.decode_sequences);
-  if (clearly_memory_bound(tokens, first_context, shape.prefill_attention_pairs) &&
-      clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs))
-    return run([&](int64_t, double context) { return memory_bound_time_of(tokens, context, communication); });
-  return run(
-      [&](int64_t, double context) { return time_of(tokens, context, shape.prefill_attention_pairs, communication); });
+  if (clearly_memory_bound(tokens, first_context, shape.prefill_attention_pairs, weights) &&
+      clearly_memory_bound(tokens, last_context, shape.prefill_attention_pairs, weights))
+    return run([&](int64_t, double context) { return memory_bound_time_of(tokens, context, communication, weights); });
+  return run([&](int64_t, double context) {
+    return time_of(tokens, context, shape.prefill_attention_pairs, communication, weights);
+  });
 }
 
 double interpolate_loglog(const std::vector<double>& xs, const std::vector<double>& ys, double x) {
@@ -201,14 +226,14 @@ const EngineProfile* CalibrationProfile::engine_profile(const std::string& name,
 
 CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                      int64_t block_size, const RooflineParams& roofline,
-                                     const CalibrationProfile& profile, const std::string& engine_profile)
+                                     const CalibrationProfile& profile, const std::string& engine_profile,
+                                     bool expert_parallel)
     : profile_(profile),
       layers_(static_cast<double>(model.architecture.layers)),
       flops_per_s_(gpu.dense_fp16_tflops * 1e12 * roofline.compute_efficiency),
       bytes_per_s_(gpu.hbm_bandwidth_gbytes_per_s * 1e9 * roofline.memory_efficiency),
       bytes_per_value_(model.bytes_per_parameter()),
-      all_reduce_bytes_per_token_(2.0 *
-                                  static_cast<double>(model.architecture.layers * model.architecture.hidden_size) * 2),
+      communication_bytes_(communication_bytes(model, expert_parallel)),
       tensor_parallel_(tensor_parallel),
       interconnect_gbytes_per_s_(gpu.interconnect_gbytes_per_s),
       overhead_us_(profile.step_overhead_us) {
@@ -217,46 +242,105 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
   const auto tp_heads = [&](int64_t heads) { return std::max<int64_t>(1, heads / tensor_parallel); };
   kv_bytes_per_token_per_gpu_per_layer_ =
       static_cast<double>(model.kv_bytes_per_token()) / static_cast<double>(a.layers) / tp;
-  attention_flops_per_pair_per_gpu_per_layer_ = 4.0 * static_cast<double>(model.attention_width()) / tp;
+  attention_flops_per_pair_per_gpu_per_layer_ = static_cast<double>(model.attention_flops_per_pair_per_layer()) / tp;
 
   // Megatron's split: q/k/v and the FFN's first matrix by output columns, the attention
-  // output and the FFN's last matrix by input rows; the output head by vocabulary.
+  // output and the FFN's last matrix by input rows; the output head by vocabulary. MLA's
+  // down-projections and the router are small and replicated.
+  enum class Split : uint8_t { out, in, none };
   struct Shape {
     const char* layer;
     int64_t in, out;
-    bool split_out;
+    Split split;
+    double layers;
+    const std::string* dtype;
   };
-  const int64_t q = a.attention_heads * a.head_dim;
-  const int64_t kv = a.kv_heads * a.head_dim;
-  std::vector<Shape> shapes = {{"qkv_proj", a.hidden_size, q + 2 * kv, true}, {"o_proj", q, a.hidden_size, false}};
-  if (a.ffn_kind == "gated") {
-    shapes.push_back({"gate_up_proj", a.hidden_size, 2 * a.ffn_size, true});
-    shapes.push_back({"down_proj", a.ffn_size, a.hidden_size, false});
+  const std::string& linear_dtype = model.linear_weight_dtype();
+  const auto all_layers = static_cast<double>(a.layers);
+  std::vector<Shape> shapes;
+  if (a.mla) {
+    const MlaArchitecture& mla = *a.mla;
+    const int64_t q_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+    if (mla.q_lora_rank > 0) {
+      shapes.push_back({"q_a_proj", a.hidden_size, mla.q_lora_rank, Split::none, all_layers, &linear_dtype});
+      shapes.push_back(
+          {"q_b_proj", mla.q_lora_rank, a.attention_heads * q_head, Split::out, all_layers, &linear_dtype});
+    } else {
+      shapes.push_back({"q_proj", a.hidden_size, a.attention_heads * q_head, Split::out, all_layers, &linear_dtype});
+    }
+    shapes.push_back(
+        {"kv_a_proj", a.hidden_size, mla.kv_lora_rank + mla.qk_rope_head_dim, Split::none, all_layers, &linear_dtype});
+    shapes.push_back({"kv_b_proj", mla.kv_lora_rank, a.attention_heads * (mla.qk_nope_head_dim + mla.v_head_dim),
+                      Split::out, all_layers, &linear_dtype});
+    shapes.push_back(
+        {"o_proj", a.attention_heads * mla.v_head_dim, a.hidden_size, Split::in, all_layers, &linear_dtype});
   } else {
-    shapes.push_back({"fc1", a.hidden_size, a.ffn_size, true});
-    shapes.push_back({"fc2", a.ffn_size, a.hidden_size, false});
+    const int64_t q = a.attention_heads * a.head_dim;
+    const int64_t kv = a.kv_heads * a.head_dim;
+    shapes.push_back({"qkv_proj", a.hidden_size, q + 2 * kv, Split::out, all_layers, &linear_dtype});
+    shapes.push_back({"o_proj", q, a.hidden_size, Split::in, all_layers, &linear_dtype});
+  }
+  const auto add_ffn = [&](int64_t width, double layers, const char* first, const char* last) {
+    if (layers == 0 || width == 0) return;
+    shapes.push_back(
+        {first, a.hidden_size, (a.ffn_kind == "gated" ? 2 : 1) * width, Split::out, layers, &linear_dtype});
+    shapes.push_back({last, width, a.hidden_size, Split::in, layers, &linear_dtype});
+  };
+  const bool gated = a.ffn_kind == "gated";
+  add_ffn(a.ffn_size, static_cast<double>(model.dense_ffn_layers()), gated ? "gate_up_proj" : "fc1",
+          gated ? "down_proj" : "fc2");
+  if (a.moe) {
+    const auto moe_layers = static_cast<double>(model.moe_layers());
+    // Shared experts run as one dense FFN of their summed width.
+    add_ffn(a.moe->shared_experts * a.moe->expert_ffn_size, moe_layers,
+            gated ? "shared_experts.gate_up_proj" : "shared_experts.fc1",
+            gated ? "shared_experts.down_proj" : "shared_experts.fc2");
+    shapes.push_back({"router", a.hidden_size, a.moe->routed_experts, Split::none, moe_layers, &model.dtype});
   }
   auto resolve = [&](const Shape& s) {
     Linear l;
-    l.in = static_cast<double>(s.split_out ? s.in : s.in / tensor_parallel);
-    l.out = static_cast<double>(s.split_out ? s.out / tensor_parallel : s.out);
+    l.in = static_cast<double>(s.split == Split::in ? s.in / tensor_parallel : s.in);
+    l.out = static_cast<double>(s.split == Split::out ? s.out / tensor_parallel : s.out);
+    l.count = s.layers;
+    l.weight_bytes_per_value = dtype_bytes(*s.dtype);
+    // Measured tables are 16-bit GEMMs: a quantized layer runs other kernels at other speeds.
+    const bool measurable = is_16_bit(*s.dtype);
     auto find = [&](double in, double out) -> const GemmTable* {
+      if (!measurable) return nullptr;
       for (const GemmTable& t : profile_.gemm)
         if (static_cast<double>(t.in_features) == in && static_cast<double>(t.out_features) == out) return &t;
       return nullptr;
     };
     if ((l.table = find(l.in, l.out))) return l;
-    if (tensor_parallel > 1 && (l.table = find(static_cast<double>(s.in), static_cast<double>(s.out)))) {
+    if (tensor_parallel > 1 && s.split != Split::none &&
+        (l.table = find(static_cast<double>(s.in), static_cast<double>(s.out)))) {
       l.scale = 1 / tp;
       estimates_.push_back(
           fmt::format("{} {}x{}: the unsplit shape's time / {} GPUs", s.layer, s.in, s.out, tensor_parallel));
       return l;
     }
-    estimates_.push_back(fmt::format("{} {}x{}: roofline (shape not measured)", s.layer, l.in, l.out));
+    if (measurable)
+      estimates_.push_back(fmt::format("{} {}x{}: roofline (shape not measured)", s.layer, l.in, l.out));
+    else
+      estimates_.push_back(
+          fmt::format("{} {}x{} {}: roofline (no {} GEMM measured)", s.layer, l.in, l.out, *s.dtype, *s.dtype));
     return l;
   };
   for (const Shape& s : shapes) layer_linears_.push_back(resolve(s));
-  lm_head_ = resolve(Shape{"lm_head", a.hidden_size, a.vocab_size, true});
+  lm_head_ = resolve(Shape{"lm_head", a.hidden_size, a.vocab_size, Split::out, 1, &model.dtype});
+  if (a.moe) {
+    const MoeArchitecture& moe = *a.moe;
+    routing_.emplace(moe.routed_experts, moe.experts_per_token, moe.expert_skew);
+    routed_expert_layers_ = static_cast<double>(model.moe_layers());
+    routed_expert_weights_per_gpu_ = static_cast<double>(model.expert_weights()) / tp;
+    routed_expert_bytes_per_gpu_ = model.routed_expert_bytes() / tp;
+    routed_expert_width_ = static_cast<double>(a.hidden_size);
+    routing_experts_per_token_ = moe.experts_per_token;
+    estimates_.push_back(fmt::format(
+        "routed experts ({} of {}, {}x{} {}): roofline over the experts touched "
+        "(grouped GEMM not measured)",
+        moe.experts_per_token, moe.routed_experts, a.hidden_size, moe.expert_ffn_size, model.expert_weight_dtype()));
+  }
 
   auto find_attention = [&](const std::vector<AttentionTable>& tables, int64_t kv_block_size) -> const AttentionTable* {
     for (const AttentionTable& t : tables)
@@ -265,20 +349,34 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
         return &t;
     return nullptr;
   };
-  decode_table_ = find_attention(profile_.paged_attention, block_size);
-  prefill_table_ = find_attention(profile_.prefill_attention, 0);
-  const std::string heads =
-      fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
-  if (!decode_table_)
-    estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
-  if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
+  const std::string kv_dtype = model.kv_cache_dtype();
+  if (a.mla) {
+    estimates_.push_back("paged and prefill attention: roofline (multi-head latent attention not measured)");
+  } else {
+    // The tables read a 16-bit cache; an fp8 cache reads half the bytes through other kernels.
+    if (is_16_bit(kv_dtype)) decode_table_ = find_attention(profile_.paged_attention, block_size);
+    prefill_table_ = find_attention(profile_.prefill_attention, 0);
+    const std::string heads =
+        fmt::format("{}/{} heads x {}", tp_heads(a.attention_heads), tp_heads(a.kv_heads), a.head_dim);
+    if (!decode_table_ && !is_16_bit(kv_dtype))
+      estimates_.push_back(
+          fmt::format("paged attention {}, {} KV cache: roofline (measured for 16-bit caches only)", heads, kv_dtype));
+    else if (!decode_table_)
+      estimates_.push_back(fmt::format("paged attention {}, block {}: roofline (not measured)", heads, block_size));
+    if (!prefill_table_) estimates_.push_back("prefill attention " + heads + ": roofline (not measured)");
+  }
 
   elementwise_ = choose_elementwise(profile_.elementwise, a, "elementwise kernels");
   graph_ = profile_.engine_profile(engine_profile, "engine.profile", "the calibration profile of " + profile_.gpu);
   if (graph_) graph_elementwise_ = choose_elementwise(graph_->elementwise, a, graph_->name + " elementwise kernels");
   if ((elementwise_.table || graph_elementwise_.table) && tensor_parallel > 1)
     estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
+  if (a.moe && (elementwise_.table || graph_elementwise_.table))
+    estimates_.push_back("elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)");
   if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
+  if (tensor_parallel > 1 && communication_bytes_.all_to_all_per_token > 0)
+    estimates_.push_back(
+        "all-to-all: expert-parallel dispatch and combine over the interconnect bandwidth (not measured)");
 }
 
 CalibratedLatency::Elementwise CalibratedLatency::choose_elementwise(const std::vector<ElementwiseTable>& tables,
@@ -306,14 +404,23 @@ CalibratedLatency::Elementwise CalibratedLatency::choose_elementwise(const std::
   return chosen;
 }
 
-double CalibratedLatency::roofline_gemm_us(double in, double out, double tokens) const {
+double CalibratedLatency::roofline_gemm_us(double in, double out, double tokens, double weight_bytes_per_value) const {
   const double flops = 2 * tokens * in * out;
-  const double bytes = (in * out + tokens * (in + out)) * bytes_per_value_;
+  const double bytes = in * out * weight_bytes_per_value + tokens * (in + out) * bytes_per_value_;
+  return std::max(flops / flops_per_s_, bytes / bytes_per_s_) * 1e6;
+}
+
+double CalibratedLatency::routed_experts_us(double tokens) const {
+  // Each token multiplies by its top-k experts; the weights of every expert touched are read once.
+  const double flops = 2 * tokens * static_cast<double>(routing_experts_per_token_) * routed_expert_weights_per_gpu_;
+  const double bytes =
+      routing_->expected_distinct_experts(tokens) * routed_expert_bytes_per_gpu_ +
+      2 * tokens * static_cast<double>(routing_experts_per_token_) * routed_expert_width_ * bytes_per_value_;
   return std::max(flops / flops_per_s_, bytes / bytes_per_s_) * 1e6;
 }
 
 double CalibratedLatency::linear_us(const Linear& l, double tokens) const {
-  if (!l.table) return roofline_gemm_us(l.in, l.out, tokens);
+  if (!l.table) return roofline_gemm_us(l.in, l.out, tokens, l.weight_bytes_per_value);
   return interpolate_loglog(l.table->tokens, l.table->us, tokens) * l.scale;
 }
 
@@ -324,7 +431,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
   double us = replayed
                   ? graph_->step_overhead_us + graph_->per_sequence_us * static_cast<double>(shape.decode_sequences)
                   : overhead_us_;
-  for (const Linear& l : layer_linears_) us += layers_ * linear_us(l, tokens);
+  for (const Linear& l : layer_linears_) us += l.count * linear_us(l, tokens);
+  if (routing_ && tokens > 0) us += routed_expert_layers_ * routed_experts_us(tokens);
   const Elementwise& elementwise = replayed ? graph_elementwise_ : elementwise_;
   if (elementwise.table)
     us += layers_ * elementwise.scale * interpolate_loglog(elementwise.table->tokens, elementwise.table->us, tokens);
@@ -353,8 +461,10 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
     }
   }
-  const double communication =
-      all_reduce_seconds(all_reduce_bytes_per_token_ * tokens, tensor_parallel_, interconnect_gbytes_per_s_);
+  const double communication = all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
+                                                  interconnect_gbytes_per_s_) +
+                               all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
+                                                  interconnect_gbytes_per_s_);
   return Time::from_seconds(us * 1e-6 + communication);
 }
 

@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sim/cluster/hardware.h"
 #include "sim/core/fields.h"
 #include "sim/core/time.h"
+#include "sim/engine/expert_routing.h"
 #include "sim/engine/model_spec.h"
 #include "sim/engine/startup_profile.h"
 
@@ -63,36 +65,58 @@ struct RooflineParams {
 // Ring all-reduce of `bytes` over `tensor_parallel` GPUs: each sends and receives
 // 2 (p - 1) / p of the data over its link.
 double all_reduce_seconds(double bytes, int64_t tensor_parallel, double interconnect_gbytes_per_s);
+// All-to-all of `bytes` in all, spread evenly over `gpus` GPUs: each sends the (p - 1) / p of
+// its 1 / p share that is bound for the others, over its own link.
+double all_to_all_seconds(double bytes, int64_t gpus, double interconnect_gbytes_per_s);
+
+// The bytes a step exchanges between the GPUs of an instance, per token: two all-reduces of
+// hidden_size 16-bit values per layer under tensor parallelism; with expert parallelism, an
+// MoE layer's FFN instead dispatches each token to its top-k experts and combines their
+// outputs by all-to-all.
+struct CommunicationBytes {
+  double all_reduce_per_token = 0;
+  double all_to_all_per_token = 0;
+};
+CommunicationBytes communication_bytes(const ModelSpec& model, bool expert_parallel);
 
 class RooflineLatency final : public LatencyModel {
  public:
-  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, const RooflineParams& params);
+  // `expert_parallel`: an MoE model's experts are whole on each GPU, reached by all-to-all.
+  RooflineLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, const RooflineParams& params,
+                  bool expert_parallel = false);
   Time step_time(const StepShape& shape) const override;
   Time run_step_times(StepShape shape, int64_t steps, Time* times) const override;
   std::vector<std::string> estimates() const override { return {"all parts: roofline"}; }
 
  private:
   double communication_seconds(double tokens) const;
+  // The weight bytes a step of `tokens` reads: all but the routed experts, and of those the
+  // ones its tokens are expected to touch.
+  double weight_bytes(double tokens) const {
+    if (!routing_) return weight_bytes_;
+    return weight_bytes_ + routed_expert_bytes_all_layers_ * routing_->expected_distinct_experts(tokens);
+  }
   // Whether the bytes term is max()'s answer at a step of `tokens` and `context`, by a margin
   // that no rounding of either quotient can close.
-  bool clearly_memory_bound(double tokens, double context, double prefill_attention_pairs) const {
+  bool clearly_memory_bound(double tokens, double context, double prefill_attention_pairs, double weights) const {
     const double flops =
         linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
-    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+    const double bytes = weights + kv_bytes_per_token_ * (context + tokens);
     return flops / flops_per_s_ < bytes / bytes_per_s_ * (1 - 1e-9);
   }
   // step_time's arithmetic, one definition for both callers so that they agree to the bit.
-  Time time_of(double tokens, double context, double prefill_attention_pairs, double communication) const {
+  Time time_of(double tokens, double context, double prefill_attention_pairs, double communication,
+               double weights) const {
     const double flops =
         linear_flops_per_token_ * tokens + attention_flops_per_pair_ * (prefill_attention_pairs + context);
     // Every step streams the weights once; decode also reads each sequence's KV cache, and
     // every processed token writes its keys and values.
-    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+    const double bytes = weights + kv_bytes_per_token_ * (context + tokens);
     return Time::from_seconds(std::max(flops / flops_per_s_, bytes / bytes_per_s_) + communication) + overhead_;
   }
   // time_of where the bytes term is known to be max()'s answer: the same value.
-  Time memory_bound_time_of(double tokens, double context, double communication) const {
-    const double bytes = weight_bytes_ + kv_bytes_per_token_ * (context + tokens);
+  Time memory_bound_time_of(double tokens, double context, double communication, double weights) const {
+    const double bytes = weights + kv_bytes_per_token_ * (context + tokens);
     return Time::from_seconds(bytes / bytes_per_s_ + communication) + overhead_;
   }
   // A lone request's decode steps (one sequence, no prefill) by context length, filled on first
@@ -101,14 +125,17 @@ class RooflineLatency final : public LatencyModel {
   // steps up instead of timing each again. The values are time_of's, computed once.
   static constexpr int64_t kMaxTabulatedContext = int64_t{1} << 20;
   mutable std::vector<Time> lone_decode_by_context_;  // negative: not computed yet
+  // All weights but the routed experts (a dense model's checkpoint), read by every step.
   double weight_bytes_;
+  std::optional<ExpertRouting> routing_;  // MoE models only
+  // One routed expert's bytes in every MoE layer: what each distinct expert touched adds.
+  double routed_expert_bytes_all_layers_ = 0;
   double linear_flops_per_token_;
   double attention_flops_per_pair_;
   double kv_bytes_per_token_;
   double flops_per_s_;
   double bytes_per_s_;
-  // Two all-reduces per layer (after attention and after the FFN) of hidden_size values per token.
-  double all_reduce_bytes_per_token_;
+  CommunicationBytes communication_bytes_;
   int64_t tensor_parallel_;
   double interconnect_gbytes_per_s_;
   Time overhead_;
@@ -257,7 +284,7 @@ class CalibratedLatency final : public LatencyModel {
   // `engine_profile`: a name profile.engine_profile() accepts.
   CalibratedLatency(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel, int64_t block_size,
                     const RooflineParams& roofline, const CalibrationProfile& profile,
-                    const std::string& engine_profile = kEagerProfile);
+                    const std::string& engine_profile = kEagerProfile, bool expert_parallel = false);
   CalibratedLatency(const CalibratedLatency&) = delete;
   CalibratedLatency& operator=(const CalibratedLatency&) = delete;
   Time step_time(const StepShape& shape) const override;
@@ -268,19 +295,28 @@ class CalibratedLatency final : public LatencyModel {
     const GemmTable* table = nullptr;  // null: roofline
     double scale = 1;                  // measured unsplit, divided over tensor-parallel GPUs
     double in = 0, out = 0;            // the shape one GPU computes
-    double count = 1;                  // per layer (or 1 for the output head)
+    double count = 1;                  // layers it is in (1 for the output head)
+    double weight_bytes_per_value = 2;
   };
   struct Elementwise {
     const ElementwiseTable* table = nullptr;  // null: left out
     double scale = 1;                         // another model's table, by hidden size
   };
   double linear_us(const Linear& l, double tokens) const;
-  double roofline_gemm_us(double in, double out, double tokens) const;
+  double roofline_gemm_us(double in, double out, double tokens, double weight_bytes_per_value) const;
+  // The routed experts of one MoE layer (none measured): the roofline over the experts touched.
+  double routed_experts_us(double tokens) const;
   Elementwise choose_elementwise(const std::vector<ElementwiseTable>& tables, const Architecture& a,
                                  const std::string& what);
 
   std::vector<Linear> layer_linears_;
   Linear lm_head_;
+  std::optional<ExpertRouting> routing_;  // MoE models only
+  double routed_expert_layers_ = 0;
+  double routed_expert_weights_per_gpu_ = 0;
+  double routed_expert_bytes_per_gpu_ = 0;
+  double routed_expert_width_ = 0;
+  int64_t routing_experts_per_token_ = 0;
   const AttentionTable* decode_table_ = nullptr;
   const AttentionTable* prefill_table_ = nullptr;
   Elementwise elementwise_;
@@ -293,7 +329,7 @@ class CalibratedLatency final : public LatencyModel {
   double flops_per_s_;
   double bytes_per_s_;
   double bytes_per_value_;
-  double all_reduce_bytes_per_token_;
+  CommunicationBytes communication_bytes_;
   int64_t tensor_parallel_;
   double interconnect_gbytes_per_s_;
   double overhead_us_;

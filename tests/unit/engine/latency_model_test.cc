@@ -300,3 +300,188 @@ TEST(LatencyModel, ARunsStepTimesEqualStepTimeOnBothSidesOfTheRooflineCrossover)
 }
 
 }  // namespace slsim
+
+namespace slsim {
+namespace {
+
+// One MoE layer: 8 routed experts of 3 x 8 x 4 = 96 weights (192 bytes), top-2. Parameters:
+// attention 192, experts 768, router 64, norms 16, embedding and head 160, final norm 8 =
+// 1208 (2416 bytes); all but the experts, 880 bytes. KV: 2 x 4 x 2 = 16 bytes a token.
+ModelSpec tiny_moe_model() {
+  ModelSpec m;
+  m.name = "tiny-moe";
+  m.architecture.layers = 1;
+  m.architecture.hidden_size = 8;
+  m.architecture.attention_heads = 2;
+  m.architecture.kv_heads = 1;
+  m.architecture.head_dim = 4;
+  m.architecture.ffn_size = 16;
+  m.architecture.ffn_kind = "gated";
+  m.architecture.vocab_size = 10;
+  m.architecture.max_context = 128;
+  m.architecture.norm = "rmsnorm";
+  m.dtype = "bf16";
+  MoeArchitecture moe;
+  moe.routed_experts = 8;
+  moe.experts_per_token = 2;
+  moe.expert_ffn_size = 4;
+  m.architecture.moe = moe;
+  return m;
+}
+
+// 1 GB/s of memory: a byte read is a nanosecond; compute is far from the bound.
+GpuProfile slow_memory_gpu() {
+  GpuProfile gpu = test_gpu();
+  gpu.hbm_bandwidth_gbytes_per_s = 1;
+  return gpu;
+}
+
+bool has_estimate(const LatencyModel& latency, const std::string& line) {
+  const std::vector<std::string> estimates = latency.estimates();
+  return std::find(estimates.begin(), estimates.end(), line) != estimates.end();
+}
+
+}  // namespace
+
+TEST(RooflineLatency, AnMoeDecodeStepReadsOnlyTheExpertsItsTokensTouch) {
+  const ModelSpec m = tiny_moe_model();
+  ASSERT_EQ(m.shared_weight_bytes(), 880);
+  ASSERT_EQ(m.routed_expert_bytes(), 192);
+  const RooflineLatency latency(m, slow_memory_gpu(), 1, RooflineParams{1, 1, 0});
+  StepShape one;
+  one.decode_sequences = 1;
+  one.decode_context_tokens = 1;
+  // 880 + 2 experts x 192 + KV 16 x (1 read + 1 written).
+  EXPECT_EQ(latency.step_time(one).ns(), 880 + 2 * 192 + 16 * 2);
+  StepShape four;
+  four.decode_sequences = 4;
+  four.decode_context_tokens = 4;
+  // 8 (1 − (3/4)^4) = 5.46875 experts touched: 1050 bytes.
+  EXPECT_EQ(latency.step_time(four).ns(), 880 + 1050 + 16 * 8);
+  // A run of steps sees the same expert bytes.
+  std::vector<Time> times(3);
+  latency.run_step_times(four, 3, times.data());
+  EXPECT_EQ(times[0], latency.step_time(four));
+}
+
+TEST(RooflineLatency, SkewedRoutingTouchesFewerExperts) {
+  ModelSpec skewed = tiny_moe_model();
+  skewed.architecture.moe->expert_skew = 1.5;
+  const RooflineLatency uniform(tiny_moe_model(), slow_memory_gpu(), 1, RooflineParams{1, 1, 0});
+  const RooflineLatency imbalanced(skewed, slow_memory_gpu(), 1, RooflineParams{1, 1, 0});
+  StepShape four;
+  four.decode_sequences = 4;
+  four.decode_context_tokens = 4;
+  const double touched = ExpertRouting(8, 2, 1.5).expected_distinct_experts(4);
+  EXPECT_LT(touched, 5.46875);
+  EXPECT_NEAR(static_cast<double>(imbalanced.step_time(four).ns()), 880 + touched * 192 + 16 * 8, 1);
+  EXPECT_LT(imbalanced.step_time(four), uniform.step_time(four));
+}
+
+TEST(RooflineLatency, QuantizedWeightsReadFewerBytes) {
+  ModelSpec m = tiny_moe_model();
+  m.expert_dtype = "mxfp4";
+  // An expert is 96 x 4.25 / 8 = 51 bytes; the rest stays 880.
+  const RooflineLatency latency(m, slow_memory_gpu(), 1, RooflineParams{1, 1, 0});
+  StepShape one;
+  one.decode_sequences = 1;
+  one.decode_context_tokens = 1;
+  EXPECT_EQ(latency.step_time(one).ns(), 880 + 2 * 51 + 16 * 2);
+}
+
+TEST(CalibratedLatency, QuantizedLayersAreRooflineEstimatesNotBf16Measurements) {
+  ModelSpec quantized = tiny_model();
+  quantized.linear_dtype = "int4";
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(quantized, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  EXPECT_TRUE(has_estimate(latency, "qkv_proj 8x24 int4: roofline (no int4 GEMM measured)"));
+  EXPECT_TRUE(has_estimate(latency, "fc2 16x8 int4: roofline (no int4 GEMM measured)"));
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // Without the four measured 20 µs GEMMs a layer, only attention, elementwise and the overhead
+  // stay measured: 2 x (20 + 4) + 7; the roofline GEMMs of these tiny shapes take nanoseconds.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (20 + 4) + 7, 0.01);
+}
+
+TEST(CalibratedLatency, RoutedExpertsAndTheRouterAreRooflineEstimates) {
+  ModelSpec moe = tiny_model();
+  moe.architecture.moe = MoeArchitecture{4, 2, 1, 16, 0, false, 0};
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(moe, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  EXPECT_TRUE(has_estimate(
+      latency, "routed experts (2 of 4, 8x16 fp16): roofline over the experts touched (grouped GEMM not measured)"));
+  EXPECT_TRUE(has_estimate(latency, "router 8x4: roofline (shape not measured)"));
+  EXPECT_TRUE(
+      has_estimate(latency, "elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)"));
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // The shared expert is one FFN of width 16, measured as fc1 and fc2: as a dense layer's
+  // 4 x 20 µs + attention 20 µs + elementwise 4 µs per layer, plus 7 µs; the routed experts'
+  // roofline (3.75 experts of 256 fp16 weights) and the router's take nanoseconds.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20 + 4) + 7, 0.02);
+}
+
+TEST(CalibratedLatency, AnFp8CacheOrLatentAttentionIsNotTimedBySixteenBitTables) {
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  ModelSpec fp8_cache = tiny_model();
+  fp8_cache.kv_dtype = "fp8";
+  const CalibratedLatency latency(fp8_cache, test_gpu(), 1, 16, RooflineParams{}, profile);
+  EXPECT_TRUE(
+      has_estimate(latency, "paged attention 2/2 heads x 4, fp8 KV cache: roofline (measured for 16-bit caches only)"));
+  ModelSpec latent = tiny_model();
+  latent.architecture.mla = MlaArchitecture{0, 8, 2, 2, 4};
+  const CalibratedLatency mla(latent, test_gpu(), 1, 16, RooflineParams{}, profile);
+  EXPECT_TRUE(has_estimate(mla, "paged and prefill attention: roofline (multi-head latent attention not measured)"));
+}
+
+}  // namespace slsim
+
+namespace slsim {
+
+TEST(AllToAll, EachGpuSendsTheOthersShareOfItsPart) {
+  // 8 GB over 4 GPUs: each holds 2 GB and sends 3/4 of it, 1.5 GB at 100 GB/s.
+  EXPECT_DOUBLE_EQ(all_to_all_seconds(8e9, 4, 100), 0.015);
+  EXPECT_EQ(all_to_all_seconds(8e9, 1, 100), 0);
+}
+
+TEST(RooflineLatency, ExpertParallelTradesTheMoeLayersAllReduceForAnAllToAll) {
+  ModelSpec m;
+  m.architecture.layers = 1;
+  m.architecture.hidden_size = 8;
+  m.architecture.attention_heads = 4;
+  m.architecture.kv_heads = 4;
+  m.architecture.head_dim = 2;
+  m.architecture.ffn_size = 16;
+  m.architecture.vocab_size = 8;
+  m.architecture.max_context = 128;
+  m.architecture.moe = MoeArchitecture{8, 2, 0, 4, 0, false, 0};
+  GpuProfile gpu = test_gpu();
+  gpu.interconnect_gbytes_per_s = 0.001;  // a byte a microsecond
+  const RooflineLatency split(m, gpu, 4, RooflineParams{1, 1, 0});
+  const RooflineLatency whole(m, gpu, 4, RooflineParams{1, 1, 0}, true);
+  StepShape one;
+  one.decode_sequences = 1;
+  one.decode_context_tokens = 1;
+  // Split: two all-reduces of 8 values x 2 bytes, 2 x 3/4 x 32 bytes = 48 µs. Whole: the one
+  // after attention, 24 µs, and the top-2 dispatch and combine, 2 x 2 x 16 = 64 bytes of which
+  // each GPU sends 64 / 4 x 3/4 = 12: 36 µs. The memory and compute terms are the same.
+  EXPECT_EQ((split.step_time(one) - whole.step_time(one)).ns(), 12000);
+  EXPECT_EQ(communication_bytes(m, true).all_to_all_per_token, 64);
+  // A dense model has nothing to exchange by all-to-all.
+  ModelSpec dense = m;
+  dense.architecture.moe.reset();
+  EXPECT_EQ(communication_bytes(dense, true).all_to_all_per_token, 0);
+}
+
+TEST(CalibratedLatency, SaysTheExpertParallelAllToAllIsAnEstimate) {
+  ModelSpec moe = tiny_model();
+  moe.architecture.moe = MoeArchitecture{4, 2, 0, 16, 0, false, 0};
+  const CalibratedLatency latency(moe, test_gpu(), 2, 16, RooflineParams{}, load_calibration(kTestGpuFile),
+                                  kEagerProfile, true);
+  EXPECT_TRUE(has_estimate(
+      latency, "all-to-all: expert-parallel dispatch and combine over the interconnect bandwidth (not measured)"));
+}
+
+}  // namespace slsim
