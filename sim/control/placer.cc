@@ -171,13 +171,10 @@ std::optional<Placement> InstancePlacer::cheapest_room(const PlacementRequest& r
   for (const Server& s : cluster_.servers()) {
     auto victims = cheapest_victims(s, request, cost);
     if (!victims) continue;
-    double total = 0;
-    for (const InstanceId id : *victims)
-      for (const InstanceView& v : request.movable)
-        if (v.instance == id) total += cost(v);
+    const double total = victims->total_cost;
     if (total >= 1e300) continue;
     if (!best || total < best_cost) {
-      best = Placement{s.id, std::move(*victims), -1};
+      best = Placement{s.id, std::move(victims->instances), -1};
       best_cost = total;
     }
   }

@@ -10,19 +10,21 @@ Tier slowest_tier_holding(const Loader& loader, ServerId server, std::span<const
   return tier;
 }
 
-std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
-                                                        const std::function<double(const InstanceView&)>& cost) {
+std::optional<Victims> cheapest_victims(const Server& server, const PlacementRequest& request,
+                                        const std::function<double(const InstanceView&)>& cost) {
   if (!request.fits_on(server.id)) return std::nullopt;
   std::vector<const InstanceView*> here;
   for (const InstanceView& v : request.movable)
     if (v.server == server.id) here.push_back(&v);
   std::stable_sort(here.begin(), here.end(),
                    [&](const InstanceView* a, const InstanceView* b) { return cost(*a) < cost(*b); });
-  std::vector<InstanceId> victims;
+  Victims victims;
   int64_t free = server.free_gpus;
   for (const InstanceView* v : here) {
     if (free >= request.gpus) break;
-    victims.push_back(v->instance);
+    victims.instances.push_back(v->instance);
+    victims.views.push_back(v);
+    victims.total_cost += cost(*v);
     free += v->gpus;
   }
   if (free < request.gpus) return std::nullopt;

@@ -39,10 +39,18 @@ const Registry<PlacementPolicy>& placement_policies();
 // tier there).
 Tier slowest_tier_holding(const Loader& loader, ServerId server, std::span<const CheckpointPart> checkpoint);
 
+// Instances to free GPUs with: their ids, their views (pointing into request.movable) and the
+// sum of their costs.
+struct Victims {
+  std::vector<InstanceId> instances;
+  std::vector<const InstanceView*> views;
+  double total_cost = 0;
+};
+
 // The cheapest set of request.movable instances on `server` whose GPUs, with the free ones,
 // make request.gpus, taking instances in increasing `cost`; nullopt if they never do or the
 // instance does not fit on the server.
-std::optional<std::vector<InstanceId>> cheapest_victims(const Server& server, const PlacementRequest& request,
-                                                        const std::function<double(const InstanceView&)>& cost);
+std::optional<Victims> cheapest_victims(const Server& server, const PlacementRequest& request,
+                                        const std::function<double(const InstanceView&)>& cost);
 
 }  // namespace slsim

@@ -28,14 +28,12 @@ std::optional<Placement> ServerlessLlmPlacement::place(const PlacementRequest& r
       // Victims move in parallel: the slowest one sets when the GPUs are free.
       double freed_s = 0;
       bool movable = true;
-      for (const InstanceId id : *victims)
-        for (const InstanceView& v : request.movable)
-          if (v.instance == id) {
-            if (v.requests > 0 && v.relocation_load_s < 0) movable = false;
-            freed_s = std::max(freed_s, migration_s(v));
-          }
+      for (const InstanceView* v : victims->views) {
+        if (v->requests > 0 && v->relocation_load_s < 0) movable = false;
+        freed_s = std::max(freed_s, migration_s(*v));
+      }
       if (!movable) continue;
-      candidate.victims = std::move(*victims);
+      candidate.victims = std::move(victims->instances);
       candidate.estimated_start_s = std::max(load_s, freed_s + load.seconds());
     }
     if (!best || candidate.estimated_start_s < best->estimated_start_s) best = std::move(candidate);

@@ -18,12 +18,10 @@ std::optional<Placement> ShepherdPlacement::place(const PlacementRequest& reques
     auto victims = cheapest_victims(s, request, lost_tokens);
     if (!victims) continue;
     int64_t lost = 0;
-    for (const InstanceId id : *victims)
-      for (const InstanceView& v : request.movable)
-        if (v.instance == id) lost += v.tokens;
+    for (const InstanceView* v : victims->views) lost += v->tokens;
     const Tier tier = slowest_tier_holding(loader_, s.id, request.checkpoint);
     if (!best || lost < best_lost || (lost == best_lost && tier < best_tier)) {
-      best = Placement{s.id, std::move(*victims), -1};
+      best = Placement{s.id, std::move(victims->instances), -1};
       best_lost = lost;
       best_tier = tier;
     }
