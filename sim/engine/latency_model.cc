@@ -66,10 +66,7 @@ Time LatencyModel::run_step_times(StepShape shape, int64_t steps, Time* times) c
 }
 
 double RooflineLatency::communication_seconds(double tokens) const {
-  return all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
-                            interconnect_gbytes_per_s_) +
-         all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
-                            interconnect_gbytes_per_s_);
+  return communication_bytes_.seconds(tokens, tensor_parallel_, interconnect_gbytes_per_s_);
 }
 
 Time RooflineLatency::step_time(const StepShape& shape) const {
@@ -280,13 +277,12 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     shapes.push_back({"qkv_proj", a.hidden_size, q + 2 * kv, Split::out, all_layers, &linear_dtype});
     shapes.push_back({"o_proj", q, a.hidden_size, Split::in, all_layers, &linear_dtype});
   }
+  const bool gated = a.ffn_kind == "gated";
   const auto add_ffn = [&](int64_t width, double layers, const char* first, const char* last) {
     if (layers == 0 || width == 0) return;
-    shapes.push_back(
-        {first, a.hidden_size, (a.ffn_kind == "gated" ? 2 : 1) * width, Split::out, layers, &linear_dtype});
+    shapes.push_back({first, a.hidden_size, (gated ? 2 : 1) * width, Split::out, layers, &linear_dtype});
     shapes.push_back({last, width, a.hidden_size, Split::in, layers, &linear_dtype});
   };
-  const bool gated = a.ffn_kind == "gated";
   add_ffn(a.ffn_size, static_cast<double>(model.dense_ffn_layers()), gated ? "gate_up_proj" : "fc1",
           gated ? "down_proj" : "fc2");
   if (a.moe) {
@@ -461,10 +457,7 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
     }
   }
-  const double communication = all_reduce_seconds(communication_bytes_.all_reduce_per_token * tokens, tensor_parallel_,
-                                                  interconnect_gbytes_per_s_) +
-                               all_to_all_seconds(communication_bytes_.all_to_all_per_token * tokens, tensor_parallel_,
-                                                  interconnect_gbytes_per_s_);
+  const double communication = communication_bytes_.seconds(tokens, tensor_parallel_, interconnect_gbytes_per_s_);
   return Time::from_seconds(us * 1e-6 + communication);
 }
 

@@ -76,6 +76,12 @@ double all_to_all_seconds(double bytes, int64_t gpus, double interconnect_gbytes
 struct CommunicationBytes {
   double all_reduce_per_token = 0;
   double all_to_all_per_token = 0;
+
+  // The time a step of `tokens` spends exchanging them among `gpus` GPUs.
+  double seconds(double tokens, int64_t gpus, double interconnect_gbytes_per_s) const {
+    return all_reduce_seconds(all_reduce_per_token * tokens, gpus, interconnect_gbytes_per_s) +
+           all_to_all_seconds(all_to_all_per_token * tokens, gpus, interconnect_gbytes_per_s);
+  }
 };
 CommunicationBytes communication_bytes(const ModelSpec& model, bool expert_parallel);
 
