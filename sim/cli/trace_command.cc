@@ -82,7 +82,7 @@ TraceMapping mapping_of(const po::variables_map& values) {
   }
   if (source.preset == "servegen") throw InputError("servegen is not a per-request trace; use `slsim trace synth`");
   TraceMapping mapping = effective_mapping(source);
-  if ((mapping.prefix_block_tokens > 0 || !mapping.prefix_block_tokens_field.empty()) && mapping.prefix_field.empty())
+  if (mapping.declares_block_size() && mapping.prefix_field.empty())
     throw InputError("--prefix-block-tokens sizes the prefix blocks of --prefix-field, which is not given");
   return mapping;
 }
@@ -175,7 +175,7 @@ int convert(const std::vector<std::string>& args) {
     return 0;
   }
   const TraceMapping mapping = mapping_of(values);
-  const bool sized_blocks = mapping.prefix_block_tokens > 0 || !mapping.prefix_block_tokens_field.empty();
+  const bool sized_blocks = mapping.declares_block_size();
   TraceReader reader(values["file"].as<std::string>(), mapping, values["skip-bad"].as<int64_t>());
   OutputFile out(values["output"].as<std::string>());
   out.write(canonical_trace_header(sized_blocks));

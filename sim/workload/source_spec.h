@@ -30,6 +30,9 @@ struct TraceMapping {
   std::string prefix_field;
   int64_t prefix_block_tokens = 0;  // 0: the prefix ids are engine blocks
   std::string prefix_block_tokens_field;
+
+  // Whether the prefix ids have a declared size (a fixed one or a field holding it).
+  bool declares_block_size() const { return prefix_block_tokens > 0 || !prefix_block_tokens_field.empty(); }
   bool relative = true;
 
   template <class V>
