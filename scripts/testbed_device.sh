@@ -8,6 +8,10 @@
 #   smoke           controller on workloads/smoke.csv (two models, 45 s): checks the whole path
 #   steps1, steps2  engine_steps_run1.json, engine_steps_run2.json (run-to-run spread);
 #                   steps1 first writes engine_check.json
+#   moe-gemm        moe_gemm.json: grouped-GEMM (MoE experts) and fp8 GEMM tables
+#                   (kernels/gemm/moe_gemm_bench.py)
+#   moe-check       engine_check_moe.json: the checks on a 2-layer qwen3-30b-a3b engine
+#   moe-steps1, moe-steps2  engine_steps_moe_run1.json, _run2.json: qwen3-30b-a3b steps
 #   startup         startup_phases.json (opt-1.3b, opt-6.7b, llama-3.1-8b)
 #   ctl:NAME        controller_NAME.json for workloads.json's workload NAME
 # usage: scripts/testbed_device.sh OUTDIR PIECE...
@@ -28,6 +32,8 @@ mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | he
 kv_gb=3
 if (( mem_mib >= 100000 )); then kv_gb=8; fi
 models=${SLSIM_TESTBED_MODELS:-opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b,opt-13b,llama-2-13b}
+# MoE decode: larger batches too, where the experts a batch touches approach all of them.
+moe_decode=1x512,1x2048,8x512,8x2048,16x1024,32x512,32x2048,64x1024,128x512,256x512
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 piece() {  # name, seconds, command...
   local name=$1 limit=$2
@@ -58,6 +64,12 @@ for p in "$@"; do
       if [[ $p == steps1 ]]; then check=(--check "$out/engine_check.json"); fi
       piece "$p" 270 python3 "$tb/engine.py" --out "$out/engine_steps_run${p#steps}.json" "${check[@]}" \
         --models "$models" ;;
+    moe-gemm) piece moe-gemm 300 python3 "$repo/kernels/gemm/moe_gemm_bench.py" --out "$out/moe_gemm.json" ;;
+    moe-check) piece moe-check 150 python3 "$tb/engine.py" --models "" --check "$out/engine_check_moe.json" \
+                 --check-models qwen3-30b-a3b --out /tmp/engine_moe_check.json ;;
+    moe-steps1|moe-steps2)
+      piece "$p" 240 python3 "$tb/engine.py" --out "$out/engine_steps_moe_run${p#moe-steps}.json" \
+        --models qwen3-30b-a3b --decode "$moe_decode" ;;
     startup) piece startup 330 python3 "$tb/startup_phases.py" --out "$out/startup_phases.json" \
              --models opt-1.3b,opt-6.7b,llama-3.1-8b --repeats "${SLSIM_STARTUP_REPEATS:-3}" ;;
     ctl:*)

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from model_shapes import load_arch, weight_spec  # noqa: E402
+from model_shapes import is_moe_layer, load_arch, weight_spec  # noqa: E402
 from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler,  # noqa: E402,F401 (Scheduler: startup_phases uses engine.Scheduler)
                         Sequence, padded_batch_size, padded_prefill_tokens, prefill_token_buckets)
 
@@ -216,7 +216,7 @@ class Weights:
         gen = torch.Generator(device=self.flat.device).manual_seed(seed)
         self.flat.normal_(0, 0.02, generator=gen)
         for name, t in self.t.items():
-            if ".norm" in name or name.startswith("final_norm"):
+            if "norm" in name.split(".")[-2:][0]:
                 t.fill_(1.0 if name.endswith(".w") else 0.0)
 
 
@@ -255,6 +255,15 @@ class Engine:
     # -- start-up phases (each timed by the caller)
     def allocate_weights(self):
         self.w = Weights(self.a)
+        if self.a.get("moe"):
+            # Random weights route badly: the residual stream of a random model converges, so a
+            # prompt's tokens pick the same few experts (a 128-token prefill of qwen3-30b-a3b ran
+            # in 14.5 ms, less than reading every expert once takes). A trained router spreads
+            # tokens evenly (its load-balancing loss); fixed random scores per token id and
+            # layer, added to the router's logits and far larger than them, do the same here.
+            gen = torch.Generator(device="cuda").manual_seed(7)
+            self.route_scores = 4 * torch.randn(self.a["vocab_size"], self.a["moe"]["routed_experts"],
+                                                generator=gen, device="cuda")
         self.use_rope = not self.a.get("position_embeddings", 0)
         if self.use_rope:
             half = self.d // 2
@@ -267,6 +276,9 @@ class Engine:
         measures), estimated: the widest intermediates of one layer plus the logits."""
         t, a = self.max_num_batched_tokens, self.a
         widest = (self.hq + 2 * self.hkv) * self.d + (3 if self.gated else 2) * a["ffn_size"] + 4 * self.h
+        if a.get("moe"):
+            m = a["moe"]  # router logits, then top-k rows of input, gate+up, activation and output
+            widest = max(widest, m["routed_experts"] + m["experts_per_token"] * (2 * self.h + 3 * m["expert_ffn_size"]))
         return int(1.5 * t * widest * 2 + self.max_num_seqs * a["vocab_size"] * 4) + (256 << 20)
 
     def kv_block_bytes(self):
@@ -404,6 +416,8 @@ class Engine:
             qkv = F.linear(y, w[p + "qkv.w"], w.get(p + "qkv.b"))
             q, k, v = qkv.split([qd, kd, kd], dim=-1)
             q, k, v = q.view(-1, self.hq, self.d), k.view(-1, self.hkv, self.d), v.view(-1, self.hkv, self.d)
+            if a.get("qk_norm"):
+                q, k = ops.norm_rms(q, w[p + "q_norm.w"], self.eps), ops.norm_rms(k, w[p + "k_norm.w"], self.eps)
             if self.use_rope:
                 q, k = ops.rotary(q, k, self.cos_sin, positions)
             else:
@@ -422,7 +436,11 @@ class Engine:
             o = F.linear(o.reshape(-1, qd), w[p + "o.w"], w.get(p + "o.b"))
             residual, y = (ops.add_norm_rms(residual, o, w[p + "norm2.w"], self.eps) if self.rms else
                            ops.add_norm_ln(residual, o, w[p + "norm2.w"], w[p + "norm2.b"], self.eps))
-            if self.gated:
+            if is_moe_layer(a, i):
+                m = self._routed_experts(y, p, ops, (tokens + 7919 * i) % a["vocab_size"])
+                if p + "gate_up.w" in w:  # shared experts
+                    m = m + F.linear(ops.silu_mul(F.linear(y, w[p + "gate_up.w"])), w[p + "down.w"])
+            elif self.gated:
                 m = F.linear(ops.silu_mul(F.linear(y, w[p + "gate_up.w"])), w[p + "down.w"])
             else:
                 m = F.linear(F.relu(F.linear(y, w[p + "fc1.w"], w.get(p + "fc1.b"))), w[p + "fc2.w"], w.get(p + "fc2.b"))
@@ -432,6 +450,29 @@ class Engine:
         if last_index is not None:
             y = y[last_index]
         return F.linear(y, w.get("lm_head", w["embed"]))
+
+    def _routed_experts(self, y, p, ops, score_rows):
+        """Top-k routing and the experts as two grouped GEMMs over the token copies sorted by
+        expert (torch._grouped_mm, CUTLASS on sm90), as vLLM's fused MoE computes them; no host
+        synchronization, so it runs inside CUDA graphs. Top-k weights renormalized (Qwen3's
+        norm_topk_prob); `score_rows` pick the rows of route_scores added to the logits."""
+        w, moe = self.w.t, self.a["moe"]
+        experts, k = moe["routed_experts"], moe["experts_per_token"]
+        logits = F.linear(y, w[p + "router.w"]).float() + self.route_scores[score_rows]
+        probs = logits.softmax(dim=-1)
+        top_p, top_e = torch.topk(probs, k, dim=-1)
+        top_p = top_p / top_p.sum(dim=-1, keepdim=True)
+        flat = top_e.view(-1)
+        order = torch.argsort(flat, stable=True)
+        counts = torch.zeros(experts, dtype=torch.int32, device=y.device).scatter_add_(
+            0, flat, torch.ones_like(flat, dtype=torch.int32))
+        offs = torch.cumsum(counts, 0, dtype=torch.int32)
+        rows = y[order // k]
+        gu = torch._grouped_mm(rows, w[p + "experts.gate_up.w"].transpose(-2, -1), offs=offs)
+        out = torch._grouped_mm(ops.silu_mul(gu), w[p + "experts.down.w"].transpose(-2, -1), offs=offs)
+        unsorted = torch.empty_like(out)
+        unsorted[order] = out
+        return (unsorted.view(-1, k, self.h).float() * top_p[..., None]).sum(dim=1).to(y.dtype)
 
     def _prefill_attention(self, q, k, v, lens):
         if len(set(lens)) == 1:
@@ -584,7 +625,7 @@ def rel_err(x, ref):
     return ((x - ref).norm() / ref.norm()).item()
 
 
-def check(out):
+def check(out, check_models=("llama-3.1-8b", "opt-1.3b")):
     """The kernel against a gathered-SDPA reference, and one engine's decode (graph,
     paged cache written by its prefill) against a prefill over the same tokens."""
     results = []
@@ -601,7 +642,7 @@ def check(out):
             err = rel_err(pa(q, kc, vc, tables, lens, 1504), torch_paged_attention(q, kc, vc, tables, lens))
             results.append({"check": "paged_attention_vs_sdpa", "heads": [hq, hkv, d], "batch": batch,
                             "rel_err": err, "ok": err < 1e-2})
-    for name in ("llama-3.1-8b", "opt-1.3b"):
+    for name in check_models:
         a = load_arch(name)
         a_small = dict(a, layers=2)
         e = Engine(name, fuse="compile", kv_blocks=64)
@@ -757,10 +798,12 @@ def main():
     ap.add_argument("--fuse", default="compile", choices=["compile", "none"])
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--check", metavar="FILE", help="run the correctness checks first, writing FILE")
+    ap.add_argument("--check-models", default="llama-3.1-8b,opt-1.3b",
+                    help="models whose 2-layer engines --check runs (decode graph and prefill graph)")
     args = ap.parse_args()
     torch._dynamo.config.cache_size_limit = 64
     with torch.inference_mode():
-        if args.check and not check(args.check):
+        if args.check and not check(args.check, args.check_models.split(",")):
             print("checks failed", file=sys.stderr)
             sys.exit(1)
         models = [measure_model(m, args.fuse, args.prefill, args.decode, args.trials)

@@ -27,11 +27,22 @@ def weight_spec(a):
         spec.append((p + "qkv.w", ((hq + 2 * hkv) * d, h)))
         if a.get("qkv_bias"):
             spec.append((p + "qkv.b", ((hq + 2 * hkv) * d,)))
+        if a.get("qk_norm"):
+            spec += [(p + "q_norm.w", (d,)), (p + "k_norm.w", (d,))]
         spec.append((p + "o.w", (h, hq * d)))
         if a.get("out_bias"):
             spec.append((p + "o.b", (h,)))
         spec += [(p + "norm2.w", (h,))] + ([(p + "norm2.b", (h,))] if ln else [])
-        if gated:
+        if is_moe_layer(a, i):
+            # Experts stacked [experts, out, in] like nn.Linear's [out, in], for one grouped GEMM.
+            m = a["moe"]
+            e, fe = m["routed_experts"], m["expert_ffn_size"]
+            spec += [(p + "router.w", (e, h)), (p + "experts.gate_up.w", (e, 2 * fe, h)),
+                     (p + "experts.down.w", (e, h, fe))]
+            if m.get("shared_experts"):
+                fs = m["shared_experts"] * fe
+                spec += [(p + "gate_up.w", (2 * fs, h)), (p + "down.w", (h, fs))]
+        elif gated:
             spec += [(p + "gate_up.w", (2 * f, h)), (p + "down.w", (h, f))]
         else:
             spec.append((p + "fc1.w", (f, h)))
@@ -44,6 +55,12 @@ def weight_spec(a):
     if not a.get("tied_embeddings"):
         spec.append(("lm_head", (v, h)))
     return spec
+
+
+def is_moe_layer(a, i):
+    """Whether layer i's FFN is routed experts (gated experts only: every catalogue MoE is)."""
+    m = a.get("moe")
+    return bool(m) and i >= m.get("dense_layers_first", 0)
 
 
 def flat_buffer_bytes(arch):

@@ -161,6 +161,56 @@ void read_components(const fs::path& file, CalibrationProfile& profile, bool fit
     profile.step_overhead_us = fitted_step_overhead_us(member(document, "zero_layer", file), profile.gemm, file);
 }
 
+// Points of one measured curve, ascending in x; a repeated x (two token counts that routed the
+// same number of rows) keeps its first measurement.
+void append_point(std::vector<double>& xs, std::vector<double>& ys, double x, double y, const fs::path& file) {
+  if (!(x > 0) || !(y > 0)) throw InputError(file.string() + ": a point with a non-positive count or time");
+  if (!xs.empty() && x <= xs.back()) return;
+  xs.push_back(x);
+  ys.push_back(y);
+}
+
+// kernels/gemm/moe_gemm_bench.py's moe_gemm.json -> grouped_gemm (two tables per expert set:
+// gate+up and down) and fp8_gemm.
+void read_moe_gemm(const fs::path& file, CalibrationProfile& profile) {
+  const Json document = load_json_file(file);
+  profile.grouped_gemm.clear();
+  profile.fp8_gemm.clear();
+  for (const Json& g : member(document, "grouped", file)) {
+    const auto hidden = number<int64_t>(g, "hidden_size", file);
+    const auto ffn = number<int64_t>(g, "expert_ffn_size", file);
+    GroupedGemmTable gate_up, down;
+    for (GroupedGemmTable* t : {&gate_up, &down}) {
+      t->model = member(g, "model", file).get<std::string>();
+      t->dtype = member(g, "dtype", file).get<std::string>();
+      t->experts = number<int64_t>(g, "experts", file);
+    }
+    gate_up.layer = "experts.gate_up_proj";
+    gate_up.in_features = hidden;
+    gate_up.out_features = 2 * ffn;
+    down.layer = "experts.down_proj";
+    down.in_features = ffn;
+    down.out_features = hidden;
+    for (const Json& p : member(g, "points", file)) {
+      const auto rows = number<double>(p, "assignments", file);
+      append_point(gate_up.assignments, gate_up.us, rows, number<double>(p, "gate_up_us", file), file);
+      append_point(down.assignments, down.us, rows, number<double>(p, "down_us", file), file);
+    }
+    profile.grouped_gemm.push_back(std::move(gate_up));
+    profile.grouped_gemm.push_back(std::move(down));
+  }
+  for (const Json& f : member(document, "fp8", file)) {
+    GemmTable t;
+    t.model = member(f, "model", file).get<std::string>();
+    t.layer = member(f, "layer", file).get<std::string>();
+    t.in_features = number<int64_t>(f, "in_features", file);
+    t.out_features = number<int64_t>(f, "out_features", file);
+    for (const Json& p : member(f, "points", file))
+      append_point(t.tokens, t.us, number<double>(p, "tokens", file), number<double>(p, "us", file), file);
+    profile.fp8_gemm.push_back(std::move(t));
+  }
+}
+
 CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optional<double> step_overhead_us) {
   if (!fs::is_directory(dir)) throw InputError(dir.string() + ": not a folder of measurements");
   CalibrationProfile profile;
@@ -172,6 +222,7 @@ CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optio
   for (const fs::path& f : files) {
     const std::string name = f.filename().string();
     if (name == "gemm.json") profile.gemm = read_gemms(f);
+    if (name == "moe_gemm.json") read_moe_gemm(f, profile);
     if (name.starts_with("pa_") && name.ends_with(".json")) {
       AttentionTable t = read_paged_attention(f);
       // One table per shape: f16 over bf16 (the catalogue's models are fp16).
@@ -189,12 +240,14 @@ CalibrationProfile merge(const fs::path& dir, const std::string& gpu, std::optio
   if (profile.gemm.empty()) throw InputError(dir.string() + ": no gemm.json");
   const fs::path components = dir / "components.json";
   const bool measured_components = fs::exists(components);
+  const bool measured_moe = !profile.grouped_gemm.empty() || !profile.fp8_gemm.empty();
   if (measured_components) read_components(components, profile, !step_overhead_us);
   profile.source =
       "slsim calibrate from " + dir.filename().string() + ": gemm.json (cuBLASLt, bf16), pa_*.json (kernels/pa_bench)" +
       (measured_components ? ", components.json (scripts/measure_components.py: prefill attention, elementwise "
                              "kernels, step overhead from the zero-layer decode step)"
-                           : "; no prefill attention or elementwise kernels measured");
+                           : "; no prefill attention or elementwise kernels measured") +
+      (measured_moe ? ", moe_gemm.json (kernels/gemm/moe_gemm_bench.py: grouped expert GEMMs, fp8 GEMMs)" : "");
   return profile;
 }
 
@@ -358,33 +411,17 @@ StepShape shape_of(const EngineStep& step) {
   return step.phase == "decode" ? decode_shape(step.batch, step.tokens) : prefill_shape(step.batch, step.tokens);
 }
 
-// The graph-captured profile from the engine's decode steps. A step's wall time is the graph's
-// GPU time plus host work (inputs, block tables, tokens back), fitted over every decode step as
-// a + c x batch. The graph's GPU time is the base tables' GEMMs and attention, the base step
-// overhead (a graph launch, from the zero-layer graph step), and the fused elementwise kernels:
-// per model and batch, the rest divided over the layers (mean over the contexts measured).
-EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
-                                    const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch) {
-  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const EngineStep& s : steps) {
-    if (s.phase != "decode") continue;
-    const auto x = static_cast<double>(s.batch);
-    const double y = s.step_us - s.gpu_us;
-    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
-  }
-  if (n < 2) throw InputError(file.string() + ": fewer than two decode steps measured");
-  const double slope = std::max(0.0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
-  const double intercept = std::max(0.0, (sy - slope * sx) / n);
+// The graph's fused elementwise kernels per model and decode batch: the GPU time of a decode
+// graph less the base tables' GEMMs and attention and the base step overhead, per layer (mean
+// over the contexts measured).
+std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile& base, const GpuProfile& gpu,
+                                                       const std::vector<EngineStep>& steps) {
   CalibrationProfile kernels_only = base;
   kernels_only.step_overhead_us = 0;
   kernels_only.elementwise.clear();
   kernels_only.engine_profiles.clear();
   kernels_only.default_engine_profile = kEagerProfile;
-  EngineProfile profile;
-  profile.name = "graph-captured";
-  profile.max_batch = max_batch;
-  profile.step_overhead_us = base.step_overhead_us + intercept;
-  profile.per_sequence_us = slope;
+  std::vector<ElementwiseTable> tables;
   std::map<std::string, std::map<int64_t, std::vector<double>>> per_layer_us;
   std::map<std::string, const ModelSpec*> specs;
   for (const EngineStep& s : steps) {
@@ -409,8 +446,34 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
       // times must be positive, so it keeps a nanosecond.
       t.us.push_back(std::max(1e-3, sum / static_cast<double>(values.size())));
     }
-    profile.elementwise.push_back(std::move(t));
+    tables.push_back(std::move(t));
   }
+  return tables;
+}
+
+// The graph-captured profile from the engine's decode steps. A step's wall time is the graph's
+// GPU time plus host work (inputs, block tables, tokens back), fitted over every decode step as
+// a + c x batch. The graph's GPU time is the base tables' GEMMs and attention, the base step
+// overhead (a graph launch, from the zero-layer graph step), and the fused elementwise kernels:
+// per model and batch, the rest divided over the layers (mean over the contexts measured).
+EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
+                                    const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const EngineStep& s : steps) {
+    if (s.phase != "decode") continue;
+    const auto x = static_cast<double>(s.batch);
+    const double y = s.step_us - s.gpu_us;
+    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  if (n < 2) throw InputError(file.string() + ": fewer than two decode steps measured");
+  const double slope = std::max(0.0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
+  const double intercept = std::max(0.0, (sy - slope * sx) / n);
+  EngineProfile profile;
+  profile.name = "graph-captured";
+  profile.max_batch = max_batch;
+  profile.step_overhead_us = base.step_overhead_us + intercept;
+  profile.per_sequence_us = slope;
+  profile.elementwise = graph_elementwise_tables(base, gpu, steps);
   profile.source = fmt::format(
       "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x batch us over {} decode "
       "steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model fused "
@@ -437,16 +500,53 @@ std::vector<StepErrors> report_mape(const CalibrationProfile& profile, const std
   return table;
 }
 
+void write_profile(const fs::path& file, CalibrationProfile& profile) {
+  write_file_atomically(file.string(), JsonWriter::to_json(profile).dump(1) + "\n");
+  load_calibration(file.string());
+  std::cerr << "slsim calibrate: updated " << file.string() << "\n";
+}
+
+// Adds the models of `steps` to the existing graph-captured profile: their fused elementwise
+// tables, keeping the host-time fit and every other model's table (a model measured later,
+// e.g. an MoE, then leaves the dense models' step times as they were).
+void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::vector<EngineStep>& steps,
+                const fs::path& steps_file, const po::variables_map& values) {
+  const auto graph = std::find_if(profile.engine_profiles.begin(), profile.engine_profiles.end(),
+                                  [](const EngineProfile& e) { return e.name == "graph-captured"; });
+  if (graph == profile.engine_profiles.end())
+    throw InputError(values["update"].as<std::string>() +
+                     ": no graph-captured engine profile to add models to (derive one with --engine-steps first)");
+  for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps)) {
+    std::erase_if(graph->elementwise, [&](const ElementwiseTable& o) { return o.model == t.model; });
+    graph->source += fmt::format("; {}'s table from {}", t.model, steps_file.filename().string());
+    graph->elementwise.push_back(std::move(t));
+  }
+  report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
+  report_mape(profile, "graph-captured", gpu, steps,
+              "graph-captured profile against " + steps_file.string() +
+                  " (wall step; prefill steps as the eager "
+                  "profile)");
+  if (values.count("check-steps"))
+    report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
+                "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");
+}
+
 // Rewrites sections of an existing profile from the testbed's measurements.
 void update(const fs::path& file, const po::variables_map& values) {
   CalibrationProfile profile = load_calibration(file.string());
   if (values.count("startup")) profile.startup = read_startup(values["startup"].as<std::string>(), profile.gpu);
+  if (values.count("moe-gemm")) read_moe_gemm(values["moe-gemm"].as<std::string>(), profile);
   if (values.count("engine-steps")) {
     if (!values.count("gpu-profile")) throw po::error("--engine-steps needs --gpu-profile");
     GpuProfile gpu;
     JsonReader::read_struct(load_json_file(values["gpu-profile"].as<std::string>()), "", gpu);
     const fs::path steps_file = values["engine-steps"].as<std::string>();
     const std::vector<EngineStep> steps = read_engine_steps(steps_file);
+    if (values.count("add-models")) {
+      add_models(profile, gpu, steps, steps_file, values);
+      write_profile(file, profile);
+      return;
+    }
     EngineProfile derived =
         derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>());
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
@@ -466,9 +566,7 @@ void update(const fs::path& file, const po::variables_map& values) {
     std::cout << "\ndefault_engine_profile: " << profile.default_engine_profile
               << (good ? " (every model's decode MAPE <= 5%)\n" : " (some model's decode MAPE > 5%)\n");
   }
-  write_file_atomically(file.string(), JsonWriter::to_json(profile).dump(1) + "\n");
-  load_calibration(file.string());
-  std::cerr << "slsim calibrate: updated " << file.string() << "\n";
+  write_profile(file, profile);
 }
 
 }  // namespace
@@ -486,6 +584,11 @@ int calibrate_command(const std::vector<std::string>& args) {
       "max-captured-batch", po::value<int64_t>()->default_value(256),
       "the engine's largest CUDA-graph batch (vLLM and the testbed: 256)")(
       "check-steps", po::value<std::string>(), "with --engine-steps: another run's engine_steps.json to report on")(
+      "add-models",
+      "with --engine-steps: add the file's models to the existing graph-captured profile, keeping its "
+      "host-time fit and the other models' tables")(
+      "moe-gemm", po::value<std::string>(),
+      "with --update: kernels/gemm/moe_gemm_bench.py moe_gemm.json -> grouped_gemm and fp8_gemm")(
       "step-overhead-us", po::value<double>(),
       "fixed cost per step beyond the kernels, µs (default: fitted from components.json, else 0)")(
       "check", po::value<std::string>(),
@@ -498,14 +601,15 @@ int calibrate_command(const std::vector<std::string>& args) {
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
   if (values.count("help")) {
     std::cout << "usage: slsim calibrate MEASUREMENTS_DIR --gpu NAME -o FILE [--check FILE --gpu-profile FILE]\n"
-              << "       slsim calibrate --update PROFILE [--startup FILE] [--engine-steps FILE --gpu-profile FILE]\n"
+              << "       slsim calibrate --update PROFILE [--startup FILE] [--moe-gemm FILE]\n"
+              << "                       [--engine-steps FILE --gpu-profile FILE [--add-models] [--check-steps FILE]]\n"
               << options << "\n";
     return 0;
   }
   po::notify(values);
   if (values.count("update")) {
-    if (!values.count("startup") && !values.count("engine-steps"))
-      throw po::error("--update needs --startup or --engine-steps");
+    if (!values.count("startup") && !values.count("engine-steps") && !values.count("moe-gemm"))
+      throw po::error("--update needs --startup, --moe-gemm or --engine-steps");
     update(values["update"].as<std::string>(), values);
     return 0;
   }

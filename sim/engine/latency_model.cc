@@ -177,10 +177,17 @@ CalibrationProfile load_calibration(const std::string& path) {
   CalibrationProfile profile;
   try {
     JsonReader::read_struct(document, "", profile);
-    for (size_t i = 0; i < profile.gemm.size(); ++i) {
-      const std::string p = "gemm[" + std::to_string(i) + "]";
-      check_axis(profile.gemm[i].tokens, p + ".tokens");
-      check_values(profile.gemm[i].us, profile.gemm[i].tokens.size(), p + ".us");
+    for (const auto& [name, tables] : {std::pair{"gemm", &profile.gemm}, std::pair{"fp8_gemm", &profile.fp8_gemm}}) {
+      for (size_t i = 0; i < tables->size(); ++i) {
+        const std::string p = fmt::format("{}[{}]", name, i);
+        check_axis((*tables)[i].tokens, p + ".tokens");
+        check_values((*tables)[i].us, (*tables)[i].tokens.size(), p + ".us");
+      }
+    }
+    for (size_t i = 0; i < profile.grouped_gemm.size(); ++i) {
+      const std::string p = "grouped_gemm[" + std::to_string(i) + "]";
+      check_axis(profile.grouped_gemm[i].assignments, p + ".assignments");
+      check_values(profile.grouped_gemm[i].us, profile.grouped_gemm[i].assignments.size(), p + ".us");
     }
     check_attention(profile.paged_attention, "paged_attention");
     check_attention(profile.prefill_attention, "prefill_attention");
@@ -299,11 +306,14 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     l.out = static_cast<double>(s.split == Split::out ? s.out / tensor_parallel : s.out);
     l.count = s.layers;
     l.weight_bytes_per_value = dtype_bytes(*s.dtype);
-    // Measured tables are 16-bit GEMMs: a quantized layer runs other kernels at other speeds.
-    const bool measurable = is_16_bit(*s.dtype);
+    // A quantized layer runs other kernels at other speeds: only its own type's tables count.
+    const std::vector<GemmTable>* tables = is_16_bit(*s.dtype) ? &profile_.gemm
+                                           : *s.dtype == "fp8" ? &profile_.fp8_gemm
+                                                               : nullptr;
+    const bool measurable = tables != nullptr;
     auto find = [&](double in, double out) -> const GemmTable* {
       if (!measurable) return nullptr;
-      for (const GemmTable& t : profile_.gemm)
+      for (const GemmTable& t : *tables)
         if (static_cast<double>(t.in_features) == in && static_cast<double>(t.out_features) == out) return &t;
       return nullptr;
     };
@@ -332,10 +342,34 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
     routed_expert_bytes_per_gpu_ = model.routed_expert_bytes() / tp;
     routed_expert_width_ = static_cast<double>(a.hidden_size);
     routing_experts_per_token_ = moe.experts_per_token;
-    estimates_.push_back(fmt::format(
-        "routed experts ({} of {}, {}x{} {}): roofline over the experts touched "
-        "(grouped GEMM not measured)",
-        moe.experts_per_token, moe.routed_experts, a.hidden_size, moe.expert_ffn_size, model.expert_weight_dtype()));
+    // Expert parallel: each GPU holds whole experts and takes its share of the token copies;
+    // otherwise every GPU holds a 1/tp slice of every expert and takes every copy.
+    const bool sharded_experts = expert_parallel && tensor_parallel > 1;
+    const int64_t local_experts = sharded_experts ? moe.routed_experts / tensor_parallel : moe.routed_experts;
+    const int64_t local_ffn = sharded_experts ? moe.expert_ffn_size : moe.expert_ffn_size / tensor_parallel;
+    expert_rows_per_token_ = static_cast<double>(moe.experts_per_token) / (sharded_experts ? tp : 1);
+    const std::string& expert_dtype = model.expert_weight_dtype();
+    const std::string table_dtype = is_16_bit(expert_dtype) ? "bf16" : expert_dtype;
+    auto find_grouped = [&](int64_t in, int64_t out) -> const GroupedGemmTable* {
+      for (const GroupedGemmTable& t : profile_.grouped_gemm)
+        if (t.dtype == table_dtype && t.experts == local_experts && t.in_features == in && t.out_features == out)
+          return &t;
+      return nullptr;
+    };
+    experts_gate_up_ = find_grouped(a.hidden_size, (gated ? 2 : 1) * local_ffn);
+    experts_down_ = find_grouped(local_ffn, a.hidden_size);
+    if (!experts_gate_up_ || !experts_down_) {
+      experts_gate_up_ = experts_down_ = nullptr;
+      estimates_.push_back(fmt::format(
+          "routed experts ({} of {} per GPU, {}x{} {}): roofline over the experts touched (grouped GEMM not "
+          "measured)",
+          moe.experts_per_token, local_experts, a.hidden_size, local_ffn, expert_dtype));
+    } else if (moe.expert_skew > 0) {
+      estimates_.push_back(
+          fmt::format("routed experts: grouped GEMM measured with uniform routing (expert_skew {} "
+                      "not applied to it)",
+                      moe.expert_skew));
+    }
   }
 
   auto find_attention = [&](const std::vector<AttentionTable>& tables, int64_t kv_block_size) -> const AttentionTable* {
@@ -367,7 +401,9 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
   if (graph_) graph_elementwise_ = choose_elementwise(graph_->elementwise, a, graph_->name + " elementwise kernels");
   if ((elementwise_.table || graph_elementwise_.table) && tensor_parallel > 1)
     estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
-  if (a.moe && (elementwise_.table || graph_elementwise_.table))
+  // A table measured on this very model includes its routing (softmax, top-k, permutation).
+  const auto dense_stand_in = [&](const Elementwise& e) { return e.table && e.table->model != model.name; };
+  if (a.moe && (dense_stand_in(elementwise_) || dense_stand_in(graph_elementwise_)))
     estimates_.push_back("elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)");
   if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
   if (tensor_parallel > 1 && communication_bytes_.all_to_all_per_token > 0)
@@ -407,6 +443,11 @@ double CalibratedLatency::roofline_gemm_us(double in, double out, double tokens,
 }
 
 double CalibratedLatency::routed_experts_us(double tokens) const {
+  if (experts_gate_up_) {
+    const double rows = tokens * expert_rows_per_token_;
+    return interpolate_loglog(experts_gate_up_->assignments, experts_gate_up_->us, rows) +
+           interpolate_loglog(experts_down_->assignments, experts_down_->us, rows);
+  }
   // Each token multiplies by its top-k experts; the weights of every expert touched are read once.
   const double flops = 2 * tokens * static_cast<double>(routing_experts_per_token_) * routed_expert_weights_per_gpu_;
   const double bytes =

@@ -167,6 +167,32 @@ struct GemmTable {
   }
 };
 
+// The routed experts of one MoE layer on one GPU as a grouped GEMM: `experts` weight matrices of
+// in x out, rows = the token copies routed to them (a token's top-k copies that land on this
+// GPU's experts), sorted by expert; routing uniform (kernels/gemm/moe_gemm_bench.py).
+struct GroupedGemmTable {
+  std::string model;
+  std::string layer;
+  std::string dtype = "bf16";
+  int64_t experts = 0;
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  std::vector<double> assignments;
+  std::vector<double> us;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "the models the shape was measured for (informational)");
+    v.field("layer", layer, "experts.gate_up_proj or experts.down_proj (informational)");
+    v.choice("dtype", dtype, "the experts' weight type: bf16 (any 16-bit type) or fp8", {"bf16", "fp8"});
+    v.required("experts", experts, "experts on the GPU (all, or an expert-parallel share)", at_least(1));
+    v.required("in_features", in_features, "GEMM input width", at_least(1));
+    v.required("out_features", out_features, "GEMM output width per expert", at_least(1));
+    v.required("assignments", assignments, "routed rows measured (tokens x top-k reaching these experts), ascending");
+    v.required("us", us, "time of the grouped GEMM at each row count, microseconds");
+  }
+};
+
 struct AttentionTable {
   int64_t q_heads = 0;
   int64_t kv_heads = 0;
@@ -244,6 +270,8 @@ struct CalibrationProfile {
   std::string source;
   double step_overhead_us = 0;
   std::vector<GemmTable> gemm;
+  std::vector<GemmTable> fp8_gemm;
+  std::vector<GroupedGemmTable> grouped_gemm;
   std::vector<AttentionTable> paged_attention;
   std::vector<AttentionTable> prefill_attention;
   std::vector<ElementwiseTable> elementwise;
@@ -257,6 +285,8 @@ struct CalibrationProfile {
     v.field("source", source, "what produced the file");
     v.field("step_overhead_us", step_overhead_us, "fixed cost per step beyond the kernels, microseconds", at_least(0));
     v.list("gemm", gemm, "GEMM time by token count per linear-layer shape");
+    v.list("fp8_gemm", fp8_gemm, "the same for fp8 (e4m3) weights and activations, bf16 out");
+    v.list("grouped_gemm", grouped_gemm, "MoE experts' grouped GEMM time by routed rows per GPU expert set");
     v.list("paged_attention", paged_attention, "decode attention time by batch and context");
     v.list("prefill_attention", prefill_attention, "prefill attention time by batch and prompt length");
     v.list("elementwise", elementwise, "per-layer time of the kernels besides GEMMs and attention, by token count");
@@ -310,7 +340,8 @@ class CalibratedLatency final : public LatencyModel {
   };
   double linear_us(const Linear& l, double tokens) const;
   double roofline_gemm_us(double in, double out, double tokens, double weight_bytes_per_value) const;
-  // The routed experts of one MoE layer (none measured): the roofline over the experts touched.
+  // The routed experts of one MoE layer: the measured grouped GEMMs where both are, else the
+  // roofline over the experts touched.
   double routed_experts_us(double tokens) const;
   Elementwise choose_elementwise(const std::vector<ElementwiseTable>& tables, const Architecture& a,
                                  const std::string& what);
@@ -323,6 +354,9 @@ class CalibratedLatency final : public LatencyModel {
   double routed_expert_bytes_per_gpu_ = 0;
   double routed_expert_width_ = 0;
   int64_t routing_experts_per_token_ = 0;
+  const GroupedGemmTable* experts_gate_up_ = nullptr;  // both or neither
+  const GroupedGemmTable* experts_down_ = nullptr;
+  double expert_rows_per_token_ = 0;  // the token copies one GPU's experts take
   const AttentionTable* decode_table_ = nullptr;
   const AttentionTable* prefill_table_ = nullptr;
   Elementwise elementwise_;

@@ -406,11 +406,13 @@ TEST(CalibratedLatency, QuantizedLayersAreRooflineEstimatesNotBf16Measurements) 
 
 TEST(CalibratedLatency, RoutedExpertsAndTheRouterAreRooflineEstimates) {
   ModelSpec moe = tiny_model();
+  moe.name = "tiny-with-experts";  // not the dense model whose elementwise table it borrows
   moe.architecture.moe = MoeArchitecture{4, 2, 1, 16, 0, false, 0};
   const CalibrationProfile profile = load_calibration(kTestGpuFile);
   const CalibratedLatency latency(moe, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
   EXPECT_TRUE(has_estimate(
-      latency, "routed experts (2 of 4, 8x16 fp16): roofline over the experts touched (grouped GEMM not measured)"));
+      latency,
+      "routed experts (2 of 4 per GPU, 8x16 fp16): roofline over the experts touched (grouped GEMM not measured)"));
   EXPECT_TRUE(has_estimate(latency, "router 8x4: roofline (shape not measured)"));
   EXPECT_TRUE(
       has_estimate(latency, "elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)"));
@@ -421,6 +423,55 @@ TEST(CalibratedLatency, RoutedExpertsAndTheRouterAreRooflineEstimates) {
   // 4 x 20 µs + attention 20 µs + elementwise 4 µs per layer, plus 7 µs; the routed experts'
   // roofline (3.75 experts of 256 fp16 weights) and the router's take nanoseconds.
   EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (4 * 20 + 20 + 4) + 7, 0.02);
+}
+
+TEST(CalibratedLatency, RoutedExpertsTakeTheMeasuredGroupedGemmsAtTheirRoutedRows) {
+  ModelSpec moe = tiny_model();
+  moe.name = "tiny-moe";
+  moe.architecture.moe = MoeArchitecture{8, 2, 0, 16, 0, false, 0};
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(moe, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  const std::vector<std::string> estimates = latency.estimates();
+  EXPECT_FALSE(std::any_of(estimates.begin(), estimates.end(),
+                           [](const std::string& e) { return e.starts_with("routed experts"); }));
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // 4 tokens x top-2 = 8 rows: gate+up 4 x 8/2 = 16 µs, down 2 x 8/2 = 8 µs (the tables are
+  // linear between 2 and 32 rows). Per layer besides: q/k/v, o and the router (8x8, o's shape)
+  // 20 µs each, attention 20, elementwise 4; two layers and 7 µs of overhead.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (3 * 20 + 20 + 4 + 16 + 8) + 7, 0.02);
+}
+
+TEST(CalibratedLatency, ExpertParallelGpusTakeTheirShareOfTheRoutedRowsOnTheirExperts) {
+  ModelSpec moe = tiny_model();
+  moe.name = "wide-moe";
+  moe.architecture.moe = MoeArchitecture{8, 2, 0, 32, 0, false, 0};
+  const CalibrationProfile measured = load_calibration(kTestGpuFile);
+  CalibrationProfile unmeasured = measured;
+  unmeasured.grouped_gemm.clear();
+  const CalibratedLatency with(moe, test_gpu(), 2, 16, RooflineParams{1, 1, 0}, measured, kEagerProfile, true);
+  const CalibratedLatency without(moe, test_gpu(), 2, 16, RooflineParams{1, 1, 0}, unmeasured, kEagerProfile, true);
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // Each GPU holds 4 of the 8 experts and takes 4 x 2 / 2 = 4 rows: gate+up 8 µs, down 4 µs a
+  // layer, two layers; everything else is the same in both (the roofline experts take nanoseconds).
+  EXPECT_NEAR((with.step_time(decode) - without.step_time(decode)).seconds() * 1e6, 2 * (8 + 4), 0.02);
+}
+
+TEST(CalibratedLatency, Fp8LayersTakeTheFp8TablesNotTheSixteenBitOnes) {
+  ModelSpec fp8 = tiny_model();
+  fp8.linear_dtype = "fp8";
+  const CalibrationProfile profile = load_calibration(kTestGpuFile);
+  const CalibratedLatency latency(fp8, test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
+  EXPECT_TRUE(has_estimate(latency, "o_proj 8x8: roofline (shape not measured)"));
+  StepShape decode;
+  decode.decode_sequences = 4;
+  decode.decode_context_tokens = 4 * 64;
+  // q/k/v from the fp8 table: 5 x (4)^(1/2) = 10 µs at 4 tokens; o, fc1 and fc2 (no fp8 table)
+  // take nanoseconds; attention 20 and elementwise 4 a layer; 7 µs of overhead.
+  EXPECT_NEAR(latency.step_time(decode).seconds() * 1e6, 2 * (10 + 20 + 4) + 7, 0.02);
 }
 
 TEST(CalibratedLatency, AnFp8CacheOrLatentAttentionIsNotTimedBySixteenBitTables) {
