@@ -153,6 +153,32 @@ TEST(Calibrate, UpdateRebuildsTheStartupSectionFromTheTestbedsPhases) {
   EXPECT_EQ(startup.source.rfind("BORROWED from NVIDIA H100", 0), 0u) << startup.source;
 }
 
+TEST(Calibrate, UpdateReadsTheGroupedAndFp8GemmTables) {
+  const auto dir = fresh_dir("calibrate_moe");
+  const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";
+  std::filesystem::copy_file(source + "h200.json", dir / "h200.json");
+  const CommandResult r = run_slsim("calibrate --update " + (dir / "h200.json").string() + " --moe-gemm " + source +
+                                    "measurements/h100-sxm/moe_gemm.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CalibrationProfile profile = load_calibration((dir / "h200.json").string());
+  // 24 expert sets (six MoE shapes x all experts or an 8-GPU share x bf16 or fp8), two GEMMs each.
+  ASSERT_EQ(profile.grouped_gemm.size(), 48u);
+  const auto qwen = std::find_if(profile.grouped_gemm.begin(), profile.grouped_gemm.end(), [](const auto& t) {
+    return t.model == "qwen3-30b-a3b" && t.dtype == "bf16" && t.experts == 16 && t.in_features == 2048;
+  });
+  ASSERT_NE(qwen, profile.grouped_gemm.end());
+  EXPECT_EQ(qwen->out_features, 2 * 768);
+  // One token's and two tokens' copies both reached one of these 16 experts: the first stands.
+  EXPECT_EQ(qwen->assignments[0], 1);
+  EXPECT_NEAR(qwen->us[0], 22.0928, 1e-4);
+  EXPECT_EQ(qwen->assignments[1], 2);
+  ASSERT_EQ(profile.fp8_gemm.size(), 60u);
+  EXPECT_EQ(profile.fp8_gemm[0].layer, "o_proj");
+  EXPECT_NEAR(profile.fp8_gemm[0].us[0], 31.2208, 1e-4);
+  // The 16-bit tables stay.
+  EXPECT_EQ(profile.gemm.size(), 60u);
+}
+
 TEST(Calibrate, AMissingFolderExitsTwo) {
   const auto dir = fresh_dir("calibrate_missing");
   const CommandResult r = run_slsim("calibrate /nonexistent --gpu h200 -o " + (dir / "x.json").string());
