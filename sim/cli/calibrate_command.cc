@@ -486,18 +486,44 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
 // model and phase, as Markdown; returns them.
 std::vector<StepErrors> report_mape(const CalibrationProfile& profile, const std::string& engine_profile,
                                     const GpuProfile& gpu, const std::vector<EngineStep>& steps,
-                                    const std::string& title) {
+                                    const std::string& title, bool per_step) {
   std::vector<StepErrors> table;
+  std::string rows;
   for (const EngineStep& s : steps) {
     const CalibratedLatency model(s.spec, gpu, 1, 16, RooflineParams{}, profile, engine_profile);
     const double predicted_us = model.step_time(shape_of(s)).seconds() * 1e6;
-    add_error(table, s.model, s.phase, (predicted_us - s.step_us) / s.step_us);
+    const double error = (predicted_us - s.step_us) / s.step_us;
+    add_error(table, s.model, s.phase, error);
+    rows += fmt::format("| {} | {} | {} | {} | {:.3f} | {:.3f} | {:+.1f}% |\n", s.model, s.phase, s.batch, s.tokens,
+                        s.step_us / 1e3, predicted_us / 1e3, 100 * error);
   }
   std::cout << "\n" << title << "\n\n| model | phase | shapes | MAPE | worst |\n|---|---|---|---|---|\n";
   for (const StepErrors& m : table)
     std::cout << fmt::format("| {} | {} | {} | {:.1f}% | {:+.1f}% |\n", m.model, m.phase, m.errors.size(),
                              100 * m.mape(), 100 * m.worst());
+  if (per_step)
+    std::cout << "\n| model | phase | batch | tokens | measured ms | predicted ms | error |\n"
+              << "|---|---|---|---|---|---|---|\n"
+              << rows;
   return table;
+}
+
+// The eager and the graph-captured profiles against `steps` (and --check-steps' file); returns
+// the graph-captured profile's errors against `steps`.
+std::vector<StepErrors> report_engine_steps(const CalibrationProfile& profile, const GpuProfile& gpu,
+                                            const std::vector<EngineStep>& steps, const fs::path& steps_file,
+                                            const po::variables_map& values) {
+  const bool per_step = values.count("per-step") > 0;
+  report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)",
+              per_step);
+  std::vector<StepErrors> graph = report_mape(
+      profile, "graph-captured", gpu, steps,
+      "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)",
+      per_step);
+  if (values.count("check-steps"))
+    report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
+                "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)", per_step);
+  return graph;
 }
 
 void write_profile(const fs::path& file, CalibrationProfile& profile) {
@@ -521,14 +547,7 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
     graph->source += fmt::format("; {}'s table from {}", t.model, steps_file.filename().string());
     graph->elementwise.push_back(std::move(t));
   }
-  report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
-  report_mape(profile, "graph-captured", gpu, steps,
-              "graph-captured profile against " + steps_file.string() +
-                  " (wall step; prefill steps as the eager "
-                  "profile)");
-  if (values.count("check-steps"))
-    report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
-                "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");
+  report_engine_steps(profile, gpu, steps, steps_file, values);
 }
 
 // Rewrites sections of an existing profile from the testbed's measurements.
@@ -551,13 +570,7 @@ void update(const fs::path& file, const po::variables_map& values) {
         derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>());
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
-    report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)");
-    const std::vector<StepErrors> graph = report_mape(
-        profile, "graph-captured", gpu, steps,
-        "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)");
-    if (values.count("check-steps"))
-      report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
-                  "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)");
+    const std::vector<StepErrors> graph = report_engine_steps(profile, gpu, steps, steps_file, values);
     // The default only where every model's decode is within the 5 %.
     bool good = true;
     for (const StepErrors& m : graph)
@@ -584,6 +597,7 @@ int calibrate_command(const std::vector<std::string>& args) {
       "max-captured-batch", po::value<int64_t>()->default_value(256),
       "the engine's largest CUDA-graph batch (vLLM and the testbed: 256)")(
       "check-steps", po::value<std::string>(), "with --engine-steps: another run's engine_steps.json to report on")(
+      "per-step", "with --engine-steps: every step's measured and predicted time besides the errors")(
       "add-models",
       "with --engine-steps: add the file's models to the existing graph-captured profile, keeping its "
       "host-time fit and the other models' tables")(
