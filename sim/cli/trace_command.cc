@@ -235,7 +235,8 @@ int synth(const std::vector<std::string>& args) {
       if (name.is_string()) add(name.get<std::string>());
   if (catalogue.names.empty()) add("model");
   if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[ModelId(0)];
-  validate_source(spec, catalogue, base_dir, "");
+  for (const std::string& warning : validate_source(spec, catalogue, base_dir, ""))
+    std::cerr << "slsim trace synth: warning: " << warning << "\n";
   if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
   const auto source =
       make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);
