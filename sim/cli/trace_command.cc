@@ -28,7 +28,9 @@ const char* kTraceHelp = R"(usage:
   slsim trace synth SPEC [--seed N] [--max-context N] -o OUT.csv
       write a synthetic trace; SPEC is a workload source (a JSON file, or inline JSON), e.g.
       '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}';
-      with "sessions": {"turns": N, ...}, multi-turn sessions whose prompts carry prefix blocks
+      with "sessions": {"turns": N, ...}, multi-turn sessions whose prompts carry prefix blocks;
+      a ServeGen folder ('{"kind": "servegen", "path": "traces/servegen/reason/deepseek-r1"}') gives
+      each client's requests the lengths of its chunk-N-dataset.json; `trace stats` then reads OUT.csv
 )";
 
 void add_mapping_options(po::options_description& options) {

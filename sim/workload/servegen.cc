@@ -49,7 +49,7 @@ class DatasetField {
     double sum = 0;
     for (size_t pos = 0; !body.empty() && pos <= body.size();) {
       const size_t comma = std::min(body.find(',', pos), body.size());
-      const std::string_view entry = body.substr(pos, comma - pos);
+      const std::string_view entry = trimmed(body.substr(pos, comma - pos));
       pos = comma + 1;
       const size_t colon = entry.find(':');
       if (colon == std::string_view::npos) fail(fmt::format("entry \"{}\": expected value: probability", entry));
