@@ -68,13 +68,12 @@ std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue&
       // The header and the first record, so that `slsim validate` catches a mapping that does
       // not fit the file before a run starts.
       TraceReader(spec.path, m, spec.skip_bad).next();
-    } else if (const int64_t fallback = check_servegen_datasets(file); fallback > 0) {
-      const int64_t clients = static_cast<int64_t>(servegen_client_files(file).size());
+    } else if (const ServeGenDatasetCount count = check_servegen_datasets(file); count.without_lengths > 0) {
       warnings.push_back(fmt::format(
           "{}: {} of {} ServeGen clients in {} have no chunk-N-dataset.json with lengths; their requests take "
           "the source's lengths (lengths.kind {}, input_tokens {}, output_tokens {})",
-          json_path.empty() ? "source" : json_path, fallback, clients, file.string(), spec.lengths.kind,
-          spec.input_tokens, spec.output_tokens));
+          json_path.empty() ? "source" : json_path, count.without_lengths, count.clients, file.string(),
+          spec.lengths.kind, spec.input_tokens, spec.output_tokens));
     }
   } else if (spec.requests == 0 && !spec.duration_s) {
     throw ConfigError(json_path + ".requests",

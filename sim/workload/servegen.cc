@@ -238,13 +238,14 @@ std::vector<ServeGenClient> read_servegen(const fs::path& path) {
   return clients;
 }
 
-int64_t check_servegen_datasets(const fs::path& path) {
-  int64_t without_lengths = 0;
+ServeGenDatasetCount check_servegen_datasets(const fs::path& path) {
+  ServeGenDatasetCount count;
   for (const fs::path& file : servegen_client_files(path)) {
+    ++count.clients;
     const fs::path dataset = servegen_dataset_path(file);
-    if (!fs::is_regular_file(dataset) || read_servegen_dataset(dataset).empty()) ++without_lengths;
+    if (!fs::is_regular_file(dataset) || read_servegen_dataset(dataset).empty()) ++count.without_lengths;
   }
-  return without_lengths;
+  return count;
 }
 
 ServeGenSource::ServeGenSource(std::vector<ServeGenClient> clients, const ModelCatalogue& catalogue,

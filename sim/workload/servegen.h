@@ -44,8 +44,6 @@ class ServeGenPmf {
   ServeGenPmf(std::vector<double> values, const std::vector<double>& probabilities)
       : values_(std::move(values)), sampler_(probabilities) {}
   double draw(RandomStream& random) const { return values_[sampler_.sample(random)]; }
-  const std::vector<double>& values() const { return values_; }
-  double probability(size_t index) const { return sampler_.probability(index); }
 
  private:
   std::vector<double> values_;
@@ -88,9 +86,13 @@ ServeGenClient read_servegen_client(const std::filesystem::path& file);
 std::vector<std::filesystem::path> servegen_client_files(const std::filesystem::path& path);
 // A folder of chunk-*-trace.csv files (in numeric order) or one such file.
 std::vector<ServeGenClient> read_servegen(const std::filesystem::path& path);
-// Reads every client's dataset (so a malformed one fails before a run starts) and counts the
-// clients without lengths of their own: no dataset file, or one without data.
-int64_t check_servegen_datasets(const std::filesystem::path& path);
+struct ServeGenDatasetCount {
+  int64_t clients = 0;
+  int64_t without_lengths = 0;  // no dataset file, or one without data
+};
+// Reads every client's dataset, so that a malformed one fails before a run starts, and counts
+// the clients without lengths of their own.
+ServeGenDatasetCount check_servegen_datasets(const std::filesystem::path& path);
 
 class ServeGenSource final : public RequestSource {
  public:
