@@ -196,6 +196,22 @@ TEST(ServeGenDataset, EachArrivalDrawsFromTheDatasetWindowContainingIt) {
   EXPECT_GT(after, 1600);
 }
 
+// Arrivals before the first window with data (here the first window, "0", has none) take the
+// first window that has data rather than the source's fallback lengths.
+TEST(ServeGenDataset, ArrivalsBeforeTheFirstWindowWithDataTakeThatWindow) {
+  const auto trace = write_client("chunk-4-trace.csv", "0,2,1,Gamma,1,0.5\n", "dataset_first");
+  write_client("chunk-4-dataset.json",
+               R"({"0": {"input_tokens": "{}", "output_tokens": "{}"},
+                   "21600": {"input_tokens": "{300: 1.0}", "output_tokens": "{30: 1.0}"}})",
+               "dataset_first");
+  const auto requests = replay(trace);
+  ASSERT_GT(requests.size(), 800u);
+  for (const Request& r : requests) {
+    EXPECT_EQ(r.input_tokens, 300);
+    EXPECT_EQ(r.output_tokens, 30);
+  }
+}
+
 // chunk-1 has a dataset; chunk-2 has none and chunk-3's has no data: validation warns once
 // naming 2 of 3 clients and the folder, and their requests take the source's 512 / 128.
 TEST(ServeGenDataset, ClientsWithoutLengthsFallBackAndValidationWarnsOnceWithTheirCount) {
