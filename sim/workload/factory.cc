@@ -69,11 +69,14 @@ std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue&
       // not fit the file before a run starts.
       TraceReader(spec.path, m, spec.skip_bad).next();
     } else if (const ServeGenDatasetCount count = check_servegen_datasets(file); count.without_lengths > 0) {
+      const std::string fallback = spec.lengths.kind == "table"
+                                       ? "lengths.table " + spec.lengths.table
+                                       : fmt::format("lengths.kind {}, input_tokens {}, output_tokens {}",
+                                                     spec.lengths.kind, spec.input_tokens, spec.output_tokens);
       warnings.push_back(fmt::format(
-          "{}: {} of {} ServeGen clients in {} have no chunk-N-dataset.json with lengths; their requests take "
-          "the source's lengths (lengths.kind {}, input_tokens {}, output_tokens {})",
-          json_path.empty() ? "source" : json_path, count.without_lengths, count.clients, file.string(),
-          spec.lengths.kind, spec.input_tokens, spec.output_tokens));
+          "{}: {} of {} ServeGen clients in {} have no chunk-N-dataset.json with lengths; their requests "
+          "take the source's lengths ({})",
+          json_path.empty() ? "source" : json_path, count.without_lengths, count.clients, file.string(), fallback));
     }
   } else if (spec.requests == 0 && !spec.duration_s) {
     throw ConfigError(json_path + ".requests",
