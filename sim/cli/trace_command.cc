@@ -28,7 +28,9 @@ const char* kTraceHelp = R"(usage:
   slsim trace synth SPEC [--seed N] [--max-context N] -o OUT.csv
       write a synthetic trace; SPEC is a workload source (a JSON file, or inline JSON), e.g.
       '{"kind": "gamma", "models": ["a", "b"], "assign": "zipf", "rate_per_s": 5, "cv": 2, "requests": 1000}';
-      with "sessions": {"turns": N, ...}, multi-turn sessions whose prompts carry prefix blocks
+      with "sessions": {"turns": N, ...}, multi-turn sessions whose prompts carry prefix blocks;
+      a ServeGen folder ('{"kind": "servegen", "path": "traces/servegen/reason/deepseek-r1"}') gives
+      each client's requests the lengths of its chunk-N-dataset.json; `trace stats` then reads OUT.csv
 )";
 
 void add_mapping_options(po::options_description& options) {
@@ -235,7 +237,8 @@ int synth(const std::vector<std::string>& args) {
       if (name.is_string()) add(name.get<std::string>());
   if (catalogue.names.empty()) add("model");
   if (spec.model.empty() && spec.models.empty() && spec.assign.empty()) spec.model = catalogue.names[ModelId(0)];
-  validate_source(spec, catalogue, base_dir, "");
+  for (const std::string& warning : validate_source(spec, catalogue, base_dir, ""))
+    std::cerr << "slsim trace synth: warning: " << warning << "\n";
   if (values["seed"].as<int64_t>() < 0) throw InputError("--seed: expected an integer >= 0");
   const auto source =
       make_source(spec, catalogue, RandomStreams(static_cast<uint64_t>(values["seed"].as<int64_t>())), 0);

@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -26,16 +25,6 @@
 
 namespace slsim {
 namespace fs = std::filesystem;
-
-Json load_json_file(const fs::path& path) {
-  std::error_code error;
-  if (fs::is_directory(path, error)) throw InputError(path.string() + ": is a folder; expected a JSON file");
-  std::ifstream in(path);
-  if (!in) throw InputError(path.string() + ": cannot open the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_json(text.str(), path.string());
-}
 
 void OutputConfig::check(const std::string& path) const {
   if (timeseries_interval_s > 0 && Time::from_seconds(timeseries_interval_s) <= Time::zero())
@@ -395,7 +384,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   r.catalogue.engine_block_tokens = c.engine.block_size;
   if (c.workload.sources.empty()) throw ConfigError("workload.sources", "expected at least one source");
   for (size_t i = 0; i < c.workload.sources.size(); ++i)
-    validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]");
+    for (std::string& warning :
+         validate_source(c.workload.sources[i], r.catalogue, base_dir, "workload.sources[" + std::to_string(i) + "]"))
+      r.warnings.push_back(std::move(warning));
 
   for (const PolicySlot& slot : policy_slots())
     c.policies.*slot.choice = slot.registry->resolve(c.policies.*slot.choice, "policies." + slot.key);

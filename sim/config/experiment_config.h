@@ -267,8 +267,6 @@ struct ResolvedExperiment {
 // Applies `key.path=value` to a JSON document; the value is JSON if it parses, else a string.
 void apply_override(Json& root, const std::string& assignment);
 
-Json load_json_file(const std::filesystem::path& path);
-
 // Parses and resolves; relative paths are taken from `base_dir` (the config file's folder).
 ResolvedExperiment resolve_experiment(const Json& document, const std::filesystem::path& base_dir);
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <sstream>
 
 namespace slsim {
 
@@ -118,6 +120,17 @@ Json parse_json(std::string_view text, const std::string& source) {
     // Syntax errors and numbers beyond a double (1e400) both land here.
     throw JsonSyntaxError(source + ": not valid JSON: " + e.what());
   }
+}
+
+Json load_json_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    throw InputError(path.string() + ": is a folder; expected a JSON file");
+  std::ifstream in(path);
+  if (!in) throw InputError(path.string() + ": cannot open the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_json(text.str(), path.string());
 }
 
 JsonReader::JsonReader(const Json& node, std::string path) : node_(node), path_(std::move(path)) {

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -99,6 +100,8 @@ inline constexpr int kMaxJsonDepth = 128;
 // path, a key repeated in one object (the parser would keep the last silently) and nesting
 // deeper than kMaxJsonDepth; a number beyond a double's range is a JsonSyntaxError.
 Json parse_json(std::string_view text, const std::string& source);
+// Reads and parses a JSON file (parse_json, its path as the source).
+Json load_json_file(const std::filesystem::path& path);
 
 std::string join_path(const std::string& path, std::string_view key);
 std::string json_type_name(const Json& value);

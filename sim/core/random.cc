@@ -63,20 +63,30 @@ double RandomStream::gamma(double shape, double scale) {
   }
 }
 
-ZipfSampler::ZipfSampler(size_t n, double exponent) : cdf_(n) {
+DiscreteSampler::DiscreteSampler(const std::vector<double>& weights) : cdf_(weights.size()) {
   double total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    total += std::pow(static_cast<double>(i + 1), -exponent);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    total += weights[i];
     cdf_[i] = total;
   }
   for (double& c : cdf_) c /= total;
 }
 
-size_t ZipfSampler::sample(RandomStream& random) const {
+size_t DiscreteSampler::sample(RandomStream& random) const {
   const double u = random.uniform();
   const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
   return it == cdf_.end() ? cdf_.size() - 1 : static_cast<size_t>(it - cdf_.begin());
 }
+
+namespace {
+std::vector<double> zipf_weights(size_t n, double exponent) {
+  std::vector<double> weights(n);
+  for (size_t i = 0; i < n; ++i) weights[i] = std::pow(static_cast<double>(i + 1), -exponent);
+  return weights;
+}
+}  // namespace
+
+ZipfSampler::ZipfSampler(size_t n, double exponent) : ranks_(zipf_weights(n, exponent)) {}
 
 RandomStream RandomStreams::stream(std::string_view purpose) const {
   return RandomStream(splitmix64(seed_ ^ splitmix64(fnv1a(purpose))));

@@ -40,15 +40,28 @@ class RandomStream {
   std::mt19937_64 engine_;
 };
 
+// Indices 0 .. n-1 with P(i) proportional to weights[i] (>= 0, not all 0), by inverting the
+// cumulative distribution with one uniform draw.
+class DiscreteSampler {
+ public:
+  explicit DiscreteSampler(const std::vector<double>& weights);
+  size_t sample(RandomStream& random) const;
+  double probability(size_t index) const { return cdf_[index] - (index == 0 ? 0.0 : cdf_[index - 1]); }
+  size_t size() const { return cdf_.size(); }
+
+ private:
+  std::vector<double> cdf_;
+};
+
 // Ranks 0 .. n-1 with P(rank i) proportional to 1 / (i + 1)^exponent; exponent 0 is uniform.
 class ZipfSampler {
  public:
   ZipfSampler(size_t n, double exponent);
-  size_t sample(RandomStream& random) const;
-  double probability(size_t rank) const { return cdf_[rank] - (rank == 0 ? 0.0 : cdf_[rank - 1]); }
+  size_t sample(RandomStream& random) const { return ranks_.sample(random); }
+  double probability(size_t rank) const { return ranks_.probability(rank); }
 
  private:
-  std::vector<double> cdf_;
+  DiscreteSampler ranks_;
 };
 
 class RandomStreams {

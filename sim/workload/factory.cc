@@ -36,8 +36,9 @@ TraceMapping effective_mapping(const SourceSpec& spec) {
   return m;
 }
 
-void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs::path& base_dir,
-                     const std::string& json_path) {
+std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs::path& base_dir,
+                                         const std::string& json_path) {
+  std::vector<std::string> warnings;
   if (spec.kind == "azure-llm-2023" && !spec.preset.empty() && spec.preset != "azure-llm-2023")
     throw ConfigError(json_path + ".preset",
                       "kind azure-llm-2023 is the azure-llm-2023 preset; use kind trace for others");
@@ -67,6 +68,15 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
       // The header and the first record, so that `slsim validate` catches a mapping that does
       // not fit the file before a run starts.
       TraceReader(spec.path, m, spec.skip_bad).next();
+    } else if (const ServeGenDatasetCount count = check_servegen_datasets(file); count.without_lengths > 0) {
+      const std::string fallback = spec.lengths.kind == "table"
+                                       ? "lengths.table " + spec.lengths.table
+                                       : fmt::format("lengths.kind {}, input_tokens {}, output_tokens {}",
+                                                     spec.lengths.kind, spec.input_tokens, spec.output_tokens);
+      warnings.push_back(fmt::format(
+          "{}: {} of {} ServeGen clients in {} have no chunk-N-dataset.json with lengths; their requests "
+          "take the source's lengths ({})",
+          json_path.empty() ? "source" : json_path, count.without_lengths, count.clients, file.string(), fallback));
     }
   } else if (spec.requests == 0 && !spec.duration_s) {
     throw ConfigError(json_path + ".requests",
@@ -84,6 +94,7 @@ void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const fs
     if (!fs::is_regular_file(file)) throw ConfigError(json_path + ".lengths.table", "no such file: " + file.string());
     spec.lengths.table = file.string();
   }
+  return warnings;
 }
 
 namespace {
@@ -123,7 +134,7 @@ std::unique_ptr<RequestSource> make_plain_source(const SourceSpec& spec, const M
     LengthSampler lengths(spec, spec.lengths.table, random.stream("lengths" + suffix));
     if (is_servegen(spec)) {
       source = std::make_unique<ServeGenSource>(read_servegen(spec.path), catalogue, assigner, std::move(lengths),
-                                                random, "arrivals" + suffix, spec.start_s, spec.rate_scale);
+                                                random, suffix, spec.start_s, spec.rate_scale);
     } else if (spec.sessions.turns > 0) {
       source = std::make_unique<SessionSource>(spec, catalogue, std::move(assigner), std::move(lengths),
                                                random.stream("arrivals" + suffix), index);

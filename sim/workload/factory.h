@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sim/core/random.h"
 #include "sim/workload/source.h"
@@ -15,9 +16,10 @@ namespace slsim {
 
 // Checks a spec against the models served, resolves its relative paths against `base_dir`
 // (rewriting `path` and `lengths.table` as absolute paths) and checks they exist. Errors are
-// ConfigErrors at `json_path` (e.g. workload.sources[0]).
-void validate_source(SourceSpec& spec, const ModelCatalogue& catalogue, const std::filesystem::path& base_dir,
-                     const std::string& json_path);
+// ConfigErrors at `json_path` (e.g. workload.sources[0]); returns warnings about what the run
+// will do that the user may not expect (ServeGen clients without lengths of their own).
+std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue& catalogue,
+                                         const std::filesystem::path& base_dir, const std::string& json_path);
 
 // The source of a validated spec; `index` names its random streams (arrivals/<index>, ...).
 std::unique_ptr<RequestSource> make_source(const SourceSpec& spec, const ModelCatalogue& catalogue,

@@ -25,6 +25,15 @@ fs::path config_with_trace(const fs::path& dir, const std::string& trace_body) {
     "workload": {"sources": [{"kind": "azure-llm-2023", "model": "opt-6.7b", "path": "trace.csv"}]}})";
   return dir / "config.json";
 }
+
+// A config replaying the ServeGen clients of `dir`/servegen for 60 s.
+fs::path config_with_servegen(const fs::path& dir) {
+  std::ofstream(dir / "config.json") << R"({
+    "name": "cli", "duration_s": 60, "cluster": {"server_groups": [{"profile": "serverlessllm-testbed-a40"}]},
+    "models": [{"name": "opt-6.7b"}],
+    "workload": {"sources": [{"kind": "servegen", "model": "opt-6.7b", "path": "servegen", "duration_s": 60}]}})";
+  return dir / "config.json";
+}
 }  // namespace
 
 TEST(Cli, RunWritesTheThreeResultFiles) {
@@ -44,6 +53,32 @@ TEST(Cli, MalformedTraceLineExitsTwoNamingFileAndLineAndLeavesNoResults) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("trace.csv:3: field GeneratedTokens"));
   EXPECT_FALSE(fs::exists(dir / "out") && !fs::is_empty(dir / "out"));
+}
+
+TEST(Cli, MalformedServeGenDatasetExitsTwoNamingFileAndWindowAndLeavesNoResults) {
+  const auto dir = fresh_dir("cli_bad_dataset");
+  fs::create_directories(dir / "servegen");
+  std::ofstream(dir / "servegen/chunk-0-trace.csv") << "0,0.5,1,Gamma,1,2\n";
+  std::ofstream(dir / "servegen/chunk-0-dataset.json") << R"({"0": {"input_tokens": "{10: 1}", "output_tokens": 5}})";
+  const auto r = run_slsim("run " + config_with_servegen(dir).string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("chunk-0-dataset.json: window \"0\", field output_tokens: expected a string"));
+  EXPECT_FALSE(fs::exists(dir / "out") && !fs::is_empty(dir / "out"));
+}
+
+TEST(Cli, ServeGenClientsWithoutDatasetsGetOneWarningWithTheirCount) {
+  const auto dir = fresh_dir("cli_servegen_fallback");
+  fs::create_directories(dir / "servegen");
+  for (const char* client : {"chunk-0", "chunk-1", "chunk-2"})
+    std::ofstream(dir / "servegen" / (std::string(client) + "-trace.csv")) << "0,0.5,1,Gamma,1,2\n";
+  std::ofstream(dir / "servegen/chunk-0-dataset.json")
+      << R"({"0": {"input_tokens": "{10: 1}", "output_tokens": "{5: 1}"}})";
+  const auto r = run_slsim("run " + config_with_servegen(dir).string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string warning = "warning: workload.sources[0]: 2 of 3 ServeGen clients in ";
+  const size_t first = r.output.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(warning, first + 1), std::string::npos) << r.output;
 }
 
 TEST(Cli, UnknownPolicyExitsTwoNamingThePath) {

@@ -112,4 +112,18 @@ TEST(ZipfSampler, RankFrequenciesFollowThePowerLaw) {
   EXPECT_NEAR(counts[2], 20000, 800);
 }
 
+// Weights need not sum to 1; a weight of 0 is never drawn.
+TEST(DiscreteSampler, IndexFrequenciesFollowTheNormalizedWeights) {
+  const DiscreteSampler sampler({1, 0, 3});
+  EXPECT_DOUBLE_EQ(sampler.probability(0), 0.25);
+  EXPECT_DOUBLE_EQ(sampler.probability(1), 0);
+  RandomStream r = RandomStreams(2).stream("test");
+  std::vector<int> counts(3);
+  const int n = 100000;
+  for (int i = 0; i < n; ++i) ++counts[sampler.sample(r)];
+  EXPECT_NEAR(counts[0], 25000, 700);
+  EXPECT_EQ(counts[1], 0);
+  EXPECT_NEAR(counts[2], 75000, 700);
+}
+
 }  // namespace slsim
