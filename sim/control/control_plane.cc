@@ -24,7 +24,7 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()),
       kv_tiers_(kv_tier_params.enabled() ? std::make_unique<KvTiers>(kv_tier_params, cluster.servers().size())
                                          : nullptr),
-      kv_transfers_(loader.network(), loader.topology(), kv_tiers_.get(), *this),
+      kv_transfers_(loader.network(), loader.topology(), *this),
       instances_(sim, cluster, std::move(models), engine_params, observer, kv_tiers_.get()),
       router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
@@ -408,7 +408,7 @@ void ControlPlane::kick(InstanceId id) {
   inst.step_progress_at = sim_.now();
   inst.step_slowdown = 1;
   inst.step_event = 0;
-  inst.moving_kv = kv_transfers_.start(id, inst.model, inst.server, inst.gpus, inst.engine->kv_moves());
+  inst.moving_kv = kv_transfers_.start(id, inst.server, inst.gpus, inst.engine->kv_moves());
   if (!inst.moving_kv) begin_compute(id);
 }
 

@@ -15,6 +15,9 @@ class InstanceOffload final : public KvOffload {
   std::optional<KvTier> holder(uint64_t prefix_block) const override {
     return tiers_.holder(server_, model_, prefix_block);
   }
+  void fetched(KvFetch& fetch) override {
+    fetch.source = tiers_.fetched(server_, model_, fetch.prefix_block, fetch.from).value();
+  }
   void evicted(uint64_t prefix_block) override { tiers_.evicted(server_, model_, prefix_block, block_bytes_); }
 
  private:

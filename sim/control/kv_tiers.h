@@ -64,8 +64,9 @@ class KvTiers {
   std::optional<KvTier> holder(ServerId server, ModelId model, uint64_t prefix_block) const;
   // A block of `bytes` that a GPU of `server` evicted goes down to the server's first tier.
   void evicted(ServerId server, ModelId model, uint64_t prefix_block, int64_t bytes);
-  // A fetch from `tier` started: the block is that tier's most recently used. Returns the server
-  // whose memory or SSD holds it: `server` itself, or for the pool the server that pooled it.
+  // A prompt admitted on `server` takes the block from `tier`: it becomes that tier's most
+  // recently used. Returns the server whose memory or SSD holds it: `server` itself, or for the
+  // pool the server that pooled it.
   ServerId fetched(ServerId server, ModelId model, uint64_t prefix_block, KvTier tier);
   // Bytes held in a tier: a server's DRAM or SSD tier, or the pool (server ignored).
   int64_t used_bytes(KvTier tier, ServerId server) const;

@@ -6,8 +6,8 @@
 
 namespace slsim {
 
-KvTransfers::KvTransfers(FlowNetwork& network, const Topology& topology, KvTiers* tiers, KvTransferListener& listener)
-    : network_(network), topology_(topology), tiers_(tiers), listener_(listener) {}
+KvTransfers::KvTransfers(FlowNetwork& network, const Topology& topology, KvTransferListener& listener)
+    : network_(network), topology_(topology), listener_(listener) {}
 
 void KvTransfers::split_over_gpus(InstanceId id, NodeId node, Direction direction, ServerId server,
                                   std::span<const int64_t> gpus, double bytes) {
@@ -19,8 +19,7 @@ void KvTransfers::split_over_gpus(InstanceId id, NodeId node, Direction directio
   }
 }
 
-bool KvTransfers::start(InstanceId id, ModelId model, ServerId server, std::span<const int64_t> gpus,
-                        const KvMoves& moves) {
+bool KvTransfers::start(InstanceId id, ServerId server, std::span<const int64_t> gpus, const KvMoves& moves) {
   if (moves.empty()) return false;
   if (moving(id)) throw std::logic_error("an instance moved KV bytes for a step while the last step's were moving");
   if (id.value() >= flows_.size()) flows_.resize(id.value() + 1);
@@ -30,11 +29,10 @@ bool KvTransfers::start(InstanceId id, ModelId model, ServerId server, std::span
   if (moves.swap_in_bytes > 0)
     split_over_gpus(id, host, Direction::to_gpus, server, gpus, static_cast<double>(moves.swap_in_bytes));
   if (!moves.fetches.empty()) {
-    if (tiers_ == nullptr) throw std::logic_error("KV blocks were fetched with no offload tiers");
     // One flow per source node and GPU, in node order so that flow ids are reproducible.
     std::map<NodeId, double> bytes_from;
     for (const KvFetch& f : moves.fetches) {
-      const ServerId holder = tiers_->fetched(server, model, f.prefix_block, f.from);
+      const ServerId holder(f.source);
       const NodeId from = f.from == KvTier::ssd ? topology_.ssd(holder) : topology_.host_memory(holder);
       bytes_from[from] += static_cast<double>(moves.block_bytes);
     }

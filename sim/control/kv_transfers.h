@@ -17,7 +17,6 @@
 
 #include "sim/cluster/flow_network.h"
 #include "sim/cluster/topology.h"
-#include "sim/control/kv_tiers.h"
 #include "sim/core/ids.h"
 #include "sim/engine/kv_offload.h"
 
@@ -31,12 +30,11 @@ class KvTransferListener {
 
 class KvTransfers final : public FlowListener {
  public:
-  // `tiers`: where fetched blocks are (nullptr: no offload tiers, so no fetches).
-  KvTransfers(FlowNetwork& network, const Topology& topology, KvTiers* tiers, KvTransferListener& listener);
+  KvTransfers(FlowNetwork& network, const Topology& topology, KvTransferListener& listener);
 
-  // Starts moving `moves` for instance `id` of `model` on `gpus` of `server`; false: nothing to
+  // Starts moving `moves` for instance `id` on `gpus` of `server`; false: nothing to
   // move (no flow started, no callback to come).
-  bool start(InstanceId id, ModelId model, ServerId server, std::span<const int64_t> gpus, const KvMoves& moves);
+  bool start(InstanceId id, ServerId server, std::span<const int64_t> gpus, const KvMoves& moves);
   bool moving(InstanceId id) const { return id.value() < flows_.size() && !flows_[id.value()].empty(); }
   // Drops the instance's flows in progress, without a callback.
   void cancel(InstanceId id);
@@ -50,7 +48,6 @@ class KvTransfers final : public FlowListener {
 
   FlowNetwork& network_;
   const Topology& topology_;
-  KvTiers* tiers_;
   KvTransferListener& listener_;
   std::vector<std::vector<FlowId>> flows_;  // by instance id: its flows in progress
 };

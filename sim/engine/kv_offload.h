@@ -28,6 +28,9 @@ inline const char* kv_tier_name(KvTier tier) {
 struct KvFetch {
   uint64_t prefix_block = 0;
   KvTier from = KvTier::dram;
+  // Where in that tier its bytes are, opaque to the engine: KvOffload::fetched() sets it for the
+  // mover (the id of the server whose DRAM or SSD holds it).
+  uint32_t source = 0;
 };
 
 // What a step moves before it computes; valid from Engine::begin_step() to the next.
@@ -47,6 +50,10 @@ class KvOffload {
   // The tier below the GPU that holds `prefix_block` now (the nearest, if several do); nullopt:
   // none.
   virtual std::optional<KvTier> holder(uint64_t prefix_block) const = 0;
+  // The engine admits a prompt that takes `fetch`'s block from the tier holder() named: the
+  // block becomes that tier's most recent, so that the admission's own evictions do not push
+  // it out, and `fetch.source` says where its bytes are.
+  virtual void fetched(KvFetch& fetch) = 0;
   // The GPU's prefix cache evicted `prefix_block`: it goes down to the first tier below.
   virtual void evicted(uint64_t prefix_block) = 0;
 };

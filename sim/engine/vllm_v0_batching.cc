@@ -83,6 +83,7 @@ bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget
     } else {
       const int64_t fork_blocks = blocks.shares_blocks() ? 0 : blocks.blocks_to_admit(g.prompt, max, {});
       if (!may_take(batch, blocks.blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
+      for (KvFetch& f : fetches) batch.offload->fetched(f);  // before admit() evicts anything
       g.first_seq = batch.take_seq_ids(g.sequences);
       blocks.admit(g.first_seq, g.prompt, max, prefix);
       for (int64_t i = 1; i < g.sequences; ++i) blocks.fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "sim/control/kv_tiers.h"
 #include "tests/unit/loading/test_loading.h"
 
 namespace slsim {
@@ -29,7 +30,7 @@ struct Bench {
         network(sim, topology),
         loader(sim, cluster, topology, network, testing::transfer_only(), CheckpointFormat{}, lru, lru),
         tiers(tier_params, static_cast<size_t>(servers)),
-        transfers(network, topology, &tiers, moved) {
+        transfers(network, topology, moved) {
     moved.sim = &sim;
   }
   double moved_s(uint32_t instance) const { return moved.at.at(InstanceId(instance)).seconds(); }
@@ -58,7 +59,7 @@ KvMoves swap_in(int64_t bytes) {
 TEST(KvTransfers, ASwapAloneOnAnIdleHostLinkTakesBytesOverItsBandwidth) {
   Bench b;
   const std::vector<int64_t> gpu0{0};
-  ASSERT_TRUE(b.transfers.start(InstanceId(0), kModel, kServer, gpu0, swap_in(int64_t{2'000'000'000})));
+  ASSERT_TRUE(b.transfers.start(InstanceId(0), kServer, gpu0, swap_in(int64_t{2'000'000'000})));
   EXPECT_TRUE(b.transfers.moving(InstanceId(0)));
   b.sim.run();
   // 2 GB at 100 GB/s.
@@ -73,7 +74,7 @@ TEST(KvTransfers, ASwapBesideAnEqualCheckpointLoadOnTheSameLinkTakesTwiceAsLong)
   NoLoad no_load;
   b.loader.start(LoadRequest{InstanceId(1), kServer, {0}, {}, {checkpoint}}, no_load);
   const std::vector<int64_t> gpu0{0};
-  b.transfers.start(InstanceId(0), kModel, kServer, gpu0, swap_in(int64_t{2'000'000'000}));
+  b.transfers.start(InstanceId(0), kServer, gpu0, swap_in(int64_t{2'000'000'000}));
   b.sim.run();
   // Host memory -> GPU 0 carries both flows at 50 GB/s each: 2 GB in 40 ms.
   EXPECT_DOUBLE_EQ(b.moved_s(0), 0.040);
@@ -88,7 +89,7 @@ TEST(KvTransfers, ASwapOutGoesTheOtherWayAndDoesNotSlowALoad) {
   KvMoves out;
   out.swap_out_bytes = int64_t{2'000'000'000};
   const std::vector<int64_t> gpu0{0};
-  b.transfers.start(InstanceId(0), kModel, kServer, gpu0, out);
+  b.transfers.start(InstanceId(0), kServer, gpu0, out);
   b.sim.run();
   // GPU 0 -> host memory is its own direction of the duplex link: alone, 20 ms.
   EXPECT_DOUBLE_EQ(b.moved_s(0), 0.020);
@@ -97,7 +98,7 @@ TEST(KvTransfers, ASwapOutGoesTheOtherWayAndDoesNotSlowALoad) {
 TEST(KvTransfers, ATensorParallelInstanceSplitsItsBytesOverItsGpusHostLinks) {
   Bench b;
   const std::vector<int64_t> both{0, 1};
-  b.transfers.start(InstanceId(0), kModel, kServer, both, swap_in(int64_t{2'000'000'000}));
+  b.transfers.start(InstanceId(0), kServer, both, swap_in(int64_t{2'000'000'000}));
   b.sim.run();
   // 1 GB on each GPU's 100 GB/s link, side by side.
   EXPECT_DOUBLE_EQ(b.moved_s(0), 0.010);
@@ -106,7 +107,7 @@ TEST(KvTransfers, ATensorParallelInstanceSplitsItsBytesOverItsGpusHostLinks) {
 TEST(KvTransfers, NothingToMoveStartsNothing) {
   Bench b;
   const std::vector<int64_t> gpu0{0};
-  EXPECT_FALSE(b.transfers.start(InstanceId(0), kModel, kServer, gpu0, KvMoves{}));
+  EXPECT_FALSE(b.transfers.start(InstanceId(0), kServer, gpu0, KvMoves{}));
   EXPECT_FALSE(b.transfers.moving(InstanceId(0)));
   b.sim.run();
   EXPECT_TRUE(b.moved.at.empty());
@@ -124,15 +125,18 @@ TEST(KvTransfers, AFetchComesFromTheTierHoldingTheBlockOverItsPath) {
   ASSERT_EQ(b.tiers.holder(kServer, kModel, 7), KvTier::ssd);
   ASSERT_EQ(b.tiers.holder(kServer, kModel, 9), KvTier::dram);
   const std::vector<int64_t> gpu0{0};
+  const auto offload = b.tiers.offload_for(kServer, kModel, kBlock);
   KvMoves from_dram;
   from_dram.block_bytes = kBlock;
   from_dram.fetches = {KvFetch{9, KvTier::dram}};
-  b.transfers.start(InstanceId(0), kModel, kServer, gpu0, from_dram);
+  offload->fetched(from_dram.fetches[0]);
+  b.transfers.start(InstanceId(0), kServer, gpu0, from_dram);
   KvMoves from_ssd;
   from_ssd.block_bytes = kBlock;
   from_ssd.fetches = {KvFetch{7, KvTier::ssd}};
+  offload->fetched(from_ssd.fetches[0]);
   const std::vector<int64_t> gpu1{1};
-  b.transfers.start(InstanceId(1), kModel, kServer, gpu1, from_ssd);
+  b.transfers.start(InstanceId(1), kServer, gpu1, from_ssd);
   b.sim.run();
   // DRAM: 0.4 GB over the 100 GB/s host link. SSD: 0.4 GB at the SSD's 4 GB/s read.
   EXPECT_DOUBLE_EQ(b.moved_s(0), 0.004);
@@ -149,8 +153,10 @@ TEST(KvTransfers, APoolFetchCrossesTheNetworkFromTheServerThatPooledIt) {
   KvMoves fetch;
   fetch.block_bytes = kBlock;
   fetch.fetches = {KvFetch{5, KvTier::pool}};
+  b.tiers.offload_for(kServer, kModel, kBlock)->fetched(fetch.fetches[0]);
+  EXPECT_EQ(fetch.fetches[0].source, 1u);  // the server that pooled it
   const std::vector<int64_t> gpu0{0};
-  b.transfers.start(InstanceId(0), kModel, kServer, gpu0, fetch);
+  b.transfers.start(InstanceId(0), kServer, gpu0, fetch);
   b.sim.run();
   // Server 1's host memory -> its NIC -> the ToR -> server 0's NIC -> GPU 0: 1 GB at the 10 GB/s NIC.
   EXPECT_DOUBLE_EQ(b.moved_s(0), 0.100);
@@ -159,7 +165,7 @@ TEST(KvTransfers, APoolFetchCrossesTheNetworkFromTheServerThatPooledIt) {
 TEST(KvTransfers, ACancelledInstanceIsNeverTold) {
   Bench b;
   const std::vector<int64_t> gpu0{0};
-  b.transfers.start(InstanceId(0), kModel, kServer, gpu0, swap_in(1'000'000'000));
+  b.transfers.start(InstanceId(0), kServer, gpu0, swap_in(1'000'000'000));
   b.transfers.cancel(InstanceId(0));
   EXPECT_FALSE(b.transfers.moving(InstanceId(0)));
   b.sim.run();

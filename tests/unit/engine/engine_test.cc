@@ -790,6 +790,7 @@ struct EvictedToDram : KvOffload {
     if (std::find(evictions.begin(), evictions.end(), prefix_block) == evictions.end()) return std::nullopt;
     return KvTier::dram;
   }
+  void fetched(KvFetch&) override {}
   void evicted(uint64_t prefix_block) override { evictions.push_back(prefix_block); }
 };
 
