@@ -83,12 +83,14 @@ void KvTiers::insert(BlockLru& lru, const Key& key, int64_t bytes, ServerId hold
 }
 
 void KvTiers::evicted(ServerId server, ModelId model, uint64_t prefix_block, int64_t bytes) {
-  std::vector<Evicted> pushed{Evicted{Key{model, prefix_block}, bytes, server}};
+  // What goes into the next tier down, and what that one pushes out: kept between calls, as
+  // every GPU eviction comes here.
+  going_down_.assign(1, Evicted{Key{model, prefix_block}, bytes, server});
   for (const KvTier tier : chain_) {
-    scratch_.clear();
-    for (const Evicted& e : pushed) insert(lru(tier, e.holder), e.key, e.bytes, e.holder, scratch_);
-    pushed.swap(scratch_);
-    if (pushed.empty()) return;
+    pushed_out_.clear();
+    for (const Evicted& e : going_down_) insert(lru(tier, e.holder), e.key, e.bytes, e.holder, pushed_out_);
+    going_down_.swap(pushed_out_);
+    if (going_down_.empty()) return;
   }
 }
 

@@ -112,7 +112,8 @@ class KvTiers {
   std::vector<BlockLru> dram_;  // by server
   std::vector<BlockLru> ssd_;   // by server
   BlockLru pool_;
-  std::vector<Evicted> scratch_;
+  std::vector<Evicted> going_down_;  // evicted()'s scratch
+  std::vector<Evicted> pushed_out_;
 };
 
 }  // namespace slsim
