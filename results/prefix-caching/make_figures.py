@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""hit_rates.json and the plots of results/prefix-caching/ from run.sh's sweep: per routing and
+"""hit_rates.json and the plots of results/prefix-caching/ from run.sh's sweeps: per routing and
 retention, the GPU prefix-cache hit rate and TTFT p50 against the KV cache per instance, beside
-the trace's infinite-cache hit bound (trace_stats.json). Exits 1 when the largest cache with lru
-retention and prefix-aware routing is more than 2 points from the bound (issue 18's acceptance)."""
+the trace's infinite-cache hit bound (trace_stats.json) (hit_rate_vs_cache.png); and with the
+smallest GPU cache, the hit rate per KV tier and TTFT against the DRAM tier's size, with and
+without an SSD tier (hit_rate_vs_tiers.png). Exits 1 when the largest cache with lru retention and
+prefix-aware routing is more than 2 points from the bound (issue 18's acceptance)."""
 import csv
 import json
 import os
@@ -18,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 ROUTINGS = ["least-outstanding", "prefix-aware"]
 RETENTIONS = ["while_referenced", "lru"]
 ACCEPTANCE_POINTS = 2.0
+TIERS = ["gpu", "dram", "ssd"]
 
 
 def read(path):
@@ -38,6 +41,52 @@ def kv_cache_tokens(config):
     return int(free_bytes // (kv_bytes_per_token * engine["block_size"])) * engine["block_size"]
 
 
+def read_tier_sweep():
+    """The tier sweep's points by routing and SSD tier, each with its hit rate per tier."""
+    runs = {}
+    with open(os.path.join(HERE, "points-tiers", "sweep.csv")) as f:
+        for row in csv.DictReader(f):
+            summary = read(os.path.join(HERE, "points-tiers", row["point"], "summary.json"))
+            cache = summary["prefix_cache"]
+            rates = {tier: cache["hit_rate"].get(tier, 0.0) for tier in TIERS}
+            ssd_gb = int(row["cluster.kv_tiers.ssd_bytes_per_server"]) / 1e9
+            key = f'{row["policies.routing.name"]}/ssd={ssd_gb:g}GB'
+            runs.setdefault(key, []).append({
+                "dram_gb": int(row["cluster.kv_tiers.dram_bytes_per_server"]) / 1e9, "ssd_gb": ssd_gb,
+                "hit_rate": rates, "hit_rate_total": sum(rates.values()),
+                "ttft_p50_s": summary["ttft_s"]["p50"], "ttft_p99_s": summary["ttft_s"]["p99"],
+                "pcie_bytes": summary["bytes_by_link_class"]["pcie"],
+                "ssd_read_bytes": summary["bytes_by_link_class"]["ssd_read"]})
+    for points in runs.values():
+        points.sort(key=lambda p: p["dram_gb"])
+    return runs
+
+
+def plot_tiers(runs, bound):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    for key, points in sorted(runs.items()):
+        routing, ssd = key.split("/")
+        xs = [max(p["dram_gb"], 1) for p in points]  # 0 GB drawn at 1 on the log axis
+        style = dict(marker="o" if routing == "prefix-aware" else "s",
+                     linestyle="-" if ssd == "ssd=0GB" else ":", label=f"{routing}, {ssd.replace('=', ' ')}")
+        line, = axes[0].plot(xs, [p["hit_rate_total"] for p in points], **style)
+        axes[0].plot(xs, [p["hit_rate"]["gpu"] for p in points], color=line.get_color(), linewidth=0.8,
+                     linestyle=style["linestyle"], marker=".", alpha=0.6)
+        axes[1].plot(xs, [p["ttft_p50_s"] * 1000 for p in points], **style)
+    axes[0].axhline(bound, color="black", linewidth=1, label=f"trace's infinite-cache bound ({bound:.3f})")
+    axes[0].set_ylabel("prefix hit rate, all tiers (thin: GPU alone)")
+    axes[0].set_ylim(0, 1)
+    axes[1].set_ylabel("TTFT p50 (ms)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("DRAM KV tier per server (GB; leftmost: none)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("KV offload tiers under a 11.8k-token GPU cache per instance (lru; llama-3.1-8b, 4 x H100)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "hit_rate_vs_tiers.png"), dpi=120)
+
+
 def main():
     bound = read(os.path.join(HERE, "trace_stats.json"))["prefix"]["hit_bound"]
     points = {}
@@ -56,9 +105,10 @@ def main():
         runs.sort(key=lambda p: p["gpu_memory_utilization"])
     largest = points["prefix-aware/lru"][-1]
     gap_points = 100 * (bound - largest["hit_rate"])
+    tiers = read_tier_sweep()
     out = {"hit_bound": bound, "acceptance": {"point": largest, "gap_points": gap_points,
                                               "within_points": ACCEPTANCE_POINTS},
-           "runs": points}
+           "runs": points, "tier_runs": tiers}
     with open(os.path.join(HERE, "hit_rates.json"), "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -84,6 +134,8 @@ def main():
     fig.suptitle("Prefix caching on 100 six-turn sessions: cache size × routing × retention (llama-3.1-8b, H100)")
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "hit_rate_vs_cache.png"), dpi=120)
+
+    plot_tiers(tiers, bound)
 
     if abs(gap_points) > ACCEPTANCE_POINTS:
         print(f"prefix-caching: FAILED: prefix-aware + lru at the largest cache hits {largest['hit_rate']:.4f}, "

@@ -13,6 +13,7 @@
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/topology.h"
 #include "sim/control/control_plane.h"
+#include "sim/control/kv_tiers.h"
 #include "sim/core/fields.h"
 #include "sim/core/registry.h"
 #include "sim/engine/engine.h"
@@ -94,6 +95,7 @@ struct ClusterConfig {
   std::vector<CheckpointsAtStartConfig> checkpoints_at_start;
   std::vector<InstancesAtStartConfig> instances_at_start;
   TopologyParams topology;
+  std::optional<KvTierParams> kv_tiers;  // absent: no KV offload tiers
 
   template <class V>
   void visit(V& v) {
@@ -113,6 +115,9 @@ struct ClusterConfig {
     v.list("instances_at_start", instances_at_start,
            "instances ready when the run starts: no load, no cold start, GPU time counted from t = 0");
     v.object("topology", topology, "racks, oversubscription, remote sites, or an explicit node and link list");
+    v.optional_object("kv_tiers", kv_tiers,
+                      "where prompt KV blocks evicted from GPU prefix caches go: per-server DRAM and SSD, a cluster "
+                      "pool; absent: nowhere");
   }
 };
 

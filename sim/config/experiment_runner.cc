@@ -215,6 +215,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   std::vector<ServerBilling> billing;
   for (const Server& s : cluster.servers()) billing.push_back(ServerBilling{s.profile->gpus, s.gpu->price_per_hour});
   recorder.configure(c.metrics, std::move(billing));
+  const KvTierParams kv_tiers = c.cluster.kv_tiers.value_or(KvTierParams{});
+  recorder.count_prefix_hits_in(kv_tiers.tiers());
   std::unique_ptr<OutputFile> timeline_file;
   std::unique_ptr<TimelineWriter> timeline_writer;
   std::vector<ServingObserver*> observers{&recorder};
@@ -241,8 +243,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   }
   ObserverFanOut observer(observers);
 
-  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, c.router, std::move(policies), source,
-                       observer);
+  ControlPlane control(sim, cluster, loader, experiment.models, c.engine, kv_tiers, c.router, std::move(policies),
+                       source, observer);
   control.place_at_start(experiment.instances_at_start);
   std::unique_ptr<TimeseriesWriter> timeseries;
   if (c.output.timeseries_interval_s > 0) {
@@ -250,7 +252,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
     std::vector<int64_t> gpus_per_instance;
     for (const ServedModel& m : experiment.models) gpus_per_instance.push_back(m.tensor_parallel);
     timeseries = std::make_unique<TimeseriesWriter>(sim, cluster, loader, control, model_names, gpus_per_instance,
-                                                    Time::from_seconds(c.output.timeseries_interval_s), timeseries_csv);
+                                                    Time::from_seconds(c.output.timeseries_interval_s), timeseries_csv,
+                                                    kv_tiers.tiers());
     timeseries->start();
   }
   InvariantChecker checker(sim, cluster, loader, network, control);

@@ -11,8 +11,9 @@
 namespace slsim {
 
 ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-                           const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
-                           RequestSource& source, ServingObserver& observer)
+                           const EngineParams& engine_params, const KvTierParams& kv_tier_params,
+                           const RouterParams& router_params, Policies policies, RequestSource& source,
+                           ServingObserver& observer)
     : sim_(sim),
       cluster_(cluster),
       loader_(loader),
@@ -21,7 +22,10 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       observer_(observer),
       handler_(sim.add_handler(this)),
       scaling_by_target_(policies_.autoscaler->tick_interval() > Time::zero()),
-      instances_(sim, cluster, std::move(models), engine_params, observer),
+      kv_tiers_(kv_tier_params.enabled() ? std::make_unique<KvTiers>(kv_tier_params, cluster.servers().size())
+                                         : nullptr),
+      kv_transfers_(loader.network(), loader.topology(), *this),
+      instances_(sim, cluster, std::move(models), engine_params, observer, kv_tiers_.get()),
       router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
@@ -138,7 +142,8 @@ void ControlPlane::route_queued(ModelId model, bool cold_start) {
 
 void ControlPlane::cut_run_short(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  if (!inst.engine->stepping()) return;
+  // A step that moves KV bytes is a single step: nothing to cut.
+  if (!inst.computing()) return;
   const Time elapsed = inst.step_elapsed(sim_.now());
   inst.step_alone_length = elapsed + inst.engine->interrupt(elapsed);
   inst.step_done_alone = elapsed;
@@ -322,7 +327,7 @@ void ControlPlane::preempt_victim(InstanceId id, ModelId made_room_for) {
   record.made_room_for = made_room_for;
   record.started = record.ended = sim_.now();
   // The step in progress is lost with the instance; its requests start again from scratch.
-  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
+  if (inst.computing() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   inst.step_event = 0;
   std::vector<RequestId> restarted;
   for (const auto& [request, tokens] : inst.engine->request_tokens()) restarted.push_back(request);
@@ -403,6 +408,19 @@ void ControlPlane::kick(InstanceId id) {
   inst.step_progress_at = sim_.now();
   inst.step_slowdown = 1;
   inst.step_event = 0;
+  inst.moving_kv = kv_transfers_.start(id, inst.server, inst.gpus, inst.engine->kv_moves());
+  if (!inst.moving_kv) begin_compute(id);
+}
+
+void ControlPlane::on_kv_moved(InstanceId id) {
+  Instance& inst = instances_.instance(id);
+  inst.moving_kv = false;
+  inst.step_progress_at = sim_.now();
+  begin_compute(id);
+}
+
+void ControlPlane::begin_compute(InstanceId id) {
+  Instance& inst = instances_.instance(id);
   if (sharing_.shared(inst)) {
     share_gpu(id, CardUse::step_begins);
     inst.step_slowdown = sharing_.slowdown(inst);
@@ -490,8 +508,10 @@ void ControlPlane::release(InstanceId id) {
 }
 
 void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
-  const Instance& inst = instances_.instance(id);
-  if (inst.engine->stepping() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
+  Instance& inst = instances_.instance(id);
+  if (inst.computing() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
+  kv_transfers_.cancel(id);
+  inst.moving_kv = false;
   const ServerId server = inst.server;
   const std::vector<CheckpointPart>& checkpoint = instances_.model(inst.model).served.checkpoint;
   // Kept: as ServerlessLLM's pool does. Not kept: the parts this instance's load put in DRAM
@@ -536,6 +556,14 @@ void ControlPlane::act(const PreloadAction& action) {
 
 void ControlPlane::audit() const {
   audit_control_plane(ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, cluster_});
+  if (kv_tiers_) kv_tiers_->audit();
+  for (const InstanceId id : instances_.instance_ids()) {
+    const Instance& inst = instances_.instance(id);
+    if (inst.engine && inst.moving_kv != kv_transfers_.moving(id))
+      throw std::logic_error(fmt::format("instance {} {} KV bytes the transfers {}", id.value(),
+                                         inst.moving_kv ? "waits for" : "does not wait for",
+                                         inst.moving_kv ? "do not move" : "move"));
+  }
 }
 
 }  // namespace slsim

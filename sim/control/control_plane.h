@@ -19,6 +19,8 @@
 #include "sim/control/compute_sharing.h"
 #include "sim/control/in_flight.h"
 #include "sim/control/instance_registry.h"
+#include "sim/control/kv_tiers.h"
+#include "sim/control/kv_transfers.h"
 #include "sim/control/live_migration.h"
 #include "sim/control/observer.h"
 #include "sim/control/placer.h"
@@ -45,11 +47,15 @@ struct Policies {
   std::unique_ptr<MigrationPolicy> migration;
 };
 
-class ControlPlane final : public EventHandler, public LoadListener, private VictimHandler, private MigrationHost {
+class ControlPlane final : public EventHandler,
+                           public LoadListener,
+                           private VictimHandler,
+                           private MigrationHost,
+                           private KvTransferListener {
  public:
   ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std::vector<ServedModel> models,
-               const EngineParams& engine_params, const RouterParams& router_params, Policies policies,
-               RequestSource& source, ServingObserver& observer);
+               const EngineParams& engine_params, const KvTierParams& kv_tier_params, const RouterParams& router_params,
+               Policies policies, RequestSource& source, ServingObserver& observer);
 
   // Instances ready when the run starts, placed before start(): idle, their keep-alive counting
   // from now (with a target-based autoscaler, from its first tick, which sets the target that
@@ -73,6 +79,7 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(router_.queue(model).size()); }
   int64_t instances_in(ModelId model, InstanceState state) const { return instances_.instances_in(model, state); }
   PrefixLookups prefix_lookups() const { return instances_.prefix_lookups(); }
+  std::vector<PrefixLookups> prefix_lookups_by_model() const { return instances_.prefix_lookups_by_model(); }
 
  private:
   enum EventKind : uint16_t {
@@ -105,6 +112,9 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   // can take up new work.
   void cut_run_short(InstanceId id) override;
   void kick(InstanceId id) override;
+  // The step begun computes: it takes its share of a shared GPU and its end is scheduled.
+  void begin_compute(InstanceId id);
+  void on_kv_moved(InstanceId id) override;
   void on_step_done(InstanceId id);
   // What begins or ends on a shared physical GPU.
   enum class CardUse : uint8_t { step_begins, step_ends, capture_begins, capture_ends };
@@ -140,6 +150,8 @@ class ControlPlane final : public EventHandler, public LoadListener, private Vic
   bool scaling_by_target_ = false;
 
   InFlightRequests in_flight_;
+  std::unique_ptr<KvTiers> kv_tiers_;  // null: no KV offload tiers
+  KvTransfers kv_transfers_;
   InstanceRegistry instances_;
   Router router_;
   InstancePlacer placer_;

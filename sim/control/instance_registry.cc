@@ -29,8 +29,8 @@ ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const Engi
 }
 
 InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models,
-                                   const EngineParams& engine_params, ServingObserver& observer)
-    : sim_(sim), cluster_(cluster), engine_params_(engine_params), observer_(observer) {
+                                   const EngineParams& engine_params, ServingObserver& observer, KvTiers* kv_tiers)
+    : sim_(sim), cluster_(cluster), engine_params_(engine_params), observer_(observer), kv_tiers_(kv_tiers) {
   for (auto& served : models) {
     ModelState m;
     m.checkpoint_bytes = served.spec.checkpoint_bytes();
@@ -40,6 +40,7 @@ InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector
     m.served = std::move(served);
     models_.push_back(std::move(m));
   }
+  released_prefix_lookups_by_model_.resize(models_.size());
 }
 
 int64_t InstanceRegistry::instances_in(ModelId model, InstanceState state) const {
@@ -80,10 +81,14 @@ void InstanceRegistry::start_engine(Instance& inst, const GpuProfile& gpu) {
   auto& latency = latency_models_[{inst.model, gpu.name}];
   if (!latency) latency = make_latency_model(served.spec, gpu, served.tensor_parallel, engine_params_);
   inst.latency = latency.get();
-  inst.swap = std::make_unique<HostLinkSwapChannel>(gpu, served.tensor_parallel);
   const EngineCapacity capacity{kv_capacity_blocks(served.spec, gpu, served.tensor_parallel, engine_params_),
                                 served.spec.architecture.max_context, served.spec.kv_bytes_per_token()};
-  inst.engine = std::make_unique<Engine>(*inst.latency, engine_params_, capacity, *inst.swap);
+  inst.engine.reset();  // before the offload it may point to
+  inst.offload = kv_tiers_ ? kv_tiers_->offload_for(inst.server, inst.model,
+                                                    capacity.kv_bytes_per_token * engine_params_.block_size)
+                           : nullptr;
+  inst.moving_kv = false;
+  inst.engine = std::make_unique<Engine>(*inst.latency, engine_params_, capacity, inst.offload.get());
 }
 
 void InstanceRegistry::set_state(InstanceId id, InstanceState to) {
@@ -119,6 +124,7 @@ void InstanceRegistry::retire(InstanceId id) {
   --m.ready_;
   publish_stats(id);
   released_prefix_lookups_ += inst.engine->stats().prefix_lookups;
+  released_prefix_lookups_by_model_[inst.model.value()] += inst.engine->stats().prefix_lookups;
   inst.engine.reset();
   inst.step_event = 0;
   inst.expiry.cancel();
@@ -137,6 +143,13 @@ PrefixLookups InstanceRegistry::prefix_lookups() const {
   for (const Instance& inst : instances_)
     if (inst.engine) total += inst.engine->stats().prefix_lookups;
   return total;
+}
+
+std::vector<PrefixLookups> InstanceRegistry::prefix_lookups_by_model() const {
+  std::vector<PrefixLookups> by_model = released_prefix_lookups_by_model_;
+  for (const Instance& inst : instances_)
+    if (inst.engine) by_model[inst.model.value()] += inst.engine->stats().prefix_lookups;
+  return by_model;
 }
 
 std::vector<std::pair<RequestId, int64_t>> InstanceRegistry::tokens_now(InstanceId id, bool cached) const {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/control/kv_tiers.h"
 #include "sim/control/observer.h"
 #include "sim/control/route_index.h"
 #include "sim/core/deferred_timer.h"
@@ -66,8 +67,10 @@ struct Instance {
   StartReason reason;
   bool served_any = false;
   const LatencyModel* latency = nullptr;
-  std::unique_ptr<SwapChannel> swap;
+  std::unique_ptr<KvOffload> offload;  // its view of the KV offload tiers (kv_tiers.h); null: none
   std::unique_ptr<Engine> engine;
+  // The step in progress waits for the KV bytes it moves (kv_transfers.h) before it computes.
+  bool moving_kv = false;
   EventSeq step_event = 0;
   Time step_started;
   Time step_end;
@@ -81,8 +84,12 @@ struct Instance {
   // Loaded, capturing its CUDA graphs on a shared card (compute_sharing.h).
   bool capturing_graphs = false;
 
-  // The engine time the step in progress has run by `now`.
-  Time step_elapsed(Time now) const { return step_done_alone + (now - step_progress_at).scaled(1 / step_slowdown); }
+  // The engine time the step in progress has run by `now`: none while its KV bytes move.
+  Time step_elapsed(Time now) const {
+    return moving_kv ? step_done_alone : step_done_alone + (now - step_progress_at).scaled(1 / step_slowdown);
+  }
+  // Stepping, its KV bytes in: the step occupies its GPUs.
+  bool computing() const { return engine->stepping() && !moving_kv; }
   DeferredTimer expiry;  // its keep-alive while idle
   // The placement policy's estimate of the time until it could run (< 0: none), from `placed`.
   double estimated_start_s = -1;
@@ -134,8 +141,9 @@ class ModelState {
 
 class InstanceRegistry {
  public:
+  // `kv_tiers`: where the instances' GPU prefix caches evict to; nullptr: nowhere.
   InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models, const EngineParams& engine_params,
-                   ServingObserver& observer);
+                   ServingObserver& observer, KvTiers* kv_tiers = nullptr);
 
   const EngineParams& engine_params() const { return engine_params_; }
   size_t models() const { return models_.size(); }
@@ -190,6 +198,8 @@ class InstanceRegistry {
   void publish_stats(InstanceId id);
   // The prefix-cache lookups of every instance so far, released ones included.
   PrefixLookups prefix_lookups() const;
+  // The same by model id.
+  std::vector<PrefixLookups> prefix_lookups_by_model() const;
   // An instance's requests and their tokens now, part-way through its step in progress; with
   // `cached`, only the tokens whose keys and values are in its GPUs' cache.
   std::vector<std::pair<RequestId, int64_t>> tokens_now(InstanceId id, bool cached = false) const;
@@ -201,10 +211,12 @@ class InstanceRegistry {
   Cluster& cluster_;
   EngineParams engine_params_;
   ServingObserver& observer_;
+  KvTiers* kv_tiers_;
   IdVector<ModelId, ModelState> models_;
   IdVector<InstanceId, Instance> instances_;
   std::vector<InstanceId> free_slots_;
   PrefixLookups released_prefix_lookups_;
+  std::vector<PrefixLookups> released_prefix_lookups_by_model_;
   // Stateless, so shared by every instance of a model on one GPU type.
   std::map<std::pair<ModelId, std::string>, std::unique_ptr<LatencyModel>> latency_models_;
 };

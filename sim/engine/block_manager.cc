@@ -90,6 +90,7 @@ void BlockManager::materialize(Table& t) {
 }
 
 void BlockManager::forget_prefix(int32_t id) {
+  if (offload_) offload_->evicted(blocks_[id].prefix_of);
   prefix_cache_.erase(blocks_[id].prefix_of);
   blocks_[id].prefix_of = kNotCached;
 }

@@ -47,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/engine/kv_offload.h"
+
 namespace slsim {
 
 using SeqId = uint64_t;
@@ -122,6 +124,11 @@ class BlockManager {
   int64_t cached_prefix_blocks(int64_t prompt_tokens, std::span<const uint64_t> prefix) const {
     return prefix_hits(prompt_tokens, prefix).cached;
   }
+  // Whether the prefix cache holds the block named `prefix_block`.
+  bool caches(uint64_t prefix_block) const { return prefix_cache_.contains(prefix_block); }
+  // Each cached prompt block it forgets from now on (an lru eviction, or while_referenced's last
+  // free) goes down to `offload`'s first tier; nullptr: it is dropped.
+  void offload_evictions_to(KvOffload* offload) { offload_ = offload; }
   // Σ blocks held over resident sequences: what they would take if nothing were shared.
   int64_t unshared_blocks() const { return unshared_blocks_; }
   virtual bool shares_blocks() const = 0;
@@ -225,6 +232,7 @@ class BlockManager {
   std::vector<Block> blocks_;       // by block id
   int64_t anonymous_blocks_ = 0;    // Σ anonymous over resident tables
   std::unordered_map<uint64_t, int32_t> prefix_cache_;
+  KvOffload* offload_ = nullptr;
   std::vector<Table> tables_;  // by sequence id
   int64_t stored_tokens_ = 0;
   int64_t unshared_blocks_ = 0;

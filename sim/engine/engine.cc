@@ -59,13 +59,16 @@ int64_t kv_footprint_tokens(const EngineParams& params, int64_t max_context, con
 }
 
 Engine::Engine(const LatencyModel& latency, const EngineParams& params, const EngineCapacity& capacity,
-               const SwapChannel& swap)
+               KvOffload* offload)
     : latency_(latency),
-      swap_(swap),
       batch_(params, capacity),
       // The one policy today; a second one comes with an EngineParams field naming it.
       policy_(make_batching_policy(BatchingPolicyKind::vllm_v0, params, capacity)),
-      stats_(params.block_size) {}
+      stats_(params.block_size) {
+  batch_.offload = offload;
+  batch_.blocks->offload_evictions_to(offload);
+  batch_.moves.block_bytes = batch_.block_bytes();
+}
 
 bool Engine::fits(const EngineRequest& request) const {
   return request.width() <= batch_.params.max_num_seqs &&
@@ -236,7 +239,8 @@ std::vector<std::pair<RequestId, int64_t>> Engine::request_tokens(Time elapsed) 
 
 std::optional<Time> Engine::begin_step() {
   if (stepping_) throw std::logic_error("an engine step began while another was running");
-  batch_.swap_blocks = 0;
+  batch_.moves.swap_out_bytes = batch_.moves.swap_in_bytes = 0;
+  batch_.moves.fetches.clear();
   batch_.preemptions = 0;
   batch_.prefix_lookups = PrefixLookups{};
   batch_.shape = StepShape{};  // grown() adds the decoding sequences
@@ -260,7 +264,7 @@ std::optional<Time> Engine::begin_step() {
     }
   }
   if (shape.prefill_tokens == 0 && shape.decode_sequences == 0) {
-    if (batch_.swap_blocks > 0) throw std::logic_error("an engine swapped without running a step");
+    if (!batch_.moves.empty()) throw std::logic_error("an engine moved KV bytes without running a step");
     return std::nullopt;
   }
   stepping_ = true;
@@ -268,20 +272,13 @@ std::optional<Time> Engine::begin_step() {
   const int64_t unstored_blocks = batch_.counted.unstored_blocks();  // a member's blocks are its own
   stats_.begin_run(shape.decode_sequences, blocks.stored_tokens() + batch_.counted.unstored_tokens(),
                    blocks.used_blocks() + unstored_blocks, blocks.unshared_blocks() + unstored_blocks);
-  if (batch_.params.fast_forward && shape.prefill_tokens == 0 && !plan.preempted && batch_.swap_blocks == 0)
+  if (batch_.params.fast_forward && shape.prefill_tokens == 0 && !plan.preempted && batch_.moves.empty())
     run_steps_ = batch_.counted.stepping() ? batch_.counted.run_length(batch_.free_blocks()) : run_length();
 
   // The buffer only grows: resizing it per run zeroed every planned step's time first.
   if (run_step_times_.size() < static_cast<size_t>(run_steps_)) run_step_times_.resize(static_cast<size_t>(run_steps_));
-  const double swap_bytes =
-      static_cast<double>(batch_.swap_blocks * batch_.params.block_size * batch_.capacity.kv_bytes_per_token);
-  Time total = latency_.run_step_times(shape, run_steps_, run_step_times_.data());
-  if (swap_bytes > 0) {
-    const Time swap = swap_.transfer_time(swap_bytes);  // the first step waits for it
-    run_step_times_.front() += swap;
-    total += swap;
-  }
-  stats_.count_swapped(static_cast<int64_t>(swap_bytes));
+  const Time total = latency_.run_step_times(shape, run_steps_, run_step_times_.data());
+  stats_.count_swapped(batch_.moves.swap_out_bytes + batch_.moves.swap_in_bytes);
   return total;
 }
 

@@ -4,11 +4,16 @@
 // requests it admits or decodes one token for every running sequence, or with chunked prefill
 // both. Blocks are taken as tokens arrive; when a running sequence needs one and none is free,
 // a running request is preempted: by recompute (its blocks are freed and it is prefilled
-// again, prompt plus generated tokens) or by swap (its blocks move to host memory over the
-// host link and come back when blocks free up).
+// again, prompt plus generated tokens) or by swap (its blocks move to host memory and come
+// back when blocks free up). With an offload (kv_offload.h), prompt blocks the GPU's prefix
+// cache evicts go down to the tiers below, and a prompt's blocks found there come back
+// instead of being computed.
 //
-// The engine knows nothing of simulated time: the caller asks begin_step() for the next
-// step's duration, schedules its end, and calls finish_step() then. With fast_forward, one
+// The engine knows nothing of simulated time or links: the caller asks begin_step() for the
+// next step's compute time and kv_moves() for the KV bytes the step moves first (swaps and
+// fetches); it moves those as flows over the instance's links, which they share with
+// checkpoint loads (sim/control/kv_transfers.h), then schedules the step's end after its
+// compute time, and calls finish_step() then. With fast_forward, one
 // begin_step() may cover a run of decode steps up to the next request completion, or until
 // the blocks they take are no longer free; interrupt() cuts the run short at the end of the
 // step in progress (the caller does this when a request arrives), so that the outcome equals
@@ -34,6 +39,7 @@
 #include "sim/engine/block_manager.h"
 #include "sim/engine/engine_batch.h"
 #include "sim/engine/engine_params.h"
+#include "sim/engine/kv_offload.h"
 #include "sim/engine/latency_model.h"
 #include "sim/engine/step_statistics.h"
 
@@ -50,25 +56,6 @@ int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_
 int64_t kv_capacity_tokens(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params);
 
-// How a preempted request's blocks reach host memory and come back: a transfer over the
-// instance's host link. The default takes bytes / (host link × GPUs); the cluster's flow
-// network replaces it to share the link with checkpoint loads.
-class SwapChannel {
- public:
-  virtual ~SwapChannel() = default;
-  virtual Time transfer_time(double bytes) const = 0;
-};
-
-class HostLinkSwapChannel final : public SwapChannel {
- public:
-  HostLinkSwapChannel(const GpuProfile& gpu, int64_t tensor_parallel)
-      : bytes_per_s_(gpu.effective_host_link_gbytes_per_s() * 1e9 * static_cast<double>(tensor_parallel)) {}
-  Time transfer_time(double bytes) const override { return Time::from_seconds(bytes / bytes_per_s_); }
-
- private:
-  double bytes_per_s_;
-};
-
 // What a finished step produced, valid until the next finish_step().
 struct StepResult {
   std::vector<RequestId> first_tokens;
@@ -78,8 +65,9 @@ struct StepResult {
 
 class Engine {
  public:
+  // `offload`: the tiers below the GPU's prefix cache, which outlive the engine; nullptr: none.
   Engine(const LatencyModel& latency, const EngineParams& params, const EngineCapacity& capacity,
-         const SwapChannel& swap);
+         KvOffload* offload = nullptr);
 
   // Whether the request can ever run here alone.
   bool fits(const EngineRequest& request) const;
@@ -118,9 +106,12 @@ class Engine {
   // move): none for a request waiting or swapped out.
   std::vector<std::pair<RequestId, int64_t>> cached_request_tokens(Time elapsed = Time::zero()) const;
 
-  // Plans the next step (or run of decode steps) and returns its duration; nullopt with
-  // nothing to do.
+  // Plans the next step (or run of decode steps) and returns its compute time; nullopt with
+  // nothing to do. A step that moves KV bytes (kv_moves()) is one step, which computes once
+  // they are in.
   std::optional<Time> begin_step();
+  // The KV bytes the step begun last moves before it computes.
+  const KvMoves& kv_moves() const { return batch_.moves; }
   // Cuts a run of decode steps short after the step in progress at `elapsed` since
   // begin_step(); returns the time from `elapsed` until that step ends.
   Time interrupt(Time elapsed);
@@ -164,7 +155,6 @@ class Engine {
   void unpark(std::vector<uint32_t>::iterator it);
 
   const LatencyModel& latency_;
-  const SwapChannel& swap_;
   EngineBatch batch_;
   std::unique_ptr<BatchingPolicy> policy_;
 

@@ -1,6 +1,7 @@
 #include "sim/engine/engine_batch.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace slsim {
 
@@ -81,11 +82,23 @@ void EngineBatch::grown(SequenceGroup& g) {
   shape.decode_context_tokens += g.sequences * g.tokens;
 }
 
+// The full prompt blocks that the GPU's prefix cache misses and a tier below holds: their keys
+// and values come up as a fetch instead of being computed (LMCache's lookup on a GPU miss).
+void EngineBatch::lower_tier_hits(int64_t prompt_tokens, std::span<const uint64_t> prefix,
+                                  std::vector<KvFetch>& fetches) const {
+  if (offload == nullptr || !blocks->shares_blocks()) return;
+  const size_t full_blocks = std::min(prefix.size(), static_cast<size_t>(prompt_tokens / blocks->block_size()));
+  for (size_t i = 0; i < full_blocks; ++i) {
+    if (blocks->caches(prefix[i])) continue;
+    if (const std::optional<KvTier> tier = offload->holder(prefix[i])) fetches.push_back(KvFetch{prefix[i], *tier});
+  }
+}
+
 void EngineBatch::swap_out(SequenceGroup g) {
   ++preemptions;
   g.chunk = 0;
   g.decodes = false;
-  swap_blocks += blocks->swap_out(seqs_of(g));
+  moves.swap_out_bytes += blocks->swap_out(seqs_of(g)) * block_bytes();
   swapped.push_back(std::move(g));
 }
 

@@ -20,6 +20,7 @@
 #include "sim/engine/block_manager.h"
 #include "sim/engine/counted_decoding.h"
 #include "sim/engine/engine_params.h"
+#include "sim/engine/kv_offload.h"
 #include "sim/engine/latency_model.h"
 #include "sim/engine/step_statistics.h"
 
@@ -66,6 +67,8 @@ struct EngineBatch {
     return n;
   }
   int64_t free_blocks() const { return blocks->free_blocks() - counted.unstored_blocks(); }
+  // The KV bytes of one block, every layer and tensor-parallel shard together.
+  int64_t block_bytes() const { return params.block_size * capacity.kv_bytes_per_token; }
 
   uint32_t put_in_slot(SequenceGroup g) {
     const uint32_t slot = reuse_or_append(slots, free_slots);
@@ -89,6 +92,9 @@ struct EngineBatch {
   int64_t blocks_to_grow(const SequenceGroup& g) const;
   void grow(SequenceGroup& g);
   void grown(SequenceGroup& g);
+  // Appends to `fetches` the full prompt blocks of `prefix` that the GPU's prefix cache misses
+  // and a tier below holds (nothing without an offload or block sharing).
+  void lower_tier_hits(int64_t prompt_tokens, std::span<const uint64_t> prefix, std::vector<KvFetch>& fetches) const;
   // Preemption, as the policy chose it: the group's blocks go to host memory (swapped), or are
   // freed and it waits at the front to be prefilled again, prompt plus generated tokens.
   void swap_out(SequenceGroup g);
@@ -117,12 +123,13 @@ struct EngineBatch {
   std::vector<uint32_t> running;  // slots, in admission order; preemption takes from the back
   std::deque<SequenceGroup> swapped;
   int64_t shadows = 0;
-  // The step being planned: its decoding sequences (added by grown()), the blocks it swaps and
-  // the groups it preempts.
+  // The step being planned: its decoding sequences (added by grown()), the KV bytes it moves
+  // below the GPU and the groups it preempts.
   StepShape shape;
-  int64_t swap_blocks = 0;
+  KvMoves moves;
   int64_t preemptions = 0;
   PrefixLookups prefix_lookups;
+  KvOffload* offload = nullptr;  // the tiers below the GPU's prefix cache; nullptr: none
 
  private:
   bool may_count(const SequenceGroup& g) const;

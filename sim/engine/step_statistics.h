@@ -4,21 +4,26 @@
 // sequences would hold without sharing) over every step, a fast-forwarded run's steps each
 // with its own time and its own shape.
 
+#include <array>
 #include <cstdint>
 
 #include "sim/core/time.h"
+#include "sim/engine/kv_offload.h"
 
 namespace slsim {
 
 // Prompts looked up in an engine's prefix cache: each request's prompt tokens when it is first
-// admitted, and the tokens of its full blocks found cached there (what it need not compute).
+// admitted, and the tokens of its full blocks found cached (what it need not compute), by the
+// tier that held them: the GPU's cache, or a tier below it whose bytes the step fetched.
 struct PrefixLookups {
   int64_t prompt_tokens = 0;
-  int64_t hit_tokens = 0;
+  std::array<int64_t, kKvTierCount> hit_tokens{};  // by KvTier
 
+  int64_t& hits(KvTier tier) { return hit_tokens[static_cast<size_t>(tier)]; }
+  int64_t hits(KvTier tier) const { return hit_tokens[static_cast<size_t>(tier)]; }
   PrefixLookups& operator+=(const PrefixLookups& other) {
     prompt_tokens += other.prompt_tokens;
-    hit_tokens += other.hit_tokens;
+    for (size_t t = 0; t < kKvTierCount; ++t) hit_tokens[t] += other.hit_tokens[t];
     return *this;
   }
 };

@@ -48,12 +48,22 @@ bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget
   const int64_t block_size = batch.params.block_size;
   bool admitted = false;
   int64_t sequences = batch.running_sequences();
+  std::vector<KvFetch> fetches;
   while (!batch.waiting.empty()) {
     SequenceGroup& g = batch.waiting.front();
     if (sequences + g.sequences > max_num_seqs_) break;
     const std::span<const uint64_t> prefix = g.request.prefix_blocks;
     const int64_t prefix_hit_tokens = g.holds_blocks ? 0 : blocks.cached_prefix_blocks(g.prompt, prefix) * block_size;
-    const int64_t cached_tokens = g.holds_blocks ? g.computed : std::max(prefix_hit_tokens, g.resident);
+    fetches.clear();
+    if (!g.holds_blocks) batch.lower_tier_hits(g.prompt, prefix, fetches);
+    int64_t fetched_tokens = static_cast<int64_t>(fetches.size()) * block_size;
+    // Keys and values a live migration recomputed already need no fetch.
+    if (prefix_hit_tokens + fetched_tokens <= g.resident) {
+      fetches.clear();
+      fetched_tokens = 0;
+    }
+    const int64_t cached_tokens =
+        g.holds_blocks ? g.computed : std::max(prefix_hit_tokens + fetched_tokens, g.resident);
     // vLLM computes at least the last prompt token, whose logits give the next token.
     const int64_t to_compute = g.prompt - std::min(cached_tokens, g.prompt - 1);
     int64_t chunk = to_compute;
@@ -73,14 +83,20 @@ bool VllmV0Batching::schedule_prefills(EngineBatch& batch, int64_t& token_budget
     } else {
       const int64_t fork_blocks = blocks.shares_blocks() ? 0 : blocks.blocks_to_admit(g.prompt, max, {});
       if (!may_take(batch, blocks.blocks_to_admit(g.prompt, max, prefix) + (g.sequences - 1) * fork_blocks)) break;
+      for (KvFetch& f : fetches) batch.offload->fetched(f);  // before admit() evicts anything
       g.first_seq = batch.take_seq_ids(g.sequences);
       blocks.admit(g.first_seq, g.prompt, max, prefix);
       for (int64_t i = 1; i < g.sequences; ++i) blocks.fork(g.first_seq, g.first_seq + static_cast<SeqId>(i));
     }
     if (g.prefix_lookup_pending) {
-      batch.prefix_lookups += PrefixLookups{g.prompt, prefix_hit_tokens};
+      PrefixLookups lookups;
+      lookups.prompt_tokens = g.prompt;
+      lookups.hits(KvTier::gpu) = prefix_hit_tokens;
+      for (const KvFetch& f : fetches) lookups.hits(f.from) += block_size;
+      batch.prefix_lookups += lookups;
       g.prefix_lookup_pending = false;
     }
+    batch.moves.fetches.insert(batch.moves.fetches.end(), fetches.begin(), fetches.end());
     g.tokens = g.prompt;
     g.computed = g.prompt - to_compute;
     g.chunk = chunk;
@@ -142,7 +158,7 @@ void VllmV0Batching::schedule_swapped(EngineBatch& batch) const {
     const int64_t moved = batch.blocks->blocks_to_swap_in(seqs);
     if (!may_take(batch, moved + g.sequences)) break;
     batch.blocks->swap_in(seqs);
-    batch.swap_blocks += moved;
+    batch.moves.swap_in_bytes += moved * batch.block_bytes();
     sequences += g.sequences;
     batch.running.push_back(batch.put_in_slot(std::move(g)));
     batch.swapped.pop_front();

@@ -203,12 +203,19 @@ Json MetricsRecorder::totals_json(const Totals& t, int64_t unfinished, double si
   j["kv_sharing_savings"] = ratio(e.unshared_token_s - e.allocated_token_s, e.unshared_token_s);
   j["preemptions"] = e.preemptions;
   j["swapped_bytes"] = e.swapped_bytes;
-  // Per tier, so that host and pooled KV tiers can join the GPU's.
-  j["prefix_cache"] = {{"prompt_tokens", e.prefix_lookups.prompt_tokens},
-                       {"hit_tokens", {{"gpu", e.prefix_lookups.hit_tokens}}},
-                       {"hit_rate",
-                        {{"gpu", ratio(static_cast<double>(e.prefix_lookups.hit_tokens),
-                                       static_cast<double>(e.prefix_lookups.prompt_tokens))}}}};
+  // Per tier: the GPU's, then each offload tier's.
+  Json hit_tokens = Json::object();
+  Json hit_rate = Json::object();
+  const auto add_tier = [&](KvTier tier) {
+    const int64_t hits = e.prefix_lookups.hits(tier);
+    hit_tokens[kv_tier_name(tier)] = hits;
+    hit_rate[kv_tier_name(tier)] =
+        ratio(static_cast<double>(hits), static_cast<double>(e.prefix_lookups.prompt_tokens));
+  };
+  add_tier(KvTier::gpu);
+  for (const KvTier tier : offload_tiers_) add_tier(tier);
+  j["prefix_cache"] = {
+      {"prompt_tokens", e.prefix_lookups.prompt_tokens}, {"hit_tokens", hit_tokens}, {"hit_rate", hit_rate}};
   return j;
 }
 

@@ -11,6 +11,7 @@
 
 #include "sim/control/observer.h"
 #include "sim/core/fields.h"
+#include "sim/engine/kv_offload.h"
 #include "sim/metrics/output_file.h"
 #include "sim/metrics/quantile_sketch.h"
 
@@ -56,6 +57,9 @@ class MetricsRecorder final : public ServingObserver {
   // SLO targets, billing, and each server's GPUs and price (by server id); without this call
   // SLOs use the defaults, GPUs are free of charge and `gpu_seconds.free` is not counted.
   void configure(const MetricsParams& params, std::vector<ServerBilling> servers);
+  // The KV offload tiers below the GPUs (KvTierParams::tiers()): `prefix_cache` counts hits in
+  // each beside the GPU's. Without this call, the GPU's alone.
+  void count_prefix_hits_in(std::vector<KvTier> offload_tiers) { offload_tiers_ = std::move(offload_tiers); }
 
   // Closes open GPU-time intervals at `end` and returns the summary.
   Json summary(Time end);
@@ -98,6 +102,7 @@ class MetricsRecorder final : public ServingObserver {
   MetricsParams params_;
   IdVector<ServerId, ServerBilling> servers_;
   int64_t cluster_gpus_ = 0;
+  std::vector<KvTier> offload_tiers_;
   // GPUs held by no instance, integrated between instance transitions.
   int64_t gpus_held_ = 0;
   Time held_since_;

@@ -27,7 +27,7 @@ class TimeseriesWriter final : public EventHandler {
   static constexpr int64_t kRepeatedRowsWritten = 1000;
   TimeseriesWriter(Simulator& sim, const Cluster& cluster, const Loader& loader, const ControlPlane& control,
                    const std::vector<std::string>& model_names, std::vector<int64_t> gpus_per_instance, Time interval,
-                   OutputFile& file);
+                   OutputFile& file, std::vector<KvTier> offload_tiers = {});
   // Schedules the first sample at time zero.
   void start();
   // The last row, at the end of the run (unless a sample was just taken then).
@@ -38,6 +38,7 @@ class TimeseriesWriter final : public EventHandler {
   // Samples now; a repeated state past kRepeatedRowsWritten is written only when `always`.
   void sample(bool always);
   void write_row(Time at, const std::string& state);
+  void write_hit_rates(const PrefixLookups& now, const PrefixLookups& before, std::string& out) const;
   Simulator& sim_;
   const Cluster& cluster_;
   const Loader& loader_;
@@ -52,6 +53,9 @@ class TimeseriesWriter final : public EventHandler {
   std::string last_state_;      // the last row written or skipped, without its time
   int64_t repeats_ = 0;         // samples since last_state_ first appeared
   PrefixLookups last_lookups_;  // the run's totals at the last sample
+  // With KV offload tiers: their hit rates beside the GPU's, overall and per model.
+  std::vector<KvTier> offload_tiers_;
+  std::vector<PrefixLookups> last_lookups_by_model_;
   std::string row_;
 };
 

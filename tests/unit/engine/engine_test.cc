@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 namespace slsim {
 namespace {
@@ -16,11 +18,6 @@ struct FixedLatency : LatencyModel {
     shapes.push_back(s);
     return Time::from_ms(s.prefill_tokens > 0 ? 20 : 10);
   }
-};
-
-// One millisecond per 10^6 bytes.
-struct FixedSwap : SwapChannel {
-  Time transfer_time(double bytes) const override { return Time::from_seconds(bytes * 1e-9); }
 };
 
 EngineParams params(int64_t max_seqs = 256, int64_t max_batched = 8192, int64_t block_size = 16) {
@@ -39,9 +36,9 @@ EngineCapacity capacity(int64_t blocks, int64_t max_context = 2048) {
 
 struct Harness {
   FixedLatency latency;
-  FixedSwap swap;
   Engine engine;
-  explicit Harness(const EngineParams& p, const EngineCapacity& c = capacity(100)) : engine(latency, p, c, swap) {}
+  explicit Harness(const EngineParams& p, const EngineCapacity& c = capacity(100), KvOffload* offload = nullptr)
+      : engine(latency, p, c, offload) {}
   // Runs steps until the engine is idle, auditing the blocks after each; returns the steps.
   int run_to_completion(std::vector<RequestId>* finished = nullptr, std::vector<RequestId>* first = nullptr) {
     int steps = 0;
@@ -199,19 +196,26 @@ TEST(Engine, SwapPreemptionMovesBlocksOverTheHostLinkAndBack) {
   EXPECT_EQ(h.engine.stats().generated_tokens, 24);
 }
 
-TEST(Engine, SwapTimeIsAddedToTheStepThatSwaps) {
+TEST(Engine, AStepThatSwapsListsItsBytesAndComputesOnlyItsStep) {
   EngineParams p = params(256, 8192, 4);
   p.preemption_mode = PreemptionMode::swap;
   Harness h(p, capacity(6));
   h.engine.enqueue({1_r, 8, 12});
   h.engine.enqueue({2_r, 8, 12});
-  std::vector<Time> durations;
+  std::vector<KvMoves> swapping;
   while (const auto d = h.engine.begin_step()) {
-    durations.push_back(*d);
+    if (!h.engine.kv_moves().empty()) {
+      swapping.push_back(h.engine.kv_moves());
+      EXPECT_EQ(*d, Time::from_ms(10));  // the caller moves the bytes; the step is its compute alone
+    }
     h.engine.finish_step();
   }
-  // 12 000 bytes at 10^9 bytes/s: 12 µs on top of a 10 ms decode step, out once and in once.
-  EXPECT_EQ(std::count(durations.begin(), durations.end(), Time::from_ms(10.012)), 2);
+  // Three blocks of 4 tokens × 1000 bytes out in one step, and back in in a later one.
+  ASSERT_EQ(swapping.size(), 2u);
+  EXPECT_EQ(swapping[0].swap_out_bytes, 12000);
+  EXPECT_EQ(swapping[0].swap_in_bytes, 0);
+  EXPECT_EQ(swapping[1].swap_out_bytes, 0);
+  EXPECT_EQ(swapping[1].swap_in_bytes, 12000);
 }
 
 TEST(Engine, ParallelSamplesShareThePromptAndCopyItsLastBlockOnWrite) {
@@ -282,14 +286,14 @@ TEST(Engine, PrefixLookupsCountEachPromptOnceAndTheCachedBlocksItFinds) {
   h.engine.begin_step();
   h.engine.finish_step();
   EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 80);
-  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hits(KvTier::gpu), 32);
   h.run_to_completion();
   EngineRequest c = a;
   c.id = 3_r;
   h.engine.enqueue(c);
   h.run_to_completion();
   EXPECT_EQ(h.engine.stats().prefix_lookups.prompt_tokens, 120);
-  EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, 32);
+  EXPECT_EQ(h.engine.stats().prefix_lookups.hits(KvTier::gpu), 32);
 }
 
 // The same 40-token prompt twice, the second after the first finished: vLLM v0 forgot the
@@ -310,7 +314,7 @@ TEST(Engine, LruRetentionLetsABackToBackIdenticalPromptHitAfterTheFirstFinished)
     h.engine.begin_step();
     const bool lru = retention == PrefixRetention::lru;
     EXPECT_EQ(h.latency.shapes.back().prefill_tokens, lru ? 8 : 40);
-    EXPECT_EQ(h.engine.stats().prefix_lookups.hit_tokens, lru ? 32 : 0);
+    EXPECT_EQ(h.engine.stats().prefix_lookups.hits(KvTier::gpu), lru ? 32 : 0);
     h.engine.finish_step();
     h.run_to_completion();
   }
@@ -775,6 +779,69 @@ TEST(Engine, SwitchingBetweenCountedAndSteppedDecodingKeepsTheAuditClean) {
   EXPECT_DOUBLE_EQ(fast.engine.stats().unshared_token_s, stepped.engine.stats().unshared_token_s);
   EXPECT_EQ(fast.engine.stats().generated_tokens, stepped.engine.stats().generated_tokens);
   EXPECT_EQ(fast.engine.blocks().used_blocks(), 0);
+}
+
+namespace {
+
+// A tier below the GPU that holds whatever the GPU's prefix cache evicted (DRAM).
+struct EvictedToDram : KvOffload {
+  std::vector<uint64_t> evictions;
+  std::optional<KvTier> holder(uint64_t prefix_block) const override {
+    if (std::find(evictions.begin(), evictions.end(), prefix_block) == evictions.end()) return std::nullopt;
+    return KvTier::dram;
+  }
+  void fetched(KvFetch&) override {}
+  void evicted(uint64_t prefix_block) override { evictions.push_back(prefix_block); }
+};
+
+}  // namespace
+
+// v0 forgets a 40-token prompt's two full blocks (16 tokens each) when it finishes: they go down
+// to the tier below. The same prompt again misses the GPU, finds both there (32 tokens, a DRAM
+// hit), fetches their 2 × 16 × 1000 bytes and prefills only the 8 tokens after them.
+TEST(Engine, APromptWhoseBlocksTheGpuEvictedIsADramHitFetchedNotComputed) {
+  EvictedToDram dram;
+  Harness h(params(), capacity(100), &dram);
+  EngineRequest a{1_r, 40, 2};
+  a.prefix_blocks = {11, 12};
+  h.engine.enqueue(a);
+  h.run_to_completion();
+  EXPECT_EQ(dram.evictions, (std::vector<uint64_t>{11, 12}));
+  EngineRequest b = a;
+  b.id = 2_r;
+  h.engine.enqueue(b);
+  h.engine.begin_step();
+  EXPECT_EQ(h.latency.shapes.back().prefill_tokens, 8);
+  const KvMoves& moves = h.engine.kv_moves();
+  ASSERT_EQ(moves.fetches.size(), 2u);
+  EXPECT_EQ(moves.fetches[0].prefix_block, 11u);
+  EXPECT_EQ(moves.fetches[0].from, KvTier::dram);
+  EXPECT_EQ(moves.block_bytes, 16 * 1000);
+  const PrefixLookups& lookups = h.engine.stats().prefix_lookups;
+  EXPECT_EQ(lookups.prompt_tokens, 80);
+  EXPECT_EQ(lookups.hits(KvTier::gpu), 0);
+  EXPECT_EQ(lookups.hits(KvTier::dram), 32);
+  h.engine.finish_step();
+  h.run_to_completion();
+}
+
+// With lru retention a finished prompt's blocks stay on the GPU; they go down only when a new
+// prompt needs their room (3 blocks in all: a 40-token prompt takes every one), tail first.
+TEST(Engine, LruRetentionSendsBlocksDownOnlyWhenItEvictsThem) {
+  EvictedToDram dram;
+  EngineParams p = params();
+  p.prefix_retention = PrefixRetention::lru;
+  Harness h(p, capacity(3), &dram);
+  EngineRequest a{1_r, 40, 2};
+  a.prefix_blocks = {11, 12};
+  h.engine.enqueue(a);
+  h.run_to_completion();
+  EXPECT_TRUE(dram.evictions.empty());
+  EngineRequest c{2_r, 40, 2};
+  c.prefix_blocks = {21, 22};
+  h.engine.enqueue(c);
+  h.run_to_completion();
+  EXPECT_EQ(dram.evictions, (std::vector<uint64_t>{12, 11}));
 }
 
 }  // namespace slsim

@@ -113,12 +113,12 @@ TEST_P(PreemptionTest, TheLatestAdmittedIsPreemptedAsTheModeSays) {
   EXPECT_EQ(batch.free_blocks(), 1);  // B's 2 blocks freed, A took 1
   if (GetParam() == PreemptionMode::swap) {
     ASSERT_EQ(batch.swapped.size(), 1u);
-    EXPECT_EQ(batch.swap_blocks, 2);
+    EXPECT_EQ(batch.moves.swap_out_bytes, 2 * 4);  // 2 blocks of 4 tokens, 1 byte each
     EXPECT_TRUE(batch.waiting.empty());
   } else {
     ASSERT_EQ(batch.waiting.size(), 1u);
     EXPECT_EQ(batch.waiting.front().prompt, 9);  // its prompt and the token it generated, prefilled again
-    EXPECT_EQ(batch.swap_blocks, 0);
+    EXPECT_TRUE(batch.moves.empty());
   }
 }
 

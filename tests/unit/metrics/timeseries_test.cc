@@ -97,5 +97,59 @@ TEST(Timeseries, RowsFollowOneRequestThroughLoadingBusyIdleAndRelease) {
   EXPECT_EQ(state(last), empty);
 }
 
+// With KV offload tiers each tier's hit rate follows the GPU's, overall and per model. Two
+// identical 1,024-token prompts (64 full 16-token blocks) at 1 s and 11 s on one instance kept
+// alive: the first finds nothing; v0 retention sends its blocks to the DRAM tier when it
+// finishes, so the second finds all 1,024 tokens there (the engine still computes the last).
+TEST(Timeseries, WithKvTiersEachTiersHitRateFollowsTheGpusOverallAndPerModel) {
+  testing::TempDir dir;
+  const auto trace = dir.path() / "pair.jsonl";
+  std::ofstream(trace) << R"({"timestamp": 1000, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+                          "\n"
+                          R"({"timestamp": 11000, "input_length": 1024, "output_length": 2, "hash_ids": [0, 1]})"
+                          "\n";
+  const std::string source = R"({"kind": "trace", "model": "tiny", "path": ")" + trace.string() +
+                             R"(", "mapping": {"time_field": "timestamp", "time_unit": "ms", "relative": false, )"
+                             R"("input_field": "input_length", "output_field": "output_length", )"
+                             R"("prefix_field": "hash_ids", "prefix_block_tokens": 512}})";
+  const auto experiment =
+      load_experiment(std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/testdata/hand_computed.json",
+                      {"workload.sources.0=" + source, "policies.keepalive.params.ttl_s=20",
+                       "output.timeseries_interval_s=5", "cluster.kv_tiers.dram_bytes_per_server=1000000000"});
+  const auto out = dir.path() / "out";
+  run_experiment(experiment, out);
+  const auto rows = read_csv(out / "timeseries.csv");
+  ASSERT_GE(rows.size(), 5u);
+  const std::vector<std::string> header{"time_s",
+                                        "gpus_busy",
+                                        "gpus_idle",
+                                        "gpus_loading",
+                                        "gpus_migrating",
+                                        "gpus_free",
+                                        "dram_cached_bytes",
+                                        "ssd_cached_bytes",
+                                        "prefix_hit_rate.gpu",
+                                        "prefix_hit_rate.dram",
+                                        "tiny.loading",
+                                        "tiny.idle",
+                                        "tiny.busy",
+                                        "tiny.migrating",
+                                        "tiny.queued",
+                                        "tiny.prefix_hit_rate.gpu",
+                                        "tiny.prefix_hit_rate.dram"};
+  EXPECT_EQ(rows[0], header);
+  const auto rates = [&](const std::string& time) {
+    for (auto row : rows) {
+      row.resize(header.size());  // read_csv drops a row's trailing empty cells
+      if (row[0] == time) return std::vector<std::string>{row[8], row[9], row[15], row[16]};
+    }
+    return std::vector<std::string>{};
+  };
+  using Cells = std::vector<std::string>;
+  EXPECT_EQ(rates("5.000"), (Cells{"0.0000", "0.0000", "0.0000", "0.0000"}));   // the first prompt
+  EXPECT_EQ(rates("10.000"), (Cells{"", "", "", ""}));                          // none admitted
+  EXPECT_EQ(rates("15.000"), (Cells{"0.0000", "1.0000", "0.0000", "1.0000"}));  // the second, from DRAM
+}
+
 }  // namespace
 }  // namespace slsim
