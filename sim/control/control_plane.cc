@@ -415,6 +415,7 @@ void ControlPlane::kick(InstanceId id) {
 void ControlPlane::on_kv_moved(InstanceId id) {
   Instance& inst = instances_.instance(id);
   inst.moving_kv = false;
+  inst.engine->kv_moved(sim_.now() - inst.step_started);
   inst.step_progress_at = sim_.now();
   begin_compute(id);
 }

@@ -367,6 +367,12 @@ void Engine::finish_counted_run(int64_t later_blocks) {
     running.erase(running.begin() + static_cast<std::ptrdiff_t>(*it));
 }
 
+void Engine::kv_moved(Time waited) {
+  if (!stepping_ || run_steps_ != 1)
+    throw std::logic_error("KV moved for a step that is not a single step in progress");
+  kv_wait_ = waited;
+}
+
 const StepResult& Engine::finish_step() {
   if (!stepping_) throw std::logic_error("an engine step finished that never began");
   stepping_ = false;
@@ -374,6 +380,10 @@ const StepResult& Engine::finish_step() {
   result_.finished.clear();
   result_.shadows_parked.clear();
 
+  // Only the statistics see the wait: the step's compute (what interrupt() and steps_done()
+  // measure `elapsed` against) began when the bytes were in.
+  run_step_times_[0] += kv_wait_;
+  kv_wait_ = Time::zero();
   if (batch_.counted.stepping()) {
     CountedDecoding::RunBlocks run_blocks = batch_.counted.run_blocks();
     finish_counted_run(stats_.add_run(run_step_times_.data(), run_steps_, [&] { return run_blocks.next(); }));

@@ -112,6 +112,9 @@ class Engine {
   std::optional<Time> begin_step();
   // The KV bytes the step begun last moves before it computes.
   const KvMoves& kv_moves() const { return batch_.moves; }
+  // Those moves took `waited`: the step lasts that much longer, in its statistics too (the
+  // instance is busy and its blocks are held while its KV moves).
+  void kv_moved(Time waited);
   // Cuts a run of decode steps short after the step in progress at `elapsed` since
   // begin_step(); returns the time from `elapsed` until that step ends.
   Time interrupt(Time elapsed);
@@ -160,6 +163,7 @@ class Engine {
 
   bool stepping_ = false;
   int64_t run_steps_ = 1;
+  Time kv_wait_ = Time::zero();  // the step in progress waited this long for its KV moves
   std::vector<Time> run_step_times_;
   std::vector<int64_t> run_new_blocks_;     // by step of the run: the blocks it opens (not for a counted run)
   std::vector<uint32_t> finished_slots_;    // of the members a counted run finishes

@@ -218,6 +218,27 @@ TEST(Engine, AStepThatSwapsListsItsBytesAndComputesOnlyItsStep) {
   EXPECT_EQ(swapping[1].swap_in_bytes, 12000);
 }
 
+TEST(Engine, TheTimeASwapWaitsForItsBytesCountsAsTheStepsBusyTime) {
+  EngineParams p = params(256, 8192, 4);
+  p.preemption_mode = PreemptionMode::swap;
+  Harness h(p, capacity(6));
+  h.engine.enqueue({1_r, 8, 12});
+  h.engine.enqueue({2_r, 8, 12});
+  Time computed = Time::zero();
+  int64_t swaps = 0;
+  while (const auto d = h.engine.begin_step()) {
+    computed += *d;
+    if (!h.engine.kv_moves().empty()) {
+      h.engine.kv_moved(Time::from_ms(3));
+      ++swaps;
+    }
+    h.engine.finish_step();
+  }
+  ASSERT_EQ(swaps, 2);
+  // Every step's compute (fast-forwarded runs included) plus 3 ms for each of the two swaps.
+  EXPECT_NEAR(h.engine.stats().busy_s, (computed + Time::from_ms(6)).seconds(), 1e-12);
+}
+
 TEST(Engine, ParallelSamplesShareThePromptAndCopyItsLastBlockOnWrite) {
   Harness h(params());
   EngineRequest r{1_r, 40, 3};
