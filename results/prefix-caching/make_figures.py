@@ -62,6 +62,22 @@ def read_tier_sweep():
     return runs
 
 
+def finish(fig, axes, bound, hit_label, xlabel, title, name):
+    """The bound, labels, log axes and legend both figures share; writes HERE/name."""
+    axes[0].axhline(bound, color="black", linewidth=1, label=f"trace's infinite-cache bound ({bound:.3f})")
+    axes[0].set_ylabel(hit_label)
+    axes[0].set_ylim(0, 1)
+    axes[1].set_ylabel("TTFT p50 (ms)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, name), dpi=120)
+
+
 def plot_tiers(runs, bound):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     for key, points in sorted(runs.items()):
@@ -73,18 +89,10 @@ def plot_tiers(runs, bound):
         axes[0].plot(xs, [p["hit_rate"]["gpu"] for p in points], color=line.get_color(), linewidth=0.8,
                      linestyle=style["linestyle"], marker=".", alpha=0.6)
         axes[1].plot(xs, [p["ttft_p50_s"] * 1000 for p in points], **style)
-    axes[0].axhline(bound, color="black", linewidth=1, label=f"trace's infinite-cache bound ({bound:.3f})")
-    axes[0].set_ylabel("prefix hit rate, all tiers (thin: GPU alone)")
-    axes[0].set_ylim(0, 1)
-    axes[1].set_ylabel("TTFT p50 (ms)")
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("DRAM KV tier per server (GB; leftmost: none)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("KV offload tiers under a 11.8k-token GPU cache per instance (lru; llama-3.1-8b, 4 x H100)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "hit_rate_vs_tiers.png"), dpi=120)
+    finish(fig, axes, bound, "prefix hit rate, all tiers (thin: GPU alone)",
+           "DRAM KV tier per server (GB; leftmost: none)",
+           "KV offload tiers under a 11.8k-token GPU cache per instance (lru; llama-3.1-8b, 4 x H100)",
+           "hit_rate_vs_tiers.png")
 
 
 def main():
@@ -122,18 +130,10 @@ def main():
                          linestyle="-" if retention == "lru" else "--", label=f"{routing}, {retention}")
             axes[0].plot(xs, [p["hit_rate"] for p in runs], **style)
             axes[1].plot(xs, [p["ttft_p50_s"] * 1000 for p in runs], **style)
-    axes[0].axhline(bound, color="black", linewidth=1, label=f"trace's infinite-cache bound ({bound:.3f})")
-    axes[0].set_ylabel("GPU prefix-cache hit rate (prompt tokens)")
-    axes[0].set_ylim(0, 1)
-    axes[1].set_ylabel("TTFT p50 (ms)")
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("KV cache per instance (thousand tokens; 4 instances)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Prefix caching on 100 six-turn sessions: cache size × routing × retention (llama-3.1-8b, H100)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "hit_rate_vs_cache.png"), dpi=120)
+    finish(fig, axes, bound, "GPU prefix-cache hit rate (prompt tokens)",
+           "KV cache per instance (thousand tokens; 4 instances)",
+           "Prefix caching on 100 six-turn sessions: cache size × routing × retention (llama-3.1-8b, H100)",
+           "hit_rate_vs_cache.png")
 
     plot_tiers(tiers, bound)
 
