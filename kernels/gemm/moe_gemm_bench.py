@@ -20,48 +20,24 @@ of at least 4x the L2 where one copy is smaller.
 usage: moe_gemm_bench.py --out FILE [--gemm-shapes models/calibration/measurements/h100-sxm/gemm.json]
 """
 import argparse
-import datetime
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
+from engine import environment, gpu_ms  # noqa: E402
 TOKENS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 EXPERT_PARALLEL = 8
 FP8 = torch.float8_e4m3fn
 
 
-def environment(command):
-    props = torch.cuda.get_device_properties(0)
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, check=True).stdout.split("\n")[0].strip()
-    except (OSError, subprocess.CalledProcessError):
-        driver = "unknown"
-    return {"gpu": props.name, "sm_count": props.multi_processor_count, "memory_bytes": props.total_memory,
-            "l2_bytes": props.L2_cache_size, "driver": driver, "torch": torch.__version__,
-            "cuda_runtime": torch.version.cuda, "python": sys.version.split()[0],
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "command": command}
-
-
-def median_us(fn, iters=20, trials=5):
-    fn()
-    torch.cuda.synchronize()
-    per = []
-    for _ in range(trials):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        for _ in range(iters):
-            fn()
-        e.record()
-        e.synchronize()
-        per.append(s.elapsed_time(e) * 1e3 / iters)
-    return sorted(per)[len(per) // 2]
+def median_us(fn):
+    """GPU time per call: CUDA events around 20 back-to-back calls, median of 5 trials."""
+    return 1e3 * gpu_ms(fn, iters=20, trials=5)
 
 
 def copies_for(bytes_one):
@@ -174,7 +150,8 @@ def main():
     args = ap.parse_args()
     gen = torch.Generator(device="cuda").manual_seed(0)
     doc = {"program": "kernels/gemm/moe_gemm_bench.py",
-           "environment": environment(" ".join(["python3"] + sys.argv)),
+           "environment": dict(environment(" ".join(["python3"] + sys.argv)),
+                               l2_bytes=torch.cuda.get_device_properties(0).L2_cache_size),
            "config": {"tokens": TOKENS, "expert_parallel": EXPERT_PARALLEL,
                       "routing": "top-k of uniform random scores per token (k distinct experts)",
                       "timing": "CUDA events, 20 back-to-back calls, median of 5 trials; weights rotated over "
