@@ -6,7 +6,8 @@
 #                   prefill, prefill graph vs eager); also fills the inductor cache, so that the
 #                   controller's instances compile from a warm cache as startup_phases' do
 #   smoke           controller on workloads/smoke.csv (two models, 45 s): checks the whole path
-#   steps1, steps2  engine_steps_run1.json, engine_steps_run2.json (run-to-run spread);
+#   steps1, steps2  engine_steps_run1.json, engine_steps_run2.json (run 2: run 1's prefill shapes
+#                   again, for the run-to-run spread, and five held-out ones);
 #                   steps1 first writes engine_check.json
 #   moe-gemm        moe_gemm.json: grouped-GEMM (MoE experts) and fp8 GEMM tables
 #                   (kernels/gemm/moe_gemm_bench.py)
@@ -34,6 +35,9 @@ if (( mem_mib >= 100000 )); then kv_gb=8; fi
 models=${SLSIM_TESTBED_MODELS:-opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b,opt-13b,llama-2-13b}
 # MoE decode: larger batches too, where the experts a batch touches approach all of them.
 moe_decode=1x512,1x2048,8x512,8x2048,16x1024,32x512,32x2048,64x1024,128x512,256x512
+# Second runs: the first run's prefill shapes again (run-to-run spread) and five it lacks
+# (held out: a profile fitted on run 1 must interpolate them).
+prefill2=1x128,1x512,1x2048,4x512,8x1024,1x256,1x1024,2x1024,3x512,2x2048
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 piece() {  # name, seconds, command...
   local name=$1 limit=$2
@@ -61,15 +65,17 @@ for p in "$@"; do
              --kv-gb "$kv_gb" --deadline-s 90 --out "$out/controller_smoke.json" ;;
     steps1|steps2)
       check=()
-      if [[ $p == steps1 ]]; then check=(--check "$out/engine_check.json"); fi
+      if [[ $p == steps1 ]]; then check=(--check "$out/engine_check.json"); else check=(--prefill "$prefill2"); fi
       piece "$p" 270 python3 "$tb/engine.py" --out "$out/engine_steps_run${p#steps}.json" "${check[@]}" \
         --models "$models" ;;
     moe-gemm) piece moe-gemm 300 python3 "$repo/kernels/gemm/moe_gemm_bench.py" --out "$out/moe_gemm.json" ;;
     moe-check) piece moe-check 150 python3 "$tb/engine.py" --models "" --check "$out/engine_check_moe.json" \
                  --check-models qwen3-30b-a3b --out /tmp/engine_moe_check.json ;;
     moe-steps1|moe-steps2)
+      grid=()
+      if [[ $p == moe-steps2 ]]; then grid=(--prefill "$prefill2"); fi
       piece "$p" 240 python3 "$tb/engine.py" --out "$out/engine_steps_moe_run${p#moe-steps}.json" \
-        --models qwen3-30b-a3b --decode "$moe_decode" ;;
+        --models qwen3-30b-a3b --decode "$moe_decode" "${grid[@]}" ;;
     startup) piece startup 330 python3 "$tb/startup_phases.py" --out "$out/startup_phases.json" \
              --models opt-1.3b,opt-6.7b,llama-3.1-8b --repeats "${SLSIM_STARTUP_REPEATS:-3}" ;;
     ctl:*)

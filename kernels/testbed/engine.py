@@ -6,10 +6,11 @@ weights held in one flat device buffer, as the project's loader fills it) with
   - a paged KV cache [layers, 2, blocks, kv_heads, 16, head_dim] and block tables
     (scheduling.BlockManager), sized like vLLM's gpu_memory_utilization 0.9;
   - continuous batching with vLLM-v0-like admission (scheduling.Scheduler);
-  - prefill with torch SDPA (causal; FlashAttention backend where it applies), captured in
-    CUDA graphs at padded token counts, one sequence a graph (scheduling.prefill_token_buckets:
-    16, 32, 64, every 64 to 2048, every 256 to the window); a step of several prompts replays
-    one graph per prompt;
+  - prefill of a step's prompts together, as vLLM batches them: their tokens concatenated and
+    padded up to a captured token count (scheduling.prefill_token_buckets: 16, 32, 64, every 64
+    to 2048, every 256 to the window), one CUDA graph per count, attention by FlashAttention's
+    variable-length kernel over the prompts' boundaries (up to MAX_PREFILL_SEQS prompts a
+    graph; a step with more prompts or tokens than one graph holds replays several);
   - decode with the project's paged-attention kernel (kernels/paged_attention, through
     pa_capi.cu and ctypes), captured in CUDA graphs at vLLM's padded batch sizes
     (1, 2, 4, 8, 16, ..., 256), one graph per size sharing one memory pool;
@@ -42,6 +43,10 @@ from scheduling import (CAPTURE_BATCH_SIZES, NULL_BLOCK, BlockManager, Scheduler
 
 DTYPE = torch.bfloat16
 BLOCK_SIZE = 16
+# Prompts one prefill graph takes. The variable-length attention kernel launches its grid for
+# this many sequences of the graph's whole token count; the blocks past a sequence's end exit
+# at once, a few microseconds a layer at 8.
+MAX_PREFILL_SEQS = 8
 
 
 def environment(command):
@@ -248,6 +253,7 @@ class Engine:
         self.prefill_buckets = prefill_token_buckets(self.max_model_len)
         self.prefill_graphs = {}
         self.attention = attention
+        self.varlen_repeats_kv = False
         self.pa = PagedAttentionKernel() if attention == "slsim" else None
         self.graphs = {}
         self.timings = {}
@@ -365,12 +371,15 @@ class Engine:
             "positions": torch.arange(n, device="cuda"),
             "blk": torch.full((n,), NULL_BLOCK, dtype=torch.long, device="cuda"),
             "off": torch.arange(n, device="cuda") % BLOCK_SIZE,
-            "last": torch.zeros(1, dtype=torch.long, device="cuda"),
+            "last": torch.zeros(MAX_PREFILL_SEQS, dtype=torch.long, device="cuda"),
+            "cu": torch.zeros(MAX_PREFILL_SEQS + 1, dtype=torch.int32, device="cuda"),
         }
         self.prefill_out = {}
         pool = None
         for t in sorted(buckets, reverse=True):
-            s = {k: v if k == "last" else v[:t] for k, v in self.pstatic.items()}
+            self.pstatic["cu"].fill_(t)
+            self.pstatic["cu"][0] = 0
+            s = {k: v if k in ("last", "cu") else v[:t] for k, v in self.pstatic.items()}
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
@@ -385,9 +394,11 @@ class Engine:
         return pool
 
     def _prefill_body(self, s):
-        # One causal sequence of t tokens: the prompt first, padding after it (the prompt never
-        # attends to the padding; the padding's K/V go to the null block).
-        logits = self.forward(s["tokens"], s["positions"], s["blk"], s["off"], prefill_lens=[s["tokens"].shape[0]],
+        # The prompts back to back, padding after the last one and counted in its sequence (no
+        # prompt attends to a later token, so none sees the padding; its K/V go to the null
+        # block); sequences past the last prompt are empty.
+        t = s["tokens"].shape[0]
+        logits = self.forward(s["tokens"], s["positions"], s["blk"], s["off"], prefill_varlen=(s["cu"], t),
                               last_index=s["last"], ops=self.ops)
         return logits, torch.argmax(logits, dim=-1)
 
@@ -396,10 +407,12 @@ class Engine:
         return logits, torch.argmax(logits, dim=-1)
 
     # -- the model
-    def forward(self, tokens, positions, blk, off, prefill_lens=None, decode=None, last_index=None, ops=None):
+    def forward(self, tokens, positions, blk, off, prefill_lens=None, decode=None, last_index=None, ops=None,
+                prefill_varlen=None):
         """Tokens flattened over sequences. Prefill: `prefill_lens` lists each sequence's
-        tokens (no cached prefix); decode: (block tables, context lens). Returns logits of
-        `last_index` rows (prefill: each sequence's last token) or of every row (decode)."""
+        tokens (no cached prefix), or `prefill_varlen` gives (cumulative token offsets on the
+        device, the longest a sequence may be); decode: (block tables, context lens). Returns
+        logits of `last_index` rows (prefill: each sequence's last token) or of every row."""
         w, a = self.w.t, self.a
         if ops is None:
             ops = self.ops if decode is not None else self.prefill_ops
@@ -431,6 +444,8 @@ class Engine:
                     o = self.pa(q.contiguous(), kc, vc, tables, lens, self.max_model_len)
                 else:
                     o = torch_paged_attention(q, kc, vc, tables, lens)
+            elif prefill_varlen is not None:
+                o = self._varlen_attention(q, k, v, *prefill_varlen)
             else:
                 o = self._prefill_attention(q, k, v, prefill_lens)
             o = F.linear(o.reshape(-1, qd), w[p + "o.w"], w.get(p + "o.b"))
@@ -474,6 +489,24 @@ class Engine:
         unsorted[order] = out
         return (unsorted.view(-1, k, self.h).float() * top_p[..., None]).sum(dim=1).to(y.dtype)
 
+    def _varlen_attention(self, q, k, v, cu, max_len):
+        """Causal attention within each sequence of the concatenated tokens: FlashAttention-2's
+        variable-length kernel (grouped KV heads natively), with device-side offsets, so one
+        captured graph serves any split of its token count."""
+        q, k, v = (x if x.stride(-1) == 1 else x.contiguous() for x in (q, k, v))
+        if self.varlen_repeats_kv:
+            k, v = (x.repeat_interleave(self.hq // self.hkv, dim=1) for x in (k, v))
+        try:
+            return torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, max_len, max_len, 0.0, True, False)[0]
+        except RuntimeError:
+            # A build whose kernel takes no grouped KV heads: the first call (a capture's warm-up,
+            # outside the graph) finds out, and every later one repeats the heads (recorded).
+            if self.varlen_repeats_kv or self.hq == self.hkv:
+                raise
+            self.varlen_repeats_kv = True
+            self.timings["varlen_attention"] = "KV heads repeated for the variable-length kernel"
+            return self._varlen_attention(q, k, v, cu, max_len)
+
     def _prefill_attention(self, q, k, v, lens):
         if len(set(lens)) == 1:
             b, s = len(lens), lens[0]
@@ -510,22 +543,38 @@ class Engine:
     def prefill(self, seqs):
         return self.prefill_launch(seqs).cpu()
 
+    def prefill_groups(self, seqs):
+        """The step's prompts in order, cut into the groups one graph each takes (at most
+        MAX_PREFILL_SEQS prompts and the largest captured token count); a prompt longer than
+        that is a group of its own, run eagerly."""
+        largest = self.prefill_graph_sizes[-1] if self.prefill_graphs else 0
+        groups, tokens = [], 0
+        for s in seqs:
+            if not groups or len(groups[-1]) == MAX_PREFILL_SEQS or tokens + s.context > largest:
+                groups.append([])
+                tokens = 0
+            groups[-1].append(s)
+            tokens += s.context
+        return groups
+
     def prefill_launch(self, seqs):
         """The device work of a prefill step (inputs copied, graphs replayed); returns the
         sampled tokens, on the device."""
         out = []
-        for s in seqs:
-            t = padded_prefill_tokens(s.context, self.prefill_graph_sizes) if self.prefill_graphs else None
+        for group in self.prefill_groups(seqs):
+            tokens = sum(s.context for s in group)
+            t = padded_prefill_tokens(tokens, self.prefill_graph_sizes) if self.prefill_graphs else None
             if t is None:
-                out.append(self.prefill_eager([s]))
+                out.append(self.prefill_eager(group))
                 continue
-            host = self._prefill_host(s, t)
+            rows, cu, last = self._prefill_host(group, t)
             st = self.pstatic
             for row, name in enumerate(("tokens", "positions", "blk", "off")):
-                st[name][:t].copy_(host[row], non_blocking=True)
-            st["last"].copy_(host[4, :1], non_blocking=True)
+                st[name][:t].copy_(rows[row], non_blocking=True)
+            st["cu"].copy_(cu, non_blocking=True)
+            st["last"].copy_(last, non_blocking=True)
             self.prefill_graphs[t].replay()
-            out.append(self.prefill_out[t][1].clone())  # the next replay of this graph overwrites it
+            out.append(self.prefill_out[t][1][:len(group)].clone())  # the next replay overwrites it
         return out[0] if len(out) == 1 else torch.cat(out)
 
     def prefill_eager(self, seqs):
@@ -533,20 +582,30 @@ class Engine:
         logits = self.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last)
         return torch.argmax(logits, dim=-1)
 
-    def _prefill_host(self, s, t):
-        """Pinned host rows (token, position, block, offset, last index) of one prompt padded
-        to t tokens; the same token ids as prefill_inputs."""
-        n = s.context
-        j = torch.arange(t)
-        host = torch.empty((5, t), dtype=torch.long)
-        host[0] = (s.seq_id * 7919 + j) % self.a["vocab_size"]
-        host[1] = j
-        table = torch.tensor(self.blocks.tables[s.seq_id], dtype=torch.long)
-        host[2, :n] = table[j[:n] // BLOCK_SIZE]
-        host[2, n:] = NULL_BLOCK
-        host[3] = j % BLOCK_SIZE
-        host[4, 0] = n - 1
-        return host.pin_memory()
+    def _prefill_host(self, group, t):
+        """Pinned host inputs of a group of prompts padded to t tokens: rows (token, position,
+        block, offset), the cumulative offsets (the last prompt's sequence runs to t; later
+        ones are empty) and each prompt's last row; the same token ids as prefill_inputs."""
+        rows = torch.empty((4, t), dtype=torch.long)
+        cu = torch.full((MAX_PREFILL_SEQS + 1,), t, dtype=torch.int32)
+        last = torch.zeros(MAX_PREFILL_SEQS, dtype=torch.long)
+        start = 0
+        for i, s in enumerate(group):
+            n = s.context
+            j = torch.arange(n)
+            rows[0, start:start + n] = (s.seq_id * 7919 + j) % self.a["vocab_size"]
+            rows[1, start:start + n] = j
+            rows[2, start:start + n] = torch.tensor(self.blocks.tables[s.seq_id], dtype=torch.long)[j // BLOCK_SIZE]
+            rows[3, start:start + n] = j % BLOCK_SIZE
+            cu[i] = start
+            start += n
+            last[i] = start - 1
+        pad = torch.arange(t - start)
+        rows[0, start:] = 0
+        rows[1, start:] = pad
+        rows[2, start:] = NULL_BLOCK
+        rows[3, start:] = pad % BLOCK_SIZE
+        return rows.pin_memory(), cu.pin_memory(), last.pin_memory()
 
     def decode(self, seqs):
         n = len(seqs)
@@ -683,7 +742,7 @@ def check(out, check_models=("llama-3.1-8b", "opt-1.3b")):
             t = padded_prefill_tokens(m, e.prefill_graph_sizes)
             kv_saved = e.kv.clone()
             e.prefill([s])
-            graph_logits = e.prefill_out[t][0].clone()
+            graph_logits = e.prefill_out[t][0][:1].clone()
             e.kv.copy_(kv_saved)
             tokens, positions, blk, off, lens, last = e.prefill_inputs([s])
             ref = e.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last)
@@ -692,6 +751,27 @@ def check(out, check_models=("llama-3.1-8b", "opt-1.3b")):
             err = rel_err(graph_logits, ref)
             results.append({"check": "prefill_graph_vs_eager_logits", "model": name + " (2 layers)",
                             "fuse": e.ops.fuse, "prompt": m, "padded_to": t, "rel_err": err, "ok": err < 3e-2})
+        # Three prompts in one graph (variable-length attention) against each prompt's own
+        # eager prefill (SDPA over that prompt alone).
+        prompts = [37, 300, 90]
+        group = [Sequence(200 + i, m, max_new_tokens=1) for i, m in enumerate(prompts)]
+        for s in group:
+            e.blocks.allocate(s.seq_id, s.context)
+        t = padded_prefill_tokens(sum(prompts), e.prefill_graph_sizes)
+        kv_saved = e.kv.clone()
+        e.prefill(group)
+        graph_logits = e.prefill_out[t][0][:len(group)].clone()
+        e.kv.copy_(kv_saved)
+        refs = []
+        for s in group:
+            tokens, positions, blk, off, lens, last = e.prefill_inputs([s])
+            refs.append(e.forward(tokens, positions, blk, off, prefill_lens=lens, last_index=last))
+            e.kv.copy_(kv_saved)
+        for s in group:
+            e.blocks.free(s.seq_id)
+        err = rel_err(graph_logits, torch.cat(refs))
+        results.append({"check": "batched_prefill_graph_vs_eager_logits", "model": name + " (2 layers)",
+                        "fuse": e.ops.fuse, "prompts": prompts, "padded_to": t, "rel_err": err, "ok": err < 3e-2})
         e.release()
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
@@ -736,8 +816,8 @@ def pairs(s):
 
 def measure_model(name, fuse, prefill_grid, decode_grid, trials):
     sizes = sorted({padded_batch_size(b) for b, _ in decode_grid})
-    buckets = prefill_token_buckets(4096)
-    prefill_sizes = sorted({padded_prefill_tokens(p, buckets) for _, p in prefill_grid} - {None})
+    buckets = prefill_token_buckets(max([4096] + [b * p for b, p in prefill_grid]))
+    prefill_sizes = sorted({padded_prefill_tokens(b * p, buckets) for b, p in prefill_grid} - {None})
     e, startup = start_engine(name, fuse, capture_sizes=sizes, prefill_buckets=prefill_sizes, max_model_len=4096)
     entry = {"model": name, "architecture": e.a, "weight_bytes": e.w.bytes, "kv_cache_bytes": e.kv_cache_bytes,
              "kv_blocks": startup["kv_blocks"], "fuse": e.ops.fuse, "startup_in_this_process": startup,
@@ -759,10 +839,11 @@ def measure_model(name, fuse, prefill_grid, decode_grid, trials):
         seqs = make(batch, prompt)
         step_ms = timed_ms(lambda: e.prefill(seqs), iters=3, trials=trials)
         fwd_ms = gpu_ms(lambda: e.prefill_launch(seqs), iters=3, trials=trials)
-        padded = padded_prefill_tokens(prompt, e.prefill_graph_sizes)
+        padded = [padded_prefill_tokens(sum(s.context for s in g), e.prefill_graph_sizes)
+                  for g in e.prefill_groups(seqs)]
         print(f"  prefill {batch:3d} x {prompt:5d}: step {step_ms:8.2f} ms  graphs {fwd_ms:8.2f} ms "
-              f"({batch} x padded to {padded})", flush=True)
-        entry["prefill"].append({"batch": batch, "prompt_tokens": prompt, "padded_tokens": padded,
+              f"(graphs of {padded} tokens)", flush=True)
+        entry["prefill"].append({"batch": batch, "prompt_tokens": prompt, "graph_tokens": padded,
                                  "step_ms": step_ms, "forward_ms": fwd_ms})
         for s in seqs:
             e.blocks.free(s.seq_id)
@@ -815,10 +896,10 @@ def main():
             "dtype": "bfloat16", "weights": "random normal(0, 0.02), norms 1",
             "kv_cache": f"paged, block size {BLOCK_SIZE}, [layers, 2, blocks, kv_heads, {BLOCK_SIZE}, head_dim], "
                         "gpu_memory_utilization 0.9, filled with random normal",
-            "prefill": "one CUDA graph per prompt, captured at the padded token count (16, 32, 64, every 64 "
-                       "to 2048, every 256 to 4096): torch SDPA causal, K/V written to the paged cache, logits "
-                       "of the prompt's last token, argmax inside the graph; a batch of prompts replays one "
-                       "graph per prompt, back to back",
+            "prefill": "the step's prompts concatenated in one CUDA graph captured at their padded total token "
+                       "count (16, 32, 64, every 64 to 2048, every 256 beyond), up to 8 prompts a graph: "
+                       "FlashAttention-2 variable-length causal attention (aten._flash_attention_forward), K/V "
+                       "written to the paged cache, logits of each prompt's last token, argmax inside the graph",
             "decode": "the project's paged-attention kernel (kernels/paged_attention), CUDA graph per padded batch "
                       "size, max_model_len 4096, logits of every sequence, argmax inside the graph",
             "fused_elementwise": "torch.compile (inductor, dynamic shapes) of residual add + norm, rotary and "
