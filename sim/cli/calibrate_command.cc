@@ -411,11 +411,12 @@ StepShape shape_of(const EngineStep& step) {
   return step.phase == "decode" ? decode_shape(step.batch, step.tokens) : prefill_shape(step.batch, step.tokens);
 }
 
-// The graph's fused elementwise kernels per model and decode batch: the GPU time of a decode
-// graph less the base tables' GEMMs and attention and the base step overhead, per layer (mean
-// over the contexts measured).
+// The graphs' fused elementwise kernels per model and step tokens (decode: the batch; prefill:
+// the prompts' tokens together): the GPU time of the `phase` steps less the base tables' GEMMs
+// and attention and the base step overhead, per layer (mean over the shapes of equal tokens).
 std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile& base, const GpuProfile& gpu,
-                                                       const std::vector<EngineStep>& steps) {
+                                                       const std::vector<EngineStep>& steps,
+                                                       const std::string& phase) {
   CalibrationProfile kernels_only = base;
   kernels_only.step_overhead_us = 0;
   kernels_only.elementwise.clear();
@@ -425,23 +426,24 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
   std::map<std::string, std::map<int64_t, std::vector<double>>> per_layer_us;
   std::map<std::string, const ModelSpec*> specs;
   for (const EngineStep& s : steps) {
-    if (s.phase != "decode") continue;
+    if (s.phase != phase) continue;
     const CalibratedLatency kernels(s.spec, gpu, 1, 16, RooflineParams{}, kernels_only);
     const double rest_us = s.gpu_us - kernels.step_time(shape_of(s)).seconds() * 1e6 - base.step_overhead_us;
-    per_layer_us[s.model][s.batch].push_back(rest_us / static_cast<double>(s.spec.architecture.layers));
+    const int64_t tokens = phase == "decode" ? s.batch : s.batch * s.tokens;
+    per_layer_us[s.model][tokens].push_back(rest_us / static_cast<double>(s.spec.architecture.layers));
     specs[s.model] = &s.spec;
   }
-  for (const auto& [model, by_batch] : per_layer_us) {
+  for (const auto& [model, by_tokens] : per_layer_us) {
     ElementwiseTable t;
     const Architecture& a = specs[model]->architecture;
     t.model = model;
     t.hidden_size = a.hidden_size;
     t.ffn_size = a.ffn_size;
     t.ffn_kind = a.ffn_kind;
-    for (const auto& [batch, values] : by_batch) {
+    for (const auto& [tokens, values] : by_tokens) {
       double sum = 0;
       for (const double v : values) sum += v;
-      t.tokens.push_back(static_cast<double>(batch));
+      t.tokens.push_back(static_cast<double>(tokens));
       // A rest at or below zero means the kernel tables overestimate this shape; the table's
       // times must be positive, so it keeps a nanosecond.
       t.us.push_back(std::max(1e-3, sum / static_cast<double>(values.size())));
@@ -451,11 +453,11 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
   return tables;
 }
 
-// The graph-captured profile from the engine's decode steps. A step's wall time is the graph's
-// GPU time plus host work (inputs, block tables, tokens back), fitted over every decode step as
-// a + c x batch. The graph's GPU time is the base tables' GEMMs and attention, the base step
+// The graph-captured profile from the engine's steps. A step's wall time is the graphs' GPU
+// time plus host work (inputs, block tables, tokens back), fitted over every decode step as
+// a + c x sequences. The graphs' GPU time is the base tables' GEMMs and attention, the base step
 // overhead (a graph launch, from the zero-layer graph step), and the fused elementwise kernels:
-// per model and batch, the rest divided over the layers (mean over the contexts measured).
+// per model and step tokens, the rest divided over the layers, for decode and prefill apart.
 EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
                                     const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch) {
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -473,11 +475,12 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
   profile.max_batch = max_batch;
   profile.step_overhead_us = base.step_overhead_us + intercept;
   profile.per_sequence_us = slope;
-  profile.elementwise = graph_elementwise_tables(base, gpu, steps);
+  profile.elementwise = graph_elementwise_tables(base, gpu, steps, "decode");
+  profile.prefill_elementwise = graph_elementwise_tables(base, gpu, steps, "prefill");
   profile.source = fmt::format(
-      "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x batch us over {} decode "
-      "steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model fused "
-      "elementwise tables (the rest per layer, mean over contexts)",
+      "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x sequences us over {} "
+      "decode steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model "
+      "fused elementwise tables, decode (by batch, mean over contexts) and prefill (by the prompts' tokens)",
       file.filename().string(), intercept, slope, static_cast<int64_t>(n));
   return profile;
 }
@@ -518,7 +521,7 @@ std::vector<StepErrors> report_engine_steps(const CalibrationProfile& profile, c
               per_step);
   std::vector<StepErrors> graph = report_mape(
       profile, "graph-captured", gpu, steps,
-      "graph-captured profile against " + steps_file.string() + " (wall step; prefill steps as the eager profile)",
+      "graph-captured profile against " + steps_file.string() + " (wall step)",
       per_step);
   if (values.count("check-steps"))
     report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
@@ -542,11 +545,15 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
   if (graph == profile.engine_profiles.end())
     throw InputError(values["update"].as<std::string>() +
                      ": no graph-captured engine profile to add models to (derive one with --engine-steps first)");
-  for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps)) {
-    std::erase_if(graph->elementwise, [&](const ElementwiseTable& o) { return o.model == t.model; });
-    graph->source += fmt::format("; {}'s table from {}", t.model, steps_file.filename().string());
-    graph->elementwise.push_back(std::move(t));
-  }
+  const auto replace = [&](std::vector<ElementwiseTable>& tables, const std::string& phase) {
+    for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps, phase)) {
+      std::erase_if(tables, [&](const ElementwiseTable& o) { return o.model == t.model; });
+      graph->source += fmt::format("; {}'s {} table from {}", t.model, phase, steps_file.filename().string());
+      tables.push_back(std::move(t));
+    }
+  };
+  replace(graph->elementwise, "decode");
+  replace(graph->prefill_elementwise, "prefill");
   report_engine_steps(profile, gpu, steps, steps_file, values);
 }
 

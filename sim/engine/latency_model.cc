@@ -398,12 +398,18 @@ CalibratedLatency::CalibratedLatency(const ModelSpec& model, const GpuProfile& g
 
   elementwise_ = choose_elementwise(profile_.elementwise, a, "elementwise kernels");
   graph_ = profile_.engine_profile(engine_profile, "engine.profile", "the calibration profile of " + profile_.gpu);
-  if (graph_) graph_elementwise_ = choose_elementwise(graph_->elementwise, a, graph_->name + " elementwise kernels");
+  if (graph_) {
+    graph_elementwise_ = choose_elementwise(graph_->elementwise, a, graph_->name + " elementwise kernels");
+    if (!graph_->prefill_elementwise.empty())
+      graph_prefill_elementwise_ =
+          choose_elementwise(graph_->prefill_elementwise, a, graph_->name + " prefill elementwise kernels");
+  }
   if ((elementwise_.table || graph_elementwise_.table) && tensor_parallel > 1)
     estimates_.push_back("elementwise kernels: the unsplit layer's time (norms and residuals are not split)");
   // A table measured on this very model includes its routing (softmax, top-k, permutation).
   const auto dense_stand_in = [&](const Elementwise& e) { return e.table && e.table->model != model.name; };
-  if (a.moe && (dense_stand_in(elementwise_) || dense_stand_in(graph_elementwise_)))
+  if (a.moe && (dense_stand_in(elementwise_) || dense_stand_in(graph_elementwise_) ||
+                dense_stand_in(graph_prefill_elementwise_)))
     estimates_.push_back("elementwise kernels: a dense layer's stand in for MoE layers (routing not measured)");
   if (tensor_parallel > 1) estimates_.push_back("all-reduce: ring over the interconnect bandwidth (not measured)");
   if (tensor_parallel > 1 && communication_bytes_.all_to_all_per_token > 0)
@@ -465,16 +471,18 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
   const bool replayed =
       graph_ && shape.prefill_tokens == 0 && shape.decode_sequences > 0 && shape.decode_sequences <= graph_->max_batch;
-  double us = replayed
-                  ? graph_->step_overhead_us + graph_->per_sequence_us * static_cast<double>(shape.decode_sequences)
-                  : overhead_us_;
+  const bool graph_prefill = shape.prefill_tokens > 0 && graph_prefill_elementwise_.table;
+  const auto sequences = static_cast<double>(shape.prefill_sequences + shape.decode_sequences);
+  double us = replayed || graph_prefill ? graph_->step_overhead_us + graph_->per_sequence_us * sequences : overhead_us_;
   for (const Linear& l : layer_linears_) us += l.count * linear_us(l, tokens);
   if (routing_ && tokens > 0) us += routed_expert_layers_ * routed_experts_us(tokens);
-  const Elementwise& elementwise = replayed ? graph_elementwise_ : elementwise_;
+  const Elementwise& elementwise = replayed        ? graph_elementwise_
+                                   : graph_prefill ? graph_prefill_elementwise_
+                                                   : elementwise_;
   if (elementwise.table)
     us += layers_ * elementwise.scale * interpolate_loglog(elementwise.table->tokens, elementwise.table->us, tokens);
   // Logits only for each sequence's last position.
-  us += linear_us(lm_head_, static_cast<double>(shape.prefill_sequences + shape.decode_sequences));
+  us += linear_us(lm_head_, sequences);
   if (shape.decode_sequences > 0) {
     const auto batch = static_cast<double>(shape.decode_sequences);
     const double context = static_cast<double>(shape.decode_context_tokens) / batch;

@@ -240,8 +240,9 @@ struct ElementwiseTable {
 // A named way of running the same kernels that changes a step's fixed costs and its elementwise
 // kernels: `graph-captured` replays a decode step as one CUDA graph of fused kernels (vLLM's
 // decode), measured on a serving engine. It applies to steps of decode only with at most
-// max_batch sequences; other steps (prefill, mixed, larger) run as the base tables say, as a
-// graph-capturing engine runs them eagerly. The base tables are the profile named `eager`.
+// max_batch sequences, and to steps with prompt tokens where it has prefill tables (the
+// engine's prompts run together in graphs of fused kernels too); other steps run as the base
+// tables say. The base tables are the profile named `eager`.
 struct EngineProfile {
   std::string name;
   std::string source;
@@ -249,6 +250,7 @@ struct EngineProfile {
   double step_overhead_us = 0;
   double per_sequence_us = 0;
   std::vector<ElementwiseTable> elementwise;
+  std::vector<ElementwiseTable> prefill_elementwise;
 
   template <class V>
   void visit(V& v) {
@@ -260,6 +262,9 @@ struct EngineProfile {
     v.field("per_sequence_us", per_sequence_us, "host cost per decoding sequence (inputs, block tables), microseconds",
             at_least(0));
     v.list("elementwise", elementwise, "per-layer time of the fused kernels besides GEMMs and attention, by tokens");
+    v.list("prefill_elementwise", prefill_elementwise,
+           "the same in steps with prompt tokens, by the step's tokens (routing and its permutation included for "
+           "MoE models); empty: such steps run as the base tables");
   }
 };
 
@@ -363,6 +368,7 @@ class CalibratedLatency final : public LatencyModel {
   CalibrationProfile profile_;
   const EngineProfile* graph_ = nullptr;  // null: every step as the base tables
   Elementwise graph_elementwise_;
+  Elementwise graph_prefill_elementwise_;  // null table: steps with prompts run as the base tables
   double layers_;
   double kv_bytes_per_token_per_gpu_per_layer_;
   double attention_flops_per_pair_per_gpu_per_layer_;
