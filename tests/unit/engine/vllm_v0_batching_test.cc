@@ -9,6 +9,7 @@ namespace {
 
 EngineParams params(int64_t block_size, double watermark) {
   EngineParams p;
+  p.mode = EngineMode::vllm_v0;
   p.block_size = block_size;
   p.watermark = watermark;
   return p;
