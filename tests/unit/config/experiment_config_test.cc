@@ -13,7 +13,7 @@ Json minimal() {
     "models": [{"name": "opt-13b"}],
     "workload": {"sources": [{"kind": "poisson", "model": "opt-13b", "requests": 10}]}})");
 }
-std::string error_of(Json doc) {
+std::string error_of(const Json& doc) {
   try {
     resolve_experiment(doc, ".");
   } catch (const InputError& e) {

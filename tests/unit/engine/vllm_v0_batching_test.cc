@@ -43,8 +43,8 @@ TEST(VllmV0Batching, AdmissionKeepsTheWatermarkFreeOnceSomethingRuns) {
   const EngineCapacity c{100, 4096, 1};
   EngineBatch batch(p, c);
   VllmV0Batching policy(p, c);
-  enqueue(batch, 1, 50 * 16, 4);
-  enqueue(batch, 2, 41 * 16, 4);
+  enqueue(batch, 1, int64_t{50} * 16, 4);
+  enqueue(batch, 2, int64_t{41} * 16, 4);
   const StepPlan plan = policy.plan_step(batch);
   EXPECT_TRUE(plan.prefilling);
   EXPECT_FALSE(plan.preempted);
