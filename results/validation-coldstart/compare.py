@@ -68,7 +68,10 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None):
         "models": [{"name": m, "tensor_parallel": 1} for m in workload["models"]],
         "workload": {"sources": [{"kind": "trace", "path": os.path.relpath(trace_csv, os.path.join(HERE, "configs")),
                                   "mapping": {"model_field": "model"}, "assign": "name"}]},
-        "engine": {"latency_model": "calibrated", "max_num_seqs": 256, "max_num_batched_tokens": 8192},
+        # vLLM v0: the testbed's engine prefills each admitted prompt in a graph of its own, not in
+        # chunks mixed with decodes.
+        "engine": {"mode": "vllm_v0", "latency_model": "calibrated", "max_num_seqs": 256,
+                   "max_num_batched_tokens": 8192},
         "policies": {
             "placement": {"name": "least-loaded"},
             "keepalive": {"name": "fixed", "params": {"ttl_s": testbed["config"]["ttl_s"],

@@ -283,6 +283,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
   const fs::path calibration_dir =
       c.engine.calibration_dir.empty() ? catalog / "calibration" : base_dir / c.engine.calibration_dir;
   if (c.engine.latency_model == LatencyModelKind::calibrated) c.engine.calibration_dir = calibration_dir.string();
+  // The resolved config names what the mode chose, so that it reads the same under any default.
+  c.engine.enable_chunked_prefill = c.engine.chunked_prefill();
+  c.engine.prefix_retention = c.engine.retention();
 
   if (c.cluster.server_groups.empty()) throw ConfigError("cluster.server_groups", "expected at least one server group");
   for (size_t i = 0; i < c.cluster.server_groups.size(); ++i) {

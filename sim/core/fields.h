@@ -132,6 +132,15 @@ class JsonReader {
     for (const EnumName<E>& n : names) choices.emplace_back(n.name);
     value = names[index_of_choice(*v, join_path(path_, key), choices)].value;
   }
+  // A choice whose absence (or null) means "decided elsewhere", e.g. by another field.
+  template <class E, size_t N>
+  void choice(std::string_view key, std::optional<E>& value, std::string_view doc, const EnumNames<E, N>& names) {
+    const Json* v = find(key);
+    if (!v || v->is_null()) return;
+    E chosen{};
+    choice(key, chosen, doc, names);
+    value = chosen;
+  }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view /*doc*/) {
     if (const Json* v = find(key)) read_struct(*v, join_path(path_, key), sub);
@@ -236,6 +245,10 @@ class JsonWriter {
   void choice(std::string_view key, E value, std::string_view, const EnumNames<E, N>& names) {
     out_[std::string(key)] = std::string(name_of(value, names));
   }
+  template <class E, size_t N>
+  void choice(std::string_view key, const std::optional<E>& value, std::string_view, const EnumNames<E, N>& names) {
+    if (value) out_[std::string(key)] = std::string(name_of(*value, names));
+  }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view) {
     out_[std::string(key)] = to_json(sub);
@@ -300,6 +313,12 @@ class FieldDescriber {
     std::vector<std::string> choices;
     for (const EnumName<E>& n : names) choices.emplace_back(n.name);
     choice(key, std::string(name_of(value, names)), doc, choices);
+  }
+  template <class E, size_t N>
+  void choice(std::string_view key, const std::optional<E>& value, std::string_view doc, const EnumNames<E, N>& names) {
+    std::string list;
+    for (const EnumName<E>& n : names) list += (list.empty() ? "" : "|") + std::string(n.name);
+    add(key, list, value ? Json(std::string(name_of(*value, names))) : Json(nullptr), doc);
   }
   template <class S>
   void object(std::string_view key, S& sub, std::string_view doc) {

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "sim/engine/vllm_v0_batching.h"
+#include "sim/engine/vllm_v1_batching.h"
 
 namespace slsim {
 
@@ -22,6 +23,7 @@ struct Registration {
 
 constexpr Registration kBatchingPolicies[] = {
     {BatchingPolicyKind::vllm_v0, &make<VllmV0Batching>},
+    {BatchingPolicyKind::vllm_v1, &make<VllmV1Batching>},
 };
 
 }  // namespace

@@ -26,7 +26,7 @@ class BatchingPolicy {
   virtual StepPlan plan_step(EngineBatch& batch) = 0;
 };
 
-enum class BatchingPolicyKind : uint8_t { vllm_v0 };
+enum class BatchingPolicyKind : uint8_t { vllm_v0, vllm_v1 };
 
 std::unique_ptr<BatchingPolicy> make_batching_policy(BatchingPolicyKind kind, const EngineParams& params,
                                                      const EngineCapacity& capacity);

@@ -62,8 +62,9 @@ Engine::Engine(const LatencyModel& latency, const EngineParams& params, const En
                KvOffload* offload)
     : latency_(latency),
       batch_(params, capacity),
-      // The one policy today; a second one comes with an EngineParams field naming it.
-      policy_(make_batching_policy(BatchingPolicyKind::vllm_v0, params, capacity)),
+      policy_(make_batching_policy(
+          params.mode == EngineMode::vllm_v1 ? BatchingPolicyKind::vllm_v1 : BatchingPolicyKind::vllm_v0, params,
+          capacity)),
       stats_(params.block_size) {
   batch_.offload = offload;
   batch_.blocks->offload_evictions_to(offload);

@@ -8,7 +8,7 @@ namespace slsim {
 EngineBatch::EngineBatch(const EngineParams& params, const EngineCapacity& capacity)
     : params(params),
       capacity(capacity),
-      blocks(make_block_manager(params.kv_allocator, capacity.kv_blocks, params.block_size, params.prefix_retention)),
+      blocks(make_block_manager(params.kv_allocator, capacity.kv_blocks, params.block_size, params.retention())),
       counted(params.block_size) {}
 
 int64_t EngineBatch::max_tokens(const SequenceGroup& g) const {

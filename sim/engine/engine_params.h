@@ -15,6 +15,12 @@
 
 namespace slsim {
 
+// Which vLLM engine an instance behaves as. The mode picks the scheduler and what an absent
+// enable_chunked_prefill or prefix_retention resolves to; a field set explicitly wins.
+enum class EngineMode : uint8_t { vllm_v1, vllm_v0 };
+inline constexpr EnumNames<EngineMode, 2> kEngineModeNames{
+    {{EngineMode::vllm_v1, "vllm_v1"}, {EngineMode::vllm_v0, "vllm_v0"}}};
+
 enum class PreemptionMode : uint8_t { recompute, swap };
 inline constexpr EnumNames<PreemptionMode, 2> kPreemptionModeNames{
     {{PreemptionMode::recompute, "recompute"}, {PreemptionMode::swap, "swap"}}};
@@ -34,6 +40,7 @@ inline constexpr EnumNames<LatencyModelKind, 2> kLatencyModelNames{
     {{LatencyModelKind::roofline, "roofline"}, {LatencyModelKind::calibrated, "calibrated"}}};
 
 struct EngineParams {
+  EngineMode mode = EngineMode::vllm_v1;
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 8192;
   double gpu_memory_utilization = 0.9;
@@ -42,9 +49,9 @@ struct EngineParams {
   KvAllocatorKind kv_allocator = KvAllocatorKind::paged;
   ContiguousReservation contiguous_reservation = ContiguousReservation::max_context;
   double watermark = 0.01;
-  PrefixRetention prefix_retention = PrefixRetention::while_referenced;
+  std::optional<PrefixRetention> prefix_retention;
   PreemptionMode preemption_mode = PreemptionMode::recompute;
-  bool enable_chunked_prefill = false;
+  std::optional<bool> enable_chunked_prefill;
   bool fast_forward = true;
   LatencyModelKind latency_model = LatencyModelKind::roofline;
   std::string calibration_dir;
@@ -52,8 +59,21 @@ struct EngineParams {
   RooflineParams roofline;
   std::optional<bool> expert_parallel;
 
+  // What the two mode-dependent fields come to: set, their value; absent, the mode's.
+  bool chunked_prefill() const { return enable_chunked_prefill.value_or(mode == EngineMode::vllm_v1); }
+  PrefixRetention retention() const {
+    return prefix_retention.value_or(mode == EngineMode::vllm_v1 ? PrefixRetention::lru
+                                                                 : PrefixRetention::while_referenced);
+  }
+
   template <class V>
   void visit(V& v) {
+    v.choice("mode", mode,
+             "vllm_v1: every step shares one token budget between decodes (running requests first) and prompt "
+             "chunks, chunked prefill on, freed prompt blocks kept for reuse (LRU); vllm_v0: vLLM v0's scheduler "
+             "(without chunked prefill a step prefills admitted prompts alone), freed prompt blocks forgotten. "
+             "Gives the defaults of enable_chunked_prefill and prefix_retention",
+             kEngineModeNames);
     v.field("max_num_seqs", max_num_seqs, "most sequences in one batch (vLLM default 256)", at_least(1));
     v.field("max_num_batched_tokens", max_num_batched_tokens,
             "most tokens in one step; without chunked prefill a longer prompt runs alone", at_least(1));
@@ -77,14 +97,15 @@ struct EngineParams {
     v.choice("prefix_retention", prefix_retention,
              "how long a cached prompt block stays: while_referenced (vLLM v0: forgotten when its last sequence "
              "frees it) or lru (vLLM v1: kept, counted as free, until its memory is needed, least recently freed "
-             "evicted first)",
+             "evicted first); absent: lru under vllm_v1, while_referenced under vllm_v0 (filled in when resolved)",
              kPrefixRetentionNames);
     v.choice("preemption_mode", preemption_mode,
              "what preempting a running request does: recompute (vLLM default) frees its blocks and prefills it "
              "again; swap moves its blocks to host memory",
              kPreemptionModeNames);
-    v.field("enable_chunked_prefill", enable_chunked_prefill,
-            "decode first, then fill the step's token budget with prompt chunks (vLLM's chunked prefill)");
+    v.optional("enable_chunked_prefill", enable_chunked_prefill,
+               "decode first, then fill the step's token budget with prompt chunks (vLLM's chunked prefill); "
+               "absent: true under vllm_v1, false under vllm_v0 (filled in when resolved)");
     v.field("fast_forward", fast_forward,
             "advance consecutive decode steps in one event when nothing can change the batch; results are identical");
     v.choice("latency_model", latency_model,

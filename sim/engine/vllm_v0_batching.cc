@@ -9,7 +9,7 @@ namespace slsim {
 VllmV0Batching::VllmV0Batching(const EngineParams& params, const EngineCapacity& capacity)
     : max_num_seqs_(params.max_num_seqs),
       max_num_batched_tokens_(params.max_num_batched_tokens),
-      chunked_prefill_(params.enable_chunked_prefill),
+      chunked_prefill_(params.chunked_prefill()),
       preemption_mode_(params.preemption_mode),
       watermark_blocks_(static_cast<int64_t>(params.watermark * static_cast<double>(capacity.kv_blocks))) {}
 

@@ -13,12 +13,13 @@
 
 namespace slsim {
 
-class VllmV0Batching final : public BatchingPolicy {
+class VllmV0Batching : public BatchingPolicy {
  public:
   VllmV0Batching(const EngineParams& params, const EngineCapacity& capacity);
   StepPlan plan_step(EngineBatch& batch) override;
 
- private:
+ protected:
+  // vLLM v1 plans its steps from the same admission, growth and preemption rules.
   bool may_take(const EngineBatch& batch, int64_t blocks) const;
   // Admits waiting requests; returns whether it admitted any.
   bool schedule_prefills(EngineBatch& batch, int64_t& token_budget) const;
@@ -26,7 +27,9 @@ class VllmV0Batching final : public BatchingPolicy {
   bool schedule_running(EngineBatch& batch, int64_t& token_budget) const;
   void schedule_swapped(EngineBatch& batch) const;
   void preempt(EngineBatch& batch, SequenceGroup g) const;
+  int64_t step_token_budget() const { return max_num_batched_tokens_; }
 
+ private:
   int64_t max_num_seqs_;
   int64_t max_num_batched_tokens_;
   bool chunked_prefill_;

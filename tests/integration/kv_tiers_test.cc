@@ -2,7 +2,8 @@
 // server, a GPU with a 100 GB/s host link, an SSD reading 5 GB/s, latencies 0; model "tiny" has
 // 4,096 KV bytes per token. Two identical 1,024-token prompts (two 512-token trace blocks, so
 // 64 engine blocks of 16 tokens) arrive 10 s apart on one instance kept alive in between; the
-// second computes only its last token wherever its blocks were found.
+// second computes only its last token wherever its blocks were found. The engine is vLLM v0's,
+// whose retention forgets freed blocks unless `lru` is set.
 
 #include <gtest/gtest.h>
 
@@ -30,6 +31,7 @@ Json run_pair(const std::string& name, std::vector<std::string> overrides) {
                              R"(", "mapping": {"time_field": "timestamp", "time_unit": "ms", "input_field": )"
                              R"("input_length", "output_field": "output_length", "prefix_field": "hash_ids", )"
                              R"("prefix_block_tokens": 512}})";
+  overrides.insert(overrides.begin(), "engine.mode=vllm_v0");
   overrides.push_back("workload.sources.0=" + source);
   overrides.push_back("policies.keepalive.params.ttl_s=60");
   return run_experiment(load_experiment(testdata("hand_computed.json"), overrides), dir / "out");

@@ -13,7 +13,7 @@ Json minimal() {
     "models": [{"name": "opt-13b"}],
     "workload": {"sources": [{"kind": "poisson", "model": "opt-13b", "requests": 10}]}})");
 }
-std::string error_of(Json doc) {
+std::string error_of(const Json& doc) {
   try {
     resolve_experiment(doc, ".");
   } catch (const InputError& e) {
@@ -70,6 +70,25 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   Json gpu_override = minimal();
   gpu_override["cluster"]["server_groups"][0]["gpu"] = {{"memory_bytes", "lots"}};
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
+}
+
+TEST(ExperimentConfig, AnUnknownEngineModeIsRefusedWithTheChoices) {
+  Json doc = minimal();
+  doc["engine"]["mode"] = "vllm_v2";
+  EXPECT_THAT(error_of(doc), HasSubstr("engine.mode: unknown value \"vllm_v2\"; expected one of vllm_v1, vllm_v0"));
+}
+
+TEST(ExperimentConfig, TheResolvedEngineNamesWhatItsModeChoseAndKeepsWhatWasSet) {
+  const Json v1 = resolve_experiment(minimal(), ".").to_json(".")["engine"];
+  EXPECT_EQ(v1["mode"], "vllm_v1");
+  EXPECT_EQ(v1["enable_chunked_prefill"], true);
+  EXPECT_EQ(v1["prefix_retention"], "lru");
+  Json doc = minimal();
+  doc["engine"] = {{"mode", "vllm_v0"}, {"prefix_retention", "lru"}};
+  const Json v0 = resolve_experiment(doc, ".").to_json(".")["engine"];
+  EXPECT_EQ(v0["mode"], "vllm_v0");
+  EXPECT_EQ(v0["enable_chunked_prefill"], false);
+  EXPECT_EQ(v0["prefix_retention"], "lru");
 }
 
 TEST(ExperimentConfig, BandwidthKeysOfTheOldGbpsNamesAreRefusedWithTheirNewNames) {

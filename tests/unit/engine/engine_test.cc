@@ -20,8 +20,10 @@ struct FixedLatency : LatencyModel {
   }
 };
 
+// vLLM v0's engine, as these tests were written for; the vllm_v1 tests set their mode.
 EngineParams params(int64_t max_seqs = 256, int64_t max_batched = 8192, int64_t block_size = 16) {
   EngineParams p;
+  p.mode = EngineMode::vllm_v0;
   p.max_num_seqs = max_seqs;
   p.max_num_batched_tokens = max_batched;
   p.block_size = block_size;
@@ -338,6 +340,53 @@ TEST(Engine, LruRetentionLetsABackToBackIdenticalPromptHitAfterTheFirstFinished)
     EXPECT_EQ(h.engine.stats().prefix_lookups.hits(KvTier::gpu), lru ? 32 : 0);
     h.engine.finish_step();
     h.run_to_completion();
+  }
+}
+
+// The same through engine.mode alone: vllm_v1 keeps the freed blocks (lru), vllm_v0 does not.
+TEST(Engine, TheV1ModeReusesAFinishedPromptsBlocksAndTheV0ModeDoesNot) {
+  for (const EngineMode mode : {EngineMode::vllm_v0, EngineMode::vllm_v1}) {
+    EngineParams p = params();
+    p.mode = mode;
+    Harness h(p);
+    EngineRequest a{1_r, 40, 2};
+    a.prefix_blocks = {11, 12};
+    h.engine.enqueue(a);
+    h.run_to_completion();
+    EngineRequest b = a;
+    b.id = 2_r;
+    h.engine.enqueue(b);
+    h.engine.begin_step();
+    const bool v1 = mode == EngineMode::vllm_v1;
+    EXPECT_EQ(h.latency.shapes.back().prefill_tokens, v1 ? 8 : 40);
+    EXPECT_EQ(h.engine.stats().prefix_lookups.hits(KvTier::gpu), v1 ? 32 : 0);
+    h.engine.finish_step();
+    h.run_to_completion();
+  }
+}
+
+// vLLM v1 with a budget of 8 tokens: A (4-token prompt, 3 tokens out) runs; B's 12-token prompt
+// arrives. Steps: A's prompt (4); A's decode + 7 of B; A's decode + B's last 5, B's first token
+// and A's last; B decodes twice (one step each, 10 ms).
+TEST(Engine, TheV1ModeSharesEachStepsTokenBudgetBetweenDecodesAndPromptChunks) {
+  EngineParams p = params(256, 8);
+  p.mode = EngineMode::vllm_v1;
+  Harness h(p);
+  h.engine.enqueue({1_r, 4, 3});
+  EXPECT_EQ(h.engine.begin_step(), Time::from_ms(20));
+  EXPECT_EQ(h.engine.finish_step().first_tokens, std::vector<RequestId>{1_r});
+  h.engine.enqueue({2_r, 12, 3});
+  std::vector<RequestId> finished;
+  std::vector<RequestId> first;
+  EXPECT_EQ(h.run_to_completion(&finished, &first), 4);
+  EXPECT_EQ(first, std::vector<RequestId>{2_r});
+  EXPECT_EQ(finished, (std::vector<RequestId>{1_r, 2_r}));
+  ASSERT_EQ(h.latency.shapes.size(), 5u);
+  const std::vector<int64_t> decodes{0, 1, 1, 1, 1};
+  const std::vector<int64_t> prefills{4, 7, 5, 0, 0};
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(h.latency.shapes[i].decode_sequences, decodes[i]) << "step " << i;
+    EXPECT_EQ(h.latency.shapes[i].prefill_tokens, prefills[i]) << "step " << i;
   }
 }
 

@@ -9,6 +9,7 @@ namespace {
 
 EngineParams params(int64_t block_size, double watermark) {
   EngineParams p;
+  p.mode = EngineMode::vllm_v0;
   p.block_size = block_size;
   p.watermark = watermark;
   return p;
@@ -42,8 +43,8 @@ TEST(VllmV0Batching, AdmissionKeepsTheWatermarkFreeOnceSomethingRuns) {
   const EngineCapacity c{100, 4096, 1};
   EngineBatch batch(p, c);
   VllmV0Batching policy(p, c);
-  enqueue(batch, 1, 50 * 16, 4);
-  enqueue(batch, 2, 41 * 16, 4);
+  enqueue(batch, 1, int64_t{50} * 16, 4);
+  enqueue(batch, 2, int64_t{41} * 16, 4);
   const StepPlan plan = policy.plan_step(batch);
   EXPECT_TRUE(plan.prefilling);
   EXPECT_FALSE(plan.preempted);

@@ -114,7 +114,7 @@ TEST(Timeseries, WithKvTiersEachTiersHitRateFollowsTheGpusOverallAndPerModel) {
                              R"("prefix_field": "hash_ids", "prefix_block_tokens": 512}})";
   const auto experiment =
       load_experiment(std::filesystem::path(SLSIM_SOURCE_DIR) / "tests/testdata/hand_computed.json",
-                      {"workload.sources.0=" + source, "policies.keepalive.params.ttl_s=20",
+                      {"workload.sources.0=" + source, "engine.mode=vllm_v0", "policies.keepalive.params.ttl_s=20",
                        "output.timeseries_interval_s=5", "cluster.kv_tiers.dram_bytes_per_server=1000000000"});
   const auto out = dir.path() / "out";
   run_experiment(experiment, out);
