@@ -8,6 +8,8 @@
 
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/loading/loader.h"
@@ -25,7 +27,8 @@ struct Recorder : LoadListener {
 
 std::unique_ptr<LoadSourcePolicy> load_source(const std::string& name, Json params = Json::object()) {
   LoadSourcePolicy::Context context;
-  const PolicyChoice resolved = load_source_policies().resolve(PolicyChoice{name, params}, "policies.load_source");
+  const PolicyChoice resolved =
+      load_source_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.load_source");
   return load_source_policies().make(resolved, context);
 }
 
