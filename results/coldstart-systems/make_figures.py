@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """systems.json and the plots of results/coldstart-systems/ from run.sh's runs: per workload and
 keep-alive, each start-up system's cold starts, cold-start time (start-up + load), TTFT p50/p99,
-SLO attainment and GPU-hours, and its change against `full`."""
+SLO attainment and GPU-hours, and its change against `full`; load_sources.json, its plot and
+the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo."""
 import csv
 import json
 import os
@@ -21,6 +22,66 @@ def metrics(summary):
             "cold_start_s_mean": summary["cold_start_s"]["mean"],
             "ttft_p50_s": summary["ttft_s"]["p50"], "ttft_p99_s": summary["ttft_s"]["p99"],
             "slo_attainment": summary["slo"]["attainment"], "gpu_hours": gpu_seconds / 3600}
+
+
+def pct(new, old):
+    return f" ({(new / old - 1) * 100:+.0f}%)".replace("-", "\u2212") if old and abs(new / old - 1) >= 0.005 else ""
+
+
+def load_sources():
+    """The load-source sweep: per host cache, start-up and keep-alive, tiered vs blitzscale."""
+    out = {}
+    with open(os.path.join(HERE, "load-points", "sweep.csv")) as f:
+        for row in csv.DictReader(f):
+            caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
+            ttl = float(row["policies.keepalive.params.ttl_s"])
+            scenario = f"{caches}, {row['policies.startup.name']} start-up, keep-alive {ttl:g} s"
+            summary = read(os.path.join(HERE, "load-points", row["point"], "summary.json"))
+            m = metrics(summary)
+            m["load_s_mean"] = summary["load_s"]["mean"]
+            m["loads_by_tier"] = summary["loads_by_tier"]
+            m["compute_network_bytes"] = summary["bytes_by_link_class"].get("compute_port", 0) / 2
+            out.setdefault(scenario, {})[row["policies.load_source.name"]] = m
+    for runs in out.values():
+        runs["blitzscale"]["vs_tiered"] = {
+            k: (runs["blitzscale"][k] / runs["tiered"][k] - 1 if runs["tiered"][k] else None)
+            for k in ["load_s_mean", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]}
+    with open(os.path.join(HERE, "load_sources.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print("| scenario | load source | loads gpu/dram/ssd/remote | load mean | cold wait mean | TTFT p50 | TTFT p99 "
+          "| SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for scenario in sorted(out):
+        t = out[scenario]["tiered"]
+        for name in ["tiered", "blitzscale"]:
+            m = out[scenario][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            row = [scenario if name == "tiered" else "", name, tiers,
+                   f"{m['load_s_mean']:.2f} s" + pct(m["load_s_mean"], t["load_s_mean"]),
+                   f"{m['cold_start_s_mean']:.2f} s" + pct(m["cold_start_s_mean"], t["cold_start_s_mean"]),
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], t["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], t["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], t["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+
+    scenarios = sorted(out)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    width = 0.4
+    for ax, metric, label in [(axes[0], "cold_start_s_mean", "cold request wait, mean (s)"),
+                              (axes[1], "ttft_p99_s", "TTFT p99 (s)")]:
+        for i, name in enumerate(["tiered", "blitzscale"]):
+            xs = [j + (i - 0.5) * width for j in range(len(scenarios))]
+            ax.bar(xs, [out[sc][name][metric] for sc in scenarios], width, label=name)
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="load source")
+    fig.suptitle("Load sources on the demo (two DGX H100): tiers (ServerlessLLM) vs GPUs holding the model (BlitzScale)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "load_sources.png"), dpi=120)
 
 
 def read(path):
@@ -63,6 +124,7 @@ def main():
     fig.suptitle("Phased start-up: every phase online (full) vs graphs restored (medusa) vs templates (foundry)")
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "startup_systems.png"), dpi=120)
+    load_sources()
 
 
 if __name__ == "__main__":

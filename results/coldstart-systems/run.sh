@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cold-start systems side by side (issue 20; so far the phased start-ups: full, medusa,
-# foundry). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
+# foundry; and the load sources: tiered, blitzscale). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
 # traces, llama-3.1-8b and qwen3-32b (TP 4) on two DGX H100) across keep-alives, and the three
 # cold-start validation workloads, whose start-up phases were measured on the same H100
 # (results/validation-coldstart/). Then make_figures.py writes systems.json and the plots.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 slsim=$(realpath "${SLSIM:-build/release/sim/slsim}")
 here=results/coldstart-systems
-rm -rf "$here/points" "$here/validation"
+rm -rf "$here/points" "$here/validation" "$here/load-points"
 "$slsim" sweep results/demo/experiment.json -o "$here/points" -j "${JOBS:-2}" \
   --grid policies.startup.name=full,medusa,foundry --grid policies.keepalive.params.ttl_s=0,10,60,300
 for workload in conv120-ttl0 conv120-ttl30 conv120-ttl300; do
@@ -17,4 +17,13 @@ for workload in conv120-ttl0 conv120-ttl30 conv120-ttl300; do
       --set policies.startup.name=$system --set output.requests_csv=false > /dev/null
   done
 done
+# Load sources on the demo: with the profile's host caches (1 TiB DRAM, 24.6 TB SSD per server)
+# and with none (every load not from a GPU comes from the 1.25 GB/s store), x two start-ups.
+# Knative's autoscaler at 10 requests per instance scales out in bursts (the demo's on-demand
+# starts one instance per model only when none is left, so no GPU ever holds the model then).
+"$slsim" sweep results/demo/experiment.json -o "$here/load-points" -j "${JOBS:-2}" \
+  --set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10 \
+  --grid policies.load_source.name=tiered,blitzscale --grid policies.keepalive.params.ttl_s=0,60 \
+  --grid policies.startup.name=full,foundry \
+  --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0'
 /usr/bin/python3 "$here/make_figures.py"

@@ -57,6 +57,7 @@ struct ServerProfile {
   double ssd_read_gbytes_per_s = 0;
   std::optional<double> ssd_write_gbytes_per_s;
   double nic_gbytes_per_s = 0;
+  std::optional<double> gpu_nic_gbytes_per_s;
   int64_t gpus_sharing_compute = 1;
   double compute_sharing_efficiency = 0.87;
   double graph_capture_compute_share = 0.28;
@@ -79,6 +80,10 @@ struct ServerProfile {
             "SSD sequential write, GB/s (gigabytes per second; null: as ssd_read_gbytes_per_s)", positive());
     v.required("nic_gbytes_per_s", nic_gbytes_per_s,
                "network interface, GB/s (gigabytes per second: a 400 Gb/s NIC is 50)", positive());
+    v.field("gpu_nic_gbytes_per_s", gpu_nic_gbytes_per_s,
+            "an RDMA NIC of each GPU's own (GPUDirect RDMA) on a compute network apart from the host NIC's, GB/s "
+            "(gigabytes per second); null: none, GPUs of different servers reach each other through host memory",
+            positive());
     v.field("gpus_sharing_compute", gpus_sharing_compute,
             "consecutive GPUs that are memory slices of one physical GPU and time-share its compute (several "
             "serving processes on one card; steps in progress share it equally); 1: every GPU is a card of its own; "

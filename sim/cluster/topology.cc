@@ -92,7 +92,11 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
     NodeId spine;
     double nic_gbytes_per_s_sum = 0;
     int64_t servers = 0;
+    std::string site;
+    NodeId compute_leaf = kNoNode;  // made with the rack's first server that has GPU NICs
+    double gpu_nic_gbytes_per_s_sum = 0;
   };
+  std::map<std::string, NodeId, std::less<>> compute_spines;  // by site, made with its first compute leaf
   std::vector<Rack> racks;
   std::map<std::string, size_t, std::less<>> open_rack_of_site;
   for (const Server& server : cluster.servers()) {
@@ -105,7 +109,7 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
         (params.servers_per_rack > 0 && racks[open->second].servers == params.servers_per_rack)) {
       const std::string prefix = server.site.empty() ? "" : "site." + std::string(server.site) + ".";
       const NodeId tor = add_node(NodeKind::tor_switch, fmt::format("{}rack{}.tor", prefix, racks.size()));
-      racks.push_back(Rack{tor, site->second});
+      racks.push_back(Rack{tor, site->second, 0, 0, std::string(server.site)});
       open = open_rack_of_site.insert_or_assign(std::string(server.site), racks.size() - 1).first;
     }
     Rack& rack = racks[open->second];
@@ -130,9 +134,30 @@ void Topology::generate(const Cluster& cluster, const TopologyParams& params) {
       if (gpu_switch != kNoNode)
         add_duplex(gpu, gpu_switch, server.gpu->interconnect_gbytes_per_s, interconnect, "gpu_interconnect");
     }
+    if (const auto& gpu_nic = server.profile->gpu_nic_gbytes_per_s) {
+      if (rack.compute_leaf == kNoNode) {
+        const std::string& tor_name = node_names_[rack.tor];  // "...rackN.tor"
+        rack.compute_leaf = add_node(NodeKind::tor_switch, tor_name.substr(0, tor_name.size() - 4) + ".compute_leaf");
+        if (!compute_spines.count(rack.site)) {
+          const std::string prefix = rack.site.empty() ? "" : "site." + rack.site + ".";
+          compute_spines.emplace(rack.site, add_node(NodeKind::spine_switch, prefix + "compute_spine"));
+        }
+      }
+      nodes.gpu_nics = true;
+      rack.gpu_nic_gbytes_per_s_sum += *gpu_nic * static_cast<double>(server.profile->gpus);
+      for (int64_t i = 0; i < server.profile->gpus; ++i) {
+        const NodeId nic = add_node(NodeKind::nic, fmt::format("{}.gpu{}.nic", name, i));
+        add_duplex(nodes.gpus[static_cast<size_t>(i)], nic, *gpu_nic, pcie, "gpu_nic");
+        add_duplex(nic, rack.compute_leaf, *gpu_nic, hop, "compute_port");
+      }
+    }
   }
   for (const Rack& rack : racks)
     add_duplex(rack.tor, rack.spine, rack.nic_gbytes_per_s_sum / params.oversubscription, hop, "tor_uplink");
+  for (const Rack& rack : racks)
+    if (rack.compute_leaf != kNoNode)
+      add_duplex(rack.compute_leaf, compute_spines.at(rack.site),
+                 rack.gpu_nic_gbytes_per_s_sum / params.oversubscription, hop, "compute_uplink");
 }
 
 void Topology::build_custom(const Cluster& cluster, const CustomTopologyParams& custom) {

@@ -9,7 +9,13 @@
 // and host memory -> SSD ("ssd_write"), host memory <-> NIC ("nic") and NIC <-> its rack's ToR
 // switch ("tor_port"). Each rack's ToR <-> its site's spine ("tor_uplink", the sum of the rack's
 // NIC bandwidth / oversubscription). The main site's spine <-> the remote store ("storage", the
-// cluster's remote_storage_gbytes_per_s). A remote site's spine is its WAN gateway, joined to the main
+// cluster's remote_storage_gbytes_per_s). A server whose profile gives each GPU an RDMA NIC
+// (gpu_nic_gbytes_per_s) also has, per GPU, GPU <-> its NIC ("gpu_nic") and NIC <-> its rack's
+// compute leaf ("compute_port"); each such rack's leaf <-> its site's compute spine
+// ("compute_uplink", the rack's GPU-NIC bandwidth / oversubscription). The compute network is apart
+// from the storage one, as in a DGX SuperPOD: a GPU of another server is reached over it in 4 hops
+// (2 more across racks), while the host path takes 6, so GPU-to-GPU traffic between servers rides
+// it and storage traffic never does. A remote site's spine is its WAN gateway, joined to the main
 // spine by "wan" links. A spine is one non-blocking node: a folded Clos whose limits are the ToR
 // uplinks. `custom` replaces all of this with the user's own nodes and links.
 //
@@ -165,6 +171,8 @@ class Topology {
   NodeId ssd(ServerId server) const;
   NodeId nic(ServerId server) const;
   NodeId remote_storage() const;  // the central checkpoint store
+  // Whether the server's GPUs have RDMA NICs of their own on the compute network.
+  bool has_gpu_nics(ServerId server) const { return server_nodes(server).gpu_nics; }
 
   // Throws InputError naming both nodes if `to` cannot be reached from `from`.
   const std::vector<LinkId>& path(NodeId from, NodeId to) const;
@@ -182,6 +190,7 @@ class Topology {
   struct ServerNodes {
     NodeId host_memory = kNoNode, ssd = kNoNode, nic = kNoNode;
     std::vector<NodeId> gpus;
+    bool gpu_nics = false;
   };
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property, LinkId>;
 

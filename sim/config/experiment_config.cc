@@ -16,6 +16,7 @@
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/keepalive/keepalive.h"
+#include "sim/policy/load_source/load_source.h"
 #include "sim/policy/migration/migration.h"
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/scheduler/placement.h"
@@ -94,6 +95,7 @@ const std::vector<PolicySlot>& policy_slots() {
       {"routing", &PoliciesConfig::routing, &routing_policies()},
       {"migration", &PoliciesConfig::migration, &migration_policies()},
       {"startup", &PoliciesConfig::startup, &startup_policies()},
+      {"load_source", &PoliciesConfig::load_source, &load_source_policies()},
   };
   return slots;
 }

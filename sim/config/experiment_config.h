@@ -164,6 +164,7 @@ struct PoliciesConfig {
   PolicyChoice routing{"least-outstanding", Json::object()};
   PolicyChoice migration{"none", Json::object()};
   PolicyChoice startup{"full", Json::object()};
+  PolicyChoice load_source{"tiered", Json::object()};
 
   template <class V>
   void visit(V& v) {
@@ -176,6 +177,8 @@ struct PoliciesConfig {
     v.object("routing", routing, "which ready instance a request goes to");
     v.object("migration", migration, "what happens to running instances a placement needs out of the way");
     v.object("startup", startup, "which start-up phases run online (the rest materialized offline)");
+    v.object("load_source", load_source,
+             "where a load reads the weights besides the server's tiers (GPUs of other servers, multicast chains)");
   }
 };
 

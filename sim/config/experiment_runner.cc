@@ -23,6 +23,7 @@
 #include "sim/metrics/timeline.h"
 #include "sim/metrics/timeseries.h"
 #include "sim/policy/cache/cache_policies.h"
+#include "sim/policy/load_source/load_source.h"
 #include "sim/policy/startup/startup.h"
 #include "sim/workload/factory.h"
 
@@ -179,9 +180,11 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
     return [&cache_context, choice] { return cache_policies().make(choice, cache_context); };
   };
   StartupPolicy::Context startup_context;
+  LoadSourcePolicy::Context load_source_context;
   Loader loader(sim, cluster, topology, network, c.loader, experiment.format, eviction(c.policies.dram_cache),
                 eviction(c.policies.ssd_cache), experiment.measured_startup,
-                startup_policies().make(c.policies.startup, startup_context));
+                startup_policies().make(c.policies.startup, startup_context),
+                load_source_policies().make(c.policies.load_source, load_source_context));
   // The listed contents first, so that ssd_copies_at_start fills only the room they leave.
   for (const CheckpointAtStart& staged : experiment.checkpoints_at_start)
     if (!loader.stage(staged.server, staged.part, staged.tier))

@@ -92,9 +92,17 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
 InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
                                     Time placed) {
   const ServedModel& served = instances_.model(model).served;
-  LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint};
+  LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint, {}};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
-  if (const Instance* copy = instances_.loaded_copy(model, server)) load.source_gpus = copy->gpus;
+  if (const Instance* copy = instances_.loaded_copy(model, server)) {
+    load.source_gpus = copy->gpus;
+  } else if (loader_.reads_other_servers()) {
+    for (const InstanceId other : instances_.model(model).instances()) {
+      const Instance& o = instances_.instance(other);
+      if (o.server != server && o.state != InstanceState::loading && o.state != InstanceState::released)
+        load.peer_copies.push_back(PeerCopy{o.server, o.gpus});
+    }
+  }
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
                                  estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;

@@ -40,7 +40,7 @@ StartupPhases resolve_startup(const LoaderParams& params, const StartupProfile* 
 Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
                const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
                const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup,
-               std::unique_ptr<StartupPolicy> startup_policy)
+               std::unique_ptr<StartupPolicy> startup_policy, std::unique_ptr<LoadSourcePolicy> load_source)
     : sim_(sim),
       cluster_(cluster),
       topology_(topology),
@@ -49,9 +49,12 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
       format_(format),
       measured_startup_(std::move(measured_startup)),
       startup_policy_(std::move(startup_policy)),
+      load_source_(std::move(load_source)),
       handler_(sim.add_handler(this)) {
+  const std::optional<int64_t> host_cache_cap = load_source_ ? load_source_->host_cache_bytes() : std::nullopt;
   for (const Server& s : cluster.servers()) {
-    dram_.emplace_back(s.profile->dram_cache_bytes, dram_policy());
+    dram_.emplace_back(std::min(s.profile->dram_cache_bytes, host_cache_cap.value_or(s.profile->dram_cache_bytes)),
+                       dram_policy());
     ssd_.emplace_back(s.profile->ssd_cache_bytes, ssd_policy());
   }
   busy_until_.assign(cluster.servers().size(), Time::zero());
@@ -151,11 +154,12 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   Time fill;
   int64_t tensors = 0;
   const ServerId s = request.server;
+  const bool from_gpus = choose_gpu_source(id);
   for (const CheckpointPart& part : request.parts) {
     PartLoad load;
     load.part = part;
     tensors += part.tensors;
-    if (!request.source_gpus.empty()) {
+    if (from_gpus) {
       load.tier = Tier::gpu;
     } else {
       job.outcome.preloaded |= dram_[s].holds_unused_preload(part.id);
@@ -185,6 +189,64 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   job.post_load = Time::from_seconds(phases.post_load_s);
   job.graph_capture = std::min(job.post_load, Time::from_seconds(phases.graph_capture_s));
   sim_.schedule_in(Time::from_seconds(phases.before_load_s()), handler_, kStartupDone, id);
+}
+
+bool Loader::choose_gpu_source(uint32_t job_id) {
+  Job& job = jobs_[job_id];
+  const LoadRequest& request = job.request;
+  const ServerId s = request.server;
+  const size_t shards = request.gpus.size();
+  const NodeId to = topology_.gpu(s, request.gpus.front());
+  const auto shard_sources = [&](ServerId from, const std::vector<int64_t>& gpus) {
+    for (size_t i = 0; i < shards; ++i) job.shard_sources.push_back(topology_.gpu(from, gpus[i]));
+  };
+  if (!request.source_gpus.empty()) {
+    shard_sources(s, request.source_gpus);
+    job.arrival_gbytes_per_s = capped_rate_gbytes_per_s(job.shard_sources.front(), to);
+  } else {
+    // The server's own tiers, at the idle rate of the slowest part's path.
+    Tier local = Tier::dram;
+    for (const CheckpointPart& part : request.parts) local = std::max(local, tier_holding(s, part.id));
+    const NodeId from = local == Tier::dram  ? topology_.host_memory(s)
+                        : local == Tier::ssd ? topology_.ssd(s)
+                                             : topology_.remote_storage();
+    job.arrival_gbytes_per_s = capped_rate_gbytes_per_s(from, to);
+  }
+  std::vector<uint32_t> key;
+  for (const CheckpointPart& part : request.parts) key.push_back(part.id.value());
+  const bool chains = load_source_ && load_source_->multicast_chain();
+  // A load of the model in flight is the chain's tail: a later load may read from it.
+  const auto tail = chains ? chain_tails_.find(key) : chain_tails_.end();
+  const uint32_t predecessor = tail == chain_tails_.end() ? kNoJob : tail->second;
+  if (chains) chain_tails_[key] = job_id;
+  if (!request.source_gpus.empty()) return true;
+  const auto reachable = [&](ServerId from) {
+    return from == s || (reads_other_servers() && topology_.has_gpu_nics(from) && topology_.has_gpu_nics(s));
+  };
+  // Another source is taken where its bytes would arrive no slower than the server's tiers'.
+  if (predecessor != kNoJob && jobs_[predecessor].request.gpus.size() == shards &&
+      reachable(jobs_[predecessor].request.server)) {
+    Job& previous = jobs_[predecessor];
+    const NodeId hop_from = topology_.gpu(previous.request.server, previous.request.gpus.front());
+    const double rate = std::min(previous.arrival_gbytes_per_s, capped_rate_gbytes_per_s(hop_from, to));
+    if (rate >= job.arrival_gbytes_per_s) {
+      shard_sources(previous.request.server, previous.request.gpus);
+      job.arrival_gbytes_per_s = rate;
+      previous.successor = job_id;
+      job.awaits_predecessor = true;
+      return true;
+    }
+  }
+  if (!reads_other_servers()) return false;
+  for (const PeerCopy& copy : request.peer_copies) {
+    if (copy.gpus.size() != shards || !reachable(copy.server)) continue;
+    const double rate = capped_rate_gbytes_per_s(topology_.gpu(copy.server, copy.gpus.front()), to);
+    if (rate < job.arrival_gbytes_per_s) continue;
+    shard_sources(copy.server, copy.gpus);
+    job.arrival_gbytes_per_s = rate;
+    return true;
+  }
+  return false;
 }
 
 void Loader::on_event(const Event& event) {
@@ -242,7 +304,7 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
       for (int64_t i = 0; i < shards; ++i) {
         NodeId from = topology_.host_memory(s);
         if (load.tier == Tier::gpu)
-          from = topology_.gpu(s, job.request.source_gpus[i]);
+          from = job.shard_sources[static_cast<size_t>(i)];
         else if (!staged && load.tier == Tier::ssd)
           from = topology_.ssd(s);
         else if (!staged && load.tier == Tier::remote)
@@ -303,6 +365,13 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
       throw std::logic_error("a finished part received a flow");
   }
   if (--job.parts_pending > 0) return;
+  job.own_transfers_done = true;
+  if (!job.awaits_predecessor) transfers_done(job_id);
+}
+
+void Loader::transfers_done(uint32_t job_id) {
+  Job& job = jobs_[job_id];
+  const ServerId s = job.request.server;
   const Time took = sim_.now() - job.transfers_began;
   if (took > Time::zero()) {
     double shard_bytes = 0;
@@ -315,10 +384,20 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
                   ? params_.observed_rate_weight * rate_gbytes_per_s + (1 - params_.observed_rate_weight) * average
                   : rate_gbytes_per_s;
   }
+  for (auto it = chain_tails_.begin(); it != chain_tails_.end(); ++it) {
+    if (it->second != job_id) continue;
+    chain_tails_.erase(it);
+    break;
+  }
+  // finish() may end the job and hand its slot to a load the listener starts.
+  const uint32_t successor = job.successor;
   if (job.finish_delay > Time::zero())
     sim_.schedule_in(job.finish_delay, handler_, kFinishDone, job_id);
   else
     finish(job_id);
+  if (successor == kNoJob) return;
+  jobs_[successor].awaits_predecessor = false;
+  if (jobs_[successor].own_transfers_done) transfers_done(successor);
 }
 
 void Loader::finish(uint32_t job_id) {

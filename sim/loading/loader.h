@@ -11,12 +11,19 @@
 // post-load phases (compilation, graph capture, warm-up) last: the phases measured for the GPU
 // type and model size (models/calibration/<gpu>.json `startup`) unless the config sets them. What
 // passes through DRAM and the SSD is offered to their caches, whose eviction policies decide
-// what stays.
+// what stays. A load source policy (load_source.h) may send a load to GPUs of other servers that
+// hold the model, over their RDMA NICs, and chain loads of one model that overlap: a chain member
+// reads from the previous one as it receives, so in the fluid model each hop is a flow of the
+// whole shard started when the member's transfers begin, and a member's transfers are done when
+// its own hop and its predecessor's transfers are (a receiver cannot finish before the one it
+// forwards from). On equal idle links every member then finishes at shard / link rate, not one
+// after the other.
 
 #include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +40,7 @@
 #include "sim/core/time.h"
 #include "sim/engine/startup_profile.h"
 #include "sim/loading/checkpoint_format.h"
+#include "sim/loading/load_source.h"
 #include "sim/loading/startup_policy.h"
 #include "sim/loading/tier_cache.h"
 
@@ -101,17 +109,27 @@ struct CheckpointAtStart {
   CheckpointPart part;
 };
 
+// A loaded copy of the model on another server: where its shards are.
+struct PeerCopy {
+  ServerId server;
+  std::vector<int64_t> gpus;
+};
+
 struct LoadRequest {
   InstanceId instance;
   ServerId server;
   std::vector<int64_t> gpus;         // destination GPU indices, one per shard
   std::vector<int64_t> source_gpus;  // a loaded copy of the same model on this server, or empty
   std::vector<CheckpointPart> parts;
+  // Loaded copies on other servers, for a load source policy that reads them (else ignored).
+  std::vector<PeerCopy> peer_copies;
 };
 
 struct LoadOutcome {
-  Tier tier = Tier::remote;  // the slowest tier any part was read from
-  bool preloaded = false;    // a part came from a tier a preloader filled
+  // The slowest tier any part was read from; gpu: a GPU holding the model, of this server or
+  // (with a load source policy that reads them) another, or a chain's previous receiver.
+  Tier tier = Tier::remote;
+  bool preloaded = false;  // a part came from a tier a preloader filled
   // Bit i: part i of the request was not in the server's DRAM cache before and this load put it
   // there (parts beyond the 32nd are not tracked; a checkpoint is a base and at most one delta).
   uint32_t parts_cached_in_dram = 0;
@@ -132,16 +150,20 @@ using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
 class Loader final : public EventHandler, public FlowListener {
  public:
   // `measured_startup`: by GPU profile name, the start-up measured on it. `startup_policy`: what
-  // of it runs online; null: all of it.
+  // of it runs online; null: all of it. `load_source`: where loads may read besides the server's
+  // tiers; null: a copy on the same server's GPUs only (tiered).
   Loader(Simulator& sim, const Cluster& cluster, const Topology& topology, FlowNetwork& network,
          const LoaderParams& params, const CheckpointFormat& format, const EvictionFactory& dram_policy,
          const EvictionFactory& ssd_policy, std::map<std::string, StartupProfile> measured_startup = {},
-         std::unique_ptr<StartupPolicy> startup_policy = nullptr);
+         std::unique_ptr<StartupPolicy> startup_policy = nullptr,
+         std::unique_ptr<LoadSourcePolicy> load_source = nullptr);
   // The simulator holds it by address, and startup_by_server_ points into measured_startup_.
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
   void start(const LoadRequest& request, LoadListener& listener);
+  // Whether loads may read copies on other servers: a caller lists them in LoadRequest::peer_copies.
+  bool reads_other_servers() const { return load_source_ && load_source_->reads_other_servers(); }
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
   void preload(ServerId server, const CheckpointPart& part, Tier target);
   // The checkpoint is in the server's `tier` cache (dram or ssd) when the run starts (no
@@ -194,11 +216,21 @@ class Loader final : public EventHandler, public FlowListener {
     Phase phase = Phase::copy;
     int64_t flows_pending = 0;
   };
+  static constexpr uint32_t kNoJob = std::numeric_limits<uint32_t>::max();
   struct Job {
     LoadRequest request;
     LoadListener* listener = nullptr;
     std::vector<PartLoad> parts;
     int64_t parts_pending = 0;
+    // Parts of tier gpu: the GPU each shard reads from (a copy's, or the chain predecessor's).
+    std::vector<NodeId> shard_sources;
+    // The idle-link rate its bytes arrive at: its source path's, and along a chain no faster than
+    // the chain's first source.
+    double arrival_gbytes_per_s = 0;
+    // Multicast chain: this job's transfers end no earlier than its predecessor's.
+    bool awaits_predecessor = false;
+    bool own_transfers_done = false;
+    uint32_t successor = kNoJob;
     LoadOutcome outcome;
     Time finish_delay;
     Time post_load;
@@ -218,6 +250,10 @@ class Loader final : public EventHandler, public FlowListener {
   void begin_transfers(uint32_t job_id);
   void begin_phase(uint32_t job_id, uint32_t part_index);
   void part_flow_done(uint32_t job_id, uint32_t part_index);
+  // Picks GPU sources for a load: a copy on the same server; else, where no slower than the
+  // server's tiers at idle rates, the chain's tail, then a copy on another server. false: tiers.
+  bool choose_gpu_source(uint32_t job_id);
+  void transfers_done(uint32_t job_id);
   void finish(uint32_t job_id);
   void ready(uint32_t job_id);
   // The start-up of an instance of `parts` on `tensor_parallel` GPUs of `server`.
@@ -239,6 +275,9 @@ class Loader final : public EventHandler, public FlowListener {
   std::map<std::string, StartupProfile> measured_startup_;
   IdVector<ServerId, const StartupProfile*> startup_by_server_;  // into measured_startup_; null: none measured
   std::unique_ptr<StartupPolicy> startup_policy_;
+  std::unique_ptr<LoadSourcePolicy> load_source_;
+  // By the model's part ids: the chain's last receiver whose transfers are not done.
+  std::map<std::vector<uint32_t>, uint32_t> chain_tails_;
   uint16_t handler_;
   IdVector<ServerId, TierCache> dram_;
   IdVector<ServerId, TierCache> ssd_;

@@ -148,6 +148,64 @@ TEST_F(TwoRacks, PathFromANodeToItselfIsEmpty) {
   EXPECT_TRUE(topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(0))).empty());
 }
 
+// Four two-GPU servers, two per rack, 2:1 oversubscribed; the first three give each GPU a
+// 50 GB/s RDMA NIC, the fourth has none.
+struct ComputeNetwork : ::testing::Test {
+  Cluster cluster{{[] {
+                     ServerGroupSpec g = server_group(3);
+                     g.server.gpu_nic_gbytes_per_s = 50;
+                     return g;
+                   }(),
+                   server_group(1)},
+                  1.25};
+  TopologyParams params = [] {
+    TopologyParams p;
+    p.servers_per_rack = 2;
+    p.oversubscription = 2;
+    return p;
+  }();
+  Topology topology{cluster, params};
+};
+
+TEST_F(ComputeNetwork, GpusOfTwoServersInARackTalkOverTheirOwnNicsAndTheComputeLeaf) {
+  const auto& path = topology.path(topology.gpu(ServerId(0), 1), topology.gpu(ServerId(1), 0));
+  EXPECT_EQ(classes(topology, path), (std::vector<std::string>{"gpu_nic", "compute_port", "compute_port", "gpu_nic"}));
+  for (const LinkId id : path) EXPECT_EQ(topology.link(id).bandwidth_gbytes_per_s, 50);
+  EXPECT_EQ(topology.link(path[0]).from, topology.gpu(ServerId(0), 1));
+  EXPECT_TRUE(topology.has_gpu_nics(ServerId(0)));
+  EXPECT_FALSE(topology.has_gpu_nics(ServerId(3)));
+}
+
+TEST_F(ComputeNetwork, ComputeUplinkIsTheRacksGpuNicBandwidthOverOversubscription) {
+  // Rack 1 holds server 2 (two GPU NICs) and server 3 (none): 2 x 50 / 2.
+  const auto& path = topology.path(topology.gpu(ServerId(0), 0), topology.gpu(ServerId(2), 0));
+  ASSERT_EQ(classes(topology, path), (std::vector<std::string>{"gpu_nic", "compute_port", "compute_uplink",
+                                                               "compute_uplink", "compute_port", "gpu_nic"}));
+  EXPECT_EQ(topology.link(path[2]).bandwidth_gbytes_per_s, 4 * 50 / 2);  // rack 0: servers 0 and 1
+  EXPECT_EQ(topology.link(path[3]).bandwidth_gbytes_per_s, 2 * 50 / 2);
+}
+
+TEST_F(ComputeNetwork, StorageAndHostTrafficStayOffTheComputeNetwork) {
+  EXPECT_EQ(classes(topology, topology.path(topology.remote_storage(), topology.gpu(ServerId(1), 0))),
+            (std::vector<std::string>{"storage", "tor_uplink", "tor_port", "nic", "pcie"}));
+  EXPECT_EQ(classes(topology, topology.path(topology.host_memory(ServerId(0)), topology.host_memory(ServerId(1)))),
+            (std::vector<std::string>{"nic", "tor_port", "tor_port", "nic"}));
+  EXPECT_EQ(classes(topology, topology.path(topology.gpu(ServerId(0), 0), topology.gpu(ServerId(0), 1))),
+            (std::vector<std::string>{"gpu_interconnect", "gpu_interconnect"}));
+  // A server without GPU NICs is reached through host memory.
+  EXPECT_EQ(classes(topology, topology.path(topology.gpu(ServerId(2), 0), topology.gpu(ServerId(3), 0))),
+            (std::vector<std::string>{"pcie", "nic", "tor_port", "tor_port", "nic", "pcie"}));
+}
+
+TEST(Topology, ProfilesWithoutGpuNicsBuildTheFabricAsBefore) {
+  Cluster plain({server_group(2)}, 1.25);
+  const Topology topology(plain, TopologyParams{});
+  // Spine, store, ToR; per server host memory, SSD, NIC, GPU switch, 2 GPUs.
+  EXPECT_EQ(topology.node_count(), 3u + 2 * 6);
+  for (const Link& link : topology.links()) EXPECT_EQ(link.link_class.find("compute"), std::string::npos);
+  EXPECT_FALSE(topology.has_gpu_nics(ServerId(0)));
+}
+
 TEST(Topology, DefaultPutsEveryServerInOneRack) {
   Cluster cluster({server_group(3)}, 1.25);
   Topology topology(cluster, TopologyParams{});

@@ -72,7 +72,7 @@ TEST(KvTransfers, ASwapBesideAnEqualCheckpointLoadOnTheSameLinkTakesTwiceAsLong)
   const CheckpointPart checkpoint{CheckpointId(0), int64_t{2'000'000'000}, 1};
   ASSERT_TRUE(b.loader.stage(kServer, checkpoint, Tier::dram));
   NoLoad no_load;
-  b.loader.start(LoadRequest{InstanceId(1), kServer, {0}, {}, {checkpoint}}, no_load);
+  b.loader.start(LoadRequest{InstanceId(1), kServer, {0}, {}, {checkpoint}, {}}, no_load);
   const std::vector<int64_t> gpu0{0};
   b.transfers.start(InstanceId(0), kServer, gpu0, swap_in(int64_t{2'000'000'000}));
   b.sim.run();
@@ -85,7 +85,7 @@ TEST(KvTransfers, ASwapOutGoesTheOtherWayAndDoesNotSlowALoad) {
   const CheckpointPart checkpoint{CheckpointId(0), int64_t{2'000'000'000}, 1};
   ASSERT_TRUE(b.loader.stage(kServer, checkpoint, Tier::dram));
   NoLoad no_load;
-  b.loader.start(LoadRequest{InstanceId(1), kServer, {0}, {}, {checkpoint}}, no_load);
+  b.loader.start(LoadRequest{InstanceId(1), kServer, {0}, {}, {checkpoint}, {}}, no_load);
   KvMoves out;
   out.swap_out_bytes = int64_t{2'000'000'000};
   const std::vector<int64_t> gpu0{0};

@@ -46,7 +46,7 @@ struct Bench {
   // Instance `instance` loads checkpoint `part` onto `gpus` of the server.
   void load(uint32_t instance, uint32_t part, double gigabytes, std::vector<int64_t> gpus) {
     const CheckpointPart checkpoint{CheckpointId(part), static_cast<int64_t>(gigabytes * 1e9), 1};
-    loader.start(LoadRequest{InstanceId(instance), kServer, std::move(gpus), {}, {checkpoint}}, recorder);
+    loader.start(LoadRequest{InstanceId(instance), kServer, std::move(gpus), {}, {checkpoint}, {}}, recorder);
   }
   double done_s(uint32_t instance) { return recorder.done.at(InstanceId(instance)).first.seconds(); }
   Tier tier(uint32_t instance) { return recorder.done.at(InstanceId(instance)).second.tier; }
@@ -285,7 +285,7 @@ TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
   b.sim.run();
   const Time start = b.sim.now();
   const std::vector<CheckpointPart> variant{{CheckpointId(1), 1'000'000'000, 1}, {CheckpointId(2), 100'000'000, 1}};
-  b.loader.start(LoadRequest{InstanceId(1), kServer, {1}, {}, variant}, b.recorder);
+  b.loader.start(LoadRequest{InstanceId(1), kServer, {1}, {}, variant, {}}, b.recorder);
   b.sim.run();
   // The base from DRAM (1 GB at 100 GB/s, 0.01 s) and the 0.1 GB delta from the store (0.1 s),
   // side by side.
@@ -295,7 +295,7 @@ TEST(Loader, AVariantLoadsOnlyTheDeltaItsServerLacks) {
 
 TEST(Loader, ACopyOnAnotherGpuOfTheServerIsTheFastestSource) {
   Bench b(ideal());
-  b.loader.start(LoadRequest{InstanceId(0), kServer, {1}, {0}, {CheckpointPart{CheckpointId(9), 4'000'000'000, 1}}},
+  b.loader.start(LoadRequest{InstanceId(0), kServer, {1}, {0}, {CheckpointPart{CheckpointId(9), 4'000'000'000, 1}}, {}},
                  b.recorder);
   b.sim.run();
   EXPECT_EQ(b.tier(0), Tier::gpu);

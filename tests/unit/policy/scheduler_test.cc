@@ -42,7 +42,8 @@ struct Bench {
                              server,
                              {0},
                              {},
-                             {CheckpointPart{CheckpointId(7), static_cast<int64_t>(gigabytes * 1e9), 0}}},
+                             {CheckpointPart{CheckpointId(7), static_cast<int64_t>(gigabytes * 1e9), 0}},
+                             {}},
                  ignore);
   }
   PlacementRequest request() const { return PlacementRequest{m0, 1, part.bytes, parts, false, {}, {}, 0, 0}; }

@@ -1,0 +1,28 @@
+#pragma once
+// Where a load reads a checkpoint from besides the server's own tiers. Today's loader (tiered)
+// reads a copy on another GPU of the same server, else the fastest tier holding the checkpoint;
+// a policy may also let loads read GPUs of other servers that hold the model, over the GPUs' own
+// RDMA NICs (Topology::has_gpu_nics), and let loads of one model that overlap in time form a
+// multicast chain. The interface lives here, beside the loader that follows it; the strategies
+// live in sim/policy/load_source/ and are created by name.
+
+#include <cstdint>
+#include <optional>
+
+namespace slsim {
+
+class LoadSourcePolicy {
+ public:
+  static constexpr const char* kind = "load_source";
+  struct Context {};
+  virtual ~LoadSourcePolicy() = default;
+  // Whether a load may read a loaded copy of its model on another server, GPU to GPU.
+  virtual bool reads_other_servers() const = 0;
+  // Whether a load may join the multicast chain of a load of the same model still moving bytes:
+  // it reads from the chain's last receiver as that one receives.
+  virtual bool multicast_chain() const = 0;
+  // A cap on each server's DRAM checkpoint cache, bytes; null: the server profile's.
+  virtual std::optional<int64_t> host_cache_bytes() const { return std::nullopt; }
+};
+
+}  // namespace slsim

@@ -1,0 +1,20 @@
+#include "sim/policy/load_source/blitzscale.h"
+#include "sim/policy/load_source/load_source.h"
+#include "sim/policy/load_source/tiered.h"
+
+namespace slsim {
+
+const Registry<LoadSourcePolicy>& load_source_policies() {
+  static const Registry<LoadSourcePolicy> registry = [] {
+    Registry<LoadSourcePolicy> r;
+    r.add<TieredLoadSource>("tiered",
+                            "a copy on another GPU of the server, else DRAM, SSD, remote store (ServerlessLLM)");
+    r.add<BlitzScaleLoadSource>("blitzscale",
+                                "GPUs holding the model anywhere first, over NVLink and per-GPU RDMA NICs, in "
+                                "multicast chains; tiers only where no GPU holds it (BlitzScale, OSDI'25)");
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace slsim
