@@ -385,10 +385,14 @@ struct EngineStep {
   double gpu_us = 0;   // the forward's or graph replay's GPU time
 };
 
-// Every measured step of kernels/testbed/engine.py's output (skipped shapes left out).
+// Every measured step of kernels/testbed/engine.py's output (skipped shapes left out). Files
+// of the engine before its batched prefill (prefill rows with `padded_tokens`) ran a step of
+// several prompts as one graph per prompt, back to back: such a step counts as that many
+// one-prompt steps, each a share of its time, which is what was measured.
 std::vector<EngineStep> read_engine_steps(const fs::path& file) {
   const Json document = load_json_file(file);
   std::vector<EngineStep> steps;
+  int64_t split = 0;
   for (const Json& m : member(document, "models", file)) {
     ModelSpec spec;
     spec.name = member(m, "model", file).get<std::string>();
@@ -397,13 +401,29 @@ std::vector<EngineStep> read_engine_steps(const fs::path& file) {
       const bool decode = std::string(phase) == "decode";
       for (const Json& r : member(m, phase, file)) {
         if (r.contains("skipped")) continue;
-        steps.push_back(EngineStep{spec.name, spec, phase, number<int64_t>(r, "batch", file),
-                                   number<int64_t>(r, decode ? "context_tokens" : "prompt_tokens", file),
-                                   1e3 * number<double>(r, "step_ms", file),
-                                   1e3 * number<double>(r, decode ? "graph_ms" : "forward_ms", file)});
+        EngineStep step{spec.name,
+                        spec,
+                        phase,
+                        number<int64_t>(r, "batch", file),
+                        number<int64_t>(r, decode ? "context_tokens" : "prompt_tokens", file),
+                        1e3 * number<double>(r, "step_ms", file),
+                        1e3 * number<double>(r, decode ? "graph_ms" : "forward_ms", file)};
+        if (!decode && r.contains("padded_tokens") && step.batch > 1) {
+          const auto prompts = static_cast<double>(step.batch);
+          step.step_us /= prompts;
+          step.gpu_us /= prompts;
+          step.batch = 1;
+          ++split;
+        }
+        steps.push_back(std::move(step));
       }
     }
   }
+  if (split > 0)
+    std::cerr << fmt::format(
+        "slsim calibrate: {}: {} prefill steps of several prompts ran one graph per prompt (the engine before its "
+        "batched prefill); each is taken as one-prompt steps of an equal share of its time\n",
+        file.string(), split);
   return steps;
 }
 
