@@ -435,8 +435,7 @@ StepShape shape_of(const EngineStep& step) {
 // the prompts' tokens together): the GPU time of the `phase` steps less the base tables' GEMMs
 // and attention and the base step overhead, per layer (mean over the shapes of equal tokens).
 std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile& base, const GpuProfile& gpu,
-                                                       const std::vector<EngineStep>& steps,
-                                                       const std::string& phase) {
+                                                       const std::vector<EngineStep>& steps, const std::string& phase) {
   CalibrationProfile kernels_only = base;
   kernels_only.step_overhead_us = 0;
   kernels_only.elementwise.clear();
@@ -539,10 +538,9 @@ std::vector<StepErrors> report_engine_steps(const CalibrationProfile& profile, c
   const bool per_step = values.count("per-step") > 0;
   report_mape(profile, kEagerProfile, gpu, steps, "eager profile against " + steps_file.string() + " (wall step)",
               per_step);
-  std::vector<StepErrors> graph = report_mape(
-      profile, "graph-captured", gpu, steps,
-      "graph-captured profile against " + steps_file.string() + " (wall step)",
-      per_step);
+  std::vector<StepErrors> graph =
+      report_mape(profile, "graph-captured", gpu, steps,
+                  "graph-captured profile against " + steps_file.string() + " (wall step)", per_step);
   if (values.count("check-steps"))
     report_mape(profile, "graph-captured", gpu, read_engine_steps(values["check-steps"].as<std::string>()),
                 "graph-captured profile against " + values["check-steps"].as<std::string>() + " (wall step)", per_step);

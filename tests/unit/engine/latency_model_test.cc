@@ -139,16 +139,15 @@ TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefill
   graph.prefill_elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {16, 64}, {3, 12}});
   profile.engine_profiles.push_back(graph);
   const CalibratedLatency eager(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
-  const CalibratedLatency captured(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
-                                   "graph-captured");
+  const CalibratedLatency captured(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
   StepShape prefill;
   prefill.prefill_tokens = 16;
   prefill.prefill_sequences = 2;
   prefill.prefill_attention_pairs = 2 * 8.0 * 8 / 2;
   // The same GEMMs and attention; the prefill table's 3 µs a layer instead of the base table's
   // 8 µs (tiny at 16 tokens), and 50 µs + 2 x 10 µs of host time instead of the 7 µs overhead.
-  EXPECT_NEAR((captured.step_time(prefill) - eager.step_time(prefill)).seconds() * 1e6,
-              2 * (3 - 8) + (50 + 2 * 10 - 7), 0.002);
+  EXPECT_NEAR((captured.step_time(prefill) - eager.step_time(prefill)).seconds() * 1e6, 2 * (3 - 8) + (50 + 2 * 10 - 7),
+              0.002);
   // Without prefill tables, steps with prompts run as the base tables.
   profile.engine_profiles.front().prefill_elementwise.clear();
   const CalibratedLatency decode_only(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
