@@ -68,12 +68,29 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
   return id;
 }
 
+namespace {
+// Its GPUs hold the model's weights: not still loading, and not let go (an instance being added
+// is `released` until its first transition).
+bool holds_weights(const Instance& inst) {
+  return inst.state != InstanceState::loading && inst.state != InstanceState::released;
+}
+}  // namespace
+
 const Instance* InstanceRegistry::loaded_copy(ModelId model, ServerId server) const {
   for (const InstanceId other : models_[model].instances_) {
     const Instance& o = instances_[other];
-    if (o.server == server && o.state != InstanceState::loading) return &o;
+    if (o.server == server && holds_weights(o)) return &o;
   }
   return nullptr;
+}
+
+std::vector<const Instance*> InstanceRegistry::loaded_copies_elsewhere(ModelId model, ServerId server) const {
+  std::vector<const Instance*> copies;
+  for (const InstanceId other : models_[model].instances_) {
+    const Instance& o = instances_[other];
+    if (o.server != server && holds_weights(o)) copies.push_back(&o);
+  }
+  return copies;
 }
 
 void InstanceRegistry::start_engine(Instance& inst, const GpuProfile& gpu) {

@@ -187,6 +187,8 @@ class InstanceRegistry {
                  double estimated_start_s, Time placed);
   // A loaded instance of `model` on `server`, whose GPUs a new one can copy from; nullptr: none.
   const Instance* loaded_copy(ModelId model, ServerId server) const;
+  // The loaded instances of `model` on servers other than `server`.
+  std::vector<const Instance*> loaded_copies_elsewhere(ModelId model, ServerId server) const;
   // Publishes the transition and keeps the routing index in step.
   void set_state(InstanceId id, InstanceState to);
   // Brings the instance's key in its model's routing index up to date; called after every

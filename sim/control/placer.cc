@@ -97,11 +97,8 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
   if (const Instance* copy = instances_.loaded_copy(model, server)) {
     load.source_gpus = copy->gpus;
   } else if (loader_.reads_other_servers()) {
-    for (const InstanceId other : instances_.model(model).instances()) {
-      const Instance& o = instances_.instance(other);
-      if (o.server != server && o.state != InstanceState::loading && o.state != InstanceState::released)
-        load.peer_copies.push_back(PeerCopy{o.server, o.gpus});
-    }
+    for (const Instance* copy : instances_.loaded_copies_elsewhere(model, server))
+      load.peer_copies.push_back(PeerCopy{copy->server, copy->gpus});
   }
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
                                  estimated_start_s, placed);

@@ -77,6 +77,12 @@ StartupPhases Loader::startup(ServerId server, std::span<const CheckpointPart> p
   return startup_policy_ ? startup_policy_->online(full) : full;
 }
 
+NodeId Loader::tier_node(ServerId server, Tier tier) const {
+  return tier == Tier::dram  ? topology_.host_memory(server)
+         : tier == Tier::ssd ? topology_.ssd(server)
+                             : topology_.remote_storage();
+}
+
 Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel,
                       bool observed_rates) const {
   const NodeId gpu = topology_.gpu(server, 0);
@@ -85,9 +91,7 @@ Time Loader::estimate(ServerId server, std::span<const CheckpointPart> parts, in
   int64_t tensors = 0;
   for (const CheckpointPart& part : parts) {
     const Tier tier = tier_holding(server, part.id);
-    const NodeId from = tier == Tier::dram  ? topology_.host_memory(server)
-                        : tier == Tier::ssd ? topology_.ssd(server)
-                                            : topology_.remote_storage();
+    const NodeId from = tier_node(server, tier);
     const double shard_bytes = static_cast<double>(part.bytes) / static_cast<double>(tensor_parallel);
     const double observed = observed_rates ? observed_rate_gbytes_per_s(server, tier) : 0;
     transfer_s += shard_bytes / ((observed > 0 ? observed : capped_rate_gbytes_per_s(from, gpu)) * 1e9);
@@ -175,8 +179,7 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
     const bool staged = !format_.pipelined && (load.tier == Tier::ssd || load.tier == Tier::remote);
     load.phase = !staged ? Phase::copy : load.tier == Tier::ssd ? Phase::read : Phase::download;
     if (format_.pipelined && (load.tier == Tier::ssd || load.tier == Tier::remote)) {
-      const NodeId from = load.tier == Tier::ssd ? topology_.ssd(s) : topology_.remote_storage();
-      fill = std::max(fill, pipeline_fill(from, topology_.gpu(s, request.gpus.front())));
+      fill = std::max(fill, pipeline_fill(tier_node(s, load.tier), topology_.gpu(s, request.gpus.front())));
     }
     job.outcome.tier = std::max(job.outcome.tier, load.tier);
     job.parts.push_back(load);
@@ -207,10 +210,7 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     // The server's own tiers, at the idle rate of the slowest part's path.
     Tier local = Tier::dram;
     for (const CheckpointPart& part : request.parts) local = std::max(local, tier_holding(s, part.id));
-    const NodeId from = local == Tier::dram  ? topology_.host_memory(s)
-                        : local == Tier::ssd ? topology_.ssd(s)
-                                             : topology_.remote_storage();
-    job.arrival_gbytes_per_s = capped_rate_gbytes_per_s(from, to);
+    job.arrival_gbytes_per_s = capped_rate_gbytes_per_s(tier_node(s, local), to);
   }
   std::vector<uint32_t> key;
   for (const CheckpointPart& part : request.parts) key.push_back(part.id.value());

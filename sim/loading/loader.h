@@ -193,6 +193,8 @@ class Loader final : public EventHandler, public FlowListener {
   Time queue_wait(ServerId server) const { return std::max(Time::zero(), busy_until_[server] - sim_.now()); }
   // The fastest tier of `server` holding the part, ignoring GPUs.
   Tier tier_holding(ServerId server, CheckpointId part) const;
+  // Where a part held in `tier` (dram, ssd or remote) is read from for `server`.
+  NodeId tier_node(ServerId server, Tier tier) const;
   const TierCache& dram(ServerId server) const { return dram_[server]; }
   const TierCache& ssd(ServerId server) const { return ssd_[server]; }
   uint64_t preloads_started() const { return preloads_started_; }
