@@ -233,6 +233,8 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     const double rate = std::min(previous.arrival_gbytes_per_s, capped_rate_gbytes_per_s(hop_from, to));
     if (rate >= job.arrival_gbytes_per_s) {
       shard_sources(previous.request.server, previous.request.gpus);
+      // The chain's head reads a loaded instance (or the tiers: none), which runs what is missing.
+      job.gpu_source = previous.gpu_source;
       job.arrival_gbytes_per_s = rate;
       previous.successor = job_id;
       job.awaits_predecessor = true;

@@ -238,7 +238,7 @@ class Loader final : public EventHandler, public FlowListener {
     // The idle-link rate its bytes arrive at: its source path's, and along a chain no faster than
     // the chain's first source.
     double arrival_gbytes_per_s = 0;
-    // The loaded instance its GPU sources belong to; none: a chain's predecessor, or tiers.
+    // The loaded instance its bytes come from, directly or at its chain's head; none: tiers.
     InstanceId gpu_source = InstanceId::none();
     // Live scaling: its shard flows still moving and the bytes of all of them.
     bool live = false;

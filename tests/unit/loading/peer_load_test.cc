@@ -204,7 +204,17 @@ TEST(PeerLoad, WithLiveScalingALoadFromAServingCopyGoesLiveWhenItsTransfersBegin
   EXPECT_EQ(b.loader.loaded_fraction(InstanceId(0)), 1.0);
 }
 
-TEST(PeerLoad, LiveScalingLeavesLoadsFromTheTiersAndAlongAChainStopped) {
+TEST(PeerLoad, WithLiveScalingAChainHeadedByAServingCopyGoesLiveWithThatCopyAsSource) {
+  Bench b(load_source("blitzscale", {{"live_scaling", true}}));
+  b.load(0, 1, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});
+  b.load(1, 2, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});  // chains behind instance 0
+  b.sim.run(Time::from_seconds(0.05));
+  ASSERT_EQ(b.recorder.live.count(InstanceId(1)), 1u);
+  EXPECT_EQ(b.recorder.live.at(InstanceId(1)).second, InstanceId(9));
+  EXPECT_NEAR(b.loader.loaded_fraction(InstanceId(1)), 0.5, 1e-9);  // its own hop: 2.5 of 5 GB at 50 GB/s
+}
+
+TEST(PeerLoad, LiveScalingLeavesLoadsFromTheTiersAndChainsBehindThemStopped) {
   Bench b(load_source("blitzscale", {{"live_scaling", true}}));
   b.load(0, 0, {0}, 1.0);                                               // from the store
   b.load(1, 1, {0}, 1.0, {PeerCopy{ServerId(2), {1}, InstanceId(9)}});  // chains behind instance 0
