@@ -633,13 +633,18 @@ void ControlPlane::act(const PreloadAction& action) {
 void ControlPlane::audit() const {
   audit_control_plane(ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, cluster_});
   if (kv_tiers_) kv_tiers_->audit();
+  int64_t live = 0;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
+    live += inst.engine && !inst.live_source.is_none();
     if (inst.engine && inst.moving_kv != kv_transfers_.moving(id))
       throw std::logic_error(fmt::format("instance {} {} KV bytes the transfers {}", id.value(),
                                          inst.moving_kv ? "waits for" : "does not wait for",
                                          inst.moving_kv ? "do not move" : "move"));
   }
+  if (live != live_loads_)
+    throw std::logic_error(
+        fmt::format("{} instances serve while loading, but the control plane counts {}", live, live_loads_));
 }
 
 }  // namespace slsim
