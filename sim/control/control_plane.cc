@@ -237,6 +237,8 @@ void ControlPlane::end_live(InstanceId id, bool source_gone) {
   inst.live_source = InstanceId::none();
   --live_loads_;
   if (!source_gone) return;
+  // The step in progress ends; a fast-forwarded run of decode steps stops after it.
+  cut_run_short(id);
   instances_.live_source_lost(inst.model);
   instances_.set_state(id, InstanceState::loading);
 }

@@ -29,7 +29,8 @@ constexpr double kLoadedAtArrival = 100'000.0 / 29'274'112;
 // The smaller of the two requests' TTFT: summary.json gives the exact mean and max.
 double min_ttft_s(const Json& s) { return 2 * s["ttft_s"]["mean"].get<double>() - s["ttft_s"]["max"].get<double>(); }
 
-ResolvedExperiment source_and_loading(const std::filesystem::path& dir, bool live_scaling) {
+// The config, its trace written to `dir`.
+Json source_and_loading_config(const std::filesystem::path& dir, bool live_scaling) {
   Json config = Json::parse(read_file(testdata("hand_computed.json")));
   config["catalog_dir"] = testdata("catalog").string();
   Json& server = config["cluster"]["server_groups"][0]["server"];
@@ -43,8 +44,16 @@ ResolvedExperiment source_and_loading(const std::filesystem::path& dir, bool liv
   std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens\n0.001,100,1\n0.001,100,1\n";
   config["workload"] = Json::parse(R"({"sources": [{"kind": "trace", "model": "tiny", "path": "trace.csv",
                                        "mapping": {"relative": false}}]})");
+  return config;
+}
+
+ResolvedExperiment write_and_load(const std::filesystem::path& dir, const Json& config) {
   std::ofstream(dir / "config.json") << config.dump(2);
   return load_experiment(dir / "config.json", {});
+}
+
+ResolvedExperiment source_and_loading(const std::filesystem::path& dir, bool live_scaling) {
+  return write_and_load(dir, source_and_loading_config(dir, live_scaling));
 }
 
 TEST(LiveScaling, ARequestRoutedToALoadingInstanceGetsItsFirstTokenAfterOnePrefill) {
@@ -75,6 +84,37 @@ TEST(LiveScaling, WithoutItBothRequestsGoToTheSourceAndTheNewInstanceServesOnceL
   EXPECT_NEAR(min_ttft_s(s), kPrefillNs * 1e-9, 1e-12);
   EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), 2 * kPrefillNs * 1e-9, 1e-12);
   EXPECT_NEAR(s["load_s"]["max"].get<double>(), kLoadNs * 1e-9, 1e-12);
+}
+
+// The source goes mid-load: a third GPU and a second model, "tiny-b" (its own checkpoint of the
+// same size), whose fixed two instances get one GPU at t = 0 and wait for another; a tiny-b
+// request at 1 ms waits at the router for the first (loading from the store over its 0.1 GB/s
+// host link until 292,741,120 ns). The second tiny request now decodes 3 tokens. When S's slowed
+// prefill ends, S is idle and yields its GPU to tiny-b's waiting start: released, so N goes back
+// to loading. N's first decode, begun before (at 2,029,684 ns), finishes; its second waits for
+// N's load: 292,741,120 + 1,029,696 (the decode at context 102) = 293,770,816 ns, 1 ms after the
+// arrival less.
+TEST(LiveScaling, WhenTheSourceGoesMidLoadTheNewInstancesRequestsWaitForTheLoad) {
+  const auto dir = fresh_dir("live_source_gone");
+  Json config = source_and_loading_config(dir, true);
+  config["cluster"]["server_groups"][0]["server"]["gpus"] = 3;
+  config["cluster"]["instances_at_start"][0]["pinned"] = false;  // kept by the fixed autoscaler until it yields
+  Json second = config["models"][0];
+  second["name"] = "tiny-b";
+  config["models"].push_back(second);
+  std::ofstream(dir / "trace.csv") << "arrival_s,input_tokens,output_tokens,model\n"
+                                   << "0.001,100,1,tiny\n0.001,100,3,tiny\n0.001,100,1,tiny-b\n";
+  config["workload"] = Json::parse(R"({"sources": [{"kind": "trace", "path": "trace.csv",
+                                       "mapping": {"relative": false, "model_field": "model"}, "assign": "name"}]})");
+  const Json s = run_experiment(write_and_load(dir, config), dir / "out");
+  EXPECT_EQ(s["completed"], 3);
+  EXPECT_NEAR(s["models"]["tiny"]["e2e_s"]["max"].get<double>(), (293'770'816 - 1'000'000) * 1e-9, 1e-12);
+  // S's prefill: slowed by N's prefill (share 1 - f) to 2,029,684 ns, then by N's first decode
+  // (share 1 - f', f' = 202,968.4 / 29,274,112 loaded by then), which outlasts it.
+  const double loaded_at_decode = 202'968.4 / 29'274'112;
+  const double left_ns = kPrefillNs - kPrefillNs / (2 - kLoadedAtArrival);
+  EXPECT_NEAR(s["models"]["tiny"]["ttft_s"]["max"].get<double>(),
+              (kPrefillNs + left_ns * (2 - loaded_at_decode)) * 1e-9, 3e-9);
 }
 
 TEST(LiveScaling, SameConfigAndSeedGiveByteIdenticalOutputs) {
