@@ -2,7 +2,8 @@
 """systems.json and the plots of results/coldstart-systems/ from run.sh's runs: per workload and
 keep-alive, each start-up system's cold starts, cold-start time (start-up + load), TTFT p50/p99,
 SLO attainment and GPU-hours, and its change against `full`; load_sources.json, its plot and
-the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo."""
+the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo;
+live_scaling.json, its plot and table for blitzscale with live scaling beside them."""
 import csv
 import json
 import os
@@ -84,6 +85,64 @@ def load_sources():
     fig.savefig(os.path.join(HERE, "load_sources.png"), dpi=120)
 
 
+def scenario_of(row):
+    caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
+    ttl = float(row["policies.keepalive.params.ttl_s"])
+    return f"{caches}, {row['policies.startup.name']} start-up, keep-alive {ttl:g} s"
+
+
+def live_scaling():
+    """BlitzScale's live scaling (live-points/) beside load-points' tiered and blitzscale runs."""
+    out = {}
+    for sweep, names in [("load-points", None), ("live-points", "blitzscale + live")]:
+        with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
+            for row in csv.DictReader(f):
+                summary = read(os.path.join(HERE, sweep, row["point"], "summary.json"))
+                m = metrics(summary)
+                m["loads_by_tier"] = summary["loads_by_tier"]
+                out.setdefault(scenario_of(row), {})[names or row["policies.load_source.name"]] = m
+    systems = ["tiered", "blitzscale", "blitzscale + live"]
+    for runs in out.values():
+        for name in systems[1:]:
+            runs[name]["vs_tiered"] = {
+                k: (runs[name][k] / runs["tiered"][k] - 1 if runs["tiered"][k] else None)
+                for k in ["cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]}
+    with open(os.path.join(HERE, "live_scaling.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print()
+    print("| scenario | load source | loads gpu/dram/ssd/remote | cold wait mean | TTFT p50 | TTFT p99 | SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for scenario in sorted(out):
+        t = out[scenario]["tiered"]
+        for name in systems:
+            m = out[scenario][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            row = [scenario if name == "tiered" else "", name, tiers,
+                   f"{m['cold_start_s_mean']:.2f} s" + pct(m["cold_start_s_mean"], t["cold_start_s_mean"]),
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], t["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], t["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], t["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+
+    scenarios = sorted(out)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    width = 0.27
+    for ax, metric, label in [(axes[0], "ttft_p99_s", "TTFT p99 (s)"), (axes[1], "slo_attainment", "SLO attainment")]:
+        for i, name in enumerate(systems):
+            xs = [j + (i - 1) * width for j in range(len(scenarios))]
+            ax.bar(xs, [out[sc][name][metric] for sc in scenarios], width, label=name)
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="load source")
+    fig.suptitle("Live scaling on the demo (two DGX H100): new instances serve while their weights arrive")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "live_scaling.png"), dpi=120)
+
+
 def read(path):
     with open(path) as f:
         return json.load(f)
@@ -125,6 +184,7 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "startup_systems.png"), dpi=120)
     load_sources()
+    live_scaling()
 
 
 if __name__ == "__main__":

@@ -26,4 +26,11 @@ done
   --grid policies.load_source.name=tiered,blitzscale --grid policies.keepalive.params.ttl_s=0,60 \
   --grid policies.startup.name=full,foundry \
   --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0'
+# BlitzScale's live scaling on the same points (tiered and blitzscale without it are load-points').
+rm -rf "$here/live-points"
+"$slsim" sweep results/demo/experiment.json -o "$here/live-points" -j "${JOBS:-2}" \
+  --set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10 \
+  --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true \
+  --grid policies.keepalive.params.ttl_s=0,60 --grid policies.startup.name=full,foundry \
+  --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0'
 /usr/bin/python3 "$here/make_figures.py"

@@ -44,6 +44,14 @@ void audit_control_plane(const ControlPlaneView& view) {
       if (!view.cluster.server(inst.server).gpu_taken[static_cast<size_t>(gpu)])
         fail(fmt::format("instance {} holds GPU {} of server {}, which is marked free", id, gpu, inst.server));
     inst.engine->audit();
+    if (!inst.live_source.is_none()) {
+      const Instance& source = instances.instance(inst.live_source);
+      if (!serving(inst.state) || !source.engine || source.model != inst.model || !source.live_source.is_none())
+        fail(fmt::format("instance {} serves while loading from instance {}, which does not serve its model", id,
+                         inst.live_source));
+    }
+    if (inst.source_share > 0 && (inst.live_source.is_none() || !inst.computing()))
+      fail(fmt::format("instance {} puts a share of a step on a source without a live step", id));
     const size_t shadows = view.migrations.shadows_expected(id);
     if (static_cast<size_t>(inst.engine->shadows()) != shadows)
       fail(fmt::format("instance {} holds {} shadow sequences, but its migration sent {} requests", id,

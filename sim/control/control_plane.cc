@@ -185,9 +185,62 @@ void ControlPlane::share_gpu(InstanceId id, CardUse change) {
       break;
   }
   for (const InstanceId other : beside) {
-    instances_.instance(other).step_slowdown = sharing_.slowdown(instances_.instance(other));
+    instances_.instance(other).step_slowdown = slowdown(other);
     time_step_end(other);
   }
+}
+
+double ControlPlane::slowdown(InstanceId id) const {
+  const Instance& inst = instances_.instance(id);
+  const double shared = sharing_.shared(inst) ? sharing_.slowdown(inst) : 1;
+  if (live_loads_ == 0) return shared;
+  double hosted = 0;
+  for (const InstanceId other : instances_.model(inst.model).instances())
+    if (instances_.instance(other).live_source == id) hosted += instances_.instance(other).source_share;
+  return shared * (1 + hosted);
+}
+
+void ControlPlane::set_source_share(InstanceId id, double share) {
+  Instance& inst = instances_.instance(id);
+  const InstanceId source = inst.live_source;
+  const bool computing = instances_.instance(source).computing();
+  if (computing) advance_step(source);
+  inst.source_share = share;
+  if (!computing) return;
+  instances_.instance(source).step_slowdown = slowdown(source);
+  time_step_end(source);
+}
+
+void ControlPlane::on_live_load(InstanceId id, InstanceId source) {
+  Instance& inst = instances_.instance(id);
+  const Instance& from = instances_.instance(source);
+  // A migration's destination takes over at its switch; a source let go since the placement
+  // (its slot perhaps reused) serves no layers.
+  const bool source_serves = from.engine && from.model == inst.model && from.live_source.is_none() &&
+                             (serving(from.state) || from.state == InstanceState::migrating);
+  if (inst.migration >= 0 || !source_serves) return;
+  inst.live_source = source;
+  ++live_loads_;
+  inst.ready_at = sim_.now();
+  inst.load.tier = Tier::gpu;
+  instances_.live_load_began(inst.model);
+  // Routed to as a warm instance from now; idle, it waits for its load before its keep-alive.
+  instances_.set_state(id, InstanceState::idle);
+  route_queued(inst.model, true);
+}
+
+void ControlPlane::end_live(InstanceId id, bool source_gone) {
+  Instance& inst = instances_.instance(id);
+  // A source going away is not re-timed: its step ends with it.
+  if (inst.source_share > 0 && !source_gone) set_source_share(id, 0);
+  inst.source_share = 0;
+  inst.live_source = InstanceId::none();
+  --live_loads_;
+  if (!source_gone) return;
+  // The step in progress ends; a fast-forwarded run of decode steps stops after it.
+  cut_run_short(id);
+  instances_.live_source_lost(inst.model);
+  instances_.set_state(id, InstanceState::loading);
 }
 
 ModelDemand ControlPlane::demand(ModelId model) const {
@@ -370,28 +423,39 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
     share_gpu(id, CardUse::capture_ends);
   }
   const ModelId model = inst.model;
+  // Serving since its transfers began (live scaling), it is counted ready already.
+  const bool live = !inst.live_source.is_none();
+  if (live) end_live(id, false);
   inst.load = outcome;
-  inst.ready_at = sim_.now();
-  observer_.on_load(id, model, inst.server, outcome.tier, inst.ready_at - inst.load_started);
+  if (!live) inst.ready_at = sim_.now();
+  const Time load_time = sim_.now() - inst.load_started;
+  observer_.on_load(id, model, inst.server, outcome.tier, load_time);
   if (inst.estimated_start_s >= 0)
     observer_.on_placement_estimate(model, Time::from_seconds(inst.estimated_start_s), sim_.now() - inst.placed);
-  policies_.autoscaler->on_load(model, inst.ready_at - inst.load_started);
+  policies_.autoscaler->on_load(model, load_time);
   // A migration's destination serves like any instance from now; the model stops counting its
-  // source as starting.
-  instances_.load_finished(model);
-  instances_.set_state(id, InstanceState::idle);
+  // source as starting. One whose live source went holds the requests it took meanwhile.
+  if (!live) {
+    instances_.load_finished(model);
+    instances_.set_state(id, inst.engine->stepping() ? InstanceState::busy : InstanceState::idle);
+  }
   if (inst.migration >= 0) {
     migration_.destination_loaded(id);
     // A source with nothing left switches at once, and the switch set everything going.
     if (instances_.instance(id).migration < 0) return;
   }
   route_queued(model, true);
-  if (instances_.instance(id).state == InstanceState::idle) went_idle(id);
+  if (instances_.instance(id).state != InstanceState::idle) return;
+  if (instances_.instance(id).engine->outstanding() > 0)
+    kick(id);
+  else
+    went_idle(id);
 }
 
 void ControlPlane::kick(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  if (inst.engine->stepping()) return;
+  // One whose live source went steps again once loaded.
+  if (inst.engine->stepping() || (inst.state == InstanceState::loading && inst.migration < 0)) return;
   inst.expiry.cancel();
   inst.keep_alive_expired = false;
   // A step moves requests between the engine's queues but never changes how many it holds, so
@@ -422,16 +486,19 @@ void ControlPlane::on_kv_moved(InstanceId id) {
 
 void ControlPlane::begin_compute(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  if (sharing_.shared(inst)) {
-    share_gpu(id, CardUse::step_begins);
-    inst.step_slowdown = sharing_.slowdown(inst);
+  if (!inst.live_source.is_none()) {
+    const double share = 1 - loader_.loaded_fraction(id);
+    if (share > 0) set_source_share(id, share);
   }
+  if (sharing_.shared(inst)) share_gpu(id, CardUse::step_begins);
+  if (sharing_.shared(inst) || live_loads_ > 0) inst.step_slowdown = slowdown(id);
   time_step_end(id);
 }
 
 void ControlPlane::on_step_done(InstanceId id) {
   Instance& inst = instances_.instance(id);
   inst.step_event = 0;
+  if (inst.source_share > 0) set_source_share(id, 0);
   if (sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
@@ -465,6 +532,11 @@ void ControlPlane::on_step_done(InstanceId id) {
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_.instance(id);
+  // Still loading (live scaling): its keep-alive starts when the load is done.
+  if (!inst.live_source.is_none()) {
+    instances_.set_state(id, InstanceState::idle);
+    return;
+  }
   // A migration's instances stay until the switch: the source with nothing left to decode waits
   // for the next round to let go, the destination for what it is being sent.
   if (inst.migration >= 0) {
@@ -511,6 +583,11 @@ void ControlPlane::release(InstanceId id) {
 void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   Instance& inst = instances_.instance(id);
   if (inst.computing() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
+  if (live_loads_ > 0) {
+    // Live-scaling instances reading this one wait for the rest of their loads.
+    for (const InstanceId other : instances_.model(inst.model).instances())
+      if (instances_.instance(other).live_source == id) end_live(other, true);
+  }
   kv_transfers_.cancel(id);
   inst.moving_kv = false;
   const ServerId server = inst.server;
@@ -558,13 +635,18 @@ void ControlPlane::act(const PreloadAction& action) {
 void ControlPlane::audit() const {
   audit_control_plane(ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, cluster_});
   if (kv_tiers_) kv_tiers_->audit();
+  int64_t live = 0;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
+    live += inst.engine && !inst.live_source.is_none();
     if (inst.engine && inst.moving_kv != kv_transfers_.moving(id))
       throw std::logic_error(fmt::format("instance {} {} KV bytes the transfers {}", id.value(),
                                          inst.moving_kv ? "waits for" : "does not wait for",
                                          inst.moving_kv ? "do not move" : "move"));
   }
+  if (live != live_loads_)
+    throw std::logic_error(
+        fmt::format("{} instances serve while loading, but the control plane counts {}", live, live_loads_));
 }
 
 }  // namespace slsim

@@ -70,6 +70,13 @@ class ControlPlane final : public EventHandler,
   // Throws std::logic_error unless the invariants of audit_control_plane() hold.
   void audit() const;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
+  // Live scaling: the instance serves while its weights arrive from `source`, a serving instance
+  // of its model (BlitzScale). Layers it has run on it and the rest on `source`, which the
+  // simulator models at step granularity: its steps take their usual time (the two stages
+  // together do one model's work; the activations' hand-off between them is left out) and each
+  // puts 1 - f of its compute on `source`, f the loaded fraction when it begins computing, so
+  // `source`'s own steps meanwhile go (1 + the shares on it) times slower.
+  void on_live_load(InstanceId id, InstanceId source) override;
 
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
   // with the events handled in summary.json's `events`, which stays what it was before skipping.
@@ -122,6 +129,15 @@ class ControlPlane final : public EventHandler,
   // brought up to date at their old pace and re-timed at the new one.
   void share_gpu(InstanceId id, CardUse change);
   void on_graph_capture(InstanceId id) override;
+  // How many times longer than alone a step of the instance takes now: a shared card's slowdown
+  // (compute_sharing.h) times 1 + the shares of live-scaling steps it runs for others.
+  double slowdown(InstanceId id) const;
+  // The share of a step's compute that a live-scaling instance's step puts on its source changes:
+  // the source's step in progress is brought up to date at its old pace and re-timed.
+  void set_source_share(InstanceId id, double share);
+  // Live scaling ends: the load is done, or (`source_gone`) its source goes first, and the
+  // instance waits for the rest of its load before it steps again.
+  void end_live(InstanceId id, bool source_gone);
   // Records the step's engine time done by now and schedules its end at its current pace.
   void advance_step(InstanceId id);
   void time_step_end(InstanceId id);
@@ -165,6 +181,7 @@ class ControlPlane final : public EventHandler,
   std::optional<Time> waiting_on_ticks_since_;
   int64_t ticks_waited_ = 0;
   int64_t elided_ticks_ = 0;
+  int64_t live_loads_ = 0;  // instances serving while their weights arrive (live scaling)
   RequestCounts counts_;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;

@@ -69,26 +69,26 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
 }
 
 namespace {
-// Its GPUs hold the model's weights: not still loading, and not let go (an instance being added
-// is `released` until its first transition).
+// Its GPUs hold the model's weights: not still loading (live or not), and not let go (an
+// instance being added is `released` until its first transition).
 bool holds_weights(const Instance& inst) {
-  return inst.state != InstanceState::loading && inst.state != InstanceState::released;
+  return inst.state != InstanceState::loading && inst.state != InstanceState::released && inst.live_source.is_none();
 }
 }  // namespace
 
-const Instance* InstanceRegistry::loaded_copy(ModelId model, ServerId server) const {
+InstanceId InstanceRegistry::loaded_copy(ModelId model, ServerId server) const {
   for (const InstanceId other : models_[model].instances_) {
     const Instance& o = instances_[other];
-    if (o.server == server && holds_weights(o)) return &o;
+    if (o.server == server && holds_weights(o)) return other;
   }
-  return nullptr;
+  return InstanceId::none();
 }
 
-std::vector<const Instance*> InstanceRegistry::loaded_copies_elsewhere(ModelId model, ServerId server) const {
-  std::vector<const Instance*> copies;
+std::vector<InstanceId> InstanceRegistry::loaded_copies_elsewhere(ModelId model, ServerId server) const {
+  std::vector<InstanceId> copies;
   for (const InstanceId other : models_[model].instances_) {
     const Instance& o = instances_[other];
-    if (o.server != server && holds_weights(o)) copies.push_back(&o);
+    if (o.server != server && holds_weights(o)) copies.push_back(other);
   }
   return copies;
 }

@@ -83,6 +83,12 @@ struct Instance {
   double step_slowdown = 1;
   // Loaded, capturing its CUDA graphs on a shared card (compute_sharing.h).
   bool capturing_graphs = false;
+  // Live scaling (load_source blitzscale's live_scaling): serving while its weights arrive from
+  // `live_source`, a loaded instance of its model that runs the layers not yet here; none: not.
+  InstanceId live_source = InstanceId::none();
+  // The share of a step's compute that its step in progress puts on `live_source`: 1 - the
+  // loaded fraction when the step began computing; 0 once that step ends or the source goes.
+  double source_share = 0;
 
   // The engine time the step in progress has run by `now`: none while its KV bytes move.
   Time step_elapsed(Time now) const {
@@ -177,6 +183,13 @@ class InstanceRegistry {
   // The switch: the destination, ready since its load, is counted beside the source until the
   // source's retire() takes that one back.
   void migration_switched(ModelId model) { ++models_[model].ready_; }
+  // Live scaling: a loading instance serves from now (ready), until its source goes while its
+  // weights still arrive (starting again, until load_finished()).
+  void live_load_began(ModelId model) { load_finished(model); }
+  void live_source_lost(ModelId model) {
+    --models_[model].ready_;
+    ++models_[model].starting_;
+  }
   void request_dispatched(ModelId model) { ++models_[model].outstanding_; }
   // Finished, or taken back to the router by a preemption.
   void request_left(ModelId model) { --models_[model].outstanding_; }
@@ -185,10 +198,10 @@ class InstanceRegistry {
   // `released` until set_state(); it joins the model's instances.
   InstanceId add(ModelId model, ServerId server, std::vector<int64_t> gpus, StartReason reason,
                  double estimated_start_s, Time placed);
-  // A loaded instance of `model` on `server`, whose GPUs a new one can copy from; nullptr: none.
-  const Instance* loaded_copy(ModelId model, ServerId server) const;
+  // A loaded instance of `model` on `server`, whose GPUs a new one can copy from; none: none.
+  InstanceId loaded_copy(ModelId model, ServerId server) const;
   // The loaded instances of `model` on servers other than `server`.
-  std::vector<const Instance*> loaded_copies_elsewhere(ModelId model, ServerId server) const;
+  std::vector<InstanceId> loaded_copies_elsewhere(ModelId model, ServerId server) const;
   // Publishes the transition and keeps the routing index in step.
   void set_state(InstanceId id, InstanceState to);
   // Brings the instance's key in its model's routing index up to date; called after every

@@ -94,11 +94,12 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
   const ServedModel& served = instances_.model(model).served;
   LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint, {}};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
-  if (const Instance* copy = instances_.loaded_copy(model, server)) {
-    load.source_gpus = copy->gpus;
+  if (const InstanceId copy = instances_.loaded_copy(model, server); !copy.is_none()) {
+    load.source_gpus = instances_.instance(copy).gpus;
+    load.source_instance = copy;
   } else if (loader_.reads_other_servers()) {
-    for (const Instance* copy : instances_.loaded_copies_elsewhere(model, server))
-      load.peer_copies.push_back(PeerCopy{copy->server, copy->gpus});
+    for (const InstanceId copy : instances_.loaded_copies_elsewhere(model, server))
+      load.peer_copies.push_back(PeerCopy{instances_.instance(copy).server, instances_.instance(copy).gpus, copy});
   }
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
                                  estimated_start_s, placed);
@@ -145,7 +146,9 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   std::vector<InstanceView> views;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.pinned) continue;
+    // A live-scaling instance is still loading: it goes when its load is done, like any load.
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.pinned || !inst.live_source.is_none())
+      continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;
     v.instance = id;

@@ -23,6 +23,9 @@ class LoadSourcePolicy {
   virtual bool multicast_chain() const = 0;
   // A cap on each server's DRAM checkpoint cache, bytes; null: the server profile's.
   virtual std::optional<int64_t> host_cache_bytes() const { return std::nullopt; }
+  // Whether a load reading a loaded instance of its model, directly or at the head of its chain,
+  // lets the new instance serve while its weights arrive (LoadListener::on_live_load).
+  virtual bool live_scaling() const { return false; }
 };
 
 }  // namespace slsim

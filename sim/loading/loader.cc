@@ -159,6 +159,7 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   int64_t tensors = 0;
   const ServerId s = request.server;
   const bool from_gpus = choose_gpu_source(id);
+  job.live = from_gpus && !job.gpu_source.is_none() && load_source_ && load_source_->live_scaling();
   for (const CheckpointPart& part : request.parts) {
     PartLoad load;
     load.part = part;
@@ -205,6 +206,7 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
   };
   if (!request.source_gpus.empty()) {
     shard_sources(s, request.source_gpus);
+    job.gpu_source = request.source_instance;
     job.arrival_gbytes_per_s = capped_rate_gbytes_per_s(job.shard_sources.front(), to);
   } else {
     // The server's own tiers, at the idle rate of the slowest part's path.
@@ -231,6 +233,8 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     const double rate = std::min(previous.arrival_gbytes_per_s, capped_rate_gbytes_per_s(hop_from, to));
     if (rate >= job.arrival_gbytes_per_s) {
       shard_sources(previous.request.server, previous.request.gpus);
+      // The chain's head reads a loaded instance (or the tiers: none), which runs what is missing.
+      job.gpu_source = previous.gpu_source;
       job.arrival_gbytes_per_s = rate;
       previous.successor = job_id;
       job.awaits_predecessor = true;
@@ -243,6 +247,7 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     const double rate = capped_rate_gbytes_per_s(topology_.gpu(copy.server, copy.gpus.front()), to);
     if (rate < job.arrival_gbytes_per_s) continue;
     shard_sources(copy.server, copy.gpus);
+    job.gpu_source = copy.instance;
     job.arrival_gbytes_per_s = rate;
     return true;
   }
@@ -279,6 +284,18 @@ void Loader::begin_transfers(uint32_t job_id) {
   }
   jobs_[job_id].transfers_began = sim_.now();
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
+  const Job& job = jobs_[job_id];
+  if (job.live) job.listener->on_live_load(job.request.instance, job.gpu_source);
+}
+
+double Loader::loaded_fraction(InstanceId instance) const {
+  for (const Job& job : jobs_) {
+    if (!job.active || job.request.instance != instance || !job.live || job.live_bytes <= 0) continue;
+    double remaining = 0;
+    for (const FlowId flow : job.live_flows) remaining += network_.remaining_bytes(flow);
+    return 1 - remaining / job.live_bytes;
+  }
+  return 1;
 }
 
 void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
@@ -309,7 +326,12 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
           from = topology_.ssd(s);
         else if (!staged && load.tier == Tier::remote)
           from = topology_.remote_storage();
-        start_flow(from, topology_.gpu(s, job.request.gpus[i]), bytes / static_cast<double>(shards), tag);
+        const FlowId flow =
+            start_flow(from, topology_.gpu(s, job.request.gpus[i]), bytes / static_cast<double>(shards), tag);
+        if (job.live) {
+          job.live_flows.push_back(flow);
+          job.live_bytes += bytes / static_cast<double>(shards);
+        }
       }
       if (format_.pipelined && load.tier == Tier::remote && has_ssd && ssd_[s].capacity_bytes() >= load.part.bytes) {
         // Write-behind: the bytes passing through DRAM also go to the SSD cache.
@@ -324,11 +346,12 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
   throw std::logic_error("a finished part was restarted");
 }
 
-void Loader::on_flow_done(FlowId, uint64_t tag) {
+void Loader::on_flow_done(FlowId flow, uint64_t tag) {
   const auto index = static_cast<uint32_t>(tag >> 32);
   const auto part = static_cast<uint32_t>((tag >> 8) & 0xffffff);
   const auto kind = static_cast<FlowKind>(tag & 0xff);
   if (kind == kPartFlow) {
+    if (jobs_[index].live) std::erase(jobs_[index].live_flows, flow);
     part_flow_done(index, part);
     return;
   }

@@ -113,6 +113,7 @@ struct CheckpointAtStart {
 struct PeerCopy {
   ServerId server;
   std::vector<int64_t> gpus;
+  InstanceId instance = InstanceId::none();  // the instance whose GPUs hold it
 };
 
 struct LoadRequest {
@@ -123,6 +124,7 @@ struct LoadRequest {
   std::vector<CheckpointPart> parts;
   // Loaded copies on other servers, for a load source policy that reads them (else ignored).
   std::vector<PeerCopy> peer_copies;
+  InstanceId source_instance = InstanceId::none();  // the instance on `source_gpus`
 };
 
 struct LoadOutcome {
@@ -143,6 +145,10 @@ class LoadListener {
   // The instance's CUDA-graph capture begins on its GPUs; it lasts until on_load_done. Only a
   // listener that shares GPUs between instances needs to know.
   virtual void on_graph_capture(InstanceId /*instance*/) {}
+  // Live scaling (LoadSourcePolicy::live_scaling): the instance's transfers from `source`, a
+  // loaded instance of its model, begin. Until on_load_done it may serve, `source` running the
+  // layers not yet here (Loader::loaded_fraction says how many are).
+  virtual void on_live_load(InstanceId /*instance*/, InstanceId /*source*/) {}
 };
 
 using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
@@ -164,6 +170,9 @@ class Loader final : public EventHandler, public FlowListener {
   void start(const LoadRequest& request, LoadListener& listener);
   // Whether loads may read copies on other servers: a caller lists them in LoadRequest::peer_copies.
   bool reads_other_servers() const { return load_source_ && load_source_->reads_other_servers(); }
+  // The share of the instance's checkpoint bytes on its GPUs: delivered over bytes, for a load
+  // that went live (on_live_load); 1 once its transfers are done or for any other instance.
+  double loaded_fraction(InstanceId instance) const;
   // Copies a checkpoint into `target` (dram or ssd) of a server ahead of demand.
   void preload(ServerId server, const CheckpointPart& part, Tier target);
   // The checkpoint is in the server's `tier` cache (dram or ssd) when the run starts (no
@@ -229,6 +238,12 @@ class Loader final : public EventHandler, public FlowListener {
     // The idle-link rate its bytes arrive at: its source path's, and along a chain no faster than
     // the chain's first source.
     double arrival_gbytes_per_s = 0;
+    // The loaded instance its bytes come from, directly or at its chain's head; none: tiers.
+    InstanceId gpu_source = InstanceId::none();
+    // Live scaling: its shard flows still moving and the bytes of all of them.
+    bool live = false;
+    std::vector<FlowId> live_flows;
+    double live_bytes = 0;
     // Multicast chain: this job's transfers end no earlier than its predecessor's.
     bool awaits_predecessor = false;
     bool own_transfers_done = false;

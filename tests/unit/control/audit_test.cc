@@ -56,6 +56,22 @@ TEST(ControlPlaneAudit, CatchesAnOutstandingCountThatDisagreesWithTheEngines) {
               ::testing::HasSubstr("model 0 counts 0 requests outstanding, but its instances' engines hold 1"));
 }
 
+TEST(ControlPlaneAudit, CatchesAnInstanceServingWhileLoadingFromOneThatDoesNotServe) {
+  ControlBench<> b(1);
+  serve_one_request(b);
+  b.instances.instance(InstanceId(0)).live_source = InstanceId(0);  // its own source, itself live
+  EXPECT_THAT(audit_failure(b),
+              ::testing::HasSubstr("instance 0 serves while loading from instance 0, which does not serve its model"));
+}
+
+TEST(ControlPlaneAudit, CatchesAShareOnASourceWithoutALiveStep) {
+  ControlBench<> b(1);
+  serve_one_request(b);
+  b.instances.instance(InstanceId(0)).source_share = 0.5;
+  EXPECT_THAT(audit_failure(b),
+              ::testing::HasSubstr("instance 0 puts a share of a step on a source without a live step"));
+}
+
 TEST(ControlPlaneAudit, CatchesARequestCountedNowhere) {
   ControlBench<> b(1);
   serve_one_request(b);

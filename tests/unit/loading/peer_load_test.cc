@@ -22,7 +22,10 @@ namespace {
 struct Recorder : LoadListener {
   Simulator* sim = nullptr;
   std::map<InstanceId, std::pair<Time, LoadOutcome>> done;
+  // Live scaling: when each instance went live, and from which source.
+  std::map<InstanceId, std::pair<Time, InstanceId>> live;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override { done[id] = {sim->now(), outcome}; }
+  void on_live_load(InstanceId id, InstanceId source) override { live[id] = {sim->now(), source}; }
 };
 
 std::unique_ptr<LoadSourcePolicy> load_source(const std::string& name, Json params = Json::object()) {
@@ -186,6 +189,46 @@ TEST(PeerLoad, BlitzScalesHostCacheCapBoundsEachServersDramCache) {
   b.sim.run();
   EXPECT_FALSE(b.loader.dram(ServerId(0)).contains(CheckpointId(7)));
   EXPECT_EQ(Bench(load_source("blitzscale")).loader.dram(ServerId(0)).capacity_bytes(), int64_t{1} << 40);
+}
+
+TEST(PeerLoad, WithLiveScalingALoadFromAServingCopyGoesLiveWhenItsTransfersBegin) {
+  Bench b(load_source("blitzscale", {{"live_scaling", true}}));
+  b.load(0, 1, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});
+  b.sim.run(Time::from_seconds(0.025));
+  ASSERT_EQ(b.recorder.live.count(InstanceId(0)), 1u);
+  EXPECT_EQ(b.recorder.live.at(InstanceId(0)).first, Time::zero());  // no start-up phases in this bench
+  EXPECT_EQ(b.recorder.live.at(InstanceId(0)).second, InstanceId(9));
+  EXPECT_NEAR(b.loader.loaded_fraction(InstanceId(0)), 0.25, 1e-9);  // 1.25 of 5 GB at 50 GB/s by 0.025 s
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 0.1);
+  EXPECT_EQ(b.loader.loaded_fraction(InstanceId(0)), 1.0);
+}
+
+TEST(PeerLoad, WithLiveScalingAChainHeadedByAServingCopyGoesLiveWithThatCopyAsSource) {
+  Bench b(load_source("blitzscale", {{"live_scaling", true}}));
+  b.load(0, 1, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});
+  b.load(1, 2, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});  // chains behind instance 0
+  b.sim.run(Time::from_seconds(0.05));
+  ASSERT_EQ(b.recorder.live.count(InstanceId(1)), 1u);
+  EXPECT_EQ(b.recorder.live.at(InstanceId(1)).second, InstanceId(9));
+  EXPECT_NEAR(b.loader.loaded_fraction(InstanceId(1)), 0.5, 1e-9);  // its own hop: 2.5 of 5 GB at 50 GB/s
+}
+
+TEST(PeerLoad, LiveScalingLeavesLoadsFromTheTiersAndChainsBehindThemStopped) {
+  Bench b(load_source("blitzscale", {{"live_scaling", true}}));
+  b.load(0, 0, {0}, 1.0);                                               // from the store
+  b.load(1, 1, {0}, 1.0, {PeerCopy{ServerId(2), {1}, InstanceId(9)}});  // chains behind instance 0
+  b.sim.run();
+  EXPECT_TRUE(b.recorder.live.empty());
+  EXPECT_DOUBLE_EQ(b.done_s(1), 1.0);
+}
+
+TEST(PeerLoad, WithoutLiveScalingNoLoadGoesLive) {
+  Bench b(load_source("blitzscale"));
+  b.load(0, 1, {0}, 5.0, {PeerCopy{ServerId(0), {0}, InstanceId(9)}});
+  b.sim.run();
+  EXPECT_TRUE(b.recorder.live.empty());
+  EXPECT_DOUBLE_EQ(b.done_s(0), 0.1);
 }
 
 }  // namespace
