@@ -36,8 +36,8 @@ class BlitzScaleLoadSource final : public LoadSourcePolicy {
               at_least(0));
       v.field("live_scaling", live_scaling,
               "a new instance loading from a serving instance of its model (directly or along a chain it heads) "
-              "serves while its "
-              "weights arrive: its steps take their usual time and each puts (1 - loaded fraction) of a step's "
+              "serves while its weights arrive: its steps take their usual time and each puts (1 - loaded fraction) of "
+              "a step's "
               "compute on the source, whose own steps slow down by that much (BlitzScale's live autoscaling, "
               "OSDI'25); false: it serves once loaded");
     }
