@@ -145,7 +145,7 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   std::vector<InstanceView> views;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.pinned) continue;
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0 || inst.pinned) continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;
     v.instance = id;
@@ -191,7 +191,7 @@ void InstancePlacer::make_room(const Placement& placement, ModelId model, StartR
   for (const InstanceId victim : placement.victims) {
     const Instance& inst = instances_.instance(victim);
     // An earlier victim's release may have let a nested placement move this one already.
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0) continue;
     if (inst.engine->outstanding() == 0 && !inst.engine->stepping()) {
       victims_.release_victim(victim);
       continue;
