@@ -31,9 +31,9 @@ struct ControlPlaneView {
 
 // Throws std::logic_error unless every request that arrived is in exactly one place (a router
 // queue, an engine, in transit between two instances, finished or rejected), each model counts
-// as outstanding the requests its instances' engines hold and those in transit, each server's GPUs are free or held by exactly one live instance,
-// every engine's KV blocks are consistent and within capacity, and the routing index holds
-// each serving instance under its current count.
+// as outstanding the requests its instances' engines hold and those in transit, each server's
+// GPUs are free or held by exactly one live instance, every engine's KV blocks are consistent
+// and within capacity, and the routing index holds each serving instance under its current count.
 void audit_control_plane(const ControlPlaneView& view);
 
 }  // namespace slsim

@@ -59,8 +59,8 @@ class PartialMigrations final : public FlowListener {
     int64_t stages = 0;
     int64_t bytes_copied = 0;
     int64_t flows_pending = 0;
-    bool stopping = false;    // the requests leave the source when its step in progress ends
-    bool final_copy = false;  // the stop-and-copy is in flight
+    bool stopping = false;              // the requests leave the source when its step in progress ends
+    bool final_copy = false;            // the stop-and-copy is in flight
     std::map<RequestId, int64_t> sent;  // per moving request still on the source: tokens whose KV was copied
     std::vector<Transit> in_transit;
   };

@@ -77,8 +77,8 @@ TEST(Rebalance, MovesHalfTheGapInOneStopAndCopyOverTheLinkBandwidth) {
   // move (4 - 2 = 0 + 2). Request 0 was prefilled alone by 1 ms and request 2 with the others by
   // 2 ms; one token a ms since: 149 and 249 tokens, of which all but the last are cached:
   // ceil(148 / 16) + ceil(248 / 16) = 10 + 16 blocks, copied with them stopped.
-  const ScenarioRun run =
-      run_scenario("one_stage", llumnix({{"metric", "requests"}, {"threshold", 2}, {"last_stage_max_blocks", 1000000}}));
+  const ScenarioRun run = run_scenario(
+      "one_stage", llumnix({{"metric", "requests"}, {"threshold", 2}, {"last_stage_max_blocks", 1000000}}));
   const Json& m = run.summary["migrations"];
   EXPECT_EQ(m["count"], 1);
   EXPECT_EQ(m["by_method"]["rebalance"], 1);

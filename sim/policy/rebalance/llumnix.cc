@@ -9,7 +9,6 @@ double LlumnixRebalance::load(const InstanceLoad& instance) const {
   return static_cast<double>(instance.used_blocks) / static_cast<double>(instance.capacity_blocks);
 }
 
-
 void LlumnixRebalance::plan(std::span<const InstanceLoad> instances, std::vector<RebalanceMove>& moves) const {
   std::vector<const InstanceLoad*> sorted;
   for (const InstanceLoad& i : instances) sorted.push_back(&i);

@@ -24,9 +24,9 @@ struct MovableRequest {
 // One serving instance of the model that takes part in no other migration.
 struct InstanceLoad {
   InstanceId instance;
-  int64_t requests = 0;         // in its engine: waiting, running or swapped
-  int64_t used_blocks = 0;      // KV blocks its requests hold in the GPUs
-  int64_t capacity_blocks = 1;  // its KV cache
+  int64_t requests = 0;                 // in its engine: waiting, running or swapped
+  int64_t used_blocks = 0;              // KV blocks its requests hold in the GPUs
+  int64_t capacity_blocks = 1;          // its KV cache
   std::vector<MovableRequest> movable;  // in request-id order (arrival order)
 };
 

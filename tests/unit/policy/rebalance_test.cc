@@ -43,7 +43,8 @@ TEST(LlumnixRebalance, KvMovesTheShortestWhileTheSourceStaysAtLeastAsFull) {
 
 TEST(LlumnixRebalance, LastPicksTheLatestArrivalsThatStillFit) {
   // Request 2 (20 blocks) leaves 40 vs 20; request 1 (10) 30 vs 30; request 0 (30) would invert.
-  const auto moves = plan({{"threshold", 0.1}, {"pick", "last"}}, {instance(0, 100, {30, 10, 20}), instance(1, 100, {})});
+  const auto moves =
+      plan({{"threshold", 0.1}, {"pick", "last"}}, {instance(0, 100, {30, 10, 20}), instance(1, 100, {})});
   ASSERT_EQ(moves.size(), 1u);
   EXPECT_EQ(moves[0].requests, (std::vector<RequestId>{RequestId(2), RequestId(1)}));
 }
@@ -58,9 +59,9 @@ TEST(LlumnixRebalance, KvUsageIsAFractionOfEachInstancesCapacity) {
 
 TEST(LlumnixRebalance, PairsTheMostLoadedWithTheLeastThenTheNextPair) {
   // Requests 4, 3, 1, 0: (4, 0) moves 2; (3, 1) differ by 2 > 1 and move 1.
-  const auto moves = plan({{"metric", "requests"}, {"threshold", 1}},
-                          {instance(0, 100, {1, 1, 1}, 10), instance(1, 100, {1}, 20), instance(2, 100, {1, 1, 1, 1}),
-                           instance(3, 100, {})});
+  const auto moves =
+      plan({{"metric", "requests"}, {"threshold", 1}}, {instance(0, 100, {1, 1, 1}, 10), instance(1, 100, {1}, 20),
+                                                        instance(2, 100, {1, 1, 1, 1}), instance(3, 100, {})});
   ASSERT_EQ(moves.size(), 2u);
   EXPECT_EQ(moves[0].source, InstanceId(2));
   EXPECT_EQ(moves[0].destination, InstanceId(3));
@@ -71,7 +72,8 @@ TEST(LlumnixRebalance, PairsTheMostLoadedWithTheLeastThenTheNextPair) {
 }
 
 TEST(LlumnixRebalance, NoMoveWithinTheThreshold) {
-  EXPECT_TRUE(plan({{"metric", "requests"}, {"threshold", 2}}, {instance(0, 100, {1, 1}), instance(1, 100, {})}).empty());
+  EXPECT_TRUE(
+      plan({{"metric", "requests"}, {"threshold", 2}}, {instance(0, 100, {1, 1}), instance(1, 100, {})}).empty());
   EXPECT_TRUE(plan({{"threshold", 0.3}}, {instance(0, 100, {10, 10, 10}), instance(1, 100, {})}).empty());
 }
 
