@@ -34,6 +34,7 @@ for variant in none kv-0.1 kv-0.05 requests-2; do
   [ "$variant" = none ] || args=(--set policies.rebalance.name=llumnix --set "policies.rebalance.params.metric=${variant%-*}"
                                  --set "policies.rebalance.params.threshold=${variant#*-}")
   "$slsim" run results/demo/experiment.json -o "$here/rebalance/$variant" --set policies.autoscale.name=kpa \
-    --set policies.autoscale.params.target_concurrency=10 --set output.requests_csv=false "${args[@]}" > /dev/null
+    --set policies.autoscale.params.target_concurrency=10 --set output.requests_csv=false \
+    --set output.timeseries_interval_s=0 "${args[@]}" > /dev/null
 done
 /usr/bin/python3 "$here/make_figures.py"
