@@ -136,4 +136,20 @@ TEST(Rebalance, SameSeedSameOutputs) {
   EXPECT_EQ(a.summary["migrations"].dump(), b.summary["migrations"].dump());
 }
 
+TEST(Rebalance, InvariantsHoldUnderScaleOutKeepAliveAndMovesOnAReplay) {
+  // Knative at 2 requests per instance starts and releases instances (keep-alive 1 s) while
+  // requests move between them every 50 ms: the audit after every event checks that each moving
+  // request is in exactly one engine or in transit, and the routing index and counts follow.
+  const auto dir = fresh_dir("rebalance_invariants");
+  const auto r =
+      run_slsim("run " + testdata("small_replay.json").string() + " --check-invariants --no-progress -o " +
+                (dir / "out").string() +
+                " --set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=2"
+                " --set policies.keepalive.params.ttl_s=1 --set policies.rebalance.name=llumnix"
+                " --set policies.rebalance.params.metric=requests --set policies.rebalance.params.threshold=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json summary = load_json_file(dir / "out" / "summary.json");
+  EXPECT_GT(summary["migrations"]["by_method"]["rebalance"].get<int64_t>(), 100);
+}
+
 }  // namespace slsim
