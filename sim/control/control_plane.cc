@@ -244,12 +244,13 @@ void ControlPlane::autoscale_tick() {
 }
 
 void ControlPlane::rebalance_tick() {
-  // Nothing to balance until the next arrival schedules the next tick.
-  if (in_flight_.empty()) {
+  // Nothing to balance until the next arrival schedules the next tick: nothing in flight, or
+  // nothing else scheduled (requests held at a router for GPUs that no event will free), where
+  // ticking on would keep a run going that ends without them.
+  if (in_flight_.empty() || sim_.foreground_pending() == 0) {
     rebalance_tick_pending_ = false;
     return;
   }
-  stop_if_no_progress_possible();
   for (const ModelId model : instances_.model_ids()) {
     if (instances_.model(model).ready() < 2) continue;
     moves_.clear();

@@ -6,9 +6,10 @@
 // LiveMigration's, moving some of their requests for load balance PartialMigrations'; the
 // invariants are audit_control_plane()'s.
 //
-// Invariants: a request is in exactly one place (router queue, an engine, or done); an
-// instance's GPUs are taken from placement until release; each instance has at most one
-// live step event and one live expiry event, recognised by the sequence stored here.
+// Invariants: a request is in exactly one place (router queue, an engine, in transit between
+// two instances (PartialMigrations), or done); an instance's GPUs are taken from placement
+// until release; each instance has at most one live step event and one live expiry event,
+// recognised by the sequence stored here.
 
 #include <cstdint>
 #include <memory>
