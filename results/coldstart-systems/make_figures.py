@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SYSTEMS = ["full", "medusa", "foundry"]
+REBALANCE = ["none", "kv-0.1", "kv-0.05", "requests-2"]
 
 
 def metrics(summary):
@@ -143,6 +144,40 @@ def live_scaling():
     fig.savefig(os.path.join(HERE, "live_scaling.png"), dpi=120)
 
 
+def rebalance():
+    """The load-balance runs: the demo under kpa with no rebalancing and Llumnix's; rebalance.json
+    and the README's markdown table (printed)."""
+    out = {}
+    for variant in REBALANCE:
+        summary = read(os.path.join(HERE, "rebalance", variant, "summary.json"))
+        m = metrics(summary)
+        m.update({"tpot_p99_s": summary["tpot_s"]["p99"], "e2e_p99_s": summary["e2e_s"]["p99"],
+                  "moves": summary["migrations"]["by_method"].get("rebalance", 0),
+                  "requests_moved": summary["migrations"]["requests_moved"],
+                  "kv_copied_bytes": summary["migrations"]["bytes_copied"],
+                  "pause_p99_s": summary["migrations"]["pause_s"]["p99"]})
+        out[variant] = m
+    with open(os.path.join(HERE, "rebalance.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    base = out["none"]
+    print("| rebalance | moves | requests moved | KV copied | pause p99 | TTFT p50 | TTFT p99 | TPOT p99 | e2e p99 "
+          "| SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for variant in REBALANCE:
+        m = out[variant]
+        name = "none" if variant == "none" else "llumnix, " + variant.replace("-", " ")
+        pause = f"{m['pause_p99_s'] * 1000:.1f} ms" if m["pause_p99_s"] is not None else "\u2013"
+        row = [name, f"{m['moves']:,}", f"{m['requests_moved']:,}", f"{m['kv_copied_bytes'] / 1e9:.0f} GB", pause,
+               f"{m['ttft_p50_s'] * 1000:.1f} ms" + pct(m["ttft_p50_s"], base["ttft_p50_s"]),
+               f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], base["ttft_p99_s"]),
+               f"{m['tpot_p99_s'] * 1000:.0f} ms" + pct(m["tpot_p99_s"], base["tpot_p99_s"]),
+               f"{m['e2e_p99_s']:.2f} s" + pct(m["e2e_p99_s"], base["e2e_p99_s"]),
+               f"{m['slo_attainment'] * 100:.2f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], base["gpu_hours"])]
+        print("| " + " | ".join(row) + " |")
+
+
 def read(path):
     with open(path) as f:
         return json.load(f)
@@ -185,6 +220,7 @@ def main():
     fig.savefig(os.path.join(HERE, "startup_systems.png"), dpi=120)
     load_sources()
     live_scaling()
+    rebalance()
 
 
 if __name__ == "__main__":

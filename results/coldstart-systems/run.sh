@@ -33,4 +33,15 @@ rm -rf "$here/live-points"
   --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true \
   --grid policies.keepalive.params.ttl_s=0,60 --grid policies.startup.name=full,foundry \
   --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0'
+# Load balance by partial live migration on the demo under the same Knative autoscaler (several
+# instances per model): no rebalancing, Llumnix's by KV share (threshold 0.1, 0.05) and by requests (2).
+rm -rf "$here/rebalance"
+for variant in none kv-0.1 kv-0.05 requests-2; do
+  args=(--set policies.rebalance.name=none)
+  [ "$variant" = none ] || args=(--set policies.rebalance.name=llumnix --set "policies.rebalance.params.metric=${variant%-*}"
+                                 --set "policies.rebalance.params.threshold=${variant#*-}")
+  "$slsim" run results/demo/experiment.json -o "$here/rebalance/$variant" --set policies.autoscale.name=kpa \
+    --set policies.autoscale.params.target_concurrency=10 --set output.requests_csv=false \
+    --set output.timeseries_interval_s=0 "${args[@]}" > /dev/null
+done
 /usr/bin/python3 "$here/make_figures.py"

@@ -19,6 +19,7 @@
 #include "sim/policy/load_source/load_source.h"
 #include "sim/policy/migration/migration.h"
 #include "sim/policy/preload/preload.h"
+#include "sim/policy/rebalance/rebalance.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/startup/startup.h"
@@ -94,6 +95,7 @@ const std::vector<PolicySlot>& policy_slots() {
       {"preload", &PoliciesConfig::preload, &preload_policies()},
       {"routing", &PoliciesConfig::routing, &routing_policies()},
       {"migration", &PoliciesConfig::migration, &migration_policies()},
+      {"rebalance", &PoliciesConfig::rebalance, &rebalance_policies()},
       {"startup", &PoliciesConfig::startup, &startup_policies()},
       {"load_source", &PoliciesConfig::load_source, &load_source_policies()},
   };

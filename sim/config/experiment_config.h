@@ -163,6 +163,7 @@ struct PoliciesConfig {
   PolicyChoice preload{"none", Json::object()};
   PolicyChoice routing{"least-outstanding", Json::object()};
   PolicyChoice migration{"none", Json::object()};
+  PolicyChoice rebalance{"none", Json::object()};
   PolicyChoice startup{"full", Json::object()};
   PolicyChoice load_source{"tiered", Json::object()};
 
@@ -176,6 +177,7 @@ struct PoliciesConfig {
     v.object("preload", preload, "checkpoints or instances prepared ahead of demand");
     v.object("routing", routing, "which ready instance a request goes to");
     v.object("migration", migration, "what happens to running instances a placement needs out of the way");
+    v.object("rebalance", rebalance, "requests moved live between running instances of a model for load balance");
     v.object("startup", startup, "which start-up phases run online (the rest materialized offline)");
     v.object("load_source", load_source,
              "where a load reads the weights besides the server's tiers (GPUs of other servers, multicast chains)");

@@ -24,6 +24,7 @@
 #include "sim/metrics/timeseries.h"
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/load_source/load_source.h"
+#include "sim/policy/rebalance/rebalance.h"
 #include "sim/policy/startup/startup.h"
 #include "sim/workload/factory.h"
 
@@ -205,6 +206,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   MigrationPolicy::Context migration_context;
   policies.routing = routing_policies().make(c.policies.routing, routing_context);
   policies.migration = migration_policies().make(c.policies.migration, migration_context);
+  RebalancePolicy::Context rebalance_context;
+  policies.rebalance = rebalance_policies().make(c.policies.rebalance, rebalance_context);
 
   std::vector<std::string> model_names;
   for (const auto& m : experiment.models) model_names.push_back(m.spec.name);

@@ -66,10 +66,16 @@ void audit_control_plane(const ControlPlaneView& view) {
                        inst.indexed_outstanding, expected));
   }
   for (const ModelId model : instances.model_ids()) {
+    const int64_t in_transit = view.partial_migrations.in_transit(model);
+    in_engines += in_transit;
+    in_model_engines[model] += in_transit;
+  }
+  for (const ModelId model : instances.model_ids()) {
     const ModelState& m = instances.model(model);
     if (m.outstanding() != in_model_engines[model])
-      fail(fmt::format("model {} counts {} requests outstanding, but its instances' engines hold {}", model,
-                       m.outstanding(), in_model_engines[model]));
+      fail(fmt::format(
+          "model {} counts {} requests outstanding, but its instances' engines hold {} (in transit included)", model,
+          m.outstanding(), in_model_engines[model]));
     m.route_index().for_each([&](const RouteIndex::Entry& key) {
       if (instances.instance(key.instance).indexed_outstanding != key.outstanding)
         fail(fmt::format("instance {} is in the routing index with a stale count", key.instance));

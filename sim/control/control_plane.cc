@@ -29,6 +29,7 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       router_(sim, instances_, *policies_.routing, in_flight_, router_params),
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
+      partial_migrations_(sim, instances_, in_flight_, loader, *policies_.rebalance, observer, *this),
       sharing_(cluster) {}
 
 void ControlPlane::place_at_start(const std::vector<InstanceAtStart>& instances) {
@@ -100,6 +101,9 @@ void ControlPlane::on_event(const Event& event) {
     case kAutoscaleTick:
       autoscale_tick();
       break;
+    case kRebalanceTick:
+      rebalance_tick();
+      break;
     default:
       throw std::logic_error("unknown control-plane event");
   }
@@ -121,6 +125,10 @@ void ControlPlane::on_arrival() {
     return;
   }
   in_flight_.insert(r.id, InFlight{r, Time{}, false, Time{}, Time{}, Tier::remote, false, ServerId::none(), 0});
+  if (!rebalance_tick_pending_ && policies_.rebalance->interval() > Time::zero()) {
+    rebalance_tick_pending_ = true;
+    sim_.schedule_in(policies_.rebalance->interval(), handler_, kRebalanceTick, 0);
+  }
   if (instances_.model(r.model).ready() > 0) {
     const InstanceId to = router_.route(r.id, false);
     cut_run_short(to);
@@ -288,6 +296,24 @@ void ControlPlane::autoscale_tick() {
   sim_.schedule_in(Time::from_ns(interval.ns() * (skipped + 1)), handler_, kAutoscaleTick, 0);
 }
 
+void ControlPlane::rebalance_tick() {
+  // Nothing to balance until the next arrival schedules the next tick: nothing in flight, or
+  // nothing else scheduled (requests held at a router for GPUs that no event will free), where
+  // ticking on would keep a run going that ends without them.
+  if (in_flight_.empty() || sim_.foreground_pending() == 0) {
+    rebalance_tick_pending_ = false;
+    return;
+  }
+  for (const ModelId model : instances_.model_ids()) {
+    if (instances_.model(model).ready() < 2) continue;
+    moves_.clear();
+    const std::vector<InstanceLoad> loads = partial_migrations_.loads(model);
+    policies_.rebalance->plan(loads, moves_);
+    for (const RebalanceMove& move : moves_) partial_migrations_.start(move);
+  }
+  sim_.schedule_in(policies_.rebalance->interval(), handler_, kRebalanceTick, 0);
+}
+
 int64_t ControlPlane::ticks_to_skip(Time interval) const {
   // Quiet: no request in the system, nothing starting, loading or migrating, and the autoscaler
   // settled for every model. Until the next event nothing then changes what a tick sees, and
@@ -316,7 +342,8 @@ void ControlPlane::stop_if_no_progress_possible() {
   // requests in flight can only be waiting at their routers, for a start that gets no GPUs. Only a tick can change
   // that, and an autoscaler's decisions rest on windows (Knative's 60 s, a seasonal day): a simulated day and 1,000
   // ticks without another event means none will, and the ticks would go on until the time bound.
-  const int64_t other_ticks = (policies_.preload->interval() > Time::zero() ? 1 : 0) + (scaling_by_target_ ? 1 : 0) - 1;
+  const int64_t other_ticks = (policies_.preload->interval() > Time::zero() ? 1 : 0) + (scaling_by_target_ ? 1 : 0) +
+                              (rebalance_tick_pending_ ? 1 : 0) - 1;
   if (next_arrival_ || in_flight_.empty() || sim_.foreground_pending() > other_ticks) {
     waiting_on_ticks_since_.reset();
     ticks_waited_ = 0;
@@ -347,12 +374,12 @@ void ControlPlane::scale_to_target(ModelId model, bool may_start) {
   // Requests at the router keep one start, whatever the forecast says.
   int64_t excess = m.ready() + m.starting() - std::max<int64_t>(m.desired, router_.holds_any(model) ? 1 : 0);
   // Starts still waiting for GPUs are withdrawn first, the latest first, then idle instances,
-  // the newest first.
+  // the newest first (none that a partial migration moves requests to or from).
   if (excess > 0) excess -= placer_.withdraw_waiting(model, excess);
   for (auto it = m.instances().rbegin(); excess > 0 && it != m.instances().rend();) {
     const InstanceId id = *it++;
     const Instance& inst = instances_.instance(id);
-    if (inst.state != InstanceState::idle || !inst.keep_alive_expired) continue;
+    if (inst.state != InstanceState::idle || !inst.keep_alive_expired || inst.rebalancing >= 0) continue;
     release(id);
     --excess;
     it = m.instances().rbegin();
@@ -526,6 +553,7 @@ void ControlPlane::on_step_done(InstanceId id) {
   }
   if (!result.finished.empty() && instances_.model(inst.model).outstanding() == 0 && !router_.holds_any(inst.model))
     model_went_idle(inst.model);
+  if (inst.rebalancing >= 0 && partial_migrations_.step_done(id)) return;
   if (inst.migration >= 0 && migration_.step_done(id)) return;
   kick(id);
 }
@@ -544,6 +572,8 @@ void ControlPlane::went_idle(InstanceId id) {
     return;
   }
   instances_.set_state(id, InstanceState::idle);
+  // Requests move to or from it: the keep-alive counts from the end of the move.
+  if (inst.rebalancing >= 0) return;
   if (inst.pinned) return;  // kept to the end of the run, whatever the keep-alive says
   if (inst.reason.prewarm && !inst.served_any) {
     inst.expiry.arm(sim_, sim_.now() + inst.reason.keep_alive, handler_, kIdleExpired, id.value());
@@ -633,7 +663,8 @@ void ControlPlane::act(const PreloadAction& action) {
 }
 
 void ControlPlane::audit() const {
-  audit_control_plane(ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, cluster_});
+  audit_control_plane(
+      ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, partial_migrations_, cluster_});
   if (kv_tiers_) kv_tiers_->audit();
   int64_t live = 0;
   for (const InstanceId id : instances_.instance_ids()) {

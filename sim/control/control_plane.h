@@ -3,11 +3,13 @@
 // life — admission and the router (Router), dispatch to an instance, engine steps, completion —
 // and each instance through keep-alive, pre-warming, autoscaling and release. Where instances go
 // is InstancePlacer's job, what they are and count is InstanceRegistry's, moving them live is
-// LiveMigration's; the invariants are audit_control_plane()'s.
+// LiveMigration's, moving some of their requests for load balance PartialMigrations'; the
+// invariants are audit_control_plane()'s.
 //
-// Invariants: a request is in exactly one place (router queue, an engine, or done); an
-// instance's GPUs are taken from placement until release; each instance has at most one
-// live step event and one live expiry event, recognised by the sequence stored here.
+// Invariants: a request is in exactly one place (router queue, an engine, in transit between
+// two instances (PartialMigrations), or done); an instance's GPUs are taken from placement
+// until release; each instance has at most one live step event and one live expiry event,
+// recognised by the sequence stored here.
 
 #include <cstdint>
 #include <memory>
@@ -23,6 +25,7 @@
 #include "sim/control/kv_transfers.h"
 #include "sim/control/live_migration.h"
 #include "sim/control/observer.h"
+#include "sim/control/partial_migration.h"
 #include "sim/control/placer.h"
 #include "sim/control/router.h"
 #include "sim/core/simulator.h"
@@ -32,6 +35,7 @@
 #include "sim/policy/keepalive/keepalive.h"
 #include "sim/policy/migration/migration.h"
 #include "sim/policy/preload/preload.h"
+#include "sim/policy/rebalance/rebalance.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/workload/source.h"
@@ -45,6 +49,7 @@ struct Policies {
   std::unique_ptr<PreloadPolicy> preload;
   std::unique_ptr<RoutingPolicy> routing;
   std::unique_ptr<MigrationPolicy> migration;
+  std::unique_ptr<RebalancePolicy> rebalance;
 };
 
 class ControlPlane final : public EventHandler,
@@ -96,7 +101,8 @@ class ControlPlane final : public EventHandler,
     kPrewarm,
     kPreloadTick,
     kPreloadAction,
-    kAutoscaleTick
+    kAutoscaleTick,
+    kRebalanceTick
   };
 
   void on_arrival();
@@ -109,6 +115,8 @@ class ControlPlane final : public EventHandler,
   // ones above it.
   void scale_to_target(ModelId model, bool may_start);
   void autoscale_tick();
+  // The rebalance policy's moves between each model's instances; ticks run while requests are in flight.
+  void rebalance_tick();
   // Periodic ticks that would change nothing before the next event, skipped (see the .cc).
   int64_t ticks_to_skip(Time interval) const;
   // Throws when requests wait that no event but a periodic tick can ever serve.
@@ -172,6 +180,9 @@ class ControlPlane final : public EventHandler,
   Router router_;
   InstancePlacer placer_;
   LiveMigration migration_;
+  PartialMigrations partial_migrations_;
+  bool rebalance_tick_pending_ = false;
+  std::vector<RebalanceMove> moves_;
   ComputeSharing sharing_;
   std::optional<Request> next_arrival_;
   // Unpinned instances at start whose keep-alive waits for the autoscaler's first tick.

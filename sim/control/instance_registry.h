@@ -102,6 +102,7 @@ struct Instance {
   Time placed;
   int32_t migration = -1;           // the live migration it is the source or destination of
   bool stop_for_migration = false;  // a migration's source: stop when the step in progress ends
+  int32_t rebalancing = -1;         // the partial migration it is the source or destination of
   // Its keep-alive ran out while the autoscaler's target still wanted it.
   bool keep_alive_expired = false;
   // Ready when the run started (cluster.instances_at_start): no load, no cold start.

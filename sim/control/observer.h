@@ -31,23 +31,25 @@ struct RequestOutcome {
   Tier load_tier = Tier::remote;  // meaningful for cold starts
   bool preloaded = false;         // its instance was pre-warmed or read a preloaded checkpoint
   ServerId server = ServerId::none();
-  int64_t migrated = 0;  // times it was moved (or restarted) to make room for another instance
+  // Times it was moved (or restarted) to make room for another instance, or moved for load balance.
+  int64_t migrated = 0;
 };
 
-// One instance moved (or preempted) to make room for another model's cold start.
+// One instance moved (or preempted) to make room for another model's cold start, or some of
+// its requests moved to another instance of its model for load balance ("rebalance").
 struct MigrationRecord {
-  const char* method = "";  // "preempt", "live-token" or "live-kv"
+  const char* method = "";  // "preempt", "live-token", "live-kv" or "rebalance"
   ModelId model;            // the victim's
   InstanceId source;
   ServerId from;
   ServerId to = ServerId::none();  // the destination; none for a preemption
-  ModelId made_room_for;
+  ModelId made_room_for;           // for a rebalance, its own model
   Time started;
   Time ended;
   int64_t rounds = 0;
   int64_t requests = 0;           // moved or restarted
   int64_t tokens_recomputed = 0;  // live-token: prefilled on the destination, over every round
-  int64_t bytes_copied = 0;       // live-kv: KV cache sent over the network, over every stage
+  int64_t bytes_copied = 0;       // live-kv, rebalance: KV cache sent over the network, over every stage
   // The requests' stall, from the source's stop to the switch, plus for live-token the last
   // round's prefill (0 for a preemption).
   Time pause;

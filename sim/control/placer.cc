@@ -147,7 +147,8 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
     // A live-scaling instance is still loading: it goes when its load is done, like any load.
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.pinned || !inst.live_source.is_none())
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0 || inst.pinned ||
+        !inst.live_source.is_none())
       continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;
@@ -194,7 +195,7 @@ void InstancePlacer::make_room(const Placement& placement, ModelId model, StartR
   for (const InstanceId victim : placement.victims) {
     const Instance& inst = instances_.instance(victim);
     // An earlier victim's release may have let a nested placement move this one already.
-    if (!inst.engine || !serving(inst.state) || inst.migration >= 0) continue;
+    if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0) continue;
     if (inst.engine->outstanding() == 0 && !inst.engine->stepping()) {
       victims_.release_victim(victim);
       continue;

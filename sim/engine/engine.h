@@ -132,6 +132,8 @@ class Engine {
   int64_t outstanding() const {
     return static_cast<int64_t>(batch_.waiting.size() + batch_.running.size() + batch_.swapped.size()) - batch_.shadows;
   }
+  // The KV cache's capacity in blocks.
+  int64_t total_blocks() const { return batch_.blocks->total_blocks(); }
   // The block manager with every counted token put in (so not const).
   const BlockManager& blocks() {
     batch_.store_counted();

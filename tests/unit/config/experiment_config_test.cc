@@ -72,6 +72,17 @@ TEST(ExperimentConfig, ErrorsNameTheirJsonPath) {
   EXPECT_THAT(error_of(gpu_override), HasSubstr("cluster.server_groups[0].gpu.memory_bytes: expected an integer"));
 }
 
+TEST(ExperimentConfig, AnUnknownRebalancePolicyOrParameterIsRefusedWithItsPath) {
+  Json doc = minimal();
+  doc["policies"]["rebalance"] = {{"name", "nope"}};
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.rebalance.name: unknown rebalance policy \"nope\"; expected one of: "
+                                       "llumnix, none"));
+  doc["policies"]["rebalance"] = {{"name", "llumnix"}, {"params", {{"interval", 1}}}};
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.rebalance.params.interval: unknown key"));
+  doc["policies"]["rebalance"] = {{"name", "llumnix"}, {"params", {{"metric", "foo"}}}};
+  EXPECT_THAT(error_of(doc), HasSubstr("policies.rebalance.params.metric: unknown value \"foo\""));
+}
+
 TEST(ExperimentConfig, AnUnknownEngineModeIsRefusedWithTheChoices) {
   Json doc = minimal();
   doc["engine"]["mode"] = "vllm_v2";

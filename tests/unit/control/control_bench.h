@@ -11,9 +11,11 @@
 #include "sim/control/audit.h"
 #include "sim/control/instance_registry.h"
 #include "sim/control/live_migration.h"
+#include "sim/control/partial_migration.h"
 #include "sim/control/placer.h"
 #include "sim/control/router.h"
 #include "sim/policy/migration/migration.h"
+#include "sim/policy/rebalance/rebalance.h"
 #include "sim/policy/scheduler/least_loaded.h"
 #include "sim/policy/scheduler/routing.h"
 #include "tests/unit/loading/test_loading.h"
@@ -79,7 +81,8 @@ struct ControlBench {
         routing({}, routing_context),
         router(sim, instances, routing, in_flight, RouterParams{}),
         placer(sim, cluster, loader, instances, router, placement, migration, loads, victims),
-        live(sim, instances, placer, in_flight, loader, migration, observer, host) {}
+        live(sim, instances, placer, in_flight, loader, migration, observer, host),
+        partial(sim, instances, in_flight, loader, rebalance, observer, host) {}
 
   static std::vector<ServedModel> served_models(int64_t count) {
     std::vector<ServedModel> models;
@@ -101,7 +104,9 @@ struct ControlBench {
     in_flight.insert(id, in_flight_of(r));
     router.hold(model, id);
   }
-  void audit() const { audit_control_plane(ControlPlaneView{counts, in_flight, router, instances, live, cluster}); }
+  void audit() const {
+    audit_control_plane(ControlPlaneView{counts, in_flight, router, instances, live, partial, cluster});
+  }
 
   Simulator sim;
   Cluster cluster;
@@ -124,6 +129,9 @@ struct ControlBench {
   Router router;
   InstancePlacer placer;
   LiveMigration live;
+  RebalancePolicy::Context rebalance_context;
+  NoRebalance rebalance{{}, rebalance_context};
+  PartialMigrations partial;
 };
 
 }  // namespace slsim::testing
