@@ -208,6 +208,8 @@ def prewarmed():
         ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0.5, 1)
     axes[0].legend(title="load source")
     fig.suptitle("From a pool of pre-initialized runtimes (prewarmed) vs full and foundry start-up, demo on two DGX H100")
     fig.tight_layout()
