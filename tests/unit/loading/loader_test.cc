@@ -34,7 +34,7 @@ CheckpointFormat staged() {
 }
 
 struct Bench {
-  explicit Bench(const CheckpointFormat& format, LoaderParams params = testing::transfer_only(),
+  explicit Bench(const CheckpointFormat& format, const LoaderParams& params = testing::transfer_only(),
                  std::map<std::string, StartupProfile> measured_startup = {},
                  std::unique_ptr<StartupPolicy> startup_policy = nullptr)
       : cluster({testing::round_servers(1, 2)}, 1.0),
@@ -300,8 +300,8 @@ TEST(Loader, APostLoadTheConfigSetsWholeHasNothingToMaterialize) {
 
 TEST(Loader, WithoutMeasuredStartUpTheAssumedDefaultsApply) {
   // A GPU with a calibration profile lacking `startup` (no models) and one without a profile.
-  for (auto measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
-                        std::map<std::string, StartupProfile>{}}) {
+  for (const auto& measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
+                               std::map<std::string, StartupProfile>{}}) {
     Bench b(ideal(), startup_unset(), measured);
     b.load(0, 7, 2.0, {0});
     b.sim.run();

@@ -19,7 +19,7 @@ StartupPhases measured() { return StartupPhases{4.0, 0.25, 6.0, 8.25, 5.5, 2.5};
 
 StartupPhases online(const std::string& name, Json params = Json::object()) {
   StartupPolicy::Context context;
-  const PolicyChoice resolved = startup_policies().resolve(PolicyChoice{name, params}, "policies.startup");
+  const PolicyChoice resolved = startup_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.startup");
   return startup_policies().make(resolved, context)->online(measured());
 }
 
