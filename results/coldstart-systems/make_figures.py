@@ -3,7 +3,8 @@
 keep-alive, each start-up system's cold starts, cold-start time (start-up + load), TTFT p50/p99,
 SLO attainment and GPU-hours, and its change against `full`; load_sources.json, its plot and
 the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo;
-live_scaling.json, its plot and table for blitzscale with live scaling beside them."""
+live_scaling.json, its plot and table for blitzscale with live scaling beside them; prewarmed.json,
+its plot and table for the three from a pool of pre-initialized runtimes (prewarmed start-up)."""
 import csv
 import json
 import os
@@ -86,10 +87,10 @@ def load_sources():
     fig.savefig(os.path.join(HERE, "load_sources.png"), dpi=120)
 
 
-def scenario_of(row):
+def scenario_of(row, startup=None):
     caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
     ttl = float(row["policies.keepalive.params.ttl_s"])
-    return f"{caches}, {row['policies.startup.name']} start-up, keep-alive {ttl:g} s"
+    return f"{caches}, {startup or row['policies.startup.name']} start-up, keep-alive {ttl:g} s"
 
 
 def live_scaling():
@@ -178,6 +179,78 @@ def rebalance():
         print("| " + " | ".join(row) + " |")
 
 
+def prewarmed():
+    """tiered, blitzscale and blitzscale + live from pre-initialized runtimes (prewarm-points/,
+    prewarm-live-points/), beside the same three under full and foundry start-up (load-points/,
+    live-points/)."""
+    out = {}
+    for sweep, name in [("prewarm-points", None), ("prewarm-live-points", "blitzscale + live"),
+                        ("load-points", None), ("live-points", "blitzscale + live")]:
+        with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
+            for row in csv.DictReader(f):
+                startup = None
+                if sweep.startswith("prewarm"):
+                    fraction = float(row["policies.startup.params.restore_fraction"])
+                    startup = "prewarmed" if fraction == 1 else f"prewarmed (restore {fraction:g})"
+                summary = read(os.path.join(HERE, sweep, row["point"], "summary.json"))
+                m = metrics(summary)
+                m["load_s_mean"] = summary["load_s"]["mean"]
+                m["loads_by_tier"] = summary["loads_by_tier"]
+                out.setdefault(scenario_of(row, startup), {})[name or row["policies.load_source.name"]] = m
+    systems = ["tiered", "blitzscale", "blitzscale + live"]
+    keys = ["load_s_mean", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]
+    for runs in out.values():
+        for name in systems[1:]:
+            runs[name]["vs_tiered"] = {k: (runs[name][k] / runs["tiered"][k] - 1 if runs["tiered"][k] else None)
+                                       for k in keys}
+        runs["blitzscale + live"]["vs_blitzscale"] = {
+            k: (runs["blitzscale + live"][k] / runs["blitzscale"][k] - 1 if runs["blitzscale"][k] else None)
+            for k in keys}
+    with open(os.path.join(HERE, "prewarmed.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print()
+    print("| scenario | load source | loads gpu/dram/ssd/remote | load mean | cold wait mean | TTFT p50 | TTFT p99 "
+          "| SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    scenarios = sorted(sc for sc in out if "prewarmed" in sc)
+    for scenario in scenarios:
+        t = out[scenario]["tiered"]
+        for name in systems:
+            m = out[scenario][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            row = [scenario if name == "tiered" else "", name, tiers,
+                   f"{m['load_s_mean']:.2f} s" + pct(m["load_s_mean"], t["load_s_mean"]),
+                   f"{m['cold_start_s_mean']:.2f} s" + pct(m["cold_start_s_mean"], t["cold_start_s_mean"]),
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], t["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], t["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], t["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+
+    # Each prewarmed scenario beside the start-up it removes the pre-load phases from: full
+    # (restore 1) or foundry (restore 0.01).
+    pairs = [(sc.replace("prewarmed (restore 0.01)", "foundry") if "restore" in sc else sc.replace("prewarmed", "full"), sc)
+             for sc in scenarios]
+    labels = [lab for sc in pairs for lab in sc]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    width = 0.27
+    for ax, metric, label in [(axes[0], "ttft_p99_s", "TTFT p99 (s)"), (axes[1], "slo_attainment", "SLO attainment")]:
+        for i, name in enumerate(systems):
+            xs = [j + (i - 1) * width for j in range(len(labels))]
+            ax.bar(xs, [out[sc][name][metric] for sc in labels], width, label=name)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0.5, 1)
+    axes[0].legend(title="load source")
+    fig.suptitle("From a pool of pre-initialized runtimes (prewarmed) vs full and foundry start-up, demo on two DGX H100")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "prewarmed.png"), dpi=120)
+
+
 def read(path):
     with open(path) as f:
         return json.load(f)
@@ -221,6 +294,7 @@ def main():
     load_sources()
     live_scaling()
     rebalance()
+    prewarmed()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cold-start systems side by side (issue 20; so far the phased start-ups: full, medusa,
-# foundry; and the load sources: tiered, blitzscale). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
+# foundry; the load sources: tiered, blitzscale, with live scaling; and a pre-initialized runtime
+# pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
 # traces, llama-3.1-8b and qwen3-32b (TP 4) on two DGX H100) across keep-alives, and the three
 # cold-start validation workloads, whose start-up phases were measured on the same H100
 # (results/validation-coldstart/). Then make_figures.py writes systems.json and the plots.
@@ -44,4 +45,17 @@ for variant in none kv-0.1 kv-0.05 requests-2; do
     --set policies.autoscale.params.target_concurrency=10 --set output.requests_csv=false \
     --set output.timeseries_interval_s=0 "${args[@]}" > /dev/null
 done
+# The same from a pool of pre-initialized runtimes (prewarmed start-up: no process start, CUDA
+# context or engine set-up online; compilation and capture as measured (restore_fraction 1) or
+# restored at 0.01 as with Foundry's templates): tiered and blitzscale, then blitzscale with live
+# scaling.
+rm -rf "$here/prewarm-points" "$here/prewarm-live-points"
+prewarmed=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10
+  --set policies.startup.name=prewarmed --grid policies.startup.params.restore_fraction=1,0.01
+  --grid policies.keepalive.params.ttl_s=0,60
+  --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0')
+"$slsim" sweep results/demo/experiment.json -o "$here/prewarm-points" -j "${JOBS:-2}" "${prewarmed[@]}" \
+  --grid policies.load_source.name=tiered,blitzscale
+"$slsim" sweep results/demo/experiment.json -o "$here/prewarm-live-points" -j "${JOBS:-2}" "${prewarmed[@]}" \
+  --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true
 /usr/bin/python3 "$here/make_figures.py"

@@ -1,5 +1,6 @@
 #include "sim/policy/startup/full.h"
 #include "sim/policy/startup/materialized.h"
+#include "sim/policy/startup/prewarmed.h"
 #include "sim/policy/startup/startup.h"
 
 namespace slsim {
@@ -12,6 +13,9 @@ const Registry<StartupPolicy>& startup_policies() {
     r.add<FoundryStartup>("foundry",
                           "graphs and their kernels materialized as templates, neither compiled nor captured "
                           "online (Foundry, 2026)");
+    r.add<PrewarmedStartup>("prewarmed",
+                            "a pool of pre-initialized runtimes: no process start, CUDA context or engine set-up "
+                            "online (BlitzScale, OSDI'25; lambdaScale)");
     return r;
   }();
   return registry;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "sim/policy/startup/startup.h"
 #include "tests/unit/loading/test_loading.h"
 
 namespace slsim {
@@ -33,7 +34,7 @@ CheckpointFormat staged() {
 }
 
 struct Bench {
-  explicit Bench(const CheckpointFormat& format, LoaderParams params = testing::transfer_only(),
+  explicit Bench(const CheckpointFormat& format, const LoaderParams& params = testing::transfer_only(),
                  std::map<std::string, StartupProfile> measured_startup = {},
                  std::unique_ptr<StartupPolicy> startup_policy = nullptr)
       : cluster({testing::round_servers(1, 2)}, 1.0),
@@ -258,6 +259,36 @@ TEST(Loader, TheStartupPolicyDecidesWhichMeasuredPhasesAColdStartPays) {
   EXPECT_EQ(b.loader.estimate(ServerId(0), std::span(&part, 1), 1), Time::from_seconds(10.25 + 2.0 + 5.75));
 }
 
+namespace {
+
+std::unique_ptr<StartupPolicy> prewarmed(double restore_fraction) {
+  StartupPolicy::Context context;
+  const PolicyChoice choice = startup_policies().resolve(
+      PolicyChoice{"prewarmed", Json{{"restore_fraction", restore_fraction}}}, "policies.startup");
+  return startup_policies().make(choice, context);
+}
+
+}  // namespace
+
+TEST(Loader, FromAPrewarmedRuntimeAColdStartIsTheTransferThenThePostLoadPhases) {
+  // The measured model's 10.25 s before the load are the pool's: 2 s of transfer, then
+  // compile 5.5 + capture 2.5 + warm-up 0.25 as measured. The estimate agrees.
+  Bench b(ideal(), startup_unset(), measured_test_gpu(), prewarmed(1.0));
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  EXPECT_DOUBLE_EQ(b.done_s(0), 2.0 + 8.25);
+  const CheckpointPart part{CheckpointId(8), 2'000'000'000, 1};
+  EXPECT_EQ(b.loader.estimate(ServerId(0), std::span(&part, 1), 1), Time::from_seconds(2.0 + 8.25));
+}
+
+TEST(Loader, APrewarmedRuntimeWithFoundrysTemplatesPaysTheRestoreFractionOfCompileAndCapture) {
+  // 2 s of transfer, then 0.01 x (5.5 + 2.5) + the 0.25 s warm-up.
+  Bench b(ideal(), startup_unset(), measured_test_gpu(), prewarmed(0.01));
+  b.load(0, 7, 2.0, {0});
+  b.sim.run();
+  EXPECT_NEAR(b.done_s(0), 2.0 + 0.08 + 0.25, 1e-9);
+}
+
 TEST(Loader, APostLoadTheConfigSetsWholeHasNothingToMaterialize) {
   LoaderParams params = startup_unset();
   params.post_load_s = 3.0;
@@ -269,8 +300,8 @@ TEST(Loader, APostLoadTheConfigSetsWholeHasNothingToMaterialize) {
 
 TEST(Loader, WithoutMeasuredStartUpTheAssumedDefaultsApply) {
   // A GPU with a calibration profile lacking `startup` (no models) and one without a profile.
-  for (auto measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
-                        std::map<std::string, StartupProfile>{}}) {
+  for (const auto& measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
+                               std::map<std::string, StartupProfile>{}}) {
     Bench b(ideal(), startup_unset(), measured);
     b.load(0, 7, 2.0, {0});
     b.sim.run();
