@@ -4,7 +4,8 @@ keep-alive, each start-up system's cold starts, cold-start time (start-up + load
 SLO attainment and GPU-hours, and its change against `full`; load_sources.json, its plot and
 the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo;
 live_scaling.json, its plot and table for blitzscale with live scaling beside them; prewarmed.json,
-its plot and table for the three from a pool of pre-initialized runtimes (prewarmed start-up)."""
+its plot and table for the three from a pool of pre-initialized runtimes (prewarmed start-up);
+burst.json, its plot and table for the three under a burst that overloads the warm instances."""
 import csv
 import json
 import os
@@ -251,6 +252,87 @@ def prewarmed():
     fig.savefig(os.path.join(HERE, "prewarmed.png"), dpi=120)
 
 
+def change(new, old):
+    """new / old − 1; None where either is missing (no cold starts: no mean wait) or old is 0."""
+    return new / old - 1 if new is not None and old else None
+
+
+def burst():
+    """The burst (burst-points/, burst-live-points/): the demo's traces over 600 s at 3x the rate
+    from one warm instance per model kept throughout, on two and four DGX H100, prewarmed at
+    restore 1 and 0.01, tiered, blitzscale and blitzscale + live; burst.json, its plot and table
+    (change against tiered), and each run's TTFT p99 per model."""
+    out = {}
+    for sweep, name in [("burst-points", None), ("burst-live-points", "blitzscale + live")]:
+        with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
+            for row in csv.DictReader(f):
+                caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
+                summary = read(os.path.join(HERE, sweep, row["point"], "summary.json"))
+                m = metrics(summary)
+                m["requests"] = summary["requests"]
+                m["loads_by_tier"] = summary["loads_by_tier"]
+                m["load_s_mean"] = summary["load_s"]["mean"]
+                m["by_model"] = {model: {"ttft_p99_s": v["ttft_s"]["p99"], "cold_starts": v["cold_starts"]}
+                                 for model, v in summary["models"].items()}
+                restore = float(row["policies.startup.params.restore_fraction"])
+                scenario = f"{row['cluster.server_groups.0.count']} servers, restore {restore:g}, {caches}"
+                out.setdefault(scenario, {})[name or row["policies.load_source.name"]] = m
+    systems = ["tiered", "blitzscale", "blitzscale + live"]
+    keys = ["load_s_mean", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]
+    for runs in out.values():
+        for name in systems[1:]:
+            runs[name]["vs_tiered"] = {k: change(runs[name][k], runs["tiered"][k]) for k in keys}
+        runs["blitzscale + live"]["vs_blitzscale"] = {k: change(runs["blitzscale + live"][k], runs["blitzscale"][k])
+                                                      for k in keys}
+    with open(os.path.join(HERE, "burst.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print()
+    print("| scenario | load source | loads gpu/dram/ssd/remote | load mean | cold starts | cold wait mean | TTFT p50 "
+          "| TTFT p99 | SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    scenarios = sorted(out)
+    for scenario in scenarios:
+        t = out[scenario]["tiered"]
+        for name in systems:
+            m = out[scenario][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            wait = "–" if m["cold_start_s_mean"] is None else f"{m['cold_start_s_mean']:.2f} s" + pct(
+                m["cold_start_s_mean"], t["cold_start_s_mean"] or 0)
+            row = [scenario if name == "tiered" else "", name, tiers,
+                   f"{m['load_s_mean']:.2f} s" + pct(m["load_s_mean"], t["load_s_mean"]), f"{m['cold_starts']:,}", wait,
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], t["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], t["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], t["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+    for scenario in scenarios:
+        for name in systems:
+            per_model = ", ".join(f"{model} TTFT p99 {v['ttft_p99_s']:.2f} s, {v['cold_starts']:,} cold"
+                                  for model, v in sorted(out[scenario][name]["by_model"].items()))
+            print(f"{scenario}, {name}: {out[scenario][name]['requests']:,} requests; {per_model}")
+        live = out[scenario]["blitzscale + live"]["vs_blitzscale"]
+        print(f"{scenario}, blitzscale + live against blitzscale: TTFT p99 {live['ttft_p99_s'] * 100:+.1f}%, "
+              f"GPU-h {live['gpu_hours'] * 100:+.1f}%")
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    width = 0.27
+    for ax, metric, label in [(axes[0], "ttft_p99_s", "TTFT p99 (s)"), (axes[1], "slo_attainment", "SLO attainment")]:
+        for i, name in enumerate(systems):
+            xs = [j + (i - 1) * width for j in range(len(scenarios))]
+            ax.bar(xs, [out[sc][name][metric] for sc in scenarios], width, label=name)
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0.5, 1.05)
+    axes[1].legend(title="load source", loc="upper right", fontsize=8, ncol=3)
+    fig.suptitle("Burst: the demo's traces, first 600 s at 3x the rate, one warm instance per model kept, prewarmed start-up")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "burst.png"), dpi=120)
+
+
 def read(path):
     with open(path) as f:
         return json.load(f)
@@ -295,6 +377,7 @@ def main():
     live_scaling()
     rebalance()
     prewarmed()
+    burst()
 
 
 if __name__ == "__main__":

@@ -58,4 +58,22 @@ prewarmed=(--set policies.autoscale.name=kpa --set policies.autoscale.params.tar
   --grid policies.load_source.name=tiered,blitzscale
 "$slsim" sweep results/demo/experiment.json -o "$here/prewarm-live-points" -j "${JOBS:-2}" "${prewarmed[@]}" \
   --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true
+# A burst: the demo's traces over their first 600 s at 3x the rate (each arrival emitted three
+# times), one warm instance per model from t = 0 and kept (Knative's min_scale 1), so that
+# Knative (10 requests per instance) must scale out while those instances are overloaded: on the
+# demo's two DGX H100 and on four, prewarmed start-up (restore 1 and 0.01), keep-alive 60 s, with
+# and without host caches; tiered and blitzscale, then blitzscale with live scaling.
+rm -rf "$here/burst-points" "$here/burst-live-points"
+burst=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10
+  --set policies.autoscale.params.min_scale=1 --set policies.startup.name=prewarmed
+  --grid policies.startup.params.restore_fraction=1,0.01 --set policies.keepalive.params.ttl_s=60
+  --grid cluster.server_groups.0.count=2,4 --set 'cluster.instances_at_start=[{"model":"llama-3.1-8b"},{"model":"qwen3-32b"}]'
+  --set workload.sources.0.duration_s=600 --set workload.sources.1.duration_s=600
+  --set workload.sources.0.rate_scale=3 --set workload.sources.1.rate_scale=3
+  --set output.requests_csv=false --set output.timeseries_interval_s=0
+  --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0')
+"$slsim" sweep results/demo/experiment.json -o "$here/burst-points" -j "${JOBS:-2}" "${burst[@]}" \
+  --grid policies.load_source.name=tiered,blitzscale
+"$slsim" sweep results/demo/experiment.json -o "$here/burst-live-points" -j "${JOBS:-2}" "${burst[@]}" \
+  --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true
 /usr/bin/python3 "$here/make_figures.py"
