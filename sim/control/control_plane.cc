@@ -30,7 +30,8 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       placer_(sim, cluster, loader, instances_, router_, *policies_.placement, *policies_.migration, *this, *this),
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
       partial_migrations_(sim, instances_, in_flight_, loader, *policies_.rebalance, observer, *this),
-      sharing_(cluster) {}
+      sharing_(cluster),
+      live_(instances_) {}
 
 void ControlPlane::place_at_start(const std::vector<InstanceAtStart>& instances) {
   for (const InstanceAtStart& spec : instances) {
@@ -201,34 +202,24 @@ void ControlPlane::share_gpu(InstanceId id, CardUse change) {
 double ControlPlane::slowdown(InstanceId id) const {
   const Instance& inst = instances_.instance(id);
   const double shared = sharing_.shared(inst) ? sharing_.slowdown(inst) : 1;
-  if (live_loads_ == 0) return shared;
-  double hosted = 0;
-  for (const InstanceId other : instances_.model(inst.model).instances())
-    if (instances_.instance(other).live_source == id) hosted += instances_.instance(other).source_share;
-  return shared * (1 + hosted);
+  if (!live_.any()) return shared;
+  return shared * live_.source_factor(id);
 }
 
 void ControlPlane::set_source_share(InstanceId id, double share) {
-  Instance& inst = instances_.instance(id);
-  const InstanceId source = inst.live_source;
+  const InstanceId source = instances_.instance(id).live_source;
   const bool computing = instances_.instance(source).computing();
   if (computing) advance_step(source);
-  inst.source_share = share;
+  live_.set_share(id, share);
   if (!computing) return;
   instances_.instance(source).step_slowdown = slowdown(source);
   time_step_end(source);
 }
 
 void ControlPlane::on_live_load(InstanceId id, InstanceId source) {
+  if (!live_.can_read(id, source)) return;
   Instance& inst = instances_.instance(id);
-  const Instance& from = instances_.instance(source);
-  // A migration's destination takes over at its switch; a source let go since the placement
-  // (its slot perhaps reused) serves no layers.
-  const bool source_serves = from.engine && from.model == inst.model && from.live_source.is_none() &&
-                             (serving(from.state) || from.state == InstanceState::migrating);
-  if (inst.migration >= 0 || !source_serves) return;
-  inst.live_source = source;
-  ++live_loads_;
+  live_.begin(id, source);
   inst.ready_at = sim_.now();
   inst.load.tier = Tier::gpu;
   instances_.live_load_began(inst.model);
@@ -241,9 +232,7 @@ void ControlPlane::end_live(InstanceId id, bool source_gone) {
   Instance& inst = instances_.instance(id);
   // A source going away is not re-timed: its step ends with it.
   if (inst.source_share > 0 && !source_gone) set_source_share(id, 0);
-  inst.source_share = 0;
-  inst.live_source = InstanceId::none();
-  --live_loads_;
+  live_.end(id);
   if (!source_gone) return;
   // The step in progress ends; a fast-forwarded run of decode steps stops after it.
   cut_run_short(id);
@@ -451,7 +440,7 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   }
   const ModelId model = inst.model;
   // Serving since its transfers began (live scaling), it is counted ready already.
-  const bool live = !inst.live_source.is_none();
+  const bool live = live_.live(id);
   if (live) end_live(id, false);
   inst.load = outcome;
   if (!live) inst.ready_at = sim_.now();
@@ -513,12 +502,12 @@ void ControlPlane::on_kv_moved(InstanceId id) {
 
 void ControlPlane::begin_compute(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  if (!inst.live_source.is_none()) {
-    const double share = 1 - loader_.loaded_fraction(id);
+  if (live_.live(id)) {
+    const double share = LiveScaling::step_share(loader_.loaded_fraction(id));
     if (share > 0) set_source_share(id, share);
   }
   if (sharing_.shared(inst)) share_gpu(id, CardUse::step_begins);
-  if (sharing_.shared(inst) || live_loads_ > 0) inst.step_slowdown = slowdown(id);
+  if (sharing_.shared(inst) || live_.any()) inst.step_slowdown = slowdown(id);
   time_step_end(id);
 }
 
@@ -561,7 +550,7 @@ void ControlPlane::on_step_done(InstanceId id) {
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_.instance(id);
   // Still loading (live scaling): its keep-alive starts when the load is done.
-  if (!inst.live_source.is_none()) {
+  if (live_.live(id)) {
     instances_.set_state(id, InstanceState::idle);
     return;
   }
@@ -613,11 +602,8 @@ void ControlPlane::release(InstanceId id) {
 void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   Instance& inst = instances_.instance(id);
   if (inst.computing() && sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
-  if (live_loads_ > 0) {
-    // Live-scaling instances reading this one wait for the rest of their loads.
-    for (const InstanceId other : instances_.model(inst.model).instances())
-      if (instances_.instance(other).live_source == id) end_live(other, true);
-  }
+  // Live-scaling instances reading this one wait for the rest of their loads.
+  if (live_.any()) live_.for_each_reader(id, [&](InstanceId other) { end_live(other, true); });
   kv_transfers_.cancel(id);
   inst.moving_kv = false;
   const ServerId server = inst.server;
@@ -666,18 +652,14 @@ void ControlPlane::audit() const {
   audit_control_plane(
       ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, partial_migrations_, cluster_});
   if (kv_tiers_) kv_tiers_->audit();
-  int64_t live = 0;
+  live_.audit();
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
-    live += inst.engine && !inst.live_source.is_none();
     if (inst.engine && inst.moving_kv != kv_transfers_.moving(id))
       throw std::logic_error(fmt::format("instance {} {} KV bytes the transfers {}", id.value(),
                                          inst.moving_kv ? "waits for" : "does not wait for",
                                          inst.moving_kv ? "do not move" : "move"));
   }
-  if (live != live_loads_)
-    throw std::logic_error(
-        fmt::format("{} instances serve while loading, but the control plane counts {}", live, live_loads_));
 }
 
 }  // namespace slsim

@@ -3,8 +3,9 @@
 // life — admission and the router (Router), dispatch to an instance, engine steps, completion —
 // and each instance through keep-alive, pre-warming, autoscaling and release. Where instances go
 // is InstancePlacer's job, what they are and count is InstanceRegistry's, moving them live is
-// LiveMigration's, moving some of their requests for load balance PartialMigrations'; the
-// invariants are audit_control_plane()'s.
+// LiveMigration's, moving some of their requests for load balance PartialMigrations', which
+// instance serves while loading from which and the slowdown that puts on its source
+// LiveScaling's; the invariants are audit_control_plane()'s.
 //
 // Invariants: a request is in exactly one place (router queue, an engine, in transit between
 // two instances (PartialMigrations), or done); an instance's GPUs are taken from placement
@@ -24,6 +25,7 @@
 #include "sim/control/kv_tiers.h"
 #include "sim/control/kv_transfers.h"
 #include "sim/control/live_migration.h"
+#include "sim/control/live_scaling.h"
 #include "sim/control/observer.h"
 #include "sim/control/partial_migration.h"
 #include "sim/control/placer.h"
@@ -75,12 +77,8 @@ class ControlPlane final : public EventHandler,
   // Throws std::logic_error unless the invariants of audit_control_plane() hold.
   void audit() const;
   void on_load_done(InstanceId id, const LoadOutcome& outcome) override;
-  // Live scaling: the instance serves while its weights arrive from `source`, a serving instance
-  // of its model (BlitzScale). Layers it has run on it and the rest on `source`, which the
-  // simulator models at step granularity: its steps take their usual time (the two stages
-  // together do one model's work; the activations' hand-off between them is left out) and each
-  // puts 1 - f of its compute on `source`, f the loaded fraction when it begins computing, so
-  // `source`'s own steps meanwhile go (1 + the shares on it) times slower.
+  // Live scaling (live_scaling.h): the instance serves while its weights arrive from `source`, a
+  // serving instance of its model.
   void on_live_load(InstanceId id, InstanceId source) override;
 
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
@@ -184,6 +182,7 @@ class ControlPlane final : public EventHandler,
   bool rebalance_tick_pending_ = false;
   std::vector<RebalanceMove> moves_;
   ComputeSharing sharing_;
+  LiveScaling live_;
   std::optional<Request> next_arrival_;
   // Unpinned instances at start whose keep-alive waits for the autoscaler's first tick.
   std::vector<InstanceId> at_start_before_first_tick_;
@@ -192,7 +191,6 @@ class ControlPlane final : public EventHandler,
   std::optional<Time> waiting_on_ticks_since_;
   int64_t ticks_waited_ = 0;
   int64_t elided_ticks_ = 0;
-  int64_t live_loads_ = 0;  // instances serving while their weights arrive (live scaling)
   RequestCounts counts_;
   std::vector<PreloadAction> plan_;
   std::vector<PreloadAction> scheduled_actions_;

@@ -161,6 +161,18 @@ int64_t LiveMigration::blocks_to_copy(const Migration& g) const {
   return blocks;
 }
 
+int64_t copy_kv_shards(Loader& loader, const Instance& source, const Instance& destination, int64_t bytes,
+                       FlowListener& listener, uint64_t tag) {
+  // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.
+  const Topology& topology = loader.topology();
+  const size_t shards = source.gpus.size();
+  for (size_t i = 0; i < shards; ++i)
+    loader.network().start(topology.gpu(source.server, source.gpus[i]),
+                           topology.gpu(destination.server, destination.gpus[i]),
+                           static_cast<double>(bytes) / static_cast<double>(shards), listener, tag);
+  return static_cast<int64_t>(shards);
+}
+
 void LiveMigration::copy_kv(int32_t index, int64_t blocks) {
   Migration& g = migrations_[index];
   const Instance& source = instances_.instance(g.source);
@@ -170,14 +182,7 @@ void LiveMigration::copy_kv(int32_t index, int64_t blocks) {
   const int64_t bytes =
       blocks * instances_.engine_params().block_size * instances_.model(source.model).served.spec.kv_bytes_per_token();
   g.bytes_copied += bytes;
-  // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.
-  const Topology& topology = loader_.topology();
-  const size_t shards = source.gpus.size();
-  g.flows_pending = static_cast<int64_t>(shards);
-  for (size_t i = 0; i < shards; ++i)
-    loader_.network().start(
-        topology.gpu(source.server, source.gpus[i]), topology.gpu(destination.server, destination.gpus[i]),
-        static_cast<double>(bytes) / static_cast<double>(shards), *this, static_cast<uint64_t>(index));
+  g.flows_pending = copy_kv_shards(loader_, source, destination, bytes, *this, static_cast<uint64_t>(index));
 }
 
 void LiveMigration::on_flow_done(FlowId, uint64_t tag) {

@@ -92,4 +92,9 @@ class LiveMigration final : public FlowListener {
   std::vector<int32_t> free_slots_;
 };
 
+// Starts copying `bytes` of KV cache from `source`'s GPUs to `destination`'s, which match shard
+// for shard, with `listener` told each flow's end with `tag`; returns how many flows it started.
+int64_t copy_kv_shards(Loader& loader, const Instance& source, const Instance& destination, int64_t bytes,
+                       FlowListener& listener, uint64_t tag);
+
 }  // namespace slsim

@@ -71,17 +71,20 @@ int64_t PartialMigrations::in_transit(ModelId model) const {
   return n;
 }
 
-void PartialMigrations::stage(int32_t index) {
+bool PartialMigrations::forget_finished(int32_t index) {
   Move& g = moves_[index];
-  // Requests that finished on the source move no more.
   const auto present = instances_.tokens_now(g.source);
   std::erase_if(g.sent, [&present](const auto& sent) {
     return std::none_of(present.begin(), present.end(), [&sent](const auto& t) { return t.first == sent.first; });
   });
-  if (g.sent.empty()) {
-    end(index);
-    return;
-  }
+  if (!g.sent.empty()) return false;
+  end(index);
+  return true;
+}
+
+void PartialMigrations::stage(int32_t index) {
+  if (forget_finished(index)) return;
+  Move& g = moves_[index];
   const int64_t blocks = blocks_to_copy(g);
   if (blocks <= policy_.last_stage_max_blocks() || g.stages + 1 >= policy_.max_stages()) {
     stop_source(index);
@@ -115,14 +118,7 @@ void PartialMigrations::take_out(int32_t index) {
   const InstanceId source_id = g.source;
   Engine& source = *instances_.instance(source_id).engine;
   g.stopped = sim_.now();
-  const auto present = instances_.tokens_now(source_id);
-  std::erase_if(g.sent, [&present](const auto& sent) {
-    return std::none_of(present.begin(), present.end(), [&sent](const auto& t) { return t.first == sent.first; });
-  });
-  if (g.sent.empty()) {
-    end(index);
-    return;
-  }
+  if (forget_finished(index)) return;
   const int64_t blocks = blocks_to_copy(g);
   g.final_copy = true;
   if (blocks > 0) copy_kv(index, blocks);
@@ -164,14 +160,7 @@ void PartialMigrations::copy_kv(int32_t index, int64_t blocks) {
     if (!g.final_copy) stage(index);
     return;
   }
-  // Each tensor-parallel shard holds its share of the heads: one flow per GPU pair.
-  const Topology& topology = loader_.topology();
-  const size_t shards = source.gpus.size();
-  g.flows_pending = static_cast<int64_t>(shards);
-  for (size_t i = 0; i < shards; ++i)
-    loader_.network().start(
-        topology.gpu(source.server, source.gpus[i]), topology.gpu(destination.server, destination.gpus[i]),
-        static_cast<double>(bytes) / static_cast<double>(shards), *this, static_cast<uint64_t>(index));
+  g.flows_pending = copy_kv_shards(loader_, source, destination, bytes, *this, static_cast<uint64_t>(index));
 }
 
 void PartialMigrations::on_flow_done(FlowId, uint64_t tag) {

@@ -65,6 +65,8 @@ class PartialMigrations final : public FlowListener {
     std::vector<Transit> in_transit;
   };
 
+  // Requests that finished on the source move no more; true: none is left, and the move ended.
+  bool forget_finished(int32_t move);
   void stage(int32_t move);
   void stop_source(int32_t move);
   void take_out(int32_t move);
