@@ -80,13 +80,15 @@ for p in "$@"; do
              --models opt-1.3b,opt-6.7b,llama-3.1-8b --repeats "${SLSIM_STARTUP_REPEATS:-3}" ;;
     ctl:*)
       name=${p#ctl:}
-      read -r csv ttl < <(python3 -c "
+      read -r csv ttl window_s < <(python3 -c "
 import json, sys
 d = json.load(open('$wl/workloads.json'))
 w = [w for w in d['workloads'] if w['name'] == '$name'][0]
-print(d['traces'][w['trace']]['csv'], w['ttl_s'])")
-      piece "ctl:$name" 300 python3 "$tb/controller.py" --trace "$wl/$csv" --ttl-s "$ttl" --kv-gb "$kv_gb" \
-        --deadline-s 200 --out "$out/controller_$name.json"
+print(d['traces'][w['trace']]['csv'], w['ttl_s'], d['traces'][w['trace']]['window_s'])")
+      # The last arrivals need a cold start (up to 30 s) and their decode after the window.
+      deadline_s=$((window_s + 80))
+      piece "ctl:$name" $((deadline_s + 100)) python3 "$tb/controller.py" --trace "$wl/$csv" --ttl-s "$ttl" \
+        --kv-gb "$kv_gb" --deadline-s "$deadline_s" --out "$out/controller_$name.json"
       # Instances that died: the next workloads would only repeat the failure.
       if ! python3 -c "
 import json, sys

@@ -20,11 +20,16 @@ WEIGHTS = [0.4, 0.3, 0.2, 0.1]  # skewed popularity: the rare models see keep-al
 TRACES = {
     # name: (file, window start s, window s, keep every k-th request)
     "conv120": ("AzureLLMInferenceTrace_conv.csv", 600, 120, 8),
+    # The longest window one device call holds (600 s a call, with the build and warm-up).
+    "conv360": ("AzureLLMInferenceTrace_conv.csv", 600, 360, 8),
 }
 WORKLOADS = [  # name, trace, keep-alive s
     ("conv120-ttl0", "conv120", 0),
     ("conv120-ttl30", "conv120", 30),
     ("conv120-ttl300", "conv120", 300),
+    ("conv360-ttl0", "conv360", 0),
+    ("conv360-ttl30", "conv360", 30),
+    ("conv360-ttl300", "conv360", 300),
 ]
 
 
