@@ -10,7 +10,7 @@ comparison_startup_from_testbed.json (the same with slsim's process start set to
 measured start-up, loading excluded: what is left once start-up is calibrated), and
 cdf_<name>.png (TTFT and E2E, measured against simulated).
 
-usage: compare.py [--slsim PATH] [--measurements DIR]     (run.sh beside this calls it)"""
+usage: compare.py [--slsim PATH] [--measurements DIR...]    (run.sh beside this calls it)"""
 import argparse
 import csv
 import json
@@ -27,6 +27,8 @@ from serverless import request_metrics  # noqa: E402
 
 METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
+TESTBED_RUNS = os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm", "testbed")
+DEFAULT_RUNS = ["graphs-run3"]
 GPU_SLICES = 4  # the testbed's card as four GPUs of a quarter of its memory that share its compute (README)
 
 
@@ -166,18 +168,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--slsim", default=os.environ.get("SLSIM_BINARY", os.environ.get(
         "SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim"))))
-    ap.add_argument("--measurements", default=os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm",
-                                                           "testbed", "graphs-run3"))
+    ap.add_argument("--measurements", nargs="+", default=[os.path.join(TESTBED_RUNS, run) for run in DEFAULT_RUNS],
+                    help="testbed run folders; each workload is taken from the first folder that holds it")
     args = ap.parse_args()
     with open(os.path.join(HERE, "workloads.json")) as f:
         workloads = json.load(f)
     comparison, comparison_startup = {}, {}
     for w in workloads["workloads"]:
         name = w["name"]
-        path = os.path.join(args.measurements, f"controller_{name}.json")
-        if not os.path.exists(path):
-            print(f"{name}: no testbed run ({path}), skipped", file=sys.stderr)
+        paths = [p for p in (os.path.join(d, f"controller_{name}.json") for d in args.measurements) if os.path.exists(p)]
+        if not paths:
+            print(f"{name}: no testbed run in {', '.join(args.measurements)}, skipped", file=sys.stderr)
             continue
+        path = paths[0]
         with open(path) as f:
             testbed = json.load(f)
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
