@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,7 +42,24 @@ def server_profile(testbed):
     raise SystemExit(f"no slsim server profile for the testbed's GPU {gpu!r}")
 
 
-def sim_config(name, workload, trace_csv, testbed, startup_s=None):
+def run_calibration_dir(slsim, run_dir, testbed):
+    """A calibration folder holding the GPU's profile with the start-up section replaced by the
+    run's own in-service medians (run_dir/startup_in_service.json), since start-up differs up to
+    2x between machines of one type; None where the run has no such file."""
+    startup = os.path.join(run_dir, "startup_in_service.json")
+    if not os.path.exists(startup):
+        return None
+    with open(os.path.join(REPO, "models", "hardware", "servers", server_profile(testbed) + ".json")) as f:
+        gpu = json.load(f)["gpu"]
+    folder = os.path.join(HERE, "calibration", os.path.basename(os.path.normpath(run_dir)))
+    os.makedirs(folder, exist_ok=True)
+    profile = os.path.join(folder, gpu + ".json")
+    shutil.copyfile(os.path.join(REPO, "models", "calibration", gpu + ".json"), profile)
+    subprocess.run([slsim, "calibrate", "--update", profile, "--startup", startup], check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_dir=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
     profile = server_profile(testbed)
     with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
@@ -83,6 +101,8 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None):
         },
         "output": {"timeseries_interval_s": 0},
     }
+    if calibration_dir is not None:
+        cfg["engine"]["calibration_dir"] = os.path.relpath(calibration_dir, os.path.join(HERE, "configs"))
     if startup_s is not None:
         cfg["loader"] = {"process_start_s": startup_s, "gpu_context_s": 0}
     return cfg
@@ -185,10 +205,12 @@ def main():
             testbed = json.load(f)
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
         measured = testbed["requests"]
-        simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed), name)
+        calibration = run_calibration_dir(args.slsim, os.path.dirname(path), testbed)
+        simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed,
+                                                                 calibration_dir=calibration), name)
         startup = measured_startup_s(testbed)
         simulated_startup, sim_starts_startup = run_slsim(
-            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup),
+            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup, calibration),
             name + "-startup-from-testbed")
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
