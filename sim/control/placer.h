@@ -100,6 +100,10 @@ class InstancePlacer {
   // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
   std::optional<Placement> cheapest_room(const PlacementRequest& request) const;
   void make_room(const Placement& placement, ModelId model, StartReason reason);
+  // A parallel cold start (Loader::parallel_servers > 1) of a checkpoint that must come from the
+  // remote store: takes a stage's GPUs on each of the other servers it needs and lists them in
+  // the load; where too few servers have room, none (the load reads its own tiers), counted.
+  void add_stages(LoadRequest& load);
 
   const Simulator& sim_;
   Cluster& cluster_;
