@@ -144,13 +144,13 @@ void InstanceRegistry::add_stages(InstanceId id, std::vector<PeerCopy> stages, d
 void InstanceRegistry::release_stages(InstanceId id) {
   Instance& inst = instances_[id];
   // Published directly: its state and place in the routing index do not change.
-  observer_.on_instance(
-      InstanceTransition{id, inst.model, inst.server, gpus_held(inst), inst.state, InstanceState::released, sim_.now()});
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, gpus_held(inst), inst.state,
+                                           InstanceState::released, sim_.now()});
   for (const PeerCopy& stage : inst.stages) cluster_.give_back_gpus(stage.server, stage.gpus);
   inst.stages.clear();
   inst.pipeline->consolidate();
-  observer_.on_instance(
-      InstanceTransition{id, inst.model, inst.server, gpus_held(inst), InstanceState::released, inst.state, sim_.now()});
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, gpus_held(inst), InstanceState::released,
+                                           inst.state, sim_.now()});
 }
 
 void InstanceRegistry::retire(InstanceId id) {

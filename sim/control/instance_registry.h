@@ -24,8 +24,8 @@
 #include "sim/core/simulator.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/latency_model.h"
-#include "sim/engine/pipeline_latency.h"
 #include "sim/engine/model_spec.h"
+#include "sim/engine/pipeline_latency.h"
 #include "sim/loading/loader.h"
 
 namespace slsim {

@@ -91,7 +91,7 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
 }
 
 InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
-                                    Time placed) {
+                                    Time placed, bool cold_start) {
   const ServedModel& served = instances_.model(model).served;
   LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint, {}};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
@@ -105,7 +105,7 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
                                  estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;
-  if (load.source_gpus.empty()) add_stages(load);
+  if (cold_start && load.source_gpus.empty()) add_stages(load);
   instances_.set_state(load.instance, InstanceState::loading);
   loader_.start(load, load_listener_);
   return load.instance;
@@ -129,9 +129,8 @@ void InstancePlacer::add_stages(LoadRequest& load) {
     loader_.count_parallel_fallback();
     return;
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [&](ServerId a, ServerId b) {
-    return cluster_.server(a).free_gpus > cluster_.server(b).free_gpus;
-  });
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](ServerId a, ServerId b) { return cluster_.server(a).free_gpus > cluster_.server(b).free_gpus; });
   candidates.resize(static_cast<size_t>(servers - 1));
   // Each token's activations (hidden_size values of the model's dtype) cross every boundary in
   // turn, stage i to stage i + 1, at the idle rate of the slowest link between their GPUs.

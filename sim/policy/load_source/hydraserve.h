@@ -21,11 +21,12 @@ class HydraServeLoadSource final : public LoadSourcePolicy {
     bool consolidate = true;
     template <class V>
     void visit(V& v) {
-      v.field("parallel_servers", parallel_servers,
-              "servers that fetch one cold start's layers at once, the placed one included, each 1/k of the "
-              "checkpoint from its own tiers (HydraServe's pipeline-parallel cold start); fewer servers with free GPUs: "
-              "the load reads the tiers of its own server alone (a fallback, counted)",
-              between(1, 64));
+      v.field(
+          "parallel_servers", parallel_servers,
+          "servers that fetch one cold start's layers at once, the placed one included, each 1/k of the "
+          "checkpoint from its own tiers (HydraServe's pipeline-parallel cold start); fewer servers with free GPUs: "
+          "the load reads the tiers of its own server alone (a fallback, counted)",
+          between(1, 64));
       v.field("consolidate", consolidate,
               "after the parallel load the placed server pulls the other stages' layers from their GPUs and lets "
               "those GPUs go (HydraServe's consolidation); false: the instance stays a pipeline until released");

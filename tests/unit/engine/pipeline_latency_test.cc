@@ -3,11 +3,11 @@
 // step takes 1 ms whatever its shape; 4 stages over 1.25 GB/s boundaries of a 4096-wide fp16
 // model: 8,192 B per token per boundary, 6,553.6 ns, 19,660.8 ns over the 3 boundaries.
 
+#include "sim/engine/pipeline_latency.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "sim/engine/pipeline_latency.h"
 
 namespace slsim {
 namespace {
