@@ -42,15 +42,14 @@ std::vector<ServerGroupSpec> servers() {
 }
 
 struct Bench {
-  Bench(std::unique_ptr<LoadSourcePolicy> policy, double store_gbytes_per_s = 100, LoaderParams params = {})
+  Bench(std::unique_ptr<LoadSourcePolicy> policy, double store_gbytes_per_s = 100, const LoaderParams& params = {})
       : cluster(servers(), store_gbytes_per_s),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
         loader(sim, cluster, topology, network, params, CheckpointFormat{}, lru, lru, {}, nullptr, std::move(policy)) {
     recorder.sim = &sim;
   }
-  Bench(std::unique_ptr<LoadSourcePolicy> policy, LoaderParams params)
-      : Bench(std::move(policy), 100, std::move(params)) {}
+  Bench(std::unique_ptr<LoadSourcePolicy> policy, const LoaderParams& params) : Bench(std::move(policy), 100, params) {}
   // Instance 0 loads a `gigabytes` checkpoint onto server 0's GPU, with stages on servers 1.. `stages`.
   void load(double gigabytes, int64_t stages) {
     const CheckpointPart part{CheckpointId(7), static_cast<int64_t>(gigabytes * 1e9), 1};
