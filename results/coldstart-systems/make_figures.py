@@ -5,7 +5,9 @@ SLO attainment and GPU-hours, and its change against `full`; load_sources.json, 
 the README's markdown table (printed) for the load sources (tiered, blitzscale) on the demo;
 live_scaling.json, its plot and table for blitzscale with live scaling beside them; prewarmed.json,
 its plot and table for the three from a pool of pre-initialized runtimes (prewarmed start-up);
-burst.json, its plot and table for the three under a burst that overloads the warm instances."""
+burst.json, its plot and table for the three under a burst that overloads the warm instances;
+parallel.json, its plot and table for HydraServe's parallel cold start beside tiered and blitzscale
+where checkpoints come from remote storage."""
 import csv
 import json
 import os
@@ -333,6 +335,81 @@ def burst():
     fig.savefig(os.path.join(HERE, "burst.png"), dpi=120)
 
 
+def parallel():
+    """HydraServe's parallel cold start (parallel-points/, parallel-hydra-points/): eight DGX H100
+    with 25 Gb/s storage NICs behind a 100 GB/s store, no host caches, the demo's traces over
+    600 s, full and prewarmed (restore 0.01) start-up; tiered, blitzscale, hydraserve k = 2, 4;
+    parallel.json, its plot and table (change against tiered), and the cold-start speed-ups."""
+    out = {}
+    for sweep in ["parallel-points", "parallel-hydra-points"]:
+        with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
+            for row in csv.DictReader(f):
+                summary = read(os.path.join(HERE, sweep, row["point"], "summary.json"))
+                m = metrics(summary)
+                m["loads_by_tier"] = summary["loads_by_tier"]
+                m["load_s_mean"] = summary["load_s"]["mean"]
+                m["load_s_p50"] = summary["load_s"]["p50"]
+                m["load_s_by_model"] = {model: v["load_s"]["mean"] for model, v in summary["models"].items()}
+                if "parallel_loads" in summary:
+                    m["parallel_loads"] = summary["parallel_loads"]
+                k = row.get("policies.load_source.params.parallel_servers")
+                name = f"hydraserve k={k}" if k else row["policies.load_source.name"]
+                startup = row["policies.startup.name"] + (" (restore 0.01)" if row["policies.startup.name"] == "prewarmed"
+                                                          else "")
+                out.setdefault(startup, {})[name] = m
+    systems = ["tiered", "blitzscale", "hydraserve k=2", "hydraserve k=4"]
+    keys = ["load_s_mean", "load_s_p50", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]
+    for runs in out.values():
+        for name in systems[1:]:
+            runs[name]["vs_tiered"] = {k: change(runs[name][k], runs["tiered"][k]) for k in keys}
+            # The paper's figure: how many times lower the cold-start latency (placement to ready).
+            runs[name]["load_speedup_vs_tiered"] = runs["tiered"]["load_s_mean"] / runs[name]["load_s_mean"]
+    with open(os.path.join(HERE, "parallel.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print()
+    print("| start-up | load source | loads gpu/dram/ssd/remote | parallel / fallbacks | load mean (×) | cold wait mean "
+          "| TTFT p50 | TTFT p99 | SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    startups = sorted(out)
+    for startup in startups:
+        t = out[startup]["tiered"]
+        for name in systems:
+            m = out[startup][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            par = f"{m['parallel_loads']['started']} / {m['parallel_loads']['fallbacks']}" if "parallel_loads" in m else "–"
+            speedup = f" ({t['load_s_mean'] / m['load_s_mean']:.2f}×)" if name != "tiered" else ""
+            row = [startup if name == "tiered" else "", name, tiers, par, f"{m['load_s_mean']:.2f} s" + speedup,
+                   f"{m['cold_start_s_mean']:.2f} s" + pct(m["cold_start_s_mean"], t["cold_start_s_mean"]),
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], t["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], t["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], t["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+    for startup in startups:
+        for name in systems:
+            per_model = ", ".join(f"{model} load mean {v:.2f} s" for model, v in
+                                  sorted(out[startup][name]["load_s_by_model"].items()) if v is not None)
+            print(f"{startup}, {name}: {per_model}")
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    width = 0.2
+    for ax, metric, label in [(axes[0], "load_s_mean", "cold start, mean: placement to ready (s)"),
+                              (axes[1], "ttft_p99_s", "TTFT p99 (s)"), (axes[2], "gpu_hours", "GPU-hours")]:
+        for i, name in enumerate(systems):
+            xs = [j + (i - 1.5) * width for j in range(len(startups))]
+            ax.bar(xs, [out[st][name][metric] for st in startups], width, label=name)
+        ax.set_xticks(range(len(startups)))
+        ax.set_xticklabels(startups, fontsize=8)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="load source", fontsize=8)
+    fig.suptitle("Parallel cold start: 8 DGX H100, 25 Gb/s storage NICs, 100 GB/s store, no host caches, "
+                 "the demo's traces over 600 s")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "parallel.png"), dpi=120)
+
+
 def read(path):
     with open(path) as f:
         return json.load(f)
@@ -378,6 +455,7 @@ def main():
     rebalance()
     prewarmed()
     burst()
+    parallel()
 
 
 if __name__ == "__main__":

@@ -76,4 +76,21 @@ burst=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_
   --grid policies.load_source.name=tiered,blitzscale
 "$slsim" sweep results/demo/experiment.json -o "$here/burst-live-points" -j "${JOBS:-2}" "${burst[@]}" \
   --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true
+# HydraServe's parallel cold start where checkpoints come from remote storage: eight DGX H100
+# whose storage NICs are 25 Gb/s (3.125 GB/s, a public cloud's per-server bandwidth; assumption)
+# behind a 100 GB/s object store, no host caches, the demo's traces over their first 600 s at
+# their own rate, Knative (10 requests per instance), keep-alive 60 s, full and prewarmed
+# (restore 0.01) start-up; tiered and blitzscale, then hydraserve over 2 and 4 servers.
+rm -rf "$here/parallel-points" "$here/parallel-hydra-points"
+parallel=(--set cluster.server_groups.0.count=8 --set cluster.server_groups.0.server.nic_gbytes_per_s=3.125
+  --set cluster.remote_storage_gbytes_per_s=100 --set cluster.server_groups.0.server.dram_cache_bytes=0
+  --set cluster.server_groups.0.server.ssd_cache_bytes=0 --set policies.autoscale.name=kpa
+  --set policies.autoscale.params.target_concurrency=10 --set policies.keepalive.params.ttl_s=60
+  --set workload.sources.0.duration_s=600 --set workload.sources.1.duration_s=600
+  --set output.requests_csv=false --set output.timeseries_interval_s=0
+  --zip 'policies.startup.name=full,prewarmed;policies.startup.params=null,{"restore_fraction":0.01}')
+"$slsim" sweep results/demo/experiment.json -o "$here/parallel-points" -j "${JOBS:-2}" "${parallel[@]}" \
+  --grid policies.load_source.name=tiered,blitzscale
+"$slsim" sweep results/demo/experiment.json -o "$here/parallel-hydra-points" -j "${JOBS:-2}" "${parallel[@]}" \
+  --set policies.load_source.name=hydraserve --grid policies.load_source.params.parallel_servers=2,4
 /usr/bin/python3 "$here/make_figures.py"

@@ -298,6 +298,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   }
   summary["cache"] = caches;
   summary["preloads"] = loader.preloads_started();
+  // Only where cold starts may be parallel, so that other runs' summaries keep their keys.
+  if (loader.parallel_servers() > 1)
+    summary["parallel_loads"] = {{"started", loader.parallel_loads()}, {"fallbacks", loader.parallel_fallbacks()}};
   summary["bytes_by_link_class"] = network.bytes_by_link_class();
   const bool skipping = std::any_of(c.workload.sources.begin(), c.workload.sources.end(),
                                     [](const SourceSpec& s) { return s.skip_bad > 0; });

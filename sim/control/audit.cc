@@ -40,6 +40,7 @@ void audit_control_plane(const ControlPlaneView& view) {
     in_engines += inst.engine->outstanding();
     in_model_engines[inst.model] += inst.engine->outstanding();
     held[inst.server] += static_cast<int64_t>(inst.gpus.size());
+    for (const PeerCopy& stage : inst.stages) held[stage.server] += static_cast<int64_t>(stage.gpus.size());
     for (const int64_t gpu : inst.gpus)
       if (!view.cluster.server(inst.server).gpu_taken[static_cast<size_t>(gpu)])
         fail(fmt::format("instance {} holds GPU {} of server {}, which is marked free", id, gpu, inst.server));

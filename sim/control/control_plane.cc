@@ -228,6 +228,16 @@ void ControlPlane::on_live_load(InstanceId id, InstanceId source) {
   route_queued(inst.model, true);
 }
 
+void ControlPlane::on_consolidated(InstanceId id) {
+  std::vector<ServerId> servers;
+  for (const PeerCopy& stage : instances_.instance(id).stages) servers.push_back(stage.server);
+  instances_.release_stages(id);
+  // A fast-forwarded run of decode steps was timed with the hand-offs: it stops after its step.
+  cut_run_short(id);
+  for (const ServerId server : servers) placer_.fill_reservations(server);
+  placer_.place_waiting();
+}
+
 void ControlPlane::end_live(InstanceId id, bool source_gone) {
   Instance& inst = instances_.instance(id);
   // A source going away is not re-timed: its step ends with it.
@@ -606,6 +616,9 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   if (live_.any()) live_.for_each_reader(id, [&](InstanceId other) { end_live(other, true); });
   kv_transfers_.cancel(id);
   inst.moving_kv = false;
+  std::vector<ServerId> stage_servers;
+  for (const PeerCopy& stage : inst.stages) stage_servers.push_back(stage.server);
+  if (!stage_servers.empty()) loader_.cancel_consolidation(id);
   const ServerId server = inst.server;
   const std::vector<CheckpointPart>& checkpoint = instances_.model(inst.model).served.checkpoint;
   // Kept: as ServerlessLLM's pool does. Not kept: the parts this instance's load put in DRAM
@@ -618,6 +631,7 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   }
   instances_.retire(id);
   placer_.fill_reservations(server);
+  for (const ServerId stage_server : stage_servers) placer_.fill_reservations(stage_server);
   placer_.place_waiting();
 }
 

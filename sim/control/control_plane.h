@@ -80,6 +80,9 @@ class ControlPlane final : public EventHandler,
   // Live scaling (live_scaling.h): the instance serves while its weights arrive from `source`, a
   // serving instance of its model.
   void on_live_load(InstanceId id, InstanceId source) override;
+  // A parallel cold start's consolidation is done: its stages' GPUs go back and its steps hand
+  // off no activations from the next one on.
+  void on_consolidated(InstanceId id) override;
 
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
   // with the events handled in summary.json's `events`, which stays what it was before skipping.

@@ -69,10 +69,11 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
 }
 
 namespace {
-// Its GPUs hold the model's weights: not still loading (live or not), and not let go (an
-// instance being added is `released` until its first transition).
+// Its GPUs hold the model's weights: not still loading (live or not), not split into stages over
+// other servers, and not let go (an instance being added is `released` until its first transition).
 bool holds_weights(const Instance& inst) {
-  return inst.state != InstanceState::loading && inst.state != InstanceState::released && inst.live_source.is_none();
+  return inst.state != InstanceState::loading && inst.state != InstanceState::released && inst.live_source.is_none() &&
+         inst.stages.empty();
 }
 }  // namespace
 
@@ -97,7 +98,7 @@ void InstanceRegistry::start_engine(Instance& inst, const GpuProfile& gpu) {
   const ServedModel& served = models_[inst.model].served;
   auto& latency = latency_models_[{inst.model, gpu.name}];
   if (!latency) latency = make_latency_model(served.spec, gpu, served.tensor_parallel, engine_params_);
-  inst.latency = latency.get();
+  inst.latency = inst.pipeline ? static_cast<const LatencyModel*>(inst.pipeline.get()) : latency.get();
   const EngineCapacity capacity{kv_capacity_blocks(served.spec, gpu, served.tensor_parallel, engine_params_),
                                 served.spec.architecture.max_context, served.spec.kv_bytes_per_token()};
   inst.engine.reset();  // before the offload it may point to
@@ -111,8 +112,7 @@ void InstanceRegistry::start_engine(Instance& inst, const GpuProfile& gpu) {
 void InstanceRegistry::set_state(InstanceId id, InstanceState to) {
   Instance& inst = instances_[id];
   if (inst.state == to) return;
-  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, models_[inst.model].served.tensor_parallel,
-                                           inst.state, to, sim_.now()});
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, gpus_held(inst), inst.state, to, sim_.now()});
   const bool was_serving = serving(inst.state);
   inst.state = to;
   if (serving(to) != was_serving) reindex(id);
@@ -132,11 +132,34 @@ void InstanceRegistry::reindex(InstanceId id) {
   inst.indexed_outstanding = outstanding;
 }
 
+void InstanceRegistry::add_stages(InstanceId id, std::vector<PeerCopy> stages, double boundary_s_per_token) {
+  Instance& inst = instances_[id];
+  inst.stages = std::move(stages);
+  const GpuProfile& gpu = *cluster_.server(inst.server).gpu;
+  inst.pipeline = std::make_unique<PipelineLatency>(*latency_models_[{inst.model, gpu.name}], boundary_s_per_token);
+  // Nothing runs yet: the engine starts again over the pipeline's step times.
+  start_engine(inst, gpu);
+}
+
+void InstanceRegistry::release_stages(InstanceId id) {
+  Instance& inst = instances_[id];
+  // Published directly: its state and place in the routing index do not change.
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, gpus_held(inst), inst.state,
+                                           InstanceState::released, sim_.now()});
+  for (const PeerCopy& stage : inst.stages) cluster_.give_back_gpus(stage.server, stage.gpus);
+  inst.stages.clear();
+  inst.pipeline->consolidate();
+  observer_.on_instance(InstanceTransition{id, inst.model, inst.server, gpus_held(inst), InstanceState::released,
+                                           inst.state, sim_.now()});
+}
+
 void InstanceRegistry::retire(InstanceId id) {
   Instance& inst = instances_[id];
   ModelState& m = models_[inst.model];
   set_state(id, InstanceState::released);
   cluster_.give_back_gpus(inst.server, inst.gpus);
+  for (const PeerCopy& stage : inst.stages) cluster_.give_back_gpus(stage.server, stage.gpus);
+  inst.stages.clear();
   std::erase(m.instances_, id);
   --m.ready_;
   publish_stats(id);

@@ -25,6 +25,7 @@
 #include "sim/engine/engine.h"
 #include "sim/engine/latency_model.h"
 #include "sim/engine/model_spec.h"
+#include "sim/engine/pipeline_latency.h"
 #include "sim/loading/loader.h"
 
 namespace slsim {
@@ -89,6 +90,11 @@ struct Instance {
   // The share of a step's compute that its step in progress puts on `live_source`: 1 - the
   // loaded fraction when the step began computing; 0 once that step ends or the source goes.
   double source_share = 0;
+  // A parallel cold start (load_source hydraserve): the other servers' GPUs holding stages of its
+  // layers, until consolidation lets them go; empty: it runs on `server` alone. `pipeline` times
+  // its steps while it has stages, and after (with no hand-offs) for the engine that holds it.
+  std::vector<PeerCopy> stages;
+  std::unique_ptr<PipelineLatency> pipeline;
 
   // The engine time the step in progress has run by `now`: none while its KV bytes move.
   Time step_elapsed(Time now) const {
@@ -199,6 +205,18 @@ class InstanceRegistry {
   // `released` until set_state(); it joins the model's instances.
   InstanceId add(ModelId model, ServerId server, std::vector<int64_t> gpus, StartReason reason,
                  double estimated_start_s, Time placed);
+  // The new instance (just added, not yet loading) also holds `stages` (GPUs already taken) and
+  // runs as a pipeline over them: each step hands its activations over the stage boundaries at
+  // `boundary_s_per_token` per token.
+  void add_stages(InstanceId id, std::vector<PeerCopy> stages, double boundary_s_per_token);
+  // Consolidated: the stages' GPUs go back to their servers and its steps have no hand-offs.
+  // Published as a release of all its GPUs and a start on its own at once, so GPU-seconds count
+  // what it holds.
+  void release_stages(InstanceId id);
+  // The GPUs it holds, its stages' included.
+  int64_t gpus_held(const Instance& inst) const {
+    return models_[inst.model].served.tensor_parallel * static_cast<int64_t>(1 + inst.stages.size());
+  }
   // A loaded instance of `model` on `server`, whose GPUs a new one can copy from; none: none.
   InstanceId loaded_copy(ModelId model, ServerId server) const;
   // The loaded instances of `model` on servers other than `server`.

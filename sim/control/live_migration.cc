@@ -24,7 +24,7 @@ bool LiveMigration::start(InstanceId id, ModelId made_room_for) {
   if (!to) return false;
   const int32_t slot = reuse_or_append(migrations_, free_slots_);
   const ModelId model = instances_.instance(id).model;
-  const InstanceId destination = placer_.place_on(model, StartReason{}, *to, -1, sim_.now());
+  const InstanceId destination = placer_.place_on(model, StartReason{}, *to, -1, sim_.now(), false);
   Migration& g = migrations_[slot];
   g = Migration{};
   g.source = id;

@@ -1,6 +1,7 @@
 #include "sim/control/placer.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 namespace slsim {
@@ -90,7 +91,7 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
 }
 
 InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s,
-                                    Time placed) {
+                                    Time placed, bool cold_start) {
   const ServedModel& served = instances_.model(model).served;
   LoadRequest load{InstanceId(), server, {}, {}, served.checkpoint, {}};
   // A loaded copy of the same model on this server can be copied GPU to GPU.
@@ -104,9 +105,52 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
   load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
                                  estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;
+  if (cold_start && load.source_gpus.empty()) add_stages(load);
   instances_.set_state(load.instance, InstanceState::loading);
   loader_.start(load, load_listener_);
   return load.instance;
+}
+
+void InstancePlacer::add_stages(LoadRequest& load) {
+  const int64_t servers = loader_.parallel_servers();
+  if (servers <= 1) return;
+  const bool from_store = std::any_of(load.parts.begin(), load.parts.end(), [&](const CheckpointPart& part) {
+    return loader_.tier_holding(load.server, part.id) == Tier::remote;
+  });
+  if (!from_store) return;
+  const Instance& inst = instances_.instance(load.instance);
+  const ModelState& m = instances_.model(inst.model);
+  const int64_t tp = m.served.tensor_parallel;
+  // The servers with room for a stage, the most free GPUs first (the emptiest links), then by id.
+  std::vector<ServerId> candidates;
+  for (const Server& s : cluster_.servers())
+    if (s.id != load.server && s.free_gpus >= tp && m.holds_by_server[s.id.index()] != 0) candidates.push_back(s.id);
+  if (static_cast<int64_t>(candidates.size()) < servers - 1) {
+    loader_.count_parallel_fallback();
+    return;
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](ServerId a, ServerId b) { return cluster_.server(a).free_gpus > cluster_.server(b).free_gpus; });
+  candidates.resize(static_cast<size_t>(servers - 1));
+  // Each token's activations (hidden_size values of the model's dtype) cross every boundary in
+  // turn, stage i to stage i + 1, at the idle rate of the slowest link between their GPUs.
+  const Topology& topology = loader_.topology();
+  const double token_bytes =
+      static_cast<double>(m.served.spec.architecture.hidden_size) * dtype_bytes(m.served.spec.dtype);
+  double boundary_s_per_token = 0;
+  ServerId previous = load.server;
+  int64_t previous_gpu = load.gpus.front();
+  for (const ServerId s : candidates) {
+    PeerCopy stage{s, cluster_.take_gpus(s, tp), load.instance};
+    double slowest_gbytes_per_s = std::numeric_limits<double>::infinity();
+    for (const LinkId link : topology.path(topology.gpu(previous, previous_gpu), topology.gpu(s, stage.gpus.front())))
+      slowest_gbytes_per_s = std::min(slowest_gbytes_per_s, topology.link(link).bandwidth_gbytes_per_s);
+    boundary_s_per_token += token_bytes / (slowest_gbytes_per_s * 1e9);
+    previous = s;
+    previous_gpu = stage.gpus.front();
+    load.stages.push_back(std::move(stage));
+  }
+  instances_.add_stages(load.instance, load.stages, boundary_s_per_token);
 }
 
 InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
@@ -146,9 +190,10 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   std::vector<InstanceView> views;
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
-    // A live-scaling instance is still loading: it goes when its load is done, like any load.
+    // A live-scaling instance is still loading: it goes when its load is done, like any load; a
+    // parallel cold start's pipeline, once consolidated.
     if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0 || inst.pinned ||
-        !inst.live_source.is_none())
+        !inst.live_source.is_none() || !inst.stages.empty())
       continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;

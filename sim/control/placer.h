@@ -71,8 +71,11 @@ class InstancePlacer {
   // Places the reservations on `server` whose GPUs are now free, in order.
   void fill_reservations(ServerId server);
 
-  // An instance of the model on `server`, loading from now.
-  InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed);
+  // An instance of the model on `server`, loading from now; with `cold_start`, spread over other
+  // servers where the load source does (a live migration's destination is not: it takes over
+  // the source's requests and KV cache on one server).
+  InstanceId place_on(ModelId model, StartReason reason, ServerId server, double estimated_start_s, Time placed,
+                      bool cold_start = true);
   // An instance of the model on `server`, idle and ready now with nothing loaded: the run starts
   // with it. Throws std::logic_error where it does not fit (the config's resolution checked).
   InstanceId place_ready(const InstanceAtStart& spec);
@@ -100,6 +103,10 @@ class InstancePlacer {
   // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
   std::optional<Placement> cheapest_room(const PlacementRequest& request) const;
   void make_room(const Placement& placement, ModelId model, StartReason reason);
+  // A parallel cold start (Loader::parallel_servers > 1) of a checkpoint that must come from the
+  // remote store: takes a stage's GPUs on each of the other servers it needs and lists them in
+  // the load; where too few servers have room, none (the load reads its own tiers), counted.
+  void add_stages(LoadRequest& load);
 
   const Simulator& sim_;
   Cluster& cluster_;

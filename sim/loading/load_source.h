@@ -26,6 +26,13 @@ class LoadSourcePolicy {
   // Whether a load reading a loaded instance of its model, directly or at the head of its chain,
   // lets the new instance serve while its weights arrive (LoadListener::on_live_load).
   virtual bool live_scaling() const { return false; }
+  // Parallel cold start (HydraServe): a load that must read the remote store is split over this
+  // many servers, each fetching a share of the layers over its own network links into its GPUs;
+  // 1: one server reads the whole checkpoint.
+  virtual int64_t parallel_servers() const { return 1; }
+  // Whether a parallel load's primary then pulls the other servers' layers onto its own GPUs and
+  // lets theirs go; false: the instance stays a pipeline over all of them until released.
+  virtual bool consolidate() const { return false; }
 };
 
 }  // namespace slsim

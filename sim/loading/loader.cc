@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "sim/core/errors.h"
 #include "sim/core/slots.h"
 
 namespace slsim {
@@ -51,6 +52,12 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
       startup_policy_(std::move(startup_policy)),
       load_source_(std::move(load_source)),
       handler_(sim.add_handler(this)) {
+  // The stages stream from their tiers straight to their GPUs; a staged format has no such path.
+  if (parallel_servers() > 1 && !format_.pipelined)
+    throw InputError(fmt::format(
+        "policies.load_source.params.parallel_servers: {} servers per cold start needs a pipelined loader.format "
+        "(sllm), not {}",
+        parallel_servers(), params.format));
   const std::optional<int64_t> host_cache_cap = load_source_ ? load_source_->host_cache_bytes() : std::nullopt;
   for (const Server& s : cluster.servers()) {
     dram_.emplace_back(std::min(s.profile->dram_cache_bytes, host_cache_cap.value_or(s.profile->dram_cache_bytes)),
@@ -158,7 +165,8 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   Time fill;
   int64_t tensors = 0;
   const ServerId s = request.server;
-  const bool from_gpus = choose_gpu_source(id);
+  job.parallel = !request.stages.empty();
+  const bool from_gpus = !job.parallel && choose_gpu_source(id);
   job.live = from_gpus && !job.gpu_source.is_none() && load_source_ && load_source_->live_scaling();
   for (const CheckpointPart& part : request.parts) {
     PartLoad load;
@@ -186,6 +194,8 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
     job.parts.push_back(load);
   }
   job.parts_pending = static_cast<int64_t>(job.parts.size());
+  // Each stage applies its share of the tensors at once.
+  if (job.parallel) tensors /= static_cast<int64_t>(request.stages.size() + 1);
   busy_until_[s] =
       std::max(busy_until_[s], sim_.now()) + estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
@@ -193,6 +203,12 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   job.post_load = Time::from_seconds(phases.post_load_s);
   job.graph_capture = std::min(job.post_load, Time::from_seconds(phases.graph_capture_s));
   sim_.schedule_in(Time::from_seconds(phases.before_load_s()), handler_, kStartupDone, id);
+  if (!job.parallel) return;
+  // HydraServe overlaps the fetch with the instance's start-up: its transfers begin now, outside
+  // any per-server loading queue.
+  ++parallel_loads_;
+  job.transfers_began = sim_.now();
+  for (uint32_t p = 0; p < job.parts.size(); ++p) begin_phase(id, p);
 }
 
 bool Loader::choose_gpu_source(uint32_t job_id) {
@@ -257,7 +273,12 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
 void Loader::on_event(const Event& event) {
   switch (event.kind) {
     case kStartupDone:
-      begin_transfers(event.target);
+      if (!jobs_[event.target].parallel) {
+        begin_transfers(event.target);
+        break;
+      }
+      jobs_[event.target].startup_done = true;
+      if (jobs_[event.target].own_transfers_done) transfers_done(event.target);
       break;
     case kFinishDone:
       finish(event.target);
@@ -316,6 +337,19 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
       return;
     case Phase::copy: {
       const auto shards = static_cast<int64_t>(job.request.gpus.size());
+      if (job.parallel) {
+        // Every stage fetches its share of each shard from its own fastest tier.
+        const auto stages = static_cast<double>(job.request.stages.size() + 1);
+        load.flows_pending = shards * static_cast<int64_t>(stages);
+        const double share = bytes / static_cast<double>(shards) / stages;
+        for (int64_t i = 0; i < shards; ++i)
+          start_flow(tier_node(s, load.tier), topology_.gpu(s, job.request.gpus[i]), share, tag);
+        for (const PeerCopy& stage : job.request.stages)
+          for (int64_t i = 0; i < shards; ++i)
+            start_flow(tier_node(stage.server, tier_holding(stage.server, load.part.id)),
+                       topology_.gpu(stage.server, stage.gpus[static_cast<size_t>(i)]), share, tag);
+        return;
+      }
       load.flows_pending = shards;
       const bool staged = !format_.pipelined && load.tier != Tier::gpu;
       for (int64_t i = 0; i < shards; ++i) {
@@ -355,6 +389,15 @@ void Loader::on_flow_done(FlowId flow, uint64_t tag) {
     part_flow_done(index, part);
     return;
   }
+  if (kind == kConsolidate) {
+    Job& job = jobs_[index];
+    std::erase(job.consolidation_flows, flow);
+    if (!job.consolidation_flows.empty()) return;
+    job.active = false;
+    free_jobs_.push_back(index);
+    job.listener->on_consolidated(job.request.instance);
+    return;
+  }
   const PendingPreload fill = preloads_[index];
   preloads_[index].active = false;
   free_preloads_.push_back(index);
@@ -389,14 +432,15 @@ void Loader::part_flow_done(uint32_t job_id, uint32_t part_index) {
   }
   if (--job.parts_pending > 0) return;
   job.own_transfers_done = true;
-  if (!job.awaits_predecessor) transfers_done(job_id);
+  if (!job.awaits_predecessor && (!job.parallel || job.startup_done)) transfers_done(job_id);
 }
 
 void Loader::transfers_done(uint32_t job_id) {
   Job& job = jobs_[job_id];
   const ServerId s = job.request.server;
   const Time took = sim_.now() - job.transfers_began;
-  if (took > Time::zero()) {
+  // A parallel load's rate is the stages' together, which no load of one server would see.
+  if (took > Time::zero() && !job.parallel) {
     double shard_bytes = 0;
     for (const PartLoad& p : job.parts) shard_bytes += static_cast<double>(p.part.bytes);
     shard_bytes /= static_cast<double>(job.request.gpus.size());
@@ -426,7 +470,8 @@ void Loader::transfers_done(uint32_t job_id) {
 void Loader::finish(uint32_t job_id) {
   Job& job = jobs_[job_id];
   const ServerId s = job.request.server;
-  for (size_t i = 0; i < job.parts.size(); ++i) {
+  // A parallel load's bytes pass through no one server's host memory whole.
+  for (size_t i = 0; i < job.parts.size() && !job.parallel; ++i) {
     const PartLoad& load = job.parts[i];
     if (load.tier != Tier::ssd && load.tier != Tier::remote) continue;
     const bool was_cached = dram_[s].contains(load.part.id);
@@ -435,7 +480,7 @@ void Loader::finish(uint32_t job_id) {
   }
   // The post-load phases run on the instance's GPUs, not on the loading path: the next queued
   // load's transfers go on.
-  if (params_.serialize_per_server) {
+  if (params_.serialize_per_server && !job.parallel) {
     transferring_[s] = 0;
     if (!waiting_jobs_[s].empty()) {
       const uint32_t next = waiting_jobs_[s].front();
@@ -453,13 +498,45 @@ void Loader::finish(uint32_t job_id) {
 
 void Loader::ready(uint32_t job_id) {
   Job& job = jobs_[job_id];
-  job.active = false;
-  free_jobs_.push_back(job_id);
+  if (job.parallel && load_source_->consolidate()) {
+    // The job stays until its consolidation ends (on_consolidated).
+    begin_consolidation(job_id);
+  } else {
+    job.active = false;
+    free_jobs_.push_back(job_id);
+  }
   // The listener may start another load, which can reuse this job's slot.
   LoadListener* listener = job.listener;
   const InstanceId instance = job.request.instance;
   const LoadOutcome outcome = job.outcome;
   listener->on_load_done(instance, outcome);
+}
+
+void Loader::begin_consolidation(uint32_t job_id) {
+  Job& job = jobs_[job_id];
+  const LoadRequest& request = job.request;
+  const size_t shards = request.gpus.size();
+  const auto stages = static_cast<double>(request.stages.size() + 1);
+  for (uint32_t p = 0; p < job.parts.size(); ++p) {
+    const double share = static_cast<double>(job.parts[p].part.bytes) / static_cast<double>(shards) / stages;
+    for (const PeerCopy& stage : request.stages)
+      for (size_t i = 0; i < shards; ++i)
+        job.consolidation_flows.push_back(start_flow(topology_.gpu(stage.server, stage.gpus[i]),
+                                                     topology_.gpu(request.server, request.gpus[i]), share,
+                                                     make_tag(job_id, p, kConsolidate)));
+  }
+}
+
+void Loader::cancel_consolidation(InstanceId instance) {
+  for (uint32_t id = 0; id < jobs_.size(); ++id) {
+    Job& job = jobs_[id];
+    if (!job.active || job.request.instance != instance || job.consolidation_flows.empty()) continue;
+    for (const FlowId flow : job.consolidation_flows) network_.cancel(flow);
+    job.consolidation_flows.clear();
+    job.active = false;
+    free_jobs_.push_back(id);
+    return;
+  }
 }
 
 void Loader::preload(ServerId server, const CheckpointPart& part, Tier target) {

@@ -125,6 +125,10 @@ struct LoadRequest {
   // Loaded copies on other servers, for a load source policy that reads them (else ignored).
   std::vector<PeerCopy> peer_copies;
   InstanceId source_instance = InstanceId::none();  // the instance on `source_gpus`
+  // A parallel cold start (LoadSourcePolicy::parallel_servers): the GPUs of the other servers that
+  // each fetch an equal share of every part from their own tiers, beside `server`'s own share;
+  // empty: `server` loads it all.
+  std::vector<PeerCopy> stages = {};
 };
 
 struct LoadOutcome {
@@ -149,6 +153,9 @@ class LoadListener {
   // loaded instance of its model, begin. Until on_load_done it may serve, `source` running the
   // layers not yet here (Loader::loaded_fraction says how many are).
   virtual void on_live_load(InstanceId /*instance*/, InstanceId /*source*/) {}
+  // A parallel load's consolidation is done: the instance's own GPUs hold the whole checkpoint
+  // and the stages' GPUs may go.
+  virtual void on_consolidated(InstanceId /*instance*/) {}
 };
 
 using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
@@ -170,6 +177,15 @@ class Loader final : public EventHandler, public FlowListener {
   void start(const LoadRequest& request, LoadListener& listener);
   // Whether loads may read copies on other servers: a caller lists them in LoadRequest::peer_copies.
   bool reads_other_servers() const { return load_source_ && load_source_->reads_other_servers(); }
+  // How many servers a cold start from the remote store is spread over (LoadRequest::stages); 1: none.
+  int64_t parallel_servers() const { return load_source_ ? load_source_->parallel_servers() : 1; }
+  // A parallel load's consolidation stops: its instance is going away.
+  void cancel_consolidation(InstanceId instance);
+  // Parallel loads started, and loads that would have been parallel but found too few servers
+  // with free GPUs (counted by the caller, which picks the stages).
+  int64_t parallel_loads() const { return parallel_loads_; }
+  int64_t parallel_fallbacks() const { return parallel_fallbacks_; }
+  void count_parallel_fallback() { ++parallel_fallbacks_; }
   // The share of the instance's checkpoint bytes on its GPUs: delivered over bytes, for a load
   // that went live (on_live_load); 1 once its transfers are done or for any other instance.
   double loaded_fraction(InstanceId instance) const;
@@ -219,7 +235,7 @@ class Loader final : public EventHandler, public FlowListener {
  private:
   enum EventKind : uint16_t { kStartupDone, kFinishDone, kCaptureBegins, kReady };
   enum class Phase : uint8_t { download, read, copy, done };
-  enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload };
+  enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload, kConsolidate };
 
   struct PartLoad {
     CheckpointPart part;
@@ -248,6 +264,11 @@ class Loader final : public EventHandler, public FlowListener {
     bool awaits_predecessor = false;
     bool own_transfers_done = false;
     uint32_t successor = kNoJob;
+    // A parallel load (request.stages): its transfers run beside its start-up, which it also waits
+    // for; once ready, with consolidation, the stages' layers move to its GPUs over these flows.
+    bool parallel = false;
+    bool startup_done = false;
+    std::vector<FlowId> consolidation_flows;
     LoadOutcome outcome;
     Time finish_delay;
     Time post_load;
@@ -273,6 +294,8 @@ class Loader final : public EventHandler, public FlowListener {
   void transfers_done(uint32_t job_id);
   void finish(uint32_t job_id);
   void ready(uint32_t job_id);
+  // Moves every stage's share of the checkpoint onto the primary's GPUs, shard to shard.
+  void begin_consolidation(uint32_t job_id);
   // The start-up of an instance of `parts` on `tensor_parallel` GPUs of `server`.
   StartupPhases startup(ServerId server, std::span<const CheckpointPart> parts, int64_t tensor_parallel) const;
   uint32_t add_cache_fill(ServerId server, const CheckpointPart& part, Tier target);
@@ -303,6 +326,8 @@ class Loader final : public EventHandler, public FlowListener {
   std::vector<PendingPreload> preloads_;
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
+  int64_t parallel_loads_ = 0;
+  int64_t parallel_fallbacks_ = 0;
   IdVector<ServerId, Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
   IdVector<ServerId, uint8_t> transferring_;

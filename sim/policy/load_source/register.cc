@@ -1,4 +1,5 @@
 #include "sim/policy/load_source/blitzscale.h"
+#include "sim/policy/load_source/hydraserve.h"
 #include "sim/policy/load_source/load_source.h"
 #include "sim/policy/load_source/tiered.h"
 
@@ -12,6 +13,9 @@ const Registry<LoadSourcePolicy>& load_source_policies() {
     r.add<BlitzScaleLoadSource>("blitzscale",
                                 "GPUs holding the model anywhere first, over NVLink and per-GPU RDMA NICs, in "
                                 "multicast chains; tiers only where no GPU holds it (BlitzScale, OSDI'25)");
+    r.add<HydraServeLoadSource>("hydraserve",
+                                "a cold start from remote storage fetched by several servers at once, served as a "
+                                "pipeline over them, then consolidated on one (HydraServe, NSDI'26)");
     return r;
   }();
   return registry;
