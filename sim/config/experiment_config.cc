@@ -309,6 +309,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
                         fmt::format("{} does not divide the server's {} GPUs: expected a divisor, as each physical "
                                     "GPU holds that many",
                                     spec.server.gpus_sharing_compute, spec.server.gpus));
+    if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && spec.server.gpus_sharing_compute < 2)
+      throw ConfigError(path + ".server.gpu_memory_sharing",
+                        "elastic-kv needs gpus_sharing_compute of at least 2 (the instances one card may hold)");
     spec.gpu = parse_entry<GpuProfile>(
         catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);

@@ -1,6 +1,7 @@
 #include "sim/control/placer.h"
 
 #include <algorithm>
+#include <span>
 #include <stdexcept>
 
 namespace slsim {
@@ -34,7 +35,23 @@ InstancePlacer::InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& l
       placement_(placement),
       migration_(migration),
       load_listener_(load_listener),
-      victims_(victims) {}
+      victims_(victims) {
+  for (const Server& s : cluster.servers()) any_elastic_ = any_elastic_ || instances.kv_pool().elastic(s.id);
+}
+
+bool InstancePlacer::has_room(ServerId server, const ModelState& m) const {
+  if (cluster_.server(server).free_gpus < m.served.tensor_parallel) return false;
+  const ElasticKvPool& pool = instances_.kv_pool();
+  return !pool.elastic(server) || pool.seat(server, m.checkpoint_bytes).has_value();
+}
+
+std::vector<int64_t> InstancePlacer::take_gpus(ServerId server, const ModelState& m) {
+  const ElasticKvPool& pool = instances_.kv_pool();
+  if (!pool.elastic(server)) return cluster_.take_gpus(server, m.served.tensor_parallel);
+  const std::optional<int64_t> seat = pool.seat(server, m.checkpoint_bytes);
+  if (!seat) throw std::logic_error("an instance was placed on a server whose cards have no room for it");
+  return cluster_.take_gpu(server, *seat);
+}
 
 void InstancePlacer::start(ModelId model, StartReason reason) {
   instances_.start_requested(model);
@@ -55,13 +72,21 @@ int64_t InstancePlacer::withdraw_waiting(ModelId model, int64_t count) {
 
 bool InstancePlacer::try_place(ModelId model, StartReason reason) {
   const ModelState& m = instances_.model(model);
+  std::span<const uint8_t> holds = m.holds_by_server;
+  // A full card's seats count as free GPUs: the policy sees only servers with room.
+  if (any_elastic_) {
+    fits_now_.assign(m.holds_by_server.begin(), m.holds_by_server.end());
+    for (const Server& s : cluster_.servers())
+      if (instances_.kv_pool().elastic(s.id) && !has_room(s.id, m)) fits_now_[s.id.index()] = 0;
+    holds = fits_now_;
+  }
   PlacementRequest request{model,
                            m.served.tensor_parallel,
                            m.checkpoint_bytes,
                            m.served.checkpoint,
                            false,
                            {},
-                           m.holds_by_server,
+                           holds,
                            static_cast<int64_t>(router_.queue(model).size()),
                            router_.queued_input_tokens(model)};
   std::vector<InstanceView> movable;
@@ -101,8 +126,8 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
     for (const InstanceId copy : instances_.loaded_copies_elsewhere(model, server))
       load.peer_copies.push_back(PeerCopy{instances_.instance(copy).server, instances_.instance(copy).gpus, copy});
   }
-  load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
-                                 estimated_start_s, placed);
+  load.instance =
+      instances_.add(model, server, take_gpus(server, instances_.model(model)), reason, estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;
   instances_.set_state(load.instance, InstanceState::loading);
   loader_.start(load, load_listener_);
@@ -111,11 +136,9 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
 
 InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
   const ModelState& m = instances_.model(spec.model);
-  const int64_t gpus = m.served.tensor_parallel;
-  if (m.holds_by_server[spec.server.index()] == 0 || cluster_.server(spec.server).free_gpus < gpus)
+  if (m.holds_by_server[spec.server.index()] == 0 || !has_room(spec.server, m))
     throw std::logic_error("an instance at start was planned where it does not fit");
-  const InstanceId id =
-      instances_.add(spec.model, spec.server, cluster_.take_gpus(spec.server, gpus), StartReason{}, -1, sim_.now());
+  const InstanceId id = instances_.add(spec.model, spec.server, take_gpus(spec.server, m), StartReason{}, -1, sim_.now());
   Instance& inst = instances_.instance(id);
   inst.at_start = true;
   inst.pinned = spec.pinned;
@@ -131,7 +154,7 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
   const ServedModel& served = m.served;
   std::optional<ServerId> best;
   for (const Server& s : cluster_.servers()) {
-    if (s.id == inst.server || s.free_gpus < served.tensor_parallel || m.holds_by_server[s.id.index()] == 0) continue;
+    if (s.id == inst.server || !has_room(s.id, m) || m.holds_by_server[s.id.index()] == 0) continue;
     const double t =
         (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
     if (!best || t < *load_s) {
@@ -209,7 +232,7 @@ void InstancePlacer::make_room(const Placement& placement, ModelId model, StartR
 void InstancePlacer::fill_reservations(ServerId server) {
   for (auto it = reservations_.begin(); it != reservations_.end();) {
     const ModelState& m = instances_.model(it->model);
-    if (it->server != server || cluster_.server(server).free_gpus < m.served.tensor_parallel) {
+    if (it->server != server || !has_room(server, m)) {
       ++it;
       continue;
     }

@@ -100,6 +100,10 @@ class InstancePlacer {
   // Where freeing GPUs costs the fewest tokens, for a policy that never names victims.
   std::optional<Placement> cheapest_room(const PlacementRequest& request) const;
   void make_room(const Placement& placement, ModelId model, StartReason reason);
+  // Whether the server has GPUs for an instance of the model now: free ones, and on a card
+  // shared elastically a seat whose card has room for it (kv_pool.h).
+  bool has_room(ServerId server, const ModelState& m) const;
+  std::vector<int64_t> take_gpus(ServerId server, const ModelState& m);
 
   const Simulator& sim_;
   Cluster& cluster_;
@@ -112,6 +116,9 @@ class InstancePlacer {
   VictimHandler& victims_;
   std::deque<std::pair<ModelId, StartReason>> waiting_;
   std::deque<Reservation> reservations_;
+  // With a server whose cards are shared elastically: by server, where the model placed now fits.
+  bool any_elastic_ = false;
+  std::vector<uint8_t> fits_now_;
   bool placing_ = false;
   bool place_again_ = false;
 };
