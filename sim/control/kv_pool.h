@@ -47,6 +47,18 @@ class ElasticKvPool {
   // After planning or finishing a step: the engine keeps what it needs, the rest goes back.
   void reclaim(InstanceId id, Engine& engine);
   bool member(InstanceId id) const { return id.index() < members_.size() && members_[id].present; }
+  int64_t cards(ServerId server) const { return static_cast<int64_t>(cards_[server].size()); }
+  // What an instance whose weights take `weights_bytes` needs free on a card of the server.
+  int64_t bytes_needed(ServerId server, int64_t weights_bytes) const {
+    return weights_bytes + activation_reserve_bytes_ + cluster_.server(server).profile->min_kv_reserve_bytes;
+  }
+  bool free_seat(ServerId server, int64_t card) const;
+  int64_t card_of(InstanceId id) const { return members_.at(id).card; }
+  // What the member's leaving would give back to its card.
+  int64_t bytes_of(InstanceId id) const {
+    const Member& m = members_.at(id);
+    return m.resident_bytes + held_kv_bytes(m);
+  }
   // The bytes of the card's pool neither resident nor held as KV.
   int64_t free_bytes(ServerId server, int64_t card) const { return cards_[server][static_cast<size_t>(card)]; }
 

@@ -105,6 +105,10 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
     if (request.may_free_gpus) placement = placement_.place(request);
   }
   if (!placement && request.may_free_gpus && !placement_.weighs_victims()) placement = cheapest_room(request);
+  // Idle instances on a card shared elastically yield its memory as idle ones yield GPUs; the
+  // policies see only servers with room, so the placer picks the card.
+  if (!placement && any_elastic_ && migration_.idle_instances_yield() && router_.holds_any(model))
+    placement = elastic_room(m, movable_instances(true));
   if (!placement) return false;
   if (placement->victims.empty()) {
     place_on(model, reason, placement->server, placement->estimated_start_s, sim_.now());
@@ -191,6 +195,31 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
     views.push_back(v);
   }
   return views;
+}
+
+std::optional<Placement> InstancePlacer::elastic_room(const ModelState& m,
+                                                     const std::vector<InstanceView>& idle) const {
+  const ElasticKvPool& pool = instances_.kv_pool();
+  std::optional<Placement> best;
+  for (const Server& s : cluster_.servers()) {
+    if (!pool.elastic(s.id) || m.holds_by_server[s.id.index()] == 0) continue;
+    const int64_t needed = pool.bytes_needed(s.id, m.checkpoint_bytes);
+    for (int64_t card = 0; card < pool.cards(s.id); ++card) {
+      int64_t room = pool.free_bytes(s.id, card);
+      bool seat = pool.free_seat(s.id, card);
+      std::vector<InstanceId> victims;
+      for (const InstanceView& v : idle) {
+        if (room >= needed && seat) break;
+        if (v.server != s.id || !pool.member(v.instance) || pool.card_of(v.instance) != card) continue;
+        victims.push_back(v.instance);
+        room += pool.bytes_of(v.instance);
+        seat = true;
+      }
+      if (room >= needed && seat && (!best || victims.size() < best->victims.size()))
+        best = Placement{s.id, std::move(victims), -1};
+    }
+  }
+  return best;
 }
 
 std::optional<Placement> InstancePlacer::cheapest_room(const PlacementRequest& request) const {

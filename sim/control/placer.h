@@ -104,6 +104,9 @@ class InstancePlacer {
   // shared elastically a seat whose card has room for it (kv_pool.h).
   bool has_room(ServerId server, const ModelState& m) const;
   std::vector<int64_t> take_gpus(ServerId server, const ModelState& m);
+  // The card of an elastic server where releasing the fewest of `idle` (instances with no
+  // request) makes room for the model; nullopt: none.
+  std::optional<Placement> elastic_room(const ModelState& m, const std::vector<InstanceView>& idle) const;
 
   const Simulator& sim_;
   Cluster& cluster_;

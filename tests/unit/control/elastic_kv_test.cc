@@ -89,6 +89,17 @@ TEST(ElasticKv, AStartWaitsForMemoryOnAFullCardUntilAnInstanceLeaves) {
   EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), 2 * one, 1e-8);
 }
 
+// The same card with a keep-alive of 100 s: tiny's instance, idle from 32 ms, yields the card's
+// memory to tiny-b's start at 0.1 s (requests wait for it), which then loads alone.
+TEST(ElasticKv, AnIdleInstanceYieldsItsCardsMemoryToAStartWithRequestsWaiting) {
+  const auto dir = fresh_dir("elastic_yield");
+  Json config = two_models(dir, 2, "elastic-kv", 50'000'000, "0,100,3,tiny\n0.1,100,3,tiny-b\n");
+  config["policies"]["keepalive"]["params"]["ttl_s"] = 100;
+  const Json s = run(dir, config, "out");
+  EXPECT_EQ(s["completed"], 2);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadAloneS + kPrefillS + kDecodesS, 1e-8);
+}
+
 // Sliced, the same 50 MB would be each GPU's own: both models place at once on one card.
 TEST(ElasticKv, SlicedCardsKeepTheirFixedSlices) {
   const auto dir = fresh_dir("elastic_sliced");
