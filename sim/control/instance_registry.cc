@@ -14,8 +14,7 @@ ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const Engi
                          : kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params);
     // A card shared elastically holds instances of one GPU each, with at least their minimum KV.
     if (s.profile->gpu_memory_sharing == GpuMemorySharing::elastic_kv &&
-        (served.tensor_parallel != 1 ||
-         tokens * served.spec.kv_bytes_per_token() < s.profile->min_kv_reserve_bytes))
+        (served.tensor_parallel != 1 || tokens * served.spec.kv_bytes_per_token() < s.profile->min_kv_reserve_bytes))
       tokens = 0;
     capacity_tokens.push_back(tokens);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 namespace slsim {
 
@@ -71,7 +72,9 @@ void ElasticKvPool::lend(InstanceId id, Engine& engine) {
   lend_blocks(m, engine, std::min(available / m.block_bytes, engine.max_kv_blocks()));
 }
 
-void ElasticKvPool::reclaim(InstanceId id, Engine& engine) { lend_blocks(members_.at(id), engine, engine.kv_blocks_needed()); }
+void ElasticKvPool::reclaim(InstanceId id, Engine& engine) {
+  lend_blocks(members_.at(id), engine, engine.kv_blocks_needed());
+}
 
 void ElasticKvPool::fail(const char* what) { throw std::logic_error(std::string("elastic KV pool: ") + what); }
 

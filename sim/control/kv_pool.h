@@ -17,6 +17,7 @@
 // (its lent blocks, at least its minimum) never exceed the card's pool; each member's engine
 // holds exactly its lent blocks as capacity and needs no more than it.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>

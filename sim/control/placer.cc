@@ -142,7 +142,8 @@ InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
   const ModelState& m = instances_.model(spec.model);
   if (m.holds_by_server[spec.server.index()] == 0 || !has_room(spec.server, m))
     throw std::logic_error("an instance at start was planned where it does not fit");
-  const InstanceId id = instances_.add(spec.model, spec.server, take_gpus(spec.server, m), StartReason{}, -1, sim_.now());
+  const InstanceId id =
+      instances_.add(spec.model, spec.server, take_gpus(spec.server, m), StartReason{}, -1, sim_.now());
   Instance& inst = instances_.instance(id);
   inst.at_start = true;
   inst.pinned = spec.pinned;
@@ -198,7 +199,7 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
 }
 
 std::optional<Placement> InstancePlacer::elastic_room(const ModelState& m,
-                                                     const std::vector<InstanceView>& idle) const {
+                                                      const std::vector<InstanceView>& idle) const {
   const ElasticKvPool& pool = instances_.kv_pool();
   std::optional<Placement> best;
   for (const Server& s : cluster_.servers()) {

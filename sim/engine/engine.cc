@@ -77,7 +77,7 @@ bool Engine::fits(const EngineRequest& request) const {
              batch_.capacity.kv_blocks * batch_.params.block_size;
 }
 
-void Engine::set_kv_blocks(int64_t blocks) {
+void Engine::set_kv_blocks(int64_t blocks) const {
   if (blocks < kv_blocks_needed()) throw std::logic_error("an engine's KV cache was cut below the blocks it needs");
   batch_.blocks->set_total_blocks(blocks);
 }

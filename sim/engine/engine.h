@@ -135,8 +135,9 @@ class Engine {
   // The KV cache's capacity in blocks.
   int64_t total_blocks() const { return batch_.blocks->total_blocks(); }
   // Elastic KV (kv_pool.h): the blocks the cache may hold from now on, at least
-  // kv_blocks_needed(); capacity.kv_blocks stays the most it can ever get.
-  void set_kv_blocks(int64_t blocks);
+  // kv_blocks_needed(); capacity.kv_blocks stays the most it can ever get. Const as far as the
+  // compiler sees: the block manager is held by pointer.
+  void set_kv_blocks(int64_t blocks) const;
   // The blocks held now plus those the step or run in progress takes before it ends.
   int64_t kv_blocks_needed() const;
   int64_t kv_block_bytes() const { return batch_.block_bytes(); }

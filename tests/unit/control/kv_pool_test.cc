@@ -51,10 +51,10 @@ std::unique_ptr<Cluster> elastic_cluster(int64_t cards, int64_t seats, int64_t m
   return std::make_unique<Cluster>(std::vector<ServerGroupSpec>{group}, 1.0);
 }
 
-struct Instance {
+struct Member {
   FixedLatency latency;
   Engine engine;
-  Instance(const EngineParams& p, int64_t max_blocks) : engine(latency, p, EngineCapacity{max_blocks, 2048, 1000}) {}
+  Member(const EngineParams& p, int64_t max_blocks) : engine(latency, p, EngineCapacity{max_blocks, 2048, 1000}) {}
 };
 
 constexpr ServerId kServer{0};
@@ -64,8 +64,8 @@ TEST(ElasticKvPool, TwoSmallModelsBothGoOnTheFirstCardBesideEachOther) {
   const auto cluster = elastic_cluster(2, 8, 80'000'000'000, 1'000'000'000);
   const EngineParams p = params(0.9);
   ElasticKvPool pool(*cluster, p);
-  Instance a(p, 100);
-  Instance b(p, 100);
+  Member a(p, 100);
+  Member b(p, 100);
   ASSERT_EQ(pool.seat(kServer, 2'000'000'000), 0);
   cluster->take_gpu(kServer, 0);
   pool.join(InstanceId(0), kServer, 0, 2'000'000'000, a.engine);
@@ -84,7 +84,7 @@ TEST(ElasticKvPool, ACardWithoutRoomForTheWeightsSendsTheInstanceToTheNextCard) 
   const auto shared = elastic_cluster(2, 2, 80'000'000'000, 1'000'000'000);
   const EngineParams p = params(0.9);
   ElasticKvPool pool(*shared, p);
-  Instance a(p, 100);
+  Member a(p, 100);
   // 40 GB + 1 GB fits the 72 GB card once: 31 GB are left, too few for a second.
   ASSERT_EQ(pool.seat(kServer, 40'000'000'000), 0);
   shared->take_gpu(kServer, 0);
@@ -100,8 +100,8 @@ TEST(ElasticKvPool, BlocksGoToTheInstanceThatNeedsThemAndComeBackWhenItsRequestF
   const auto cluster = elastic_cluster(1, 2, 10 * kBlockBytes, 0);
   const EngineParams p = params(1);
   ElasticKvPool pool(*cluster, p);
-  Instance a(p, 10);
-  Instance b(p, 10);
+  Member a(p, 10);
+  Member b(p, 10);
   pool.join(InstanceId(0), kServer, 0, 0, a.engine);
   pool.join(InstanceId(1), kServer, 1, 0, b.engine);
   a.engine.enqueue(request(1_r, 100, 3));
@@ -138,8 +138,8 @@ TEST(ElasticKvPool, AnInstanceThatFindsThePoolExhaustedPreemptsAndGivesItsBlocks
   const auto cluster = elastic_cluster(1, 2, 10 * kBlockBytes, 0);
   const EngineParams p = params(1);
   ElasticKvPool pool(*cluster, p);
-  Instance a(p, 10);
-  Instance b(p, 10);
+  Member a(p, 10);
+  Member b(p, 10);
   pool.join(InstanceId(0), kServer, 0, 0, a.engine);
   pool.join(InstanceId(1), kServer, 1, 0, b.engine);
   a.engine.enqueue(request(1_r, 112, 5));
@@ -167,7 +167,7 @@ TEST(ElasticKvPool, AuditFindsAnEngineWhoseCapacityDiffersFromWhatWasLent) {
   const auto cluster = elastic_cluster(1, 2, 10 * kBlockBytes, 0);
   const EngineParams p = params(1);
   ElasticKvPool pool(*cluster, p);
-  Instance a(p, 10);
+  Member a(p, 10);
   pool.join(InstanceId(0), kServer, 0, 0, a.engine);
   const auto engine_of = [&](InstanceId) -> const Engine& { return a.engine; };
   EXPECT_NO_THROW(pool.audit(engine_of));
