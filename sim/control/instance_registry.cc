@@ -73,7 +73,10 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
   inst.estimated_start_s = estimated_start_s;
   inst.placed = placed;
   start_engine(inst, *cluster_.server(server).gpu);
-  if (kv_pool_.elastic(server)) kv_pool_.join(id, server, inst.gpus.front(), m.checkpoint_bytes, *inst.engine);
+  if (kv_pool_.elastic(server)) {
+    kv_pool_.join(id, server, inst.gpus.front(), m.checkpoint_bytes, inst.engine->kv_block_bytes());
+    inst.engine->set_kv_blocks(0);
+  }
   m.last_server = server;
   inst.route_order = m.next_route_order_++;
   m.instances_.push_back(id);

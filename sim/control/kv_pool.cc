@@ -40,15 +40,14 @@ std::optional<int64_t> ElasticKvPool::seat(ServerId server, int64_t weights_byte
   return std::nullopt;
 }
 
-void ElasticKvPool::join(InstanceId id, ServerId server, int64_t gpu, int64_t weights_bytes, Engine& engine) {
+void ElasticKvPool::join(InstanceId id, ServerId server, int64_t gpu, int64_t weights_bytes, int64_t block_bytes) {
   if (members_.size() <= id.index()) members_.resize(id.index() + 1);
   Member& m = members_[id];
   if (m.present) fail("an instance joined a card's KV pool twice");
-  m = Member{true, server, gpu / seats(server), weights_bytes + activation_reserve_bytes_, engine.kv_block_bytes(), 0};
+  m = Member{true, server, gpu / seats(server), weights_bytes + activation_reserve_bytes_, block_bytes, 0};
   int64_t& free = cards_[server][static_cast<size_t>(m.card)];
   free -= m.resident_bytes + held_kv_bytes(m);
   if (free < 0) fail("an instance was placed on a card without room for it");
-  engine.set_kv_blocks(0);
 }
 
 void ElasticKvPool::leave(InstanceId id) {

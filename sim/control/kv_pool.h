@@ -39,9 +39,9 @@ class ElasticKvPool {
   // The lowest free GPU (seat) of the first card of an elastic server with room for an instance
   // whose weights take `weights_bytes`; nullopt: none.
   std::optional<int64_t> seat(ServerId server, int64_t weights_bytes) const;
-  // The instance on `gpu` (a seat that seat() gave) holds its weights there from now; its engine's
-  // KV cache starts empty.
-  void join(InstanceId id, ServerId server, int64_t gpu, int64_t weights_bytes, Engine& engine);
+  // The instance on `gpu` (a seat that seat() gave) holds its weights there from now, and no KV
+  // blocks of `block_bytes` yet: its engine starts with none (set_kv_blocks(0)).
+  void join(InstanceId id, ServerId server, int64_t gpu, int64_t weights_bytes, int64_t block_bytes);
   void leave(InstanceId id);
   // Before a step: the engine may take every free block of its card.
   void lend(InstanceId id, Engine& engine);

@@ -100,6 +100,19 @@ TEST(ElasticKv, AnIdleInstanceYieldsItsCardsMemoryToAStartWithRequestsWaiting) {
   EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadAloneS + kPrefillS + kDecodesS, 1e-8);
 }
 
+// Both models ready on one 10 GB card at the start (cluster.instances_at_start, pinned): no load, and
+// their steps share the card.
+TEST(ElasticKv, InstancesAtStartShareAnElasticCard) {
+  const auto dir = fresh_dir("elastic_at_start");
+  Json config = two_models(dir, 2, "elastic-kv", 10'000'000'000, kBoth);
+  config["cluster"]["instances_at_start"] =
+      Json::parse(R"([{"model": "tiny", "pinned": true}, {"model": "tiny-b", "pinned": true}])");
+  const Json s = run(dir, config, "out");
+  EXPECT_EQ(s["completed"], 2);
+  EXPECT_EQ(s["cold_starts"], 0);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), 2 * (kPrefillS + kDecodesS), 1e-8);
+}
+
 // Sliced, the same 50 MB would be each GPU's own: both models place at once on one card.
 TEST(ElasticKv, SlicedCardsKeepTheirFixedSlices) {
   const auto dir = fresh_dir("elastic_sliced");

@@ -59,6 +59,12 @@ struct Member {
 
 constexpr ServerId kServer{0};
 
+// As the instance registry joins a new instance: its engine starts with no blocks.
+void join(ElasticKvPool& pool, InstanceId id, int64_t gpu, int64_t weights_bytes, Engine& engine) {
+  pool.join(id, kServer, gpu, weights_bytes, engine.kv_block_bytes());
+  engine.set_kv_blocks(0);
+}
+
 TEST(ElasticKvPool, TwoSmallModelsBothGoOnTheFirstCardBesideEachOther) {
   // 80 GB x 0.9 = 72 GB per card; each instance takes 2 GB of weights and keeps 1 GB of KV.
   const auto cluster = elastic_cluster(2, 8, 80'000'000'000, 1'000'000'000);
@@ -68,10 +74,10 @@ TEST(ElasticKvPool, TwoSmallModelsBothGoOnTheFirstCardBesideEachOther) {
   Member b(p, 100);
   ASSERT_EQ(pool.seat(kServer, 2'000'000'000), 0);
   cluster->take_gpu(kServer, 0);
-  pool.join(InstanceId(0), kServer, 0, 2'000'000'000, a.engine);
+  join(pool, InstanceId(0), 0, 2'000'000'000, a.engine);
   ASSERT_EQ(pool.seat(kServer, 2'000'000'000), 1);
   cluster->take_gpu(kServer, 1);
-  pool.join(InstanceId(1), kServer, 1, 2'000'000'000, b.engine);
+  join(pool, InstanceId(1), 1, 2'000'000'000, b.engine);
   EXPECT_EQ(pool.free_bytes(kServer, 0), 72'000'000'000 - 2 * 3'000'000'000);
   EXPECT_EQ(pool.free_bytes(kServer, 1), 72'000'000'000);
   EXPECT_EQ(a.engine.total_blocks(), 0);  // nothing lent before a step
@@ -88,7 +94,7 @@ TEST(ElasticKvPool, ACardWithoutRoomForTheWeightsSendsTheInstanceToTheNextCard) 
   // 40 GB + 1 GB fits the 72 GB card once: 31 GB are left, too few for a second.
   ASSERT_EQ(pool.seat(kServer, 40'000'000'000), 0);
   shared->take_gpu(kServer, 0);
-  pool.join(InstanceId(0), kServer, 0, 40'000'000'000, a.engine);
+  join(pool, InstanceId(0), 0, 40'000'000'000, a.engine);
   EXPECT_EQ(pool.seat(kServer, 40'000'000'000), 2);  // the first seat of card 1
   EXPECT_EQ(pool.seat(kServer, 30'000'000'000), 1);  // 30 + 1 GB fits beside it
   EXPECT_EQ(pool.seat(kServer, 80'000'000'000), std::nullopt);
@@ -102,8 +108,8 @@ TEST(ElasticKvPool, BlocksGoToTheInstanceThatNeedsThemAndComeBackWhenItsRequestF
   ElasticKvPool pool(*cluster, p);
   Member a(p, 10);
   Member b(p, 10);
-  pool.join(InstanceId(0), kServer, 0, 0, a.engine);
-  pool.join(InstanceId(1), kServer, 1, 0, b.engine);
+  join(pool, InstanceId(0), 0, 0, a.engine);
+  join(pool, InstanceId(1), 1, 0, b.engine);
   a.engine.enqueue(request(1_r, 100, 3));
   b.engine.enqueue(request(2_r, 100, 3));
   const auto step = [&](InstanceId id, Engine& engine) {
@@ -140,8 +146,8 @@ TEST(ElasticKvPool, AnInstanceThatFindsThePoolExhaustedPreemptsAndGivesItsBlocks
   ElasticKvPool pool(*cluster, p);
   Member a(p, 10);
   Member b(p, 10);
-  pool.join(InstanceId(0), kServer, 0, 0, a.engine);
-  pool.join(InstanceId(1), kServer, 1, 0, b.engine);
+  join(pool, InstanceId(0), 0, 0, a.engine);
+  join(pool, InstanceId(1), 1, 0, b.engine);
   a.engine.enqueue(request(1_r, 112, 5));
   b.engine.enqueue(request(2_r, 40, 5));
   const auto step = [&](InstanceId id, Engine& engine) {
@@ -168,7 +174,7 @@ TEST(ElasticKvPool, AuditFindsAnEngineWhoseCapacityDiffersFromWhatWasLent) {
   const EngineParams p = params(1);
   ElasticKvPool pool(*cluster, p);
   Member a(p, 10);
-  pool.join(InstanceId(0), kServer, 0, 0, a.engine);
+  join(pool, InstanceId(0), 0, 0, a.engine);
   const auto engine_of = [&](InstanceId) -> const Engine& { return a.engine; };
   EXPECT_NO_THROW(pool.audit(engine_of));
   a.engine.set_kv_blocks(4);
