@@ -34,6 +34,15 @@ std::vector<int64_t> Cluster::take_gpus(ServerId id, int64_t gpus) {
   return taken;
 }
 
+std::vector<int64_t> Cluster::take_gpu(ServerId id, int64_t gpu) {
+  Server& s = servers_.at(id);
+  if (s.gpu_taken.at(static_cast<size_t>(gpu))) throw std::logic_error("placement took a GPU that was taken");
+  s.gpu_taken[static_cast<size_t>(gpu)] = true;
+  --s.free_gpus;
+  ++s.instances;
+  return {gpu};
+}
+
 void Cluster::give_back_gpus(ServerId id, const std::vector<int64_t>& gpus) {
   Server& s = servers_.at(id);
   for (const int64_t g : gpus) {

@@ -42,6 +42,8 @@ class Cluster {
 
   // Takes the lowest-numbered free GPUs of the server for one instance and returns their indices.
   std::vector<int64_t> take_gpus(ServerId id, int64_t gpus);
+  // Takes the free GPU `gpu` of the server for one instance.
+  std::vector<int64_t> take_gpu(ServerId id, int64_t gpu);
   void give_back_gpus(ServerId id, const std::vector<int64_t>& gpus);
 
  private:

@@ -46,6 +46,11 @@ struct GpuProfile {
   }
 };
 
+// How the instances on the GPUs of one card (gpus_sharing_compute > 1) share its memory.
+enum class GpuMemorySharing : uint8_t { sliced, elastic_kv };
+inline constexpr EnumNames<GpuMemorySharing, 2> kGpuMemorySharingNames{
+    {{GpuMemorySharing::sliced, "sliced"}, {GpuMemorySharing::elastic_kv, "elastic-kv"}}};
+
 struct ServerProfile {
   std::string name;
   std::string gpu;  // a GPU profile name
@@ -61,6 +66,8 @@ struct ServerProfile {
   int64_t gpus_sharing_compute = 1;
   double compute_sharing_efficiency = 0.87;
   double graph_capture_compute_share = 0.28;
+  GpuMemorySharing gpu_memory_sharing = GpuMemorySharing::sliced;
+  int64_t min_kv_reserve_bytes = 1'000'000'000;
   Json sources = Json::object();
 
   double effective_ssd_write_gbytes_per_s() const { return ssd_write_gbytes_per_s.value_or(ssd_read_gbytes_per_s); }
@@ -100,6 +107,17 @@ struct ServerProfile {
         "(1): 1.47 x 0.87 - 1, from a neighbour's decode taking 1.47x its time alone during one (run 3; 1.39 in run "
         "2); the capture itself keeps its measured in-service length",
         between(0, 1));
+    v.choice("gpu_memory_sharing", gpu_memory_sharing,
+             "with gpus_sharing_compute > 1: sliced: each GPU is a fixed memory slice of the card (the GPU profile's "
+             "memory_bytes); elastic-kv (Prism, kvcached): the gpus_sharing_compute GPUs of a card are seats for "
+             "instances of any models, whose weights stay resident and whose KV caches take blocks from one pool of "
+             "the card's memory (the GPU profile's memory_bytes x engine.gpu_memory_utilization) as they need them "
+             "and give them back when done",
+             kGpuMemorySharingNames);
+    v.field("min_kv_reserve_bytes", min_kv_reserve_bytes,
+            "with gpu_memory_sharing elastic-kv: KV memory an instance always keeps on its card, bytes; an instance "
+            "is placed on a card only where its weights, activation reserve and this fit in the card's free memory",
+            at_least(0));
     v.raw("sources", sources, "where each figure comes from");
   }
 };

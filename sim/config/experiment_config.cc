@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "sim/config/version.h"
+#include "sim/control/kv_pool.h"
 #include "sim/policy/autoscale/autoscaler.h"
 #include "sim/policy/cache/cache_policies.h"
 #include "sim/policy/keepalive/keepalive.h"
@@ -240,6 +241,7 @@ void place_checkpoints_at_start(ResolvedExperiment& r, const Cluster& cluster) {
 // its model fits (memory at its tensor-parallel degree) and enough GPUs are still free.
 void place_instances_at_start(ResolvedExperiment& r, Cluster& cluster) {
   const ExperimentConfig& c = r.config;
+  ElasticKvPool pool(cluster, c.engine);
   for (size_t i = 0; i < c.cluster.instances_at_start.size(); ++i) {
     const InstancesAtStartConfig& entry = c.cluster.instances_at_start[i];
     const std::string path = fmt::format("cluster.instances_at_start[{}]", i);
@@ -258,19 +260,30 @@ void place_instances_at_start(ResolvedExperiment& r, Cluster& cluster) {
                                     "sequence in its GPUs' memory)",
                                     scope, entry.model, served.tensor_parallel));
     const std::string gpus = fmt::format("{} GPU{}", served.tensor_parallel, served.tensor_parallel == 1 ? "" : "s");
+    const int64_t weights_bytes = served.spec.checkpoint_bytes();
+    // A card shared elastically holds it where a seat has room for its weights (kv_pool.h).
+    const auto room = [&](ServerId server) {
+      return pool.elastic(server) ? pool.seat(server, weights_bytes).has_value()
+                                  : cluster.server(server).free_gpus >= served.tensor_parallel;
+    };
     size_t next = 0;
     for (int64_t k = 0; k < entry.count; ++k) {
       size_t tried = 0;
-      while (tried < candidates.size() &&
-             cluster.server(candidates[(next + tried) % candidates.size()]).free_gpus < served.tensor_parallel)
-        ++tried;
+      while (tried < candidates.size() && !room(candidates[(next + tried) % candidates.size()])) ++tried;
       if (tried == candidates.size())
         throw ConfigError(path + ".count",
                           fmt::format("{} instances of \"{}\" ({} each) do not fit: after {}, no {} that holds the "
                                       "model has {} free (earlier entries of cluster.instances_at_start included)",
                                       entry.count, entry.model, gpus, k, scope, gpus));
       const ServerId server = candidates[(next + tried) % candidates.size()];
-      cluster.take_gpus(server, served.tensor_parallel);
+      if (pool.elastic(server)) {
+        const int64_t seat = *pool.seat(server, weights_bytes);
+        cluster.take_gpu(server, seat);
+        pool.join(InstanceId(static_cast<uint32_t>(r.instances_at_start.size())), server, seat, weights_bytes,
+                  served.spec.kv_bytes_per_token() * c.engine.block_size);
+      } else {
+        cluster.take_gpus(server, served.tensor_parallel);
+      }
       r.instances_at_start.push_back(InstanceAtStart{model, server, entry.pinned});
       next = (next + tried + 1) % candidates.size();
     }
@@ -309,6 +322,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
                         fmt::format("{} does not divide the server's {} GPUs: expected a divisor, as each physical "
                                     "GPU holds that many",
                                     spec.server.gpus_sharing_compute, spec.server.gpus));
+    if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && spec.server.gpus_sharing_compute < 2)
+      throw ConfigError(path + ".server.gpu_memory_sharing",
+                        "elastic-kv needs gpus_sharing_compute of at least 2 (the instances one card may hold)");
     spec.gpu = parse_entry<GpuProfile>(
         catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);

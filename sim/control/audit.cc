@@ -31,6 +31,7 @@ void audit_control_plane(const ControlPlaneView& view) {
       fail(fmt::format("model {}'s router queue holds {} input tokens, but the router counts {}", model, input_tokens,
                        view.router.queued_input_tokens(model)));
   }
+  instances.kv_pool().audit([&](InstanceId id) -> const Engine& { return *instances.instance(id).engine; });
   int64_t in_engines = 0;
   IdVector<ModelId, int64_t> in_model_engines(instances.models(), 0);
   IdVector<ServerId, int64_t> held(view.cluster.servers().size(), 0);

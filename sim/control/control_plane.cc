@@ -486,7 +486,11 @@ void ControlPlane::kick(InstanceId id) {
   inst.keep_alive_expired = false;
   // A step moves requests between the engine's queues but never changes how many it holds, so
   // the routing index needs no update here.
+  ElasticKvPool& pool = instances_.kv_pool();
+  const bool elastic = pool.member(id);
+  if (elastic) pool.lend(id, *inst.engine);
   const auto duration = inst.engine->begin_step();
+  if (elastic) pool.reclaim(id, *inst.engine);
   if (!duration) {
     went_idle(id);
     return;
@@ -528,6 +532,7 @@ void ControlPlane::on_step_done(InstanceId id) {
   if (sharing_.shared(inst)) share_gpu(id, CardUse::step_ends);
   const int64_t batch = inst.engine->outstanding();
   const StepResult& result = inst.engine->finish_step();
+  if (instances_.kv_pool().member(id)) instances_.kv_pool().reclaim(id, *inst.engine);
   if (!result.finished.empty()) instances_.reindex(id);  // only a completion changes how many it holds
   observer_.on_batch(id, inst.model, inst.server, inst.step_started, sim_.now(), batch);
   for (const RequestId r : result.first_tokens) in_flight_.at(r).first_token = sim_.now();

@@ -8,10 +8,16 @@ namespace slsim {
 
 ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const EngineParams& engine_params) {
   std::vector<int64_t> capacity_tokens;
-  for (const Server& s : cluster.servers())
-    capacity_tokens.push_back(s.profile->gpus < served.tensor_parallel
-                                  ? 0
-                                  : kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params));
+  for (const Server& s : cluster.servers()) {
+    int64_t tokens = s.profile->gpus < served.tensor_parallel
+                         ? 0
+                         : kv_capacity_tokens(served.spec, *s.gpu, served.tensor_parallel, engine_params);
+    // A card shared elastically holds instances of one GPU each, with at least their minimum KV.
+    if (s.profile->gpu_memory_sharing == GpuMemorySharing::elastic_kv &&
+        (served.tensor_parallel != 1 || tokens * served.spec.kv_bytes_per_token() < s.profile->min_kv_reserve_bytes))
+      tokens = 0;
+    capacity_tokens.push_back(tokens);
+  }
   const int64_t largest =
       capacity_tokens.empty() ? 0 : *std::max_element(capacity_tokens.begin(), capacity_tokens.end());
   EngineRequest full_context_sequence;
@@ -30,7 +36,12 @@ ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const Engi
 
 InstanceRegistry::InstanceRegistry(Simulator& sim, Cluster& cluster, std::vector<ServedModel> models,
                                    const EngineParams& engine_params, ServingObserver& observer, KvTiers* kv_tiers)
-    : sim_(sim), cluster_(cluster), engine_params_(engine_params), observer_(observer), kv_tiers_(kv_tiers) {
+    : sim_(sim),
+      cluster_(cluster),
+      engine_params_(engine_params),
+      observer_(observer),
+      kv_tiers_(kv_tiers),
+      kv_pool_(cluster, engine_params) {
   for (auto& served : models) {
     ModelState m;
     m.checkpoint_bytes = served.spec.checkpoint_bytes();
@@ -62,6 +73,10 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
   inst.estimated_start_s = estimated_start_s;
   inst.placed = placed;
   start_engine(inst, *cluster_.server(server).gpu);
+  if (kv_pool_.elastic(server)) {
+    kv_pool_.join(id, server, inst.gpus.front(), m.checkpoint_bytes, inst.engine->kv_block_bytes());
+    inst.engine->set_kv_blocks(0);
+  }
   m.last_server = server;
   inst.route_order = m.next_route_order_++;
   m.instances_.push_back(id);
@@ -160,6 +175,7 @@ void InstanceRegistry::retire(InstanceId id) {
   cluster_.give_back_gpus(inst.server, inst.gpus);
   for (const PeerCopy& stage : inst.stages) cluster_.give_back_gpus(stage.server, stage.gpus);
   inst.stages.clear();
+  if (kv_pool_.member(id)) kv_pool_.leave(id);
   std::erase(m.instances_, id);
   --m.ready_;
   publish_stats(id);

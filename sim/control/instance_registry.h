@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.h"
+#include "sim/control/kv_pool.h"
 #include "sim/control/kv_tiers.h"
 #include "sim/control/observer.h"
 #include "sim/control/route_index.h"
@@ -159,6 +160,10 @@ class InstanceRegistry {
                    ServingObserver& observer, KvTiers* kv_tiers = nullptr);
 
   const EngineParams& engine_params() const { return engine_params_; }
+  // The KV pools of cards shared elastically; the placer takes seats and the control plane lends
+  // blocks through it.
+  ElasticKvPool& kv_pool() { return kv_pool_; }
+  const ElasticKvPool& kv_pool() const { return kv_pool_; }
   size_t models() const { return models_.size(); }
   auto model_ids() const { return models_.ids(); }
   ModelState& model(ModelId model) { return models_[model]; }
@@ -246,6 +251,7 @@ class InstanceRegistry {
   EngineParams engine_params_;
   ServingObserver& observer_;
   KvTiers* kv_tiers_;
+  ElasticKvPool kv_pool_;
   IdVector<ModelId, ModelState> models_;
   IdVector<InstanceId, Instance> instances_;
   std::vector<InstanceId> free_slots_;

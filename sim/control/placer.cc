@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <stdexcept>
 
 namespace slsim {
@@ -35,7 +36,23 @@ InstancePlacer::InstancePlacer(const Simulator& sim, Cluster& cluster, Loader& l
       placement_(placement),
       migration_(migration),
       load_listener_(load_listener),
-      victims_(victims) {}
+      victims_(victims) {
+  for (const Server& s : cluster.servers()) any_elastic_ = any_elastic_ || instances.kv_pool().elastic(s.id);
+}
+
+bool InstancePlacer::has_room(ServerId server, const ModelState& m) const {
+  if (cluster_.server(server).free_gpus < m.served.tensor_parallel) return false;
+  const ElasticKvPool& pool = instances_.kv_pool();
+  return !pool.elastic(server) || pool.seat(server, m.checkpoint_bytes).has_value();
+}
+
+std::vector<int64_t> InstancePlacer::take_gpus(ServerId server, const ModelState& m) {
+  const ElasticKvPool& pool = instances_.kv_pool();
+  if (!pool.elastic(server)) return cluster_.take_gpus(server, m.served.tensor_parallel);
+  const std::optional<int64_t> seat = pool.seat(server, m.checkpoint_bytes);
+  if (!seat) throw std::logic_error("an instance was placed on a server whose cards have no room for it");
+  return cluster_.take_gpu(server, *seat);
+}
 
 void InstancePlacer::start(ModelId model, StartReason reason) {
   instances_.start_requested(model);
@@ -56,13 +73,21 @@ int64_t InstancePlacer::withdraw_waiting(ModelId model, int64_t count) {
 
 bool InstancePlacer::try_place(ModelId model, StartReason reason) {
   const ModelState& m = instances_.model(model);
+  std::span<const uint8_t> holds = m.holds_by_server;
+  // A full card's seats count as free GPUs: the policy sees only servers with room.
+  if (any_elastic_) {
+    fits_now_.assign(m.holds_by_server.begin(), m.holds_by_server.end());
+    for (const Server& s : cluster_.servers())
+      if (instances_.kv_pool().elastic(s.id) && !has_room(s.id, m)) fits_now_[s.id.index()] = 0;
+    holds = fits_now_;
+  }
   PlacementRequest request{model,
                            m.served.tensor_parallel,
                            m.checkpoint_bytes,
                            m.served.checkpoint,
                            false,
                            {},
-                           m.holds_by_server,
+                           holds,
                            static_cast<int64_t>(router_.queue(model).size()),
                            router_.queued_input_tokens(model)};
   std::vector<InstanceView> movable;
@@ -81,6 +106,10 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
     if (request.may_free_gpus) placement = placement_.place(request);
   }
   if (!placement && request.may_free_gpus && !placement_.weighs_victims()) placement = cheapest_room(request);
+  // Idle instances on a card shared elastically yield its memory as idle ones yield GPUs; the
+  // policies see only servers with room, so the placer picks the card.
+  if (!placement && any_elastic_ && migration_.idle_instances_yield() && router_.holds_any(model))
+    placement = elastic_room(m, movable_instances(true));
   if (!placement) return false;
   if (placement->victims.empty()) {
     place_on(model, reason, placement->server, placement->estimated_start_s, sim_.now());
@@ -102,8 +131,8 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
     for (const InstanceId copy : instances_.loaded_copies_elsewhere(model, server))
       load.peer_copies.push_back(PeerCopy{instances_.instance(copy).server, instances_.instance(copy).gpus, copy});
   }
-  load.instance = instances_.add(model, server, cluster_.take_gpus(server, served.tensor_parallel), reason,
-                                 estimated_start_s, placed);
+  load.instance =
+      instances_.add(model, server, take_gpus(server, instances_.model(model)), reason, estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;
   if (cold_start && load.source_gpus.empty()) add_stages(load);
   instances_.set_state(load.instance, InstanceState::loading);
@@ -122,9 +151,12 @@ void InstancePlacer::add_stages(LoadRequest& load) {
   const ModelState& m = instances_.model(inst.model);
   const int64_t tp = m.served.tensor_parallel;
   // The servers with room for a stage, the most free GPUs first (the emptiest links), then by id.
+  // A card shared elastically seats whole instances only (kv_pool.h), never a stage.
   std::vector<ServerId> candidates;
   for (const Server& s : cluster_.servers())
-    if (s.id != load.server && s.free_gpus >= tp && m.holds_by_server[s.id.index()] != 0) candidates.push_back(s.id);
+    if (s.id != load.server && s.free_gpus >= tp && m.holds_by_server[s.id.index()] != 0 &&
+        !instances_.kv_pool().elastic(s.id))
+      candidates.push_back(s.id);
   if (static_cast<int64_t>(candidates.size()) < servers - 1) {
     loader_.count_parallel_fallback();
     return;
@@ -155,11 +187,10 @@ void InstancePlacer::add_stages(LoadRequest& load) {
 
 InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
   const ModelState& m = instances_.model(spec.model);
-  const int64_t gpus = m.served.tensor_parallel;
-  if (m.holds_by_server[spec.server.index()] == 0 || cluster_.server(spec.server).free_gpus < gpus)
+  if (m.holds_by_server[spec.server.index()] == 0 || !has_room(spec.server, m))
     throw std::logic_error("an instance at start was planned where it does not fit");
   const InstanceId id =
-      instances_.add(spec.model, spec.server, cluster_.take_gpus(spec.server, gpus), StartReason{}, -1, sim_.now());
+      instances_.add(spec.model, spec.server, take_gpus(spec.server, m), StartReason{}, -1, sim_.now());
   Instance& inst = instances_.instance(id);
   inst.at_start = true;
   inst.pinned = spec.pinned;
@@ -175,7 +206,7 @@ std::optional<ServerId> InstancePlacer::relocation_server(const Instance& inst, 
   const ServedModel& served = m.served;
   std::optional<ServerId> best;
   for (const Server& s : cluster_.servers()) {
-    if (s.id == inst.server || s.free_gpus < served.tensor_parallel || m.holds_by_server[s.id.index()] == 0) continue;
+    if (s.id == inst.server || !has_room(s.id, m) || m.holds_by_server[s.id.index()] == 0) continue;
     const double t =
         (loader_.queue_wait(s.id) + loader_.estimate(s.id, served.checkpoint, served.tensor_parallel)).seconds();
     if (!best || t < *load_s) {
@@ -213,6 +244,31 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
     views.push_back(v);
   }
   return views;
+}
+
+std::optional<Placement> InstancePlacer::elastic_room(const ModelState& m,
+                                                      const std::vector<InstanceView>& idle) const {
+  const ElasticKvPool& pool = instances_.kv_pool();
+  std::optional<Placement> best;
+  for (const Server& s : cluster_.servers()) {
+    if (!pool.elastic(s.id) || m.holds_by_server[s.id.index()] == 0) continue;
+    const int64_t needed = pool.bytes_needed(s.id, m.checkpoint_bytes);
+    for (int64_t card = 0; card < pool.cards(s.id); ++card) {
+      int64_t room = pool.free_bytes(s.id, card);
+      bool seat = pool.free_seat(s.id, card);
+      std::vector<InstanceId> victims;
+      for (const InstanceView& v : idle) {
+        if (room >= needed && seat) break;
+        if (v.server != s.id || !pool.member(v.instance) || pool.card_of(v.instance) != card) continue;
+        victims.push_back(v.instance);
+        room += pool.bytes_of(v.instance);
+        seat = true;
+      }
+      if (room >= needed && seat && (!best || victims.size() < best->victims.size()))
+        best = Placement{s.id, std::move(victims), -1};
+    }
+  }
+  return best;
 }
 
 std::optional<Placement> InstancePlacer::cheapest_room(const PlacementRequest& request) const {
@@ -254,7 +310,7 @@ void InstancePlacer::make_room(const Placement& placement, ModelId model, StartR
 void InstancePlacer::fill_reservations(ServerId server) {
   for (auto it = reservations_.begin(); it != reservations_.end();) {
     const ModelState& m = instances_.model(it->model);
-    if (it->server != server || cluster_.server(server).free_gpus < m.served.tensor_parallel) {
+    if (it->server != server || !has_room(server, m)) {
       ++it;
       continue;
     }

@@ -107,6 +107,13 @@ class InstancePlacer {
   // remote store: takes a stage's GPUs on each of the other servers it needs and lists them in
   // the load; where too few servers have room, none (the load reads its own tiers), counted.
   void add_stages(LoadRequest& load);
+  // Whether the server has GPUs for an instance of the model now: free ones, and on a card
+  // shared elastically a seat whose card has room for it (kv_pool.h).
+  bool has_room(ServerId server, const ModelState& m) const;
+  std::vector<int64_t> take_gpus(ServerId server, const ModelState& m);
+  // The card of an elastic server where releasing the fewest of `idle` (instances with no
+  // request) makes room for the model; nullopt: none.
+  std::optional<Placement> elastic_room(const ModelState& m, const std::vector<InstanceView>& idle) const;
 
   const Simulator& sim_;
   Cluster& cluster_;
@@ -119,6 +126,9 @@ class InstancePlacer {
   VictimHandler& victims_;
   std::deque<std::pair<ModelId, StartReason>> waiting_;
   std::deque<Reservation> reservations_;
+  // With a server whose cards are shared elastically: by server, where the model placed now fits.
+  bool any_elastic_ = false;
+  std::vector<uint8_t> fits_now_;
   bool placing_ = false;
   bool place_again_ = false;
 };

@@ -47,6 +47,13 @@ void BlockManager::make_room(int64_t blocks) {
   }
 }
 
+void BlockManager::set_total_blocks(int64_t blocks) {
+  if (blocks < used_blocks() || blocks > INT32_MAX)
+    throw std::logic_error(fmt::format("a KV cache of {} blocks in use was given {}", used_blocks(), blocks));
+  total_blocks_ = blocks;
+  make_room(0);
+}
+
 void BlockManager::take_back(int32_t id) {
   retained_.erase(blocks_[id].retained_at);
   blocks_[id].fill = static_cast<int32_t>(block_size_);

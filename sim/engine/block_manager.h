@@ -107,6 +107,9 @@ class BlockManager {
   void swap_in(std::span<const SeqId> seqs);
 
   int64_t total_blocks() const { return total_blocks_; }
+  // A new capacity (an elastic KV pool lending blocks, kv_pool.h): at least the blocks in use;
+  // retained prefix blocks beyond it are evicted, least recently freed first.
+  void set_total_blocks(int64_t blocks);
   // Retained prefix blocks count as free: taking a block evicts one when no other is left.
   int64_t free_blocks() const { return unused_blocks() + static_cast<int64_t>(retained_.size()); }
   int64_t retained_blocks() const { return static_cast<int64_t>(retained_.size()); }

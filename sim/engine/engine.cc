@@ -74,7 +74,24 @@ Engine::Engine(const LatencyModel& latency, const EngineParams& params, const En
 bool Engine::fits(const EngineRequest& request) const {
   return request.width() <= batch_.params.max_num_seqs &&
          kv_footprint_tokens(batch_.params, batch_.capacity.max_context, request) <=
-             batch_.blocks->total_blocks() * batch_.params.block_size;
+             batch_.capacity.kv_blocks * batch_.params.block_size;
+}
+
+void Engine::set_kv_blocks(int64_t blocks) const {
+  if (blocks < kv_blocks_needed()) throw std::logic_error("an engine's KV cache was cut below the blocks it needs");
+  batch_.blocks->set_total_blocks(blocks);
+}
+
+int64_t Engine::kv_blocks_needed() const {
+  int64_t needed = batch_.blocks->used_blocks() + batch_.counted.unstored_blocks();
+  if (!stepping_) return needed;
+  // The run's later steps take their blocks as they end (finish_step).
+  if (batch_.counted.stepping()) {
+    const int64_t clock = batch_.counted.clock();
+    return needed + batch_.counted.blocks_opened(clock + 1, clock + run_steps_);
+  }
+  for (int64_t k = 1; k < run_steps_; ++k) needed += run_new_blocks_[static_cast<size_t>(k)];
+  return needed;
 }
 
 void Engine::enqueue(EngineRequest request) {

@@ -134,6 +134,14 @@ class Engine {
   }
   // The KV cache's capacity in blocks.
   int64_t total_blocks() const { return batch_.blocks->total_blocks(); }
+  // Elastic KV (kv_pool.h): the blocks the cache may hold from now on, at least
+  // kv_blocks_needed(); capacity.kv_blocks stays the most it can ever get. Const as far as the
+  // compiler sees: the block manager is held by pointer.
+  void set_kv_blocks(int64_t blocks) const;
+  // The blocks held now plus those the step or run in progress takes before it ends.
+  int64_t kv_blocks_needed() const;
+  int64_t kv_block_bytes() const { return batch_.block_bytes(); }
+  int64_t max_kv_blocks() const { return batch_.capacity.kv_blocks; }
   // The block manager with every counted token put in (so not const).
   const BlockManager& blocks() {
     batch_.store_counted();
