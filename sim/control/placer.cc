@@ -92,7 +92,11 @@ bool InstancePlacer::try_place(ModelId model, StartReason reason) {
                            router_.queued_input_tokens(model)};
   std::vector<InstanceView> movable;
   if (migration_.method() != MigrationMethod::none) {
-    movable = movable_instances(false);
+    // Only a model with no instance loading or ready takes GPUs from busy instances. A scale-out
+    // that did would trade their work for its own: the newest instance, with the fewest tokens
+    // done, is the next start's victim, and an autoscaler whose target exceeds the cluster keeps
+    // restarting every instance as it becomes ready, so no request ever finishes.
+    movable = movable_instances(!m.instances().empty());
     request.may_free_gpus = true;
     request.movable = movable;
   }

@@ -195,4 +195,30 @@ TEST(Migration, NoneWaitsForGpusAndMovesNothing) {
   EXPECT_EQ(migrated.at("A"), "0");
 }
 
+TEST(Migration, PreemptNeverRestartsBusyInstancesForAScaleOut) {
+  // One server of two GPUs serves one model; a request every 0.5 s decodes 2,000 tokens, so
+  // `kpa` at one request per instance wants more instances than the two GPUs hold. The first
+  // start (no instance yet) finds a free GPU; a scale-out may not preempt a busy instance, so the
+  // starts beyond two wait and nothing is restarted. Before the fix each waiting start preempted
+  // the newest busy instance as soon as it was ready: 0 of 200 requests done in 600 s.
+  const auto dir = fresh_dir("migration_scale_out");
+  {
+    std::ofstream trace(dir / "trace.csv");
+    trace << "arrival_s,input_tokens,output_tokens\n";
+    for (int i = 0; i < 200; ++i) trace << i * 0.5 << ",10,2000\n";
+  }
+  Json doc = load_json_file(testdata("hand_computed.json"));
+  doc["cluster"]["server_groups"][0]["server"]["gpus"] = 2;
+  doc["workload"]["sources"] =
+      Json::array({{{"kind", "trace"}, {"model", "tiny"}, {"path", (dir / "trace.csv").string()}}});
+  doc["duration_s"] = 600;  // bounds the run should the restarts come back
+  doc["policies"]["migration"] = {{"name", "preempt"}};
+  doc["policies"]["autoscale"] = {
+      {"name", "kpa"}, {"params", {{"target_concurrency", 1}, {"target_utilization_percentage", 100}, {"tick_s", 2}}}};
+  const Json summary = run_experiment(resolve_experiment(doc, testdata("")), dir / "out");
+  EXPECT_EQ(summary["migrations"]["count"], 0);
+  EXPECT_EQ(summary["completed"], 200);
+  EXPECT_EQ(summary["unfinished"], 0);
+}
+
 }  // namespace slsim
