@@ -368,7 +368,9 @@ class Engine:
         n = max(buckets)
         self.pstatic = {
             "tokens": torch.zeros(n, dtype=torch.long, device="cuda"),
-            "positions": torch.arange(n, device="cuda"),
+            # A bucket may exceed max_model_len (8 prompts of 1,024 tokens); its warm-up is one
+            # sequence, whose positions must stay inside the rotary table.
+            "positions": torch.arange(n, device="cuda") % self.max_model_len,
             "blk": torch.full((n,), NULL_BLOCK, dtype=torch.long, device="cuda"),
             "off": torch.arange(n, device="cuda") % BLOCK_SIZE,
             "last": torch.zeros(MAX_PREFILL_SEQS, dtype=torch.long, device="cuda"),

@@ -7,7 +7,10 @@ import collections
 import csv
 import dataclasses
 import datetime
+import gzip
+import json
 import math
+import os
 import random
 
 CANONICAL_HEADER = ["arrival_s", "model", "input_tokens", "output_tokens", "samples", "beam_width",
@@ -16,6 +19,24 @@ CANONICAL_HEADER = ["arrival_s", "model", "input_tokens", "output_tokens", "samp
 
 class TraceError(ValueError):
     pass
+
+
+def load_run_json(path):
+    """A testbed JSON file, gzip-compressed when its name ends in .gz (a controller run's
+    per-request and step logs are megabytes; compressed, the repository stays under the size a
+    device call can carry)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def run_json_path(folder, stem):
+    """folder/stem.json, else folder/stem.json.gz, else None."""
+    for suffix in (".json", ".json.gz"):
+        path = os.path.join(folder, stem + suffix)
+        if os.path.exists(path):
+            return path
+    return None
 
 
 @dataclasses.dataclass

@@ -15,6 +15,8 @@ import os
 import statistics
 import sys
 
+from serverless import load_run_json
+
 # startup_phases.py's phase name for each phase a testbed worker stamps.
 PHASES = {"interpreter": "interpreter", "import_torch": "import_torch", "cuda_context": "cuda_context",
           "allocate_weights": "engine_setup", "allocate_kv": "kv_reserve", "compile_ops": "compile",
@@ -55,8 +57,7 @@ def main():
     args = ap.parse_args()
     runs = []
     for path in args.controller:
-        with open(path) as f:
-            runs.append(json.load(f))
+        runs.append(load_run_json(path))
     gpus = {r["environment"]["gpu"] + " / " + r["environment"]["driver"] for r in runs}
     if len(gpus) != 1:
         sys.exit(f"startup_from_controller: the runs come from different GPUs or drivers: {sorted(gpus)}")

@@ -8,8 +8,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from serverless import (DramCache, Fleet, Request, TraceError, make_workload, percentile,  # noqa: E402
-                        read_azure_window, read_canonical_trace, request_metrics, write_canonical_trace)
+from serverless import (DramCache, Fleet, Request, TraceError, load_run_json, make_workload,  # noqa: E402
+                        percentile, read_azure_window, read_canonical_trace, request_metrics, run_json_path,
+                        write_canonical_trace)
 
 HEADER = "arrival_s,model,input_tokens,output_tokens,samples,beam_width,prefix_blocks\n"
 
@@ -213,6 +214,19 @@ class Metrics(unittest.TestCase):
         self.assertEqual(m["ttft_warm_p50_s"], 0.25)  # warm ttfts 0.5, 0.25: rank 1 of sorted
         self.assertEqual(m["tpot_p50_s"], 0.5)
         self.assertEqual((m["e2e_p50_s"], m["e2e_p90_s"]), (1.5, 12))  # e2e 12, 1.5, 0.25
+
+
+class RunJsonTest(TempDir):
+    def test_a_compressed_run_reads_as_the_plain_one_and_the_plain_one_is_preferred(self):
+        import gzip
+        with gzip.open(os.path.join(self.dir, "controller_w.json.gz"), "wt") as f:
+            f.write('{"requests": [1, 2]}')
+        path = run_json_path(self.dir, "controller_w")
+        self.assertTrue(path.endswith("controller_w.json.gz"))
+        self.assertEqual(load_run_json(path), {"requests": [1, 2]})
+        self.write('{"requests": []}', "controller_w.json")
+        self.assertEqual(load_run_json(run_json_path(self.dir, "controller_w")), {"requests": []})
+        self.assertIsNone(run_json_path(self.dir, "controller_x"))
 
 
 if __name__ == "__main__":

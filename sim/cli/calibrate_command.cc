@@ -427,6 +427,16 @@ std::vector<EngineStep> read_engine_steps(const fs::path& file) {
   return steps;
 }
 
+// The file's name and, where it records them, the GPU, driver and date it was measured on: a
+// profile's source then says which machine its tables describe.
+std::string measured_on(const fs::path& file) {
+  const Json document = load_json_file(file);
+  const auto env = document.find("environment");
+  if (env == document.end() || !env->is_object()) return file.filename().string();
+  return fmt::format("{} ({}, driver {}, {})", file.filename().string(), env->value("gpu", "GPU not recorded"),
+                     env->value("driver", "not recorded"), env->value("date_utc", "date not recorded"));
+}
+
 StepShape shape_of(const EngineStep& step) {
   return step.phase == "decode" ? decode_shape(step.batch, step.tokens) : prefill_shape(step.batch, step.tokens);
 }
@@ -500,7 +510,7 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
       "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x sequences us over {} "
       "decode steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model "
       "fused elementwise tables, decode (by batch, mean over contexts) and prefill (by the prompts' tokens)",
-      file.filename().string(), intercept, slope, static_cast<int64_t>(n));
+      measured_on(file), intercept, slope, static_cast<int64_t>(n));
   return profile;
 }
 
@@ -563,10 +573,11 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
   if (graph == profile.engine_profiles.end())
     throw InputError(values["update"].as<std::string>() +
                      ": no graph-captured engine profile to add models to (derive one with --engine-steps first)");
+  const std::string measured = measured_on(steps_file);
   const auto replace = [&](std::vector<ElementwiseTable>& tables, const std::string& phase) {
     for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps, phase)) {
       std::erase_if(tables, [&](const ElementwiseTable& o) { return o.model == t.model; });
-      graph->source += fmt::format("; {}'s {} table from {}", t.model, phase, steps_file.filename().string());
+      graph->source += fmt::format("; {}'s {} table from {}", t.model, phase, measured);
       tables.push_back(std::move(t));
     }
   };
