@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """slsim against the serverless testbed: for each workload of workloads.json whose testbed
-run exists (controller_<name>.json in the measurement folder), writes the slsim config that
+run exists (controller_<name>.json or .json.gz in the measurement folder), writes the slsim config that
 mirrors it (configs/<name>.json), runs slsim (sim/<name>/), and compares per-request metrics
 computed the same way on both sides (kernels/testbed/serverless.request_metrics:
 nearest-rank percentiles over the completed requests).
@@ -24,12 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
 
-from serverless import request_metrics  # noqa: E402
+from serverless import load_run_json, request_metrics, run_json_path  # noqa: E402
 
 METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
 TESTBED_RUNS = os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm", "testbed")
-DEFAULT_RUNS = ["graphs-run3"]
+DEFAULT_RUNS = ["graphs-run5", "graphs-run3"]
 GPU_SLICES = 4  # the testbed's card as four GPUs of a quarter of its memory that share its compute (README)
 
 
@@ -196,13 +196,12 @@ def main():
     comparison, comparison_startup = {}, {}
     for w in workloads["workloads"]:
         name = w["name"]
-        paths = [p for p in (os.path.join(d, f"controller_{name}.json") for d in args.measurements) if os.path.exists(p)]
+        paths = [p for p in (run_json_path(d, f"controller_{name}") for d in args.measurements) if p]
         if not paths:
             print(f"{name}: no testbed run in {', '.join(args.measurements)}, skipped", file=sys.stderr)
             continue
         path = paths[0]
-        with open(path) as f:
-            testbed = json.load(f)
+        testbed = load_run_json(path)
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
         measured = testbed["requests"]
         calibration = run_calibration_dir(args.slsim, os.path.dirname(path), testbed)
