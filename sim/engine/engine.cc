@@ -38,8 +38,8 @@ int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_
       throw InputError(fmt::format(
           "engine.kv_cache_memory_bytes: model {}'s weights ({} bytes) and a KV cache of {} bytes per GPU exceed "
           "the {} bytes of its {} {} GPU(s); expected a smaller KV cache or a larger GPU",
-          model.name, model.checkpoint_bytes(), *params.kv_cache_memory_bytes,
-          gpu.memory_bytes * tensor_parallel, tensor_parallel, gpu.name));
+          model.name, model.checkpoint_bytes(), *params.kv_cache_memory_bytes, gpu.memory_bytes * tensor_parallel,
+          tensor_parallel, gpu.name));
   }
   if (free_bytes <= 0) return 0;
   const double block_bytes = static_cast<double>(model.kv_bytes_per_token()) * static_cast<double>(params.block_size);
