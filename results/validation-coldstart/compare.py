@@ -59,16 +59,35 @@ def run_calibration_dir(slsim, run_dir, testbed):
     return folder
 
 
-def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_dir=None):
+def in_service_disk_gbytes_per_s(runs):
+    """The testbed's disk loads as its instances did them in service: the median over the runs'
+    instances that loaded from the local disk while no other instance loaded of checkpoint bytes
+    over the load phase (pinned pool allocation, O_DIRECT reads, copies to the GPU and the write of
+    each chunk into the DRAM cache's file); None where no such load exists."""
+    rates = []
+    for run in runs:
+        spans = [(i["stamps_s"]["kv_reserve"], i["stamps_s"]["load"], i["instance"]) for i in run["instances"]
+                 if "kv_reserve" in i["stamps_s"] and "load" in i["stamps_s"]]
+        for start, end, k in spans:
+            inst = run["instances"][k]
+            alone = not any(o != k and s < end and e > start for s, e, o in spans)
+            if inst["tier"] == "ssd" and alone and end > start:
+                rates.append(inst["info"]["weight_bytes"] / 1e9 / (end - start))
+    return statistics.median(rates) if rates else None
+
+
+def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_dir=None, disk_gbytes_per_s=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
     profile = server_profile(testbed)
     with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
         server = json.load(f)
     with open(os.path.join(REPO, "models", "hardware", "gpus", server["gpu"] + ".json")) as f:
         gpu_memory_bytes = json.load(f)["memory_bytes"]
-    # The testbed's loader reads the disk at this rate alone (startup_phases load_file: 2.83-2.87
-    # GB/s on the H100 machine, 2026-12-05), the profile's O_DIRECT figure.
-    disk_gbytes_per_s = server["ssd_read_gbytes_per_s"]
+    # Without a measured in-service rate: the rate the testbed's loader reads the disk at alone
+    # (startup_phases load_file: 2.83-2.87 GB/s on the H100 machine, 2026-12-05), the profile's
+    # O_DIRECT figure.
+    if disk_gbytes_per_s is None:
+        disk_gbytes_per_s = server["ssd_read_gbytes_per_s"]
     cfg = {
         "name": name,
         "seed": 1,
@@ -90,8 +109,9 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_d
                                   "mapping": {"model_field": "model"}, "assign": "name"}]},
         # vLLM v0: the testbed's engine prefills each admitted prompt in a graph of its own, not in
         # chunks mixed with decodes.
+        # The testbed fixes each instance's KV cache (--kv-gb), whatever the model's weights.
         "engine": {"mode": "vllm_v0", "latency_model": "calibrated", "max_num_seqs": 256,
-                   "max_num_batched_tokens": 8192},
+                   "max_num_batched_tokens": 8192, "kv_cache_memory_bytes": testbed["config"]["kv_cache_bytes_per_instance"]},
         "policies": {
             "placement": {"name": "least-loaded"},
             "keepalive": {"name": "fixed", "params": {"ttl_s": testbed["config"]["ttl_s"],
@@ -106,6 +126,15 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_d
     if startup_s is not None:
         cfg["loader"] = {"process_start_s": startup_s, "gpu_context_s": 0}
     return cfg
+
+
+def folder_runs(run_dir):
+    """Every controller run of a measurement folder (the runs its startup_in_service.json pools)."""
+    runs = []
+    for file in sorted(os.listdir(run_dir)):
+        if file.startswith("controller_") and file.endswith((".json", ".json.gz")):
+            runs.append(load_run_json(os.path.join(run_dir, file)))
+    return runs
 
 
 def measured_startup_s(testbed):
@@ -130,14 +159,17 @@ def sim_records(run_dir):
     return recs
 
 
-def run_slsim(slsim, cfg, name):
+def run_slsim(slsim, cfg, name, timeline=False):
+    """Runs slsim on cfg (written to configs/<name>.json) into sim/<name>/; with `timeline`, also
+    its step timeline there (timeline.json, which decompose.py reads)."""
     os.makedirs(os.path.join(HERE, "configs"), exist_ok=True)
     path = os.path.join(HERE, "configs", name + ".json")
     with open(path, "w") as f:
         json.dump(cfg, f, indent=1)
         f.write("\n")
     out = os.path.join(HERE, "sim", name)
-    subprocess.run([slsim, "run", path, "-o", out], check=True, stdout=subprocess.DEVNULL)
+    command = [slsim, "run", path, "-o", out] + (["--timeline", os.path.join(out, "timeline.json")] if timeline else [])
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return sim_records(out), sim_instance_starts(out)
 
 
@@ -205,22 +237,24 @@ def main():
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
         measured = testbed["requests"]
         calibration = run_calibration_dir(args.slsim, os.path.dirname(path), testbed)
-        simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed,
-                                                                 calibration_dir=calibration), name)
+        disk = in_service_disk_gbytes_per_s(folder_runs(os.path.dirname(path)))
+        simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
+                                                                 disk_gbytes_per_s=disk), name, timeline=True)
         startup = measured_startup_s(testbed)
         simulated_startup, sim_starts_startup = run_slsim(
-            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup, calibration),
+            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup, calibration, disk),
             name + "-startup-from-testbed")
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
         comparison_startup[name] = table(m, dict(request_metrics(simulated_startup), instance_starts=sim_starts_startup))
         comparison_startup[name]["process_start_s_used"] = startup
+        comparison[name]["disk_gbytes_per_s_used"] = comparison_startup[name]["disk_gbytes_per_s_used"] = disk
         alone = alone_on_the_gpu(measured)
         pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
         comparison[name + " (requests alone on the GPU)"] = dict(
             table(request_metrics(pick(measured)), request_metrics(pick(simulated))), requests=len(alone))
         plot_cdfs(name, measured, simulated, simulated_startup, os.path.join(HERE, f"cdf_{name}.png"))
-        print(f"{name}: " + ", ".join(f"{k} {v['measured']} / {v['simulated']}" for k, v in comparison[name].items()))
+        print(f"{name}: " + ", ".join(f"{k} {comparison[name][k]['measured']} / {comparison[name][k]['simulated']}" for k in METRICS))
     for doc, file in [(comparison, "comparison.json"), (comparison_startup, "comparison_startup_from_testbed.json")]:
         with open(os.path.join(HERE, file), "w") as f:
             json.dump(doc, f, indent=1)

@@ -325,6 +325,11 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && spec.server.gpus_sharing_compute < 2)
       throw ConfigError(path + ".server.gpu_memory_sharing",
                         "elastic-kv needs gpus_sharing_compute of at least 2 (the instances one card may hold)");
+    if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && c.engine.kv_cache_memory_bytes)
+      throw ConfigError("engine.kv_cache_memory_bytes",
+                        "set, but " + path +
+                            " shares its cards' memory as elastic-kv, whose KV caches grow and "
+                            "shrink from one pool: expected null");
     spec.gpu = parse_entry<GpuProfile>(
         catalogue_entry(catalog / "hardware/gpus", spec.server.gpu, g.gpu, path + ".server.gpu"), path + ".gpu");
     g.server = JsonWriter::to_json(spec.server);

@@ -28,10 +28,19 @@ std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const G
 
 int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params) {
-  const double usable =
-      static_cast<double>(gpu.memory_bytes) * params.gpu_memory_utilization * static_cast<double>(tensor_parallel);
-  const double free_bytes =
+  const auto tp = static_cast<double>(tensor_parallel);
+  const double usable = static_cast<double>(gpu.memory_bytes) * params.gpu_memory_utilization * tp;
+  double free_bytes =
       usable - static_cast<double>(model.checkpoint_bytes()) - static_cast<double>(params.activation_reserve_bytes);
+  if (params.kv_cache_memory_bytes) {
+    free_bytes = static_cast<double>(*params.kv_cache_memory_bytes) * tp;
+    if (static_cast<double>(model.checkpoint_bytes()) + free_bytes > static_cast<double>(gpu.memory_bytes) * tp)
+      throw InputError(fmt::format(
+          "engine.kv_cache_memory_bytes: model {}'s weights ({} bytes) and a KV cache of {} bytes per GPU exceed "
+          "the {} bytes of its {} {} GPU(s); expected a smaller KV cache or a larger GPU",
+          model.name, model.checkpoint_bytes(), *params.kv_cache_memory_bytes, gpu.memory_bytes * tensor_parallel,
+          tensor_parallel, gpu.name));
+  }
   if (free_bytes <= 0) return 0;
   const double block_bytes = static_cast<double>(model.kv_bytes_per_token()) * static_cast<double>(params.block_size);
   const double blocks = std::floor(free_bytes / block_bytes);

@@ -49,7 +49,8 @@ namespace slsim {
 std::unique_ptr<LatencyModel> make_latency_model(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                                                  const EngineParams& params);
 
-// KV-cache capacity of an instance in whole blocks, or 0 if the weights do not fit.
+// KV-cache capacity of an instance in whole blocks, or 0 if the weights do not fit; with
+// engine.kv_cache_memory_bytes that size per GPU, refused (InputError) where weights and KV exceed the GPUs.
 int64_t kv_capacity_blocks(const ModelSpec& model, const GpuProfile& gpu, int64_t tensor_parallel,
                            const EngineParams& params);
 // The same in tokens (blocks × block size).

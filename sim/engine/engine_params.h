@@ -45,6 +45,7 @@ struct EngineParams {
   int64_t max_num_batched_tokens = 8192;
   double gpu_memory_utilization = 0.9;
   int64_t activation_reserve_bytes = int64_t{2} << 30;
+  std::optional<int64_t> kv_cache_memory_bytes;
   int64_t block_size = 16;
   KvAllocatorKind kv_allocator = KvAllocatorKind::paged;
   ContiguousReservation contiguous_reservation = ContiguousReservation::max_context;
@@ -81,6 +82,11 @@ struct EngineParams {
             "share of GPU memory the engine may use (vLLM default 0.9)", between(0.05, 1));
     v.field("activation_reserve_bytes", activation_reserve_bytes,
             "memory per instance kept for activations, not KV cache, bytes", at_least(0));
+    v.field("kv_cache_memory_bytes", kv_cache_memory_bytes,
+            "KV cache of each GPU of an instance, bytes, whatever the model's weights (vLLM's kv_cache_memory_bytes; "
+            "the testbed's --kv-gb); weights + KV must fit the GPU's memory_bytes; null: GPU memory x "
+            "gpu_memory_utilization less weights and activation_reserve_bytes. Not with elastic-kv",
+            positive());
     // Bounded because a run keeps per-block-slot counters (counted decoding's phases) and sizes
     // blocks in bytes; vLLM itself offers 8 to 128.
     v.field("block_size", block_size, "tokens per KV block (vLLM default 16; at most 65,536)", between(1, 65536));

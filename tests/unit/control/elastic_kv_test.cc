@@ -155,5 +155,29 @@ TEST(ElasticKv, AnUnknownSharingNameIsAConfigError) {
                       "cluster.server_groups[0].server.gpu_memory_sharing");
 }
 
+TEST(ElasticKv, AFixedKvCacheSizeIsAConfigErrorOnElasticCards) {
+  const auto dir = fresh_dir("elastic_fixed_kv");
+  Json config = two_models(dir, 2, "elastic-kv", 10'000'000'000, kBoth);
+  config["engine"]["kv_cache_memory_bytes"] = 1'000'000'000;
+  expect_config_error(config, dir, "engine.kv_cache_memory_bytes: set, but cluster.server_groups[0] shares");
+}
+
+// A fixed KV cache of 7 blocks (7 x 16 tokens x 4,096 B = 458,752 B) holds one request of 100 + 3
+// tokens: of two arriving together, the second is prefilled only once the first has finished
+// and freed its blocks, each step alone on the card (the other model has no instance).
+TEST(ElasticKv, AFixedKvCacheOfOneRequestsBlocksServesTheSecondAfterTheFirst) {
+  const auto dir = fresh_dir("sliced_fixed_kv");
+  Json config = two_models(dir, 2, "sliced", 10'000'000'000, "0,100,3,tiny\n0,100,3,tiny\n");
+  config["engine"]["kv_cache_memory_bytes"] = 458'752;
+  // Else the instance would take as many GPUs as hold a full-context sequence (2,048 tokens).
+  config["models"][0]["tensor_parallel"] = 1;
+  const Json s = run(dir, config, "out");
+  EXPECT_EQ(s["completed"], 2);
+  // Of two, the nearest-rank p50 is the first.
+  EXPECT_NEAR(s["ttft_s"]["p50"].get<double>(), kLoadAloneS + kPrefillS, 1e-8);
+  EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), kLoadAloneS + 2 * kPrefillS + kDecodesS, 1e-8);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), kLoadAloneS + 2 * (kPrefillS + kDecodesS), 1e-8);
+}
+
 }  // namespace
 }  // namespace slsim

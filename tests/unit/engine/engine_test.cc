@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "sim/core/errors.h"
+
 namespace slsim {
 namespace {
 
@@ -524,6 +526,54 @@ TEST(RooflineLatency, DecodeIsMemoryBoundAndPrefillComputeBound) {
   const RooflineLatency split(m, gpu, 2, p);
   const double all_reduce = 1.0 * (2.0 * 32 * 4096 * 2 * 4096) / 100e9;
   EXPECT_NEAR(split.step_time(prefill).seconds(), expected_prefill / 2 + all_reduce, 1e-9);
+}
+
+namespace {
+
+// Llama-2-7B's shape: 2 (K, V) x 32 layers x 32 KV heads x 128 x 2 bytes = 524,288 KV bytes a
+// token, 8,388,608 a 16-token block.
+ModelSpec llama_2_7b_shape() {
+  ModelSpec m;
+  m.name = "llama-2-7b-shape";
+  m.architecture.layers = 32;
+  m.architecture.hidden_size = 4096;
+  m.architecture.attention_heads = 32;
+  m.architecture.kv_heads = 32;
+  m.architecture.head_dim = 128;
+  m.architecture.ffn_size = 11008;
+  m.architecture.ffn_kind = "gated";
+  m.architecture.vocab_size = 32000;
+  return m;
+}
+
+}  // namespace
+
+TEST(KvCapacity, AFixedKvCacheSizeGivesItsBlocksWhateverTheWeightsAndTheGpuMemoryLeft) {
+  const ModelSpec m = llama_2_7b_shape();
+  ASSERT_EQ(m.kv_bytes_per_token(), 524288);
+  GpuProfile gpu;
+  gpu.memory_bytes = int64_t{20} << 30;
+  EngineParams p;
+  // Derived: 20 GiB x 0.9 - weights - 2 GiB.
+  const double left = static_cast<double>(gpu.memory_bytes) * 0.9 - static_cast<double>(m.checkpoint_bytes()) -
+                      static_cast<double>(int64_t{2} << 30);
+  EXPECT_EQ(kv_capacity_blocks(m, gpu, 1, p), static_cast<int64_t>(left / 8388608));
+  // The testbed's --kv-gb 3: floor(3e9 / 8,388,608) = 357 blocks, as its llama-2-7b worker reports.
+  p.kv_cache_memory_bytes = 3'000'000'000;
+  EXPECT_EQ(kv_capacity_blocks(m, gpu, 1, p), 357);
+  // Per GPU: two GPUs hold twice as many (6e9 / 8,388,608 = 715.3).
+  EXPECT_EQ(kv_capacity_blocks(m, gpu, 2, p), 715);
+}
+
+TEST(KvCapacity, AFixedKvCacheThatDoesNotFitBesideTheWeightsIsRefused) {
+  const ModelSpec m = llama_2_7b_shape();
+  GpuProfile gpu;
+  EngineParams p;
+  p.kv_cache_memory_bytes = 3'000'000'000;
+  gpu.memory_bytes = m.checkpoint_bytes() + 3'000'000'000;
+  EXPECT_EQ(kv_capacity_blocks(m, gpu, 1, p), 357);
+  gpu.memory_bytes -= 1;
+  EXPECT_THROW(kv_capacity_blocks(m, gpu, 1, p), InputError);
 }
 
 TEST(Engine, RemovedRequestFreesItsBlocksAndReportsItsTokens) {
