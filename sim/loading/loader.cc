@@ -426,8 +426,8 @@ void Loader::start_slice(uint32_t job_id, uint32_t part_index, NodeId from, Node
 
 void Loader::slice_done(uint32_t job_id, uint32_t part_index, FlowId flow) {
   Job& job = jobs_[job_id];
-  const auto it =
-      std::find_if(job.slice_flows.begin(), job.slice_flows.end(), [flow](const SliceFlow& f) { return f.flow == flow; });
+  const auto it = std::find_if(job.slice_flows.begin(), job.slice_flows.end(),
+                               [flow](const SliceFlow& f) { return f.flow == flow; });
   const SliceFlow done = *it;
   job.slice_flows.erase(it);
   start_flow(done.from, done.to, done.rest_bytes, make_tag(job_id, part_index, kPartFlow));
