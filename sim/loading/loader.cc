@@ -284,7 +284,8 @@ void Loader::join_group(uint32_t job_id) {
   const uint32_t predecessor = jobs_[job_id].predecessor;
   if (predecessor == kNoJob) return;
   const Job& previous = jobs_[predecessor];
-  if (!previous.request.may_group || previous.started != sim_.now()) return;
+  // One already moving bytes (no start-up before its load) sends no slices first.
+  if (!previous.request.may_group || previous.started != sim_.now() || previous.transferring) return;
   // The chain's tail is the last member of its group, if it has one.
   uint32_t group = previous.group;
   if (group == kNoJob) {
@@ -336,6 +337,7 @@ void Loader::begin_transfers(uint32_t job_id) {
     g.without_slice = g.loading = static_cast<int64_t>(g.jobs.size());
   }
   jobs_[job_id].transfers_began = sim_.now();
+  jobs_[job_id].transferring = true;
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
   const Job& job = jobs_[job_id];
   if (job.live) job.listener->on_live_load(job.request.instance, job.gpu_source);

@@ -294,9 +294,10 @@ class Loader final : public EventHandler, public FlowListener {
     uint32_t predecessor = kNoJob;
     uint32_t successor = kNoJob;
     // Execute-while-load: its group (kNoJob: none), when it was started (a group's members start
-    // at one instant) and its slice flows still moving.
+    // at one instant), whether its transfers have begun and its slice flows still moving.
     uint32_t group = kNoJob;
     Time started;
+    bool transferring = false;
     std::vector<SliceFlow> slice_flows;
     // A parallel load (request.stages): its transfers run beside its start-up, which it also waits
     // for; once ready, with consolidation, the stages' layers move to its GPUs over these flows.

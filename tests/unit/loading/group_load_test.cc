@@ -55,7 +55,7 @@ std::vector<ServerGroupSpec> servers() {
 }
 
 struct Bench {
-  explicit Bench(std::unique_ptr<LoadSourcePolicy> policy, CheckpointFormat format = {})
+  explicit Bench(std::unique_ptr<LoadSourcePolicy> policy, const CheckpointFormat& format = {})
       : cluster(servers(), 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
@@ -126,6 +126,17 @@ TEST(GroupLoad, ALoadStartedLaterJoinsTheChainButNotTheGroup) {
   EXPECT_EQ(b.recorder.served.front().stages.size(), 1u);
   // Its own hop runs 1 s to 9 s; its predecessor is done at 8 s.
   EXPECT_DOUBLE_EQ(b.done_s(2), 9.0);
+}
+
+TEST(GroupLoad, ALoadStartedAtTheSameInstantAfterTheOtherBeganMovingBytesJoinsNoGroup) {
+  Bench b(load_source("lambdascale"));
+  b.load(0, 1);
+  b.sim.run(Time::zero());  // no start-up: instance 0's transfers begin at 0, whole shards
+  b.load(1, 2);
+  b.sim.run();
+  EXPECT_TRUE(b.recorder.served.empty());
+  EXPECT_DOUBLE_EQ(b.done_s(0), 8.0);
+  EXPECT_DOUBLE_EQ(b.done_s(1), 8.0);
 }
 
 TEST(GroupLoad, ALoneLoadOrOneThatMayNotGroupIsAPlainLoad) {
