@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cold-start systems side by side (issue 20; so far the phased start-ups: full, medusa,
-# foundry; the load sources: tiered, blitzscale, with live scaling, hydraserve, lambdascale; and a pre-initialized runtime
-# pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
+# foundry; the load sources: tiered, blitzscale, with live scaling, hydraserve, lambdascale; and a
+# pre-initialized runtime pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
 # traces, llama-3.1-8b and qwen3-32b (TP 4) on two DGX H100) across keep-alives, and the three
 # cold-start validation workloads, whose start-up phases were measured on the same H100
 # (results/validation-coldstart/). Then make_figures.py writes systems.json and the plots.
