@@ -260,12 +260,13 @@ def change(new, old):
 
 
 def burst():
-    """The burst (burst-points/, burst-live-points/): the demo's traces over 600 s at 3x the rate
-    from one warm instance per model kept throughout, on two and four DGX H100, prewarmed at
-    restore 1 and 0.01, tiered, blitzscale and blitzscale + live; burst.json, its plot and table
-    (change against tiered), and each run's TTFT p99 per model."""
+    """The burst (burst-points/, burst-live-points/, burst-lambda-points/): the demo's traces over
+    600 s at 3x the rate from one warm instance per model kept throughout, on two and four DGX
+    H100, prewarmed at restore 1 and 0.01, tiered, blitzscale, blitzscale + live and lambdascale;
+    burst.json, its plot and table (change against tiered), and each run's TTFT p99 per model."""
     out = {}
-    for sweep, name in [("burst-points", None), ("burst-live-points", "blitzscale + live")]:
+    for sweep, name in [("burst-points", None), ("burst-live-points", "blitzscale + live"),
+                        ("burst-lambda-points", "lambdascale")]:
         with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
             for row in csv.DictReader(f):
                 caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
@@ -274,18 +275,20 @@ def burst():
                 m["requests"] = summary["requests"]
                 m["loads_by_tier"] = summary["loads_by_tier"]
                 m["load_s_mean"] = summary["load_s"]["mean"]
+                if "group_loads" in summary:
+                    m["group_loads"] = summary["group_loads"]
                 m["by_model"] = {model: {"ttft_p99_s": v["ttft_s"]["p99"], "cold_starts": v["cold_starts"]}
                                  for model, v in summary["models"].items()}
                 restore = float(row["policies.startup.params.restore_fraction"])
                 scenario = f"{row['cluster.server_groups.0.count']} servers, restore {restore:g}, {caches}"
                 out.setdefault(scenario, {})[name or row["policies.load_source.name"]] = m
-    systems = ["tiered", "blitzscale", "blitzscale + live"]
+    systems = ["tiered", "blitzscale", "blitzscale + live", "lambdascale"]
     keys = ["load_s_mean", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]
     for runs in out.values():
         for name in systems[1:]:
             runs[name]["vs_tiered"] = {k: change(runs[name][k], runs["tiered"][k]) for k in keys}
-        runs["blitzscale + live"]["vs_blitzscale"] = {k: change(runs["blitzscale + live"][k], runs["blitzscale"][k])
-                                                      for k in keys}
+        for name in ["blitzscale + live", "lambdascale"]:
+            runs[name]["vs_blitzscale"] = {k: change(runs[name][k], runs["blitzscale"][k]) for k in keys}
     with open(os.path.join(HERE, "burst.json"), "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -316,12 +319,18 @@ def burst():
         live = out[scenario]["blitzscale + live"]["vs_blitzscale"]
         print(f"{scenario}, blitzscale + live against blitzscale: TTFT p99 {live['ttft_p99_s'] * 100:+.1f}%, "
               f"GPU-h {live['gpu_hours'] * 100:+.1f}%")
+        lam = out[scenario]["lambdascale"]
+        groups = lam.get("group_loads", {"groups": 0, "members": 0})
+        print(f"{scenario}, lambdascale: {groups['groups']} groups served as pipelines ({groups['members']} "
+              f"instances); TTFT p99 tiered / lambdascale {out[scenario]['tiered']['ttft_p99_s'] / lam['ttft_p99_s']:.2f}, "
+              f"{lam['vs_blitzscale']['ttft_p99_s'] * 100:+.1f}% against blitzscale; GPU-h against blitzscale "
+              f"{lam['vs_blitzscale']['gpu_hours'] * 100:+.1f}%")
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    width = 0.27
+    width = 0.2
     for ax, metric, label in [(axes[0], "ttft_p99_s", "TTFT p99 (s)"), (axes[1], "slo_attainment", "SLO attainment")]:
         for i, name in enumerate(systems):
-            xs = [j + (i - 1) * width for j in range(len(scenarios))]
+            xs = [j + (i - 1.5) * width for j in range(len(scenarios))]
             ax.bar(xs, [out[sc][name][metric] for sc in scenarios], width, label=name)
         ax.set_xticks(range(len(scenarios)))
         ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
@@ -329,7 +338,7 @@ def burst():
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_yscale("log")
     axes[1].set_ylim(0.5, 1.05)
-    axes[1].legend(title="load source", loc="upper right", fontsize=8, ncol=3)
+    axes[1].legend(title="load source", loc="upper right", fontsize=8, ncol=4)
     fig.suptitle("Burst: the demo's traces, first 600 s at 3x the rate, one warm instance per model kept, prewarmed start-up")
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "burst.png"), dpi=120)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cold-start systems side by side (issue 20; so far the phased start-ups: full, medusa,
-# foundry; the load sources: tiered, blitzscale, with live scaling; and a pre-initialized runtime
-# pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
+# foundry; the load sources: tiered, blitzscale, with live scaling, hydraserve, lambdascale; and a
+# pre-initialized runtime pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
 # traces, llama-3.1-8b and qwen3-32b (TP 4) on two DGX H100) across keep-alives, and the three
 # cold-start validation workloads, whose start-up phases were measured on the same H100
 # (results/validation-coldstart/). Then make_figures.py writes systems.json and the plots.
@@ -62,8 +62,8 @@ prewarmed=(--set policies.autoscale.name=kpa --set policies.autoscale.params.tar
 # times), one warm instance per model from t = 0 and kept (Knative's min_scale 1), so that
 # Knative (10 requests per instance) must scale out while those instances are overloaded: on the
 # demo's two DGX H100 and on four, prewarmed start-up (restore 1 and 0.01), keep-alive 60 s, with
-# and without host caches; tiered and blitzscale, then blitzscale with live scaling.
-rm -rf "$here/burst-points" "$here/burst-live-points"
+# and without host caches; tiered and blitzscale, then blitzscale with live scaling, then lambdascale.
+rm -rf "$here/burst-points" "$here/burst-live-points" "$here/burst-lambda-points"
 burst=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10
   --set policies.autoscale.params.min_scale=1 --set policies.startup.name=prewarmed
   --grid policies.startup.params.restore_fraction=1,0.01 --set policies.keepalive.params.ttl_s=60
@@ -76,6 +76,9 @@ burst=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_
   --grid policies.load_source.name=tiered,blitzscale
 "$slsim" sweep results/demo/experiment.json -o "$here/burst-live-points" -j "${JOBS:-2}" "${burst[@]}" \
   --set policies.load_source.name=blitzscale --set policies.load_source.params.live_scaling=true
+# lambdaScale on the same points: BlitzScale's multicast with execute-while-load (lambdaPipe).
+"$slsim" sweep results/demo/experiment.json -o "$here/burst-lambda-points" -j "${JOBS:-2}" "${burst[@]}" \
+  --set policies.load_source.name=lambdascale
 # HydraServe's parallel cold start where checkpoints come from remote storage: eight DGX H100
 # whose storage NICs are 25 Gb/s (3.125 GB/s, a public cloud's per-server bandwidth; assumption)
 # behind a 100 GB/s object store, no host caches, the demo's traces over their first 600 s at

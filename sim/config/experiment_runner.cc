@@ -301,6 +301,9 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   // Only where cold starts may be parallel, so that other runs' summaries keep their keys.
   if (loader.parallel_servers() > 1)
     summary["parallel_loads"] = {{"started", loader.parallel_loads()}, {"fallbacks", loader.parallel_fallbacks()}};
+  // Only once a group has served, so that a run where none formed reads as blitzscale's.
+  if (loader.groups_served() > 0)
+    summary["group_loads"] = {{"groups", loader.groups_served()}, {"members", loader.group_members_served()}};
   summary["bytes_by_link_class"] = network.bytes_by_link_class();
   const bool skipping = std::any_of(c.workload.sources.begin(), c.workload.sources.end(),
                                     [](const SourceSpec& s) { return s.skip_bad > 0; });

@@ -52,6 +52,8 @@ void audit_control_plane(const ControlPlaneView& view) {
         fail(fmt::format("instance {} serves while loading from instance {}, which does not serve its model", id,
                          inst.live_source));
     }
+    if (inst.group_pipeline && !serving(inst.state))
+      fail(fmt::format("instance {} is a group's pipeline but does not serve", id));
     if (inst.source_share > 0 && (inst.live_source.is_none() || !inst.computing()))
       fail(fmt::format("instance {} puts a share of a step on a source without a live step", id));
     const size_t shadows = view.migrations.shadows_expected(id);

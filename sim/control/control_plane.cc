@@ -238,6 +238,17 @@ void ControlPlane::on_consolidated(InstanceId id) {
   placer_.place_waiting();
 }
 
+void ControlPlane::on_group_serves(InstanceId head, Tier tier, const std::vector<PeerCopy>& stages) {
+  Instance& inst = instances_.instance(head);
+  instances_.begin_group_pipeline(head, placer_.hand_off_s_per_token(inst, stages));
+  inst.ready_at = sim_.now();
+  inst.load.tier = tier;
+  instances_.live_load_began(inst.model);
+  // Routed to as a warm instance from now; idle, it waits for its group's loads before its keep-alive.
+  instances_.set_state(head, InstanceState::idle);
+  route_queued(inst.model, true);
+}
+
 void ControlPlane::end_live(InstanceId id, bool source_gone) {
   Instance& inst = instances_.instance(id);
   // A source going away is not re-timed: its step ends with it.
@@ -449,11 +460,18 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
     share_gpu(id, CardUse::capture_ends);
   }
   const ModelId model = inst.model;
-  // Serving since its transfers began (live scaling), it is counted ready already.
+  // Serving since its transfers began (live scaling) or since its group held its slices
+  // (execute-while-load), it is counted ready already.
   const bool live = live_.live(id);
   if (live) end_live(id, false);
+  const bool early = live || inst.group_pipeline;
+  if (inst.group_pipeline) {
+    instances_.end_group_pipeline(id);
+    // A fast-forwarded run of decode steps was timed with the hand-offs: it stops after its step.
+    cut_run_short(id);
+  }
   inst.load = outcome;
-  if (!live) inst.ready_at = sim_.now();
+  if (!early) inst.ready_at = sim_.now();
   const Time load_time = sim_.now() - inst.load_started;
   observer_.on_load(id, model, inst.server, outcome.tier, load_time);
   if (inst.estimated_start_s >= 0)
@@ -461,7 +479,7 @@ void ControlPlane::on_load_done(InstanceId id, const LoadOutcome& outcome) {
   policies_.autoscaler->on_load(model, load_time);
   // A migration's destination serves like any instance from now; the model stops counting its
   // source as starting. One whose live source went holds the requests it took meanwhile.
-  if (!live) {
+  if (!early) {
     instances_.load_finished(model);
     instances_.set_state(id, inst.engine->stepping() ? InstanceState::busy : InstanceState::idle);
   }
@@ -564,8 +582,8 @@ void ControlPlane::on_step_done(InstanceId id) {
 
 void ControlPlane::went_idle(InstanceId id) {
   Instance& inst = instances_.instance(id);
-  // Still loading (live scaling): its keep-alive starts when the load is done.
-  if (live_.live(id)) {
+  // Still loading (live scaling, or a group's pipeline): its keep-alive starts when the load is done.
+  if (live_.live(id) || inst.group_pipeline) {
     instances_.set_state(id, InstanceState::idle);
     return;
   }

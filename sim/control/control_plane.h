@@ -83,6 +83,9 @@ class ControlPlane final : public EventHandler,
   // A parallel cold start's consolidation is done: its stages' GPUs go back and its steps hand
   // off no activations from the next one on.
   void on_consolidated(InstanceId id) override;
+  // Execute-while-load: the group's head serves from now as a pipeline over its members' GPUs,
+  // routed to as a warm instance, until its group's loads are done.
+  void on_group_serves(InstanceId head, Tier tier, const std::vector<PeerCopy>& stages) override;
 
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
   // with the events handled in summary.json's `events`, which stays what it was before skipping.

@@ -84,11 +84,12 @@ InstanceId InstanceRegistry::add(ModelId model, ServerId server, std::vector<int
 }
 
 namespace {
-// Its GPUs hold the model's weights: not still loading (live or not), not split into stages over
-// other servers, and not let go (an instance being added is `released` until its first transition).
+// Its GPUs hold the model's weights: not still loading (live, as a group's pipeline or not), not
+// split into stages over other servers, and not let go (an instance being added is `released`
+// until its first transition).
 bool holds_weights(const Instance& inst) {
   return inst.state != InstanceState::loading && inst.state != InstanceState::released && inst.live_source.is_none() &&
-         inst.stages.empty();
+         inst.stages.empty() && !inst.group_pipeline;
 }
 }  // namespace
 
@@ -154,6 +155,22 @@ void InstanceRegistry::add_stages(InstanceId id, std::vector<PeerCopy> stages, d
   inst.pipeline = std::make_unique<PipelineLatency>(*latency_models_[{inst.model, gpu.name}], boundary_s_per_token);
   // Nothing runs yet: the engine starts again over the pipeline's step times.
   start_engine(inst, gpu);
+}
+
+void InstanceRegistry::begin_group_pipeline(InstanceId id, double boundary_s_per_token) {
+  Instance& inst = instances_[id];
+  const GpuProfile& gpu = *cluster_.server(inst.server).gpu;
+  inst.pipeline = std::make_unique<PipelineLatency>(*latency_models_[{inst.model, gpu.name}], boundary_s_per_token);
+  inst.group_pipeline = true;
+  // Nothing runs yet: the engine starts again over the pipeline's step times.
+  start_engine(inst, gpu);
+  if (kv_pool_.member(id)) inst.engine->set_kv_blocks(0);
+}
+
+void InstanceRegistry::end_group_pipeline(InstanceId id) {
+  Instance& inst = instances_[id];
+  inst.pipeline->consolidate();
+  inst.group_pipeline = false;
 }
 
 void InstanceRegistry::release_stages(InstanceId id) {

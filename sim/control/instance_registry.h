@@ -96,6 +96,10 @@ struct Instance {
   // its steps while it has stages, and after (with no hand-offs) for the engine that holds it.
   std::vector<PeerCopy> stages;
   std::unique_ptr<PipelineLatency> pipeline;
+  // Execute-while-load (load_source lambdascale): the head of a group whose members each hold
+  // their own slice, serving as a pipeline over the members' GPUs (which they hold as instances
+  // of their own, loading) until the group's loads are done.
+  bool group_pipeline = false;
 
   // The engine time the step in progress has run by `now`: none while its KV bytes move.
   Time step_elapsed(Time now) const {
@@ -218,6 +222,11 @@ class InstanceRegistry {
   // Published as a release of all its GPUs and a start on its own at once, so GPU-seconds count
   // what it holds.
   void release_stages(InstanceId id);
+  // Execute-while-load: the instance, loading with nothing in its engine, runs from now as the
+  // pipeline of its group, each step handing its activations over the members' boundaries at
+  // `boundary_s_per_token` per token; until end_group_pipeline(), whose steps have no hand-offs.
+  void begin_group_pipeline(InstanceId id, double boundary_s_per_token);
+  void end_group_pipeline(InstanceId id);
   // The GPUs it holds, its stages' included.
   int64_t gpus_held(const Instance& inst) const {
     return models_[inst.model].served.tensor_parallel * static_cast<int64_t>(1 + inst.stages.size());

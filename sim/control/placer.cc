@@ -139,6 +139,7 @@ InstanceId InstancePlacer::place_on(ModelId model, StartReason reason, ServerId 
       instances_.add(model, server, take_gpus(server, instances_.model(model)), reason, estimated_start_s, placed);
   load.gpus = instances_.instance(load.instance).gpus;
   if (cold_start && load.source_gpus.empty()) add_stages(load);
+  load.may_group = cold_start;
   instances_.set_state(load.instance, InstanceState::loading);
   loader_.start(load, load_listener_);
   return load.instance;
@@ -168,25 +169,25 @@ void InstancePlacer::add_stages(LoadRequest& load) {
   std::stable_sort(candidates.begin(), candidates.end(),
                    [&](ServerId a, ServerId b) { return cluster_.server(a).free_gpus > cluster_.server(b).free_gpus; });
   candidates.resize(static_cast<size_t>(servers - 1));
-  // Each token's activations (hidden_size values of the model's dtype) cross every boundary in
-  // turn, stage i to stage i + 1, at the idle rate of the slowest link between their GPUs.
+  for (const ServerId s : candidates) load.stages.push_back(PeerCopy{s, cluster_.take_gpus(s, tp), load.instance});
+  instances_.add_stages(load.instance, load.stages, hand_off_s_per_token(inst, load.stages));
+}
+
+double InstancePlacer::hand_off_s_per_token(const Instance& inst, std::span<const PeerCopy> stages) const {
+  const ModelSpec& spec = instances_.model(inst.model).served.spec;
   const Topology& topology = loader_.topology();
-  const double token_bytes =
-      static_cast<double>(m.served.spec.architecture.hidden_size) * dtype_bytes(m.served.spec.dtype);
-  double boundary_s_per_token = 0;
-  ServerId previous = load.server;
-  int64_t previous_gpu = load.gpus.front();
-  for (const ServerId s : candidates) {
-    PeerCopy stage{s, cluster_.take_gpus(s, tp), load.instance};
+  const double token_bytes = static_cast<double>(spec.architecture.hidden_size) * dtype_bytes(spec.dtype);
+  double s_per_token = 0;
+  NodeId previous = topology.gpu(inst.server, inst.gpus.front());
+  for (const PeerCopy& stage : stages) {
+    const NodeId next = topology.gpu(stage.server, stage.gpus.front());
     double slowest_gbytes_per_s = std::numeric_limits<double>::infinity();
-    for (const LinkId link : topology.path(topology.gpu(previous, previous_gpu), topology.gpu(s, stage.gpus.front())))
+    for (const LinkId link : topology.path(previous, next))
       slowest_gbytes_per_s = std::min(slowest_gbytes_per_s, topology.link(link).bandwidth_gbytes_per_s);
-    boundary_s_per_token += token_bytes / (slowest_gbytes_per_s * 1e9);
-    previous = s;
-    previous_gpu = stage.gpus.front();
-    load.stages.push_back(std::move(stage));
+    s_per_token += token_bytes / (slowest_gbytes_per_s * 1e9);
+    previous = next;
   }
-  instances_.add_stages(load.instance, load.stages, boundary_s_per_token);
+  return s_per_token;
 }
 
 InstanceId InstancePlacer::place_ready(const InstanceAtStart& spec) {
@@ -226,9 +227,9 @@ std::vector<InstanceView> InstancePlacer::movable_instances(bool idle_only) cons
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
     // A live-scaling instance is still loading: it goes when its load is done, like any load; a
-    // parallel cold start's pipeline, once consolidated.
+    // parallel cold start's pipeline, once consolidated; a group's pipeline, once its group is loaded.
     if (!inst.engine || !serving(inst.state) || inst.migration >= 0 || inst.rebalancing >= 0 || inst.pinned ||
-        !inst.live_source.is_none() || !inst.stages.empty())
+        !inst.live_source.is_none() || !inst.stages.empty() || inst.group_pipeline)
       continue;
     if (idle_only && (inst.engine->outstanding() > 0 || inst.engine->stepping())) continue;
     InstanceView v;

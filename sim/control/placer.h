@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -82,6 +83,10 @@ class InstancePlacer {
   // The other server with free GPUs, that its model fits on, where it would load soonest, with that
   // estimate in `*load_s`; nullopt: none has room.
   std::optional<ServerId> relocation_server(const Instance& inst, double* load_s) const;
+  // A pipeline over the instance's GPUs and then `stages`' in order: the seconds each token's
+  // activations (hidden_size values of the model's dtype) take over all its boundaries, stage i to
+  // stage i + 1 at the idle rate of the slowest link between their first GPUs.
+  double hand_off_s_per_token(const Instance& inst, std::span<const PeerCopy> stages) const;
 
   size_t waiting_for_gpus() const { return waiting_.size(); }
   size_t reservations() const { return reservations_.size(); }

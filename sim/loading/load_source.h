@@ -33,6 +33,11 @@ class LoadSourcePolicy {
   // Whether a parallel load's primary then pulls the other servers' layers onto its own GPUs and
   // lets theirs go; false: the instance stays a pipeline over all of them until released.
   virtual bool consolidate() const { return false; }
+  // Execute-while-load (λScale's λPipe): the cold starts of one model placed at one instant that
+  // form one multicast chain are a group; each member first receives its own 1/g of every shard,
+  // and once all hold theirs the group serves as one pipeline over their GPUs while the loads go on
+  // (LoadListener::on_group_serves).
+  virtual bool execute_while_load() const { return false; }
 };
 
 }  // namespace slsim

@@ -58,6 +58,13 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
         "policies.load_source.params.parallel_servers: {} servers per cold start needs a pipelined loader.format "
         "(sllm), not {}",
         parallel_servers(), params.format));
+  // A member's own slice is the first bytes of each shard to reach its GPUs; a staged format
+  // reaches them only after a whole download.
+  if (executes_while_loading() && !format_.pipelined)
+    throw InputError(fmt::format(
+        "policies.load_source.params.execute_while_load: serving from a slice of the checkpoint needs a pipelined "
+        "loader.format (sllm), not {}",
+        params.format));
   const std::optional<int64_t> host_cache_cap = load_source_ ? load_source_->host_cache_bytes() : std::nullopt;
   for (const Server& s : cluster.servers()) {
     dram_.emplace_back(std::min(s.profile->dram_cache_bytes, host_cache_cap.value_or(s.profile->dram_cache_bytes)),
@@ -161,6 +168,7 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   job.request = request;
   job.listener = &listener;
   job.active = true;
+  job.started = sim_.now();
   job.outcome.tier = Tier::gpu;
   Time fill;
   int64_t tensors = 0;
@@ -168,6 +176,7 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   job.parallel = !request.stages.empty();
   const bool from_gpus = !job.parallel && choose_gpu_source(id);
   job.live = from_gpus && !job.gpu_source.is_none() && load_source_ && load_source_->live_scaling();
+  if (request.may_group && executes_while_loading()) join_group(id);
   for (const CheckpointPart& part : request.parts) {
     PartLoad load;
     load.part = part;
@@ -253,6 +262,7 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
       job.gpu_source = previous.gpu_source;
       job.arrival_gbytes_per_s = rate;
       previous.successor = job_id;
+      job.predecessor = predecessor;
       job.awaits_predecessor = true;
       return true;
     }
@@ -268,6 +278,24 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     return true;
   }
   return false;
+}
+
+void Loader::join_group(uint32_t job_id) {
+  const uint32_t predecessor = jobs_[job_id].predecessor;
+  if (predecessor == kNoJob) return;
+  const Job& previous = jobs_[predecessor];
+  // One already moving bytes (no start-up before its load) sends no slices first.
+  if (!previous.request.may_group || previous.started != sim_.now() || previous.transferring) return;
+  // The chain's tail is the last member of its group, if it has one.
+  uint32_t group = previous.group;
+  if (group == kNoJob) {
+    group = reuse_or_append(groups_, free_groups_);
+    groups_[group] = Group{{predecessor}};
+    jobs_[predecessor].group = group;
+  }
+  if (!groups_[group].open) return;
+  groups_[group].jobs.push_back(job_id);
+  jobs_[job_id].group = group;
 }
 
 void Loader::on_event(const Event& event) {
@@ -303,7 +331,13 @@ void Loader::begin_transfers(uint32_t job_id) {
     }
     transferring_[s] = 1;
   }
+  if (const uint32_t group = jobs_[job_id].group; group != kNoJob && groups_[group].open) {
+    Group& g = groups_[group];
+    g.open = false;
+    g.without_slice = g.loading = static_cast<int64_t>(g.jobs.size());
+  }
   jobs_[job_id].transfers_began = sim_.now();
+  jobs_[job_id].transferring = true;
   for (uint32_t p = 0; p < jobs_[job_id].parts.size(); ++p) begin_phase(job_id, p);
   const Job& job = jobs_[job_id];
   if (job.live) job.listener->on_live_load(job.request.instance, job.gpu_source);
@@ -360,6 +394,11 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
           from = topology_.ssd(s);
         else if (!staged && load.tier == Tier::remote)
           from = topology_.remote_storage();
+        if (job.group != kNoJob) {
+          start_slice(job_id, part_index, from, topology_.gpu(s, job.request.gpus[i]),
+                      bytes / static_cast<double>(shards));
+          continue;
+        }
         const FlowId flow =
             start_flow(from, topology_.gpu(s, job.request.gpus[i]), bytes / static_cast<double>(shards), tag);
         if (job.live) {
@@ -380,10 +419,63 @@ void Loader::begin_phase(uint32_t job_id, uint32_t part_index) {
   throw std::logic_error("a finished part was restarted");
 }
 
+void Loader::start_slice(uint32_t job_id, uint32_t part_index, NodeId from, NodeId to, double shard_bytes) {
+  Job& job = jobs_[job_id];
+  const double slice = shard_bytes / static_cast<double>(groups_[job.group].jobs.size());
+  const FlowId flow = start_flow(from, to, slice, make_tag(job_id, part_index, kSlice));
+  job.slice_flows.push_back(SliceFlow{flow, from, to, shard_bytes - slice});
+}
+
+void Loader::slice_done(uint32_t job_id, uint32_t part_index, FlowId flow) {
+  Job& job = jobs_[job_id];
+  const auto it = std::find_if(job.slice_flows.begin(), job.slice_flows.end(),
+                               [flow](const SliceFlow& f) { return f.flow == flow; });
+  const SliceFlow done = *it;
+  job.slice_flows.erase(it);
+  start_flow(done.from, done.to, done.rest_bytes, make_tag(job_id, part_index, kPartFlow));
+  if (!job.slice_flows.empty() || --groups_[job.group].without_slice > 0) return;
+  const Group& group = groups_[job.group];
+  const Job& head = jobs_[group.jobs.front()];
+  ++groups_served_;
+  group_members_served_ += static_cast<int64_t>(group.jobs.size());
+  std::vector<PeerCopy> stages;
+  for (size_t i = 1; i < group.jobs.size(); ++i) {
+    const LoadRequest& member = jobs_[group.jobs[i]].request;
+    stages.push_back(PeerCopy{member.server, member.gpus, member.instance});
+  }
+  head.listener->on_group_serves(head.request.instance, head.outcome.tier, stages);
+}
+
+void Loader::group_member_ready(uint32_t job_id) {
+  const uint32_t group_id = jobs_[job_id].group;
+  Group& group = groups_[group_id];
+  if (--group.loading > 0) return;
+  // Handed over once all are freed: a listener may start loads that reuse these slots.
+  struct Done {
+    LoadListener* listener;
+    InstanceId instance;
+    LoadOutcome outcome;
+  };
+  std::vector<Done> done;
+  for (const uint32_t member : group.jobs) {
+    Job& job = jobs_[member];
+    done.push_back(Done{job.listener, job.request.instance, job.outcome});
+    job.active = false;
+    free_jobs_.push_back(member);
+  }
+  group.jobs.clear();
+  free_groups_.push_back(group_id);
+  for (const Done& d : done) d.listener->on_load_done(d.instance, d.outcome);
+}
+
 void Loader::on_flow_done(FlowId flow, uint64_t tag) {
   const auto index = static_cast<uint32_t>(tag >> 32);
   const auto part = static_cast<uint32_t>((tag >> 8) & 0xffffff);
   const auto kind = static_cast<FlowKind>(tag & 0xff);
+  if (kind == kSlice) {
+    slice_done(index, part, flow);
+    return;
+  }
   if (kind == kPartFlow) {
     if (jobs_[index].live) std::erase(jobs_[index].live_flows, flow);
     part_flow_done(index, part);
@@ -498,6 +590,10 @@ void Loader::finish(uint32_t job_id) {
 
 void Loader::ready(uint32_t job_id) {
   Job& job = jobs_[job_id];
+  if (job.group != kNoJob) {
+    group_member_ready(job_id);
+    return;
+  }
   if (job.parallel && load_source_->consolidate()) {
     // The job stays until its consolidation ends (on_consolidated).
     begin_consolidation(job_id);

@@ -129,6 +129,9 @@ struct LoadRequest {
   // each fetch an equal share of every part from their own tiers, beside `server`'s own share;
   // empty: `server` loads it all.
   std::vector<PeerCopy> stages = {};
+  // A scale-out's new instance (not a live migration's destination), which may join an
+  // execute-while-load group (LoadSourcePolicy::execute_while_load).
+  bool may_group = false;
 };
 
 struct LoadOutcome {
@@ -156,6 +159,11 @@ class LoadListener {
   // A parallel load's consolidation is done: the instance's own GPUs hold the whole checkpoint
   // and the stages' GPUs may go.
   virtual void on_consolidated(InstanceId /*instance*/) {}
+  // Execute-while-load (LoadSourcePolicy::execute_while_load): every member of the group that
+  // `head` leads holds its own slice. `head` may serve from now as a pipeline over its GPUs and
+  // those of `stages` (the other members, in multicast order); its bytes come from `tier`. The
+  // members' on_load_done come when all of the group's loads are done, in the same order.
+  virtual void on_group_serves(InstanceId /*head*/, Tier /*tier*/, const std::vector<PeerCopy>& /*stages*/) {}
 };
 
 using EvictionFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
@@ -186,6 +194,11 @@ class Loader final : public EventHandler, public FlowListener {
   int64_t parallel_loads() const { return parallel_loads_; }
   int64_t parallel_fallbacks() const { return parallel_fallbacks_; }
   void count_parallel_fallback() { ++parallel_fallbacks_; }
+  // Execute-while-load (LoadSourcePolicy::execute_while_load): whether groups may form, and the
+  // groups that have served as pipelines and their members, heads included.
+  bool executes_while_loading() const { return load_source_ && load_source_->execute_while_load(); }
+  int64_t groups_served() const { return groups_served_; }
+  int64_t group_members_served() const { return group_members_served_; }
   // The share of the instance's checkpoint bytes on its GPUs: delivered over bytes, for a load
   // that went live (on_live_load); 1 once its transfers are done or for any other instance.
   double loaded_fraction(InstanceId instance) const;
@@ -235,7 +248,7 @@ class Loader final : public EventHandler, public FlowListener {
  private:
   enum EventKind : uint16_t { kStartupDone, kFinishDone, kCaptureBegins, kReady };
   enum class Phase : uint8_t { download, read, copy, done };
-  enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload, kConsolidate };
+  enum FlowKind : uint8_t { kPartFlow, kWriteBehind, kPreload, kConsolidate, kSlice };
 
   struct PartLoad {
     CheckpointPart part;
@@ -244,6 +257,21 @@ class Loader final : public EventHandler, public FlowListener {
     int64_t flows_pending = 0;
   };
   static constexpr uint32_t kNoJob = std::numeric_limits<uint32_t>::max();
+  // A shard's first 1/g (its receiver's own slice) moving; the rest follows on the same path.
+  struct SliceFlow {
+    FlowId flow;
+    NodeId from;
+    NodeId to;
+    double rest_bytes = 0;
+  };
+  // The members of an execute-while-load group, in multicast order (the head first). It takes
+  // members while none has begun its transfers; then g is fixed.
+  struct Group {
+    std::vector<uint32_t> jobs;
+    bool open = true;
+    int64_t without_slice = 0;  // members whose own slice is not all in
+    int64_t loading = 0;        // members not yet ready
+  };
   struct Job {
     LoadRequest request;
     LoadListener* listener = nullptr;
@@ -263,7 +291,14 @@ class Loader final : public EventHandler, public FlowListener {
     // Multicast chain: this job's transfers end no earlier than its predecessor's.
     bool awaits_predecessor = false;
     bool own_transfers_done = false;
+    uint32_t predecessor = kNoJob;
     uint32_t successor = kNoJob;
+    // Execute-while-load: its group (kNoJob: none), when it was started (a group's members start
+    // at one instant), whether its transfers have begun and its slice flows still moving.
+    uint32_t group = kNoJob;
+    Time started;
+    bool transferring = false;
+    std::vector<SliceFlow> slice_flows;
     // A parallel load (request.stages): its transfers run beside its start-up, which it also waits
     // for; once ready, with consolidation, the stages' layers move to its GPUs over these flows.
     bool parallel = false;
@@ -294,6 +329,16 @@ class Loader final : public EventHandler, public FlowListener {
   void transfers_done(uint32_t job_id);
   void finish(uint32_t job_id);
   void ready(uint32_t job_id);
+  // Execute-while-load: the job joins the group of the chain member it reads from, when that
+  // one was started at this instant too and its group has not begun transferring.
+  void join_group(uint32_t job_id);
+  // A group member's shard: its own slice first, then the rest (slice_done).
+  void start_slice(uint32_t job_id, uint32_t part_index, NodeId from, NodeId to, double shard_bytes);
+  // A slice is in: the rest of its shard follows; once all of a member's are, it holds its slice,
+  // and once every member does, the group serves.
+  void slice_done(uint32_t job_id, uint32_t part_index, FlowId flow);
+  // The job is ready; a group member waits for the others', then all are handed over in order.
+  void group_member_ready(uint32_t job_id);
   // Moves every stage's share of the checkpoint onto the primary's GPUs, shard to shard.
   void begin_consolidation(uint32_t job_id);
   // The start-up of an instance of `parts` on `tensor_parallel` GPUs of `server`.
@@ -323,11 +368,15 @@ class Loader final : public EventHandler, public FlowListener {
   IdVector<ServerId, TierCache> ssd_;
   std::vector<Job> jobs_;
   std::vector<uint32_t> free_jobs_;
+  std::vector<Group> groups_;
+  std::vector<uint32_t> free_groups_;
   std::vector<PendingPreload> preloads_;
   std::vector<uint32_t> free_preloads_;
   uint64_t preloads_started_ = 0;
   int64_t parallel_loads_ = 0;
   int64_t parallel_fallbacks_ = 0;
+  int64_t groups_served_ = 0;
+  int64_t group_members_served_ = 0;
   IdVector<ServerId, Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
   IdVector<ServerId, uint8_t> transferring_;

@@ -216,6 +216,24 @@ TEST(Robustness, CheckInvariantsFlagRunsCleanOnAReplay) {
   EXPECT_TRUE(fs::exists(dir / "out/summary.json"));
 }
 
+TEST(Robustness, CheckInvariantsHoldWhileExecuteWhileLoadGroupsServeOnAReplay) {
+  // Knative at 1 request per instance, keep-alive 1 s and no host caches: scale-outs of several
+  // instances at once read the store in multicast chains, and at least one group serves as a
+  // pipeline before its loads end; the audit after every event checks the head serves and the
+  // counts follow it.
+  const auto dir = fresh_dir("check_invariants_lambdascale");
+  const auto r =
+      run_slsim("run " + testdata("small_replay.json").string() + " --check-invariants --no-progress -o " +
+                (dir / "out").string() +
+                " --set policies.load_source.name=lambdascale --set policies.autoscale.name=kpa"
+                " --set policies.autoscale.params.target_concurrency=1 --set policies.keepalive.params.ttl_s=1"
+                " --set cluster.server_groups.0.server.dram_cache_bytes=0"
+                " --set cluster.server_groups.0.server.ssd_cache_bytes=0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(read_file(dir / "out/summary.json"));
+  EXPECT_GE(summary["group_loads"]["groups"].get<int64_t>(), 1);
+}
+
 TEST(Robustness, AKilledRunLeavesNoFileThatLooksComplete) {
   const auto dir = fresh_dir("killed_run");
   // Long enough (10^6 requests) to be killed while it writes requests.csv.

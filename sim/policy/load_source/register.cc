@@ -1,5 +1,6 @@
 #include "sim/policy/load_source/blitzscale.h"
 #include "sim/policy/load_source/hydraserve.h"
+#include "sim/policy/load_source/lambdascale.h"
 #include "sim/policy/load_source/load_source.h"
 #include "sim/policy/load_source/tiered.h"
 
@@ -16,6 +17,9 @@ const Registry<LoadSourcePolicy>& load_source_policies() {
     r.add<HydraServeLoadSource>("hydraserve",
                                 "a cold start from remote storage fetched by several servers at once, served as a "
                                 "pipeline over them, then consolidated on one (HydraServe, NSDI'26)");
+    r.add<LambdaScaleLoadSource>("lambdascale",
+                                 "RDMA multicast from GPUs holding the model, each group of new instances serving "
+                                 "as a pipeline over its receivers once each holds its own slice (λScale, 2025)");
     return r;
   }();
   return registry;
