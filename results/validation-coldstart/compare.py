@@ -5,10 +5,8 @@ mirrors it (configs/<name>.json), runs slsim (sim/<name>/), and compares per-req
 computed the same way on both sides (kernels/testbed/serverless.request_metrics:
 nearest-rank percentiles over the completed requests).
 
-Writes comparison.json {workload: {metric: {"measured", "simulated", "error" = (sim - meas) / meas}}},
-comparison_startup_from_testbed.json (the same with slsim's process start set to the testbed's
-measured start-up, loading excluded: what is left once start-up is calibrated), and
-cdf_<name>.png (TTFT and E2E, measured against simulated).
+Writes comparison.json {workload: {metric: {"measured", "simulated", "error" = (sim - meas) / meas}}}
+and cdf_<name>.png (TTFT and E2E, measured against simulated).
 
 usage: compare.py [--slsim PATH] [--measurements DIR...]    (run.sh beside this calls it)"""
 import argparse
@@ -76,7 +74,7 @@ def in_service_disk_gbytes_per_s(runs):
     return statistics.median(rates) if rates else None
 
 
-def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_dir=None, disk_gbytes_per_s=None):
+def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, disk_gbytes_per_s=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
     profile = server_profile(testbed)
     with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
@@ -123,8 +121,6 @@ def sim_config(name, workload, trace_csv, testbed, startup_s=None, calibration_d
     }
     if calibration_dir is not None:
         cfg["engine"]["calibration_dir"] = os.path.relpath(calibration_dir, os.path.join(HERE, "configs"))
-    if startup_s is not None:
-        cfg["loader"] = {"process_start_s": startup_s, "gpu_context_s": 0}
     return cfg
 
 
@@ -135,13 +131,6 @@ def folder_runs(run_dir):
         if file.startswith("controller_") and file.endswith((".json", ".json.gz")):
             runs.append(load_run_json(os.path.join(run_dir, file)))
     return runs
-
-
-def measured_startup_s(testbed):
-    """Median launch-to-ready of the testbed's instances without their load phase."""
-    vals = [i["phases_s"]["launch_to_ready"] - i["phases_s"]["load"] for i in testbed["instances"]
-            if "launch_to_ready" in i["phases_s"] and "load" in i["phases_s"]]
-    return statistics.median(vals) if vals else None
 
 
 def sim_instance_starts(run_dir):
@@ -191,15 +180,14 @@ def table(measured, simulated):
     return out
 
 
-def plot_cdfs(name, measured, simulated, simulated_startup, path):
+def plot_cdfs(name, measured, simulated, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, (label, fn) in zip(axes, [("TTFT (s)", lambda r: r["first_token_s"] - r["arrival_s"]),
                                       ("E2E latency (s)", lambda r: r["last_token_s"] - r["arrival_s"])]):
-        for recs, legend, style in [(measured, "testbed (measured)", "-"), (simulated, "slsim", "--"),
-                                    (simulated_startup, "slsim, start-up from testbed", ":")]:
+        for recs, legend, style in [(measured, "testbed (measured)", "-"), (simulated, "slsim", "--")]:
             vals = sorted(fn(r) for r in recs if r.get("last_token_s") is not None)
             if vals:
                 ax.step(vals, [(i + 1) / len(vals) for i in range(len(vals))], where="post", linestyle=style,
@@ -225,7 +213,7 @@ def main():
     args = ap.parse_args()
     with open(os.path.join(HERE, "workloads.json")) as f:
         workloads = json.load(f)
-    comparison, comparison_startup = {}, {}
+    comparison = {}
     for w in workloads["workloads"]:
         name = w["name"]
         paths = [p for p in (run_json_path(d, f"controller_{name}") for d in args.measurements) if p]
@@ -240,25 +228,18 @@ def main():
         disk = in_service_disk_gbytes_per_s(folder_runs(os.path.dirname(path)))
         simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
                                                                  disk_gbytes_per_s=disk), name, timeline=True)
-        startup = measured_startup_s(testbed)
-        simulated_startup, sim_starts_startup = run_slsim(
-            args.slsim, sim_config(name + "-startup-from-testbed", workloads, trace_csv, testbed, startup, calibration, disk),
-            name + "-startup-from-testbed")
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
-        comparison_startup[name] = table(m, dict(request_metrics(simulated_startup), instance_starts=sim_starts_startup))
-        comparison_startup[name]["process_start_s_used"] = startup
-        comparison[name]["disk_gbytes_per_s_used"] = comparison_startup[name]["disk_gbytes_per_s_used"] = disk
+        comparison[name]["disk_gbytes_per_s_used"] = disk
         alone = alone_on_the_gpu(measured)
         pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
         comparison[name + " (requests alone on the GPU)"] = dict(
             table(request_metrics(pick(measured)), request_metrics(pick(simulated))), requests=len(alone))
-        plot_cdfs(name, measured, simulated, simulated_startup, os.path.join(HERE, f"cdf_{name}.png"))
+        plot_cdfs(name, measured, simulated, os.path.join(HERE, f"cdf_{name}.png"))
         print(f"{name}: " + ", ".join(f"{k} {comparison[name][k]['measured']} / {comparison[name][k]['simulated']}" for k in METRICS))
-    for doc, file in [(comparison, "comparison.json"), (comparison_startup, "comparison_startup_from_testbed.json")]:
-        with open(os.path.join(HERE, file), "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+    with open(os.path.join(HERE, "comparison.json"), "w") as f:
+        json.dump(comparison, f, indent=1)
+        f.write("\n")
 
 
 if __name__ == "__main__":
