@@ -23,6 +23,8 @@ import json
 import statistics
 from collections import defaultdict
 
+from serverless import load_run_json
+
 PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_reserve", "load", "compile",
           "graph_capture", "warm_up"]
 
@@ -85,8 +87,7 @@ def group_of(cls):
 def pooled(paths, max_batch):
     ratios = defaultdict(list)
     for path in paths:
-        with open(path) as f:
-            by_class = classify(json.load(f), max_batch)
+        by_class = classify(load_run_json(path), max_batch)
         alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
         for (model, seqs, cls), ms in by_class.items():
             if (model, seqs) in alone:
@@ -108,8 +109,7 @@ def main():
         return
     if len(args.controller_json) > 1:
         ap.error("several controller files go with --pooled")
-    with open(args.controller_json[0]) as f:
-        run = json.load(f)
+    run = load_run_json(args.controller_json[0])
     by_class = classify(run, args.max_batch)
     rows = []
     for (model, seqs, cls), ms in sorted(by_class.items()):
