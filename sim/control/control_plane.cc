@@ -229,8 +229,7 @@ void ControlPlane::on_live_load(InstanceId id, InstanceId source) {
 }
 
 void ControlPlane::on_consolidated(InstanceId id) {
-  std::vector<ServerId> servers;
-  for (const PeerCopy& stage : instances_.instance(id).stages) servers.push_back(stage.server);
+  const std::vector<ServerId> servers = instances_.instance(id).stage_servers();
   instances_.release_stages(id);
   // A fast-forwarded run of decode steps was timed with the hand-offs: it stops after its step.
   cut_run_short(id);
@@ -639,8 +638,7 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
   if (live_.any()) live_.for_each_reader(id, [&](InstanceId other) { end_live(other, true); });
   kv_transfers_.cancel(id);
   inst.moving_kv = false;
-  std::vector<ServerId> stage_servers;
-  for (const PeerCopy& stage : inst.stages) stage_servers.push_back(stage.server);
+  const std::vector<ServerId> stage_servers = inst.stage_servers();
   if (!stage_servers.empty()) loader_.cancel_consolidation(id);
   const ServerId server = inst.server;
   const std::vector<CheckpointPart>& checkpoint = instances_.model(inst.model).served.checkpoint;

@@ -148,23 +148,24 @@ void InstanceRegistry::reindex(InstanceId id) {
   inst.indexed_outstanding = outstanding;
 }
 
-void InstanceRegistry::add_stages(InstanceId id, std::vector<PeerCopy> stages, double boundary_s_per_token) {
+void InstanceRegistry::run_as_pipeline(InstanceId id, double boundary_s_per_token) {
   Instance& inst = instances_[id];
-  inst.stages = std::move(stages);
   const GpuProfile& gpu = *cluster_.server(inst.server).gpu;
   inst.pipeline = std::make_unique<PipelineLatency>(*latency_models_[{inst.model, gpu.name}], boundary_s_per_token);
-  // Nothing runs yet: the engine starts again over the pipeline's step times.
+  // Nothing runs yet: the engine starts again over the pipeline's step times, its KV lent by its
+  // card's pool again where the card is shared elastically.
   start_engine(inst, gpu);
+  if (kv_pool_.member(id)) inst.engine->set_kv_blocks(0);
+}
+
+void InstanceRegistry::add_stages(InstanceId id, std::vector<PeerCopy> stages, double boundary_s_per_token) {
+  instances_[id].stages = std::move(stages);
+  run_as_pipeline(id, boundary_s_per_token);
 }
 
 void InstanceRegistry::begin_group_pipeline(InstanceId id, double boundary_s_per_token) {
-  Instance& inst = instances_[id];
-  const GpuProfile& gpu = *cluster_.server(inst.server).gpu;
-  inst.pipeline = std::make_unique<PipelineLatency>(*latency_models_[{inst.model, gpu.name}], boundary_s_per_token);
-  inst.group_pipeline = true;
-  // Nothing runs yet: the engine starts again over the pipeline's step times.
-  start_engine(inst, gpu);
-  if (kv_pool_.member(id)) inst.engine->set_kv_blocks(0);
+  instances_[id].group_pipeline = true;
+  run_as_pipeline(id, boundary_s_per_token);
 }
 
 void InstanceRegistry::end_group_pipeline(InstanceId id) {

@@ -96,6 +96,12 @@ struct Instance {
   // its steps while it has stages, and after (with no hand-offs) for the engine that holds it.
   std::vector<PeerCopy> stages;
   std::unique_ptr<PipelineLatency> pipeline;
+  // The servers of `stages`, in order.
+  std::vector<ServerId> stage_servers() const {
+    std::vector<ServerId> servers;
+    for (const PeerCopy& stage : stages) servers.push_back(stage.server);
+    return servers;
+  }
   // Execute-while-load (load_source lambdascale): the head of a group whose members each hold
   // their own slice, serving as a pipeline over the members' GPUs (which they hold as instances
   // of their own, loading) until the group's loads are done.
@@ -254,6 +260,9 @@ class InstanceRegistry {
 
  private:
   void start_engine(Instance& inst, const GpuProfile& gpu);
+  // The instance's steps from now: its model's on its GPU plus `boundary_s_per_token` of hand-offs
+  // per token (add_stages, begin_group_pipeline).
+  void run_as_pipeline(InstanceId id, double boundary_s_per_token);
 
   Simulator& sim_;
   Cluster& cluster_;
