@@ -20,23 +20,19 @@ int64_t ElasticKvPool::card_bytes(ServerId server) const {
   return static_cast<int64_t>(static_cast<double>(cluster_.server(server).gpu->memory_bytes) * memory_utilization_);
 }
 
-bool ElasticKvPool::free_seat(ServerId server, int64_t card) const {
+std::optional<int64_t> ElasticKvPool::free_gpu(ServerId server, int64_t card) const {
   const Server& s = cluster_.server(server);
   for (int64_t gpu = card * seats(server); gpu < (card + 1) * seats(server); ++gpu)
-    if (!s.gpu_taken[static_cast<size_t>(gpu)]) return true;
-  return false;
+    if (!s.gpu_taken[static_cast<size_t>(gpu)]) return gpu;
+  return std::nullopt;
 }
 
 std::optional<int64_t> ElasticKvPool::seat(ServerId server, int64_t weights_bytes) const {
   if (!elastic(server)) return std::nullopt;
-  const Server& s = cluster_.server(server);
   const int64_t needed = bytes_needed(server, weights_bytes);
-  const int64_t per_card = seats(server);
-  for (size_t card = 0; card < cards_[server].size(); ++card) {
-    if (cards_[server][card] < needed) continue;
-    for (int64_t gpu = static_cast<int64_t>(card) * per_card; gpu < static_cast<int64_t>(card + 1) * per_card; ++gpu)
-      if (!s.gpu_taken[static_cast<size_t>(gpu)]) return gpu;
-  }
+  for (int64_t card = 0; card < cards(server); ++card)
+    if (cards_[server][static_cast<size_t>(card)] >= needed)
+      if (const std::optional<int64_t> gpu = free_gpu(server, card)) return gpu;
   return std::nullopt;
 }
 

@@ -53,7 +53,7 @@ class ElasticKvPool {
   int64_t bytes_needed(ServerId server, int64_t weights_bytes) const {
     return weights_bytes + activation_reserve_bytes_ + cluster_.server(server).profile->min_kv_reserve_bytes;
   }
-  bool free_seat(ServerId server, int64_t card) const;
+  bool free_seat(ServerId server, int64_t card) const { return free_gpu(server, card).has_value(); }
   int64_t card_of(InstanceId id) const { return members_.at(id).card; }
   // What the member's leaving would give back to its card.
   int64_t bytes_of(InstanceId id) const {
@@ -78,6 +78,8 @@ class ElasticKvPool {
   };
   int64_t card_bytes(ServerId server) const;
   int64_t seats(ServerId server) const { return cluster_.server(server).profile->gpus_sharing_compute; }
+  // The card's lowest-numbered free GPU (seat); nullopt: every seat is taken.
+  std::optional<int64_t> free_gpu(ServerId server, int64_t card) const;
   int64_t min_kv(const Member& m) const { return cluster_.server(m.server).profile->min_kv_reserve_bytes; }
   int64_t held_kv_bytes(const Member& m) const { return std::max(m.lent_blocks * m.block_bytes, min_kv(m)); }
   void lend_blocks(Member& m, Engine& engine, int64_t blocks);
