@@ -131,12 +131,16 @@ double Loader::capped_rate_gbytes_per_s(NodeId from, NodeId to) const {
     double efficiency = 1.0;
     if (link.link_class == "ssd_read" || link.link_class == "ssd_write") {
       efficiency = format_.ssd_efficiency;
+      if (link.link_class == "ssd_read" && params_.read_max_gbytes_per_s)
+        cap = std::min(cap, *params_.read_max_gbytes_per_s);
     } else if (link.link_class == "pcie") {
       efficiency = format_.host_to_gpu_efficiency;
       if (format_.host_to_gpu_max_gbytes_per_s) cap = std::min(cap, *format_.host_to_gpu_max_gbytes_per_s);
     } else if (link.link_class == "nic" || link.link_class == "tor_port" || link.link_class == "tor_uplink" ||
                link.link_class == "storage" || link.link_class == "wan") {
       efficiency = format_.network_efficiency;
+      if (link.link_class == "storage" && params_.read_max_gbytes_per_s)
+        cap = std::min(cap, *params_.read_max_gbytes_per_s);
     }
     cap = std::min(cap, efficiency * link.bandwidth_gbytes_per_s);
   }

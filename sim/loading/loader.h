@@ -61,6 +61,7 @@ struct LoaderParams {
   int64_t chunk_bytes = int64_t{32} << 20;
   bool serialize_per_server = false;
   double observed_rate_weight = 0.5;
+  std::optional<double> read_max_gbytes_per_s;
   std::optional<double> engine_setup_s;
   std::optional<double> post_load_s;
 
@@ -83,6 +84,12 @@ struct LoaderParams {
     v.field("serialize_per_server", serialize_per_server,
             "one load's transfers at a time per server, the others waiting in order of their start-up's end "
             "(ServerlessLLM's loading queue); false: concurrent loads share the links");
+    v.field("read_max_gbytes_per_s", read_max_gbytes_per_s,
+            "ceiling on each shard's read from the SSD or remote storage, GB/s, below what the links leave it: a "
+            "loader whose own work bounds one read (the project's testbed also writes each chunk to its DRAM cache "
+            "file, reaching 1.4-2.2 GB/s per load in service where its disk gives 2.87 GB/s), so that concurrent "
+            "loads share the disk only beyond it; null: none",
+            positive());
     v.field("observed_rate_weight", observed_rate_weight,
             "weight of the newest load in each server's moving average of measured load rates per tier, which "
             "estimates may use instead of the idle-link rates (assumption: half)",

@@ -82,6 +82,41 @@ TEST(Loader, TwoConcurrentRemoteLoadsShareTheStoreLink) {
   EXPECT_DOUBLE_EQ(b.done_s(1), 2.0);
 }
 
+TEST(Loader, AReadCeilingBelowTheStoreSetsOneLoadsRate) {
+  LoaderParams params = testing::transfer_only();
+  params.read_max_gbytes_per_s = 0.4;
+  Bench b(ideal(), params);
+  b.load(0, 1, 1.0, {0});
+  b.sim.run();
+  EXPECT_NEAR(b.done_s(0), 2.5, 1e-9);  // 1 GB at the 0.4 GB/s ceiling, not the 1 GB/s store
+}
+
+TEST(Loader, ConcurrentLoadsUnderAReadCeilingShareTheStoreOnlyBeyondIt) {
+  LoaderParams params = testing::transfer_only();
+  params.read_max_gbytes_per_s = 0.4;
+  Bench b(ideal(), params);
+  b.load(0, 1, 1.0, {0});
+  b.load(1, 2, 1.0, {1});
+  b.load(2, 3, 1.0, {0});
+  b.sim.run();
+  // Two loads take 0.8 of the 1 GB/s store, each at its ceiling; three share it at 1/3 GB/s each:
+  // 1 GB in 3 s, where two alone would have finished at 2.5 s.
+  EXPECT_NEAR(b.done_s(0), 3.0, 1e-9);
+  EXPECT_NEAR(b.done_s(2), 3.0, 1e-9);
+}
+
+TEST(Loader, AReadCeilingLeavesLoadsFromDramAtTheHostLink) {
+  LoaderParams params = testing::transfer_only();
+  params.read_max_gbytes_per_s = 0.4;
+  Bench b(ideal(), params);
+  b.loader.preload(kServer, CheckpointPart{CheckpointId(8), 1'000'000'000, 1}, Tier::dram);
+  b.sim.run();
+  const double start_s = b.sim.now().seconds();
+  b.load(0, 8, 1.0, {0});
+  b.sim.run();
+  EXPECT_NEAR(b.done_s(0) - start_s, 0.01, 1e-9);  // 1 GB over the 100 GB/s host link
+}
+
 TEST(Loader, SerializedLoadsOfOneServerRunOneAfterTheOther) {
   LoaderParams params = testing::transfer_only();
   params.serialize_per_server = true;
