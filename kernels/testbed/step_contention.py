@@ -85,6 +85,8 @@ def group_of(cls):
 
 
 def pooled(paths, max_batch):
+    """Each class group's step times over the same model's median alone, pooled over the runs:
+    {group: [ratio, ...]}."""
     ratios = defaultdict(list)
     for path in paths:
         by_class = classify(load_run_json(path), max_batch)
@@ -92,8 +94,19 @@ def pooled(paths, max_batch):
         for (model, seqs, cls), ms in by_class.items():
             if (model, seqs) in alone:
                 ratios[group_of(cls)] += [x / alone[(model, seqs)] for x in ms]
-    for group, r in sorted(ratios.items()):
-        print(f"{group:26} {len(r):6} steps  mean x{statistics.mean(r):.2f}  p50 x{statistics.median(r):.2f}")
+    return ratios
+
+
+def sharing_params(paths, max_batch=1):
+    """The server profile's compute_sharing_efficiency and graph_capture_compute_share from the
+    runs' pooled means (docs/decisions.md: 2 / the "1 stepping" mean, and the capture mean x the
+    efficiency - 1); None where the runs lack either class."""
+    ratios = pooled(paths, max_batch)
+    if not ratios.get("1 stepping") or not ratios.get("capture (none stepping)"):
+        return None
+    efficiency = 2 / statistics.mean(ratios["1 stepping"])
+    return {"compute_sharing_efficiency": round(efficiency, 3),
+            "graph_capture_compute_share": round(max(0.0, statistics.mean(ratios["capture (none stepping)"]) * efficiency - 1), 3)}
 
 
 def main():
@@ -105,7 +118,8 @@ def main():
     ap.add_argument("--min-steps", type=int, default=20)
     args = ap.parse_args()
     if args.pooled:
-        pooled(args.controller_json, args.max_batch)
+        for group, r in sorted(pooled(args.controller_json, args.max_batch).items()):
+            print(f"{group:26} {len(r):6} steps  mean x{statistics.mean(r):.2f}  p50 x{statistics.median(r):.2f}")
         return
     if len(args.controller_json) > 1:
         ap.error("several controller files go with --pooled")

@@ -23,6 +23,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
 
 from serverless import load_run_json, request_metrics, run_json_path  # noqa: E402
+from step_contention import sharing_params  # noqa: E402
 
 METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
@@ -74,7 +75,7 @@ def in_service_disk_gbytes_per_s(runs):
     return statistics.median(rates) if rates else None
 
 
-def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gbytes_per_s=None):
+def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gbytes_per_s=None, sharing=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
     profile = server_profile(testbed)
     with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
@@ -122,18 +123,21 @@ def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gb
     }
     if load_gbytes_per_s is not None:
         cfg["loader"] = {"read_max_gbytes_per_s": load_gbytes_per_s}
+    if sharing is not None:
+        cfg["cluster"]["server_groups"][0]["server"].update(sharing)
     if calibration_dir is not None:
         cfg["engine"]["calibration_dir"] = os.path.relpath(calibration_dir, os.path.join(HERE, "configs"))
     return cfg
 
 
+def folder_run_paths(run_dir):
+    """Every controller run file of a measurement folder (the runs its startup_in_service.json pools)."""
+    return [os.path.join(run_dir, file) for file in sorted(os.listdir(run_dir))
+            if file.startswith("controller_") and file.endswith((".json", ".json.gz"))]
+
+
 def folder_runs(run_dir):
-    """Every controller run of a measurement folder (the runs its startup_in_service.json pools)."""
-    runs = []
-    for file in sorted(os.listdir(run_dir)):
-        if file.startswith("controller_") and file.endswith((".json", ".json.gz")):
-            runs.append(load_run_json(os.path.join(run_dir, file)))
-    return runs
+    return [load_run_json(path) for path in folder_run_paths(run_dir)]
 
 
 def sim_instance_starts(run_dir):
@@ -229,11 +233,15 @@ def main():
         measured = testbed["requests"]
         calibration = run_calibration_dir(args.slsim, os.path.dirname(path), testbed)
         per_load = in_service_disk_gbytes_per_s(folder_runs(os.path.dirname(path)))
+        # The card's time slicing as the folder's own step logs measured it, as start-up and loads.
+        sharing = sharing_params(folder_run_paths(os.path.dirname(path)))
         simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
-                                                                 load_gbytes_per_s=per_load), name, timeline=True)
+                                                                 load_gbytes_per_s=per_load, sharing=sharing),
+                                          name, timeline=True)
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
         comparison[name]["load_gbytes_per_s_used"] = per_load
+        comparison[name]["compute_sharing_used"] = sharing
         alone = alone_on_the_gpu(measured)
         pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
         comparison[name + " (requests alone on the GPU)"] = dict(
