@@ -28,7 +28,7 @@ from step_contention import sharing_params  # noqa: E402
 METRICS = ["instance_starts", "cold_starts", "ttft_cold_p50_s", "ttft_cold_p90_s", "ttft_warm_p50_s", "tpot_p50_s", "e2e_p50_s",
            "e2e_p90_s"]
 TESTBED_RUNS = os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm", "testbed")
-DEFAULT_RUNS = ["graphs-run5", "graphs-run3"]
+DEFAULT_RUNS = ["graphs-run5", "graphs-run6", "graphs-run3"]
 GPU_SLICES = 4  # the testbed's card as four GPUs of a quarter of its memory that share its compute (README)
 
 
@@ -217,6 +217,7 @@ def main():
         "SLSIM", os.path.join(REPO, "build", "release", "sim", "slsim"))))
     ap.add_argument("--measurements", nargs="+", default=[os.path.join(TESTBED_RUNS, run) for run in DEFAULT_RUNS],
                     help="testbed run folders; each workload is taken from the first folder that holds it")
+    ap.add_argument("--out", default=os.path.join(HERE, "comparison.json"), help="the comparison's JSON file")
     args = ap.parse_args()
     with open(os.path.join(HERE, "workloads.json")) as f:
         workloads = json.load(f)
@@ -248,7 +249,7 @@ def main():
             table(request_metrics(pick(measured)), request_metrics(pick(simulated))), requests=len(alone))
         plot_cdfs(name, measured, simulated, os.path.join(HERE, f"cdf_{name}.png"))
         print(f"{name}: " + ", ".join(f"{k} {comparison[name][k]['measured']} / {comparison[name][k]['simulated']}" for k in METRICS))
-    with open(os.path.join(HERE, "comparison.json"), "w") as f:
+    with open(args.out, "w") as f:
         json.dump(comparison, f, indent=1)
         f.write("\n")
 
