@@ -241,7 +241,7 @@ def tpot(tb, sim):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workloads", nargs="*", default=["conv120-ttl0", "conv120-ttl30", "conv120-ttl300",
-                                                     "conv360-ttl30", "conv360-ttl300"])
+                                                     "conv360-ttl0", "conv360-ttl30", "conv360-ttl300"])
     ap.add_argument("--measurements", nargs="+", default=DEFAULT_RUNS)
     ap.add_argument("--sim", default=os.path.join(HERE, "sim"))
     args = ap.parse_args()
