@@ -198,12 +198,12 @@ class Loader final : public EventHandler, public FlowListener {
   // groups that have served as pipelines and their members, heads included.
   bool executes_while_loading() const { return load_source_ && load_source_->execute_while_load(); }
   int64_t groups_served() const { return groups_served_; }
+  int64_t group_members_served() const { return group_members_served_; }
   // Fork (LoadSourcePolicy::forked): whether loads may fork a loaded instance, the loads that did
   // and those that read none (the tiers, or a chain whose head reads them) and paid the start-up.
   bool forks() const { return forks_; }
   int64_t forked_loads() const { return forked_loads_; }
   int64_t fork_fallbacks() const { return fork_fallbacks_; }
-  int64_t group_members_served() const { return group_members_served_; }
   // The share of the instance's checkpoint bytes on its GPUs: delivered over bytes, for a load
   // that went live (on_live_load); 1 once its transfers are done or for any other instance.
   double loaded_fraction(InstanceId instance) const;
