@@ -6,6 +6,8 @@ the README's markdown table (printed) for the load sources (tiered, blitzscale) 
 live_scaling.json, its plot and table for blitzscale with live scaling beside them; prewarmed.json,
 its plot and table for the three from a pool of pre-initialized runtimes (prewarmed start-up);
 burst.json, its plot and table for the three under a burst that overloads the warm instances;
+fork.json, its plot and table for DeepServe's fork beside tiered and blitzscale under that burst,
+and scale64.json for 63 instances started at once from one;
 parallel.json, its plot and table for HydraServe's parallel cold start beside tiered and blitzscale
 where checkpoints come from remote storage."""
 import csv
@@ -344,6 +346,103 @@ def burst():
     fig.savefig(os.path.join(HERE, "burst.png"), dpi=120)
 
 
+def fork():
+    """DeepServe's fork on the burst (fork-points/, fork-slow-points/): tiered, blitzscale and
+    deepserve under full start-up and from the prewarmed pool (restore 1 and 0.01), on two and four
+    DGX H100, with and without host caches, and deepserve with a 4.5 s fork; fork.json, its plot
+    and table (change against blitzscale), and the forks each deepserve run made."""
+    out = {}
+    for sweep, name in [("fork-points", None), ("fork-slow-points", "deepserve (fork 4.5 s)")]:
+        with open(os.path.join(HERE, sweep, "sweep.csv")) as f:
+            for row in csv.DictReader(f):
+                caches = "host caches" if int(row["cluster.server_groups.0.server.dram_cache_bytes"]) else "no host caches"
+                summary = read(os.path.join(HERE, sweep, row["point"], "summary.json"))
+                m = metrics(summary)
+                m["loads_by_tier"] = summary["loads_by_tier"]
+                m["load_s_mean"] = summary["load_s"]["mean"]
+                if "forks" in summary:
+                    m["forks"] = summary["forks"]
+                startup = row["policies.startup.name"]
+                if startup == "prewarmed":
+                    startup += f" (restore {json.loads(row['policies.startup.params'])['restore_fraction']:g})"
+                scenario = f"{row['cluster.server_groups.0.count']} servers, {startup}, {caches}"
+                out.setdefault(scenario, {})[name or row["policies.load_source.name"]] = m
+    systems = ["tiered", "blitzscale", "deepserve", "deepserve (fork 4.5 s)"]
+    keys = ["load_s_mean", "cold_start_s_mean", "ttft_p50_s", "ttft_p99_s", "gpu_hours"]
+    for runs in out.values():
+        for name in systems[2:]:
+            runs[name]["vs_blitzscale"] = {k: change(runs[name][k], runs["blitzscale"][k]) for k in keys}
+            runs[name]["vs_tiered"] = {k: change(runs[name][k], runs["tiered"][k]) for k in keys}
+    with open(os.path.join(HERE, "fork.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    print()
+    print("| scenario | load source | loads gpu/dram/ssd/remote | forks / fallbacks | cold start mean | TTFT p50 "
+          "| TTFT p99 | SLO | GPU-h |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    scenarios = sorted(out)
+    for scenario in scenarios:
+        b = out[scenario]["blitzscale"]
+        for name in systems:
+            m = out[scenario][name]
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            forks = f"{m['forks']['forked']} / {m['forks']['fallbacks']}" if "forks" in m else "–"
+            row = [scenario if name == "tiered" else "", name, tiers, forks,
+                   f"{m['load_s_mean']:.2f} s" + pct(m["load_s_mean"], b["load_s_mean"]),
+                   f"{m['ttft_p50_s'] * 1000:.0f} ms" + pct(m["ttft_p50_s"], b["ttft_p50_s"]),
+                   f"{m['ttft_p99_s']:.2f} s" + pct(m["ttft_p99_s"], b["ttft_p99_s"]),
+                   f"{m['slo_attainment'] * 100:.1f}%", f"{m['gpu_hours']:.2f}" + pct(m["gpu_hours"], b["gpu_hours"])]
+            print("| " + " | ".join(row) + " |")
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.4))
+    width = 0.2
+    for ax, metric, label in [(axes[0], "load_s_mean", "cold start, mean: placement to ready (s)"),
+                              (axes[1], "ttft_p99_s", "TTFT p99 (s)"), (axes[2], "slo_attainment", "SLO attainment")]:
+        for i, name in enumerate(systems):
+            xs = [j + (i - 1.5) * width for j in range(len(scenarios))]
+            ax.bar(xs, [out[sc][name][metric] for sc in scenarios], width, label=name)
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios, rotation=40, ha="right", fontsize=6)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[2].set_ylim(0.5, 1.05)
+    axes[0].legend(title="load source", fontsize=7)
+    fig.suptitle("Fork from a warm instance (DeepServe) under the burst: the demo's traces, first 600 s at 3x the rate, "
+                 "one warm instance per model kept")
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "fork.png"), dpi=120)
+
+
+def scale64():
+    """DeepServe's "64 instances in seconds" (scale64-points/): 63 instances of llama-3.1-8b started
+    at one Knative tick from one warm instance on eight DGX H100; scale64.json and the table of
+    the time until the last of them is ready."""
+    out = {}
+    with open(os.path.join(HERE, "scale64-points", "sweep.csv")) as f:
+        for row in csv.DictReader(f):
+            summary = read(os.path.join(HERE, "scale64-points", row["point"], "summary.json"))
+            params = json.loads(row["policies.load_source.params"])
+            name = row["policies.load_source.name"] + (f" (fork {params['fork_s']:g} s)" if params else "")
+            out.setdefault(row["policies.startup.name"], {})[name] = {
+                "loads": sum(summary["loads_by_tier"].values()), "loads_by_tier": summary["loads_by_tier"],
+                "load_s_mean": summary["load_s"]["mean"], "load_s_max": summary["load_s"]["max"],
+                "forks": summary.get("forks")}
+    with open(os.path.join(HERE, "scale64.json"), "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print()
+    print("| start-up | load source | loads gpu/dram/ssd/remote | forks | cold start mean | last ready |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for startup in sorted(out):
+        for name, m in out[startup].items():
+            tiers = "/".join(str(m["loads_by_tier"][k]) for k in ["gpu", "dram", "ssd", "remote"])
+            forks = str(m["forks"]["forked"]) if m["forks"] else "–"
+            print(f"| {startup} | {name} | {tiers} | {forks} | {m['load_s_mean']:.2f} s | {m['load_s_max']:.2f} s |")
+
+
 def parallel():
     """HydraServe's parallel cold start (parallel-points/, parallel-hydra-points/): eight DGX H100
     with 25 Gb/s storage NICs behind a 100 GB/s store, no host caches, the demo's traces over
@@ -464,6 +563,8 @@ def main():
     rebalance()
     prewarmed()
     burst()
+    fork()
+    scale64()
     parallel()
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cold-start systems side by side (issue 20; so far the phased start-ups: full, medusa,
-# foundry; the load sources: tiered, blitzscale, with live scaling, hydraserve, lambdascale; and a
-# pre-initialized runtime pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
+# foundry; the load sources: tiered, blitzscale, with live scaling, hydraserve, lambdascale,
+# deepserve; and a pre-initialized runtime pool, prewarmed). Two workloads: the demo's (results/demo/experiment.json: Azure LLM 2023 conv and code
 # traces, llama-3.1-8b and qwen3-32b (TP 4) on two DGX H100) across keep-alives, and the three
 # cold-start validation workloads, whose start-up phases were measured on the same H100
 # (results/validation-coldstart/). Then make_figures.py writes systems.json and the plots.
@@ -79,6 +79,31 @@ burst=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_
 # lambdaScale on the same points: BlitzScale's multicast with execute-while-load (lambdaPipe).
 "$slsim" sweep results/demo/experiment.json -o "$here/burst-lambda-points" -j "${JOBS:-2}" "${burst[@]}" \
   --set policies.load_source.name=lambdascale
+# DeepServe's fork on the same burst: tiered, blitzscale and deepserve (a load reading a loaded
+# instance forks it: fork_s 0.5 s in place of the process start, CUDA context and engine set-up,
+# no compilation or graph capture) under every phase online (full) and from the pre-initialized
+# pool (prewarmed, restore 1 and 0.01); then deepserve with a 4.5 s fork (the paper's 4.75 s
+# scale-out less the copy).
+rm -rf "$here/fork-points" "$here/fork-slow-points"
+fork=(--set policies.autoscale.name=kpa --set policies.autoscale.params.target_concurrency=10
+  --set policies.autoscale.params.min_scale=1 --set policies.keepalive.params.ttl_s=60
+  --zip 'policies.startup.name=full,prewarmed,prewarmed;policies.startup.params=null,{"restore_fraction":1},{"restore_fraction":0.01}'
+  --grid cluster.server_groups.0.count=2,4 --set 'cluster.instances_at_start=[{"model":"llama-3.1-8b"},{"model":"qwen3-32b"}]'
+  --set workload.sources.0.duration_s=600 --set workload.sources.1.duration_s=600
+  --set workload.sources.0.rate_scale=3 --set workload.sources.1.rate_scale=3
+  --set output.requests_csv=false --set output.timeseries_interval_s=0
+  --zip 'cluster.server_groups.0.server.dram_cache_bytes=1099511627776,0;cluster.server_groups.0.server.ssd_cache_bytes=24576000000000,0')
+"$slsim" sweep results/demo/experiment.json -o "$here/fork-points" -j "${JOBS:-2}" "${fork[@]}" \
+  --grid policies.load_source.name=tiered,blitzscale,deepserve
+"$slsim" sweep results/demo/experiment.json -o "$here/fork-slow-points" -j "${JOBS:-2}" "${fork[@]}" \
+  --set policies.load_source.name=deepserve --set policies.load_source.params.fork_s=4.5
+# DeepServe's "64 instances in seconds": scale64-experiment.json, eight DGX H100 (64 GPUs), one warm
+# llama-3.1-8b instance at t = 0 and Knative's min_scale 64, so that its first tick starts 63
+# instances at once; tiered, blitzscale, deepserve and deepserve with a 4.5 s fork, full and prewarmed.
+rm -rf "$here/scale64-points"
+"$slsim" sweep "$here/scale64-experiment.json" -o "$here/scale64-points" -j "${JOBS:-2}" \
+  --zip 'policies.load_source.name=tiered,blitzscale,deepserve,deepserve;policies.load_source.params=null,null,null,{"fork_s":4.5}' \
+  --grid policies.startup.name=full,prewarmed
 # HydraServe's parallel cold start where checkpoints come from remote storage: eight DGX H100
 # whose storage NICs are 25 Gb/s (3.125 GB/s, a public cloud's per-server bandwidth; assumption)
 # behind a 100 GB/s object store, no host caches, the demo's traces over their first 600 s at

@@ -304,6 +304,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   // Only once a group has served, so that a run where none formed reads as blitzscale's.
   if (loader.groups_served() > 0)
     summary["group_loads"] = {{"groups", loader.groups_served()}, {"members", loader.group_members_served()}};
+  // Only where loads may fork, so that other runs' summaries keep their keys.
+  if (loader.forks()) summary["forks"] = {{"forked", loader.forked_loads()}, {"fallbacks", loader.fork_fallbacks()}};
   summary["bytes_by_link_class"] = network.bytes_by_link_class();
   const bool skipping = std::any_of(c.workload.sources.begin(), c.workload.sources.end(),
                                     [](const SourceSpec& s) { return s.skip_bad > 0; });

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "sim/engine/startup_profile.h"
+
 namespace slsim {
 
 class LoadSourcePolicy {
@@ -38,6 +40,11 @@ class LoadSourcePolicy {
   // and once all hold theirs the group serves as one pipeline over their GPUs while the loads go on
   // (LoadListener::on_group_serves).
   virtual bool execute_while_load() const { return false; }
+  // Fork (DeepServe's NPU-fork): a load whose bytes come from a loaded instance of its model,
+  // directly or at the head of its chain, copies that instance's process state with its weights,
+  // and its instance pays the phases returned instead of `online` (the start-up policy's). Such a
+  // source is then taken wherever reachable, however fast the server's own tiers. Null: no fork.
+  virtual std::optional<StartupPhases> forked(const StartupPhases& /*online*/) const { return std::nullopt; }
 };
 
 }  // namespace slsim

@@ -51,6 +51,7 @@ Loader::Loader(Simulator& sim, const Cluster& cluster, const Topology& topology,
       measured_startup_(std::move(measured_startup)),
       startup_policy_(std::move(startup_policy)),
       load_source_(std::move(load_source)),
+      forks_(load_source_ && load_source_->forked(StartupPhases{}).has_value()),
       handler_(sim.add_handler(this)) {
   // The stages stream from their tiers straight to their GPUs; a staged format has no such path.
   if (parallel_servers() > 1 && !format_.pipelined)
@@ -212,7 +213,13 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
   busy_until_[s] =
       std::max(busy_until_[s], sim_.now()) + estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
-  const StartupPhases phases = startup(s, request.parts, static_cast<int64_t>(request.gpus.size()));
+  StartupPhases phases = startup(s, request.parts, static_cast<int64_t>(request.gpus.size()));
+  if (forks_ && job.gpu_source.is_none()) {
+    ++fork_fallbacks_;
+  } else if (forks_) {
+    phases = *load_source_->forked(phases);
+    ++forked_loads_;
+  }
   job.post_load = Time::from_seconds(phases.post_load_s);
   job.graph_capture = std::min(job.post_load, Time::from_seconds(phases.graph_capture_s));
   sim_.schedule_in(Time::from_seconds(phases.before_load_s()), handler_, kStartupDone, id);
@@ -260,7 +267,8 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
     Job& previous = jobs_[predecessor];
     const NodeId hop_from = topology_.gpu(previous.request.server, previous.request.gpus.front());
     const double rate = std::min(previous.arrival_gbytes_per_s, capped_rate_gbytes_per_s(hop_from, to));
-    if (rate >= job.arrival_gbytes_per_s) {
+    // A fork saves start-up phases that outweigh any difference in rate.
+    if (rate >= job.arrival_gbytes_per_s || (forks_ && !previous.gpu_source.is_none())) {
       shard_sources(previous.request.server, previous.request.gpus);
       // The chain's head reads a loaded instance (or the tiers: none), which runs what is missing.
       job.gpu_source = previous.gpu_source;
@@ -275,7 +283,7 @@ bool Loader::choose_gpu_source(uint32_t job_id) {
   for (const PeerCopy& copy : request.peer_copies) {
     if (copy.gpus.size() != shards || !reachable(copy.server)) continue;
     const double rate = capped_rate_gbytes_per_s(topology_.gpu(copy.server, copy.gpus.front()), to);
-    if (rate < job.arrival_gbytes_per_s) continue;
+    if (rate < job.arrival_gbytes_per_s && !forks_) continue;
     shard_sources(copy.server, copy.gpus);
     job.gpu_source = copy.instance;
     job.arrival_gbytes_per_s = rate;

@@ -206,6 +206,11 @@ class Loader final : public EventHandler, public FlowListener {
   bool executes_while_loading() const { return load_source_ && load_source_->execute_while_load(); }
   int64_t groups_served() const { return groups_served_; }
   int64_t group_members_served() const { return group_members_served_; }
+  // Fork (LoadSourcePolicy::forked): whether loads may fork a loaded instance, the loads that did
+  // and those that read none (the tiers, or a chain whose head reads them) and paid the start-up.
+  bool forks() const { return forks_; }
+  int64_t forked_loads() const { return forked_loads_; }
+  int64_t fork_fallbacks() const { return fork_fallbacks_; }
   // The share of the instance's checkpoint bytes on its GPUs: delivered over bytes, for a load
   // that went live (on_live_load); 1 once its transfers are done or for any other instance.
   double loaded_fraction(InstanceId instance) const;
@@ -331,7 +336,8 @@ class Loader final : public EventHandler, public FlowListener {
   void begin_phase(uint32_t job_id, uint32_t part_index);
   void part_flow_done(uint32_t job_id, uint32_t part_index);
   // Picks GPU sources for a load: a copy on the same server; else, where no slower than the
-  // server's tiers at idle rates, the chain's tail, then a copy on another server. false: tiers.
+  // server's tiers at idle rates, the chain's tail, then a copy on another server (with forks, a
+  // chain that forks and a copy elsewhere at any rate). false: tiers.
   bool choose_gpu_source(uint32_t job_id);
   void transfers_done(uint32_t job_id);
   void finish(uint32_t job_id);
@@ -368,6 +374,7 @@ class Loader final : public EventHandler, public FlowListener {
   IdVector<ServerId, const StartupProfile*> startup_by_server_;  // into measured_startup_; null: none measured
   std::unique_ptr<StartupPolicy> startup_policy_;
   std::unique_ptr<LoadSourcePolicy> load_source_;
+  bool forks_ = false;
   // By the model's part ids: the chain's last receiver whose transfers are not done.
   std::map<std::vector<uint32_t>, uint32_t> chain_tails_;
   uint16_t handler_;
@@ -384,6 +391,8 @@ class Loader final : public EventHandler, public FlowListener {
   int64_t parallel_fallbacks_ = 0;
   int64_t groups_served_ = 0;
   int64_t group_members_served_ = 0;
+  int64_t forked_loads_ = 0;
+  int64_t fork_fallbacks_ = 0;
   IdVector<ServerId, Time> busy_until_;  // by server: when the loads started there are estimated to end
   // With serialize_per_server, by server: whether a load's transfers run, and the loads waiting.
   IdVector<ServerId, uint8_t> transferring_;

@@ -1,4 +1,5 @@
 #include "sim/policy/load_source/blitzscale.h"
+#include "sim/policy/load_source/deepserve.h"
 #include "sim/policy/load_source/hydraserve.h"
 #include "sim/policy/load_source/lambdascale.h"
 #include "sim/policy/load_source/load_source.h"
@@ -20,6 +21,9 @@ const Registry<LoadSourcePolicy>& load_source_policies() {
     r.add<LambdaScaleLoadSource>("lambdascale",
                                  "RDMA multicast from GPUs holding the model, each group of new instances serving "
                                  "as a pipeline over its receivers once each holds its own slice (λScale, 2025)");
+    r.add<DeepServeLoadSource>("deepserve",
+                               "blitzscale's GPU sources, but a load reading a loaded instance forks it: the process "
+                               "state is copied too, no start-up but a fork cost (DeepServe's NPU-fork, 2025)");
     return r;
   }();
   return registry;
