@@ -16,7 +16,9 @@ Time AegaeonSwitching::quantum(const SwitchCandidate& incoming, std::span<const 
   const double c = switch_time.seconds();
   const double t = incoming.mean_step.seconds();
   const double d = params_.tpot_slo_s;
-  const double q = d > n * t ? n * c * t / (d - n * t) : params_.max_quantum_s;
+  const double tpot_minimum = d > n * t ? n * c * t / (d - n * t) : params_.max_quantum_s;
+  const double ttft_maximum = others.empty() ? params_.max_quantum_s : (params_.ttft_slo_s - c) / 2;
+  const double q = std::max(ttft_maximum, tpot_minimum);
   return Time::from_seconds(std::clamp(q, params_.min_quantum_s, params_.max_quantum_s));
 }
 

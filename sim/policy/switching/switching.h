@@ -82,15 +82,22 @@ class RoundRobinSwitching final : public SwitchPolicy {
 // paper disaggregates them into separate instances; slsim's simplification). Next: a seat with
 // requests to prefill first, the longest waiting of them (the paper's grouped FCFS prefill:
 // each seat is one model, so its pending prefills go as one group), else the longest waiting
-// seat (round robin over the decoding models). Quantum: the paper's decode rule, sized so each
-// of the n models on the card keeps its TPOT SLO d: a round gives every model a quantum q and
-// pays n switches of c, so a model of step time t produces q / t tokens per n (q + c) and
-// n (q + c) t / q <= d gives q = n c t / (d - n t); where d <= n t no quantum keeps the SLO and
-// the longest is used. Clamped to [min_quantum_s, max_quantum_s].
+// seat (round robin over the decoding models). Quantum, from both SLOs and the switch time c:
+// - TPOT (the paper's decode rule): a round gives each of the n models on the card a quantum q
+//   and pays n switches, so a model of step time t produces q / t tokens per n (q + c), and
+//   n (q + c) t / q <= d gives q >= n c t / (d - n t) (where d <= n t none does: the longest);
+// - TTFT: with prefills first, a request arriving at a waiting seat waits at most the rest of the
+//   quantum and a switch; half the TTFT SLO is left for that, half for prefills queued ahead
+//   (an assumption): q <= (ttft_slo - c) / 2, with others waiting (none: the longest).
+// The longest quantum that keeps TTFT, since each switch costs the card c of idle time, but never
+// shorter than the TPOT minimum; clamped to [min_quantum_s, max_quantum_s]. The TPOT minimum
+// alone (the paper's rule with its switches overlapped with decode on separate instances) loses
+// here: on one instance every quantum pays a whole switch (results/gpu-sharing/README.md).
 class AegaeonSwitching final : public SwitchPolicy {
  public:
   struct Params {
     double tpot_slo_s = 0.1;
+    double ttft_slo_s = 5;
     double min_quantum_s = 0.05;
     double max_quantum_s = 4;
     double overhead_s = kSwitchOverheadS;
@@ -99,6 +106,10 @@ class AegaeonSwitching final : public SwitchPolicy {
     void visit(V& v) {
       v.field("tpot_slo_s", tpot_slo_s,
               "the time-per-output-token SLO the decode quantum keeps, s (Aegaeon's TBT SLO; 0.1 as the "
+              "experiments' SLO)",
+              positive());
+      v.field("ttft_slo_s", ttft_slo_s,
+              "the time-to-first-token SLO the quantum keeps for requests arriving at waiting seats, s (5 as the "
               "experiments' SLO)",
               positive());
       v.field("min_quantum_s", min_quantum_s,

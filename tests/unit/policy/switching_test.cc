@@ -38,25 +38,42 @@ TEST(AegaeonSwitching, WithNothingToPrefillTheLongestWaitingGoesNext) {
   EXPECT_EQ(p->next(waiting), 0U);
 }
 
-// Two models (one waiting besides the incoming), switch c = 0.5 s, step t = 0.01 s, SLO d = 0.1 s:
-// q = n c t / (d - n t) = 2 x 0.5 x 0.01 / (0.1 - 0.02) = 0.125 s.
-TEST(AegaeonSwitching, TheQuantumKeepsTheTpotSloOverARoundOfSwitches) {
-  const auto p = make("aegaeon", Json::object());
+// Two models (one waiting besides the incoming), switch c = 0.5 s, step t = 0.01 s, TPOT SLO
+// d = 0.1 s: the TPOT minimum is n c t / (d - n t) = 2 x 0.5 x 0.01 / (0.1 - 0.02) = 0.125 s; a
+// TTFT SLO of 1.5 s allows (1.5 - 0.5) / 2 = 0.5 s: the longer, 0.5 s.
+TEST(AegaeonSwitching, TheQuantumIsTheLongestThatKeepsTheWaitingSeatsTtft) {
+  const auto p = make("aegaeon", Json{{"ttft_slo_s", 1.5}});
+  const std::vector<SwitchCandidate> others{seat(2, 0, 0.01)};
+  EXPECT_EQ(p->quantum(seat(1, 0, 0.01), others, Time::from_seconds(0.5)), Time::from_seconds(0.5));
+}
+
+// The same with a TTFT SLO of 0.6 s: (0.6 - 0.5) / 2 = 0.05 s, shorter than the TPOT minimum
+// 0.125 s, which wins.
+TEST(AegaeonSwitching, TheQuantumIsNeverShorterThanTheTpotMinimum) {
+  const auto p = make("aegaeon", Json{{"ttft_slo_s", 0.6}});
   const std::vector<SwitchCandidate> others{seat(2, 0, 0.01)};
   EXPECT_EQ(p->quantum(seat(1, 0, 0.01), others, Time::from_seconds(0.5)), Time::from_seconds(0.125));
 }
 
-// Ten models of step 0.01 s: n t = 0.1 >= d, no quantum keeps the SLO: the longest, 4 s.
-TEST(AegaeonSwitching, WhereNoQuantumKeepsTheSloTheLongestIsUsed) {
+// Ten models of step 0.01 s: n t = 0.1 >= d, no quantum keeps the TPOT SLO: the longest, 4 s.
+TEST(AegaeonSwitching, WhereNoQuantumKeepsTheTpotSloTheLongestIsUsed) {
   const auto p = make("aegaeon", Json::object());
   const std::vector<SwitchCandidate> others(9, seat(2, 0, 0.01));
   EXPECT_EQ(p->quantum(seat(1, 0, 0.01), others, Time::from_seconds(0.5)), Time::from_seconds(4));
 }
 
-// A model never stepped (t = 0) or alone gets q = 0, clamped up to min_quantum_s 0.05 s.
-TEST(AegaeonSwitching, TheQuantumIsAtLeastTheShortest) {
+// Alone on the card, nothing bounds it: the longest, 4 s.
+TEST(AegaeonSwitching, AloneASeatGetsTheLongestQuantum) {
   const auto p = make("aegaeon", Json::object());
-  EXPECT_EQ(p->quantum(seat(1, 1, 0), {}, Time::from_seconds(0.5)), Time::from_seconds(0.05));
+  EXPECT_EQ(p->quantum(seat(1, 1, 0), {}, Time::from_seconds(0.5)), Time::from_seconds(4));
+}
+
+// A TTFT SLO shorter than the switch and a model never stepped (t = 0, TPOT minimum 0): the
+// shortest, 0.05 s.
+TEST(AegaeonSwitching, TheQuantumIsAtLeastTheShortest) {
+  const auto p = make("aegaeon", Json{{"ttft_slo_s", 0.2}});
+  const std::vector<SwitchCandidate> others{seat(2, 0, 0.01)};
+  EXPECT_EQ(p->quantum(seat(1, 1, 0), others, Time::from_seconds(0.5)), Time::from_seconds(0.05));
 }
 
 TEST(AegaeonSwitching, AShortestQuantumAboveTheLongestIsAConfigErrorNamingItsPath) {
