@@ -49,8 +49,8 @@ struct GpuProfile {
 // How the instances on the GPUs of one card (gpus_sharing_compute > 1) share its memory.
 enum class GpuMemorySharing : uint8_t { sliced, elastic_kv, switching };
 inline constexpr EnumNames<GpuMemorySharing, 3> kGpuMemorySharingNames{{{GpuMemorySharing::sliced, "sliced"},
-                                                                         {GpuMemorySharing::elastic_kv, "elastic-kv"},
-                                                                         {GpuMemorySharing::switching, "switching"}}};
+                                                                        {GpuMemorySharing::elastic_kv, "elastic-kv"},
+                                                                        {GpuMemorySharing::switching, "switching"}}};
 
 struct ServerProfile {
   std::string name;

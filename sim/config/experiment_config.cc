@@ -21,10 +21,10 @@
 #include "sim/policy/migration/migration.h"
 #include "sim/policy/preload/preload.h"
 #include "sim/policy/rebalance/rebalance.h"
-#include "sim/policy/switching/switching.h"
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/startup/startup.h"
+#include "sim/policy/switching/switching.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {

@@ -134,8 +134,8 @@ void ModelSwitching::begin_switch(uint32_t c) {
     card.flows.push_back(network_.start(topology_.gpu(card.server, instances_.instance(*out).gpus.front()), host,
                                         static_cast<double>(out_bytes), *this, c));
   if (in_bytes > 0)
-    card.flows.push_back(
-        network_.start(host, topology_.gpu(card.server, incoming.gpus.front()), static_cast<double>(in_bytes), *this, c));
+    card.flows.push_back(network_.start(host, topology_.gpu(card.server, incoming.gpus.front()),
+                                        static_cast<double>(in_bytes), *this, c));
   if (card.flows.empty()) switch_moved(c);
 }
 

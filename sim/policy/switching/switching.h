@@ -21,9 +21,9 @@ namespace slsim {
 // A seat of the card with requests, waiting for the card (or, for quantum(), about to get it).
 struct SwitchCandidate {
   InstanceId instance;
-  Time waiting_since;          // since when it has wanted the card
-  int64_t unstarted = 0;       // requests in its engine that have produced no token yet (to prefill)
-  int64_t requests = 0;        // requests in its engine
+  Time waiting_since;             // since when it has wanted the card
+  int64_t unstarted = 0;          // requests in its engine that have produced no token yet (to prefill)
+  int64_t requests = 0;           // requests in its engine
   Time mean_step = Time::zero();  // its engine's mean step so far (busy time / steps); zero: none yet
 };
 

@@ -1,12 +1,13 @@
 // The model-switching policies (sim/policy/switching/): which waiting seat goes next and the
 // quantum it gets, computed by hand.
 
+#include "sim/policy/switching/switching.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "sim/core/errors.h"
-#include "sim/policy/switching/switching.h"
 
 namespace slsim {
 namespace {
