@@ -116,7 +116,7 @@ def many_models():
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("SLO attainment (TTFT 5 s, TPOT 0.1 s)")
     axes[0].legend(loc="lower right", fontsize=7)
-    fig.suptitle("32 models at low rates (Azure conv + code / 10), weights beyond 4 cards: GPUs to reach the "
+    fig.suptitle("32 models at low rates (Azure conv + code / 10), weights fill 8 cards: GPUs to reach the "
                  "one-per-GPU SLO", fontsize=10)
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "gpu_sharing_32.png"), dpi=120)
