@@ -68,6 +68,7 @@ bool ModelSwitching::may_step(InstanceId id) {
     return switch_for(c, id);
   }
   if (!work) return true;  // nothing to step: it goes idle as anywhere
+  if (card.incoming == id) return false;  // the card is on its way to it
   wait(card, id);
   if (card.incoming) return false;
   if (!card.active || !instances_.instance(*card.active).engine->stepping()) return switch_for(c, id);
@@ -102,6 +103,8 @@ std::vector<SwitchCandidate> ModelSwitching::candidates(const Card& card) const 
 
 void ModelSwitching::begin_switch(uint32_t c) {
   Card& card = cards_[c];
+  // An outgoing seat with requests left takes its turn again later.
+  if (card.active && instances_.instance(*card.active).engine->outstanding() > 0) wait(card, *card.active);
   const size_t pick = policy_.next(candidates(card));
   const InstanceId next = card.waiting.at(pick);
   card.waiting.erase(card.waiting.begin() + static_cast<std::ptrdiff_t>(pick));

@@ -88,7 +88,7 @@ TEST(ModelSwitching, AQuantumEndSwitchesOffloadingTheRunningModelsKv) {
   const double first_out = kLoadS + kPrefillS + 10'297'100e-9;
   EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), first_out + kWeightsS + kOverheadS + kPrefillS, 1e-8);
   EXPECT_EQ(s["model_switching"]["switches"], 2);
-  EXPECT_EQ(s["model_switching"]["switched_bytes"], 2 * kWeightsBytes + 2 * 458'752);
+  EXPECT_EQ(s["model_switching"]["switched_bytes"], 2 * kWeightsBytes + int64_t{2} * 458'752);
 }
 
 // One model on the card: it never switches, and serves as on a card of its own.
