@@ -91,6 +91,20 @@ TEST(ModelSwitching, AQuantumEndSwitchesOffloadingTheRunningModelsKv) {
   EXPECT_EQ(s["model_switching"]["switched_bytes"], 2 * kWeightsBytes + int64_t{2} * 458'752);
 }
 
+// As above, with a second tiny-b request at 0.1 s, while the card is switching to tiny-b (from
+// about 69.9 ms to 170.2 ms: the weights, then the overhead): it joins that switch (under the
+// suite's --check-invariants, a seat the card is switching to is never queued again) and is
+// served in tiny-b's quantum: still two switches, to tiny-b and back to tiny.
+TEST(ModelSwitching, ARequestArrivingWhileTheCardSwitchesToItsSeatJoinsThatSwitch) {
+  const auto dir = fresh_dir("switching_join");
+  Json config = two_models(dir, "0,100,1000,tiny\n0,100,3,tiny-b\n0.1,100,3,tiny-b\n", "round-robin");
+  config["policies"]["switching"]["params"]["quantum_s"] = 0.0105;
+  config["check_invariants"] = true;
+  const Json s = run(dir, config, "out");
+  EXPECT_EQ(s["completed"], 3);
+  EXPECT_EQ(s["model_switching"]["switches"], 2);
+}
+
 // One model on the card: it never switches, and serves as on a card of its own.
 TEST(ModelSwitching, ASingleModelNeverSwitches) {
   const auto dir = fresh_dir("switching_one");
