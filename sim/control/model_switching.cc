@@ -67,7 +67,7 @@ bool ModelSwitching::may_step(InstanceId id) {
     wait(card, id);
     return switch_for(c, id);
   }
-  if (!work) return true;  // nothing to step: it goes idle as anywhere
+  if (!work) return true;                 // nothing to step: it goes idle as anywhere
   if (card.incoming == id) return false;  // the card is on its way to it
   wait(card, id);
   if (card.incoming) return false;
