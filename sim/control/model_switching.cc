@@ -63,8 +63,7 @@ bool ModelSwitching::may_step(InstanceId id) {
       if (!work && !card.waiting.empty()) switch_for(c, id);
       return true;
     }
-    // Its quantum is over and others wait: it queues again, and the policy may pick it.
-    wait(card, id);
+    // Its quantum is over and others wait: it queues again (begin_switch), and the policy may pick it.
     return switch_for(c, id);
   }
   if (!work) return true;                 // nothing to step: it goes idle as anywhere
