@@ -47,9 +47,10 @@ struct GpuProfile {
 };
 
 // How the instances on the GPUs of one card (gpus_sharing_compute > 1) share its memory.
-enum class GpuMemorySharing : uint8_t { sliced, elastic_kv };
-inline constexpr EnumNames<GpuMemorySharing, 2> kGpuMemorySharingNames{
-    {{GpuMemorySharing::sliced, "sliced"}, {GpuMemorySharing::elastic_kv, "elastic-kv"}}};
+enum class GpuMemorySharing : uint8_t { sliced, elastic_kv, switching };
+inline constexpr EnumNames<GpuMemorySharing, 3> kGpuMemorySharingNames{{{GpuMemorySharing::sliced, "sliced"},
+                                                                        {GpuMemorySharing::elastic_kv, "elastic-kv"},
+                                                                        {GpuMemorySharing::switching, "switching"}}};
 
 struct ServerProfile {
   std::string name;
@@ -112,7 +113,10 @@ struct ServerProfile {
              "memory_bytes); elastic-kv (Prism, kvcached): the gpus_sharing_compute GPUs of a card are seats for "
              "instances of any models, whose weights stay resident and whose KV caches take blocks from one pool of "
              "the card's memory (the GPU profile's memory_bytes x engine.gpu_memory_utilization) as they need them "
-             "and give them back when done",
+             "and give them back when done; switching (Aegaeon): the gpus_sharing_compute GPUs of a card are seats "
+             "for instances of any models, each sized as if alone on the card, of which only one at a time has its "
+             "weights and KV on the card and steps, the card switching between them as policies.switching decides "
+             "(weights and KV moved over the host link)",
              kGpuMemorySharingNames);
     v.field("min_kv_reserve_bytes", min_kv_reserve_bytes,
             "with gpu_memory_sharing elastic-kv: KV memory an instance always keeps on its card, bytes; an instance "

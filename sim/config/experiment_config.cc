@@ -24,6 +24,7 @@
 #include "sim/policy/scheduler/placement.h"
 #include "sim/policy/scheduler/routing.h"
 #include "sim/policy/startup/startup.h"
+#include "sim/policy/switching/switching.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -99,6 +100,7 @@ const std::vector<PolicySlot>& policy_slots() {
       {"rebalance", &PoliciesConfig::rebalance, &rebalance_policies()},
       {"startup", &PoliciesConfig::startup, &startup_policies()},
       {"load_source", &PoliciesConfig::load_source, &load_source_policies()},
+      {"switching", &PoliciesConfig::switching, &switching_policies()},
   };
   return slots;
 }
@@ -325,6 +327,9 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && spec.server.gpus_sharing_compute < 2)
       throw ConfigError(path + ".server.gpu_memory_sharing",
                         "elastic-kv needs gpus_sharing_compute of at least 2 (the instances one card may hold)");
+    if (spec.server.gpu_memory_sharing == GpuMemorySharing::switching && spec.server.gpus_sharing_compute < 2)
+      throw ConfigError(path + ".server.gpu_memory_sharing",
+                        "switching needs gpus_sharing_compute of at least 2 (the seats one card switches between)");
     if (spec.server.gpu_memory_sharing == GpuMemorySharing::elastic_kv && c.engine.kv_cache_memory_bytes)
       throw ConfigError("engine.kv_cache_memory_bytes",
                         "set, but " + path +

@@ -166,6 +166,7 @@ struct PoliciesConfig {
   PolicyChoice rebalance{"none", Json::object()};
   PolicyChoice startup{"full", Json::object()};
   PolicyChoice load_source{"tiered", Json::object()};
+  PolicyChoice switching{"aegaeon", Json::object()};
 
   template <class V>
   void visit(V& v) {
@@ -181,6 +182,9 @@ struct PoliciesConfig {
     v.object("startup", startup, "which start-up phases run online (the rest materialized offline)");
     v.object("load_source", load_source,
              "where a load reads the weights besides the server's tiers (GPUs of other servers, multicast chains)");
+    v.object("switching", switching,
+             "which seat of a card shared by model switching (gpu_memory_sharing switching) runs next, and for how "
+             "long");
   }
 };
 

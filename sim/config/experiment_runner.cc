@@ -26,6 +26,7 @@
 #include "sim/policy/load_source/load_source.h"
 #include "sim/policy/rebalance/rebalance.h"
 #include "sim/policy/startup/startup.h"
+#include "sim/policy/switching/switching.h"
 #include "sim/workload/factory.h"
 
 namespace slsim {
@@ -208,6 +209,8 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   policies.migration = migration_policies().make(c.policies.migration, migration_context);
   RebalancePolicy::Context rebalance_context;
   policies.rebalance = rebalance_policies().make(c.policies.rebalance, rebalance_context);
+  SwitchPolicy::Context switching_context;
+  policies.switching = switching_policies().make(c.policies.switching, switching_context);
 
   std::vector<std::string> model_names;
   for (const auto& m : experiment.models) model_names.push_back(m.spec.name);
@@ -281,6 +284,11 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   // Skipped ticks count as the events they stand for, so the figure does not depend on skipping.
   summary["events"] = sim.events_handled() + static_cast<uint64_t>(control.elided_ticks());
   summary.update(recorder.summary(sim.now()));
+  // Only where a card switches between models, so that other runs' summaries stay as they were.
+  if (std::any_of(cluster.servers().begin(), cluster.servers().end(),
+                  [](const Server& s) { return s.profile->gpu_memory_sharing == GpuMemorySharing::switching; }))
+    summary["model_switching"] = {{"switches", control.model_switches()},
+                                  {"switched_bytes", control.model_switched_bytes()}};
   Json caches = Json::object();
   for (const auto& [tier, pick] : {std::pair{"dram", &Loader::dram}, std::pair{"ssd", &Loader::ssd}}) {
     TierCacheStats total;

@@ -31,7 +31,8 @@ ControlPlane::ControlPlane(Simulator& sim, Cluster& cluster, Loader& loader, std
       migration_(sim, instances_, placer_, in_flight_, loader, *policies_.migration, observer, *this),
       partial_migrations_(sim, instances_, in_flight_, loader, *policies_.rebalance, observer, *this),
       sharing_(cluster),
-      live_(instances_) {}
+      live_(instances_),
+      switching_(sim, cluster, instances_, loader.network(), loader.topology(), *policies_.switching, *this) {}
 
 void ControlPlane::place_at_start(const std::vector<InstanceAtStart>& instances) {
   for (const InstanceAtStart& spec : instances) {
@@ -501,6 +502,12 @@ void ControlPlane::kick(InstanceId id) {
   if (inst.engine->stepping() || (inst.state == InstanceState::loading && inst.migration < 0)) return;
   inst.expiry.cancel();
   inst.keep_alive_expired = false;
+  // A seat of a card shared by model switching steps only while the card is its; until then its
+  // requests wait, and it counts as busy.
+  if (!switching_.may_step(id)) {
+    if (inst.state == InstanceState::idle) instances_.set_state(id, InstanceState::busy);
+    return;
+  }
   // A step moves requests between the engine's queues but never changes how many it holds, so
   // the routing index needs no update here.
   ElasticKvPool& pool = instances_.kv_pool();
@@ -651,6 +658,7 @@ void ControlPlane::release(InstanceId id, bool keep_checkpoint_in_dram) {
       loader_.drop_from_dram(server, checkpoint[i].id);
   }
   instances_.retire(id);
+  switching_.leave(id);
   placer_.fill_reservations(server);
   for (const ServerId stage_server : stage_servers) placer_.fill_reservations(stage_server);
   placer_.place_waiting();
@@ -688,6 +696,7 @@ void ControlPlane::audit() const {
       ControlPlaneView{counts_, in_flight_, router_, instances_, migration_, partial_migrations_, cluster_});
   if (kv_tiers_) kv_tiers_->audit();
   live_.audit();
+  switching_.audit();
   for (const InstanceId id : instances_.instance_ids()) {
     const Instance& inst = instances_.instance(id);
     if (inst.engine && inst.moving_kv != kv_transfers_.moving(id))

@@ -26,6 +26,7 @@
 #include "sim/control/kv_transfers.h"
 #include "sim/control/live_migration.h"
 #include "sim/control/live_scaling.h"
+#include "sim/control/model_switching.h"
 #include "sim/control/observer.h"
 #include "sim/control/partial_migration.h"
 #include "sim/control/placer.h"
@@ -52,6 +53,7 @@ struct Policies {
   std::unique_ptr<RoutingPolicy> routing;
   std::unique_ptr<MigrationPolicy> migration;
   std::unique_ptr<RebalancePolicy> rebalance;
+  std::unique_ptr<SwitchPolicy> switching;
 };
 
 class ControlPlane final : public EventHandler,
@@ -90,6 +92,9 @@ class ControlPlane final : public EventHandler,
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
   // with the events handled in summary.json's `events`, which stays what it was before skipping.
   int64_t elided_ticks() const { return elided_ticks_; }
+  // Cards shared by model switching: switches begun, and the weights and KV bytes they moved.
+  int64_t model_switches() const { return switching_.switches(); }
+  int64_t model_switched_bytes() const { return switching_.switched_bytes(); }
   // Read-only counts for time series.
   int64_t models() const { return static_cast<int64_t>(instances_.models()); }
   int64_t queued_requests(ModelId model) const { return static_cast<int64_t>(router_.queue(model).size()); }
@@ -189,6 +194,7 @@ class ControlPlane final : public EventHandler,
   std::vector<RebalanceMove> moves_;
   ComputeSharing sharing_;
   LiveScaling live_;
+  ModelSwitching switching_;
   std::optional<Request> next_arrival_;
   // Unpinned instances at start whose keep-alive waits for the autoscaler's first tick.
   std::vector<InstanceId> at_start_before_first_tick_;

@@ -16,6 +16,8 @@ ModelFit model_fit(const ServedModel& served, const Cluster& cluster, const Engi
     if (s.profile->gpu_memory_sharing == GpuMemorySharing::elastic_kv &&
         (served.tensor_parallel != 1 || tokens * served.spec.kv_bytes_per_token() < s.profile->min_kv_reserve_bytes))
       tokens = 0;
+    // A switching card's seats are single GPUs (model_switching.h).
+    if (s.profile->gpu_memory_sharing == GpuMemorySharing::switching && served.tensor_parallel != 1) tokens = 0;
     capacity_tokens.push_back(tokens);
   }
   const int64_t largest =

@@ -48,10 +48,37 @@ bool InstancePlacer::has_room(ServerId server, const ModelState& m) const {
 
 std::vector<int64_t> InstancePlacer::take_gpus(ServerId server, const ModelState& m) {
   const ElasticKvPool& pool = instances_.kv_pool();
+  if (cluster_.server(server).profile->gpu_memory_sharing == GpuMemorySharing::switching)
+    return cluster_.take_gpu(server, switching_seat(server));
   if (!pool.elastic(server)) return cluster_.take_gpus(server, m.served.tensor_parallel);
   const std::optional<int64_t> seat = pool.seat(server, m.checkpoint_bytes);
   if (!seat) throw std::logic_error("an instance was placed on a server whose cards have no room for it");
   return cluster_.take_gpu(server, *seat);
+}
+
+// The models a switching card holds take turns at it, so a new one goes where the fewest do
+// (the lowest such card, its lowest free seat), spreading the load over the cards.
+int64_t InstancePlacer::switching_seat(ServerId server) const {
+  const Server& s = cluster_.server(server);
+  const int64_t per_card = s.profile->gpus_sharing_compute;
+  std::optional<int64_t> best;
+  int64_t best_taken = per_card;
+  for (int64_t card = 0; card < s.profile->gpus / per_card; ++card) {
+    int64_t taken = 0;
+    std::optional<int64_t> free;
+    for (int64_t gpu = card * per_card; gpu < (card + 1) * per_card; ++gpu) {
+      if (s.gpu_taken[static_cast<size_t>(gpu)])
+        ++taken;
+      else if (!free)
+        free = gpu;
+    }
+    if (free && taken < best_taken) {
+      best = free;
+      best_taken = taken;
+    }
+  }
+  if (!best) throw std::logic_error("an instance was placed on a switching server with no free seat");
+  return *best;
 }
 
 void InstancePlacer::start(ModelId model, StartReason reason) {

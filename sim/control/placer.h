@@ -119,6 +119,8 @@ class InstancePlacer {
   // The card of an elastic server where releasing the fewest of `idle` (instances with no
   // request) makes room for the model; nullopt: none.
   std::optional<Placement> elastic_room(const ModelState& m, const std::vector<InstanceView>& idle) const;
+  // On a server whose cards switch between models (model_switching.h): the seat a new instance takes.
+  int64_t switching_seat(ServerId server) const;
 
   const Simulator& sim_;
   Cluster& cluster_;

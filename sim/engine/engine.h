@@ -133,6 +133,8 @@ class Engine {
   int64_t outstanding() const {
     return static_cast<int64_t>(batch_.waiting.size() + batch_.running.size() + batch_.swapped.size()) - batch_.shadows;
   }
+  // Requests waiting to be admitted (their prefill not begun, or preempted), shadows included.
+  int64_t queued() const { return static_cast<int64_t>(batch_.waiting.size()); }
   // The KV cache's capacity in blocks.
   int64_t total_blocks() const { return batch_.blocks->total_blocks(); }
   // Elastic KV (kv_pool.h): the blocks the cache may hold from now on, at least
