@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <tuple>
 
 #include "sim/config/version.h"
@@ -127,13 +128,14 @@ Json catalogue_entry(const fs::path& dir, const std::string& name, const Json& o
   if (!overrides.is_object())
     throw ConfigError(path, "expected an object of overrides, got " + json_type_name(overrides));
   const fs::path file = dir / (name + ".json");
-  if (!name.empty() && fs::exists(file)) {
+  std::error_code error;  // a name the file system refuses (too long) is an unknown name, not a crash
+  if (!name.empty() && fs::exists(file, error)) {
     Json merged = load_json_file(file);
     merged.merge_patch(overrides);
     return merged;
   }
   if (!overrides.empty()) return overrides;
-  if (!fs::is_directory(dir))
+  if (!fs::is_directory(dir, error))
     throw ConfigError(path, "unknown name \"" + name + "\": the catalogue folder " + dir.string() +
                                 " is missing (set catalog_dir, or give the entry's fields in full)");
   std::vector<std::string> names;
@@ -342,7 +344,8 @@ ResolvedExperiment resolve_experiment(const Json& document, const fs::path& base
     // Start-up is measured per GPU type: a GPU without a calibration profile, or whose profile
     // has no `startup`, starts as the loader's keys (or their assumed defaults) say.
     const fs::path calibration_file = calibration_dir / (spec.gpu.name + ".json");
-    if (!r.measured_startup.contains(spec.gpu.name) && fs::is_regular_file(calibration_file))
+    std::error_code error;
+    if (!r.measured_startup.contains(spec.gpu.name) && fs::is_regular_file(calibration_file, error))
       r.measured_startup.emplace(spec.gpu.name, load_calibration(calibration_file.string()).startup);
     r.server_groups.push_back(std::move(spec));
   }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <system_error>
+
 #include "sim/core/errors.h"
 #include "sim/workload/generators.h"
 #include "sim/workload/model_assigner.h"
@@ -49,7 +51,9 @@ std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue&
   if (is_trace(spec) || is_servegen(spec)) {
     if (spec.path.empty()) throw ConfigError(json_path + ".path", "missing; expected the trace file");
     const fs::path file = fs::absolute(base_dir / spec.path).lexically_normal();
-    if (is_trace(spec) ? !fs::is_regular_file(file) : !fs::exists(file))
+    // The error_code forms: a name the file system refuses (too long) is a missing file, not a crash.
+    std::error_code error;
+    if (is_trace(spec) ? !fs::is_regular_file(file, error) : !fs::exists(file, error))
       throw ConfigError(json_path + ".path", "no such file: " + file.string());
     spec.path = file.string();
     if (is_trace(spec)) {
@@ -91,7 +95,9 @@ std::vector<std::string> validate_source(SourceSpec& spec, const ModelCatalogue&
     if (spec.lengths.table.empty())
       throw ConfigError(json_path + ".lengths.table", "missing; expected a length table file");
     const fs::path file = fs::absolute(base_dir / spec.lengths.table).lexically_normal();
-    if (!fs::is_regular_file(file)) throw ConfigError(json_path + ".lengths.table", "no such file: " + file.string());
+    std::error_code error;
+    if (!fs::is_regular_file(file, error))
+      throw ConfigError(json_path + ".lengths.table", "no such file: " + file.string());
     spec.lengths.table = file.string();
   }
   return warnings;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <system_error>
 
 #include "sim/core/errors.h"
 #include "sim/core/fields.h"
@@ -206,14 +207,16 @@ ServeGenClient read_servegen_client(const fs::path& file) {
     }
     client.windows.push_back(std::move(w));
   }
-  if (const fs::path dataset = servegen_dataset_path(file); fs::is_regular_file(dataset))
+  std::error_code error;
+  if (const fs::path dataset = servegen_dataset_path(file); fs::is_regular_file(dataset, error))
     client.lengths = read_servegen_dataset(dataset);
   return client;
 }
 
 std::vector<fs::path> servegen_client_files(const fs::path& path) {
-  if (fs::is_regular_file(path)) return {path};
-  if (!fs::is_directory(path)) throw InputError(path.string() + ": no such ServeGen file or folder");
+  std::error_code error;  // a name the file system refuses (too long) is a missing file, not a crash
+  if (fs::is_regular_file(path, error)) return {path};
+  if (!fs::is_directory(path, error)) throw InputError(path.string() + ": no such ServeGen file or folder");
   std::vector<std::pair<int64_t, fs::path>> files;
   for (const auto& entry : fs::directory_iterator(path)) {
     const std::string name = entry.path().filename().string();
@@ -243,7 +246,8 @@ ServeGenDatasetCount check_servegen_datasets(const fs::path& path) {
   for (const fs::path& file : servegen_client_files(path)) {
     ++count.clients;
     const fs::path dataset = servegen_dataset_path(file);
-    if (!fs::is_regular_file(dataset) || read_servegen_dataset(dataset).empty()) ++count.without_lengths;
+    std::error_code error;
+    if (!fs::is_regular_file(dataset, error) || read_servegen_dataset(dataset).empty()) ++count.without_lengths;
   }
   return count;
 }

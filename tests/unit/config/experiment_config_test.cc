@@ -239,6 +239,20 @@ TEST(ExperimentConfigLimits, AMissingCatalogueFolderIsNamedRatherThanAnEmptyList
   EXPECT_THAT(error_of(doc), HasSubstr("is missing"));
 }
 
+TEST(ExperimentConfigLimits, AFileNameTooLongForTheFileSystemIsAMissingFileNotACrash) {
+  // 300 characters: past the 255 a file name may have, so the file system refuses to look it up.
+  const std::string long_name(300, 'L');
+  Json doc = minimal();
+  doc["workload"]["sources"][0] = {{"kind", "trace"}, {"model", "opt-13b"}, {"path", long_name + ".csv"}};
+  EXPECT_THAT(error_of(doc), HasSubstr("workload.sources[0].path: no such file"));
+  doc = minimal();
+  doc["workload"]["sources"][0]["lengths"] = {{"kind", "table"}, {"table", long_name + ".csv"}};
+  EXPECT_THAT(error_of(doc), HasSubstr("workload.sources[0].lengths.table: no such file"));
+  doc = minimal();
+  doc["models"][0]["name"] = long_name;
+  EXPECT_THAT(error_of(doc), HasSubstr("unknown name"));
+}
+
 TEST(StartState, InstancesAtStartGoRoundRobinOverTheirServersWithTheirFlag) {
   Json doc = minimal();
   doc["cluster"]["instances_at_start"] =
