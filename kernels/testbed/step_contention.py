@@ -84,12 +84,12 @@ def group_of(cls):
     return "alone" if cls == "alone" else "other start-up phases"
 
 
-def pooled(paths, max_batch):
-    """Each class group's step times over the same model's median alone, pooled over the runs:
-    {group: [ratio, ...]}."""
+def pooled(runs, max_batch):
+    """Each class group's step times over the same model's median alone, pooled over the runs
+    (controller runs as loaded): {group: [ratio, ...]}."""
     ratios = defaultdict(list)
-    for path in paths:
-        by_class = classify(load_run_json(path), max_batch)
+    for run in runs:
+        by_class = classify(run, max_batch)
         alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
         for (model, seqs, cls), ms in by_class.items():
             if (model, seqs) in alone:
@@ -97,11 +97,11 @@ def pooled(paths, max_batch):
     return ratios
 
 
-def sharing_params(paths, max_batch=1):
+def sharing_params(runs, max_batch=1):
     """The server profile's compute_sharing_efficiency and graph_capture_compute_share from the
     runs' pooled means (docs/decisions.md: 2 / the "1 stepping" mean, and the capture mean x the
     efficiency - 1); None where the runs lack either class."""
-    ratios = pooled(paths, max_batch)
+    ratios = pooled(runs, max_batch)
     if not ratios.get("1 stepping") or not ratios.get("capture (none stepping)"):
         return None
     efficiency = 2 / statistics.mean(ratios["1 stepping"])
@@ -118,7 +118,8 @@ def main():
     ap.add_argument("--min-steps", type=int, default=20)
     args = ap.parse_args()
     if args.pooled:
-        for group, r in sorted(pooled(args.controller_json, args.max_batch).items()):
+        runs = [load_run_json(path) for path in args.controller_json]
+        for group, r in sorted(pooled(runs, args.max_batch).items()):
             print(f"{group:26} {len(r):6} steps  mean x{statistics.mean(r):.2f}  p50 x{statistics.median(r):.2f}")
         return
     if len(args.controller_json) > 1:

@@ -1,10 +1,7 @@
 """Unit tests of step_contention's time-slicing figures on a hand-made run (no GPU):
 python3 -m unittest kernels/testbed/test_step_contention.py"""
-import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,16 +15,6 @@ def steps(start_s, count, step_s, gap_s=0.0):
 
 
 class SharingParams(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.dir)
-
-    def run_file(self, instances):
-        path = os.path.join(self.dir, "controller_hand.json")
-        with open(path, "w") as f:
-            json.dump({"instances": instances}, f)
-        return path
-
     def test_efficiency_is_two_over_the_mean_beside_one_neighbour_and_capture_its_mean_times_that_less_one(self):
         # Instance 0 steps alone at 1 ms (before instance 1 launches), at 1.5 ms while instance 1
         # captures CUDA graphs (1.05-2.0 s) and at 2.2 ms while instance 1 steps (3.0-3.2 s).
@@ -36,14 +23,14 @@ class SharingParams(unittest.TestCase):
         stamps = {"interpreter": 1.01, "import_torch": 1.02, "cuda_context": 1.03, "engine_setup": 1.035,
                   "kv_reserve": 1.04, "load": 1.045, "compile": 1.05, "graph_capture": 2.0, "warm_up": 2.0}
         starting = {"model": "n", "launch_s": 1.0, "stamps_s": stamps, "steps": steps(3.0, 40, 0.002, 0.0001)}
-        params = sharing_params([self.run_file([serving, starting])])
+        params = sharing_params([{"instances": [serving, starting]}])
         # 2 / 2.2 = 0.909; 1.5 x 0.909 - 1 = 0.364.
         self.assertAlmostEqual(params["compute_sharing_efficiency"], 0.909, places=3)
         self.assertAlmostEqual(params["graph_capture_compute_share"], 0.364, places=3)
 
     def test_a_run_without_neighbours_gives_none(self):
         alone = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001)}
-        self.assertIsNone(sharing_params([self.run_file([alone])]))
+        self.assertIsNone(sharing_params([{"instances": [alone]}]))
 
 
 if __name__ == "__main__":

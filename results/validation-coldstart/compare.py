@@ -130,14 +130,10 @@ def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gb
     return cfg
 
 
-def folder_run_paths(run_dir):
-    """Every controller run file of a measurement folder (the runs its startup_in_service.json pools)."""
-    return [os.path.join(run_dir, file) for file in sorted(os.listdir(run_dir))
-            if file.startswith("controller_") and file.endswith((".json", ".json.gz"))]
-
-
 def folder_runs(run_dir):
-    return [load_run_json(path) for path in folder_run_paths(run_dir)]
+    """Every controller run of a measurement folder (the runs its startup_in_service.json pools)."""
+    return [load_run_json(os.path.join(run_dir, file)) for file in sorted(os.listdir(run_dir))
+            if file.startswith("controller_") and file.endswith((".json", ".json.gz"))]
 
 
 def sim_instance_starts(run_dir):
@@ -233,9 +229,10 @@ def main():
         trace_csv = os.path.join(HERE, workloads["traces"][w["trace"]]["csv"])
         measured = testbed["requests"]
         calibration = run_calibration_dir(args.slsim, os.path.dirname(path), testbed)
-        per_load = in_service_disk_gbytes_per_s(folder_runs(os.path.dirname(path)))
+        runs = folder_runs(os.path.dirname(path))
+        per_load = in_service_disk_gbytes_per_s(runs)
         # The card's time slicing as the folder's own step logs measured it, as start-up and loads.
-        sharing = sharing_params(folder_run_paths(os.path.dirname(path)))
+        sharing = sharing_params(runs)
         simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
                                                                  load_gbytes_per_s=per_load, sharing=sharing),
                                           name, timeline=True)

@@ -285,8 +285,7 @@ Json run_experiment(const ResolvedExperiment& experiment, const fs::path& out_di
   summary["events"] = sim.events_handled() + static_cast<uint64_t>(control.elided_ticks());
   summary.update(recorder.summary(sim.now()));
   // Only where a card switches between models, so that other runs' summaries stay as they were.
-  if (std::any_of(cluster.servers().begin(), cluster.servers().end(),
-                  [](const Server& s) { return s.profile->gpu_memory_sharing == GpuMemorySharing::switching; }))
+  if (control.model_switching())
     summary["model_switching"] = {{"switches", control.model_switches()},
                                   {"switched_bytes", control.model_switched_bytes()}};
   Json caches = Json::object();

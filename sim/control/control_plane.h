@@ -92,7 +92,9 @@ class ControlPlane final : public EventHandler,
   // Autoscaler ticks skipped through quiet stretches (they would have changed nothing); counted
   // with the events handled in summary.json's `events`, which stays what it was before skipping.
   int64_t elided_ticks() const { return elided_ticks_; }
-  // Cards shared by model switching: switches begun, and the weights and KV bytes they moved.
+  // Cards shared by model switching: whether any server has them, switches begun, and the weights
+  // and KV bytes they moved.
+  bool model_switching() const { return switching_.any(); }
   int64_t model_switches() const { return switching_.switches(); }
   int64_t model_switched_bytes() const { return switching_.switched_bytes(); }
   // Read-only counts for time series.

@@ -52,6 +52,7 @@ void ModelSwitching::wait(Card& card, InstanceId id) {
 }
 
 bool ModelSwitching::may_step(InstanceId id) {
+  if (!any()) return true;  // every kick asks: one branch where no card switches
   const Instance& inst = instances_.instance(id);
   if (!switching(inst.server)) return true;
   const uint32_t c = seat(id).card;

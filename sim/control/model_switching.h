@@ -35,6 +35,8 @@ class ModelSwitching final : public EventHandler, public FlowListener {
   ModelSwitching(Simulator& sim, const Cluster& cluster, InstanceRegistry& instances, FlowNetwork& network,
                  const Topology& topology, const SwitchPolicy& policy, MigrationHost& host);
 
+  // Whether any server's cards switch between models; false: may_step always allows.
+  bool any() const { return !cards_.empty(); }
   bool switching(ServerId server) const {
     return cluster_.server(server).profile->gpu_memory_sharing == GpuMemorySharing::switching;
   }

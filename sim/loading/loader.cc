@@ -214,11 +214,13 @@ void Loader::start(const LoadRequest& request, LoadListener& listener) {
       std::max(busy_until_[s], sim_.now()) + estimate(s, request.parts, static_cast<int64_t>(request.gpus.size()));
   job.finish_delay = fill + Time::from_seconds(static_cast<double>(tensors) * format_.per_tensor_overhead_s);
   StartupPhases phases = startup(s, request.parts, static_cast<int64_t>(request.gpus.size()));
-  if (forks_ && job.gpu_source.is_none()) {
-    ++fork_fallbacks_;
-  } else if (forks_) {
-    phases = *load_source_->forked(phases);
-    ++forked_loads_;
+  if (forks_) {
+    if (job.gpu_source.is_none()) {
+      ++fork_fallbacks_;
+    } else {
+      phases = *load_source_->forked(phases);
+      ++forked_loads_;
+    }
   }
   job.post_load = Time::from_seconds(phases.post_load_s);
   job.graph_capture = std::min(job.post_load, Time::from_seconds(phases.graph_capture_s));
