@@ -174,8 +174,19 @@ def child(args):
     print(json.dumps({"stamps": stamps, "info": info}), flush=True)
 
 
+def weight_bytes_block(nbytes, seed=0):
+    """`nbytes` of bf16 values drawn from normal(0, 0.02), the engine's random weights
+    (Weights.init_random). Random bytes read as bf16 hold a NaN or infinity in one value of 256,
+    so a model loaded from them computed on NaN from its first GEMM on: the testbed's instances
+    served on NaN until 2026-12-07 (runs 1-6), where the engine's step measurements use normal
+    weights; the GPU's power and clocks depend on the values it multiplies (METHOD.md)."""
+    import numpy as np
+    values = np.random.default_rng(seed).standard_normal(nbytes // 2, dtype=np.float32) * np.float32(0.02)
+    return (values.view(np.uint32) >> 16).astype(np.uint16).tobytes()
+
+
 def write_checkpoint(path, nbytes):
-    block = os.urandom(64 << 20)
+    block = weight_bytes_block(64 << 20)
     padded = (nbytes + 4095) // 4096 * 4096
     with open(path, "wb") as f:
         left = padded

@@ -229,5 +229,18 @@ class RunJsonTest(TempDir):
         self.assertIsNone(run_json_path(self.dir, "controller_x"))
 
 
+class CheckpointImage(unittest.TestCase):
+    def test_holds_finite_bf16_weights_of_the_engines_spread_not_random_bytes(self):
+        import numpy as np
+        from startup_phases import weight_bytes_block
+        block = weight_bytes_block(1 << 20)
+        self.assertEqual(len(block), 1 << 20)
+        # bf16 is the upper half of a float32: widen and read the values back.
+        values = (np.frombuffer(block, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        self.assertTrue(np.isfinite(values).all())
+        self.assertAlmostEqual(float(values.std()), 0.02, delta=0.001)
+        self.assertEqual(block, weight_bytes_block(1 << 20))
+
+
 if __name__ == "__main__":
     unittest.main()
