@@ -75,7 +75,18 @@ def in_service_disk_gbytes_per_s(runs):
     return statistics.median(rates) if rates else None
 
 
-def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gbytes_per_s=None, sharing=None):
+def in_service_dispatch_s(runs):
+    """The testbed's request path before its engine sees a request: the median over the runs'
+    warm requests (a ready instance at arrival) of arrival to the worker's read of it (the
+    controller's loop, a JSON line over the worker's stdin pipe, its reader thread); None where
+    no warm request exists."""
+    waits = [r["received_s"] - r["arrival_s"] for run in runs for r in run["requests"]
+             if not r.get("cold") and r.get("received_s") is not None]
+    return statistics.median(waits) if waits else None
+
+
+def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gbytes_per_s=None, sharing=None,
+               dispatch_s=None):
     """The slsim experiment mirroring one testbed run (paths relative to configs/)."""
     profile = server_profile(testbed)
     with open(os.path.join(REPO, "models", "hardware", "servers", profile + ".json")) as f:
@@ -123,6 +134,8 @@ def sim_config(name, workload, trace_csv, testbed, calibration_dir=None, load_gb
     }
     if load_gbytes_per_s is not None:
         cfg["loader"] = {"read_max_gbytes_per_s": load_gbytes_per_s}
+    if dispatch_s is not None:
+        cfg["router"] = {"dispatch_latency_s": dispatch_s}
     if sharing is not None:
         cfg["cluster"]["server_groups"][0]["server"].update(sharing)
     if calibration_dir is not None:
@@ -233,13 +246,15 @@ def main():
         per_load = in_service_disk_gbytes_per_s(runs)
         # The card's time slicing as the folder's own step logs measured it, as start-up and loads.
         sharing = sharing_params(runs)
+        dispatch = in_service_dispatch_s(runs)
         simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
-                                                                 load_gbytes_per_s=per_load, sharing=sharing),
+                                                                 load_gbytes_per_s=per_load, sharing=sharing, dispatch_s=dispatch),
                                           name, timeline=True)
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
         comparison[name]["load_gbytes_per_s_used"] = per_load
         comparison[name]["compute_sharing_used"] = sharing
+        comparison[name]["dispatch_latency_s_used"] = dispatch
         alone = alone_on_the_gpu(measured)
         pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
         comparison[name + " (requests alone on the GPU)"] = dict(

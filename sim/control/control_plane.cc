@@ -64,7 +64,7 @@ void ControlPlane::finish() {
 
 void ControlPlane::schedule_next_arrival() {
   next_arrival_ = source_.next();
-  if (next_arrival_) sim_.schedule_lane_at(next_arrival_->arrival, handler_, kArrival, 0);
+  if (next_arrival_) sim_.schedule_lane_at(next_arrival_->arrival + router_.dispatch_latency(), handler_, kArrival, 0);
 }
 
 void ControlPlane::on_event(const Event& event) {

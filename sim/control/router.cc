@@ -12,6 +12,7 @@ Router::Router(const Simulator& sim, InstanceRegistry& instances, RoutingPolicy&
       routing_(routing),
       in_flight_(in_flight),
       params_(params),
+      dispatch_latency_(Time::from_seconds(params.dispatch_latency_s)),
       queues_(instances.models()),
       queued_input_tokens_(instances.models(), 0) {}
 

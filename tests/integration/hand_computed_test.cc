@@ -157,6 +157,27 @@ TEST(HandComputedAtStart, ARequestAtZeroOnAPinnedInstanceAtStartTakesItsPrefillA
   EXPECT_NEAR(s["simulated_s"].get<double>(), kStepsNs * 1e-9, 1e-12);
 }
 
+TEST(HandComputedAtStart, TheRoutersDispatchLatencyAddsToAWarmRequestsTtftAndE2e) {
+  // 0.4 ms before the router acts, then the pinned instance's three steps.
+  const auto dir = fresh_dir("hand_dispatch");
+  const Json s = run_hand("hand_dispatch_run", {one_request_at(dir, 0),
+                                                "cluster.instances_at_start=[{\"model\": \"tiny\", \"pinned\": true}]",
+                                                "router.dispatch_latency_s=0.0004"});
+  EXPECT_EQ(s["cold_starts"], 0);
+  EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), (400'000 + kPrefillNs) * 1e-9, 1e-12);
+  EXPECT_NEAR(s["e2e_s"]["max"].get<double>(), (400'000 + kStepsNs) * 1e-9, 1e-12);
+  EXPECT_NEAR(s["gpu_seconds"]["busy"].get<double>(), kStepsNs * 1e-9, 1e-12);
+}
+
+TEST(HandComputed, TheRoutersDispatchLatencyDelaysAColdStartsDecision) {
+  // The start is decided 0.4 ms after the arrival: TTFT = 0.4 ms + the 1 GB/s load + the prefill.
+  const Json s = run_hand("hand_dispatch_cold", {"router.dispatch_latency_s=0.0004"});
+  EXPECT_EQ(s["cold_starts"], 1);
+  EXPECT_NEAR(s["ttft_s"]["max"].get<double>(), (400'000 + 29'274'112 + kPrefillNs) * 1e-9, 1e-12);
+  // The request's wait for its instance counts from its arrival, as its TTFT does.
+  EXPECT_NEAR(s["cold_start_s"]["max"].get<double>(), (400'000 + 29'274'112) * 1e-9, 1e-12);
+}
+
 TEST(HandComputedAtStart, AnInstanceAtStartIsIdleFromZeroAndItsKeepAliveCountsFromThere) {
   // Keep-alive 100 s, one request at 50 s: warm (TTFT = the prefill), then idle until 100 s
   // after its last step. GPU time: idle 50 + 100 s, busy the three steps, nothing loading.
