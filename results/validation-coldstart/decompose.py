@@ -22,7 +22,7 @@ Requests are matched by id. Prints, for each workload:
 4. TPOT: per request, with the neighbours stepping during its decode (time-weighted) on both sides.
 
 usage: decompose.py [WORKLOAD...] [--measurements DIR...] [--sim DIR]
-       (default: every workload with a run in graphs-run5, graphs-run6 or graphs-run3, the first that holds it, and a
+       (default: every workload with a run in graphs-run7, graphs-run5, graphs-run6 or graphs-run3, the first that holds it, and a
        slsim run in sim/)"""
 import argparse
 import bisect
@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(REPO, "kernels", "testbed"))
 from serverless import load_run_json, percentile, run_json_path  # noqa: E402
 
 TESTBED_RUNS = os.path.join(REPO, "models", "calibration", "measurements", "h100-sxm", "testbed")
-DEFAULT_RUNS = [os.path.join(TESTBED_RUNS, run) for run in ("graphs-run5", "graphs-run6", "graphs-run3")]
+DEFAULT_RUNS = [os.path.join(TESTBED_RUNS, run) for run in ("graphs-run7", "graphs-run5", "graphs-run6", "graphs-run3")]
 MATCH_S = 2e-6  # timeline stamps are microseconds with three decimals; requests.csv six decimals of a second
 
 

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SLSIM_BINARY=${SLSIM_BINARY:-${SLSIM:-build/release/sim/slsim}}
 if [ "$#" -eq 0 ]; then
-  # Run 6's conv360-ttl30 on another card: the same workload as run 5's, measured again.
-  /usr/bin/python3 results/validation-coldstart/compare.py --out results/validation-coldstart/comparison_run6.json \
-    --measurements models/calibration/measurements/h100-sxm/testbed/graphs-run6 > /dev/null
+  # Runs 5 and 6 (two other cards; their instances computed on NaN weights, README): the same
+  # workloads measured before run 7, each against slsim with its own folder's start-up and rates.
+  for run in 5 6; do
+    /usr/bin/python3 results/validation-coldstart/compare.py --out results/validation-coldstart/comparison_run$run.json \
+      --measurements models/calibration/measurements/h100-sxm/testbed/graphs-run$run > /dev/null
+  done
 fi
 /usr/bin/python3 results/validation-coldstart/compare.py "$@"
 if [ "$#" -eq 0 ]; then
