@@ -67,11 +67,13 @@ class Controller:
         return time.time() - self.t0
 
     # -- checkpoints
+    # The suffix names the image's contents: an image of another kind left on a warm machine
+    # (random bytes before 2026-12-07) is not taken for this one.
     def disk_path(self, model):
-        return os.path.join(self.args.disk_dir, model + ".bin")
+        return os.path.join(self.args.disk_dir, model + ".normal-bf16.bin")
 
     def dram_path(self, model):
-        return os.path.join(self.args.dram_dir, model + ".bin")
+        return os.path.join(self.args.dram_dir, model + ".normal-bf16.bin")
 
     def prepare(self):
         os.makedirs(self.args.disk_dir, exist_ok=True)

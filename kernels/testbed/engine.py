@@ -220,6 +220,11 @@ class Weights:
     def init_random(self, seed=0):
         gen = torch.Generator(device=self.flat.device).manual_seed(seed)
         self.flat.normal_(0, 0.02, generator=gen)
+        self.reset_norms()
+
+    def reset_norms(self):
+        """Norm gains 1 and biases 0, as a trained model's are near; a checkpoint image of
+        normal(0, 0.02) values would otherwise scale every activation by about 0.02."""
         for name, t in self.t.items():
             if "norm" in name.split(".")[-2:][0]:
                 t.fill_(1.0 if name.endswith(".w") else 0.0)

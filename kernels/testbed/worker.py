@@ -126,6 +126,8 @@ def start_real(args):
         if tee:
             os.replace(tee, args.cache_to)
         del pool
+        e.w.reset_norms()
+        torch.cuda.synchronize()
         phase("load")
         e.warm_up_ops()
         phase("compile")

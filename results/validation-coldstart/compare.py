@@ -63,8 +63,8 @@ def in_service_disk_gbytes_per_s(runs):
     instances that loaded from the local disk while no other instance loaded of checkpoint bytes
     over the load phase (pinned pool allocation, O_DIRECT reads, copies to the GPU and the write of
     each chunk into the DRAM cache's file). Where every disk load had another beside it (run 7),
-    the median over all of them: two loads beside each other each keep nearly a lone one's rate
-    (run 5: 1.43-1.49 against 1.59 GB/s), bound by their own work, not by the disk (2.87 GB/s).
+    the median over all of them: loads beside each other keep nearly a lone one's rate
+    (run 5: five of six at 1.42-1.49 GB/s, one at 1.16, against 1.58-1.60 alone), bound by their own work, not by the disk (2.87 GB/s).
     None where no disk load exists."""
     lone, every = [], []
     for run in runs:
@@ -253,15 +253,15 @@ def main():
         per_load = in_service_disk_gbytes_per_s(runs)
         # The card's time slicing as the folder's own step logs measured it, as start-up and loads.
         sharing = sharing_params(runs)
-        dispatch = in_service_dispatch_s(runs)
+        dispatch_s = in_service_dispatch_s(runs)
         simulated, sim_starts = run_slsim(args.slsim, sim_config(name, workloads, trace_csv, testbed, calibration_dir=calibration,
-                                                                 load_gbytes_per_s=per_load, sharing=sharing, dispatch_s=dispatch),
+                                                                 load_gbytes_per_s=per_load, sharing=sharing, dispatch_s=dispatch_s),
                                           name, timeline=True)
         m = dict(request_metrics(measured), instance_starts=len(testbed["instances"]))
         comparison[name] = table(m, dict(request_metrics(simulated), instance_starts=sim_starts))
         comparison[name]["load_gbytes_per_s_used"] = per_load
         comparison[name]["compute_sharing_used"] = sharing
-        comparison[name]["dispatch_latency_s_used"] = dispatch
+        comparison[name]["dispatch_latency_s_used"] = dispatch_s
         alone = alone_on_the_gpu(measured)
         pick = lambda recs: [r for r in recs if r["id"] in alone]  # noqa: E731
         comparison[name + " (requests alone on the GPU)"] = dict(

@@ -108,6 +108,9 @@ def slsim_side(folder):
     occupancy = Occupancy([(s, e, t) for t, bs in batches.items() for s, e in bs])
     # A track is one instance slot; the instance of a request is the one of its model loaded last before it.
     ends = {t: {round(e, 6): (s, e) for s, e in bs} for t, bs in batches.items()}
+    # The router acts dispatch_latency_s after an arrival: slsim's dispatch, as the testbed's.
+    with open(os.path.join(folder, "config.json")) as f:
+        dispatch_s = json.load(f).get("router", {}).get("dispatch_latency_s", 0.0)
     out = {}
     with open(os.path.join(folder, "requests.csv"), newline="") as f:
         for row in csv.DictReader(f):
@@ -122,7 +125,8 @@ def slsim_side(folder):
                 if step is None:
                     step = next((b for b in batches[track] if abs(b[1] - first) < MATCH_S), None)
                 if step is not None:
-                    rec.update(wait_s=step[0] - a, prefill_s=step[1] - step[0], handback_s=first - step[1],
+                    rec.update(dispatch_s=dispatch_s, wait_s=step[0] - a - dispatch_s, prefill_s=step[1] - step[0],
+                               handback_s=first - step[1],
                                nbr=occupancy.beside(track, step[0], step[1]))
                     if rec["output_tokens"] > 1:
                         rec["decode_nbr"] = occupancy.beside(track, first, last)

@@ -25,7 +25,8 @@ struct RequestOutcome {
   bool cold_start = false;  // it waited at the router for an instance to start
   Time cold_start_wait;     // arrival until it was handed to a ready instance
   // The cold-start wait split: the part during which its instance was loading, and the rest
-  // (waiting for GPUs, for placement, or for process start).
+  // (waiting for GPUs, for placement, or for process start, and the router's dispatch latency
+  // where the request's arrival started its instance).
   Time load_wait;
   Time queue_wait;
   Tier load_tier = Tier::remote;  // meaningful for cold starts
