@@ -14,6 +14,8 @@
 #   moe-check       engine_check_moe.json: the checks on a 2-layer qwen3-30b-a3b engine
 #   moe-steps1, moe-steps2  engine_steps_moe_run1.json, _run2.json: qwen3-30b-a3b steps
 #   startup         startup_phases.json (opt-1.3b, opt-6.7b, llama-3.1-8b)
+#   sporadic        sporadic_steps.json: batch-1 steps back to back against now and then
+#                   (sporadic_steps.py; the engine in its benchmark loop against in service)
 #   ctl:NAME        controller_NAME.json for workloads.json's workload NAME
 # usage: scripts/testbed_device.sh OUTDIR PIECE...
 # SLSIM_DEVICE_BUDGET_S: seconds for all pieces together (each piece's limit is cut to what is
@@ -76,6 +78,7 @@ for p in "$@"; do
       if [[ $p == moe-steps2 ]]; then grid=(--prefill "$prefill2"); fi
       piece "$p" 240 python3 "$tb/engine.py" --out "$out/engine_steps_moe_run${p#moe-steps}.json" \
         --models qwen3-30b-a3b --decode "$moe_decode" "${grid[@]}" ;;
+    sporadic) piece sporadic 240 python3 "$tb/sporadic_steps.py" --out "$out/sporadic_steps.json" --models "$models" ;;
     startup) piece startup 330 python3 "$tb/startup_phases.py" --out "$out/startup_phases.json" \
              --models opt-1.3b,opt-6.7b,llama-3.1-8b --repeats "${SLSIM_STARTUP_REPEATS:-3}" ;;
     ctl:*)

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""An engine step back to back against the same step now and then (issue 16).
+
+The graph-captured profile is fitted on engine.py's step times, each the mean of a step repeated
+back to back. A serving instance at the validation's load steps now and then: its lone batch-1
+prefills took the benchmark's time plus about 1 ms for opt-1.3b and 0.9x the benchmark plus
+1.5-3 ms for the larger models (testbed run 7). This measures both patterns on one engine per
+model: each batch-1 prefill size and a batch-1 decode step
+  back_to_back  the median over trials of the mean of --iters calls, a host sync after each
+                (engine.py's step_ms)
+  sporadic      the median of --calls single calls, each after --gap-ms of idle host and GPU
+Writes per model and shape both medians and their ratio, with the environment.
+
+usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 200]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+import engine as eng  # noqa: E402
+from scheduling import Sequence, padded_prefill_tokens, prefill_token_buckets  # noqa: E402
+
+PROMPTS = [128, 512, 1024, 2048]
+DECODE_CONTEXT = 512
+
+
+def sporadic_ms(fn, calls, gap_s):
+    fn()
+    torch.cuda.synchronize()
+    walls = []
+    for _ in range(calls):
+        time.sleep(gap_s)
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        walls.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(walls)
+
+
+def measure(name, args):
+    buckets = prefill_token_buckets(4096)
+    sizes = sorted({padded_prefill_tokens(p, buckets) for p in PROMPTS})
+    e, _ = eng.start_engine(name, "compile", capture_sizes=[1], prefill_buckets=sizes, max_model_len=4096)
+    rows = []
+    next_id = [0]
+
+    def sequence(tokens):
+        s = Sequence(next_id[0], tokens, max_new_tokens=1 << 30)
+        next_id[0] += 1
+        e.blocks.allocate(s.seq_id, tokens)
+        return s
+
+    shapes = [("prefill", p) for p in PROMPTS] + [("decode", DECODE_CONTEXT)]
+    for kind, tokens in shapes:
+        seqs = [sequence(tokens)]
+        if kind == "decode":
+            seqs[0].generated = 1
+            e.blocks.append(seqs[0].seq_id, seqs[0].context)
+        step = (lambda: e.prefill(seqs)) if kind == "prefill" else (lambda: e.decode(seqs))
+        back = eng.timed_ms(step, iters=args.iters, trials=args.trials)
+        spor = sporadic_ms(step, args.calls, args.gap_ms / 1e3)
+        row = {"model": name, "kind": kind, "batch": 1, "tokens": tokens, "back_to_back_ms": back,
+               "sporadic_ms": spor, "sporadic_over_back_to_back": spor / back}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        e.blocks.free(seqs[0].seq_id)
+    e.release()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default="opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b")
+    ap.add_argument("--gap-ms", type=float, default=200)
+    ap.add_argument("--calls", type=int, default=15)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--trials", type=int, default=5)
+    args = ap.parse_args()
+    doc = {"program": "kernels/testbed/sporadic_steps.py",
+           "environment": eng.environment(" ".join(["python3"] + sys.argv)),
+           "config": {"gap_ms": args.gap_ms, "calls": args.calls, "iters": args.iters, "trials": args.trials,
+                      "weights": "random normal(0, 0.02), norms 1 (engine.start_engine)"},
+           "rows": []}
+    with torch.inference_mode():
+        for name in args.models.split(","):
+            doc["rows"] += measure(name, args)
+            with open(args.out + ".tmp", "w") as f:
+                json.dump(doc, f, indent=1)
+            os.replace(args.out + ".tmp", args.out)
+
+
+if __name__ == "__main__":
+    main()
