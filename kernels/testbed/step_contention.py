@@ -16,7 +16,10 @@ what a step's throughput sees, and the figures slsim's compute sharing takes
 (compute_sharing_efficiency = 2 / the "1 stepping" mean, graph_capture_compute_share from the
 capture mean).
 
-usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled]"""
+With --slicing, the line a decode step's time beside one stepping neighbour follows in its time
+alone, pooled over the files (slicing_fit).
+
+usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled | --slicing]"""
 import argparse
 import bisect
 import json
@@ -109,14 +112,39 @@ def sharing_params(runs, max_batch=1):
             "graph_capture_compute_share": round(max(0.0, statistics.mean(ratios["capture (none stepping)"]) * efficiency - 1), 3)}
 
 
+def slicing_fit(runs, max_batch=2):
+    """Decode step time beside exactly one stepping neighbour against the same model and batch
+    size alone (median, at least 20 steps): the least-squares line t = slope x alone + intercept
+    over every such step of the runs. Processor sharing at efficiency e gives slope 2 / e and no
+    intercept; time slicing makes a short step also wait out its neighbour's slice, which the
+    intercept measures. None where fewer than two alone times occur."""
+    xs, ys = [], []
+    for run in runs:
+        by_class = classify(run, max_batch)
+        alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
+        for (model, seqs, cls), ms in by_class.items():
+            if cls == "1 stepping" and (model, seqs) in alone:
+                xs += [alone[(model, seqs)]] * len(ms)
+                ys += ms
+    if len(set(xs)) < 2:
+        return None
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return {"slope": round(slope, 3), "intercept_ms": round(my - slope * mx, 3), "steps": len(xs)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("controller_json", nargs="+")
     ap.add_argument("--pooled", action="store_true")
+    ap.add_argument("--slicing", action="store_true", help="with several files too: slicing_fit over them")
     ap.add_argument("--out")
     ap.add_argument("--max-batch", type=int, default=2)
     ap.add_argument("--min-steps", type=int, default=20)
     args = ap.parse_args()
+    if args.slicing:
+        print(json.dumps(slicing_fit([load_run_json(path) for path in args.controller_json], args.max_batch)))
+        return
     if args.pooled:
         runs = [load_run_json(path) for path in args.controller_json]
         for group, r in sorted(pooled(runs, args.max_batch).items()):

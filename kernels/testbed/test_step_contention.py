@@ -6,7 +6,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from step_contention import sharing_params  # noqa: E402
+from step_contention import sharing_params, slicing_fit  # noqa: E402
 
 
 def steps(start_s, count, step_s, gap_s=0.0):
@@ -31,6 +31,25 @@ class SharingParams(unittest.TestCase):
     def test_a_run_without_neighbours_gives_none(self):
         alone = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001)}
         self.assertIsNone(sharing_params([{"instances": [alone]}]))
+
+
+class SlicingFit(unittest.TestCase):
+    def test_the_line_through_each_models_step_beside_one_neighbour_against_its_step_alone(self):
+        # m: 1 ms alone, 3 ms beside n; p: 2 ms alone, 5 ms beside n. Slope (5 - 3) / (2 - 1) = 2,
+        # intercept 3 - 2 x 1 = 1 ms: what a slice waited out adds to every step.
+        m = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001) + steps(3.0, 30, 0.003)}
+        p = {"model": "p", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.5, 30, 0.002) + steps(5.0, 30, 0.005)}
+        # n steps only beside them, so it has no time alone and joins no point itself.
+        n = {"model": "n", "launch_s": 0.0, "stamps_s": {}, "steps": steps(3.0, 45, 0.002) + steps(5.0, 75, 0.002)}
+        fit = slicing_fit([{"instances": [m, p, n]}])
+        self.assertAlmostEqual(fit["slope"], 2.0, places=3)
+        self.assertAlmostEqual(fit["intercept_ms"], 1.0, places=3)
+        self.assertEqual(fit["steps"], 60)
+
+    def test_one_alone_time_gives_none(self):
+        m = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001) + steps(3.0, 30, 0.003)}
+        n = {"model": "n", "launch_s": 0.0, "stamps_s": {}, "steps": steps(3.0, 45, 0.002)}
+        self.assertIsNone(slicing_fit([{"instances": [m, n]}]))
 
 
 if __name__ == "__main__":
