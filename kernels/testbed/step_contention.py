@@ -16,10 +16,11 @@ what a step's throughput sees, and the figures slsim's compute sharing takes
 (compute_sharing_efficiency = 2 / the "1 stepping" mean, graph_capture_compute_share from the
 capture mean).
 
-With --slicing, the line a decode step's time beside one stepping neighbour follows in its time
+With --check-sharing, slsim's sharing model applied to the files' own decode steps
+(sharing_check, each file on its own, times alone and sharing figures from all). With --slicing, the line a decode step's time beside one stepping neighbour follows in its time
 alone, pooled over the files (slicing_fit).
 
-usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled | --slicing]"""
+usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled | --slicing | --check-sharing]"""
 import argparse
 import bisect
 import json
@@ -133,15 +134,70 @@ def slicing_fit(runs, max_batch=2):
     return {"slope": round(slope, 3), "intercept_ms": round(my - slope * mx, 3), "steps": len(xs)}
 
 
+def sharing_check(runs, params, max_batch=2, alone_runs=None):
+    """slsim's compute sharing applied to the runs' own decode steps: each step of a model and
+    batch size with a time alone (median over the alone steps of `alone_runs`, default the runs; a
+    keep-alive 0 run has none, its folder's other runs do; at least 20) is predicted as
+    that time x (1 + others stepping + capture_share x others capturing) / efficiency, the others
+    stepping time-weighted over the step and the captures at its midpoint (x 1 with neither).
+    Returns the measured over the predicted sum per class (alone, capture-only, stepping,
+    stepping+capture) and over all: 1 where the model explains the steps it is given."""
+    alone = defaultdict(list)
+    for run in alone_runs or runs:
+        for (model, seqs, cls), ms in classify(run, max_batch).items():
+            if cls == "alone":
+                alone[(model, seqs)] += ms
+    alone = {key: statistics.median(ms) for key, ms in alone.items() if len(ms) >= 20}
+    sums = defaultdict(lambda: [0.0, 0.0])
+    for run in runs:
+        instances = run["instances"]
+        steps = sorted((s[0], s[1], k) for k, inst in enumerate(instances) for s in inst.get("steps", []))
+        starts = [s[0] for s in steps]
+        longest = max((s[1] - s[0] for s in steps), default=0)
+        for k, inst in enumerate(instances):
+            for start, end, kind, seqs, _ in inst.get("steps", []):
+                time_alone = alone.get((inst["model"], seqs))
+                if kind != "decode" or seqs > max_batch or time_alone is None or end <= start:
+                    continue
+                overlap = 0.0
+                j = bisect.bisect_left(starts, start - longest)
+                while j < len(steps) and steps[j][0] < end:
+                    other_start, other_end, other = steps[j]
+                    if other != k and other_end > start:
+                        overlap += min(end, other_end) - max(start, other_start)
+                    j += 1
+                stepping = overlap / (end - start)
+                mid = (start + end) / 2
+                capturing = sum(1 for j, o in enumerate(instances) if j != k and phase_at(o, mid) == "graph_capture")
+                if stepping < 0.05 and not capturing:
+                    cls, predicted = "alone", time_alone
+                else:
+                    cls = ("capture-only" if stepping < 0.05 else "stepping") + ("+capture" if capturing and stepping >= 0.05 else "")
+                    predicted = time_alone * (1 + stepping + params["graph_capture_compute_share"] * capturing) / \
+                        params["compute_sharing_efficiency"]
+                for key in (cls, "all"):
+                    sums[key][0] += (end - start) * 1e3
+                    sums[key][1] += predicted
+    return {key: round(measured / predicted, 3) for key, (measured, predicted) in sorted(sums.items())}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("controller_json", nargs="+")
     ap.add_argument("--pooled", action="store_true")
     ap.add_argument("--slicing", action="store_true", help="with several files too: slicing_fit over them")
+    ap.add_argument("--check-sharing", action="store_true",
+                    help="sharing_check of the files with their own sharing_params (with several files too)")
     ap.add_argument("--out")
     ap.add_argument("--max-batch", type=int, default=2)
     ap.add_argument("--min-steps", type=int, default=20)
     args = ap.parse_args()
+    if args.check_sharing:
+        runs = [load_run_json(path) for path in args.controller_json]
+        params = sharing_params(runs)
+        for path, run in zip(args.controller_json, runs):
+            print(path, json.dumps(sharing_check([run], params, args.max_batch, alone_runs=runs)))
+        return
     if args.slicing:
         print(json.dumps(slicing_fit([load_run_json(path) for path in args.controller_json], args.max_batch)))
         return

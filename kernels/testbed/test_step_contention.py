@@ -6,7 +6,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from step_contention import sharing_params, slicing_fit  # noqa: E402
+from step_contention import sharing_check, sharing_params, slicing_fit  # noqa: E402
 
 
 def steps(start_s, count, step_s, gap_s=0.0):
@@ -50,6 +50,17 @@ class SlicingFit(unittest.TestCase):
         m = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001) + steps(3.0, 30, 0.003)}
         n = {"model": "n", "launch_s": 0.0, "stamps_s": {}, "steps": steps(3.0, 45, 0.002)}
         self.assertIsNone(slicing_fit([{"instances": [m, n]}]))
+
+
+class SharingCheck(unittest.TestCase):
+    def test_measured_over_predicted_per_class_with_the_neighbours_stepping_time_weighted(self):
+        # m: 30 steps of 1 ms alone, then 30 of 2.2 ms while n steps back to back. At efficiency 1
+        # and no capture share the model predicts 1 x (1 + 1) / 1 = 2 ms beside n: 2.2 / 2 = 1.1;
+        # over all (30 + 66) / (30 + 60) = 1.067. n has no time alone and is not predicted.
+        m = {"model": "m", "launch_s": 0.0, "stamps_s": {}, "steps": steps(0.0, 30, 0.001) + steps(3.0, 30, 0.0022)}
+        n = {"model": "n", "launch_s": 0.0, "stamps_s": {}, "steps": steps(3.0, 40, 0.002)}
+        check = sharing_check([{"instances": [m, n]}], {"compute_sharing_efficiency": 1.0, "graph_capture_compute_share": 0.0})
+        self.assertEqual(check, {"all": 1.067, "alone": 1.0, "stepping": 1.1})
 
 
 if __name__ == "__main__":
