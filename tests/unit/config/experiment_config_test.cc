@@ -192,6 +192,16 @@ TEST(ExperimentConfigLimits, ASecondsFieldBeyondInt64NanosecondsIsRefusedWithIts
   EXPECT_THAT(error_of(doc), HasSubstr("policies.keepalive.params.ttl_s: expected"));
 }
 
+TEST(ExperimentConfigLimits, ANegativeOrHugeDispatchLatencyIsRefusedWithItsPath) {
+  Json doc = minimal();
+  doc["router"] = Json::parse(R"({"dispatch_latency_s": -0.001})");
+  EXPECT_THAT(error_of(doc), HasSubstr("router.dispatch_latency_s: expected a number in [0, "));
+  doc["router"]["dispatch_latency_s"] = 1e10;
+  EXPECT_THAT(error_of(doc), HasSubstr("router.dispatch_latency_s: expected a number in [0, "));
+  doc["router"]["dispatch_latency_s"] = 0.0004;
+  EXPECT_EQ(error_of(doc), "");
+}
+
 TEST(ExperimentConfigLimits, AWindowOrIntervalThatRoundsToNoNanosecondIsRefused) {
   Json doc = minimal();
   doc["output"] = {{"timeseries_interval_s", 1e-10}};
