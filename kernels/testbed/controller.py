@@ -38,6 +38,10 @@ from model_shapes import flat_buffer_bytes, load_arch  # noqa: E402
 from serverless import DramCache, Fleet, read_canonical_trace, request_metrics  # noqa: E402
 from startup_phases import evict_from_page_cache, write_checkpoint  # noqa: E402
 
+# The checkpoint image's file name says what it holds (write_checkpoint's normal bf16 weights): an
+# image of another kind left on a warm machine (random bytes before 2026-12-07) is never reused.
+IMAGE_SUFFIX = ".normal-bf16.bin"
+
 PHASES = ["interpreter", "import_torch", "cuda_context", "engine_setup", "kv_reserve", "load", "compile",
           "graph_capture", "warm_up"]
 
@@ -67,13 +71,11 @@ class Controller:
         return time.time() - self.t0
 
     # -- checkpoints
-    # The suffix names the image's contents: an image of another kind left on a warm machine
-    # (random bytes before 2026-12-07) is not taken for this one.
     def disk_path(self, model):
-        return os.path.join(self.args.disk_dir, model + ".normal-bf16.bin")
+        return os.path.join(self.args.disk_dir, model + IMAGE_SUFFIX)
 
     def dram_path(self, model):
-        return os.path.join(self.args.dram_dir, model + ".normal-bf16.bin")
+        return os.path.join(self.args.dram_dir, model + IMAGE_SUFFIX)
 
     def prepare(self):
         os.makedirs(self.args.disk_dir, exist_ok=True)

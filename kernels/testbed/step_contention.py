@@ -17,8 +17,9 @@ what a step's throughput sees, and the figures slsim's compute sharing takes
 capture mean).
 
 With --check-sharing, slsim's sharing model applied to the files' own decode steps
-(sharing_check, each file on its own, times alone and sharing figures from all). With --slicing, the line a decode step's time beside one stepping neighbour follows in its time
-alone, pooled over the files (slicing_fit).
+(sharing_check: each file on its own, its times alone and sharing figures from all). With
+--slicing, the line a decode step's time beside one stepping neighbour follows in its time alone,
+pooled over the files (slicing_fit).
 
 usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled | --slicing | --check-sharing]"""
 import argparse
@@ -48,28 +49,46 @@ def phase_at(instance, t):
     return None
 
 
+class StepIndex:
+    """Every step of a run's instances by start time, to find the steps of the others that
+    overlap an interval without a scan."""
+
+    def __init__(self, instances):
+        self.steps = sorted((s[0], s[1], k) for k, inst in enumerate(instances) for s in inst.get("steps", []))
+        self.starts = [s[0] for s in self.steps]
+        self.longest = max((s[1] - s[0] for s in self.steps), default=0)
+
+    def beside(self, k, a, b):
+        """(other instance, seconds of overlap) for each step of an instance other than k that
+        overlaps [a, b]."""
+        j = bisect.bisect_left(self.starts, a - self.longest)
+        while j < len(self.steps) and self.steps[j][0] < b:
+            start, end, other = self.steps[j]
+            if other != k and end > a:
+                yield other, min(b, end) - max(a, start)
+            j += 1
+
+
+def alone_times(*by_classes, min_steps=20):
+    """Per (model, batch size), the median step time with nothing else on the card over the
+    given classify() results together; only where at least min_steps steps were alone."""
+    alone = defaultdict(list)
+    for by_class in by_classes:
+        for (model, seqs, cls), ms in by_class.items():
+            if cls == "alone":
+                alone[(model, seqs)] += ms
+    return {key: statistics.median(ms) for key, ms in alone.items() if len(ms) >= min_steps}
+
+
 def classify(run, max_batch):
     instances = run["instances"]
-    steps = sorted((s[0], s[1], k) for k, inst in enumerate(instances) for s in inst.get("steps", []))
-    starts = [s[0] for s in steps]
-    longest = max((s[1] - s[0] for s in steps), default=0)
-
-    def stepping_beside(k, a, b):
-        others = set()
-        j = bisect.bisect_left(starts, a - longest)
-        while j < len(steps) and steps[j][0] < b:
-            start, end, other = steps[j]
-            if other != k and end > a:
-                others.add(other)
-            j += 1
-        return others
-
+    index = StepIndex(instances)
     by_class = defaultdict(list)
     for k, inst in enumerate(instances):
         for start, end, kind, seqs, _ in inst.get("steps", []):
             if kind != "decode" or seqs > max_batch:
                 continue
-            serving = stepping_beside(k, start, end)
+            serving = {other for other, _ in index.beside(k, start, end)}
             if serving:
                 cls = f"{min(len(serving), 2)}{'+' if len(serving) >= 2 else ''} stepping"
             else:
@@ -94,7 +113,7 @@ def pooled(runs, max_batch):
     ratios = defaultdict(list)
     for run in runs:
         by_class = classify(run, max_batch)
-        alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
+        alone = alone_times(by_class)
         for (model, seqs, cls), ms in by_class.items():
             if (model, seqs) in alone:
                 ratios[group_of(cls)] += [x / alone[(model, seqs)] for x in ms]
@@ -122,7 +141,7 @@ def slicing_fit(runs, max_batch=2):
     xs, ys = [], []
     for run in runs:
         by_class = classify(run, max_batch)
-        alone = {(m, s): statistics.median(v) for (m, s, c), v in by_class.items() if c == "alone" and len(v) >= 20}
+        alone = alone_times(by_class)
         for (model, seqs, cls), ms in by_class.items():
             if cls == "1 stepping" and (model, seqs) in alone:
                 xs += [alone[(model, seqs)]] * len(ms)
@@ -142,31 +161,17 @@ def sharing_check(runs, params, max_batch=2, alone_runs=None):
     stepping time-weighted over the step and the captures at its midpoint (x 1 with neither).
     Returns the measured over the predicted sum per class (alone, capture-only, stepping,
     stepping+capture) and over all: 1 where the model explains the steps it is given."""
-    alone = defaultdict(list)
-    for run in alone_runs or runs:
-        for (model, seqs, cls), ms in classify(run, max_batch).items():
-            if cls == "alone":
-                alone[(model, seqs)] += ms
-    alone = {key: statistics.median(ms) for key, ms in alone.items() if len(ms) >= 20}
+    alone = alone_times(*(classify(run, max_batch) for run in alone_runs or runs))
     sums = defaultdict(lambda: [0.0, 0.0])
     for run in runs:
         instances = run["instances"]
-        steps = sorted((s[0], s[1], k) for k, inst in enumerate(instances) for s in inst.get("steps", []))
-        starts = [s[0] for s in steps]
-        longest = max((s[1] - s[0] for s in steps), default=0)
+        index = StepIndex(instances)
         for k, inst in enumerate(instances):
             for start, end, kind, seqs, _ in inst.get("steps", []):
                 time_alone = alone.get((inst["model"], seqs))
                 if kind != "decode" or seqs > max_batch or time_alone is None or end <= start:
                     continue
-                overlap = 0.0
-                j = bisect.bisect_left(starts, start - longest)
-                while j < len(steps) and steps[j][0] < end:
-                    other_start, other_end, other = steps[j]
-                    if other != k and other_end > start:
-                        overlap += min(end, other_end) - max(start, other_start)
-                    j += 1
-                stepping = overlap / (end - start)
+                stepping = sum(overlap for _, overlap in index.beside(k, start, end)) / (end - start)
                 mid = (start + end) / 2
                 capturing = sum(1 for j, o in enumerate(instances) if j != k and phase_at(o, mid) == "graph_capture")
                 if stepping < 0.05 and not capturing:
