@@ -29,31 +29,8 @@ struct Recorder : LoadListener {
   void on_graph_capture(InstanceId /*id*/) override { ++captures; }
 };
 
-std::unique_ptr<LoadSourcePolicy> load_source(const std::string& name, Json params = Json::object()) {
-  LoadSourcePolicy::Context context;
-  const PolicyChoice resolved =
-      load_source_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.load_source");
-  return load_source_policies().make(resolved, context);
-}
-
-std::unique_ptr<StartupPolicy> prewarmed() {
-  StartupPolicy::Context context;
-  const PolicyChoice resolved =
-      startup_policies().resolve(PolicyChoice{"prewarmed", Json::object()}, "policies.startup");
-  return startup_policies().make(resolved, context);
-}
-
-std::map<std::string, StartupProfile> measured_test_gpu() {
-  StartupProfile p;
-  p.models.push_back(StartupMeasurement{"m", 2'000'000'000, 4.0, 0.25, 6.0, 5.5, 2.5, 0.25});
-  return {{"test-gpu", p}};
-}
-
-LoaderParams measured_phases() {
-  LoaderParams p;
-  p.chunk_bytes = 1;  // no pipeline fill
-  return p;
-}
+using testing::load_source;
+using testing::measured_test_gpu;
 
 ServerGroupSpec rdma_servers() {
   ServerGroupSpec rdma = testing::round_servers(3, 2);
@@ -68,8 +45,8 @@ struct Bench {
       : cluster({rdma_servers()}, 1.0),
         topology(cluster, testing::no_latency()),
         network(sim, topology),
-        loader(sim, cluster, topology, network, measured_phases(), CheckpointFormat{}, lru, lru, measured_test_gpu(),
-               std::move(startup), std::move(policy)) {
+        loader(sim, cluster, topology, network, testing::measured_startup(), CheckpointFormat{}, lru, lru,
+               measured_test_gpu(), std::move(startup), std::move(policy)) {
     recorder.sim = &sim;
   }
   // Instance `instance` loads a `gigabytes` checkpoint (part 7) onto `gpus` of `server`; a warm
@@ -197,11 +174,11 @@ TEST(ForkLoad, AForkThatDoesNotCopyTheGraphsCapturesThem) {
 
 TEST(ForkLoad, IntoAPrewarmedRuntimeTheForkStillSavesCompilationAndCapture) {
   // The pool pays the 10.25 s before the load; the fork costs 0.5 s and removes 5.5 + 2.5 s.
-  Bench blitz(load_source("blitzscale"), prewarmed());
+  Bench blitz(load_source("blitzscale"), testing::startup("prewarmed"));
   blitz.load(0, 0, {1}, 4.0, {0});
   blitz.sim.run();
   EXPECT_DOUBLE_EQ(blitz.done_s(0), 0.01 + 8.25);
-  Bench deep(load_source("deepserve"), prewarmed());
+  Bench deep(load_source("deepserve"), testing::startup("prewarmed"));
   deep.load(0, 0, {1}, 4.0, {0});
   deep.sim.run();
   EXPECT_DOUBLE_EQ(deep.done_s(0), 0.5 + 0.01 + 0.25);

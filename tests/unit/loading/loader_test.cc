@@ -236,23 +236,12 @@ TEST(Loader, StartupAndPipelineFillAddToTheTransfer) {
 
 namespace {
 
-// The test GPU's measured start-up: one model, so every size takes its phases.
-std::map<std::string, StartupProfile> measured_test_gpu() {
-  StartupProfile p;
-  p.models.push_back(StartupMeasurement{"m", 2'000'000'000, 4.0, 0.25, 6.0, 5.5, 2.5, 0.25});
-  return {{"test-gpu", p}};
-}
-
-LoaderParams startup_unset() {
-  LoaderParams p;
-  p.chunk_bytes = 1;  // no pipeline fill
-  return p;
-}
+using testing::measured_test_gpu;
 
 }  // namespace
 
 TEST(Loader, AColdStartIsMeasuredStartUpThenTheTransferThenThePostLoadPhases) {
-  Bench b(ideal(), startup_unset(), measured_test_gpu());
+  Bench b(ideal(), testing::measured_startup(), measured_test_gpu());
   b.load(0, 7, 2.0, {0});
   b.sim.run();
   // Before the load 4 + 0.25 + 6 = 10.25 s; 2 GB at the 1 GB/s store, 2 s; after it
@@ -263,7 +252,7 @@ TEST(Loader, AColdStartIsMeasuredStartUpThenTheTransferThenThePostLoadPhases) {
 }
 
 TEST(Loader, StartUpPhasesTheConfigSetsReplaceTheMeasuredOnes) {
-  LoaderParams params = startup_unset();
+  LoaderParams params = testing::measured_startup();
   params.process_start_s = 1.0;
   params.post_load_s = 0.0;
   Bench b(ideal(), params, measured_test_gpu());
@@ -285,7 +274,7 @@ class NoCapture final : public StartupPolicy {
 };
 
 TEST(Loader, TheStartupPolicyDecidesWhichMeasuredPhasesAColdStartPays) {
-  Bench b(ideal(), startup_unset(), measured_test_gpu(), std::make_unique<NoCapture>());
+  Bench b(ideal(), testing::measured_startup(), measured_test_gpu(), std::make_unique<NoCapture>());
   b.load(0, 7, 2.0, {0});
   b.sim.run();
   // As measured, without the 2.5 s capture: 10.25 + 2 + 5.75; the estimate agrees.
@@ -297,10 +286,7 @@ TEST(Loader, TheStartupPolicyDecidesWhichMeasuredPhasesAColdStartPays) {
 namespace {
 
 std::unique_ptr<StartupPolicy> prewarmed(double restore_fraction) {
-  StartupPolicy::Context context;
-  const PolicyChoice choice = startup_policies().resolve(
-      PolicyChoice{"prewarmed", Json{{"restore_fraction", restore_fraction}}}, "policies.startup");
-  return startup_policies().make(choice, context);
+  return testing::startup("prewarmed", Json{{"restore_fraction", restore_fraction}});
 }
 
 }  // namespace
@@ -308,7 +294,7 @@ std::unique_ptr<StartupPolicy> prewarmed(double restore_fraction) {
 TEST(Loader, FromAPrewarmedRuntimeAColdStartIsTheTransferThenThePostLoadPhases) {
   // The measured model's 10.25 s before the load are the pool's: 2 s of transfer, then
   // compile 5.5 + capture 2.5 + warm-up 0.25 as measured. The estimate agrees.
-  Bench b(ideal(), startup_unset(), measured_test_gpu(), prewarmed(1.0));
+  Bench b(ideal(), testing::measured_startup(), measured_test_gpu(), prewarmed(1.0));
   b.load(0, 7, 2.0, {0});
   b.sim.run();
   EXPECT_DOUBLE_EQ(b.done_s(0), 2.0 + 8.25);
@@ -318,14 +304,14 @@ TEST(Loader, FromAPrewarmedRuntimeAColdStartIsTheTransferThenThePostLoadPhases) 
 
 TEST(Loader, APrewarmedRuntimeWithFoundrysTemplatesPaysTheRestoreFractionOfCompileAndCapture) {
   // 2 s of transfer, then 0.01 x (5.5 + 2.5) + the 0.25 s warm-up.
-  Bench b(ideal(), startup_unset(), measured_test_gpu(), prewarmed(0.01));
+  Bench b(ideal(), testing::measured_startup(), measured_test_gpu(), prewarmed(0.01));
   b.load(0, 7, 2.0, {0});
   b.sim.run();
   EXPECT_NEAR(b.done_s(0), 2.0 + 0.08 + 0.25, 1e-9);
 }
 
 TEST(Loader, APostLoadTheConfigSetsWholeHasNothingToMaterialize) {
-  LoaderParams params = startup_unset();
+  LoaderParams params = testing::measured_startup();
   params.post_load_s = 3.0;
   Bench b(ideal(), params, measured_test_gpu(), std::make_unique<NoCapture>());
   b.load(0, 7, 2.0, {0});
@@ -337,7 +323,7 @@ TEST(Loader, WithoutMeasuredStartUpTheAssumedDefaultsApply) {
   // A GPU with a calibration profile lacking `startup` (no models) and one without a profile.
   for (const auto& measured : {std::map<std::string, StartupProfile>{{"test-gpu", StartupProfile{}}},
                                std::map<std::string, StartupProfile>{}}) {
-    Bench b(ideal(), startup_unset(), measured);
+    Bench b(ideal(), testing::measured_startup(), measured);
     b.load(0, 7, 2.0, {0});
     b.sim.run();
     // process start 2 s + CUDA context 0.5 s, then 2 s of transfer.

@@ -29,10 +29,7 @@ struct Recorder : LoadListener {
 };
 
 std::unique_ptr<LoadSourcePolicy> hydraserve(Json params) {
-  LoadSourcePolicy::Context context;
-  const PolicyChoice resolved =
-      load_source_policies().resolve(PolicyChoice{"hydraserve", std::move(params)}, "policies.load_source");
-  return load_source_policies().make(resolved, context);
+  return testing::load_source("hydraserve", std::move(params));
 }
 
 std::vector<ServerGroupSpec> servers() {

@@ -28,12 +28,7 @@ struct Recorder : LoadListener {
   void on_live_load(InstanceId id, InstanceId source) override { live[id] = {sim->now(), source}; }
 };
 
-std::unique_ptr<LoadSourcePolicy> load_source(const std::string& name, Json params = Json::object()) {
-  LoadSourcePolicy::Context context;
-  const PolicyChoice resolved =
-      load_source_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.load_source");
-  return load_source_policies().make(resolved, context);
-}
+using testing::load_source;
 
 std::vector<ServerGroupSpec> servers() {
   ServerGroupSpec rdma = testing::round_servers(3, 2);

@@ -3,12 +3,17 @@
 // whose answers are computed by hand: GPU host links 100 GB/s, GPU interconnect 400 GB/s, SSD
 // 4 GB/s, NIC 10 GB/s, 1 TiB DRAM and SSD caches.
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/topology.h"
 #include "sim/loading/loader.h"
 #include "sim/policy/cache/cache_policies.h"
+#include "sim/policy/load_source/load_source.h"
+#include "sim/policy/startup/startup.h"
 
 namespace slsim::testing {
 
@@ -52,9 +57,39 @@ inline LoaderParams transfer_only(double process_start_s = 0, double gpu_context
   return p;
 }
 
+// A 1-byte pipeline chunk (no fill) and the start-up keys unset, so that a GPU with a measured
+// start-up (measured_test_gpu) takes its phases.
+inline LoaderParams measured_startup() {
+  LoaderParams p;
+  p.chunk_bytes = 1;
+  return p;
+}
+
+// The test GPU's measured start-up: one model, so every size takes its phases (process start 4 s,
+// CUDA context 0.25 s, engine set-up 6 s; compilation 5.5 s, graph capture 2.5 s, warm-up 0.25 s).
+inline std::map<std::string, StartupProfile> measured_test_gpu() {
+  StartupProfile p;
+  p.models.push_back(StartupMeasurement{"m", 2'000'000'000, 4.0, 0.25, 6.0, 5.5, 2.5, 0.25});
+  return {{"test-gpu", p}};
+}
+
 inline std::unique_ptr<EvictionPolicy> lru_eviction() {
   EvictionPolicy::Context context;
   return cache_policies().make(PolicyChoice{"lru", Json::object()}, context);
+}
+
+// A registered load-source or start-up policy with its parameters, resolved as a config's would be.
+inline std::unique_ptr<LoadSourcePolicy> load_source(const std::string& name, Json params = Json::object()) {
+  LoadSourcePolicy::Context context;
+  const PolicyChoice resolved =
+      load_source_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.load_source");
+  return load_source_policies().make(resolved, context);
+}
+
+inline std::unique_ptr<StartupPolicy> startup(const std::string& name, Json params = Json::object()) {
+  StartupPolicy::Context context;
+  const PolicyChoice resolved = startup_policies().resolve(PolicyChoice{name, std::move(params)}, "policies.startup");
+  return startup_policies().make(resolved, context);
 }
 
 }  // namespace slsim::testing
