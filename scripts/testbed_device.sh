@@ -14,7 +14,7 @@
 #   moe-check       engine_check_moe.json: the checks on a 2-layer qwen3-30b-a3b engine
 #   moe-steps1, moe-steps2  engine_steps_moe_run1.json, _run2.json: qwen3-30b-a3b steps
 #   startup         startup_phases.json (opt-1.3b, opt-6.7b, llama-3.1-8b)
-#   sporadic        sporadic_steps.json: batch-1 steps back to back against now and then
+#   sporadic        sporadic_steps.json: batch-1 steps back to back against after idle gaps
 #                   (sporadic_steps.py; the engine in its benchmark loop against in service)
 #   ctl:NAME        controller_NAME.json for workloads.json's workload NAME
 # usage: scripts/testbed_device.sh OUTDIR PIECE...

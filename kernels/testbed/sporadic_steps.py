@@ -8,10 +8,12 @@ prefills took the benchmark's time plus about 1 ms for opt-1.3b and 0.9x the ben
 model: each batch-1 prefill size and a batch-1 decode step
   back_to_back  the median over trials of the mean of --iters calls, a host sync after each
                 (engine.py's step_ms)
-  sporadic      the median of --calls single calls, each after --gap-ms of idle host and GPU
-Writes per model and shape both medians and their ratio, with the environment.
+  sporadic      per idle gap in --gap-ms, the median of --calls single calls, each after that
+                gap of idle host and GPU (and the SM clock NVML reads just before the call,
+                where pynvml imports: an idle H100 lowers its clocks)
+Writes per model, shape and gap both medians, their ratio and every sporadic call's time.
 
-usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 200]
+usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,100,1000]
 """
 import argparse
 import json
@@ -31,20 +33,33 @@ PROMPTS = [128, 512, 1024, 2048]
 DECODE_CONTEXT = 512
 
 
-def sporadic_ms(fn, calls, gap_s):
+def sm_clock_reader():
+    """A function returning the SM clock in MHz, or None where NVML is not importable."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        return lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+    except Exception:  # noqa: BLE001 - the clock is a diagnostic; the times stand without it
+        return lambda: None
+
+
+def sporadic_calls(fn, calls, gap_s, sm_clock):
+    """[(wall ms, SM MHz before the call)] of single calls, each after gap_s of idle."""
     fn()
     torch.cuda.synchronize()
-    walls = []
+    out = []
     for _ in range(calls):
         time.sleep(gap_s)
+        mhz = sm_clock()
         t0 = time.perf_counter()
         fn()
         torch.cuda.synchronize()
-        walls.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(walls)
+        out.append(((time.perf_counter() - t0) * 1e3, mhz))
+    return out
 
 
-def measure(name, args):
+def measure(name, args, sm_clock):
     buckets = prefill_token_buckets(4096)
     sizes = sorted({padded_prefill_tokens(p, buckets) for p in PROMPTS})
     e, _ = eng.start_engine(name, "compile", capture_sizes=[1], prefill_buckets=sizes, max_model_len=4096)
@@ -65,11 +80,16 @@ def measure(name, args):
             e.blocks.append(seqs[0].seq_id, seqs[0].context)
         step = (lambda: e.prefill(seqs)) if kind == "prefill" else (lambda: e.decode(seqs))
         back = eng.timed_ms(step, iters=args.iters, trials=args.trials)
-        spor = sporadic_ms(step, args.calls, args.gap_ms / 1e3)
-        row = {"model": name, "kind": kind, "batch": 1, "tokens": tokens, "back_to_back_ms": back,
-               "sporadic_ms": spor, "sporadic_over_back_to_back": spor / back}
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        for gap_ms in args.gap_ms:
+            calls = sporadic_calls(step, args.calls, gap_ms / 1e3, sm_clock)
+            spor = statistics.median(ms for ms, _ in calls)
+            clocks = [mhz for _, mhz in calls if mhz is not None]
+            row = {"model": name, "kind": kind, "batch": 1, "tokens": tokens, "gap_ms": gap_ms,
+                   "back_to_back_ms": back, "sporadic_ms": spor, "sporadic_over_back_to_back": spor / back,
+                   "sporadic_calls_ms": [round(ms, 4) for ms, _ in calls],
+                   "sm_clock_mhz_before_call": statistics.median(clocks) if clocks else None}
+            print(json.dumps({k: v for k, v in row.items() if k != "sporadic_calls_ms"}), flush=True)
+            rows.append(row)
         e.blocks.free(seqs[0].seq_id)
     e.release()
     return rows
@@ -79,8 +99,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default="opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b")
-    ap.add_argument("--gap-ms", type=float, default=200)
-    ap.add_argument("--calls", type=int, default=15)
+    ap.add_argument("--gap-ms", type=lambda v: [float(g) for g in v.split(",")], default=[10.0, 100.0, 1000.0])
+    ap.add_argument("--calls", type=int, default=7)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--trials", type=int, default=5)
     args = ap.parse_args()
@@ -89,9 +109,10 @@ def main():
            "config": {"gap_ms": args.gap_ms, "calls": args.calls, "iters": args.iters, "trials": args.trials,
                       "weights": "random normal(0, 0.02), norms 1 (engine.start_engine)"},
            "rows": []}
+    sm_clock = sm_clock_reader()
     with torch.inference_mode():
         for name in args.models.split(","):
-            doc["rows"] += measure(name, args)
+            doc["rows"] += measure(name, args, sm_clock)
             with open(args.out + ".tmp", "w") as f:
                 json.dump(doc, f, indent=1)
             os.replace(args.out + ".tmp", args.out)
