@@ -78,7 +78,7 @@ for p in "$@"; do
       if [[ $p == moe-steps2 ]]; then grid=(--prefill "$prefill2"); fi
       piece "$p" 240 python3 "$tb/engine.py" --out "$out/engine_steps_moe_run${p#moe-steps}.json" \
         --models qwen3-30b-a3b --decode "$moe_decode" "${grid[@]}" ;;
-    sporadic) piece sporadic 240 python3 "$tb/sporadic_steps.py" --out "$out/sporadic_steps.json" --models "$models" ;;
+    sporadic) piece sporadic 400 python3 "$tb/sporadic_steps.py" --out "$out/sporadic_steps.json" --models "$models" ;;
     startup) piece startup 330 python3 "$tb/startup_phases.py" --out "$out/startup_phases.json" \
              --models opt-1.3b,opt-6.7b,llama-3.1-8b --repeats "${SLSIM_STARTUP_REPEATS:-3}" ;;
     ctl:*)

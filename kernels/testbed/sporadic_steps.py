@@ -11,9 +11,13 @@ model: each batch-1 prefill size and a batch-1 decode step
   sporadic      per idle gap in --gap-ms, the median of --calls single calls, each after that
                 gap of idle host and GPU (and the SM clock NVML reads just before the call,
                 where pynvml imports: an idle H100 lowers its clocks)
+  request       per gap, a request as an instance serves one: after the gap, a 512-token
+                prefill and then --request-decodes decode steps, each synced as the service
+                loop does; the median over --calls of the prefill and of the mean decode step,
+                against the decode back to back (engine.py's step_ms)
 Writes per model, shape and gap both medians, their ratio and every sporadic call's time.
 
-usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,100,1000]
+usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,1000]
 """
 import argparse
 import json
@@ -31,6 +35,7 @@ from scheduling import Sequence, padded_prefill_tokens, prefill_token_buckets  #
 
 PROMPTS = [128, 512, 1024, 2048]
 DECODE_CONTEXT = 512
+REQUEST_PROMPT = 512
 
 
 def sm_clock_reader():
@@ -91,16 +96,45 @@ def measure(name, args, sm_clock):
             print(json.dumps({k: v for k, v in row.items() if k != "sporadic_calls_ms"}), flush=True)
             rows.append(row)
         e.blocks.free(seqs[0].seq_id)
+        if kind == "decode":
+            decode_back_to_back = back
+    prompt = [sequence(REQUEST_PROMPT)]
+    for gap_ms in args.gap_ms:
+        calls = [request_ms(e, prompt, args.request_decodes, gap_ms / 1e3) for _ in range(args.calls)]
+        decode = statistics.median(d for _, d in calls)
+        row = {"model": name, "kind": "request", "batch": 1, "tokens": REQUEST_PROMPT, "gap_ms": gap_ms,
+               "decodes": args.request_decodes, "prefill_ms": statistics.median(p for p, _ in calls),
+               "decode_mean_ms": decode, "decode_back_to_back_ms": decode_back_to_back,
+               "decode_over_back_to_back": decode / decode_back_to_back,
+               "calls_ms": [[round(p, 4), round(d, 4)] for p, d in calls]}
+        print(json.dumps({k: v for k, v in row.items() if k != "calls_ms"}), flush=True)
+        rows.append(row)
     e.release()
     return rows
+
+
+def request_ms(e, seqs, decodes, gap_s):
+    """(prefill ms, mean decode step ms) of one request served after gap_s of idle."""
+    time.sleep(gap_s)
+    t0 = time.perf_counter()
+    e.prefill(seqs)
+    t1 = time.perf_counter()
+    seqs[0].generated = 1
+    e.blocks.append(seqs[0].seq_id, seqs[0].context)
+    for _ in range(decodes):
+        e.decode(seqs)
+    t2 = time.perf_counter()
+    seqs[0].generated = 0
+    return (t1 - t0) * 1e3, (t2 - t1) * 1e3 / decodes
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default="opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b")
-    ap.add_argument("--gap-ms", type=lambda v: [float(g) for g in v.split(",")], default=[10.0, 100.0, 1000.0])
-    ap.add_argument("--calls", type=int, default=7)
+    ap.add_argument("--gap-ms", type=lambda v: [float(g) for g in v.split(",")], default=[10.0, 1000.0])
+    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--request-decodes", type=int, default=64)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--trials", type=int, default=5)
     args = ap.parse_args()
