@@ -17,7 +17,7 @@ model: each batch-1 prefill size and a batch-1 decode step
                 against the decode back to back (engine.py's step_ms)
 Writes per model, shape and gap both medians, their ratio and every sporadic call's time.
 
-usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,1000]
+usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,500]
 """
 import argparse
 import json
@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import engine as eng  # noqa: E402
 from scheduling import Sequence, padded_prefill_tokens, prefill_token_buckets  # noqa: E402
 
-PROMPTS = [128, 512, 1024, 2048]
+PROMPTS = [128, 448, 1152, 2048]
 DECODE_CONTEXT = 512
 REQUEST_PROMPT = 512
 
@@ -132,7 +132,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default="opt-1.3b,opt-6.7b,llama-2-7b,llama-3.1-8b")
-    ap.add_argument("--gap-ms", type=lambda v: [float(g) for g in v.split(",")], default=[10.0, 1000.0])
+    ap.add_argument("--gap-ms", type=lambda v: [float(g) for g in v.split(",")], default=[10.0, 500.0])
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--request-decodes", type=int, default=64)
     ap.add_argument("--iters", type=int, default=5)
