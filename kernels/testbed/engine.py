@@ -907,6 +907,7 @@ def main():
                        "count (16, 32, 64, every 64 to 2048, every 256 beyond), up to 8 prompts a graph: "
                        "FlashAttention-2 variable-length causal attention (aten._flash_attention_forward), K/V "
                        "written to the paged cache, logits of each prompt's last token, argmax inside the graph",
+            "prefill_token_buckets": prefill_token_buckets(max([4096] + [b * p for b, p in args.prefill])),
             "decode": "the project's paged-attention kernel (kernels/paged_attention), CUDA graph per padded batch "
                       "size, max_model_len 4096, logits of every sequence, argmax inside the graph",
             "fused_elementwise": "torch.compile (inductor, dynamic shapes) of residual add + norm, rotary and "

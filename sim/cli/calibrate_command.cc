@@ -442,10 +442,12 @@ StepShape shape_of(const EngineStep& step) {
 }
 
 // The graphs' fused elementwise kernels per model and step tokens (decode: the batch; prefill:
-// the prompts' tokens together): the GPU time of the `phase` steps less the base tables' GEMMs
-// and attention and the base step overhead, per layer (mean over the shapes of equal tokens).
+// the prompts' tokens together, padded to `padding`'s buckets as the engine ran them): the GPU
+// time of the `phase` steps less the base tables' GEMMs and attention (at those tokens) and the
+// base step overhead, per layer (mean over the shapes of equal tokens).
 std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile& base, const GpuProfile& gpu,
-                                                       const std::vector<EngineStep>& steps, const std::string& phase) {
+                                                       const std::vector<EngineStep>& steps, const std::string& phase,
+                                                       const EngineProfile& padding) {
   CalibrationProfile kernels_only = base;
   kernels_only.step_overhead_us = 0;
   kernels_only.elementwise.clear();
@@ -457,8 +459,11 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
   for (const EngineStep& s : steps) {
     if (s.phase != phase) continue;
     const CalibratedLatency kernels(s.spec, gpu, 1, 16, RooflineParams{}, kernels_only);
-    const double rest_us = s.gpu_us - kernels.step_time(shape_of(s)).seconds() * 1e6 - base.step_overhead_us;
-    const int64_t tokens = phase == "decode" ? s.batch : s.batch * s.tokens;
+    StepShape shape = shape_of(s);
+    if (phase == "prefill")
+      shape.prefill_tokens = std::llround(padding.padded_prefill_tokens(static_cast<double>(shape.prefill_tokens)));
+    const double rest_us = s.gpu_us - kernels.step_time(shape).seconds() * 1e6 - base.step_overhead_us;
+    const int64_t tokens = phase == "decode" ? s.batch : shape.prefill_tokens;
     per_layer_us[s.model][tokens].push_back(rest_us / static_cast<double>(s.spec.architecture.layers));
     specs[s.model] = &s.spec;
   }
@@ -488,7 +493,8 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
 // overhead (a graph launch, from the zero-layer graph step), and the fused elementwise kernels:
 // per model and step tokens, the rest divided over the layers, for decode and prefill apart.
 EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
-                                    const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch) {
+                                    const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch,
+                                    std::vector<int64_t> prefill_token_buckets) {
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const EngineStep& s : steps) {
     if (s.phase != "decode") continue;
@@ -504,8 +510,9 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
   profile.max_batch = max_batch;
   profile.step_overhead_us = base.step_overhead_us + intercept;
   profile.per_sequence_us = slope;
-  profile.elementwise = graph_elementwise_tables(base, gpu, steps, "decode");
-  profile.prefill_elementwise = graph_elementwise_tables(base, gpu, steps, "prefill");
+  profile.prefill_token_buckets = std::move(prefill_token_buckets);
+  profile.elementwise = graph_elementwise_tables(base, gpu, steps, "decode", profile);
+  profile.prefill_elementwise = graph_elementwise_tables(base, gpu, steps, "prefill", profile);
   profile.source = fmt::format(
       "slsim calibrate --engine-steps {}: host time (step_ms - graph_ms) = {:.1f} + {:.2f} x sequences us over {} "
       "decode steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model "
@@ -575,7 +582,7 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
                      ": no graph-captured engine profile to add models to (derive one with --engine-steps first)");
   const std::string measured = measured_on(steps_file);
   const auto replace = [&](std::vector<ElementwiseTable>& tables, const std::string& phase) {
-    for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps, phase)) {
+    for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps, phase, *graph)) {
       std::erase_if(tables, [&](const ElementwiseTable& o) { return o.model == t.model; });
       graph->source += fmt::format("; {}'s {} table from {}", t.model, phase, measured);
       tables.push_back(std::move(t));
@@ -584,6 +591,44 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
   replace(graph->elementwise, "decode");
   replace(graph->prefill_elementwise, "prefill");
   report_engine_steps(profile, gpu, steps, steps_file, values);
+}
+
+// The token counts the engine captured prefill graphs at: --prefill-token-buckets (comma
+// separated), else the steps file's config.prefill_token_buckets (kernels/testbed/engine.py
+// records them), else none.
+std::optional<std::vector<int64_t>> prefill_token_buckets(const po::variables_map& values,
+                                                          const std::optional<fs::path>& steps_file) {
+  std::vector<int64_t> buckets;
+  if (values.count("prefill-token-buckets")) {
+    const std::string list = values["prefill-token-buckets"].as<std::string>();
+    size_t begin = 0;
+    while (begin <= list.size()) {
+      const size_t end = std::min(list.find(',', begin), list.size());
+      const std::string item = list.substr(begin, end - begin);
+      size_t used = 0;
+      int64_t value = 0;
+      try {
+        value = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size() || value < 1 || (!buckets.empty() && value <= buckets.back()))
+        throw po::error("--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" +
+                        item + "\" in \"" + list + "\"");
+      buckets.push_back(value);
+      begin = end + 1;
+    }
+    return buckets;
+  }
+  if (!steps_file) return std::nullopt;
+  const Json document = load_json_file(*steps_file);
+  const auto config = document.find("config");
+  if (config == document.end() || !config->is_object() || !config->contains("prefill_token_buckets"))
+    return std::nullopt;
+  EngineProfile read;
+  JsonReader::read_struct(Json{{"name", "x"}, {"prefill_token_buckets", (*config)["prefill_token_buckets"]}},
+                          steps_file->string() + ": config", read);
+  return read.prefill_token_buckets;
 }
 
 // Rewrites sections of an existing profile from the testbed's measurements.
@@ -603,7 +648,8 @@ void update(const fs::path& file, const po::variables_map& values) {
       return;
     }
     EngineProfile derived =
-        derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>());
+        derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>(),
+                              prefill_token_buckets(values, steps_file).value_or(std::vector<int64_t>{}));
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
     const std::vector<StepErrors> graph = report_engine_steps(profile, gpu, steps, steps_file, values);
@@ -614,6 +660,17 @@ void update(const fs::path& file, const po::variables_map& values) {
     profile.default_engine_profile = good ? "graph-captured" : kEagerProfile;
     std::cout << "\ndefault_engine_profile: " << profile.default_engine_profile
               << (good ? " (every model's decode MAPE <= 5%)\n" : " (some model's decode MAPE > 5%)\n");
+  } else if (values.count("prefill-token-buckets")) {
+    // Tables measured at whole buckets stay valid; only steps between buckets change.
+    const auto graph = std::find_if(profile.engine_profiles.begin(), profile.engine_profiles.end(),
+                                    [](const EngineProfile& e) { return e.name == "graph-captured"; });
+    if (graph == profile.engine_profiles.end())
+      throw InputError(file.string() + ": no graph-captured engine profile to set prefill_token_buckets on");
+    graph->prefill_token_buckets = *prefill_token_buckets(values, std::nullopt);
+    graph->source += fmt::format("; prefill_token_buckets ({} counts, {} to {}) from slsim calibrate "
+                                 "--prefill-token-buckets",
+                                 graph->prefill_token_buckets.size(), graph->prefill_token_buckets.front(),
+                                 graph->prefill_token_buckets.back());
   }
   write_profile(file, profile);
 }
@@ -636,7 +693,10 @@ int calibrate_command(const std::vector<std::string>& args) {
       "per-step", "with --engine-steps: every step's measured and predicted time besides the errors")(
       "add-models",
       "with --engine-steps: add the file's models to the existing graph-captured profile, keeping its "
-      "host-time fit and the other models' tables")(
+      "host-time fit, prefill token buckets and the other models' tables")(
+      "prefill-token-buckets", po::value<std::string>(),
+      "with --update: the token counts the engine captures prefill graphs at, comma separated (default with "
+      "--engine-steps: the file's config.prefill_token_buckets); alone, sets them on the graph-captured profile")(
       "moe-gemm", po::value<std::string>(),
       "with --update: kernels/gemm/moe_gemm_bench.py moe_gemm.json -> grouped_gemm and fp8_gemm")(
       "step-overhead-us", po::value<double>(),
@@ -653,13 +713,15 @@ int calibrate_command(const std::vector<std::string>& args) {
     std::cout << "usage: slsim calibrate MEASUREMENTS_DIR --gpu NAME -o FILE [--check FILE --gpu-profile FILE]\n"
               << "       slsim calibrate --update PROFILE [--startup FILE] [--moe-gemm FILE]\n"
               << "                       [--engine-steps FILE --gpu-profile FILE [--add-models] [--check-steps FILE]]\n"
+              << "                       [--prefill-token-buckets LIST]\n"
               << options << "\n";
     return 0;
   }
   po::notify(values);
   if (values.count("update")) {
-    if (!values.count("startup") && !values.count("engine-steps") && !values.count("moe-gemm"))
-      throw po::error("--update needs --startup, --moe-gemm or --engine-steps");
+    if (!values.count("startup") && !values.count("engine-steps") && !values.count("moe-gemm") &&
+        !values.count("prefill-token-buckets"))
+      throw po::error("--update needs --startup, --moe-gemm, --engine-steps or --prefill-token-buckets");
     update(values["update"].as<std::string>(), values);
     return 0;
   }

@@ -207,6 +207,9 @@ CalibrationProfile load_calibration(const std::string& path) {
         check_axis(e.elementwise[k].tokens, q + ".tokens");
         check_values(e.elementwise[k].us, e.elementwise[k].tokens.size(), q + ".us");
       }
+      if (!e.prefill_token_buckets.empty())
+        check_axis(std::vector<double>(e.prefill_token_buckets.begin(), e.prefill_token_buckets.end()),
+                   p + ".prefill_token_buckets");
     }
     profile.engine_profile(profile.default_engine_profile, "default_engine_profile", path);
     check_startup(profile.startup, "startup");
@@ -474,13 +477,15 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
   const bool graph_prefill = shape.prefill_tokens > 0 && graph_prefill_elementwise_.table;
   const auto sequences = static_cast<double>(shape.prefill_sequences + shape.decode_sequences);
   double us = replayed || graph_prefill ? graph_->step_overhead_us + graph_->per_sequence_us * sequences : overhead_us_;
-  for (const Linear& l : layer_linears_) us += l.count * linear_us(l, tokens);
-  if (routing_ && tokens > 0) us += routed_expert_layers_ * routed_experts_us(tokens);
+  const double run_tokens = graph_prefill ? graph_->padded_prefill_tokens(tokens) : tokens;
+  for (const Linear& l : layer_linears_) us += l.count * linear_us(l, run_tokens);
+  if (routing_ && tokens > 0) us += routed_expert_layers_ * routed_experts_us(run_tokens);
   const Elementwise& elementwise = replayed        ? graph_elementwise_
                                    : graph_prefill ? graph_prefill_elementwise_
                                                    : elementwise_;
   if (elementwise.table)
-    us += layers_ * elementwise.scale * interpolate_loglog(elementwise.table->tokens, elementwise.table->us, tokens);
+    us += layers_ * elementwise.scale *
+          interpolate_loglog(elementwise.table->tokens, elementwise.table->us, run_tokens);
   // Logits only for each sequence's last position.
   us += linear_us(lm_head_, sequences);
   if (shape.decode_sequences > 0) {

@@ -251,6 +251,18 @@ struct EngineProfile {
   double per_sequence_us = 0;
   std::vector<ElementwiseTable> elementwise;
   std::vector<ElementwiseTable> prefill_elementwise;
+  // A graph is captured per token count: a step with prompts replays the smallest one that holds
+  // its tokens, padding included, so its GEMMs and fused kernels run the padded count.
+  std::vector<int64_t> prefill_token_buckets;
+
+  // The token count a step of `tokens` with prompts runs its GEMMs and fused kernels at: the
+  // smallest bucket that holds it; unpadded without buckets or past the largest (such a step
+  // runs as several graphs of the largest, or eagerly).
+  double padded_prefill_tokens(double tokens) const {
+    const auto bucket = std::lower_bound(prefill_token_buckets.begin(), prefill_token_buckets.end(), tokens,
+                                         [](int64_t b, double t) { return static_cast<double>(b) < t; });
+    return bucket == prefill_token_buckets.end() ? tokens : static_cast<double>(*bucket);
+  }
 
   template <class V>
   void visit(V& v) {
@@ -265,6 +277,10 @@ struct EngineProfile {
     v.list("prefill_elementwise", prefill_elementwise,
            "the same in steps with prompt tokens, by the step's tokens (routing and its permutation included for "
            "MoE models); empty: such steps run as the base tables");
+    v.field("prefill_token_buckets", prefill_token_buckets,
+            "token counts the engine captures prefill graphs at, ascending: a step with prompts runs its GEMMs and "
+            "fused kernels padded up to the smallest that holds its tokens (unpadded past the largest); empty: "
+            "unpadded");
   }
 };
 

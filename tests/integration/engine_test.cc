@@ -153,6 +153,27 @@ TEST(Calibrate, UpdateRebuildsTheStartupSectionFromTheTestbedsPhases) {
   EXPECT_EQ(startup.source.rfind("BORROWED from NVIDIA H100", 0), 0u) << startup.source;
 }
 
+TEST(Calibrate, UpdateSetsThePrefillTokenBucketsAndRefusesAListOutOfOrder) {
+  const auto dir = fresh_dir("calibrate_buckets");
+  const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";
+  std::filesystem::copy_file(source + "h100-sxm.json", dir / "h100-sxm.json");
+  const std::string file = (dir / "h100-sxm.json").string();
+  const CommandResult r = run_slsim("calibrate --update " + file + " --prefill-token-buckets 16,32,64,128");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CalibrationProfile profile = load_calibration(file);
+  ASSERT_NE(profile.engine_profile("graph-captured", "", file), nullptr);
+  EXPECT_EQ(profile.engine_profile("graph-captured", "", file)->prefill_token_buckets,
+            (std::vector<int64_t>{16, 32, 64, 128}));
+  const std::string before = read_file(file);
+  const CommandResult bad = run_slsim("calibrate --update " + file + " --prefill-token-buckets 16,64,32");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--prefill-token-buckets: expected ascending positive token counts separated by commas, "
+                            "got \"32\""),
+            std::string::npos)
+      << bad.output;
+  EXPECT_EQ(read_file(file), before);
+}
+
 TEST(Calibrate, UpdateReadsTheGroupedAndFp8GemmTables) {
   const auto dir = fresh_dir("calibrate_moe");
   const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";

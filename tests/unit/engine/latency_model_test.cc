@@ -155,9 +155,55 @@ TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefill
   EXPECT_EQ(decode_only.step_time(prefill), eager.step_time(prefill));
 }
 
+// The engine replays a prefill graph captured at the smallest bucket that holds the step's
+// tokens: 20 tokens under buckets 16 and 64 cost the GEMMs and fused kernels of 64, with the
+// attention of the 20 they hold; at a bucket, or past the largest, nothing is padded.
+TEST(CalibratedLatency, APromptStepRunsItsGemmsAndFusedKernelsPaddedToTheCapturedBucket) {
+  CalibrationProfile profile = load_calibration(kTestGpuFile);
+  EngineProfile graph;
+  graph.name = "graph-captured";
+  graph.step_overhead_us = 50;
+  graph.per_sequence_us = 10;
+  graph.prefill_elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {16, 64}, {3, 12}});
+  profile.engine_profiles.push_back(graph);
+  const CalibratedLatency unpadded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
+                                   "graph-captured");
+  profile.engine_profiles.front().prefill_token_buckets = {16, 64};
+  const CalibratedLatency padded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
+  const auto prompt = [](int64_t tokens, double attention_tokens) {
+    StepShape s;
+    s.prefill_tokens = tokens;
+    s.prefill_sequences = 1;
+    s.prefill_attention_pairs = attention_tokens * attention_tokens / 2;
+    return s;
+  };
+  EXPECT_EQ(padded.step_time(prompt(20, 20)), unpadded.step_time(prompt(64, 20)));
+  EXPECT_GT(padded.step_time(prompt(20, 20)), unpadded.step_time(prompt(20, 20)));
+  EXPECT_EQ(padded.step_time(prompt(64, 64)), unpadded.step_time(prompt(64, 64)));
+  EXPECT_EQ(padded.step_time(prompt(100, 100)), unpadded.step_time(prompt(100, 100)));
+  StepShape decode;
+  decode.decode_sequences = 3;
+  decode.decode_context_tokens = 3 * 40;
+  EXPECT_EQ(padded.step_time(decode), unpadded.step_time(decode));
+}
+
+TEST(CalibratedLatency, BucketsOutOfOrderNameTheirPath) {
+  const auto path = testing_support::unique_temp_dir("calibration") / "buckets.json";
+  std::ofstream(path) << R"({"gpu": "x", "engine_profiles": [{"name": "graph-captured",
+                             "prefill_token_buckets": [64, 32]}]})";
+  try {
+    load_calibration(path.string());
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("engine_profiles[0].prefill_token_buckets[1]: expected ascending values"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CalibratedLatency, AnUnknownEngineProfileNamesTheKeyTheFileAndTheValidNames) {
   CalibrationProfile profile = load_calibration(kTestGpuFile);
-  profile.engine_profiles.push_back(EngineProfile{"graph-captured", "", 256, 0, 0, {}, {}});
+  profile.engine_profiles.push_back(EngineProfile{"graph-captured", "", 256, 0, 0, {}, {}, {}});
   try {
     profile.engine_profile("graph", "engine.profile", "cal/test-gpu.json");
     FAIL() << "expected a ConfigError";
