@@ -126,7 +126,7 @@ def build(lib_path):
 def torch_paged_attention(q, k_cache, v_cache, block_tables, context_lens):
     """Reference: gathers each sequence's blocks and runs masked SDPA."""
     batch, hq, d = q.shape
-    hkv, bs = k_cache.shape[1], k_cache.shape[2]
+    hkv = k_cache.shape[1]
     bt = block_tables.long()
     keys = k_cache[bt].permute(0, 2, 1, 3, 4).reshape(batch, hkv, -1, d)
     values = v_cache[bt].permute(0, 2, 1, 3, 4).reshape(batch, hkv, -1, d)
