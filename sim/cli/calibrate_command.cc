@@ -613,8 +613,9 @@ std::optional<std::vector<int64_t>> prefill_token_buckets(const po::variables_ma
         used = 0;
       }
       if (used == 0 || used != item.size() || value < 1 || (!buckets.empty() && value <= buckets.back()))
-        throw po::error("--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" +
-                        item + "\" in \"" + list + "\"");
+        throw po::error(
+            "--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" + item +
+            "\" in \"" + list + "\"");
       buckets.push_back(value);
       begin = end + 1;
     }
@@ -667,10 +668,10 @@ void update(const fs::path& file, const po::variables_map& values) {
     if (graph == profile.engine_profiles.end())
       throw InputError(file.string() + ": no graph-captured engine profile to set prefill_token_buckets on");
     graph->prefill_token_buckets = *prefill_token_buckets(values, std::nullopt);
-    graph->source += fmt::format("; prefill_token_buckets ({} counts, {} to {}) from slsim calibrate "
-                                 "--prefill-token-buckets",
-                                 graph->prefill_token_buckets.size(), graph->prefill_token_buckets.front(),
-                                 graph->prefill_token_buckets.back());
+    graph->source += fmt::format(
+        "; prefill_token_buckets ({} counts, {} to {}) from slsim calibrate "
+        "--prefill-token-buckets",
+        graph->prefill_token_buckets.size(), graph->prefill_token_buckets.front(), graph->prefill_token_buckets.back());
   }
   write_profile(file, profile);
 }

@@ -484,8 +484,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
                                    : graph_prefill ? graph_prefill_elementwise_
                                                    : elementwise_;
   if (elementwise.table)
-    us += layers_ * elementwise.scale *
-          interpolate_loglog(elementwise.table->tokens, elementwise.table->us, run_tokens);
+    us +=
+        layers_ * elementwise.scale * interpolate_loglog(elementwise.table->tokens, elementwise.table->us, run_tokens);
   // Logits only for each sequence's last position.
   us += linear_us(lm_head_, sequences);
   if (shape.decode_sequences > 0) {

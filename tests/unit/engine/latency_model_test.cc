@@ -166,8 +166,7 @@ TEST(CalibratedLatency, APromptStepRunsItsGemmsAndFusedKernelsPaddedToTheCapture
   graph.per_sequence_us = 10;
   graph.prefill_elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {16, 64}, {3, 12}});
   profile.engine_profiles.push_back(graph);
-  const CalibratedLatency unpadded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
-                                   "graph-captured");
+  const CalibratedLatency unpadded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
   profile.engine_profiles.front().prefill_token_buckets = {16, 64};
   const CalibratedLatency padded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
   const auto prompt = [](int64_t tokens, double attention_tokens) {
