@@ -129,8 +129,11 @@ TEST(CalibratedLatency, TheGraphCapturedProfileTimesDecodeStepsUpToItsLargestBat
   EXPECT_EQ(by_default.step_time(decode), eager.step_time(decode));
 }
 
-TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefillTables) {
-  CalibrationProfile profile = load_calibration(kTestGpuFile);
+namespace {
+
+// `profile` with a graph-captured engine profile of 50 µs + 10 µs a sequence of host time and
+// tiny's fused kernels at 1 µs a layer (decode) and 3 µs at 16 tokens, 12 at 64 (prefill).
+CalibrationProfile with_graph_prefill_tables(CalibrationProfile profile) {
   EngineProfile graph;
   graph.name = "graph-captured";
   graph.step_overhead_us = 50;
@@ -138,6 +141,13 @@ TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefill
   graph.elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {1, 16}, {1, 1}});
   graph.prefill_elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {16, 64}, {3, 12}});
   profile.engine_profiles.push_back(graph);
+  return profile;
+}
+
+}  // namespace
+
+TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefillTables) {
+  CalibrationProfile profile = with_graph_prefill_tables(load_calibration(kTestGpuFile));
   const CalibratedLatency eager(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile);
   const CalibratedLatency captured(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
   StepShape prefill;
@@ -159,13 +169,7 @@ TEST(CalibratedLatency, TheGraphCapturedProfileTimesStepsWithPromptsByItsPrefill
 // tokens: 20 tokens under buckets 16 and 64 cost the GEMMs and fused kernels of 64, with the
 // attention of the 20 they hold; at a bucket, or past the largest, nothing is padded.
 TEST(CalibratedLatency, APromptStepRunsItsGemmsAndFusedKernelsPaddedToTheCapturedBucket) {
-  CalibrationProfile profile = load_calibration(kTestGpuFile);
-  EngineProfile graph;
-  graph.name = "graph-captured";
-  graph.step_overhead_us = 50;
-  graph.per_sequence_us = 10;
-  graph.prefill_elementwise.push_back(ElementwiseTable{"tiny", 8, 16, "mlp", {16, 64}, {3, 12}});
-  profile.engine_profiles.push_back(graph);
+  CalibrationProfile profile = with_graph_prefill_tables(load_calibration(kTestGpuFile));
   const CalibratedLatency unpadded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
   profile.engine_profiles.front().prefill_token_buckets = {16, 64};
   const CalibratedLatency padded(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile, "graph-captured");
