@@ -15,6 +15,10 @@ model: each batch-1 prefill size and a batch-1 decode step
                 prefill and then --request-decodes decode steps, each synced as the service
                 loop does; the median over --calls of the prefill and of the mean decode step,
                 against the decode back to back (engine.py's step_ms)
+  values        a 512-token prefill and a decode step back to back with the weights the
+                testbed's instances served on: the benchmark's (normal(0, 0.02), norm gains 1),
+                norm gains normal(0, 0.02) as well (run 7's images), all NaN (runs 1-6's
+                random-byte images): whether the values multiplied change the step times
 Writes per model, shape and gap both medians, their ratio and every sporadic call's time.
 
 usage: python3 kernels/testbed/sporadic_steps.py --out FILE [--models M,...] [--gap-ms 10,500]
@@ -109,7 +113,31 @@ def measure(name, args, sm_clock):
                "calls_ms": [[round(p, 4), round(d, 4)] for p, d in calls]}
         print(json.dumps({k: v for k, v in row.items() if k != "calls_ms"}), flush=True)
         rows.append(row)
+    rows += values_rows(e, name, sequence, args)
     e.release()
+    return rows
+
+
+def values_rows(e, name, sequence, args):
+    """Back-to-back steps under the weight values of each testbed run's images (the last
+    variant leaves the engine's weights NaN)."""
+    prompt = [sequence(REQUEST_PROMPT)]
+    decoding = [sequence(DECODE_CONTEXT)]
+    decoding[0].generated = 1
+    e.blocks.append(decoding[0].seq_id, decoding[0].context)
+    norms = [t for n, t in e.w.t.items() if "norm" in n.split(".")[-2:][0]]
+    variants = [("benchmark: norm gains 1", lambda: None),
+                ("norm gains normal(0, 0.02) (run 7)", lambda: [t.normal_(0, 0.02) for t in norms]),
+                ("all NaN (runs 1-6)", lambda: e.w.flat.fill_(float("nan")))]
+    rows = []
+    for variant, apply in variants:
+        apply()
+        torch.cuda.synchronize()
+        row = {"model": name, "kind": "values", "variant": variant,
+               "prefill_512_ms": eng.timed_ms(lambda: e.prefill(prompt), iters=args.iters, trials=args.trials),
+               "decode_512_ms": eng.timed_ms(lambda: e.decode(decoding), iters=args.iters, trials=args.trials)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     return rows
 
 
