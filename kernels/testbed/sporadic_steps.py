@@ -11,11 +11,11 @@ model: each batch-1 prefill size and a batch-1 decode step
   sporadic      per idle gap in --gap-ms, the median of --calls single calls, each after that
                 gap of idle host and GPU (and the SM clock NVML reads just before the call,
                 where pynvml imports: an idle H100 lowers its clocks)
-  request       per gap, a request as an instance serves one: after the gap, a 512-token
+  request       per gap, a request as an instance serves one: after the gap, a 448-token
                 prefill and then --request-decodes decode steps, each synced as the service
                 loop does; the median over --calls of the prefill and of the mean decode step,
                 against the decode back to back (engine.py's step_ms)
-  values        a 512-token prefill and a decode step back to back with the weights the
+  values        a 448-token prefill and a decode step back to back with the weights the
                 testbed's instances served on: the benchmark's (normal(0, 0.02), norm gains 1),
                 norm gains normal(0, 0.02) as well (run 7's images), all NaN (runs 1-6's
                 random-byte images): whether the values multiplied change the step times
@@ -39,7 +39,7 @@ from scheduling import Sequence, padded_prefill_tokens, prefill_token_buckets  #
 
 PROMPTS = [128, 448, 1152, 2048]
 DECODE_CONTEXT = 512
-REQUEST_PROMPT = 512
+REQUEST_PROMPT = 448  # a captured bucket (PROMPTS)
 
 
 def sm_clock_reader():
@@ -134,7 +134,7 @@ def values_rows(e, name, sequence, args):
         apply()
         torch.cuda.synchronize()
         row = {"model": name, "kind": "values", "variant": variant,
-               "prefill_512_ms": eng.timed_ms(lambda: e.prefill(prompt), iters=args.iters, trials=args.trials),
+               "prefill_448_ms": eng.timed_ms(lambda: e.prefill(prompt), iters=args.iters, trials=args.trials),
                "decode_512_ms": eng.timed_ms(lambda: e.decode(decoding), iters=args.iters, trials=args.trials)}
         print(json.dumps(row), flush=True)
         rows.append(row)
