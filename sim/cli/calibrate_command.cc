@@ -648,9 +648,14 @@ void update(const fs::path& file, const po::variables_map& values) {
       write_profile(file, profile);
       return;
     }
+    const std::optional<std::vector<int64_t>> buckets = prefill_token_buckets(values, steps_file);
+    if (!buckets)
+      std::cerr << "slsim calibrate: " << steps_file.string()
+                << " records no config.prefill_token_buckets and --prefill-token-buckets is not given: the profile "
+                   "runs prompt steps unpadded\n";
     EngineProfile derived =
         derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>(),
-                              prefill_token_buckets(values, steps_file).value_or(std::vector<int64_t>{}));
+                              buckets.value_or(std::vector<int64_t>{}));
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
     const std::vector<StepErrors> graph = report_engine_steps(profile, gpu, steps, steps_file, values);
