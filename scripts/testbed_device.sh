@@ -12,7 +12,8 @@
 #   prefill-buckets engine_steps_buckets.json (engine_steps_buckets_opt.json for OPT models): a
 #                   batch-1 prefill at every token bucket the engine captures graphs for (64 to
 #                   2048 by 64, then by 256 to 4096, to the model's context), where the other runs
-#                   measure a few and the profile interpolates between them
+#                   measure a few and the profile interpolates between them; the default decode grid
+#                   too, so that `slsim calibrate --add-models` takes both tables from one card
 #   moe-gemm        moe_gemm.json: grouped-GEMM (MoE experts) and fp8 GEMM tables
 #                   (kernels/gemm/moe_gemm_bench.py)
 #   moe-check       engine_check_moe.json: the checks on a 2-layer qwen3-30b-a3b engine
@@ -84,11 +85,11 @@ print(','.join(f'1x{t}' for t in b if t <= 2048), ','.join(f'1x{t}' for t in b))
       rest=$(printf '%s\n' "${ms[@]}" | grep -v '^opt-' | paste -sd,)
       if [[ -n $opt ]]; then
         piece prefill-buckets-opt 300 python3 "$tb/engine.py" --out "$out/engine_steps_buckets_opt.json" \
-          --models "$opt" --prefill "$short" --decode 1x512
+          --models "$opt" --prefill "$short"
       fi
       if [[ -n $rest ]]; then
         piece prefill-buckets 300 python3 "$tb/engine.py" --out "$out/engine_steps_buckets.json" \
-          --models "$rest" --prefill "$long" --decode 1x512
+          --models "$rest" --prefill "$long"
       fi ;;
     moe-gemm) piece moe-gemm 300 python3 "$repo/kernels/gemm/moe_gemm_bench.py" --out "$out/moe_gemm.json" ;;
     moe-check) piece moe-check 150 python3 "$tb/engine.py" --models "" --check "$out/engine_check_moe.json" \
