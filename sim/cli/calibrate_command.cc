@@ -441,6 +441,61 @@ StepShape shape_of(const EngineStep& step) {
   return step.phase == "decode" ? decode_shape(step.batch, step.tokens) : prefill_shape(step.batch, step.tokens);
 }
 
+// The token counts the engine captured prefill graphs at, and where they came from.
+struct PrefillTokenBuckets {
+  std::vector<int64_t> counts;
+  std::string origin;
+
+  std::string describe() const {
+    return fmt::format("prefill token buckets: {} counts, {} to {}, from {}", counts.size(), counts.front(),
+                       counts.back(), origin);
+  }
+};
+
+// --prefill-token-buckets (comma separated), else the steps file's config.prefill_token_buckets
+// (kernels/testbed/engine.py records them), else none. Either list must ascend from 1 up.
+std::optional<PrefillTokenBuckets> read_prefill_token_buckets(const po::variables_map& values,
+                                                              const std::optional<fs::path>& steps_file) {
+  std::vector<int64_t> buckets;
+  if (values.count("prefill-token-buckets")) {
+    const std::string list = values["prefill-token-buckets"].as<std::string>();
+    size_t begin = 0;
+    while (begin <= list.size()) {
+      const size_t end = std::min(list.find(',', begin), list.size());
+      const std::string item = list.substr(begin, end - begin);
+      size_t used = 0;
+      int64_t value = 0;
+      try {
+        value = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size() || value < 1 || (!buckets.empty() && value <= buckets.back()))
+        throw po::error(
+            "--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" + item +
+            "\" in \"" + list + "\"");
+      buckets.push_back(value);
+      begin = end + 1;
+    }
+    return PrefillTokenBuckets{std::move(buckets), "--prefill-token-buckets"};
+  }
+  if (!steps_file) return std::nullopt;
+  const Json document = load_json_file(*steps_file);
+  const auto config = document.find("config");
+  if (config == document.end() || !config->is_object() || !config->contains("prefill_token_buckets"))
+    return std::nullopt;
+  EngineProfile read;
+  JsonReader::read_struct(Json{{"name", "x"}, {"prefill_token_buckets", (*config)["prefill_token_buckets"]}},
+                          steps_file->string() + ": config", read);
+  for (size_t i = 0; i < read.prefill_token_buckets.size(); ++i)
+    if (read.prefill_token_buckets[i] < 1 ||
+        (i > 0 && read.prefill_token_buckets[i] <= read.prefill_token_buckets[i - 1]))
+      throw InputError(fmt::format("{}: config.prefill_token_buckets[{}]: expected ascending positive token counts",
+                                   steps_file->string(), i));
+  if (read.prefill_token_buckets.empty()) return std::nullopt;
+  return PrefillTokenBuckets{std::move(read.prefill_token_buckets), steps_file->filename().string()};
+}
+
 // The graphs' fused elementwise kernels per model and step tokens (decode: the batch; prefill:
 // the prompts' tokens together, padded to `padding`'s buckets as the engine ran them): the GPU
 // time of the `phase` steps less the base tables' GEMMs and attention (at those tokens) and the
@@ -459,11 +514,13 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
   for (const EngineStep& s : steps) {
     if (s.phase != phase) continue;
     const CalibratedLatency kernels(s.spec, gpu, 1, 16, RooflineParams{}, kernels_only);
-    StepShape shape = shape_of(s);
-    if (phase == "prefill")
-      shape.prefill_tokens = std::llround(padding.padded_prefill_tokens(static_cast<double>(shape.prefill_tokens)));
-    const double rest_us = s.gpu_us - kernels.step_time(shape).seconds() * 1e6 - base.step_overhead_us;
-    const int64_t tokens = phase == "decode" ? s.batch : shape.prefill_tokens;
+    const StepShape shape = shape_of(s);
+    const auto run_tokens = phase == "decode"
+                                ? static_cast<double>(s.batch)
+                                : padding.padded_prefill_tokens(static_cast<double>(shape.prefill_tokens));
+    const double rest_us =
+        s.gpu_us - kernels.step_time_running(shape, run_tokens).seconds() * 1e6 - base.step_overhead_us;
+    const auto tokens = static_cast<int64_t>(run_tokens);
     per_layer_us[s.model][tokens].push_back(rest_us / static_cast<double>(s.spec.architecture.layers));
     specs[s.model] = &s.spec;
   }
@@ -494,7 +551,7 @@ std::vector<ElementwiseTable> graph_elementwise_tables(const CalibrationProfile&
 // per model and step tokens, the rest divided over the layers, for decode and prefill apart.
 EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuProfile& gpu,
                                     const std::vector<EngineStep>& steps, const fs::path& file, int64_t max_batch,
-                                    std::vector<int64_t> prefill_token_buckets) {
+                                    const std::optional<PrefillTokenBuckets>& buckets) {
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const EngineStep& s : steps) {
     if (s.phase != "decode") continue;
@@ -510,7 +567,7 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
   profile.max_batch = max_batch;
   profile.step_overhead_us = base.step_overhead_us + intercept;
   profile.per_sequence_us = slope;
-  profile.prefill_token_buckets = std::move(prefill_token_buckets);
+  if (buckets) profile.prefill_token_buckets = buckets->counts;
   profile.elementwise = graph_elementwise_tables(base, gpu, steps, "decode", profile);
   profile.prefill_elementwise = graph_elementwise_tables(base, gpu, steps, "prefill", profile);
   profile.source = fmt::format(
@@ -518,6 +575,8 @@ EngineProfile derive_graph_captured(const CalibrationProfile& base, const GpuPro
       "decode steps; graph GPU time = the base tables' GEMMs and attention + the base step overhead + these per-model "
       "fused elementwise tables, decode (by batch, mean over contexts) and prefill (by the prompts' tokens)",
       measured_on(file), intercept, slope, static_cast<int64_t>(n));
+  profile.source +=
+      "; " + (buckets ? buckets->describe() : std::string("no prefill token buckets: prompt steps unpadded"));
   return profile;
 }
 
@@ -588,48 +647,14 @@ void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::v
       tables.push_back(std::move(t));
     }
   };
+  const std::optional<PrefillTokenBuckets> measured_buckets = read_prefill_token_buckets(values, steps_file);
+  if (measured_buckets && measured_buckets->counts != graph->prefill_token_buckets)
+    std::cerr << "slsim calibrate: " << steps_file.string()
+              << "'s engine captured other prefill token buckets than the profile's; the added models' tables are "
+                 "fitted with the profile's\n";
   replace(graph->elementwise, "decode");
   replace(graph->prefill_elementwise, "prefill");
   report_engine_steps(profile, gpu, steps, steps_file, values);
-}
-
-// The token counts the engine captured prefill graphs at: --prefill-token-buckets (comma
-// separated), else the steps file's config.prefill_token_buckets (kernels/testbed/engine.py
-// records them), else none.
-std::optional<std::vector<int64_t>> prefill_token_buckets(const po::variables_map& values,
-                                                          const std::optional<fs::path>& steps_file) {
-  std::vector<int64_t> buckets;
-  if (values.count("prefill-token-buckets")) {
-    const std::string list = values["prefill-token-buckets"].as<std::string>();
-    size_t begin = 0;
-    while (begin <= list.size()) {
-      const size_t end = std::min(list.find(',', begin), list.size());
-      const std::string item = list.substr(begin, end - begin);
-      size_t used = 0;
-      int64_t value = 0;
-      try {
-        value = std::stoll(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != item.size() || value < 1 || (!buckets.empty() && value <= buckets.back()))
-        throw po::error(
-            "--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" + item +
-            "\" in \"" + list + "\"");
-      buckets.push_back(value);
-      begin = end + 1;
-    }
-    return buckets;
-  }
-  if (!steps_file) return std::nullopt;
-  const Json document = load_json_file(*steps_file);
-  const auto config = document.find("config");
-  if (config == document.end() || !config->is_object() || !config->contains("prefill_token_buckets"))
-    return std::nullopt;
-  EngineProfile read;
-  JsonReader::read_struct(Json{{"name", "x"}, {"prefill_token_buckets", (*config)["prefill_token_buckets"]}},
-                          steps_file->string() + ": config", read);
-  return read.prefill_token_buckets;
 }
 
 // Rewrites sections of an existing profile from the testbed's measurements.
@@ -644,18 +669,19 @@ void update(const fs::path& file, const po::variables_map& values) {
     const fs::path steps_file = values["engine-steps"].as<std::string>();
     const std::vector<EngineStep> steps = read_engine_steps(steps_file);
     if (values.count("add-models")) {
+      if (values.count("prefill-token-buckets"))
+        throw po::error("--prefill-token-buckets does not apply with --add-models: added models take the profile's");
       add_models(profile, gpu, steps, steps_file, values);
       write_profile(file, profile);
       return;
     }
-    const std::optional<std::vector<int64_t>> buckets = prefill_token_buckets(values, steps_file);
+    const std::optional<PrefillTokenBuckets> buckets = read_prefill_token_buckets(values, steps_file);
     if (!buckets)
       std::cerr << "slsim calibrate: " << steps_file.string()
                 << " records no config.prefill_token_buckets and --prefill-token-buckets is not given: the profile "
                    "runs prompt steps unpadded\n";
     EngineProfile derived =
-        derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>(),
-                              buckets.value_or(std::vector<int64_t>{}));
+        derive_graph_captured(profile, gpu, steps, steps_file, values["max-captured-batch"].as<int64_t>(), buckets);
     std::erase_if(profile.engine_profiles, [&](const EngineProfile& e) { return e.name == derived.name; });
     profile.engine_profiles.push_back(std::move(derived));
     const std::vector<StepErrors> graph = report_engine_steps(profile, gpu, steps, steps_file, values);
@@ -672,11 +698,9 @@ void update(const fs::path& file, const po::variables_map& values) {
                                     [](const EngineProfile& e) { return e.name == "graph-captured"; });
     if (graph == profile.engine_profiles.end())
       throw InputError(file.string() + ": no graph-captured engine profile to set prefill_token_buckets on");
-    graph->prefill_token_buckets = *prefill_token_buckets(values, std::nullopt);
-    graph->source += fmt::format(
-        "; prefill_token_buckets ({} counts, {} to {}) from slsim calibrate "
-        "--prefill-token-buckets",
-        graph->prefill_token_buckets.size(), graph->prefill_token_buckets.front(), graph->prefill_token_buckets.back());
+    const PrefillTokenBuckets buckets = *read_prefill_token_buckets(values, std::nullopt);
+    graph->prefill_token_buckets = buckets.counts;
+    graph->source += "; " + buckets.describe() + " (slsim calibrate --update)";
   }
   write_profile(file, profile);
 }
@@ -689,8 +713,9 @@ int calibrate_command(const std::vector<std::string>& args) {
       "gpu", po::value<std::string>(), "GPU profile name the measurements were taken on (h200)")(
       "output,o", po::value<std::string>(), "calibration profile to write (models/calibration/<gpu>.json)")(
       "update", po::value<std::string>(),
-      "an existing calibration profile to rewrite sections of (with --startup and/or --engine-steps)")(
-      "startup", po::value<std::string>(), "with --update: kernels/testbed startup_phases.json -> `startup`")(
+      "an existing calibration profile to rewrite sections of (with --startup, --moe-gemm, --engine-steps or "
+      "--prefill-token-buckets)")("startup", po::value<std::string>(),
+                                  "with --update: kernels/testbed startup_phases.json -> `startup`")(
       "engine-steps", po::value<std::string>(),
       "with --update and --gpu-profile: kernels/testbed engine_steps.json -> the graph-captured engine profile")(
       "max-captured-batch", po::value<int64_t>()->default_value(256),
@@ -702,7 +727,8 @@ int calibrate_command(const std::vector<std::string>& args) {
       "host-time fit, prefill token buckets and the other models' tables")(
       "prefill-token-buckets", po::value<std::string>(),
       "with --update: the token counts the engine captures prefill graphs at, comma separated (default with "
-      "--engine-steps: the file's config.prefill_token_buckets); alone, sets them on the graph-captured profile")(
+      "--engine-steps: the file's config.prefill_token_buckets; not with --add-models); alone, sets them on the "
+      "graph-captured profile")(
       "moe-gemm", po::value<std::string>(),
       "with --update: kernels/gemm/moe_gemm_bench.py moe_gemm.json -> grouped_gemm and fp8_gemm")(
       "step-overhead-us", po::value<double>(),

@@ -472,14 +472,18 @@ double CalibratedLatency::linear_us(const Linear& l, double tokens) const {
 
 Time CalibratedLatency::step_time(const StepShape& shape) const {
   const double tokens = static_cast<double>(shape.prefill_tokens + shape.decode_sequences);
+  const bool graph_prefill = shape.prefill_tokens > 0 && graph_prefill_elementwise_.table;
+  return step_time_running(shape, graph_prefill ? graph_->padded_prefill_tokens(tokens) : tokens);
+}
+
+Time CalibratedLatency::step_time_running(const StepShape& shape, double run_tokens) const {
   const bool replayed =
       graph_ && shape.prefill_tokens == 0 && shape.decode_sequences > 0 && shape.decode_sequences <= graph_->max_batch;
   const bool graph_prefill = shape.prefill_tokens > 0 && graph_prefill_elementwise_.table;
   const auto sequences = static_cast<double>(shape.prefill_sequences + shape.decode_sequences);
   double us = replayed || graph_prefill ? graph_->step_overhead_us + graph_->per_sequence_us * sequences : overhead_us_;
-  const double run_tokens = graph_prefill ? graph_->padded_prefill_tokens(tokens) : tokens;
   for (const Linear& l : layer_linears_) us += l.count * linear_us(l, run_tokens);
-  if (routing_ && tokens > 0) us += routed_expert_layers_ * routed_experts_us(run_tokens);
+  if (routing_ && run_tokens > 0) us += routed_expert_layers_ * routed_experts_us(run_tokens);
   const Elementwise& elementwise = replayed        ? graph_elementwise_
                                    : graph_prefill ? graph_prefill_elementwise_
                                                    : elementwise_;
@@ -511,7 +515,8 @@ Time CalibratedLatency::step_time(const StepShape& shape) const {
       us += layers_ * shape.prefill_attention_pairs * attention_flops_per_pair_per_gpu_per_layer_ / flops_per_s_ * 1e6;
     }
   }
-  const double communication = communication_bytes_.seconds(tokens, tensor_parallel_, interconnect_gbytes_per_s_);
+  // A padded graph exchanges its padded tokens' activations too.
+  const double communication = communication_bytes_.seconds(run_tokens, tensor_parallel_, interconnect_gbytes_per_s_);
   return Time::from_seconds(us * 1e-6 + communication);
 }
 

@@ -345,6 +345,10 @@ class CalibratedLatency final : public LatencyModel {
   CalibratedLatency(const CalibratedLatency&) = delete;
   CalibratedLatency& operator=(const CalibratedLatency&) = delete;
   Time step_time(const StepShape& shape) const override;
+  // step_time with the GEMMs, fused kernels and routed experts run at `run_tokens` tokens (a
+  // graph's padded count) and the rest as `shape` says: what step_time does for a prompt step
+  // under an engine profile's buckets, for `slsim calibrate` to fit tables the way runs read them.
+  Time step_time_running(const StepShape& shape, double run_tokens) const;
   std::vector<std::string> estimates() const override { return estimates_; }
 
  private:

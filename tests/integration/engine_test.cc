@@ -174,6 +174,50 @@ TEST(Calibrate, UpdateSetsThePrefillTokenBucketsAndRefusesAListOutOfOrder) {
   EXPECT_EQ(read_file(file), before);
 }
 
+// An engine steps file records the buckets its engine captured: the derived profile takes them,
+// and a prompt between buckets is fitted at the bucket the engine ran it as.
+TEST(Calibrate, EngineStepsBringTheirTokenBucketsAndAPromptBetweenThemIsFittedAtItsBucket) {
+  const auto dir = fresh_dir("calibrate_steps_buckets");
+  const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";
+  std::filesystem::copy_file(source + "h100-sxm.json", dir / "h100-sxm.json");
+  nlohmann::json steps =
+      nlohmann::json::parse(read_file(source + "measurements/h100-sxm/testbed/graphs-run5/engine_steps_run1.json"));
+  steps["config"]["prefill_token_buckets"] = {64, 128, 256, 512, 1024, 2048, 4096};
+  for (auto& model : steps["models"])
+    for (auto& row : model["prefill"])
+      if (row["batch"] == 1 && row["prompt_tokens"] == 512) row["prompt_tokens"] = 450;
+  std::ofstream(dir / "engine_steps_buckets.json") << steps.dump();
+  const std::string file = (dir / "h100-sxm.json").string();
+  const std::string command = "calibrate --update " + file + " --engine-steps " +
+                              (dir / "engine_steps_buckets.json").string() + " --gpu-profile " + SLSIM_SOURCE_DIR +
+                              "/models/hardware/gpus/h100-sxm.json";
+  const CommandResult r = run_slsim(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CalibrationProfile profile = load_calibration(file);
+  const EngineProfile* graph = profile.engine_profile("graph-captured", "", file);
+  ASSERT_NE(graph, nullptr);
+  EXPECT_EQ(graph->prefill_token_buckets, (std::vector<int64_t>{64, 128, 256, 512, 1024, 2048, 4096}));
+  EXPECT_NE(graph->source.find("prefill token buckets: 7 counts, 64 to 4096, from engine_steps_buckets.json"),
+            std::string::npos)
+      << graph->source;
+  const auto opt = std::find_if(graph->prefill_elementwise.begin(), graph->prefill_elementwise.end(),
+                                [](const ElementwiseTable& t) { return t.model == "opt-1.3b"; });
+  ASSERT_NE(opt, graph->prefill_elementwise.end());
+  EXPECT_NE(std::find(opt->tokens.begin(), opt->tokens.end(), 512.0), opt->tokens.end());
+  EXPECT_EQ(std::find(opt->tokens.begin(), opt->tokens.end(), 450.0), opt->tokens.end());
+
+  steps["config"]["prefill_token_buckets"] = {64, 32};
+  std::ofstream(dir / "engine_steps_buckets.json") << steps.dump();
+  const std::string before = read_file(file);
+  const CommandResult bad = run_slsim(command);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("engine_steps_buckets.json: config.prefill_token_buckets[1]: expected ascending positive "
+                            "token counts"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_EQ(read_file(file), before);
+}
+
 TEST(Calibrate, UpdateReadsTheGroupedAndFp8GemmTables) {
   const auto dir = fresh_dir("calibrate_moe");
   const std::string source = std::string(SLSIM_SOURCE_DIR) + "/models/calibration/";

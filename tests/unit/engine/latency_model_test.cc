@@ -188,6 +188,16 @@ TEST(CalibratedLatency, APromptStepRunsItsGemmsAndFusedKernelsPaddedToTheCapture
   decode.decode_sequences = 3;
   decode.decode_context_tokens = 3 * 40;
   EXPECT_EQ(padded.step_time(decode), unpadded.step_time(decode));
+  // With a measured prefill attention table (by prompt length), padding still adds only the
+  // GEMMs' and fused kernels' difference: the attention is the 20 tokens' on both sides.
+  profile.prefill_attention.push_back(AttentionTable{2, 2, 4, 0, "f16", {1}, {16, 64}, {2, 30}});
+  const CalibratedLatency padded_measured(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
+                                          "graph-captured");
+  profile.engine_profiles.front().prefill_token_buckets.clear();
+  const CalibratedLatency unpadded_measured(tiny_model(), test_gpu(), 1, 16, RooflineParams{1, 1, 0}, profile,
+                                            "graph-captured");
+  EXPECT_NEAR((padded_measured.step_time(prompt(20, 20)) - unpadded_measured.step_time(prompt(20, 20))).seconds(),
+              (padded.step_time(prompt(20, 20)) - unpadded.step_time(prompt(20, 20))).seconds(), 1e-12);
 }
 
 TEST(CalibratedLatency, BucketsOutOfOrderNameTheirPath) {
