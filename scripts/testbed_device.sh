@@ -9,9 +9,9 @@
 #   steps1, steps2  engine_steps_run1.json, engine_steps_run2.json (run 2: run 1's prefill shapes
 #                   again, for the run-to-run spread, and five held-out ones);
 #                   steps1 first writes engine_check.json
-#   prefill-buckets engine_steps_buckets.json (engine_steps_buckets_opt.json for OPT models): a
-#                   batch-1 prefill at every token bucket the engine captures graphs for (64 to
-#                   2048 by 64, then by 256 to 4096, to the model's context), where the other runs
+#   prefill-buckets engine_steps_buckets_<model>.json per model: a batch-1 prefill at the token
+#                   buckets the engine captures graphs for from 64 (by 64 to 2048, then by 256 to
+#                   4096, to the model's context), where the other runs
 #                   measure a few and the profile interpolates between them; the default decode grid
 #                   too, so that `slsim calibrate --add-models` takes both tables from one card
 #   moe-gemm        moe_gemm.json: grouped-GEMM (MoE experts) and fp8 GEMM tables
@@ -76,21 +76,16 @@ for p in "$@"; do
       piece "$p" 270 python3 "$tb/engine.py" --out "$out/engine_steps_run${p#steps}.json" "${check[@]}" \
         --models "$models" ;;
     prefill-buckets)
-      # Past its context (2048 for OPT) a model's position embeddings end: its buckets stop there.
-      read -r short long < <(python3 -c "
-b = [*range(64, 2049, 64), *range(2304, 4097, 256)]
-print(','.join(f'1x{t}' for t in b if t <= 2048), ','.join(f'1x{t}' for t in b))")
+      # One model per process and file, so that a time limit keeps the models done. Past its
+      # context (2048 for OPT) a model's position embeddings end: its buckets stop there.
       IFS=, read -ra ms <<< "$models"
-      opt=$(printf '%s\n' "${ms[@]}" | grep '^opt-' | paste -sd,)
-      rest=$(printf '%s\n' "${ms[@]}" | grep -v '^opt-' | paste -sd,)
-      if [[ -n $opt ]]; then
-        piece prefill-buckets-opt 300 python3 "$tb/engine.py" --out "$out/engine_steps_buckets_opt.json" \
-          --models "$opt" --prefill "$short"
-      fi
-      if [[ -n $rest ]]; then
-        piece prefill-buckets 300 python3 "$tb/engine.py" --out "$out/engine_steps_buckets.json" \
-          --models "$rest" --prefill "$long"
-      fi ;;
+      for m in "${ms[@]}"; do
+        max=4096
+        if [[ $m == opt-* ]]; then max=2048; fi
+        grid=$(python3 -c "print(','.join(f'1x{t}' for t in [*range(64, 2049, 64), *range(2304, 4097, 256)] if t <= $max))")
+        piece "prefill-buckets:$m" 150 python3 "$tb/engine.py" --out "$out/engine_steps_buckets_$m.json" \
+          --models "$m" --prefill "$grid"
+      done ;;
     moe-gemm) piece moe-gemm 300 python3 "$repo/kernels/gemm/moe_gemm_bench.py" --out "$out/moe_gemm.json" ;;
     moe-check) piece moe-check 150 python3 "$tb/engine.py" --models "" --check "$out/engine_check_moe.json" \
                  --check-models qwen3-30b-a3b --out /tmp/engine_moe_check.json ;;

@@ -907,7 +907,9 @@ def main():
                        "count (16, 32, 64, every 64 to 2048, every 256 beyond), up to 8 prompts a graph: "
                        "FlashAttention-2 variable-length causal attention (aten._flash_attention_forward), K/V "
                        "written to the paged cache, logits of each prompt's last token, argmax inside the graph",
-            "prefill_token_buckets": prefill_token_buckets(max([4096] + [b * p for b, p in args.prefill])),
+            # The serving engine's (worker.py: max_model_len 4096), which the profile describes; a
+            # grid step past 4,096 tokens (8 x 1,024) ran here as one graph, there as several.
+            "prefill_token_buckets": prefill_token_buckets(4096),
             "decode": "the project's paged-attention kernel (kernels/paged_attention), CUDA graph per padded batch "
                       "size, max_model_len 4096, logits of every sequence, argmax inside the graph",
             "fused_elementwise": "torch.compile (inductor, dynamic shapes) of residual add + norm, rotary and "

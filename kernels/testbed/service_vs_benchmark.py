@@ -48,7 +48,7 @@ def lone_steps(run, kind):
             mid = (start + end) / 2
             if any(phase_at(other, mid) for j, other in enumerate(instances) if j != k):
                 continue
-            before = bisect.bisect_left(ends, start) - 1
+            before = bisect.bisect_right(ends, start) - 1
             idle_s = start - ends[before] if before >= 0 else float("inf")
             busy_s = start - period_starts[bisect.bisect_right(period_starts, start) - 1]
             yield inst["model"], step, idle_s, busy_s
@@ -86,7 +86,9 @@ def interpolate(points, x):
 
 
 def in_range(value, ranges):
-    return next((r for r in ranges if r[0] <= value < r[1]), None)
+    """The range holding value; the last range is open above (an instance's first step has no
+    idle time before it: infinite)."""
+    return next((r for r in ranges if r[0] <= value < r[1]), ranges[-1])
 
 
 def prefill_report(runs, bench):
@@ -148,8 +150,10 @@ def main():
                 print(f"  card idle {label(r, ' s'):>12} before  {n:4d} steps  service / benchmark {ratio:.3f}")
     else:
         for model, d in sorted(decode_report(runs, bench).items()):
-            print(f"{model}: {d['steps']} steps, median {d['median_ms']:.3f} ms; benchmark step "
-                  f"{d['benchmark_step_ms']:.3f} ms, graph alone {d['benchmark_graph_ms']:.3f} ms")
+            step, graph = (f"{v:.3f} ms" if v is not None else "not measured"
+                           for v in (d["benchmark_step_ms"], d["benchmark_graph_ms"]))
+            print(f"{model}: {d['steps']} steps, median {d['median_ms']:.3f} ms; benchmark step {step}, "
+                  f"graph alone {graph}")
             print("  busy for " + ", ".join(f"{label(r, ' s')}: {ms:.3f} ms ({n})" for r, (n, ms) in d["by_busy_s"].items()))
 
 

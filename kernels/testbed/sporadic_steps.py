@@ -38,8 +38,8 @@ import engine as eng  # noqa: E402
 from scheduling import Sequence, padded_prefill_tokens, prefill_token_buckets  # noqa: E402
 
 PROMPTS = [128, 448, 1152, 2048]
-DECODE_CONTEXT = 512
 REQUEST_PROMPT = 448  # a captured bucket (PROMPTS)
+DECODE_CONTEXT = REQUEST_PROMPT  # the request's decode steps and the back-to-back ones at one context
 
 
 def sm_clock_reader():
@@ -47,10 +47,20 @@ def sm_clock_reader():
     try:
         import pynvml
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
-        return lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+        # NVML numbers every GPU of the host; CUDA only the visible ones.
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        cuda_index = torch.cuda.current_device()
+        nvml_index = int(visible[cuda_index]) if cuda_index < len(visible) and visible[cuda_index].isdigit() else cuda_index
+        handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index)
     except Exception:  # noqa: BLE001 - the clock is a diagnostic; the times stand without it
         return lambda: None
+
+    def read():
+        try:
+            return pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+        except Exception:  # noqa: BLE001 - as above
+            return None
+    return read
 
 
 def sporadic_calls(fn, calls, gap_s, sm_clock):
@@ -100,8 +110,7 @@ def measure(name, args, sm_clock):
             print(json.dumps({k: v for k, v in row.items() if k != "sporadic_calls_ms"}), flush=True)
             rows.append(row)
         e.blocks.free(seqs[0].seq_id)
-        if kind == "decode":
-            decode_back_to_back = back
+    decode_back_to_back = next(r["back_to_back_ms"] for r in rows if r["kind"] == "decode")
     prompt = [sequence(REQUEST_PROMPT)]
     for gap_ms in args.gap_ms:
         calls = [request_ms(e, prompt, args.request_decodes, gap_ms / 1e3) for _ in range(args.calls)]
@@ -134,8 +143,10 @@ def values_rows(e, name, sequence, args):
         apply()
         torch.cuda.synchronize()
         row = {"model": name, "kind": "values", "variant": variant,
-               "prefill_448_ms": eng.timed_ms(lambda: e.prefill(prompt), iters=args.iters, trials=args.trials),
-               "decode_512_ms": eng.timed_ms(lambda: e.decode(decoding), iters=args.iters, trials=args.trials)}
+               f"prefill_{REQUEST_PROMPT}_ms": eng.timed_ms(lambda: e.prefill(prompt), iters=args.iters,
+                                                            trials=args.trials),
+               f"decode_{DECODE_CONTEXT}_ms": eng.timed_ms(lambda: e.decode(decoding), iters=args.iters,
+                                                          trials=args.trials)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -171,6 +182,8 @@ def main():
            "config": {"gap_ms": args.gap_ms, "calls": args.calls, "iters": args.iters, "trials": args.trials,
                       "weights": "random normal(0, 0.02), norms 1 (engine.start_engine)"},
            "rows": []}
+    # As engine.py: several models' compiled ops in one process exceed dynamo's default cache.
+    torch._dynamo.config.cache_size_limit = 64
     sm_clock = sm_clock_reader()
     with torch.inference_mode():
         for name in args.models.split(","):

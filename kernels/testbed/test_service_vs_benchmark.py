@@ -49,6 +49,13 @@ class Reports(unittest.TestCase):
         self.assertEqual(report["by_prompt"][(256, 768)][0], 1)
         self.assertAlmostEqual(report["by_prompt"][(256, 768)][1], 6.5 / 3.25)
 
+    def test_the_first_step_on_the_card_counts_in_the_longest_idle_range(self):
+        # Two lone prefills of one instance: the first has no step before it on the card.
+        run = {"instances": [instance("m", [[1.0, 1.0065, "prefill", 1, 300], [5.0, 5.0065, "prefill", 1, 300]])]}
+        report = prefill_report([run], {"m": {"prefill": [(256, 3.0), (512, 4.0)]}})["m"]
+        self.assertEqual(report["by_idle_s"][(10, float("inf"))][0], 1)
+        self.assertEqual(report["by_idle_s"][(1, 10)][0], 1)
+
     def test_decode_steps_are_grouped_by_how_long_the_card_had_been_busy(self):
         steps = [[1.0 + i * 0.0011, 1.001 + i * 0.0011, "decode", 1, 10] for i in range(30)]
         run = {"instances": [instance("m", steps)]}
