@@ -21,7 +21,8 @@ With --check-sharing, slsim's sharing model applied to the files' own decode ste
 --slicing, the line a decode step's time beside one stepping neighbour follows in its time alone,
 pooled over the files (slicing_fit).
 
-usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N] [--pooled | --slicing | --check-sharing]"""
+usage: step_contention.py CONTROLLER_JSON... [--out FILE] [--max-batch N] [--min-steps N]
+       [--pooled | --slicing | --check-sharing [--by-model]]"""
 import argparse
 import bisect
 import json
@@ -153,14 +154,16 @@ def slicing_fit(runs, max_batch=2):
     return {"slope": round(slope, 3), "intercept_ms": round(my - slope * mx, 3), "steps": len(xs)}
 
 
-def sharing_check(runs, params, max_batch=2, alone_runs=None):
+def sharing_check(runs, params, max_batch=2, alone_runs=None, by_model=False):
     """slsim's compute sharing applied to the runs' own decode steps: each step of a model and
     batch size with a time alone (median over the alone steps of `alone_runs`, default the runs; a
     keep-alive 0 run has none, its folder's other runs do; at least 20) is predicted as
     that time x (1 + others stepping + capture_share x others capturing) / efficiency, the others
     stepping time-weighted over the step and the captures at its midpoint (x 1 with neither).
     Returns the measured over the predicted sum per class (alone, capture-only, stepping,
-    stepping+capture) and over all: 1 where the model explains the steps it is given."""
+    stepping+capture) and over all: 1 where the model explains the steps it is given. With
+    by_model, the stepping class is split by the step's model and its number of distinct stepping
+    neighbours (1, 2, 3+): whether short or long steps fare differently beside several others."""
     alone = alone_times(*(classify(run, max_batch) for run in alone_runs or runs))
     sums = defaultdict(lambda: [0.0, 0.0])
     for run in runs:
@@ -180,7 +183,11 @@ def sharing_check(runs, params, max_batch=2, alone_runs=None):
                     cls = ("capture-only" if stepping < 0.05 else "stepping") + ("+capture" if capturing and stepping >= 0.05 else "")
                     predicted = time_alone * (1 + stepping + params["graph_capture_compute_share"] * capturing) / \
                         params["compute_sharing_efficiency"]
-                for key in (cls, "all"):
+                keys = [cls, "all"]
+                if by_model and cls == "stepping":
+                    neighbours = len({other for other, _ in index.beside(k, start, end)})
+                    keys.append(f"{inst['model']} beside {min(neighbours, 3)}{'+' if neighbours >= 3 else ''}")
+                for key in keys:
                     sums[key][0] += (end - start) * 1e3
                     sums[key][1] += predicted
     return {key: round(measured / predicted, 3) for key, (measured, predicted) in sorted(sums.items())}
@@ -193,6 +200,8 @@ def main():
     ap.add_argument("--slicing", action="store_true", help="with several files too: slicing_fit over them")
     ap.add_argument("--check-sharing", action="store_true",
                     help="sharing_check of the files with their own sharing_params (with several files too)")
+    ap.add_argument("--by-model", action="store_true",
+                    help="with --check-sharing: the stepping class per model and number of neighbours")
     ap.add_argument("--out")
     ap.add_argument("--max-batch", type=int, default=2)
     ap.add_argument("--min-steps", type=int, default=20)
@@ -201,7 +210,8 @@ def main():
         runs = [load_run_json(path) for path in args.controller_json]
         params = sharing_params(runs)
         for path, run in zip(args.controller_json, runs):
-            print(path, json.dumps(sharing_check([run], params, args.max_batch, alone_runs=runs)))
+            print(path, json.dumps(sharing_check([run], params, args.max_batch, alone_runs=runs,
+                                                 by_model=args.by_model)))
         return
     if args.slicing:
         print(json.dumps(slicing_fit([load_run_json(path) for path in args.controller_json], args.max_batch)))

@@ -61,6 +61,9 @@ class SharingCheck(unittest.TestCase):
         n = {"model": "n", "launch_s": 0.0, "stamps_s": {}, "steps": steps(3.0, 40, 0.002)}
         check = sharing_check([{"instances": [m, n]}], {"compute_sharing_efficiency": 1.0, "graph_capture_compute_share": 0.0})
         self.assertEqual(check, {"all": 1.067, "alone": 1.0, "stepping": 1.1})
+        by_model = sharing_check([{"instances": [m, n]}],
+                                 {"compute_sharing_efficiency": 1.0, "graph_capture_compute_share": 0.0}, by_model=True)
+        self.assertEqual(by_model["m beside 1"], 1.1)
 
 
 if __name__ == "__main__":
