@@ -452,31 +452,38 @@ struct PrefillTokenBuckets {
   }
 };
 
+// config.prefill_token_buckets of an engine steps file, read without its other keys.
+struct RecordedBuckets {
+  std::vector<int64_t> prefill_token_buckets;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("prefill_token_buckets", prefill_token_buckets, "token counts the engine captured prefill graphs at");
+  }
+};
+
 // --prefill-token-buckets (comma separated), else the steps file's config.prefill_token_buckets
-// (kernels/testbed/engine.py records them), else none. Either list must ascend from 1 up.
+// (kernels/testbed/engine.py records them), else none; checked as the profile's loader checks them.
 std::optional<PrefillTokenBuckets> read_prefill_token_buckets(const po::variables_map& values,
                                                               const std::optional<fs::path>& steps_file) {
-  std::vector<int64_t> buckets;
   if (values.count("prefill-token-buckets")) {
     const std::string list = values["prefill-token-buckets"].as<std::string>();
-    size_t begin = 0;
-    while (begin <= list.size()) {
+    std::vector<int64_t> buckets;
+    for (size_t begin = 0; begin <= list.size();) {
       const size_t end = std::min(list.find(',', begin), list.size());
       const std::string item = list.substr(begin, end - begin);
       size_t used = 0;
-      int64_t value = 0;
       try {
-        value = std::stoll(item, &used);
+        buckets.push_back(std::stoll(item, &used));
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used == 0 || used != item.size() || value < 1 || (!buckets.empty() && value <= buckets.back()))
-        throw po::error(
-            "--prefill-token-buckets: expected ascending positive token counts separated by commas, got \"" + item +
-            "\" in \"" + list + "\"");
-      buckets.push_back(value);
+      if (used == 0 || used != item.size())
+        throw po::error("--prefill-token-buckets: expected token counts separated by commas, got \"" + item +
+                        "\" in \"" + list + "\"");
       begin = end + 1;
     }
+    check_prefill_token_buckets(buckets, "--prefill-token-buckets");
     return PrefillTokenBuckets{std::move(buckets), "--prefill-token-buckets"};
   }
   if (!steps_file) return std::nullopt;
@@ -484,16 +491,12 @@ std::optional<PrefillTokenBuckets> read_prefill_token_buckets(const po::variable
   const auto config = document.find("config");
   if (config == document.end() || !config->is_object() || !config->contains("prefill_token_buckets"))
     return std::nullopt;
-  EngineProfile read;
-  JsonReader::read_struct(Json{{"name", "x"}, {"prefill_token_buckets", (*config)["prefill_token_buckets"]}},
-                          steps_file->string() + ": config", read);
-  for (size_t i = 0; i < read.prefill_token_buckets.size(); ++i)
-    if (read.prefill_token_buckets[i] < 1 ||
-        (i > 0 && read.prefill_token_buckets[i] <= read.prefill_token_buckets[i - 1]))
-      throw InputError(fmt::format("{}: config.prefill_token_buckets[{}]: expected ascending positive token counts",
-                                   steps_file->string(), i));
-  if (read.prefill_token_buckets.empty()) return std::nullopt;
-  return PrefillTokenBuckets{std::move(read.prefill_token_buckets), steps_file->filename().string()};
+  const std::string path = steps_file->string() + ": config";
+  RecordedBuckets recorded;
+  JsonReader::read_struct(Json{{"prefill_token_buckets", (*config)["prefill_token_buckets"]}}, path, recorded);
+  check_prefill_token_buckets(recorded.prefill_token_buckets, path + ".prefill_token_buckets");
+  if (recorded.prefill_token_buckets.empty()) return std::nullopt;
+  return PrefillTokenBuckets{std::move(recorded.prefill_token_buckets), steps_file->filename().string()};
 }
 
 // The graphs' fused elementwise kernels per model and step tokens (decode: the batch; prefill:
@@ -629,16 +632,21 @@ void write_profile(const fs::path& file, CalibrationProfile& profile) {
   std::cerr << "slsim calibrate: updated " << file.string() << "\n";
 }
 
+// The profile's graph-captured engine profile, which `what` (an --update step) needs.
+EngineProfile* graph_captured(CalibrationProfile& profile, const std::string& file, const std::string& what) {
+  const auto graph = std::find_if(profile.engine_profiles.begin(), profile.engine_profiles.end(),
+                                  [](const EngineProfile& e) { return e.name == "graph-captured"; });
+  if (graph == profile.engine_profiles.end()) throw InputError(file + ": no graph-captured engine profile to " + what);
+  return &*graph;
+}
+
 // Adds the models of `steps` to the existing graph-captured profile: their fused elementwise
 // tables, keeping the host-time fit and every other model's table (a model measured later,
 // e.g. an MoE, then leaves the dense models' step times as they were).
 void add_models(CalibrationProfile& profile, const GpuProfile& gpu, const std::vector<EngineStep>& steps,
                 const fs::path& steps_file, const po::variables_map& values) {
-  const auto graph = std::find_if(profile.engine_profiles.begin(), profile.engine_profiles.end(),
-                                  [](const EngineProfile& e) { return e.name == "graph-captured"; });
-  if (graph == profile.engine_profiles.end())
-    throw InputError(values["update"].as<std::string>() +
-                     ": no graph-captured engine profile to add models to (derive one with --engine-steps first)");
+  EngineProfile* graph = graph_captured(profile, values["update"].as<std::string>(),
+                                        "add models to (derive one with --engine-steps first)");
   const std::string measured = measured_on(steps_file);
   const auto replace = [&](std::vector<ElementwiseTable>& tables, const std::string& phase) {
     for (ElementwiseTable& t : graph_elementwise_tables(profile, gpu, steps, phase, *graph)) {
@@ -694,10 +702,7 @@ void update(const fs::path& file, const po::variables_map& values) {
               << (good ? " (every model's decode MAPE <= 5%)\n" : " (some model's decode MAPE > 5%)\n");
   } else if (values.count("prefill-token-buckets")) {
     // Tables measured at whole buckets stay valid; only steps between buckets change.
-    const auto graph = std::find_if(profile.engine_profiles.begin(), profile.engine_profiles.end(),
-                                    [](const EngineProfile& e) { return e.name == "graph-captured"; });
-    if (graph == profile.engine_profiles.end())
-      throw InputError(file.string() + ": no graph-captured engine profile to set prefill_token_buckets on");
+    EngineProfile* graph = graph_captured(profile, file.string(), "set prefill_token_buckets on");
     const PrefillTokenBuckets buckets = *read_prefill_token_buckets(values, std::nullopt);
     graph->prefill_token_buckets = buckets.counts;
     graph->source += "; " + buckets.describe() + " (slsim calibrate --update)";

@@ -168,6 +168,10 @@ void check_attention(const std::vector<AttentionTable>& tables, const std::strin
 
 }  // namespace
 
+void check_prefill_token_buckets(const std::vector<int64_t>& buckets, const std::string& path) {
+  if (!buckets.empty()) check_axis(std::vector<double>(buckets.begin(), buckets.end()), path);
+}
+
 CalibrationProfile load_calibration(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open the calibration file (docs/calibration.md says how to make one)");
@@ -207,9 +211,7 @@ CalibrationProfile load_calibration(const std::string& path) {
         check_axis(e.elementwise[k].tokens, q + ".tokens");
         check_values(e.elementwise[k].us, e.elementwise[k].tokens.size(), q + ".us");
       }
-      if (!e.prefill_token_buckets.empty())
-        check_axis(std::vector<double>(e.prefill_token_buckets.begin(), e.prefill_token_buckets.end()),
-                   p + ".prefill_token_buckets");
+      check_prefill_token_buckets(e.prefill_token_buckets, p + ".prefill_token_buckets");
     }
     profile.engine_profile(profile.default_engine_profile, "default_engine_profile", path);
     check_startup(profile.startup, "startup");

@@ -284,6 +284,10 @@ struct EngineProfile {
   }
 };
 
+// Refuses a bucket list that does not ascend from 1 up, naming path[i]: the profile's loader and
+// `slsim calibrate` check every list so.
+void check_prefill_token_buckets(const std::vector<int64_t>& buckets, const std::string& path);
+
 inline constexpr const char* kEagerProfile = "eager";
 
 struct CalibrationProfile {

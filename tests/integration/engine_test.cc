@@ -22,6 +22,15 @@ std::string summary_without_events(const std::filesystem::path& dir) {
 
 int64_t events(const std::filesystem::path& dir) { return Json::parse(read_file(dir / "summary.json"))["events"]; }
 
+// `command` exits 2 with `message` in its output and leaves `file` as it was.
+void expect_refused_leaving(const std::string& file, const std::string& command, const std::string& message) {
+  const std::string before = read_file(file);
+  const CommandResult r = run_slsim(command);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(file), before);
+}
+
 }  // namespace
 
 constexpr const char* kVariantNames[] = {"recompute", "swap", "contiguous", "chunked_prefill", "stopped_mid_run"};
@@ -164,14 +173,10 @@ TEST(Calibrate, UpdateSetsThePrefillTokenBucketsAndRefusesAListOutOfOrder) {
   ASSERT_NE(profile.engine_profile("graph-captured", "", file), nullptr);
   EXPECT_EQ(profile.engine_profile("graph-captured", "", file)->prefill_token_buckets,
             (std::vector<int64_t>{16, 32, 64, 128}));
-  const std::string before = read_file(file);
-  const CommandResult bad = run_slsim("calibrate --update " + file + " --prefill-token-buckets 16,64,32");
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("--prefill-token-buckets: expected ascending positive token counts separated by commas, "
-                            "got \"32\""),
-            std::string::npos)
-      << bad.output;
-  EXPECT_EQ(read_file(file), before);
+  expect_refused_leaving(file, "calibrate --update " + file + " --prefill-token-buckets 16,64,32",
+                         "--prefill-token-buckets[2]: expected ascending values");
+  expect_refused_leaving(file, "calibrate --update " + file + " --prefill-token-buckets 16,x",
+                         "--prefill-token-buckets: expected token counts separated by commas, got \"x\"");
 }
 
 // An engine steps file records the buckets its engine captured: the derived profile takes them,
@@ -208,14 +213,8 @@ TEST(Calibrate, EngineStepsBringTheirTokenBucketsAndAPromptBetweenThemIsFittedAt
 
   steps["config"]["prefill_token_buckets"] = {64, 32};
   std::ofstream(dir / "engine_steps_buckets.json") << steps.dump();
-  const std::string before = read_file(file);
-  const CommandResult bad = run_slsim(command);
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("engine_steps_buckets.json: config.prefill_token_buckets[1]: expected ascending positive "
-                            "token counts"),
-            std::string::npos)
-      << bad.output;
-  EXPECT_EQ(read_file(file), before);
+  expect_refused_leaving(file, command,
+                         "engine_steps_buckets.json: config.prefill_token_buckets[1]: expected ascending values");
 }
 
 TEST(Calibrate, UpdateReadsTheGroupedAndFp8GemmTables) {
