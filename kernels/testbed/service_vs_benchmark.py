@@ -17,6 +17,8 @@ import bisect
 import statistics
 from collections import defaultdict
 
+import numpy
+
 from scheduling import padded_prefill_tokens, prefill_token_buckets
 from serverless import load_run_json
 from step_contention import StepIndex, phase_at
@@ -73,18 +75,6 @@ def benchmark(files):
             for model in set(prefill) | set(step)}
 
 
-def interpolate(points, x):
-    """Linear between (x, y) points, held flat beyond the ends."""
-    xs = [p[0] for p in points]
-    if x <= xs[0]:
-        return points[0][1]
-    if x >= xs[-1]:
-        return points[-1][1]
-    i = bisect.bisect_right(xs, x)
-    (x0, y0), (x1, y1) = points[i - 1], points[i]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-
-
 def in_range(value, ranges):
     """The range holding value; the last range is open above (an instance's first step has no
     idle time before it: infinite)."""
@@ -103,7 +93,7 @@ def prefill_report(runs, bench):
             tokens = padded_prefill_tokens(step[4], buckets)
             if not points or tokens is None or tokens > points[-1][0]:
                 continue
-            ratio = (step[1] - step[0]) * 1e3 / interpolate(points, tokens)
+            ratio = (step[1] - step[0]) * 1e3 / float(numpy.interp(tokens, *zip(*points)))
             ratios[model]["by_prompt"][in_range(tokens, PROMPT_RANGES)].append(ratio)
             ratios[model]["by_idle_s"][in_range(idle_s, IDLE_RANGES_S)].append(ratio)
     return {model: {axis: {r: (len(v), statistics.median(v)) for r, v in sorted(by.items())}

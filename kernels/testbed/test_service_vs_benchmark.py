@@ -6,7 +6,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from service_vs_benchmark import decode_report, interpolate, lone_steps, prefill_report  # noqa: E402
+from service_vs_benchmark import decode_report, lone_steps, prefill_report  # noqa: E402
 
 
 def instance(model, steps, launch_s=0.0):
@@ -34,12 +34,6 @@ class LoneSteps(unittest.TestCase):
 
 
 class Reports(unittest.TestCase):
-    def test_interpolation_is_linear_inside_and_flat_beyond_the_measured_points(self):
-        points = [(128, 2.0), (512, 4.0)]
-        self.assertAlmostEqual(interpolate(points, 320), 3.0)
-        self.assertEqual(interpolate(points, 64), 2.0)
-        self.assertEqual(interpolate(points, 1024), 4.0)
-
     def test_a_lone_prefill_is_compared_at_its_padded_bucket(self):
         # A 300-token prompt runs as the 320-token bucket, where the benchmark (3 ms at 256, 4 ms
         # at 512) is 3 + 64 / 256 = 3.25 ms; the step took 6.5 ms: twice that.

@@ -21,9 +21,8 @@ from collections import defaultdict
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "kernels", "testbed"))
 
+from decompose import MATCH_S  # noqa: E402
 from serverless import load_run_json  # noqa: E402
-
-MATCH_S = 2e-6  # timeline stamps are microseconds with three decimals
 
 
 def window(steps, first_s, last_s):
